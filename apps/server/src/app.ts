@@ -1,0 +1,143 @@
+import { randomUUID } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import Fastify, { type FastifyBaseLogger } from 'fastify';
+import fastifyStatic from '@fastify/static';
+import fastifySwagger from '@fastify/swagger';
+import fastifySwaggerUi from '@fastify/swagger-ui';
+import fastifyWebsocket from '@fastify/websocket';
+import {
+  jsonSchemaTransform,
+  serializerCompiler,
+  validatorCompiler,
+  type ZodTypeProvider,
+} from 'fastify-type-provider-zod';
+import type { Container } from './container.js';
+import { registerErrorHandling, sendProblem } from './errors/problem.js';
+import { registerAudit } from './http/audit.hooks.js';
+import { registerAuth } from './http/auth.hooks.js';
+import type { App } from './http/types.js';
+import { registerAuditRoutes } from './modules/audit/audit.routes.js';
+import { registerAuthRoutes } from './modules/auth/auth.routes.js';
+import { registerEventsRoutes } from './modules/events/events.routes.js';
+import { registerHealthRoutes } from './modules/health/health.routes.js';
+import { registerImagesRoutes } from './modules/images/images.routes.js';
+import { registerJobsRoutes } from './modules/jobs/jobs.routes.js';
+import { registerMachinesRoutes } from './modules/machines/machines.routes.js';
+import { registerSessionsRoutes } from './modules/sessions/sessions.routes.js';
+import { registerSettingsRoutes } from './modules/settings/settings.routes.js';
+import { registerTargetsRoutes } from './modules/targets/targets.routes.js';
+import { registerUsersRoutes } from './modules/users/users.routes.js';
+
+const REQUEST_ID_RE = /^[A-Za-z0-9._-]{8,100}$/;
+
+/** Where the built web UI is: config.webDir, else apps/web/dist next to this package. */
+function webDir(c: Container): string | null {
+  const candidates = [
+    c.config.webDir,
+    resolve(dirname(fileURLToPath(import.meta.url)), '../../web/dist'),
+  ].filter((d): d is string => !!d);
+  return candidates.find((d) => existsSync(join(d, 'index.html'))) ?? null;
+}
+
+export interface AppExtensions {
+  /** Later modules (uploads, boot endpoint...) register their routes here. */
+  routes?: Array<(app: App) => void | Promise<void>>;
+}
+
+export async function buildApp(c: Container, ext: AppExtensions = {}): Promise<App> {
+  // typed as Fastify's logger so that the instance type is App (pino's Logger is wider)
+  const logger: FastifyBaseLogger = c.log;
+  const app = Fastify({
+    loggerInstance: logger,
+    trustProxy: c.config.trustProxy,
+    bodyLimit: 1024 * 1024,
+    genReqId: (req) => {
+      const given = req.headers['x-request-id'];
+      return typeof given === 'string' && REQUEST_ID_RE.test(given) ? given : randomUUID();
+    },
+    ajv: { customOptions: { removeAdditional: false } },
+    routerOptions: { ignoreTrailingSlash: true },
+  }).withTypeProvider<ZodTypeProvider>();
+
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+  app.addHook('onSend', async (req, reply, payload) => {
+    void reply.header('x-request-id', String(req.id));
+    return payload;
+  });
+
+  registerErrorHandling(app);
+  c.metrics.register(app);
+
+  await app.register(fastifySwagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'GGnet API',
+        version: c.version,
+        description:
+          'Diskless boot server: machines, images and versions, iSCSI targets, boot sessions. ' +
+          'Log in with POST /api/v1/auth/login and send `Authorization: Bearer <accessToken>`. ' +
+          'Errors are application/problem+json with a stable `code` and a `hint`.',
+      },
+      components: {
+        securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } },
+      },
+      security: [{ bearer: [] }],
+    },
+    transform: jsonSchemaTransform,
+  });
+  await app.register(fastifySwaggerUi, {
+    routePrefix: '/api/docs',
+    uiConfig: { docExpansion: 'list', deepLinking: true },
+  });
+  await app.register(fastifyWebsocket, { options: { maxPayload: 64 * 1024 } });
+
+  registerAuth(app, c.auth);
+  registerAudit(app, c.repos.audit, c.log);
+
+  registerHealthRoutes(app, { database: c.database, metrics: c.metrics, version: c.version });
+  registerAuthRoutes(app, { auth: c.auth, users: c.users });
+  registerUsersRoutes(app, { users: c.users });
+  registerMachinesRoutes(app, { machines: c.machines });
+  registerImagesRoutes(app, { images: c.images });
+  registerTargetsRoutes(app, { targets: c.targets });
+  registerSessionsRoutes(app, { sessions: c.sessions });
+  registerJobsRoutes(app, { jobs: c.jobs });
+  registerSettingsRoutes(app, { settings: c.settings });
+  registerAuditRoutes(app, { audit: c.repos.audit });
+  registerEventsRoutes(app, { bus: c.bus, auth: c.auth });
+  for (const r of ext.routes ?? []) await r(app);
+
+  app.get('/api/openapi.json', { schema: { hide: true }, config: { access: 'public' } }, async () =>
+    app.swagger(),
+  );
+
+  const web = webDir(c);
+  if (web) {
+    await app.register(fastifyStatic, { root: web, prefix: '/', wildcard: false, index: ['index.html'] });
+  }
+  app.setNotFoundHandler(async (req, reply) => {
+    const path = req.url.split('?')[0]!;
+    // client-side routes of the single-page UI get index.html; everything else is a problem+json 404
+    if (
+      web &&
+      req.method === 'GET' &&
+      !/^\/(api|boot|metrics|healthz|readyz)(\/|$)/.test(path) &&
+      !path.includes('.')
+    ) {
+      return reply.type('text/html').sendFile('index.html');
+    }
+    return sendProblem(reply, {
+      status: 404,
+      code: 'not_found',
+      detail: `no route ${req.method} ${path}`,
+      hint: 'the API is documented at /api/docs',
+      requestId: String(req.id),
+    });
+  });
+
+  return app;
+}

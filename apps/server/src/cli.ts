@@ -1,0 +1,217 @@
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { Password, Role, ROLES, Username } from '@ggnet/contracts';
+import { ConfigError, loadConfig, maskConfig } from './config/config.loader.js';
+import type { Config } from './config/config.schema.js';
+import { createContainer } from './container.js';
+import { migrateToLatest } from './db/database.js';
+import { AppError } from './errors/app-error.js';
+import { createLogger } from './lib/logger.js';
+import { randomSecret } from './lib/ids.js';
+import { SpawnProcessRunner } from './adapters/process/process-runner.adapter.js';
+import { formatTable, runDoctor } from './cli/doctor.js';
+import { startServer } from './server.js';
+
+const VERSION = (() => {
+  try {
+    const pkg = JSON.parse(
+      readFileSync(join(dirname(fileURLToPath(import.meta.url)), '..', 'package.json'), 'utf8'),
+    );
+    return String(pkg.version);
+  } catch {
+    return '0.0.0';
+  }
+})();
+
+const USAGE = `GGnet ${VERSION}: diskless boot server
+
+usage: ggnet <command> [options]
+
+  serve                         run the server (API + web UI + boot endpoint); migrates first
+  migrate                       run database migrations and exit
+  user create NAME [--role admin|operator|viewer] [--password P | --password-stdin]
+  user passwd NAME [--password P | --password-stdin]
+  user list
+  doctor                        check the host (tools, iPXE, space, ports, reflink); exit 1 if something required is missing
+  config                        print the effective configuration (secrets masked)
+  version
+
+Configuration: GGNET_* environment variables and /etc/ggnet/ggnet.toml (or GGNET_CONFIG); see the README.`;
+
+async function readStdinLine(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const c of process.stdin) chunks.push(c as Buffer);
+  return Buffer.concat(chunks).toString('utf8').split(/\r?\n/)[0] ?? '';
+}
+
+function fail(message: string, hint?: string): never {
+  process.stderr.write(`ggnet: ${message}\n${hint ? `  hint: ${hint}\n` : ''}`);
+  process.exit(1);
+}
+
+async function withContainer<T>(
+  config: Config,
+  fn: (c: ReturnType<typeof createContainer>) => Promise<T>,
+): Promise<T> {
+  const c = createContainer(config, { log: createLogger('warn', process.stderr), version: VERSION });
+  try {
+    await migrateToLatest(c.database);
+    return await fn(c);
+  } finally {
+    await c.close();
+  }
+}
+
+async function main(argv: string[]): Promise<void> {
+  const [cmd, ...rest] = argv;
+  if (!cmd || cmd === 'help' || cmd === '--help' || cmd === '-h') {
+    process.stdout.write(`${USAGE}\n`);
+    return;
+  }
+  if (cmd === 'version' || cmd === '--version') {
+    process.stdout.write(`${VERSION}\n`);
+    return;
+  }
+  let config: Config;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) fail(err.message, 'see the configuration reference in the README');
+    throw err;
+  }
+
+  switch (cmd) {
+    case 'serve': {
+      const log = createLogger(config.logLevel);
+      const server = await startServer(config, {
+        log,
+        version: VERSION,
+        announce: (line) => {
+          process.stdout.write(`\n*** ${line}\n\n`);
+          log.warn(line.replace(/password: \S+/, 'password: [printed on stdout]'));
+        },
+      });
+      log.info(
+        { url: server.url, dataDir: config.dataDir, database: server.container.database.location },
+        'GGnet is up',
+      );
+      let stopping = false;
+      const shutdown = (signal: string) => {
+        if (stopping) return;
+        stopping = true;
+        log.info({ signal }, 'shutting down');
+        const force = setTimeout(() => process.exit(1), 20_000);
+        force.unref();
+        server.stop().then(
+          () => process.exit(0),
+          (err) => {
+            log.error({ err }, 'shutdown failed');
+            process.exit(1);
+          },
+        );
+      };
+      process.on('SIGTERM', () => shutdown('SIGTERM'));
+      process.on('SIGINT', () => shutdown('SIGINT'));
+      return;
+    }
+    case 'migrate': {
+      const c = createContainer(config, { log: createLogger('warn'), version: VERSION });
+      try {
+        const r = await migrateToLatest(c.database);
+        process.stdout.write(
+          `${c.database.dialect} ${c.database.location}: ${r.applied.length ? `applied ${r.applied.join(', ')}` : 'up to date'} (current: ${r.current})\n`,
+        );
+      } finally {
+        await c.close();
+      }
+      return;
+    }
+    case 'user':
+      return userCommand(config, rest);
+    case 'doctor': {
+      const runner = new SpawnProcessRunner();
+      const rows = await runDoctor(config, runner, config.settings.storage?.reserveBytes ?? 10 * 1024 ** 3);
+      process.stdout.write(`${formatTable(rows)}\n`);
+      const failed = rows.filter((r) => r.required && r.status === 'fail');
+      if (failed.length) {
+        process.stdout.write(
+          `\n${failed.length} required check(s) failed: ${failed.map((f) => f.name).join(', ')}\n`,
+        );
+        process.exitCode = 1;
+      }
+      return;
+    }
+    case 'config':
+      process.stdout.write(`${JSON.stringify(maskConfig(config), null, 2)}\n`);
+      return;
+    default:
+      fail(`unknown command ${JSON.stringify(cmd)}`, 'run `ggnet help`');
+  }
+}
+
+async function userCommand(config: Config, argv: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      role: { type: 'string' },
+      password: { type: 'string' },
+      'password-stdin': { type: 'boolean' },
+    },
+  });
+  const [sub, name] = positionals;
+  const password = async (): Promise<{ pw: string; generated: boolean }> => {
+    if (values['password-stdin']) return { pw: await readStdinLine(), generated: false };
+    if (values.password) return { pw: values.password, generated: false };
+    return { pw: randomSecret(12), generated: true };
+  };
+  switch (sub) {
+    case 'list':
+      await withContainer(config, async (c) => {
+        const page = await c.users.list({ limit: 500, offset: 0 });
+        process.stdout.write(`${'USERNAME'.padEnd(24)}${'ROLE'.padEnd(10)}${'STATE'.padEnd(10)}LAST LOGIN\n`);
+        for (const u of page.items) {
+          process.stdout.write(
+            `${u.username.padEnd(24)}${u.role.padEnd(10)}${(u.disabled ? 'disabled' : 'enabled').padEnd(10)}${u.lastLoginAt ?? '-'}\n`,
+          );
+        }
+      });
+      return;
+    case 'create': {
+      const username = Username.safeParse(name ?? '');
+      if (!username.success) fail(`invalid username: ${username.error.issues[0]?.message}`);
+      const role = Role.safeParse(values.role ?? 'viewer');
+      if (!role.success) fail(`invalid role ${JSON.stringify(values.role)}`, `one of ${ROLES.join(', ')}`);
+      const { pw, generated } = await password();
+      if (!Password.safeParse(pw).success) fail('password must be 8 to 256 characters');
+      await withContainer(config, async (c) => {
+        const u = await c.users.create({ username: username.data, password: pw, role: role.data });
+        process.stdout.write(`created ${u.role} ${u.username}${generated ? ` with password: ${pw}` : ''}\n`);
+      });
+      return;
+    }
+    case 'passwd': {
+      if (!name) fail('usage: ggnet user passwd NAME [--password P | --password-stdin]');
+      const { pw, generated } = await password();
+      if (!Password.safeParse(pw).success) fail('password must be 8 to 256 characters');
+      await withContainer(config, async (c) => {
+        const u = await c.users.setPasswordByUsername(name, pw);
+        process.stdout.write(
+          `password of ${u.username} changed${generated ? ` to: ${pw}` : ''}; their logins were ended\n`,
+        );
+      });
+      return;
+    }
+    default:
+      fail('usage: ggnet user create|passwd|list ...');
+  }
+}
+
+main(process.argv.slice(2)).catch((err: unknown) => {
+  if (err instanceof AppError) fail(err.message, err.hint);
+  if (err instanceof ConfigError) fail(err.message);
+  process.stderr.write(`ggnet: ${(err as Error)?.stack ?? String(err)}\n`);
+  process.exit(1);
+});

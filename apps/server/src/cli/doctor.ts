@@ -1,0 +1,186 @@
+import { constants, accessSync, existsSync, mkdtempSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { createSocket } from 'node:dgram';
+import { join } from 'node:path';
+import type { Config } from '../config/config.schema.js';
+import type { ProcessRunner } from '../adapters/process/process-runner.adapter.js';
+
+export type CheckStatus = 'ok' | 'warn' | 'fail';
+export interface CheckResult {
+  name: string;
+  status: CheckStatus;
+  detail: string;
+  required: boolean;
+}
+
+const IPXE_FILES = ['/usr/lib/ipxe/undionly.kpxe', '/usr/lib/ipxe/ipxe.efi', '/usr/lib/ipxe/snponly.efi'];
+
+async function which(runner: ProcessRunner, cmd: string): Promise<string | null> {
+  for (const dir of (process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin')
+    .split(':')
+    .concat(['/usr/sbin', '/sbin'])) {
+    const p = join(dir, cmd);
+    try {
+      accessSync(p, constants.X_OK);
+      return p;
+    } catch {
+      /* next */
+    }
+  }
+  void runner;
+  return null;
+}
+
+async function version(runner: ProcessRunner, cmd: string, args: string[]): Promise<string> {
+  try {
+    const r = await runner.run(cmd, args, { timeoutMs: 5000, okExitCodes: [0, 1] });
+    return (
+      (r.stdout || r.stderr)
+        .split('\n')
+        .find((l) => l.trim())
+        ?.trim()
+        .slice(0, 60) ?? ''
+    );
+  } catch {
+    return '';
+  }
+}
+
+function tcpFree(port: number): Promise<string | null> {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.once('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? 'error'));
+    s.listen({ port, host: '0.0.0.0', exclusive: true }, () => s.close(() => resolve(null)));
+  });
+}
+
+function udpFree(port: number): Promise<string | null> {
+  return new Promise((resolve) => {
+    const s = createSocket('udp4');
+    s.once('error', (e: NodeJS.ErrnoException) => {
+      s.close();
+      resolve(e.code ?? 'error');
+    });
+    s.bind({ port, address: '0.0.0.0', exclusive: true }, () => s.close(() => resolve(null)));
+  });
+}
+
+/** True when `cp --reflink=always` works inside dir (XFS with reflink=1, btrfs). */
+export async function reflinkSupported(runner: ProcessRunner, dir: string): Promise<boolean> {
+  let tmp: string | null = null;
+  try {
+    tmp = mkdtempSync(join(dir, '.reflink-probe-'));
+    writeFileSync(join(tmp, 'a'), Buffer.alloc(65536, 1));
+    await runner.run('cp', ['--reflink=always', join(tmp, 'a'), join(tmp, 'b')], { timeoutMs: 5000 });
+    return true;
+  } catch {
+    return false;
+  } finally {
+    if (tmp) rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+const gib = (n: number) => `${(n / 1024 ** 3).toFixed(1)} GiB`;
+
+export async function runDoctor(
+  config: Config,
+  runner: ProcessRunner,
+  reserveBytes: number,
+): Promise<CheckResult[]> {
+  const out: CheckResult[] = [];
+  const tool = async (name: string, cmd: string, required: boolean, args: string[], hint: string) => {
+    const path = await which(runner, cmd);
+    out.push(
+      path
+        ? { name, status: 'ok', detail: `${path} ${await version(runner, path, args)}`.trim(), required }
+        : { name, status: required ? 'fail' : 'warn', detail: `not found (${hint})`, required },
+    );
+  };
+  await tool('qemu-img', 'qemu-img', true, ['--version'], 'apt install qemu-utils');
+  await tool('tgtd', 'tgtd', true, ['--help'], 'apt install tgt');
+  await tool('tgtadm', 'tgtadm', true, ['--help'], 'apt install tgt');
+  await tool(
+    'targetcli',
+    'targetcli',
+    false,
+    ['version'],
+    'only for iscsi.backend=lio: apt install targetcli-fb',
+  );
+  await tool('dnsmasq', 'dnsmasq', true, ['--version'], 'apt install dnsmasq');
+
+  const missing = IPXE_FILES.filter((f) => !existsSync(f));
+  out.push({
+    name: 'iPXE binaries',
+    status: missing.length ? 'fail' : 'ok',
+    detail: missing.length
+      ? `missing ${missing.join(', ')} (apt install ipxe)`
+      : IPXE_FILES.map((f) => f.split('/').pop()).join(', '),
+    required: true,
+  });
+
+  out.push(
+    existsSync('/dev/kvm')
+      ? { name: '/dev/kvm', status: 'ok', detail: 'present (only used by test VMs)', required: false }
+      : {
+          name: '/dev/kvm',
+          status: 'warn',
+          detail: 'absent (only test VMs use it; they fall back to TCG)',
+          required: false,
+        },
+  );
+
+  try {
+    const s = statfsSync(config.dataDir);
+    const free = s.bavail * s.bsize;
+    const ok = free > reserveBytes;
+    out.push({
+      name: 'free space (data dir)',
+      status: ok ? 'ok' : 'fail',
+      detail: `${gib(free)} free of ${gib(s.blocks * s.bsize)} in ${config.dataDir}; reserve ${gib(reserveBytes)}`,
+      required: true,
+    });
+    const reflink = await reflinkSupported(runner, config.dataDir);
+    out.push({
+      name: 'reflink (data dir)',
+      status: reflink ? 'ok' : 'warn',
+      detail: reflink
+        ? 'supported: per-boot disks are instant copy-on-write clones'
+        : 'not supported: storage falls back to full copies per boot (use XFS with reflink=1 or btrfs)',
+      required: false,
+    });
+  } catch (err) {
+    out.push({
+      name: 'data dir',
+      status: 'fail',
+      detail: `${config.dataDir}: ${(err as Error).message}`,
+      required: true,
+    });
+  }
+
+  for (const [proto, port, what] of [
+    ['tcp', config.port, 'GGnet HTTP'],
+    ['udp', 67, 'DHCP'],
+    ['udp', 69, 'TFTP'],
+    ['tcp', 3260, 'iSCSI'],
+  ] as const) {
+    const err = proto === 'tcp' ? await tcpFree(port) : await udpFree(port);
+    out.push({
+      name: `port ${port}/${proto}`,
+      status: err ? 'warn' : 'ok',
+      detail: err
+        ? `${what}: ${err === 'EADDRINUSE' ? 'in use (GGnet itself, or another service)' : err}`
+        : `${what}: free`,
+      required: false,
+    });
+  }
+  return out;
+}
+
+export function formatTable(rows: CheckResult[]): string {
+  const w = Math.max(...rows.map((r) => r.name.length), 5);
+  const mark = { ok: 'OK  ', warn: 'WARN', fail: 'FAIL' };
+  return [
+    `${'CHECK'.padEnd(w)}  STATUS  DETAIL`,
+    ...rows.map((r) => `${r.name.padEnd(w)}  ${mark[r.status]}    ${r.detail}`),
+  ].join('\n');
+}

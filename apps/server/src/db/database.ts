@@ -1,0 +1,108 @@
+import { mkdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import SQLite from 'better-sqlite3';
+import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql, type Expression, type SqlBool } from 'kysely';
+import pg from 'pg';
+import type { DB } from './schema.js';
+import { StaticMigrationProvider, type Dialect } from './migrations/index.js';
+
+// int8 (counts, sizes, bigserial ids) as JS numbers: every value we store is far below 2^53.
+pg.types.setTypeParser(20, (v) => Number(v));
+
+export interface Database {
+  db: Kysely<DB>;
+  dialect: Dialect;
+  /** Human-readable location (file path or host/db, no password). */
+  location: string;
+  close(): Promise<void>;
+}
+
+export interface DatabaseOptions {
+  databaseUrl?: string;
+  dataDir: string;
+}
+
+export function createDatabase(opts: DatabaseOptions): Database {
+  const url = opts.databaseUrl;
+  if (url && /^postgres(ql)?:\/\//.test(url)) {
+    const pool = new pg.Pool({ connectionString: url, max: 10 });
+    // an idle client losing its connection must not crash the process
+    pool.on('error', () => undefined);
+    const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
+    const u = new URL(url);
+    return {
+      db,
+      dialect: 'postgres',
+      location: `${u.hostname}:${u.port || 5432}${u.pathname}`,
+      close: () => db.destroy(),
+    };
+  }
+  const file = url?.startsWith('sqlite:') ? url.slice('sqlite:'.length) : join(opts.dataDir, 'ggnet.db');
+  if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
+  const sqlite = new SQLite(file);
+  sqlite.pragma('journal_mode = WAL');
+  sqlite.pragma('synchronous = NORMAL');
+  sqlite.pragma('foreign_keys = ON');
+  sqlite.pragma('busy_timeout = 5000');
+  const db = new Kysely<DB>({ dialect: new SqliteDialect({ database: sqlite }) });
+  return { db, dialect: 'sqlite', location: file, close: () => db.destroy() };
+}
+
+export interface MigrationReport {
+  applied: string[];
+  current: string | null;
+}
+
+export async function migrateToLatest(database: Database): Promise<MigrationReport> {
+  const migrator = new Migrator({
+    db: database.db,
+    provider: new StaticMigrationProvider({ dialect: database.dialect }),
+    migrationTableName: 'ggnet_migrations',
+    migrationLockTableName: 'ggnet_migrations_lock',
+  });
+  const { error, results } = await migrator.migrateToLatest();
+  if (error) throw error instanceof Error ? error : new Error(`migration failed: ${JSON.stringify(error)}`);
+  const all = await migrator.getMigrations();
+  const done = all.filter((m) => m.executedAt);
+  return {
+    applied: (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName),
+    current: done.at(-1)?.name ?? null,
+  };
+}
+
+/** True when every known migration has run (readiness). */
+export async function migrationsPending(database: Database): Promise<number> {
+  const migrator = new Migrator({
+    db: database.db,
+    provider: new StaticMigrationProvider({ dialect: database.dialect }),
+    migrationTableName: 'ggnet_migrations',
+    migrationLockTableName: 'ggnet_migrations_lock',
+  });
+  const all = await migrator.getMigrations();
+  return all.filter((m) => !m.executedAt).length;
+}
+
+/** Unique-constraint violation on either dialect (SQLite SQLITE_CONSTRAINT_UNIQUE/PRIMARYKEY, PostgreSQL 23505). */
+export function isUniqueViolation(err: unknown): boolean {
+  const code = (err as { code?: string } | null)?.code;
+  return code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY' || code === '23505';
+}
+
+/** Which column a unique violation was about, when the driver says so. */
+export function uniqueViolationColumn(err: unknown): string | undefined {
+  const e = err as { message?: string; detail?: string; constraint?: string };
+  const m = /UNIQUE constraint failed: \w+\.(\w+)/.exec(e.message ?? '');
+  if (m) return m[1];
+  const d = /Key \((\w+)\)=/.exec(e.detail ?? '');
+  return d?.[1];
+}
+
+/** Case-insensitive substring match with LIKE wildcards in the user's text escaped. */
+export function containsInsensitive(column: Expression<unknown> | string, text: string): Expression<SqlBool> {
+  const escaped = text.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`);
+  const col = typeof column === 'string' ? sql.ref(column) : column;
+  return sql<SqlBool>`lower(${col}) like ${`%${escaped}%`} escape '\\'`;
+}
+
+export const nowIso = (): string => new Date().toISOString();
+export const bool = (v: boolean): number => (v ? 1 : 0);

@@ -1,0 +1,33 @@
+import type { Kysely, Migration, MigrationProvider } from 'kysely';
+import * as m0001 from './0001-initial.js';
+
+export type Dialect = 'sqlite' | 'postgres';
+export interface MigrationContext {
+  dialect: Dialect;
+}
+
+type MigrationModule = {
+  up(db: Kysely<unknown>, ctx: MigrationContext): Promise<void>;
+  down?(db: Kysely<unknown>, ctx: MigrationContext): Promise<void>;
+};
+
+/** Every migration, in order. Add a new file and a line here; never edit a released one. */
+const MIGRATIONS: Record<string, MigrationModule> = {
+  '0001-initial': m0001,
+};
+
+/** Migrations compiled into the bundle (no directory scanning, so it works from dist/ and from tests). */
+export class StaticMigrationProvider implements MigrationProvider {
+  constructor(private readonly ctx: MigrationContext) {}
+  async getMigrations(): Promise<Record<string, Migration>> {
+    return Object.fromEntries(
+      Object.entries(MIGRATIONS).map(([name, mod]) => [
+        name,
+        {
+          up: (db: Kysely<unknown>) => mod.up(db, this.ctx),
+          down: mod.down ? (db: Kysely<unknown>) => mod.down!(db, this.ctx) : undefined,
+        },
+      ]),
+    );
+  }
+}

@@ -1,0 +1,207 @@
+import type { Generated } from 'kysely';
+
+// Portable column conventions (the same on SQLite and PostgreSQL):
+//  - ids are text (UUIDs made by the app), except audit_log/boot_events (auto-increment);
+//  - timestamps are ISO-8601 UTC text, so they sort and compare as strings;
+//  - booleans are integer 0/1; JSON is text. Repositories map rows to API shapes.
+
+export type Bool = number;
+
+export interface UsersTable {
+  id: string;
+  username: string;
+  password_hash: string;
+  role: string;
+  disabled: Bool;
+  created_at: string;
+  updated_at: string;
+  last_login_at: string | null;
+}
+
+export interface RefreshTokensTable {
+  id: string;
+  user_id: string;
+  family_id: string;
+  token_hash: string;
+  created_at: string;
+  expires_at: string;
+  used_at: string | null;
+  revoked_at: string | null;
+  ip: string | null;
+  user_agent: string | null;
+}
+
+export interface MachinesTable {
+  id: string;
+  name: string;
+  mac: string;
+  ip: string | null;
+  description: string;
+  enabled: Bool;
+  pending: Bool;
+  boot_image_id: string | null;
+  extra_image_ids: string;
+  keep_writeback: Bool;
+  boot_mode: string;
+  tags: string;
+  initiator_iqn: string;
+  chap_secret: string;
+  chap_mutual_secret: string | null;
+  last_seen_at: string | null;
+  last_ip: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface ImagesTable {
+  id: string;
+  name: string;
+  description: string;
+  os_type: string;
+  state: string;
+  error: string | null;
+  source_format: string | null;
+  source_filename: string | null;
+  source_size: number | null;
+  source_sha256: string | null;
+  published_version_id: string | null;
+  created_by: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface ImageVersionsTable {
+  id: string;
+  image_id: string;
+  number: number;
+  state: string;
+  comment: string;
+  author: string | null;
+  size_bytes: number | null;
+  sha256: string | null;
+  protected: Bool;
+  parent_version_id: string | null;
+  /** Path relative to the storage root (or a dataset name for zfs). */
+  path: string | null;
+  error: string | null;
+  created_at: string;
+  ready_at: string | null;
+}
+
+export interface WritebacksTable {
+  id: string;
+  machine_id: string;
+  image_id: string;
+  version_id: string;
+  session_id: string | null;
+  path: string;
+  kept: Bool;
+  state: string;
+  created_at: string;
+  discarded_at: string | null;
+}
+
+export interface TargetsTable {
+  id: string;
+  iqn: string;
+  machine_id: string | null;
+  session_id: string | null;
+  backend: string;
+  luns: string;
+  initiator_iqn: string;
+  chap_user: string | null;
+  chap_secret: string | null;
+  mutual_user: string | null;
+  mutual_secret: string | null;
+  allowed_address: string | null;
+  state: string;
+  error: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface SessionsTable {
+  id: string;
+  machine_id: string;
+  image_id: string | null;
+  version_id: string | null;
+  target_id: string | null;
+  writeback_id: string | null;
+  mode: string;
+  state: string;
+  end_reason: string | null;
+  error: string | null;
+  client_ip: string | null;
+  started_at: string;
+  ready_at: string | null;
+  active_at: string | null;
+  ended_at: string | null;
+  last_activity_at: string | null;
+}
+
+export interface JobsTable {
+  id: string;
+  type: string;
+  state: string;
+  payload: string;
+  result: string | null;
+  progress: string | null;
+  attempts: number;
+  max_attempts: number;
+  error: string | null;
+  run_at: string;
+  lease_owner: string | null;
+  lease_expires_at: string | null;
+  cancel_requested: Bool;
+  created_by: string | null;
+  created_at: string;
+  started_at: string | null;
+  finished_at: string | null;
+  updated_at: string;
+}
+
+export interface SettingsTable {
+  key: string;
+  value: string;
+  updated_at: string;
+  updated_by: string | null;
+}
+
+export interface AuditLogTable {
+  id: Generated<number>;
+  at: string;
+  user_id: string | null;
+  username: string | null;
+  action: string;
+  method: string;
+  path: string;
+  target_type: string | null;
+  target_id: string | null;
+  status_code: number;
+  ip: string | null;
+}
+
+export interface BootEventsTable {
+  id: Generated<number>;
+  at: string;
+  mac: string | null;
+  machine_id: string | null;
+  session_id: string | null;
+  kind: string;
+  detail: string;
+}
+
+export interface DB {
+  users: UsersTable;
+  refresh_tokens: RefreshTokensTable;
+  machines: MachinesTable;
+  images: ImagesTable;
+  image_versions: ImageVersionsTable;
+  writebacks: WritebacksTable;
+  targets: TargetsTable;
+  sessions: SessionsTable;
+  jobs: JobsTable;
+  settings: SettingsTable;
+  audit_log: AuditLogTable;
+  boot_events: BootEventsTable;
+}

@@ -1,0 +1,206 @@
+import type {
+  Image,
+  ImageCreate,
+  ImageListQuery,
+  ImageUpdate,
+  ImageVersion,
+  Page,
+  VersionUpdate,
+} from '@ggnet/contracts';
+import { ImageCreate as ImageCreateSchema } from '@ggnet/contracts';
+import { conflict, notFound } from '../../errors/app-error.js';
+import { isUniqueViolation, nowIso } from '../../db/database.js';
+import type { EventBus } from '../../events/event-bus.js';
+import { newId } from '../../lib/ids.js';
+import type { ImageFiles } from '../../adapters/storage/image-files.js';
+import { toImage, toVersion, type ImagesRepository, type ImageRow } from './images.repository.js';
+
+const nameTaken = (name: string) =>
+  conflict(
+    'image_name_taken',
+    `an image named ${JSON.stringify(name)} already exists`,
+    'choose another name, or upload a new version of that image',
+  );
+
+export class ImagesService {
+  constructor(
+    private readonly repo: ImagesRepository,
+    private readonly files: ImageFiles,
+    private readonly bus: EventBus,
+  ) {}
+
+  async list(q: ImageListQuery): Promise<Page<Image>> {
+    const page = await this.repo.list(q);
+    return { items: page.items.map(toImage), total: page.total };
+  }
+
+  async get(id: string): Promise<Image> {
+    const row = await this.repo.findById(id);
+    if (!row) throw notFound('image', id);
+    return toImage(row);
+  }
+
+  /** Creates the image record; its content arrives by upload or import (state `uploading`). */
+  async create(input: ImageCreate, by: string | null, extra: Partial<ImageRow> = {}): Promise<Image> {
+    const d = ImageCreateSchema.parse(input);
+    const now = nowIso();
+    const row: ImageRow = {
+      id: newId(),
+      name: d.name,
+      description: d.description ?? '',
+      os_type: d.osType,
+      state: 'uploading',
+      error: null,
+      source_format: null,
+      source_filename: null,
+      source_size: null,
+      source_sha256: null,
+      published_version_id: null,
+      created_by: by,
+      created_at: now,
+      updated_at: now,
+      ...extra,
+    };
+    try {
+      await this.repo.insert(row);
+    } catch (err) {
+      if (isUniqueViolation(err)) throw nameTaken(d.name);
+      throw err;
+    }
+    return this.publish('image.created', row.id);
+  }
+
+  async update(id: string, patch: ImageUpdate): Promise<Image> {
+    if (!(await this.repo.findRow(id))) throw notFound('image', id);
+    const changes: Partial<ImageRow> = { updated_at: nowIso() };
+    if (patch.name !== undefined) changes.name = patch.name;
+    if (patch.description !== undefined) changes.description = patch.description;
+    if (patch.osType !== undefined) changes.os_type = patch.osType;
+    try {
+      await this.repo.update(id, changes);
+    } catch (err) {
+      if (isUniqueViolation(err)) throw nameTaken(patch.name ?? '');
+      throw err;
+    }
+    return this.publish('image.updated', id);
+  }
+
+  async delete(id: string): Promise<void> {
+    const row = await this.repo.findRow(id);
+    if (!row) throw notFound('image', id);
+    const inUse = await this.repo.versionsInUse(id);
+    if (inUse.size) {
+      throw conflict(
+        'image_in_use',
+        'a running session or a kept writeback still uses this image',
+        'stop those sessions and discard their writebacks first',
+      );
+    }
+    const users = await this.repo.machinesUsing(id);
+    if (users.length) {
+      throw conflict(
+        'image_assigned',
+        `${users.length} machine(s) boot this image (${users
+          .slice(0, 5)
+          .map((m) => m.name)
+          .join(', ')}${users.length > 5 ? ', ...' : ''})`,
+        'assign another image to those machines first',
+      );
+    }
+    await this.repo.delete(id);
+    await this.files.removeImage(id);
+    this.bus.publish('image.deleted', id, null);
+  }
+
+  async publish(type: string, id: string): Promise<Image> {
+    const img = await this.get(id);
+    this.bus.publish(type, id, img);
+    return img;
+  }
+
+  // ---- versions ----------------------------------------------------------------
+
+  async listVersions(imageId: string): Promise<ImageVersion[]> {
+    const img = await this.repo.findRow(imageId);
+    if (!img) throw notFound('image', imageId);
+    const [rows, inUse] = await Promise.all([
+      this.repo.listVersions(imageId),
+      this.repo.versionsInUse(imageId),
+    ]);
+    return Promise.all(
+      rows.map(async (r) =>
+        toVersion(
+          r,
+          img.published_version_id,
+          inUse.has(r.id),
+          r.path ? await this.files.allocatedBytes(r.path) : null,
+        ),
+      ),
+    );
+  }
+
+  async getVersion(imageId: string, versionId: string): Promise<ImageVersion> {
+    const img = await this.repo.findRow(imageId);
+    if (!img) throw notFound('image', imageId);
+    const r = await this.repo.findVersion(imageId, versionId);
+    if (!r) throw notFound('version', versionId);
+    const inUse = await this.repo.versionsInUse(imageId);
+    return toVersion(
+      r,
+      img.published_version_id,
+      inUse.has(r.id),
+      r.path ? await this.files.allocatedBytes(r.path) : null,
+    );
+  }
+
+  async updateVersion(imageId: string, versionId: string, patch: VersionUpdate): Promise<ImageVersion> {
+    await this.getVersion(imageId, versionId);
+    await this.repo.updateVersion(versionId, {
+      ...(patch.comment !== undefined ? { comment: patch.comment } : {}),
+      ...(patch.protected !== undefined ? { protected: patch.protected ? 1 : 0 } : {}),
+    });
+    const v = await this.getVersion(imageId, versionId);
+    this.bus.publish('version.updated', versionId, v);
+    return v;
+  }
+
+  /** Instant: only the pointer moves. Machines booting after this get the new version; running ones keep theirs. */
+  async publishVersion(imageId: string, versionId: string): Promise<ImageVersion> {
+    const v = await this.getVersion(imageId, versionId);
+    if (v.state !== 'ready') {
+      throw conflict(
+        'version_not_ready',
+        `version ${v.number} is ${v.state}, not ready`,
+        'wait for its conversion to finish',
+      );
+    }
+    await this.repo.update(imageId, { published_version_id: versionId, updated_at: nowIso() });
+    const out = await this.getVersion(imageId, versionId);
+    this.bus.publish('version.published', versionId, out);
+    await this.publish('image.updated', imageId);
+    return out;
+  }
+
+  async deleteVersion(imageId: string, versionId: string): Promise<void> {
+    const v = await this.getVersion(imageId, versionId);
+    if (v.published)
+      throw conflict(
+        'version_published',
+        `version ${v.number} is the published version`,
+        'publish another version first',
+      );
+    if (v.inUse)
+      throw conflict(
+        'version_in_use',
+        `version ${v.number} is used by a running session or a kept writeback`,
+        'stop the session or discard the writeback first',
+      );
+    if (v.state === 'converting')
+      throw conflict('version_busy', `version ${v.number} is being converted`, 'cancel its job first');
+    const row = await this.repo.findVersion(imageId, versionId);
+    await this.repo.deleteVersion(versionId);
+    if (row?.path) await this.files.removeFile(row.path);
+    this.bus.publish('version.deleted', versionId, { imageId });
+    await this.publish('image.updated', imageId);
+  }
+}

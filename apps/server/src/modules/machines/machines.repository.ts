@@ -1,0 +1,201 @@
+import { sql, type Kysely, type Selectable } from 'kysely';
+import type { BootMode, Machine, MachineListQuery, MachineStatus, Page } from '@ggnet/contracts';
+import { containsInsensitive } from '../../db/database.js';
+import type { DB, MachinesTable } from '../../db/schema.js';
+import { parseJson } from '../../lib/json.js';
+
+export type MachineRow = Selectable<MachinesTable>;
+export type MachineRowWithSession = MachineRow & { session_id: string | null; session_state: string | null };
+
+export function machineStatus(r: MachineRowWithSession): MachineStatus {
+  if (r.pending) return 'pending';
+  if (!r.enabled) return 'disabled';
+  if (r.session_state === 'active') return 'online';
+  if (r.session_state === 'starting' || r.session_state === 'ready') return 'booting';
+  return 'offline';
+}
+
+export const toMachine = (r: MachineRowWithSession): Machine => ({
+  id: r.id,
+  name: r.name,
+  mac: r.mac,
+  ip: r.ip,
+  description: r.description,
+  enabled: r.enabled === 1,
+  pending: r.pending === 1,
+  bootImageId: r.boot_image_id,
+  extraImageIds: parseJson<string[]>(r.extra_image_ids, []),
+  keepWriteback: r.keep_writeback === 1,
+  bootMode: r.boot_mode as BootMode,
+  tags: parseJson<string[]>(r.tags, []),
+  initiatorIqn: r.initiator_iqn,
+  status: machineStatus(r),
+  sessionId: r.session_id,
+  lastSeenAt: r.last_seen_at,
+  lastIp: r.last_ip,
+  createdAt: r.created_at,
+  updatedAt: r.updated_at,
+});
+
+const SORT: Record<string, string> = {
+  name: 'm.name',
+  mac: 'm.mac',
+  ip: 'm.ip',
+  createdAt: 'm.created_at',
+  updatedAt: 'm.updated_at',
+  lastSeenAt: 'm.last_seen_at',
+  bootMode: 'm.boot_mode',
+  status: 'ls.state',
+};
+
+export class MachinesRepository {
+  constructor(private readonly db: Kysely<DB>) {}
+
+  /** machines joined with their live session (at most one per machine, enforced by a unique index). */
+  private base(db: Kysely<DB> = this.db) {
+    return db.selectFrom('machines as m').leftJoin(
+      (eb) =>
+        eb
+          .selectFrom('sessions')
+          .select(['machine_id', 'id', 'state'])
+          .where('state', '<>', 'ended')
+          .as('ls'),
+      (join) => join.onRef('ls.machine_id', '=', 'm.id'),
+    );
+  }
+
+  private withSession<QB extends ReturnType<MachinesRepository['base']>>(qb: QB) {
+    return qb.selectAll('m').select(['ls.id as session_id', 'ls.state as session_state']);
+  }
+
+  async findById(id: string): Promise<MachineRowWithSession | undefined> {
+    return this.withSession(this.base()).where('m.id', '=', id).executeTakeFirst();
+  }
+
+  async findByMac(mac: string): Promise<MachineRowWithSession | undefined> {
+    return this.withSession(this.base()).where('m.mac', '=', mac).executeTakeFirst();
+  }
+
+  async findByIds(ids: string[]): Promise<MachineRowWithSession[]> {
+    if (!ids.length) return [];
+    return this.withSession(this.base()).where('m.id', 'in', ids).execute();
+  }
+
+  async list(q: MachineListQuery): Promise<Page<MachineRowWithSession>> {
+    let query = this.base();
+    if (q.q) {
+      const text = q.q;
+      query = query.where((eb) =>
+        eb.or([
+          containsInsensitive('m.name', text),
+          containsInsensitive('m.mac', text),
+          containsInsensitive(sql`coalesce(m.ip, '')`, text),
+          containsInsensitive('m.description', text),
+        ]),
+      );
+    }
+    if (q.enabled !== undefined) query = query.where('m.enabled', '=', q.enabled ? 1 : 0);
+    if (q.pending !== undefined) query = query.where('m.pending', '=', q.pending ? 1 : 0);
+    if (q.bootMode) query = query.where('m.boot_mode', '=', q.bootMode);
+    if (q.imageId) {
+      const id = q.imageId;
+      query = query.where((eb) =>
+        eb.or([eb('m.boot_image_id', '=', id), eb('m.extra_image_ids', 'like', `%${JSON.stringify(id)}%`)]),
+      );
+    }
+    if (q.tag) query = query.where('m.tags', 'like', `%${JSON.stringify(q.tag)}%`);
+    if (q.status) {
+      const s = q.status;
+      query = query.where((eb) => {
+        switch (s) {
+          case 'pending':
+            return eb('m.pending', '=', 1);
+          case 'disabled':
+            return eb.and([eb('m.pending', '=', 0), eb('m.enabled', '=', 0)]);
+          case 'online':
+            return eb.and([eb('m.pending', '=', 0), eb('m.enabled', '=', 1), eb('ls.state', '=', 'active')]);
+          case 'booting':
+            return eb.and([
+              eb('m.pending', '=', 0),
+              eb('m.enabled', '=', 1),
+              eb('ls.state', 'in', ['starting', 'ready']),
+            ]);
+          case 'offline':
+            return eb.and([eb('m.pending', '=', 0), eb('m.enabled', '=', 1), eb('ls.id', 'is', null)]);
+        }
+      });
+    }
+    const total = await query.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+    const desc = q.sort?.startsWith('-');
+    const col = SORT[q.sort?.replace(/^-/, '') ?? 'name'] ?? 'm.name';
+    const items = await this.withSession(query)
+      .orderBy(sql.ref(col), desc ? 'desc' : 'asc')
+      .orderBy('m.id')
+      .limit(q.limit)
+      .offset(q.offset)
+      .execute();
+    return { items, total: Number(total.n) };
+  }
+
+  async insert(row: MachineRow, db: Kysely<DB> = this.db): Promise<void> {
+    await db.insertInto('machines').values(row).execute();
+  }
+
+  async update(id: string, patch: Partial<Omit<MachineRow, 'id'>>, db: Kysely<DB> = this.db): Promise<void> {
+    await db.updateTable('machines').set(patch).where('id', '=', id).execute();
+  }
+
+  async updateMany(ids: string[], patch: Partial<Omit<MachineRow, 'id'>>): Promise<number> {
+    const r = await this.db.updateTable('machines').set(patch).where('id', 'in', ids).executeTakeFirst();
+    return Number(r.numUpdatedRows);
+  }
+
+  async delete(ids: string[]): Promise<number> {
+    const r = await this.db.deleteFrom('machines').where('id', 'in', ids).executeTakeFirst();
+    return Number(r.numDeletedRows);
+  }
+
+  async idsWithLiveSession(ids: string[]): Promise<string[]> {
+    if (!ids.length) return [];
+    const rows = await this.db
+      .selectFrom('sessions')
+      .select('machine_id')
+      .where('machine_id', 'in', ids)
+      .where('state', '<>', 'ended')
+      .execute();
+    return rows.map((r) => r.machine_id);
+  }
+
+  async existingNamesAndMacs(
+    names: string[],
+    macs: string[],
+  ): Promise<{ names: Set<string>; macs: Set<string> }> {
+    const rows =
+      names.length || macs.length
+        ? await this.db
+            .selectFrom('machines')
+            .select(['name', 'mac'])
+            .where((eb) =>
+              eb.or([
+                eb('name', 'in', names.length ? names : ['']),
+                eb('mac', 'in', macs.length ? macs : ['']),
+              ]),
+            )
+            .execute()
+        : [];
+    return { names: new Set(rows.map((r) => r.name)), macs: new Set(rows.map((r) => r.mac)) };
+  }
+
+  async allNames(prefix: string): Promise<string[]> {
+    const rows = await this.db
+      .selectFrom('machines')
+      .select('name')
+      .where('name', 'like', `${prefix}%`)
+      .execute();
+    return rows.map((r) => r.name);
+  }
+
+  async transaction<T>(fn: (db: Kysely<DB>) => Promise<T>): Promise<T> {
+    return this.db.transaction().execute(fn);
+  }
+}

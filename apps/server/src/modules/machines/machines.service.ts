@@ -1,0 +1,385 @@
+import {
+  MachineCreate as MachineCreateSchema,
+  type Machine,
+  type MachineBulk,
+  type MachineCreate,
+  type MachineCreateData,
+  type MachineImportResult,
+  type MachineListQuery,
+  type MachineUpdate,
+  type Page,
+} from '@ggnet/contracts';
+import { AppError, badRequest, conflict, notFound } from '../../errors/app-error.js';
+import { isUniqueViolation, nowIso, uniqueViolationColumn } from '../../db/database.js';
+import type { EventBus } from '../../events/event-bus.js';
+import { chapSecret, newId } from '../../lib/ids.js';
+import { initiatorIqn } from '../../lib/iqn.js';
+import type { SettingsService } from '../settings/settings.service.js';
+import type { ImagesRepository } from '../images/images.repository.js';
+import { toMachine, type MachineRow, type MachinesRepository } from './machines.repository.js';
+
+type CreateData = MachineCreateData;
+
+function duplicateError(err: unknown, name: string, mac: string): AppError {
+  const col = uniqueViolationColumn(err);
+  if (col === 'mac')
+    return conflict(
+      'mac_taken',
+      `a machine with MAC ${mac} already exists`,
+      'each MAC belongs to one machine; edit that machine instead',
+    );
+  return conflict('name_taken', `a machine named ${name} already exists`, 'choose another name');
+}
+
+export class MachinesService {
+  constructor(
+    private readonly repo: MachinesRepository,
+    private readonly images: ImagesRepository,
+    private readonly settings: SettingsService,
+    private readonly bus: EventBus,
+  ) {}
+
+  async list(q: MachineListQuery): Promise<Page<Machine>> {
+    const page = await this.repo.list(q);
+    return { items: page.items.map(toMachine), total: page.total };
+  }
+
+  async get(id: string): Promise<Machine> {
+    const row = await this.repo.findById(id);
+    if (!row) throw notFound('machine', id);
+    return toMachine(row);
+  }
+
+  async findByMac(mac: string): Promise<Machine | null> {
+    const row = await this.repo.findByMac(mac);
+    return row ? toMachine(row) : null;
+  }
+
+  /** CHAP secrets for the boot orchestration (never part of the Machine API shape). */
+  async secrets(id: string): Promise<{ chapSecret: string; mutualSecret: string | null } | null> {
+    const row = await this.repo.findById(id);
+    return row ? { chapSecret: row.chap_secret, mutualSecret: row.chap_mutual_secret } : null;
+  }
+
+  private async checkImages(
+    bootImageId: string | null | undefined,
+    extra: string[] | undefined,
+  ): Promise<void> {
+    const ids = [...(bootImageId ? [bootImageId] : []), ...(extra ?? [])];
+    if (!ids.length) return;
+    const found = new Set(await this.images.existingIds(ids));
+    const missing = ids.filter((i) => !found.has(i));
+    if (missing.length) {
+      throw badRequest(
+        'image_not_found',
+        `image ${missing.map((m) => JSON.stringify(m)).join(', ')} does not exist`,
+        'pick an image from GET /api/v1/images',
+        [
+          {
+            path: bootImageId && missing.includes(bootImageId) ? 'body.bootImageId' : 'body.extraImageIds',
+            message: 'unknown image',
+          },
+        ],
+      );
+    }
+    if (bootImageId && extra?.includes(bootImageId)) {
+      throw badRequest('validation_failed', 'the boot image cannot also be an extra disk', undefined, [
+        { path: 'body.extraImageIds', message: 'contains the boot image' },
+      ]);
+    }
+  }
+
+  private async newRow(d: CreateData, extra: Partial<MachineRow> = {}): Promise<MachineRow> {
+    const iscsi = (await this.settings.get()).iscsi;
+    const now = nowIso();
+    return {
+      id: newId(),
+      name: d.name,
+      mac: d.mac,
+      ip: d.ip ?? null,
+      description: d.description ?? '',
+      enabled: d.enabled === false ? 0 : 1,
+      pending: 0,
+      boot_image_id: d.bootImageId ?? null,
+      extra_image_ids: JSON.stringify([...new Set(d.extraImageIds ?? [])]),
+      keep_writeback: d.keepWriteback ? 1 : 0,
+      boot_mode: d.bootMode ?? 'normal',
+      tags: JSON.stringify([...new Set(d.tags ?? [])]),
+      initiator_iqn: initiatorIqn(iscsi, d.name),
+      chap_secret: chapSecret(16),
+      chap_mutual_secret: iscsi.mutualChap ? chapSecret(16) : null,
+      last_seen_at: null,
+      last_ip: null,
+      created_at: now,
+      updated_at: now,
+      ...extra,
+    };
+  }
+
+  async create(input: MachineCreate, extra: Partial<MachineRow> = {}): Promise<Machine> {
+    const d = MachineCreateSchema.parse(input);
+    await this.checkImages(d.bootImageId, d.extraImageIds);
+    const row = await this.newRow(d, extra);
+    try {
+      await this.repo.insert(row);
+    } catch (err) {
+      if (isUniqueViolation(err)) throw duplicateError(err, d.name, d.mac);
+      throw err;
+    }
+    const m = toMachine({ ...row, session_id: null, session_state: null });
+    this.bus.publish('machine.created', m.id, m);
+    return m;
+  }
+
+  async update(id: string, p: MachineUpdate): Promise<Machine> {
+    const row = await this.repo.findById(id);
+    if (!row) throw notFound('machine', id);
+    await this.checkImages(p.bootImageId === undefined ? undefined : p.bootImageId, p.extraImageIds);
+    if (p.bootImageId && !p.extraImageIds && JSON.parse(row.extra_image_ids).includes(p.bootImageId)) {
+      throw badRequest('validation_failed', 'the boot image cannot also be an extra disk');
+    }
+    const changes: Partial<MachineRow> = { updated_at: nowIso() };
+    if (p.name !== undefined && p.name !== row.name) {
+      changes.name = p.name;
+      changes.initiator_iqn = initiatorIqn((await this.settings.get()).iscsi, p.name);
+    }
+    if (p.mac !== undefined) changes.mac = p.mac;
+    if (p.ip !== undefined) changes.ip = p.ip;
+    if (p.description !== undefined) changes.description = p.description;
+    if (p.enabled !== undefined) changes.enabled = p.enabled ? 1 : 0;
+    if (p.pending === false) changes.pending = 0;
+    if (p.bootImageId !== undefined) changes.boot_image_id = p.bootImageId;
+    if (p.extraImageIds !== undefined)
+      changes.extra_image_ids = JSON.stringify([...new Set(p.extraImageIds)]);
+    if (p.keepWriteback !== undefined) changes.keep_writeback = p.keepWriteback ? 1 : 0;
+    if (p.bootMode !== undefined) changes.boot_mode = p.bootMode;
+    if (p.tags !== undefined) changes.tags = JSON.stringify([...new Set(p.tags)]);
+    try {
+      await this.repo.update(id, changes);
+    } catch (err) {
+      if (isUniqueViolation(err)) throw duplicateError(err, p.name ?? row.name, p.mac ?? row.mac);
+      throw err;
+    }
+    const m = toMachine({ ...row, ...changes });
+    this.bus.publish('machine.updated', id, m);
+    return m;
+  }
+
+  async delete(id: string): Promise<void> {
+    const row = await this.repo.findById(id);
+    if (!row) throw notFound('machine', id);
+    await this.deleteMany([id]);
+  }
+
+  private async deleteMany(ids: string[]): Promise<number> {
+    const live = await this.repo.idsWithLiveSession(ids);
+    if (live.length) {
+      throw conflict(
+        'machine_in_session',
+        `${live.length} machine(s) have a running session`,
+        'stop their sessions first (POST /api/v1/sessions/{id}/stop)',
+      );
+    }
+    const n = await this.repo.delete(ids);
+    for (const id of ids) this.bus.publish('machine.deleted', id, null);
+    return n;
+  }
+
+  async bulk(req: MachineBulk): Promise<{ affected: number }> {
+    const ids = [...new Set(req.ids)];
+    const found = await this.repo.findByIds(ids);
+    if (found.length !== ids.length) {
+      const have = new Set(found.map((r) => r.id));
+      throw notFound(
+        'machine',
+        ids.find((i) => !have.has(i))!,
+      );
+    }
+    const now = nowIso();
+    let affected: number;
+    switch (req.action) {
+      case 'enable':
+      case 'disable':
+        affected = await this.repo.updateMany(ids, {
+          enabled: req.action === 'enable' ? 1 : 0,
+          updated_at: now,
+        });
+        break;
+      case 'approve':
+        affected = await this.repo.updateMany(ids, { pending: 0, updated_at: now });
+        break;
+      case 'assignImage':
+        if (req.bootImageId === undefined)
+          throw badRequest('validation_failed', 'assignImage needs bootImageId (null to clear)', undefined, [
+            { path: 'body.bootImageId', message: 'required for assignImage' },
+          ]);
+        await this.checkImages(req.bootImageId, undefined);
+        affected = await this.repo.updateMany(ids, { boot_image_id: req.bootImageId, updated_at: now });
+        break;
+      case 'setBootMode':
+        if (!req.bootMode)
+          throw badRequest('validation_failed', 'setBootMode needs bootMode', undefined, [
+            { path: 'body.bootMode', message: 'required for setBootMode' },
+          ]);
+        affected = await this.repo.updateMany(ids, { boot_mode: req.bootMode, updated_at: now });
+        break;
+      case 'delete':
+        return { affected: await this.deleteMany(ids) };
+    }
+    for (const r of await this.repo.findByIds(ids)) this.bus.publish('machine.updated', r.id, toMachine(r));
+    return { affected };
+  }
+
+  /**
+   * CSV import, all or nothing: every line is validated (format, duplicates inside the file and
+   * against existing machines, image names) before anything is stored.
+   */
+  async importCsv(csv: string, dryRun: boolean): Promise<MachineImportResult> {
+    const lines = csv.replace(/^\uFEFF/, '').split(/\r?\n/);
+    const header = parseCsvLine(lines[0] ?? '').map((h) => h.trim().toLowerCase());
+    if (!header.includes('name') || !header.includes('mac')) {
+      throw badRequest(
+        'invalid_csv',
+        'the first line must be a header with at least the columns name and mac',
+        'e.g. name,mac,ip,description,bootMode,tags,image',
+      );
+    }
+    const known = new Set([
+      'name',
+      'mac',
+      'ip',
+      'description',
+      'bootmode',
+      'tags',
+      'image',
+      'enabled',
+      'keepwriteback',
+    ]);
+    const unknown = header.filter((h) => !known.has(h));
+    if (unknown.length)
+      throw badRequest(
+        'invalid_csv',
+        `unknown column(s): ${unknown.join(', ')}`,
+        `columns: ${[...known].join(', ')}`,
+      );
+    const imageNames = new Map((await this.images.allNames()).map((i) => [i.name.toLowerCase(), i.id]));
+    const errors: { line: number; message: string }[] = [];
+    const rows: CreateData[] = [];
+    const seenNames = new Map<string, number>();
+    const seenMacs = new Map<string, number>();
+    for (let i = 1; i < lines.length; i++) {
+      const raw = lines[i]!;
+      if (!raw.trim()) continue;
+      const lineNo = i + 1;
+      const cells = parseCsvLine(raw);
+      if (cells.length !== header.length) {
+        errors.push({ line: lineNo, message: `expected ${header.length} fields, found ${cells.length}` });
+        continue;
+      }
+      const rec = Object.fromEntries(header.map((h, j) => [h, cells[j]!.trim()]));
+      let bootImageId: string | undefined;
+      if (rec.image) {
+        bootImageId = imageNames.get(rec.image.toLowerCase());
+        if (!bootImageId) {
+          errors.push({ line: lineNo, message: `image ${JSON.stringify(rec.image)} does not exist` });
+          continue;
+        }
+      }
+      const parsed = MachineCreateSchema.safeParse({
+        name: rec.name,
+        mac: rec.mac,
+        ...(rec.ip ? { ip: rec.ip } : {}),
+        ...(rec.description ? { description: rec.description } : {}),
+        ...(rec.bootmode ? { bootMode: rec.bootmode } : {}),
+        ...(rec.tags ? { tags: rec.tags.split(';').filter(Boolean) } : {}),
+        ...(rec.enabled ? { enabled: !/^(0|false|no)$/i.test(rec.enabled) } : {}),
+        ...(rec.keepwriteback ? { keepWriteback: /^(1|true|yes)$/i.test(rec.keepwriteback) } : {}),
+        ...(bootImageId ? { bootImageId } : {}),
+      });
+      if (!parsed.success) {
+        errors.push({
+          line: lineNo,
+          message: parsed.error.issues.map((x) => `${x.path.join('.')}: ${x.message}`).join('; '),
+        });
+        continue;
+      }
+      const d = parsed.data;
+      if (seenNames.has(d.name))
+        errors.push({ line: lineNo, message: `name ${d.name} is also on line ${seenNames.get(d.name)}` });
+      else if (seenMacs.has(d.mac))
+        errors.push({ line: lineNo, message: `MAC ${d.mac} is also on line ${seenMacs.get(d.mac)}` });
+      else {
+        seenNames.set(d.name, lineNo);
+        seenMacs.set(d.mac, lineNo);
+        rows.push(d);
+      }
+    }
+    if (rows.length > 5000)
+      throw badRequest('invalid_csv', 'at most 5000 machines per import', 'split the file');
+    const existing = await this.repo.existingNamesAndMacs(
+      rows.map((r) => r.name),
+      rows.map((r) => r.mac),
+    );
+    for (const d of rows) {
+      if (existing.names.has(d.name))
+        errors.push({ line: seenNames.get(d.name)!, message: `a machine named ${d.name} already exists` });
+      else if (existing.macs.has(d.mac))
+        errors.push({ line: seenMacs.get(d.mac)!, message: `a machine with MAC ${d.mac} already exists` });
+    }
+    errors.sort((a, b) => a.line - b.line);
+    if (errors.length) {
+      throw new AppError(
+        422,
+        'invalid_csv',
+        `${errors.length} line(s) of the CSV are not valid; nothing was imported`,
+        {
+          hint: 'fix the lines listed in errors and import again',
+          errors: errors.map((e) => ({ path: `csv.line.${e.line}`, message: e.message })),
+        },
+      );
+    }
+    if (!rows.length)
+      throw badRequest('invalid_csv', 'the CSV has no machines', 'add one line per machine after the header');
+    if (dryRun) return { created: rows.length, errors: [], dryRun: true };
+    const newRows = await Promise.all(rows.map((d) => this.newRow(d)));
+    try {
+      await this.repo.transaction(async (trx) => {
+        for (const r of newRows) await this.repo.insert(r, trx);
+      });
+    } catch (err) {
+      if (isUniqueViolation(err))
+        throw conflict(
+          'duplicate',
+          'a machine of the CSV was created by someone else meanwhile; nothing was imported',
+          'import again',
+        );
+      throw err;
+    }
+    for (const r of newRows)
+      this.bus.publish('machine.created', r.id, toMachine({ ...r, session_id: null, session_state: null }));
+    return { created: newRows.length, errors: [], dryRun: false };
+  }
+}
+
+/** RFC 4180 fields: commas, double quotes around fields, "" inside quotes. */
+export function parseCsvLine(line: string): string[] {
+  const out: string[] = [];
+  let cur = '';
+  let quoted = false;
+  for (let i = 0; i < line.length; i++) {
+    const c = line[i]!;
+    if (quoted) {
+      if (c === '"' && line[i + 1] === '"') {
+        cur += '"';
+        i++;
+      } else if (c === '"') quoted = false;
+      else cur += c;
+    } else if (c === '"' && cur === '') quoted = true;
+    else if (c === ',') {
+      out.push(cur);
+      cur = '';
+    } else cur += c;
+  }
+  out.push(cur);
+  return out;
+}

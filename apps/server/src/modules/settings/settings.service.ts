@@ -1,0 +1,174 @@
+import { Settings, type SettingsPatch, type SettingsResponse } from '@ggnet/contracts';
+import { IPV4_RE } from '@ggnet/contracts';
+import type { FieldError } from '@ggnet/contracts';
+import { AppError, badRequest, conflict } from '../../errors/app-error.js';
+import { nowIso } from '../../db/database.js';
+import type { EventBus } from '../../events/event-bus.js';
+import type { SettingsRepository } from './settings.repository.js';
+
+type Obj = Record<string, unknown>;
+const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+function deepMerge(base: Obj, over: Obj): Obj {
+  const out: Obj = { ...base };
+  for (const [k, v] of Object.entries(over)) {
+    if (v === undefined) continue;
+    out[k] = isObj(v) && isObj(base[k]) ? deepMerge(base[k], v) : v;
+  }
+  return out;
+}
+
+function dottedKeys(o: Obj, prefix = ''): string[] {
+  return Object.entries(o).flatMap(([k, v]) =>
+    isObj(v) ? dottedKeys(v, `${prefix}${k}.`) : v === undefined ? [] : [`${prefix}${k}`],
+  );
+}
+
+const ipToInt = (ip: string) => ip.split('.').reduce((acc, o) => (acc << 8) + Number(o), 0) >>> 0;
+
+/** Rules that span keys; each problem names its field. */
+export function crossCheck(s: Settings): FieldError[] {
+  const errors: FieldError[] = [];
+  const d = s.dhcp;
+  if (d.mode !== 'off' && !d.iface && !s.network.bootAddr) {
+    errors.push({
+      path: 'dhcp.iface',
+      message: `dhcp.mode=${d.mode} needs the boot interface (or network.bootAddr)`,
+    });
+  }
+  if (d.mode === 'dhcp') {
+    if (!d.iface)
+      errors.push({ path: 'dhcp.iface', message: 'a DHCP server needs the interface of the boot network' });
+    if (!d.rangeStart)
+      errors.push({ path: 'dhcp.rangeStart', message: 'a DHCP server needs an address range' });
+    if (!d.rangeEnd) errors.push({ path: 'dhcp.rangeEnd', message: 'a DHCP server needs an address range' });
+  }
+  if (d.rangeStart && d.rangeEnd && IPV4_RE.test(d.rangeStart) && IPV4_RE.test(d.rangeEnd)) {
+    const a = ipToInt(d.rangeStart);
+    const b = ipToInt(d.rangeEnd);
+    const mask = ipToInt(d.netmask);
+    if (a > b) errors.push({ path: 'dhcp.rangeEnd', message: 'must not be lower than dhcp.rangeStart' });
+    if ((a & mask) !== (b & mask))
+      errors.push({
+        path: 'dhcp.rangeEnd',
+        message: `must be in the same subnet as dhcp.rangeStart (netmask ${d.netmask})`,
+      });
+  }
+  if (
+    !/^(255|254|252|248|240|224|192|128|0)\.(255|254|252|248|240|224|192|128|0)\.(255|254|252|248|240|224|192|128|0)\.(255|254|252|248|240|224|192|128|0)$/.test(
+      d.netmask,
+    ) ||
+    !/^1*0*$/.test(ipToInt(d.netmask).toString(2).padStart(32, '0'))
+  ) {
+    errors.push({ path: 'dhcp.netmask', message: 'must be a contiguous netmask such as 255.255.255.0' });
+  }
+  return errors;
+}
+
+/**
+ * Effective settings = defaults <- what admins stored <- pins from env/config file.
+ * Cached for a few seconds so a separate `ggnet worker` sees changes soon without a round trip per use.
+ */
+export class SettingsService {
+  private cache: { value: Settings; until: number } | null = null;
+  private readonly lockedKeys: string[];
+
+  constructor(
+    private readonly repo: SettingsRepository,
+    private readonly pins: SettingsPatch,
+    private readonly bus: EventBus,
+    private readonly validators: Array<(s: Settings) => Promise<FieldError[]>> = [],
+  ) {
+    this.lockedKeys = dottedKeys(pins);
+  }
+
+  get locked(): string[] {
+    return this.lockedKeys;
+  }
+
+  /** Extra checks that need other modules (e.g. machines.defaultImageId must exist). */
+  addValidator(v: (s: Settings) => Promise<FieldError[]>): void {
+    this.validators.push(v);
+  }
+
+  async get(): Promise<Settings> {
+    if (this.cache && this.cache.until > Date.now()) return this.cache.value;
+    const stored = await this.repo.all();
+    const merged = deepMerge(stored, this.pins);
+    const parsed = Settings.safeParse(this.withGroups(merged));
+    // stored values that no longer validate (older version, hand edits) fall back to defaults group by group
+    const value = parsed.success ? parsed.data : this.salvage(stored);
+    this.cache = { value, until: Date.now() + 3000 };
+    return value;
+  }
+
+  async response(): Promise<SettingsResponse> {
+    return { settings: await this.get(), locked: this.lockedKeys };
+  }
+
+  private withGroups(o: Obj): Obj {
+    const out: Obj = {};
+    for (const g of Object.keys(Settings.shape)) out[g] = isObj(o[g]) ? o[g] : {};
+    return out;
+  }
+
+  private salvage(stored: Obj): Settings {
+    const out: Obj = {};
+    for (const [g, schema] of Object.entries(Settings.shape)) {
+      const merged = deepMerge(
+        isObj(stored[g]) ? stored[g] : {},
+        isObj((this.pins as Obj)[g]) ? ((this.pins as Obj)[g] as Obj) : {},
+      );
+      const r = schema.safeParse(merged);
+      out[g] = r.success ? r.data : schema.parse(isObj((this.pins as Obj)[g]) ? (this.pins as Obj)[g] : {});
+    }
+    return out as Settings;
+  }
+
+  async update(patch: SettingsPatch, by: string | null): Promise<SettingsResponse> {
+    const touched = dottedKeys(patch);
+    const locked = touched.filter((k) => this.lockedKeys.includes(k));
+    if (locked.length) {
+      throw conflict(
+        'setting_locked',
+        `${locked.join(', ')} ${locked.length === 1 ? 'is' : 'are'} set by the server's environment or config file`,
+        'change it where GGnet is configured (GGNET_* variables or /etc/ggnet/ggnet.toml) and restart',
+      );
+    }
+    const stored = await this.repo.all();
+    const nextStored = deepMerge(stored, patch);
+    const candidate = Settings.safeParse(this.withGroups(deepMerge(nextStored, this.pins)));
+    if (!candidate.success) {
+      const errors = candidate.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message }));
+      throw badRequest(
+        'validation_failed',
+        `invalid settings: ${errors.map((e) => `${e.path}: ${e.message}`).join('; ')}`,
+        'fix the fields listed in errors',
+        errors,
+      );
+    }
+    const errors = crossCheck(candidate.data);
+    for (const v of this.validators) errors.push(...(await v(candidate.data)));
+    if (errors.length) {
+      throw new AppError(
+        422,
+        'invalid_settings',
+        `settings do not fit together: ${errors.map((e) => `${e.path}: ${e.message}`).join('; ')}`,
+        {
+          hint: 'fix the fields listed in errors',
+          errors,
+        },
+      );
+    }
+    const groups = Object.fromEntries(Object.keys(patch).map((g) => [g, nextStored[g]]));
+    await this.repo.put(groups, by, nowIso());
+    this.cache = null;
+    const res = await this.response();
+    this.bus.publish('settings.updated', 'settings', res.settings);
+    return res;
+  }
+
+  invalidate(): void {
+    this.cache = null;
+  }
+}

@@ -1,0 +1,75 @@
+import type { Kysely, Selectable } from 'kysely';
+import type { Lun, Page, Target, TargetListQuery } from '@ggnet/contracts';
+import type { DB, TargetsTable } from '../../db/schema.js';
+import { parseJson } from '../../lib/json.js';
+
+export type TargetRow = Selectable<TargetsTable>;
+
+export const toTarget = (
+  r: TargetRow,
+  connections: { initiator: string; address: string }[] = [],
+  reveal = false,
+): Target => ({
+  id: r.id,
+  iqn: r.iqn,
+  machineId: r.machine_id,
+  sessionId: r.session_id,
+  backend: r.backend as Target['backend'],
+  luns: parseJson<Lun[]>(r.luns, []),
+  initiatorIqn: r.initiator_iqn,
+  chapUser: r.chap_user,
+  ...(reveal ? { chapSecret: r.chap_secret } : {}),
+  mutualChap: r.mutual_user !== null,
+  allowedAddress: r.allowed_address,
+  state: r.state as Target['state'],
+  error: r.error,
+  connections,
+  createdAt: r.created_at,
+  updatedAt: r.updated_at,
+});
+
+export class TargetsRepository {
+  constructor(private readonly db: Kysely<DB>) {}
+
+  findById(id: string): Promise<TargetRow | undefined> {
+    return this.db.selectFrom('targets').selectAll().where('id', '=', id).executeTakeFirst();
+  }
+
+  findByIqn(iqn: string): Promise<TargetRow | undefined> {
+    return this.db.selectFrom('targets').selectAll().where('iqn', '=', iqn).executeTakeFirst();
+  }
+
+  all(): Promise<TargetRow[]> {
+    return this.db.selectFrom('targets').selectAll().execute();
+  }
+
+  async list(q: TargetListQuery): Promise<Page<TargetRow>> {
+    let query = this.db.selectFrom('targets');
+    if (q.machineId) query = query.where('machine_id', '=', q.machineId);
+    if (q.state) query = query.where('state', '=', q.state);
+    if (q.q) query = query.where('iqn', 'like', `%${q.q.replace(/[\\%_]/g, (c) => `\\${c}`)}%`);
+    const total = await query.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+    const desc = q.sort?.startsWith('-');
+    const col = q.sort?.replace(/^-/, '') === 'iqn' ? 'iqn' : 'created_at';
+    const items = await query
+      .selectAll()
+      .orderBy(col, desc ? 'desc' : 'asc')
+      .orderBy('id')
+      .limit(q.limit)
+      .offset(q.offset)
+      .execute();
+    return { items, total: Number(total.n) };
+  }
+
+  async insert(row: TargetRow, db: Kysely<DB> = this.db): Promise<void> {
+    await db.insertInto('targets').values(row).execute();
+  }
+
+  async update(id: string, patch: Partial<Omit<TargetRow, 'id'>>, db: Kysely<DB> = this.db): Promise<void> {
+    await db.updateTable('targets').set(patch).where('id', '=', id).execute();
+  }
+
+  async delete(id: string, db: Kysely<DB> = this.db): Promise<void> {
+    await db.deleteFrom('targets').where('id', '=', id).execute();
+  }
+}

@@ -1,0 +1,97 @@
+import { z } from 'zod';
+import { Id, ListQuery, Timestamp } from './common.js';
+import { FreeText, ImageName } from './names.js';
+
+export const IMAGE_STATES = ['uploading', 'uploaded', 'converting', 'ready', 'failed'] as const;
+export const ImageState = z.enum(IMAGE_STATES);
+export type ImageState = z.infer<typeof ImageState>;
+
+export const OS_TYPES = ['windows', 'linux', 'other'] as const;
+export const OsType = z.enum(OS_TYPES);
+
+/** Formats GGnet takes in; everything is converted to raw. */
+export const SOURCE_FORMATS = ['vhdx', 'vpc', 'vmdk', 'qcow2', 'vdi', 'raw'] as const;
+export const SourceFormat = z.enum(SOURCE_FORMATS);
+
+export const Image = z.object({
+  id: Id,
+  name: z.string(),
+  description: z.string(),
+  osType: OsType,
+  state: ImageState,
+  error: z.string().nullable(),
+  sourceFormat: z.string().nullable(),
+  sourceFilename: z.string().nullable(),
+  sourceSize: z.number().nullable(),
+  sourceSha256: z.string().nullable(),
+  publishedVersionId: Id.nullable(),
+  versionCount: z.number().int(),
+  /** Bytes of every version file of the image. */
+  sizeBytes: z.number(),
+  /** Machines that boot this image (or have it as an extra disk). */
+  machineCount: z.number().int(),
+  createdBy: z.string().nullable(),
+  createdAt: Timestamp,
+  updatedAt: Timestamp,
+});
+export type Image = z.infer<typeof Image>;
+
+export const ImageCreate = z.strictObject({
+  name: ImageName,
+  description: FreeText(1000).optional(),
+  osType: OsType.default('windows'),
+});
+export type ImageCreate = z.input<typeof ImageCreate>;
+
+export const ImageUpdate = z.strictObject({
+  name: ImageName.optional(),
+  description: FreeText(1000).optional(),
+  osType: OsType.optional(),
+});
+export type ImageUpdate = z.infer<typeof ImageUpdate>;
+
+export const ImageListQuery = ListQuery.extend({ state: ImageState.optional() });
+export type ImageListQuery = z.infer<typeof ImageListQuery>;
+export const IMAGE_SORT_FIELDS = ['name', 'state', 'createdAt', 'updatedAt'] as const;
+
+export const VERSION_STATES = ['pending', 'converting', 'ready', 'failed'] as const;
+export const VersionState = z.enum(VERSION_STATES);
+
+export const ImageVersion = z.object({
+  id: Id,
+  imageId: Id,
+  number: z.number().int(),
+  state: VersionState,
+  comment: z.string(),
+  author: z.string().nullable(),
+  sizeBytes: z.number().nullable(),
+  /** Bytes actually allocated on disk (raw files are sparse). */
+  allocatedBytes: z.number().nullable(),
+  sha256: z.string().nullable(),
+  protected: z.boolean(),
+  published: z.boolean(),
+  inUse: z.boolean(),
+  parentVersionId: Id.nullable(),
+  createdAt: Timestamp,
+  readyAt: Timestamp.nullable(),
+});
+export type ImageVersion = z.infer<typeof ImageVersion>;
+
+export const VersionParams = z.object({ id: Id, versionId: Id });
+export const VersionUpdate = z.strictObject({
+  comment: FreeText(1000).optional(),
+  protected: z.boolean().optional(),
+});
+export type VersionUpdate = z.infer<typeof VersionUpdate>;
+
+export const ImageImportRequest = z.strictObject({
+  /** Absolute path inside the configured import directory. */
+  path: z.string().min(1).max(4096),
+  name: ImageName.optional(),
+  osType: OsType.optional(),
+  sha256: z
+    .string()
+    .regex(/^[0-9a-f]{64}$/i)
+    .optional(),
+});
+export type ImageImportRequest = z.infer<typeof ImageImportRequest>;

@@ -1,0 +1,100 @@
+import { z } from 'zod';
+import { Id, ListQuery, QueryBool, Timestamp } from './common.js';
+import { FreeText, Ipv4, Mac, MachineName, Tag } from './names.js';
+
+export const BOOT_MODES = ['normal', 'maintenance', 'local'] as const;
+export const BootMode = z.enum(BOOT_MODES);
+export type BootMode = z.infer<typeof BootMode>;
+
+/** Derived from the machine's flags and its newest session. */
+export const MACHINE_STATUSES = ['pending', 'disabled', 'offline', 'booting', 'online'] as const;
+export const MachineStatus = z.enum(MACHINE_STATUSES);
+export type MachineStatus = z.infer<typeof MachineStatus>;
+
+export const Machine = z.object({
+  id: Id,
+  name: z.string(),
+  mac: z.string(),
+  ip: z.string().nullable(),
+  description: z.string(),
+  enabled: z.boolean(),
+  /** Registered by the boot endpoint and waiting for an admin's approval. */
+  pending: z.boolean(),
+  bootImageId: Id.nullable(),
+  extraImageIds: z.array(Id),
+  keepWriteback: z.boolean(),
+  bootMode: BootMode,
+  tags: z.array(z.string()),
+  initiatorIqn: z.string(),
+  status: MachineStatus,
+  sessionId: Id.nullable(),
+  lastSeenAt: Timestamp.nullable(),
+  lastIp: z.string().nullable(),
+  createdAt: Timestamp,
+  updatedAt: Timestamp,
+});
+export type Machine = z.infer<typeof Machine>;
+
+const machineFields = {
+  name: MachineName,
+  mac: Mac,
+  ip: Ipv4.nullable().optional(),
+  description: FreeText(500).optional(),
+  enabled: z.boolean().optional(),
+  bootImageId: Id.nullable().optional(),
+  extraImageIds: z.array(Id).max(8).optional(),
+  keepWriteback: z.boolean().optional(),
+  bootMode: BootMode.optional(),
+  tags: z.array(Tag).max(20).optional(),
+};
+
+export const MachineCreate = z.strictObject(machineFields);
+export type MachineCreate = z.input<typeof MachineCreate>;
+export type MachineCreateData = z.infer<typeof MachineCreate>;
+
+/** Partial update; `pending: false` approves a machine that auto-registration left pending. */
+export const MachineUpdate = MachineCreate.partial().extend({ pending: z.literal(false).optional() });
+export type MachineUpdate = z.infer<typeof MachineUpdate>;
+
+export const MachineListQuery = ListQuery.extend({
+  enabled: QueryBool.optional(),
+  pending: QueryBool.optional(),
+  bootMode: BootMode.optional(),
+  imageId: Id.optional(),
+  tag: Tag.optional(),
+  status: MachineStatus.optional(),
+});
+export type MachineListQuery = z.infer<typeof MachineListQuery>;
+
+export const MACHINE_SORT_FIELDS = [
+  'name',
+  'mac',
+  'ip',
+  'createdAt',
+  'updatedAt',
+  'lastSeenAt',
+  'bootMode',
+] as const;
+
+export const BULK_ACTIONS = ['enable', 'disable', 'assignImage', 'setBootMode', 'delete', 'approve'] as const;
+export const MachineBulk = z.strictObject({
+  ids: z.array(Id).min(1).max(1000),
+  action: z.enum(BULK_ACTIONS),
+  bootImageId: Id.nullable().optional(),
+  bootMode: BootMode.optional(),
+});
+export type MachineBulk = z.infer<typeof MachineBulk>;
+export const MachineBulkResult = z.object({ affected: z.number().int() });
+
+/** CSV import: a header line with at least name,mac; optional ip,description,bootMode,tags (tags separated by `;`). */
+export const MachineImportRequest = z.strictObject({
+  csv: z.string().min(1).max(2_000_000),
+  /** Validate only: report what would happen without storing anything. */
+  dryRun: z.boolean().default(false),
+});
+export const MachineImportResult = z.object({
+  created: z.number().int(),
+  errors: z.array(z.object({ line: z.number().int(), message: z.string() })),
+  dryRun: z.boolean(),
+});
+export type MachineImportResult = z.infer<typeof MachineImportResult>;

@@ -1,0 +1,78 @@
+import { z } from 'zod';
+import { Id, ListQuery, Timestamp } from './common.js';
+import { FreeText } from './names.js';
+
+export const SESSION_STATES = ['starting', 'ready', 'active', 'ended'] as const;
+export const SessionState = z.enum(SESSION_STATES);
+export type SessionState = z.infer<typeof SessionState>;
+
+export const END_REASONS = ['rebooted', 'stopped', 'idle', 'error', 'replaced', 'applied'] as const;
+export const EndReason = z.enum(END_REASONS);
+export type EndReason = z.infer<typeof EndReason>;
+
+export const SessionMode = z.enum(['normal', 'maintenance']);
+
+export const Session = z.object({
+  id: Id,
+  machineId: Id,
+  machineName: z.string().nullable(),
+  imageId: Id.nullable(),
+  versionId: Id.nullable(),
+  targetId: Id.nullable(),
+  writebackId: Id.nullable(),
+  mode: SessionMode,
+  state: SessionState,
+  endReason: EndReason.nullable(),
+  error: z.string().nullable(),
+  clientIp: z.string().nullable(),
+  startedAt: Timestamp,
+  readyAt: Timestamp.nullable(),
+  activeAt: Timestamp.nullable(),
+  endedAt: Timestamp.nullable(),
+});
+export type Session = z.infer<typeof Session>;
+
+export const SessionListQuery = ListQuery.extend({
+  machineId: Id.optional(),
+  state: SessionState.optional(),
+  /** `live` = every state but ended. */
+  live: z.enum(['true', 'false']).optional(),
+});
+export type SessionListQuery = z.infer<typeof SessionListQuery>;
+
+export const SessionStop = z.strictObject({
+  /** Keep the writeback even when the machine does not have keep-writeback set. */
+  keepWriteback: z.boolean().default(false),
+});
+
+export const ApplyWriteback = z.strictObject({
+  comment: FreeText(1000).min(1, 'a comment says what changed'),
+  publish: z.boolean().default(false),
+});
+export type ApplyWriteback = z.infer<typeof ApplyWriteback>;
+
+export const BOOT_EVENT_KINDS = [
+  'dhcp_discover',
+  'dhcp_offer',
+  'dhcp_request',
+  'dhcp_ack',
+  'tftp',
+  'script',
+  'iscsi_login',
+  'iscsi_logout',
+  'os_up',
+  'error',
+] as const;
+export const BootEventKind = z.enum(BOOT_EVENT_KINDS);
+export type BootEventKind = z.infer<typeof BootEventKind>;
+
+export const BootEvent = z.object({
+  id: z.number().int(),
+  at: Timestamp,
+  mac: z.string().nullable(),
+  machineId: Id.nullable(),
+  sessionId: Id.nullable(),
+  kind: BootEventKind,
+  detail: z.record(z.string(), z.unknown()),
+});
+export type BootEvent = z.infer<typeof BootEvent>;

@@ -1,0 +1,149 @@
+import { z } from 'zod';
+import { Id } from './common.js';
+import { DOMAIN_RE, Ipv4 } from './names.js';
+
+export const DHCP_MODES = ['off', 'dhcp', 'proxy'] as const;
+export const DhcpMode = z.enum(DHCP_MODES);
+export type DhcpMode = z.infer<typeof DhcpMode>;
+
+export const STORAGE_BACKENDS = ['reflink', 'zfs', 'copy'] as const;
+export const StorageBackend = z.enum(STORAGE_BACKENDS);
+export type StorageBackend = z.infer<typeof StorageBackend>;
+
+export const AUTO_REGISTER = ['off', 'pending', 'auto'] as const;
+
+const IFACE_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.:-]{0,14}$/;
+export const PORTAL_RE =
+  /^((25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}):(\d{1,5})$/;
+
+const Port = z.number().int().min(1).max(65535);
+
+/**
+ * Runtime settings: stored in the database, changed from the UI or `PUT /api/v1/settings`.
+ * Environment variables (GGNET_DHCP_MODE, ...) pin single keys; pinned keys are reported as `locked`.
+ */
+export const Settings = z.object({
+  network: z.object({
+    /** Address clients use to reach GGnet's HTTP boot endpoint and iSCSI portal; null = first address of dhcp.iface. */
+    bootAddr: Ipv4.nullable().default(null),
+    /** Port of the plain-HTTP boot endpoint when it differs from the API's. */
+    bootHttpPort: Port.nullable().default(null),
+  }),
+  dhcp: z.object({
+    mode: DhcpMode.default('off'),
+    iface: z
+      .string()
+      .regex(IFACE_RE, 'must be a network interface name such as eth1')
+      .nullable()
+      .default(null),
+    rangeStart: Ipv4.nullable().default(null),
+    rangeEnd: Ipv4.nullable().default(null),
+    netmask: Ipv4.default('255.255.255.0'),
+    router: Ipv4.nullable().default(null),
+    dns: z.array(Ipv4).max(4).default([]),
+    leaseTimeSec: z
+      .number()
+      .int()
+      .min(120)
+      .max(7 * 86400)
+      .default(3600),
+    /** Send IPv6 router advertisements on the boot segment so that iPXE does not wait ~13 s for IPv6. */
+    ipv6Ra: z.boolean().default(true),
+  }),
+  boot: z.object({
+    /** Show a menu (normal / maintenance / local disk) before booting. */
+    menu: z.boolean().default(false),
+    menuTimeoutSec: z.number().int().min(0).max(300).default(5),
+    /** sanboot retries in the iPXE script before the error screen. */
+    retries: z.number().int().min(0).max(20).default(3),
+    /** How long the client waits before asking again while pending approval. */
+    pendingRetrySec: z.number().int().min(2).max(600).default(10),
+  }),
+  storage: z.object({
+    /** null = detected at start-up (reflink where supported, else copy). */
+    backend: StorageBackend.nullable().default(null),
+    /** Free bytes below which new writebacks are refused. */
+    reserveBytes: z
+      .number()
+      .int()
+      .min(0)
+      .default(10 * 1024 ** 3),
+    /** Keep the uploaded source file (VHDX...) after the raw conversion is verified. */
+    keepSource: z.boolean().default(false),
+    /** Unprotected, unpublished versions kept per image; older ones are deleted by the retention job. */
+    retainVersions: z.number().int().min(1).max(100).default(5),
+    zfsDataset: z
+      .string()
+      .regex(/^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,200}$/)
+      .nullable()
+      .default(null),
+  }),
+  iscsi: z.object({
+    backend: z.enum(['tgt', 'lio']).default('tgt'),
+    /** host:port the target listens on. */
+    portal: z.string().regex(PORTAL_RE, 'must be host:port such as 0.0.0.0:3260').default('0.0.0.0:3260'),
+    /** Domain from which target and initiator IQNs are built (iqn.yyyy-mm.<reversed domain>:<machine>). */
+    iqnDomain: z.string().regex(DOMAIN_RE, 'must be a DNS domain such as ggnet.lan').default('ggnet.lan'),
+    /** The yyyy-mm part of IQNs (a month in which the domain was owned, per RFC 3720). */
+    iqnDate: z
+      .string()
+      .regex(/^\d{4}-(0[1-9]|1[0-2])$/, 'must be yyyy-mm')
+      .default('2024-01'),
+    mutualChap: z.boolean().default(false),
+  }),
+  machines: z.object({
+    autoRegister: z.enum(AUTO_REGISTER).default('pending'),
+    defaultImageId: Id.nullable().default(null),
+    /** Name of auto-registered machines; `{n}` is a counter, `{mac}` the MAC without colons. */
+    namePattern: z
+      .string()
+      .regex(
+        /^[a-z0-9-]*(\{n\}|\{mac\})[a-z0-9-]*$/,
+        'must contain {n} or {mac} and otherwise hostname characters',
+      )
+      .default('pc-{n}'),
+  }),
+  sessions: z.object({
+    /** A session with no iSCSI connection for this long ends as idle. */
+    idleTimeoutSec: z
+      .number()
+      .int()
+      .min(30)
+      .max(7 * 86400)
+      .default(900),
+  }),
+});
+export type Settings = z.infer<typeof Settings>;
+export type SettingsGroup = keyof Settings;
+
+type DeepPartial<T> = {
+  [K in keyof T]?: T[K] extends object ? (T[K] extends unknown[] ? T[K] : DeepPartial<T[K]>) : T[K];
+};
+export type SettingsPatch = DeepPartial<Settings>;
+
+const withoutDefaults = <S extends z.ZodRawShape>(obj: z.ZodObject<S>) =>
+  z.strictObject(
+    Object.fromEntries(
+      Object.entries(obj.shape).map(([k, f]) => [
+        k,
+        ((f instanceof z.ZodDefault ? f.unwrap() : f) as z.ZodType).optional(),
+      ]),
+    ),
+  );
+
+/** A change to some settings: every group and key optional, unknown keys refused, no defaults filled in. */
+export const SettingsPatch = z.strictObject(
+  Object.fromEntries(
+    Object.entries(Settings.shape).map(([g, obj]) => [g, withoutDefaults(obj as z.ZodObject).optional()]),
+  ),
+) as unknown as z.ZodType<SettingsPatch>;
+
+export const SettingsResponse = z.object({
+  settings: Settings,
+  /** Dotted keys pinned by environment variables or the config file; the API refuses to change them. */
+  locked: z.array(z.string()),
+});
+export type SettingsResponse = z.infer<typeof SettingsResponse>;
+
+export const defaultSettings = (): Settings =>
+  Settings.parse({ network: {}, dhcp: {}, boot: {}, storage: {}, iscsi: {}, machines: {}, sessions: {} });

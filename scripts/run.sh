@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Runs GGnet on a fresh Debian 12 machine (as root): installs what is missing, builds,
+# creates the SQLite database and the first admin, and starts the server (API + web UI) on :8080.
+# Environment: any GGNET_* variable (see README), e.g. GGNET_ADMIN_PASSWORD, GGNET_PORT.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install-deps.sh runtime
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  npm ci --no-audit --no-fund
+fi
+if [ ! -f apps/server/dist/cli.js ] || [ -n "$(find apps packages -path '*/node_modules' -prune -o -newer apps/server/dist/cli.js -name '*.ts*' -print -quit)" ] || [ ! -f apps/web/dist/index.html ]; then
+  npm run build
+fi
+if [ "$(id -u)" -eq 0 ]; then export GGNET_DATA_DIR=${GGNET_DATA_DIR:-/var/lib/ggnet}; fi
+node apps/server/bin/ggnet.js doctor || echo "(ggnet doctor reported problems above; the server starts anyway)"
+exec node apps/server/bin/ggnet.js serve

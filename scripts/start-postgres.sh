@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Starts the local PostgreSQL cluster (Debian's postgresql package) and makes sure the test role
+# exists. Prints the URL the tests use. Idempotent. Listens on 127.0.0.1 only (Debian's default).
+set -euo pipefail
+PGVER=$(ls /usr/lib/postgresql | sort -V | tail -1)
+CLUSTER=${GGNET_PG_CLUSTER:-main}
+if ! pg_lsclusters -h | awk -v v="$PGVER" -v c="$CLUSTER" '$1==v && $2==c {found=1} END {exit !found}'; then
+  pg_createcluster "$PGVER" "$CLUSTER" >/dev/null
+fi
+if ! pg_lsclusters -h | awk -v v="$PGVER" -v c="$CLUSTER" '$1==v && $2==c && $4=="online" {ok=1} END {exit !ok}'; then
+  pg_ctlcluster "$PGVER" "$CLUSTER" start
+fi
+PORT=$(pg_lsclusters -h | awk -v v="$PGVER" -v c="$CLUSTER" '$1==v && $2==c {print $3}')
+for i in $(seq 1 50); do
+  su postgres -c "psql -p $PORT -qAtc 'select 1'" >/dev/null 2>&1 && break
+  sleep 0.2
+done
+# the test role may create a database per test file (dropped again after it)
+su postgres -c "psql -p $PORT -qAt" <<SQL >/dev/null
+DO \$\$ BEGIN
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'ggnet_test') THEN
+    CREATE ROLE ggnet_test LOGIN CREATEDB PASSWORD 'ggnet_test';
+  END IF;
+END \$\$;
+SQL
+su postgres -c "psql -p $PORT -qAtc \"SELECT 1 FROM pg_database WHERE datname='ggnet_test'\"" | grep -q 1 ||
+  su postgres -c "createdb -p $PORT -O ggnet_test ggnet_test"
+echo "postgres://ggnet_test:ggnet_test@127.0.0.1:$PORT/ggnet_test"

@@ -1,0 +1,37 @@
+import { fileURLToPath } from 'node:url';
+import { defineConfig } from 'vitest/config';
+
+const contracts = fileURLToPath(new URL('./packages/contracts/src/index.ts', import.meta.url));
+const alias = { '@ggnet/contracts': contracts };
+
+// Test tiers (see README "Tests"):
+//   unit         next to the code (*.test.ts): pure logic, fakes for system tools
+//   integration  apps/server/test/integration: real SQLite + PostgreSQL, real tools, real sockets
+//   web          apps/web: components and hooks (jsdom)
+//   e2e          e2e/: VMs that PXE-boot from GGnet, the UI in Chromium (root, network namespaces)
+export default defineConfig({
+  resolve: { alias },
+  test: {
+    reporters: process.env.CI ? ['default'] : ['default'],
+    projects: [
+      {
+        resolve: { alias },
+        test: {
+          name: 'unit',
+          include: ['apps/server/src/**/*.test.ts', 'packages/contracts/src/**/*.test.ts'],
+          environment: 'node',
+        },
+      },
+      {
+        resolve: { alias },
+        test: {
+          name: 'integration',
+          include: ['apps/server/test/integration/**/*.test.ts'],
+          environment: 'node',
+          testTimeout: 60_000,
+          hookTimeout: 60_000,
+        },
+      },
+    ],
+  },
+});
