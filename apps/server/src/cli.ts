@@ -13,6 +13,7 @@ import { randomSecret } from './lib/ids.js';
 import { SpawnProcessRunner } from './adapters/process/process-runner.adapter.js';
 import { formatTable, runDoctor } from './cli/doctor.js';
 import { startServer } from './server.js';
+import { backgroundServices } from './background.js';
 
 const VERSION = (() => {
   try {
@@ -88,6 +89,7 @@ async function main(argv: string[]): Promise<void> {
       const server = await startServer(config, {
         log,
         version: VERSION,
+        services: backgroundServices,
         announce: (line) => {
           process.stdout.write(`\n*** ${line}\n\n`);
           log.warn(line.replace(/password: \S+/, 'password: [printed on stdout]'));

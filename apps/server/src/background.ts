@@ -1,0 +1,11 @@
+import type { Container } from './container.js';
+
+/**
+ * Long-running work that `ggnet serve` starts after the HTTP server listens (job worker,
+ * reconciler, supervised daemons such as tgtd and dnsmasq). Each entry starts its work and
+ * returns the function that stops it; they are stopped in reverse order on shutdown.
+ * Add one line per feature here.
+ */
+export type BackgroundService = (c: Container) => Promise<() => Promise<void>>;
+
+export const backgroundServices: BackgroundService[] = [];
