@@ -1,4 +1,8 @@
-import { rm, stat } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { pipeline } from 'node:stream/promises';
 import { isAbsolute, join, relative, resolve } from 'node:path';
 
 /**
@@ -23,12 +27,43 @@ export class ImageFiles {
     return join(this.root, imageId);
   }
 
+  /** Relative (to the data dir) path of a version's raw file: images/<imageId>/versions/<versionId>.raw */
+  versionRelPath(imageId: string, versionId: string): string {
+    if (!/^[0-9a-f-]{36}$/.test(versionId)) throw new Error(`invalid version id: ${versionId}`);
+    return join('images', imageId, 'versions', `${versionId}.raw`);
+  }
+
   async removeImage(imageId: string): Promise<void> {
     await rm(this.imageDir(imageId), { recursive: true, force: true });
   }
 
   async removeFile(relPath: string): Promise<void> {
     await rm(this.inside(relPath), { force: true });
+  }
+
+  /**
+   * Moves a file into the data dir at relPath (rename: same filesystem), fsyncs it and its
+   * directory, and returns its size and sha256.
+   */
+  async adoptFile(sourcePath: string, relPath: string): Promise<{ size: number; sha256: string }> {
+    const dest = this.inside(relPath);
+    await mkdir(dirname(dest), { recursive: true });
+    await rename(sourcePath, dest);
+    const fh = await open(dest, 'r+');
+    try {
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    const dir = await open(dirname(dest), 'r');
+    try {
+      await dir.sync();
+    } finally {
+      await dir.close();
+    }
+    const hash = createHash('sha256');
+    await pipeline(createReadStream(dest, { highWaterMark: 4 * 1024 * 1024 }), hash);
+    return { size: (await stat(dest)).size, sha256: hash.digest('hex') };
   }
 
   /** Bytes allocated on disk (raw files are sparse), or null when the file is missing. */
