@@ -99,6 +99,13 @@ export interface WritebacksTable {
   state: string;
   created_at: string;
   discarded_at: string | null;
+  // 0003
+  target_id: string | null;
+  lun: number | null;
+  backend: string;
+  size_bytes: number | null;
+  applied_version_id: string | null;
+  error: string | null;
 }
 
 export interface TargetsTable {
@@ -137,6 +144,8 @@ export interface SessionsTable {
   active_at: string | null;
   ended_at: string | null;
   last_activity_at: string | null;
+  // 0003: JSON [{initiator, address}] seen at the last check of the target's live state
+  connections: string;
 }
 
 export interface JobsTable {
