@@ -24,7 +24,7 @@ export class ZfsWritebackStorage implements WritebackStorage {
     private readonly dataset: string,
     private readonly files: ImageFiles,
     private readonly runner: ProcessRunner,
-    private readonly opts: { deviceWaitMs?: number } = {},
+    private readonly opts: { deviceWaitMs?: number; deviceExists?: (path: string) => boolean } = {},
   ) {
     if (!DATASET_RE.test(dataset) || dataset.includes('..') || dataset.endsWith('/'))
       throw new Error(`invalid ZFS dataset name: ${dataset}`);
@@ -61,7 +61,8 @@ export class ZfsWritebackStorage implements WritebackStorage {
   private async waitDevice(name: string): Promise<void> {
     const dev = `/dev/zvol/${name}`;
     const until = Date.now() + (this.opts.deviceWaitMs ?? 10_000);
-    while (!existsSync(dev)) {
+    const present = this.opts.deviceExists ?? existsSync;
+    while (!present(dev)) {
       if (Date.now() > until) throw new Error(`${dev} did not appear`);
       await sleep(50);
     }
