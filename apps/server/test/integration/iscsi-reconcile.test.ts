@@ -57,6 +57,7 @@ describeEachDialect('reconciler (tgtd)', (dialect) => {
   afterAll(async () => {
     const pid = t?.container.iscsi.daemonPid ?? null;
     t?.container.reconciler.stop();
+    await t?.container.storage.idle();
     await t?.container.iscsi.stop(true).catch(() => undefined);
     if (controlPort) await killTgtd(controlPort, pid);
     await t?.close();

@@ -55,6 +55,7 @@ describeEachDialect('iSCSI sessions (tgtd + libiscsi + qemu)', (dialect) => {
 
   afterAll(async () => {
     const pid = t?.container.iscsi.daemonPid ?? null;
+    await t?.container.storage.idle();
     await t?.container.iscsi.stop(true).catch(() => undefined);
     if (controlPort)
       await killTgtd(controlPort, pid ?? alivePid(join(fs.dir, 'data', 'run', `tgtd.${controlPort}.pid`)));

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -39,6 +39,7 @@ describeEachDialect('storage backends', (dialect) => {
         img = await seedImage(t.container, `img-${kind}`, { sizeMiB: 256, dataMiB: 64 });
       });
       afterAll(async () => {
+        await t?.container.storage.idle();
         await t?.close();
         await fs?.cleanup();
       });
@@ -94,6 +95,42 @@ describeEachDialect('storage backends', (dialect) => {
         await t.container.storage.discard(wb.id);
         expect(() => statSync(file)).toThrow();
         expect((await t.container.storage.get(wb.id)).state).toBe('discarded');
+      });
+
+      it('keeps spare clones of published versions: a boot takes one with a rename, the pool refills', async () => {
+        await t.container.storage.idle();
+        const spareDir = join(t.config.dataDir, 'writebacks', '.spare', img.versionId);
+        const spares = () => readdirSync(spareDir).filter((n) => n.endsWith('.raw'));
+        const r = await t.container.storage.reconcileSpares();
+        await t.container.storage.idle();
+        expect(spares()).toHaveLength(2);
+        expect(r.removed).toBe(0);
+        const inodes = new Set(spares().map((n) => statSync(join(spareDir, n)).ino));
+        const m = await t.container.machines.create({
+          name: `pc-spare-${kind}`,
+          mac: mac(),
+          bootImageId: img.imageId,
+        });
+        const wb = await t.container.storage.create({
+          machineId: m.id,
+          imageId: img.imageId,
+          versionId: img.versionId,
+          sessionId: null,
+          targetId: null,
+          lun: 1,
+        });
+        // the writeback is one of the spares, moved into place
+        expect(inodes.has(statSync(t.container.imageFiles.inside(wb.path)).ino)).toBe(true);
+        expect(await fileSha256(t.container.imageFiles.inside(wb.path))).toBe(await fileSha256(img.file));
+        await t.container.storage.idle();
+        expect(spares()).toHaveLength(2);
+        // a version nobody boots any more loses its spares; spareClones 0 turns the pool off
+        await t.container.settings.update({ storage: { spareClones: 0 } }, 'test');
+        const off = await t.container.storage.reconcileSpares();
+        expect(off.removed).toBe(2);
+        expect(existsSync(spareDir)).toBe(false);
+        await t.container.settings.update({ storage: { spareClones: 2 } }, 'test');
+        await t.container.storage.discard(wb.id);
       });
     });
   }

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { constants } from 'node:fs';
 import { copyFile, mkdir, readdir, rename, rm, stat, statfs, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -49,6 +50,23 @@ export interface WritebackStorage {
   /** Writebacks that exist on the host (orphan cleanup compares them with the database). */
   list(): Promise<StoredWriteback[]>;
   space(): Promise<{ totalBytes: number; freeBytes: number }>;
+  /** Ready-made clones (reflink only): taking one is a rename, whatever the image's size. */
+  readonly spares?: SparePool;
+}
+
+/**
+ * Spare clones of versions under writebacks/.spare/<versionId>/<id>.raw. A boot takes one with a
+ * rename (atomic: two boots never get the same file) instead of cloning; the pool is refilled later.
+ */
+export interface SparePool {
+  /** Moves a spare of the version to the writeback's path; null when none is left. */
+  take(versionId: string, writebackId: string): Promise<string | null>;
+  /** Makes one more spare of the version. */
+  add(version: VersionSource): Promise<void>;
+  /** Spares per version. */
+  counts(): Promise<Map<string, number>>;
+  /** Removes spares of a version (all, or down to `keep`). */
+  trim(versionId: string, keep: number): Promise<number>;
 }
 
 const WRITEBACK_FILE_RE = /^([0-9a-f-]{36})\.raw(\.part)?$/;
@@ -86,9 +104,12 @@ export class FilefragParser {
   }
 }
 
+const ID_RE = /^[0-9a-f-]{36}$/;
+
 /** The file backends (reflink and copy): writebacks are files `writebacks/<id>.raw` in the data dir. */
 export class FileWritebackStorage implements WritebackStorage {
   readonly root: string;
+  readonly spares?: SparePool;
 
   constructor(
     readonly kind: 'reflink' | 'copy',
@@ -96,6 +117,7 @@ export class FileWritebackStorage implements WritebackStorage {
     private readonly runner: ProcessRunner,
   ) {
     this.root = join(files.dataDir, 'writebacks');
+    if (kind === 'reflink') this.spares = new ReflinkSpares(this.root, files);
   }
 
   static refFor(writebackId: string): string {
@@ -208,6 +230,83 @@ export class FileWritebackStorage implements WritebackStorage {
     await mkdir(this.root, { recursive: true, mode: 0o700 });
     const s = await statfs(this.root);
     return { totalBytes: s.blocks * s.bsize, freeBytes: s.bavail * s.bsize };
+  }
+}
+
+class ReflinkSpares implements SparePool {
+  private readonly dir: string;
+  constructor(
+    root: string,
+    private readonly files: ImageFiles,
+  ) {
+    this.dir = join(root, '.spare');
+  }
+
+  private versionDir(versionId: string): string {
+    if (!ID_RE.test(versionId)) throw new Error(`invalid version id: ${versionId}`);
+    return join(this.dir, versionId);
+  }
+
+  async take(versionId: string, writebackId: string): Promise<string | null> {
+    const ref = FileWritebackStorage.refFor(writebackId);
+    const dir = this.versionDir(versionId);
+    let names: string[];
+    try {
+      names = (await readdir(dir)).filter((n) => /^[0-9a-f-]{36}\.raw$/.test(n));
+    } catch {
+      return null;
+    }
+    for (const n of names) {
+      try {
+        await rename(join(dir, n), this.files.inside(ref));
+        return ref;
+      } catch (err) {
+        // taken by a concurrent boot: try the next one
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      }
+    }
+    return null;
+  }
+
+  async add(version: VersionSource): Promise<void> {
+    const dir = this.versionDir(version.id);
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    const dest = join(dir, `${randomUUID()}.raw`);
+    try {
+      await copyFile(this.files.inside(version.path), `${dest}.part`, constants.COPYFILE_FICLONE_FORCE);
+      await rename(`${dest}.part`, dest);
+    } catch (err) {
+      await rm(`${dest}.part`, { force: true });
+      throw err;
+    }
+  }
+
+  async counts(): Promise<Map<string, number>> {
+    const out = new Map<string, number>();
+    let dirs: string[];
+    try {
+      dirs = await readdir(this.dir);
+    } catch {
+      return out;
+    }
+    for (const d of dirs) {
+      if (!ID_RE.test(d)) continue;
+      const n = (await readdir(join(this.dir, d)).catch(() => [] as string[])).filter((x) =>
+        x.endsWith('.raw'),
+      ).length;
+      out.set(d, n);
+    }
+    return out;
+  }
+
+  async trim(versionId: string, keep: number): Promise<number> {
+    const dir = this.versionDir(versionId);
+    const names = await readdir(dir).catch(() => [] as string[]);
+    const raws = names.filter((n) => n.endsWith('.raw'));
+    const drop = [...raws.slice(keep), ...names.filter((n) => n.endsWith('.part'))];
+    for (const n of drop) await rm(join(dir, n), { force: true });
+    if (keep === 0) await rm(dir, { recursive: true, force: true });
+    return drop.length;
   }
 }
 

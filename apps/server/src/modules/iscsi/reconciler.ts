@@ -21,6 +21,8 @@ export interface ReconcileReport {
   orphanTargetsRemoved: number;
   writebacksDiscarded: number;
   orphanFilesRemoved: number;
+  sparesMade: number;
+  sparesRemoved: number;
   sessionsEnded: number;
   skipped: string[];
   errors: string[];
@@ -124,6 +126,8 @@ export class Reconciler {
       orphanTargetsRemoved: 0,
       writebacksDiscarded: 0,
       orphanFilesRemoved: 0,
+      sparesMade: 0,
+      sparesRemoved: 0,
       sessionsEnded: 0,
       skipped: [],
       errors: [],
@@ -143,6 +147,11 @@ export class Reconciler {
     await step('sessions', () => this.sessions(r));
     await step('targets', () => this.targets(r));
     await step('writebacks', () => this.writebacks(r));
+    await step('spares', async () => {
+      const s = await this.d.storage.reconcileSpares();
+      r.sparesMade = s.made;
+      r.sparesRemoved = s.removed;
+    });
     this.d.iscsi.lastReconcileAt = nowIso();
     this.d.iscsi.lastReconcileError = r.errors.length ? r.errors.join('; ') : null;
     this.lastReport = r;

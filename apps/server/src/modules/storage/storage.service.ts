@@ -20,6 +20,7 @@ import {
   COPY_BACKEND_WARNING,
   FileWritebackStorage,
   reflinkWorks,
+  type VersionSource,
   type WritebackStorage,
 } from '../../adapters/storage/storage.adapter.js';
 import { ZfsWritebackStorage } from '../../adapters/storage/zfs.adapter.js';
@@ -49,6 +50,7 @@ export class StorageService {
   private detected: 'reflink' | 'copy' | null = null;
   private readonly instances = new Map<string, WritebackStorage>();
   private readonly usedCache = new Map<string, { value: number | null; until: number }>();
+  private readonly refills = new Map<string, Promise<void>>();
 
   constructor(
     private readonly repo: WritebacksRepository,
@@ -160,11 +162,13 @@ export class StorageService {
       error: null,
     };
     await this.repo.insert(row);
+    const source = { id: v.id, imageId: v.image_id, path: v.path!, sizeBytes: size };
+    const spares = (await this.settings.get()).storage.spareClones;
     try {
-      row.path = await storage.create(
-        { id: v.id, imageId: v.image_id, path: v.path!, sizeBytes: size },
-        row.id,
-      );
+      // a ready-made clone is taken with a rename; otherwise clone (or copy) now
+      const spare = storage.spares && spares > 0 ? await storage.spares.take(v.id, row.id) : null;
+      row.path = spare ?? (await storage.create(source, row.id));
+      if (storage.spares && spares > 0) void this.refill(storage, source, spares);
     } catch (err) {
       const message = (err as Error).message;
       await this.repo.update(row.id, { state: 'discarded', error: message, discarded_at: nowIso() });
@@ -181,6 +185,59 @@ export class StorageService {
     await this.repo.update(row.id, { state: 'ready', path: row.path });
     this.bus.publish('writeback.created', row.id, toWriteback({ ...row, machine_name: null }));
     return row;
+  }
+
+  /** Tops up a version's spare clones in the background (one refill per version at a time). */
+  refill(storage: WritebackStorage, v: VersionSource, want: number): Promise<void> {
+    const running = this.refills.get(v.id);
+    if (running) return running;
+    const p = (async () => {
+      const pool = storage.spares!;
+      while (((await pool.counts()).get(v.id) ?? 0) < want) await pool.add(v);
+    })()
+      .catch((err) => this.log.warn({ err, version: v.id }, 'could not make spare clones'))
+      .finally(() => this.refills.delete(v.id));
+    this.refills.set(v.id, p);
+    return p;
+  }
+
+  /**
+   * Reconcile step: spare clones exist for the published versions machines boot, and for nothing
+   * else (a version that is no longer published loses its spares).
+   */
+  async reconcileSpares(): Promise<{ made: number; removed: number }> {
+    const s = (await this.settings.get()).storage;
+    const { kind } = await this.backendKind();
+    const storage = await this.storageFor('reflink');
+    const pool = storage.spares!;
+    const want = kind === 'reflink' ? s.spareClones : 0;
+    const versions = want
+      ? await this.repo.publishedVersionsInUse((await this.settings.get()).machines.defaultImageId)
+      : [];
+    const counts = await pool.counts();
+    let made = 0;
+    let removed = 0;
+    for (const v of versions) {
+      const have = counts.get(v.id) ?? 0;
+      // half-made spares of an interrupted refill (GGnet stopped meanwhile)
+      if (!this.refills.has(v.id)) await pool.trim(v.id, Math.max(have, want));
+      if (have < want) {
+        await this.refill(
+          storage,
+          { id: v.id, imageId: v.image_id, path: v.path, sizeBytes: v.size_bytes },
+          want,
+        );
+        made += want - have;
+      } else if (have > want) removed += await pool.trim(v.id, want);
+    }
+    const wanted = new Set(versions.map((v) => v.id));
+    for (const [id] of counts) if (!wanted.has(id)) removed += await pool.trim(id, 0);
+    return { made, removed };
+  }
+
+  /** Waits for background refills (tests, shutdown). */
+  async idle(): Promise<void> {
+    while (this.refills.size) await Promise.all([...this.refills.values()]);
   }
 
   /** Attaches an existing (kept) writeback to a new session/target. */

@@ -1,6 +1,7 @@
 import type { Kysely, Selectable } from 'kysely';
 import type { Page, Writeback, WritebackListQuery } from '@ggnet/contracts';
 import type { DB, WritebacksTable } from '../../db/schema.js';
+import { parseJson } from '../../lib/json.js';
 
 export type WritebackRow = Selectable<WritebacksTable>;
 export type WritebackRowWithName = WritebackRow & { machine_name: string | null };
@@ -128,6 +129,35 @@ export class WritebacksRepository {
       .groupBy(['i.id', 'i.name'])
       .execute();
     return rows.map((r) => ({ ...r, versions: Number(r.versions) }));
+  }
+
+  /**
+   * Published, ready versions of the images that machines boot (or have as extra disks), plus the
+   * default image's: the versions worth keeping spare clones of.
+   */
+  async publishedVersionsInUse(
+    defaultImageId: string | null,
+  ): Promise<Array<{ id: string; image_id: string; path: string; size_bytes: number }>> {
+    const machines = await this.db
+      .selectFrom('machines')
+      .select(['boot_image_id', 'extra_image_ids'])
+      .execute();
+    const used = new Set<string>(defaultImageId ? [defaultImageId] : []);
+    for (const m of machines) {
+      if (m.boot_image_id) used.add(m.boot_image_id);
+      for (const x of parseJson<string[]>(m.extra_image_ids, [])) used.add(x);
+    }
+    if (!used.size) return [];
+    const rows = await this.db
+      .selectFrom('images as i')
+      .innerJoin('image_versions as v', 'v.id', 'i.published_version_id')
+      .select(['v.id', 'v.image_id', 'v.path', 'v.size_bytes'])
+      .where('i.id', 'in', [...used])
+      .where('v.state', '=', 'ready')
+      .execute();
+    return rows
+      .filter((r): r is typeof r & { path: string } => !!r.path)
+      .map((r) => ({ ...r, size_bytes: Number(r.size_bytes ?? 0) }));
   }
 
   versionPaths(): Promise<Array<{ image_id: string; id: string; path: string | null }>> {
