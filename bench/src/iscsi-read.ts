@@ -9,7 +9,7 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { benchContainer, loopXfs, randomMac, seedVersion, sh, table } from './lib.js';
+import { benchContainer, onInterrupt, loopXfs, randomMac, seedVersion, sh, table } from './lib.js';
 
 const { values } = parseArgs({
   options: {
@@ -54,6 +54,10 @@ async function main() {
   const fs = await loopXfs(SIZE_GIB * 2 + 2, values.dir);
   const bench = await benchContainer(join(fs.dir, 'data'));
   const { c, portalPort } = bench;
+  onInterrupt(async () => {
+    await bench.close().catch(() => undefined);
+    await fs.cleanup();
+  });
   try {
     const v = await seedVersion(c, 'read-bench', { sizeGiB: SIZE_GIB, chunkMiB: 16, everyMiB: 16 });
     const m = await c.machines.create({ name: 'read-pc', mac: randomMac(), bootImageId: v.imageId });

@@ -170,8 +170,21 @@ export async function seedVersion(
     created_at: now,
     ready_at: now,
   });
-  const extents = (await sh('filefrag', [file])).match(/(\d+) extents? found/)?.[1] ?? '?';
+  // FIEMAP records (filefrag's summary merges physically adjacent ones)
+  const extents = (await sh('filefrag', ['-v', file]))
+    .split('\n')
+    .filter((l) => /^\s*\d+:\s+\d+\.\./.test(l)).length;
   return { imageId, versionId, file, sizeBytes: size, dataBytes, extents };
+}
+
+/** Cleans up (tgtd, loop mount) also when the run is interrupted with Ctrl-C or SIGTERM. */
+export function onInterrupt(cleanup: () => Promise<void>): void {
+  const handler = (signal: NodeJS.Signals) => {
+    process.stderr.write(`\n${signal}: cleaning up...\n`);
+    void cleanup().finally(() => process.exit(130));
+  };
+  process.once('SIGINT', handler);
+  process.once('SIGTERM', handler);
 }
 
 export function randomMac(): string {

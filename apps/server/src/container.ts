@@ -164,6 +164,8 @@ export function createContainer(config: Config, opts: ContainerOptions) {
     return [];
   });
 
+  settings.addValidator(async (s) => StorageService.validateSettings(s));
+
   const closers: Array<() => Promise<void>> = [];
   return {
     config,

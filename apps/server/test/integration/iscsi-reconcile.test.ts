@@ -8,6 +8,7 @@ import {
   QemuIoSession,
   canLogin,
   fileExists,
+  freePort,
   iscsiConfig,
   killTgtd,
   makeLoopFs,
@@ -111,6 +112,22 @@ describeEachDialect('reconciler (tgtd)', (dialect) => {
     // idempotent: a second pass changes nothing
     const r3 = await t.container.reconciler.run('test');
     expect(r3.targetsCreated + r3.targetsRepaired + r3.targetsRemoved + r3.orphanTargetsRemoved).toBe(0);
+  });
+
+  it('moves the portal live: clients reach the new address, not the old one', async () => {
+    const { info, creds } = await newSession('rc-portal');
+    const other = await freePort();
+    const driver = await t.container.iscsi.driver();
+    await driver.ensurePortal('127.0.0.1', other);
+    try {
+      expect((await canLogin(other, info.targetIqn, 1, creds)).exitCode).toBe(0);
+      expect((await canLogin(portalPort, info.targetIqn, 1, creds)).exitCode).not.toBe(0);
+    } finally {
+      // the next pass puts the portal of the settings back
+      await t.container.reconciler.run('test');
+    }
+    expect((await canLogin(portalPort, info.targetIqn, 1, creds)).exitCode).toBe(0);
+    expect((await canLogin(other, info.targetIqn, 1, creds)).exitCode).not.toBe(0);
   });
 
   it('removes orphans: targets in its namespace that no row describes, and writeback files without a row', async () => {

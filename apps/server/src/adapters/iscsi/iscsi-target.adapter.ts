@@ -110,8 +110,13 @@ export const isIpv4 = (s: string) => IPV4_RE.test(s);
 export async function createTargetFromSpec(driver: IscsiTargetDriver, spec: TargetSpec): Promise<void> {
   await driver.createTarget(spec.iqn);
   try {
-    for (const l of spec.luns) await driver.addLun(spec.iqn, l);
-    if (spec.chap) await driver.setChap(spec.iqn, spec.initiatorIqn, spec.chap, spec.mutual);
+    // LUNs and CHAP do not depend on each other: done side by side (each tool call costs a process)
+    const steps = await Promise.allSettled([
+      ...spec.luns.map((l) => driver.addLun(spec.iqn, l)),
+      ...(spec.chap ? [driver.setChap(spec.iqn, spec.initiatorIqn, spec.chap, spec.mutual)] : []),
+    ]);
+    const failed = steps.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
     // the ACL last: until it is bound nobody can log in, so a client never sees a target without CHAP
     await driver.bindInitiator(spec.iqn, spec.initiatorIqn);
   } catch (err) {

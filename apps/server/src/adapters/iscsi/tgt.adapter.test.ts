@@ -85,9 +85,10 @@ describe('TgtDriver commands', () => {
         '--params',
         'vendor_id=GGnet,product_id=VirtualDisk,scsi_sn=abcdef0123456789',
       ],
+      // incoming and mutual accounts are made side by side, each bound once it exists
       [...T, '--op', 'new', '--mode', 'account', '--user', 'pc-01', '--password', 'Secret1234567890'],
-      [...T, '--op', 'bind', '--mode', 'account', '--tid', '1', '--user', 'pc-01'],
       [...T, '--op', 'new', '--mode', 'account', '--user', 'tgt.pc-01', '--password', 'Mutual1234567890'],
+      [...T, '--op', 'bind', '--mode', 'account', '--tid', '1', '--user', 'pc-01'],
       [...T, '--op', 'bind', '--mode', 'account', '--tid', '1', '--user', 'tgt.pc-01', '--outgoing'],
       [
         ...T,

@@ -238,22 +238,13 @@ export class TgtDriver implements IscsiTargetDriver {
     mutual: ChapCredentials | null,
   ): Promise<void> {
     const tid = String(await this.tid(iqn));
-    await this.newAccount(chap);
-    await this.tgtadm(['--op', 'bind', '--mode', 'account', '--tid', tid, '--user', chap.user]);
-    if (mutual) {
-      await this.newAccount(mutual);
-      await this.tgtadm([
-        '--op',
-        'bind',
-        '--mode',
-        'account',
-        '--tid',
-        tid,
-        '--user',
-        mutual.user,
-        '--outgoing',
-      ]);
-    }
+    const bind = async (c: ChapCredentials, outgoing: boolean) => {
+      await this.newAccount(c);
+      const args = ['--op', 'bind', '--mode', 'account', '--tid', tid, '--user', c.user];
+      await this.tgtadm(outgoing ? [...args, '--outgoing'] : args);
+    };
+    // incoming and mutual accounts side by side (each tgtadm call costs a process)
+    await Promise.all([bind(chap, false), ...(mutual ? [bind(mutual, true)] : [])]);
   }
 
   async deleteTarget(iqn: string, opts: { force: boolean }): Promise<void> {

@@ -20,7 +20,7 @@ export async function startIscsiServices(c: Container): Promise<() => Promise<vo
     c.sessionMonitor.stop();
     c.reconciler.stop();
     await c.reconciler.idle();
-    await c.storage.idle();
+    await c.storage.stopRefills();
     await c.iscsi.stop(false);
   };
 }

@@ -133,8 +133,10 @@ export class IscsiRuntime {
   async status(): Promise<IscsiStatus> {
     const s = await this.settings.get();
     const live = await this.live().catch(() => [] as LiveTarget[]);
+    // the driver is chosen at start-up: a changed iscsi.backend takes effect after a restart
+    const driver = await this.driver();
     return {
-      backend: s.iscsi.backend,
+      backend: driver.backend,
       portal: s.iscsi.portal,
       daemon: this.daemon
         ? {

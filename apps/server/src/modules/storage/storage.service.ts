@@ -3,6 +3,8 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type {
   ApplyWriteback,
+  FieldError,
+  Settings,
   ImageVersion,
   Page,
   StorageBackend,
@@ -51,6 +53,9 @@ export class StorageService {
   private readonly instances = new Map<string, WritebackStorage>();
   private readonly usedCache = new Map<string, { value: number | null; until: number }>();
   private readonly refills = new Map<string, Promise<void>>();
+  private readonly refillTimers = new Map<string, { timer: NodeJS.Timeout; run: () => void }>();
+  /** Quiet time after the last boot of a version before its spares are refilled. */
+  refillDelayMs = 1500;
 
   constructor(
     private readonly repo: WritebacksRepository,
@@ -93,6 +98,15 @@ export class StorageService {
 
   async current(): Promise<WritebackStorage> {
     return this.storageFor((await this.backendKind()).kind);
+  }
+
+  /** Settings check: the zfs backend needs its dataset. */
+  static validateSettings(s: Settings): FieldError[] {
+    if (s.storage.backend === 'zfs' && !s.storage.zfsDataset)
+      return [
+        { path: 'storage.zfsDataset', message: 'storage.backend=zfs needs the dataset (e.g. tank/ggnet)' },
+      ];
+    return [];
   }
 
   /** Logged at start-up (and shown by the storage API): the copy backend copies whole images per boot. */
@@ -168,7 +182,7 @@ export class StorageService {
       // a ready-made clone is taken with a rename; otherwise clone (or copy) now
       const spare = storage.spares && spares > 0 ? await storage.spares.take(v.id, row.id) : null;
       row.path = spare ?? (await storage.create(source, row.id));
-      if (storage.spares && spares > 0) void this.refill(storage, source, spares);
+      if (storage.spares && spares > 0) this.refillLater(storage, source, spares);
     } catch (err) {
       const message = (err as Error).message;
       await this.repo.update(row.id, { state: 'discarded', error: message, discarded_at: nowIso() });
@@ -185,6 +199,22 @@ export class StorageService {
     await this.repo.update(row.id, { state: 'ready', path: row.path });
     this.bus.publish('writeback.created', row.id, toWriteback({ ...row, machine_name: null }));
     return row;
+  }
+
+  /**
+   * Refill after a quiet moment: clones made while boots are being served would compete with them
+   * (an XFS clone locks the version file), so a burst of boots is followed by one refill.
+   */
+  private refillLater(storage: WritebackStorage, v: VersionSource, want: number): void {
+    const pending = this.refillTimers.get(v.id);
+    if (pending) clearTimeout(pending.timer);
+    const run = () => {
+      this.refillTimers.delete(v.id);
+      void this.refill(storage, v, want);
+    };
+    const timer = setTimeout(run, this.refillDelayMs);
+    timer.unref();
+    this.refillTimers.set(v.id, { timer, run });
   }
 
   /** Tops up a version's spare clones in the background (one refill per version at a time). */
@@ -235,9 +265,20 @@ export class StorageService {
     return { made, removed };
   }
 
-  /** Waits for background refills (tests, shutdown). */
+  /** Runs scheduled refills now and waits for all of them (tests, benchmarks). */
   async idle(): Promise<void> {
+    for (const t of [...this.refillTimers.values()]) {
+      clearTimeout(t.timer);
+      t.run();
+    }
     while (this.refills.size) await Promise.all([...this.refills.values()]);
+  }
+
+  /** Drops scheduled refills (shutdown), then waits for running ones. */
+  async stopRefills(): Promise<void> {
+    for (const t of this.refillTimers.values()) clearTimeout(t.timer);
+    this.refillTimers.clear();
+    await Promise.all([...this.refills.values()]);
   }
 
   /** Attaches an existing (kept) writeback to a new session/target. */
