@@ -290,6 +290,25 @@ export class QemuIoSession {
   }
 }
 
+/** iscsi-perf (sequential reads) for a few seconds, then SIGINT; returns the last MB/s it printed. */
+export function iscsiPerf(url: string, initiator: string, seconds: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('iscsi-perf', ['-i', initiator, '-b', '256', '-m', '16', url], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout.on('data', (b: Buffer) => (out += b.toString()));
+    child.stderr.on('data', (b: Buffer) => (out += b.toString()));
+    const timer = setTimeout(() => child.kill('SIGINT'), seconds * 1000);
+    child.on('close', () => {
+      clearTimeout(timer);
+      const rates = [...out.replace(/\r/g, '\n').matchAll(/\((\d+) MB\/s\)/g)].map((m) => Number(m[1]));
+      if (rates.length) resolve(rates.at(-1)!);
+      else reject(new Error(`iscsi-perf printed no rate: ${out.slice(-300)}`));
+    });
+  });
+}
+
 /** The PID in a pid file, if that process is alive. */
 export function alivePid(pidFile: string): number | null {
   try {

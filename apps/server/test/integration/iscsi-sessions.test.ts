@@ -11,6 +11,8 @@ import {
   fileExists,
   fileSha256,
   iscsiConfig,
+  iscsiPerf,
+  iscsiUrl,
   killTgtd,
   makeLoopFs,
   qemuOpts,
@@ -125,6 +127,9 @@ describeEachDialect('iSCSI sessions (tgtd + libiscsi + qemu)', (dialect) => {
     ]);
     expect(ls.stdout).toContain(info.targetIqn);
     expect(ls.stdout).toMatch(/Lun:1\s+Type:DIRECT_ACCESS/);
+    // libiscsi's iscsi-perf streams sequential reads through the same login
+    const perf = await iscsiPerf(iscsiUrl(portalPort, info.targetIqn, 1, creds), creds.initiator, 2);
+    expect(perf).toBeGreaterThan(0);
 
     // qemu-img convert writes 4 MiB at offset 0 through the target; qemu-io 1 MiB at 40 MiB
     const head = randomBytes(4 * 1024 * 1024);
@@ -638,6 +643,35 @@ describeEachDialect('iSCSI sessions (tgtd + libiscsi + qemu)', (dialect) => {
     });
     expect(refused.statusCode).toBe(409);
     expect(refused.json().code).toBe('target_owned_by_session');
+  });
+
+  it('documents the storage and iSCSI routes in the OpenAPI document', async () => {
+    const res = await t.app.inject({ method: 'GET', url: '/api/openapi.json' });
+    expect(res.statusCode).toBe(200);
+    const paths = Object.keys(res.json().paths);
+    for (const p of [
+      '/api/v1/storage',
+      '/api/v1/writebacks',
+      '/api/v1/writebacks/{id}',
+      '/api/v1/writebacks/{id}/apply',
+      '/api/v1/targets',
+      '/api/v1/targets/{id}',
+      '/api/v1/iscsi',
+      '/api/v1/sessions',
+      '/api/v1/sessions/{id}/stop',
+      '/api/v1/sessions/{id}/apply',
+    ])
+      expect(paths).toContain(p);
+    const iscsi = await t.app.inject({
+      method: 'GET',
+      url: '/api/v1/iscsi',
+      headers: await t.auth('viewer'),
+    });
+    expect(iscsi.json()).toMatchObject({
+      backend: 'tgt',
+      portal: `127.0.0.1:${portalPort}`,
+      daemon: { state: 'running', controlPort, adopted: false },
+    });
   });
 
   it('extra disks: each image is its own LUN with its own writeback', async () => {
