@@ -3,6 +3,8 @@ import { mkdirSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { createTargetFromSpec } from '../../src/adapters/iscsi/iscsi-target.adapter.js';
+import { TgtDriver } from '../../src/adapters/iscsi/tgt.adapter.js';
 import { createTestContext, describeEachDialect, type TestContext } from '../helpers/test-context.js';
 import {
   QemuIoSession,
@@ -13,6 +15,7 @@ import {
   killTgtd,
   makeLoopFs,
   qemuOpts,
+  runner,
   seedImage,
   tool,
   type LoopFs,
@@ -112,6 +115,32 @@ describeEachDialect('reconciler (tgtd)', (dialect) => {
     // idempotent: a second pass changes nothing
     const r3 = await t.container.reconciler.run('test');
     expect(r3.targetsCreated + r3.targetsRepaired + r3.targetsRemoved + r3.orphanTargetsRemoved).toBe(0);
+  });
+
+  it('drives tgtd through its socket; the tgtadm fallback reads and writes the same state', async () => {
+    const driver = (await t.container.iscsi.driver()) as TgtDriver;
+    expect(await driver.transport()).toBe('ipc');
+    const cli = new TgtDriver(runner, controlPort, { transport: 'tgtadm' });
+    expect(await cli.transport()).toBe('tgtadm');
+    const { info, creds } = await newSession('rc-transport');
+    const viaIpc = (await driver.list()).find((x) => x.iqn === info.targetIqn);
+    const viaCli = (await cli.list()).find((x) => x.iqn === info.targetIqn);
+    expect(viaCli).toEqual(viaIpc);
+    // a target made through tgtadm is seen (and removed) through the socket
+    const s = await t.container.sessions.get(info.sessionId);
+    const wb = await t.container.repos.writebacks.findById(s.writebackId!);
+    const iqn = 'iqn.2024-01.lan.ggnet:rc-transport.cli';
+    await createTargetFromSpec(cli, {
+      iqn,
+      luns: [{ lun: 1, path: t.container.imageFiles.inside(wb!.path), serial: 'cafe01' }],
+      initiatorIqn: creds.initiator,
+      chap: { user: 'rc-transport.cli', secret: creds.password },
+      mutual: null,
+    });
+    expect((await canLogin(portalPort, iqn, 1, { ...creds, user: 'rc-transport.cli' })).exitCode).toBe(0);
+    expect((await driver.list()).find((x) => x.iqn === iqn)?.chapUsers).toEqual(['rc-transport.cli']);
+    await driver.deleteTarget(iqn, { force: true });
+    expect((await cli.list()).some((x) => x.iqn === iqn)).toBe(false);
   });
 
   it('moves the portal live: clients reach the new address, not the old one', async () => {

@@ -1,4 +1,6 @@
 import { ProcessError, type ProcessRunner } from '../process/process-runner.adapter.js';
+import { TGT_MODE as M, TGT_OP as O, TgtIpcError, tgtIpc, type TgtIpcRequest } from './tgt-ipc.js';
+import { tgtSocketPath } from './tgt-daemon.js';
 import {
   TargetExistsError,
   checkChap,
@@ -99,35 +101,219 @@ export function parseTgtPortals(text: string): string[] {
   return [...text.matchAll(/^Portal: (\S+),\d+$/gm)].map((m) => m[1]!);
 }
 
-const exists = (e: unknown) => e instanceof ProcessError && /already exists/.test(e.stderr);
+/** A tgtd error as tgtadm words it ("this target already exists"), from either transport. */
+const message = (e: unknown) =>
+  e instanceof ProcessError ? e.stderr : e instanceof TgtIpcError ? e.message : '';
+const exists = (e: unknown) => /already exists/.test(message(e));
 const notFound = (e: unknown) =>
-  e instanceof ProcessError && /can't find|not found|No such|doesn't exist/i.test(e.stderr);
+  /can't find|not found|No such|doesn't exist|does not exist/i.test(message(e));
+
+/** One management request, in both forms: tgtd's socket protocol and tgtadm's command line. */
+interface TgtOp {
+  ipc: TgtIpcRequest;
+  cli: string[];
+}
+
+const lld = 'iscsi';
+const ops = {
+  showTargets: (): TgtOp => ({
+    ipc: { mode: M.target, op: O.show, lld },
+    cli: ['--lld', lld, '--op', 'show', '--mode', 'target'],
+  }),
+  newTarget: (tid: number, iqn: string): TgtOp => ({
+    ipc: { mode: M.target, op: O.new, lld, tid, params: `targetname=${iqn}` },
+    cli: ['--lld', lld, '--op', 'new', '--mode', 'target', '--tid', String(tid), '--targetname', iqn],
+  }),
+  deleteTarget: (tid: number, force: boolean): TgtOp => ({
+    ipc: { mode: M.target, op: O.delete, lld, tid, force },
+    cli: [
+      '--lld',
+      lld,
+      '--op',
+      'delete',
+      '--mode',
+      'target',
+      '--tid',
+      String(tid),
+      ...(force ? ['--force'] : []),
+    ],
+  }),
+  newLun: (tid: number, lun: number, path: string): TgtOp => ({
+    ipc: { mode: M.device, op: O.new, lld, tid, lun, params: `path=${path}` },
+    cli: [
+      '--lld',
+      lld,
+      '--op',
+      'new',
+      '--mode',
+      'logicalunit',
+      '--tid',
+      String(tid),
+      '--lun',
+      String(lun),
+      '--backing-store',
+      path,
+    ],
+  }),
+  updateLun: (tid: number, lun: number, params: string): TgtOp => ({
+    ipc: { mode: M.device, op: O.update, lld, tid, lun, params: `targetOps ${params},` },
+    cli: [
+      '--lld',
+      lld,
+      '--op',
+      'update',
+      '--mode',
+      'logicalunit',
+      '--tid',
+      String(tid),
+      '--lun',
+      String(lun),
+      '--params',
+      params,
+    ],
+  }),
+  deleteLun: (tid: number, lun: number): TgtOp => ({
+    ipc: { mode: M.device, op: O.delete, lld, tid, lun },
+    cli: [
+      '--lld',
+      lld,
+      '--op',
+      'delete',
+      '--mode',
+      'logicalunit',
+      '--tid',
+      String(tid),
+      '--lun',
+      String(lun),
+    ],
+  }),
+  bindInitiator: (tid: number, iqn: string, unbind = false): TgtOp => ({
+    ipc: { mode: M.target, op: unbind ? O.unbind : O.bind, lld, tid, params: `initiator-name=${iqn}` },
+    cli: [
+      '--lld',
+      lld,
+      '--op',
+      unbind ? 'unbind' : 'bind',
+      '--mode',
+      'target',
+      '--tid',
+      String(tid),
+      '--initiator-name',
+      iqn,
+    ],
+  }),
+  newAccount: (user: string, password: string): TgtOp => ({
+    ipc: { mode: M.account, op: O.new, lld, params: `user=${user},password=${password}` },
+    cli: ['--lld', lld, '--op', 'new', '--mode', 'account', '--user', user, '--password', password],
+  }),
+  deleteAccount: (user: string): TgtOp => ({
+    ipc: { mode: M.account, op: O.delete, lld, params: `user=${user}` },
+    cli: ['--lld', lld, '--op', 'delete', '--mode', 'account', '--user', user],
+  }),
+  bindAccount: (tid: number, user: string, outgoing: boolean): TgtOp => ({
+    ipc: { mode: M.account, op: O.bind, lld, tid, params: `user=${user}`, acDir: outgoing ? 1 : 0 },
+    cli: [
+      '--lld',
+      lld,
+      '--op',
+      'bind',
+      '--mode',
+      'account',
+      '--tid',
+      String(tid),
+      '--user',
+      user,
+      ...(outgoing ? ['--outgoing'] : []),
+    ],
+  }),
+  deleteConnection: (tid: number, sid: number, cid: number): TgtOp => ({
+    ipc: { mode: M.connection, op: O.delete, lld, tid, sid, cid },
+    cli: [
+      '--lld',
+      lld,
+      '--op',
+      'delete',
+      '--mode',
+      'conn',
+      '--tid',
+      String(tid),
+      '--sid',
+      String(sid),
+      '--cid',
+      String(cid),
+    ],
+  }),
+  showPortals: (): TgtOp => ({
+    ipc: { mode: M.portal, op: O.show, lld },
+    cli: ['--lld', lld, '--op', 'show', '--mode', 'portal'],
+  }),
+  portal: (add: boolean, portal: string): TgtOp => ({
+    ipc: { mode: M.portal, op: add ? O.new : O.delete, lld, params: `portalOps portal=${portal},` },
+    cli: ['--lld', lld, '--op', add ? 'new' : 'delete', '--mode', 'portal', '--param', `portal=${portal}`],
+  }),
+  showSystem: (): TgtOp => ({ ipc: { mode: M.system, op: O.show }, cli: ['--op', 'show', '--mode', 'sys'] }),
+  deleteSystem: (): TgtOp => ({
+    ipc: { mode: M.system, op: O.delete },
+    cli: ['--op', 'delete', '--mode', 'system'],
+  }),
+};
+
+export type TgtTransport = 'auto' | 'ipc' | 'tgtadm';
 
 /**
- * The tgt driver: GGnet's own tgtd (see tgt-daemon.ts), driven with `tgtadm -C <control port>`. Target
- * ids are allocated here; accounts (CHAP users) are global in tgtd, so each target gets its own users.
+ * The tgt driver: GGnet's own tgtd (see tgt-daemon.ts), driven through its management socket (no
+ * process per step), or with `tgtadm -C <control port>` when that protocol does not match the
+ * installed tgtd. Target ids are allocated here; accounts (CHAP users) are global in tgtd, so each
+ * target gets its own users.
  */
 export class TgtDriver implements IscsiTargetDriver {
   readonly backend = 'tgt' as const;
   readonly firstLun = 1;
   private tids = new Map<string, number>();
   private nextTid = 1;
+  private resolved: Promise<'ipc' | 'tgtadm'> | null = null;
 
   constructor(
     private readonly runner: ProcessRunner,
     readonly controlPort: number,
-    private readonly timeoutMs = 15_000,
-  ) {}
+    private readonly opts: {
+      transport?: TgtTransport;
+      timeoutMs?: number;
+      onFallback?: (why: string) => void;
+    } = {},
+  ) {
+    const t = opts.transport ?? 'tgtadm';
+    if (t !== 'auto') this.resolved = Promise.resolve(t);
+  }
 
-  private tgtadm(args: string[]) {
-    return this.runner.run('tgtadm', ['-C', String(this.controlPort), '--lld', 'iscsi', ...args], {
-      timeoutMs: this.timeoutMs,
+  /** The transport in use; `auto` probes the socket once with `show sys` and keeps tgtadm on a mismatch. */
+  transport(): Promise<'ipc' | 'tgtadm'> {
+    this.resolved ??= (async () => {
+      try {
+        const text = await tgtIpc(tgtSocketPath(this.controlPort), ops.showSystem().ipc, 3000);
+        if (/^System:\n\s+State: /m.test(text) && /iscsi: /.test(text)) return 'ipc' as const;
+        this.opts.onFallback?.(`unexpected answer to show sys: ${text.slice(0, 80)}`);
+        return 'tgtadm' as const;
+      } catch (err) {
+        // the daemon is not up (yet): decide on a later call
+        this.resolved = null;
+        throw err;
+      }
+    })();
+    return this.resolved;
+  }
+
+  private async run(op: TgtOp): Promise<string> {
+    if ((await this.transport()) === 'ipc')
+      return tgtIpc(tgtSocketPath(this.controlPort), op.ipc, this.opts.timeoutMs ?? 15_000);
+    const r = await this.runner.run('tgtadm', ['-C', String(this.controlPort), ...op.cli], {
+      timeoutMs: this.opts.timeoutMs ?? 15_000,
     });
+    return r.stdout;
   }
 
   async list(): Promise<TgtTarget[]> {
-    const r = await this.tgtadm(['--op', 'show', '--mode', 'target']);
-    const targets = parseTgtShow(r.stdout);
+    const targets = parseTgtShow(await this.run(ops.showTargets()));
     this.tids = new Map(targets.map((t) => [t.iqn, t.tid]));
     this.nextTid = Math.max(this.nextTid, ...targets.map((t) => t.tid + 1));
     return targets;
@@ -148,12 +334,12 @@ export class TgtDriver implements IscsiTargetDriver {
       // synchronous increment: concurrent creates never pick the same tid in this process
       const tid = this.nextTid++;
       try {
-        await this.tgtadm(['--op', 'new', '--mode', 'target', '--tid', String(tid), '--targetname', iqn]);
+        await this.run(ops.newTarget(tid, iqn));
         this.tids.set(iqn, tid);
         return;
       } catch (err) {
         if (!exists(err)) throw err;
-        // tgtadm says "already exists" for a taken tid and for a taken name alike
+        // tgtd says "already exists" for a taken tid and for a taken name alike
         await this.list();
         if (this.tids.has(iqn)) throw new TargetExistsError(iqn);
       }
@@ -162,72 +348,38 @@ export class TgtDriver implements IscsiTargetDriver {
   }
 
   async addLun(iqn: string, l: LunSpec): Promise<void> {
-    const tid = String(await this.tid(iqn));
-    const lun = String(l.lun);
-    await this.tgtadm([
-      '--op',
-      'new',
-      '--mode',
-      'logicalunit',
-      '--tid',
-      tid,
-      '--lun',
-      lun,
-      '--backing-store',
-      checkPath(l.path),
-    ]);
+    const tid = await this.tid(iqn);
     if (!/^[A-Za-z0-9]{1,32}$/.test(l.serial)) throw new Error(`invalid SCSI serial: ${l.serial}`);
-    await this.tgtadm([
-      '--op',
-      'update',
-      '--mode',
-      'logicalunit',
-      '--tid',
-      tid,
-      '--lun',
-      lun,
-      '--params',
-      `vendor_id=GGnet,product_id=VirtualDisk,scsi_sn=${l.serial}`,
-    ]);
+    await this.run(ops.newLun(tid, l.lun, checkPath(l.path)));
+    await this.run(ops.updateLun(tid, l.lun, `vendor_id=GGnet,product_id=VirtualDisk,scsi_sn=${l.serial}`));
   }
 
   async removeLun(iqn: string, lun: number): Promise<void> {
-    const tid = String(await this.tid(iqn));
-    await this.tgtadm(['--op', 'delete', '--mode', 'logicalunit', '--tid', tid, '--lun', String(lun)]);
+    await this.run(ops.deleteLun(await this.tid(iqn), lun));
   }
 
   async bindInitiator(iqn: string, initiatorIqn: string): Promise<void> {
-    const tid = String(await this.tid(iqn));
+    const tid = await this.tid(iqn);
     try {
-      await this.tgtadm([
-        '--op',
-        'bind',
-        '--mode',
-        'target',
-        '--tid',
-        tid,
-        '--initiator-name',
-        checkIqn(initiatorIqn),
-      ]);
+      await this.run(ops.bindInitiator(tid, checkIqn(initiatorIqn)));
     } catch (err) {
       if (!exists(err)) throw err;
     }
   }
 
   async unbindInitiator(iqn: string, initiatorIqn: string): Promise<void> {
-    const tid = String(await this.tid(iqn));
-    await this.tgtadm(['--op', 'unbind', '--mode', 'target', '--tid', tid, '--initiator-name', initiatorIqn]);
+    await this.run(ops.bindInitiator(await this.tid(iqn), checkIqn(initiatorIqn), true));
   }
 
   private async newAccount(c: ChapCredentials): Promise<void> {
     checkChap(c);
     try {
-      await this.tgtadm(['--op', 'new', '--mode', 'account', '--user', c.user, '--password', c.secret]);
+      await this.run(ops.newAccount(c.user, c.secret));
     } catch (err) {
       if (!exists(err)) throw err;
       // left over with a possibly different password: replace it
-      await this.tgtadm(['--op', 'delete', '--mode', 'account', '--user', c.user]);
-      await this.tgtadm(['--op', 'new', '--mode', 'account', '--user', c.user, '--password', c.secret]);
+      await this.run(ops.deleteAccount(c.user));
+      await this.run(ops.newAccount(c.user, c.secret));
     }
   }
 
@@ -237,32 +389,23 @@ export class TgtDriver implements IscsiTargetDriver {
     chap: ChapCredentials,
     mutual: ChapCredentials | null,
   ): Promise<void> {
-    const tid = String(await this.tid(iqn));
+    const tid = await this.tid(iqn);
     const bind = async (c: ChapCredentials, outgoing: boolean) => {
       await this.newAccount(c);
-      const args = ['--op', 'bind', '--mode', 'account', '--tid', tid, '--user', c.user];
-      await this.tgtadm(outgoing ? [...args, '--outgoing'] : args);
+      await this.run(ops.bindAccount(tid, c.user, outgoing));
     };
-    // incoming and mutual accounts side by side (each tgtadm call costs a process)
+    // incoming and mutual accounts side by side
     await Promise.all([bind(chap, false), ...(mutual ? [bind(mutual, true)] : [])]);
   }
 
   async deleteTarget(iqn: string, opts: { force: boolean }): Promise<void> {
     const live = (await this.list()).find((t) => t.iqn === iqn);
     if (!live) return;
-    await this.tgtadm([
-      '--op',
-      'delete',
-      '--mode',
-      'target',
-      '--tid',
-      String(live.tid),
-      ...(opts.force ? ['--force'] : []),
-    ]);
+    await this.run(ops.deleteTarget(live.tid, opts.force));
     this.tids.delete(iqn);
     for (const user of [...live.chapUsers, ...(live.mutualUser ? [live.mutualUser] : [])]) {
       try {
-        await this.tgtadm(['--op', 'delete', '--mode', 'account', '--user', user]);
+        await this.run(ops.deleteAccount(user));
       } catch (err) {
         if (!notFound(err)) throw err;
       }
@@ -270,28 +413,21 @@ export class TgtDriver implements IscsiTargetDriver {
   }
 
   async kick(iqn: string, c: LiveConnection): Promise<boolean> {
-    const tid = String(await this.tid(iqn));
-    await this.tgtadm(['--op', 'delete', '--mode', 'conn', '--tid', tid, '--sid', c.sid, '--cid', c.cid]);
+    await this.run(ops.deleteConnection(await this.tid(iqn), Number(c.sid), Number(c.cid)));
     return true;
   }
 
   async ensurePortal(host: string, port: number): Promise<void> {
     const want = `${host}:${port}`;
-    const r = await this.tgtadm(['--op', 'show', '--mode', 'portal']);
-    const have = parseTgtPortals(r.stdout);
-    if (!have.includes(want))
-      await this.tgtadm(['--op', 'new', '--mode', 'portal', '--param', `portal=${want}`]);
-    for (const p of have.filter((x) => x !== want)) {
-      await this.tgtadm(['--op', 'delete', '--mode', 'portal', '--param', `portal=${p}`]);
-    }
+    const have = parseTgtPortals(await this.run(ops.showPortals()));
+    if (!have.includes(want)) await this.run(ops.portal(true, want));
+    for (const p of have.filter((x) => x !== want)) await this.run(ops.portal(false, p));
   }
 
-  /** `tgtadm --op show --mode sys` answers: the daemon is up. */
+  /** The daemon answers `show sys` (the supervisor's health check). */
   async healthy(): Promise<boolean> {
     try {
-      await this.runner.run('tgtadm', ['-C', String(this.controlPort), '--op', 'show', '--mode', 'sys'], {
-        timeoutMs: 5000,
-      });
+      await this.run(ops.showSystem());
       return true;
     } catch {
       return false;
@@ -301,14 +437,8 @@ export class TgtDriver implements IscsiTargetDriver {
   /** Orderly shutdown of the daemon: targets first (tgtd refuses to stop otherwise), then the system. */
   async shutdownDaemon(): Promise<void> {
     for (const t of await this.list().catch(() => [])) {
-      await this.tgtadm(['--op', 'delete', '--mode', 'target', '--tid', String(t.tid), '--force']).catch(
-        () => undefined,
-      );
+      await this.run(ops.deleteTarget(t.tid, true)).catch(() => undefined);
     }
-    await this.runner
-      .run('tgtadm', ['-C', String(this.controlPort), '--op', 'delete', '--mode', 'system'], {
-        timeoutMs: 5000,
-      })
-      .catch(() => undefined);
+    await this.run(ops.deleteSystem()).catch(() => undefined);
   }
 }

@@ -58,7 +58,10 @@ export class IscsiRuntime {
     this._driver =
       s.iscsi.backend === 'lio'
         ? new LioDriver(this.runner, join(this.config.dataDir, 'run'), parsePortal(s.iscsi.portal))
-        : new TgtDriver(this.runner, this.config.tgtControlPort);
+        : new TgtDriver(this.runner, this.config.tgtControlPort, {
+            transport: 'auto',
+            onFallback: (why) => this.log.warn({ why }, 'tgtd socket protocol differs; using tgtadm'),
+          });
     return this._driver;
   }
 
