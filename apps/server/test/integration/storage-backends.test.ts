@@ -103,7 +103,7 @@ describeEachDialect('storage backends', (dialect) => {
         const spares = () => readdirSync(spareDir).filter((n) => n.endsWith('.raw'));
         const r = await t.container.storage.reconcileSpares();
         await t.container.storage.idle();
-        expect(spares()).toHaveLength(2);
+        expect(spares()).toHaveLength(4);
         expect(r.removed).toBe(0);
         const inodes = new Set(spares().map((n) => statSync(join(spareDir, n)).ino));
         const m = await t.container.machines.create({
@@ -123,13 +123,13 @@ describeEachDialect('storage backends', (dialect) => {
         expect(inodes.has(statSync(t.container.imageFiles.inside(wb.path)).ino)).toBe(true);
         expect(await fileSha256(t.container.imageFiles.inside(wb.path))).toBe(await fileSha256(img.file));
         await t.container.storage.idle();
-        expect(spares()).toHaveLength(2);
+        expect(spares()).toHaveLength(4);
         // a version nobody boots any more loses its spares; spareClones 0 turns the pool off
         await t.container.settings.update({ storage: { spareClones: 0 } }, 'test');
         const off = await t.container.storage.reconcileSpares();
-        expect(off.removed).toBe(2);
+        expect(off.removed).toBe(4);
         expect(existsSync(spareDir)).toBe(false);
-        await t.container.settings.update({ storage: { spareClones: 2 } }, 'test');
+        await t.container.settings.update({ storage: { spareClones: 4 } }, 'test');
         await t.container.storage.discard(wb.id);
       });
     });
