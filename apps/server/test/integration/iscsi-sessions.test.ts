@@ -243,6 +243,9 @@ describeEachDialect('iSCSI sessions (tgtd + libiscsi + qemu)', (dialect) => {
     const second = await start(m.id);
     const ended = await t.container.sessions.get(first.sessionId);
     expect(ended).toMatchObject({ state: 'ended', endReason: 'rebooted' });
+    // the old disk is deleted in the background, after the new session is ready
+    expect(['discarding', 'discarded']).toContain((await t.container.storage.get(s1.writebackId!)).state);
+    await t.container.storage.idle();
     expect((await t.container.storage.get(s1.writebackId!)).state).toBe('discarded');
     expect(fileExists(f1)).toBe(false);
     const live = await t.container.sessions.list({ limit: 50, offset: 0, machineId: m.id, live: 'true' });
@@ -347,6 +350,7 @@ describeEachDialect('iSCSI sessions (tgtd + libiscsi + qemu)', (dialect) => {
     expect(live.items[0]!.id).toBe(last.sessionId);
     // exactly one target and one live writeback for the machine on the host
     expect((await liveIqns()).filter((x) => x === 'iqn.2024-01.lan.ggnet:pc-race')).toHaveLength(1);
+    await t.container.storage.idle();
     const wbs = await t.container.storage.list({ limit: 50, offset: 0, machineId: same.id, live: 'true' });
     expect(wbs.total).toBe(1);
   });

@@ -250,6 +250,8 @@ export class SessionOrchestrator implements BootSessionStarter {
         { state: 'ended', end_reason: 'error', error: (err as Error).message, ended_at: nowIso() },
         { notState: 'ended' },
       );
+      const out = await this.d.sessions.findById(sessionId).catch(() => undefined);
+      if (out) this.d.bus.publish('session.ended', sessionId, toSession(out));
       this.d.log.error({ err, machine: m.name }, 'session start failed');
       throw err;
     }
@@ -348,6 +350,9 @@ export class SessionOrchestrator implements BootSessionStarter {
     for (const w of await this.d.writebacks.bySession(s.id)) {
       if (!['ready', 'creating', 'error'].includes(w.state)) continue;
       if (keep(w)) await this.d.storage.keep(w.id);
+      // a reboot does not wait for its old disk to be deleted
+      else if (targetsGone && (reason === 'rebooted' || reason === 'replaced'))
+        await this.d.storage.discardSoon(w.id);
       else if (targetsGone) await this.d.storage.discard(w.id);
       // the target may still serve the file: the reconciler discards it once the target is gone
       else await this.d.writebacks.update(w.id, { state: 'discarding' });

@@ -53,6 +53,7 @@ export class StorageService {
   private readonly instances = new Map<string, WritebackStorage>();
   private readonly usedCache = new Map<string, { value: number | null; until: number }>();
   private readonly refills = new Map<string, Promise<void>>();
+  private readonly discards = new Set<Promise<void>>();
   private readonly refillTimers = new Map<string, { timer: NodeJS.Timeout; run: () => void }>();
   /** Quiet time after the last boot of a version before its spares are refilled. */
   refillDelayMs = 1500;
@@ -193,6 +194,17 @@ export class StorageService {
           'set storage.backend to copy, or put the data dir on XFS (reflink=1) or btrfs',
         );
       }
+      if (/ENOSPC|No space left/.test(message))
+        throw insufficientStorage(
+          `the disk filled up while making the writeback: ${message}`,
+          'free space or lower the number of kept writebacks; booted machines keep running',
+        );
+      if (kind === 'zfs')
+        throw unavailable(
+          'zfs_failed',
+          `zfs could not make the writeback: ${message}`,
+          'see the server log and `zfs list`',
+        );
       throw err;
     }
     row.state = 'ready';
@@ -271,14 +283,15 @@ export class StorageService {
       clearTimeout(t.timer);
       t.run();
     }
-    while (this.refills.size) await Promise.all([...this.refills.values()]);
+    while (this.refills.size || this.discards.size)
+      await Promise.all([...this.refills.values(), ...this.discards]);
   }
 
-  /** Drops scheduled refills (shutdown), then waits for running ones. */
+  /** Drops scheduled refills (shutdown), then waits for running refills and discards. */
   async stopRefills(): Promise<void> {
     for (const t of this.refillTimers.values()) clearTimeout(t.timer);
     this.refillTimers.clear();
-    await Promise.all([...this.refills.values()]);
+    await Promise.all([...this.refills.values(), ...this.discards]);
   }
 
   /** Attaches an existing (kept) writeback to a new session/target. */
@@ -300,6 +313,20 @@ export class StorageService {
     );
     const row = await this.repo.findById(id);
     if (row) this.bus.publish('writeback.updated', id, toWriteback(row));
+  }
+
+  /**
+   * Discards later: the row says `discarding` now (nothing serves the file any more), the file goes in
+   * the background. A reboot does not wait for its old disk to be deleted (unlinking a big clone is work
+   * for the filesystem); the reconciler finishes it if GGnet stops first.
+   */
+  async discardSoon(id: string): Promise<void> {
+    await this.repo.update(id, { state: 'discarding', target_id: null });
+    const p = new Promise<void>((resolve) => setImmediate(resolve))
+      .then(() => this.discard(id))
+      .catch((err) => this.log.warn({ err, writeback: id }, 'background discard failed'))
+      .finally(() => this.discards.delete(p));
+    this.discards.add(p);
   }
 
   /** Discards a writeback (idempotent); a failure leaves it `discarding` for the reconciler to finish. */
