@@ -1,0 +1,266 @@
+import { useMemo, useSyncExternalStore } from 'react';
+import {
+  Anchor,
+  Card,
+  Group,
+  Progress,
+  SimpleGrid,
+  Skeleton,
+  Stack,
+  Table,
+  Text,
+  Title,
+  Tooltip,
+} from '@mantine/core';
+import { Link } from '@tanstack/react-router';
+import type { Machine } from '@ggnet/contracts';
+import { useJobs, useMachineCount, useOptional, useSessions } from '../api/queries';
+import { BootChart } from '../components/boot-chart';
+import { JobProgress, jobLabel } from '../components/job-progress';
+import { EmptyState, PageHeader, QueryError } from '../components/ui';
+import { keys } from '../live/apply-event';
+import { eventFeed } from '../live/event-feed';
+import { bootBuckets, overallMedian } from '../lib/boot-stats';
+import { formatBytes, formatRelative, formatSeconds } from '../lib/format';
+import { useNow } from '../lib/use-now';
+
+const STATUS_CARDS: Array<{ status: Machine['status']; label: string; color: string }> = [
+  { status: 'online', label: 'Online', color: 'teal' },
+  { status: 'booting', label: 'Booting', color: 'blue' },
+  { status: 'offline', label: 'Offline', color: 'gray' },
+  { status: 'pending', label: 'Pending approval', color: 'yellow' },
+];
+
+function MachineCountCard(props: { status: Machine['status']; label: string; color: string }) {
+  const q = useMachineCount(props.status);
+  return (
+    <Link
+      to="/machines"
+      search={{ status: props.status }}
+      style={{ textDecoration: 'none', color: 'inherit' }}
+    >
+      <Card withBorder padding="md" data-testid={`count-${props.status}`}>
+        <Text size="xs" c="dimmed" tt="uppercase" fw={600}>
+          {props.label}
+        </Text>
+        {q.isPending ? (
+          <Skeleton h={32} w={60} mt={4} />
+        ) : (
+          <Text fz={32} fw={700} c={props.color} data-testid="count-value">
+            {q.data ?? '—'}
+          </Text>
+        )}
+      </Card>
+    </Link>
+  );
+}
+
+/** GET /api/v1/storage (storage accounting). Read loosely: the shape is owned by the storage module. */
+interface StorageInfo {
+  backend?: string;
+  totalBytes?: number;
+  capacityBytes?: number;
+  usedBytes?: number;
+  freeBytes?: number;
+  availableBytes?: number;
+  reserveBytes?: number;
+}
+
+function StorageCard() {
+  const q = useOptional<StorageInfo>(keys.storage, '/storage');
+  const s = q.data;
+  const total = s?.totalBytes ?? s?.capacityBytes;
+  const free =
+    s?.freeBytes ??
+    s?.availableBytes ??
+    (total !== undefined && s?.usedBytes !== undefined ? total - s.usedBytes : undefined);
+  const used = s?.usedBytes ?? (total !== undefined && free !== undefined ? total - free : undefined);
+  const reserve = s?.reserveBytes ?? 0;
+  return (
+    <Card withBorder padding="md" data-testid="storage-card">
+      <Title order={5} mb="xs">
+        Storage
+      </Title>
+      {q.isPending ? (
+        <Skeleton h={40} />
+      ) : q.isError ? (
+        <QueryError error={q.error} retry={() => void q.refetch()} />
+      ) : !s || total === undefined || used === undefined ? (
+        <Text c="dimmed" size="sm">
+          Storage accounting is not available from this server yet.
+        </Text>
+      ) : (
+        <Stack gap={6}>
+          <Progress.Root size="xl">
+            <Tooltip label={`used ${formatBytes(used)}`}>
+              <Progress.Section
+                value={(used / total) * 100}
+                color={free !== undefined && free < reserve ? 'red' : 'indigo'}
+              />
+            </Tooltip>
+            <Tooltip label={`reserve ${formatBytes(reserve)}`}>
+              <Progress.Section
+                value={(Math.min(reserve, Math.max(0, total - used)) / total) * 100}
+                color="orange.3"
+              />
+            </Tooltip>
+          </Progress.Root>
+          <Group justify="space-between">
+            <Text size="sm">
+              {formatBytes(used)} used of {formatBytes(total)}
+            </Text>
+            <Text size="sm" c="dimmed">
+              reserve {formatBytes(reserve)}
+              {free !== undefined ? ` · ${formatBytes(free)} free` : ''}
+            </Text>
+          </Group>
+          {free !== undefined && free < reserve && (
+            <Text size="sm" c="red">
+              Free space is below the reserve: new boots are refused until space is freed.
+            </Text>
+          )}
+        </Stack>
+      )}
+    </Card>
+  );
+}
+
+function JobsCard() {
+  const running = useJobs({ state: 'running', limit: 20 });
+  const queued = useJobs({ state: 'queued', limit: 20 });
+  const jobs = [...(running.data?.items ?? []), ...(queued.data?.items ?? [])];
+  return (
+    <Card withBorder padding="md" data-testid="jobs-card">
+      <Title order={5} mb="xs">
+        Running jobs
+      </Title>
+      {running.isPending ? (
+        <Skeleton h={40} />
+      ) : jobs.length === 0 ? (
+        <Text c="dimmed" size="sm">
+          No jobs running.
+        </Text>
+      ) : (
+        <Stack gap="sm">
+          {jobs.map((j) => (
+            <div key={j.id}>
+              <Text size="sm" fw={500}>
+                {jobLabel(j)}
+              </Text>
+              <JobProgress job={j} />
+            </div>
+          ))}
+        </Stack>
+      )}
+    </Card>
+  );
+}
+
+function BootTimesCard() {
+  const now = useNow();
+  const q = useSessions({ limit: 500, sort: '-startedAt' });
+  // recompute once a minute, not every tick
+  const minute = Math.floor(now / 60_000);
+  const items = q.data?.items;
+  const buckets = useMemo(() => bootBuckets(items ?? [], minute * 60_000 + 59_999), [items, minute]);
+  const med = useMemo(() => overallMedian(items ?? [], minute * 60_000 + 59_999), [items, minute]);
+  const total = buckets.reduce((a, b) => a + b.count, 0);
+  return (
+    <Card withBorder padding="md">
+      <Group justify="space-between" mb="xs">
+        <Title order={5}>Boot times, last 24 h</Title>
+        <Text size="sm" c="dimmed">
+          {total} boots · median {formatSeconds(med)}
+        </Text>
+      </Group>
+      {q.isPending ? (
+        <Skeleton h={140} />
+      ) : q.isError ? (
+        <QueryError error={q.error} />
+      ) : (
+        <BootChart buckets={buckets} />
+      )}
+    </Card>
+  );
+}
+
+function RecentEvents() {
+  const items = useSyncExternalStore(eventFeed.subscribe, eventFeed.get);
+  const now = useNow();
+  return (
+    <Card withBorder padding="md" data-testid="recent-events">
+      <Title order={5} mb="xs">
+        Recent events
+      </Title>
+      {items.length === 0 ? (
+        <Text c="dimmed" size="sm">
+          Nothing has happened since this page opened. Events appear here live.
+        </Text>
+      ) : (
+        <Table fz="sm" verticalSpacing={4}>
+          <Table.Tbody>
+            {items.slice(0, 15).map((e) => (
+              <Table.Tr key={e.seq}>
+                <Table.Td c="dimmed" w={110}>
+                  {formatRelative(new Date(e.at).toISOString(), now)}
+                </Table.Td>
+                <Table.Td>{e.type}</Table.Td>
+                <Table.Td c="dimmed">{eventSubject(e.data) ?? e.id}</Table.Td>
+              </Table.Tr>
+            ))}
+          </Table.Tbody>
+        </Table>
+      )}
+    </Card>
+  );
+}
+
+function eventSubject(data: unknown): string | null {
+  if (!data || typeof data !== 'object') return null;
+  const d = data as Record<string, unknown>;
+  for (const k of ['name', 'machineName', 'username', 'iqn', 'type'])
+    if (typeof d[k] === 'string') return d[k];
+  return null;
+}
+
+export function DashboardPage() {
+  const live = useSessions({ live: 'true', limit: 1 });
+  return (
+    <>
+      <PageHeader title="Dashboard" description="What the boot network is doing right now." />
+      <SimpleGrid cols={{ base: 2, sm: 3, lg: 5 }} mb="md">
+        {STATUS_CARDS.map((c) => (
+          <MachineCountCard key={c.status} {...c} />
+        ))}
+        <Link to="/sessions" style={{ textDecoration: 'none', color: 'inherit' }}>
+          <Card withBorder padding="md" data-testid="count-sessions">
+            <Text size="xs" c="dimmed" tt="uppercase" fw={600}>
+              Active sessions
+            </Text>
+            {live.isPending ? (
+              <Skeleton h={32} w={60} mt={4} />
+            ) : (
+              <Text fz={32} fw={700} c="indigo" data-testid="count-value">
+                {live.data?.total ?? '—'}
+              </Text>
+            )}
+          </Card>
+        </Link>
+      </SimpleGrid>
+      <SimpleGrid cols={{ base: 1, md: 2 }} mb="md">
+        <BootTimesCard />
+        <Stack>
+          <StorageCard />
+          <JobsCard />
+        </Stack>
+      </SimpleGrid>
+      <RecentEvents />
+      {live.isError && (
+        <EmptyState
+          title="Could not load sessions"
+          message={<Anchor onClick={() => void live.refetch()}>Retry</Anchor>}
+        />
+      )}
+    </>
+  );
+}

@@ -1,0 +1,290 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { chromiumAvailable, launchChromium, screenshot, uiLogin } from './helpers/browser';
+import { ADMIN_PASSWORD, apiCall, apiToken, startGgnet, type GgnetServer } from './helpers/ggnet-server';
+
+// The admin console in Debian's Chromium against the real server (built API + UI, SQLite in a temp dir).
+const d = chromiumAvailable() ? describe : describe.skip;
+
+d('web console in Chromium', () => {
+  let server: GgnetServer;
+  let browser: Browser;
+  let adminToken: string;
+  const contexts: BrowserContext[] = [];
+
+  const newPage = async (opts: { width?: number; height?: number; dark?: boolean } = {}): Promise<Page> => {
+    const ctx = await browser.newContext({
+      viewport: { width: opts.width ?? 1280, height: opts.height ?? 800 },
+      colorScheme: opts.dark ? 'dark' : 'light',
+    });
+    contexts.push(ctx);
+    const page = await ctx.newPage();
+    page.on('pageerror', (e) => console.error('page error:', e.message));
+    return page;
+  };
+
+  beforeAll(async () => {
+    server = await startGgnet({ GGNET_LOGIN_LIMIT_PER_IP: '200' });
+    browser = await launchChromium();
+    adminToken = await apiToken(server.url, 'admin', ADMIN_PASSWORD);
+    await apiCall(server.url, adminToken, 'POST', '/users', {
+      username: 'olga',
+      password: 'operator-pass-1',
+      role: 'operator',
+    });
+    await apiCall(server.url, adminToken, 'POST', '/users', {
+      username: 'vic',
+      password: 'viewer-pass-1',
+      role: 'viewer',
+    });
+  });
+
+  afterAll(async () => {
+    for (const c of contexts) await c.close().catch(() => undefined);
+    await browser?.close().catch(() => undefined);
+    await server?.stop();
+  });
+
+  it('login: wrong password, then the rate-limit message, then a good login', async () => {
+    const page = await newPage();
+    await page.goto(`${server.url}/machines`);
+    // not logged in: sent to the login page, which remembers where to go afterwards
+    await page.waitForURL(/\/login\?redirect=/);
+    await screenshot(page, 'login');
+    await page.getByLabel('Username').fill('olga');
+    await page.getByLabel('Password').fill('wrong-password');
+    await page.getByRole('button', { name: 'Log in' }).click();
+    await expect
+      .poll(() => page.getByTestId('login-error').textContent())
+      .toContain('Wrong username or password');
+
+    // failures per user are limited (5 per minute by default): the 6th answer is 429 + Retry-After
+    for (let i = 0; i < 5; i++) {
+      await page.getByLabel('Password').fill(`wrong-${i}`);
+      await page.getByRole('button', { name: /Log in|Wait/ }).click();
+      await page.waitForTimeout(150);
+      if ((await page.getByTestId('login-error').textContent())?.includes('Too many')) break;
+    }
+    await expect
+      .poll(() => page.getByTestId('login-error').textContent())
+      .toContain('Too many login attempts');
+    expect(await page.getByTestId('login-error').textContent()).toMatch(/Try again in \d+ s/);
+    expect(await page.getByRole('button', { name: /Wait \d+ s/ }).isDisabled()).toBe(true);
+    await screenshot(page, 'login-rate-limited');
+
+    // another user is not affected; after login the page it came for opens
+    await page.getByLabel('Username').fill('admin');
+    await page.getByLabel('Password').fill(ADMIN_PASSWORD);
+    await page.getByRole('button', { name: 'Log in' }).click();
+    await page.waitForURL(/\/machines/);
+    await page.getByTestId('user-menu').waitFor();
+    expect(await page.getByTestId('user-menu').textContent()).toContain('admin');
+  });
+
+  it('machines: create with validation errors, edit, delete', async () => {
+    const page = await newPage();
+    await uiLogin(page, server.url, 'olga', 'operator-pass-1');
+    await page.goto(`${server.url}/machines`);
+    await page.getByTestId('empty-state').waitFor();
+    await page.getByRole('button', { name: 'Add machine' }).click();
+    const form = page.getByTestId('machine-form');
+    await form.getByLabel('Name').fill('PC 01!');
+    await form.getByLabel('MAC address').fill('52:54:00:zz:00:01');
+    await form.getByLabel('Fixed IP address').fill('10.0.0.300');
+    await form.getByRole('button', { name: 'Add machine' }).click();
+    await expect.poll(() => form.textContent()).toContain('use 1-63 letters, digits or hyphens');
+    expect(await form.textContent()).toContain('not a unicast MAC address');
+    expect(await form.textContent()).toContain('not an IPv4 address');
+    await screenshot(page, 'machines-form-errors');
+
+    await form.getByLabel('Name').fill('pc-01');
+    await form.getByLabel('MAC address').fill('5254.00AA.BB01'); // Cisco form, normalised
+    expect(await form.textContent()).toContain('will be saved as 52:54:00:aa:bb:01');
+    await form.getByLabel('Fixed IP address').fill(''); // leaving the MAC field writes the normal form
+    expect(await form.getByLabel('MAC address').inputValue()).toBe('52:54:00:aa:bb:01');
+    await form.getByRole('button', { name: 'Add machine' }).click();
+    const row = page.locator('tr[data-machine="pc-01"]');
+    await row.waitFor();
+    expect(await row.textContent()).toContain('52:54:00:aa:bb:01');
+
+    // the server's own check: a second machine with the same MAC (written differently) is refused
+    await page.getByRole('button', { name: 'Add machine' }).click();
+    await form.getByLabel('Name').fill('pc-02');
+    await form.getByLabel('MAC address').fill('52-54-00-AA-BB-01');
+    await form.getByRole('button', { name: 'Add machine' }).click();
+    await expect.poll(() => form.textContent()).toContain('already exists');
+    await page.keyboard.press('Escape');
+    await form.waitFor({ state: 'detached' });
+
+    // edit: an invalid IP is caught, a valid one saved
+    await row.getByRole('button', { name: 'Actions for pc-01' }).click();
+    await page.getByRole('menuitem', { name: 'Edit' }).click();
+    await form.getByLabel('Fixed IP address').fill('300.1.1.1');
+    await form.getByRole('button', { name: 'Save' }).click();
+    await expect.poll(() => form.textContent()).toContain('not an IPv4 address');
+    await form.getByLabel('Fixed IP address').fill('192.168.50.21');
+    await form.getByRole('button', { name: 'Save' }).click();
+    await form.waitFor({ state: 'detached' });
+    await expect.poll(() => row.textContent()).toContain('192.168.50.21');
+    await screenshot(page, 'machines');
+
+    // delete
+    await row.getByRole('button', { name: 'Actions for pc-01' }).click();
+    await page.getByRole('menuitem', { name: 'Delete' }).click();
+    await page.getByRole('dialog').getByRole('button', { name: 'Delete' }).click();
+    await row.waitFor({ state: 'detached' });
+    await page.getByTestId('empty-state').waitFor();
+    const list = await apiCall<{ total: number }>(server.url, adminToken, 'GET', '/machines');
+    expect(list.total).toBe(0);
+  });
+
+  it('live: a machine added elsewhere appears without a reload', async () => {
+    const page = await newPage();
+    await uiLogin(page, server.url, 'admin', ADMIN_PASSWORD);
+    await page.goto(`${server.url}/machines`);
+    await page.locator('[data-live="live"]').waitFor();
+    await apiCall(server.url, adminToken, 'POST', '/machines', { name: 'pc-live', mac: '52:54:00:11:22:33' });
+    await page.locator('tr[data-machine="pc-live"]').waitFor({ timeout: 10_000 });
+    // and a change to it (disable) shows at once too
+    const m = await apiCall<{ items: Array<{ id: string }> }>(
+      server.url,
+      adminToken,
+      'GET',
+      '/machines?q=pc-live',
+    );
+    await apiCall(server.url, adminToken, 'PATCH', `/machines/${m.items[0]!.id}`, { enabled: false });
+    await expect
+      .poll(() => page.locator('tr[data-machine="pc-live"] [data-status]').getAttribute('data-status'), {
+        timeout: 10_000,
+      })
+      .toBe('disabled');
+  });
+
+  it('a viewer sees no buttons it cannot use', async () => {
+    await apiCall(server.url, adminToken, 'POST', '/machines', { name: 'pc-view', mac: '52:54:00:11:22:44' });
+    const page = await newPage();
+    await uiLogin(page, server.url, 'vic', 'viewer-pass-1');
+    await page.goto(`${server.url}/machines`);
+    await page.locator('tr[data-machine="pc-view"]').waitFor();
+    expect(await page.getByRole('button', { name: 'Add machine' }).count()).toBe(0);
+    expect(await page.getByRole('button', { name: 'Import CSV' }).count()).toBe(0);
+    expect(await page.getByRole('checkbox').count()).toBe(0);
+    expect(await page.getByRole('button', { name: /^Actions for/ }).count()).toBe(0);
+    // admin pages are neither in the menu nor reachable
+    const nav = page.locator('nav');
+    expect(await nav.getByText('Users').count()).toBe(0);
+    expect(await nav.getByText('Settings').count()).toBe(0);
+    await page.goto(`${server.url}/settings`);
+    await page.waitForURL((u) => u.pathname === '/');
+    await page.goto(`${server.url}/images`);
+    await page.getByTestId('empty-state').waitFor();
+    expect(await page.getByTestId('upload-dropzone').count()).toBe(0);
+    await screenshot(page, 'viewer-machines');
+  });
+
+  it('settings: per-field server errors and locked keys', async () => {
+    const page = await newPage();
+    await uiLogin(page, server.url, 'admin', ADMIN_PASSWORD);
+    await page.goto(`${server.url}/settings`);
+    // GGNET_DHCP_MODE pins dhcp.mode: shown as locked
+    await page.getByText('dhcp.mode is locked by the environment').waitFor();
+    await page.getByTestId('dhcp-snippet').waitFor();
+    await page.getByRole('tab', { name: 'iSCSI' }).click();
+    await page.getByLabel('Portal').fill('not-a-portal');
+    await page.getByTestId('save-settings').click();
+    await page.getByTestId('settings-error').waitFor();
+    await expect.poll(() => page.locator('main').textContent()).toContain('must be host:port');
+    await page.getByLabel('Portal').fill('127.0.0.1:3260');
+    await page.getByTestId('save-settings').click();
+    await page.getByText('Settings saved').waitFor();
+    const s = await apiCall<{ settings: { iscsi: { portal: string } } }>(
+      server.url,
+      adminToken,
+      'GET',
+      '/settings',
+    );
+    expect(s.settings.iscsi.portal).toBe('127.0.0.1:3260');
+  });
+
+  it('boot: the session appears live without a reload', async (ctx) => {
+    const probe = await fetch(`${server.url}/boot/ipxe?mac=52:54:00:00:00:99`);
+    if (probe.status === 404 && (await probe.text()).includes('no route')) {
+      ctx.skip('the boot endpoint GET /boot/ipxe is not on this branch yet (network boot issue)');
+    }
+    const page = await newPage();
+    await uiLogin(page, server.url, 'admin', ADMIN_PASSWORD);
+    await page.goto(`${server.url}/sessions`);
+    await page.locator('[data-live="live"]').waitFor();
+    const m = await apiCall<{ id: string }>(server.url, adminToken, 'POST', '/machines', {
+      name: 'pc-boot',
+      mac: '52:54:00:00:01:01',
+    });
+    expect(m.id).toBeTruthy();
+    await fetch(`${server.url}/boot/ipxe?mac=52:54:00:00:01:01`);
+    await page.locator('tr[data-session="pc-boot"]').waitFor({ timeout: 15_000 });
+  });
+
+  it('images: upload a small VHDX and watch it convert to ready', async (ctx) => {
+    const probe = await fetch(`${server.url}/api/v1/uploads`, { method: 'OPTIONS' });
+    if (probe.status === 404)
+      ctx.skip('tus uploads (POST /api/v1/uploads) are not on this branch yet (image issue)');
+    const dir = mkdtempSync(join(tmpdir(), 'ggnet-e2e-vhdx-'));
+    try {
+      const file = join(dir, 'tiny-disk.vhdx');
+      execFileSync('qemu-img', ['create', '-f', 'vhdx', file, '64M']);
+      const page = await newPage();
+      await uiLogin(page, server.url, 'olga', 'operator-pass-1');
+      await page.goto(`${server.url}/images`);
+      await page.locator('input[type=file]').setInputFiles(file);
+      await page.getByTestId('upload-row').waitFor();
+      await page.locator('tr[data-image="tiny-disk"] [data-status="ready"]').waitFor({ timeout: 120_000 });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('screenshots of every page (1280 px, tablet, dark)', async () => {
+    const pages = ['/', '/machines', '/images', '/sessions', '/targets', '/users', '/audit', '/settings'];
+    const names = [
+      'dashboard',
+      'machines-list',
+      'images',
+      'sessions',
+      'targets',
+      'users',
+      'audit',
+      'settings',
+    ];
+    const desktop = await newPage();
+    await uiLogin(desktop, server.url, 'admin', ADMIN_PASSWORD);
+    for (const [i, p] of pages.entries()) {
+      await desktop.goto(`${server.url}${p}`);
+      await desktop.locator('[data-live="live"]').waitFor();
+      await desktop.waitForLoadState('networkidle');
+      expect(await desktop.locator('[data-testid=table-skeleton]').count()).toBe(0);
+      await screenshot(desktop, `${names[i]}-1280`);
+    }
+    const tablet = await newPage({ width: 820, height: 1180 });
+    await uiLogin(tablet, server.url, 'admin', ADMIN_PASSWORD);
+    for (const p of ['/', '/machines']) {
+      await tablet.goto(`${server.url}${p}`);
+      await tablet.waitForLoadState('networkidle');
+      await screenshot(tablet, `${p === '/' ? 'dashboard' : 'machines'}-tablet`);
+      // nothing wider than the screen: the layout fits a tablet
+      const overflow = await tablet.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+      expect(overflow).toBeLessThanOrEqual(0);
+    }
+    const dark = await newPage({ dark: true });
+    await uiLogin(dark, server.url, 'admin', ADMIN_PASSWORD);
+    await dark.goto(`${server.url}/`);
+    await dark.waitForLoadState('networkidle');
+    expect(
+      await dark.evaluate(() => document.documentElement.getAttribute('data-mantine-color-scheme')),
+    ).toBe('dark');
+    await screenshot(dark, 'dashboard-dark');
+  });
+});
