@@ -62,8 +62,9 @@ d('web console in Chromium', () => {
       .poll(() => page.getByTestId('login-error').textContent())
       .toContain('Wrong username or password');
 
-    // failures per user are limited (5 per minute by default): the 6th answer is 429 + Retry-After
-    for (let i = 0; i < 5; i++) {
+    // failures per user name are limited (5 per minute by default): the 6th answer is 429 + Retry-After
+    await page.getByLabel('Username').fill('ghost');
+    for (let i = 0; i < 6; i++) {
       await page.getByLabel('Password').fill(`wrong-${i}`);
       await page.getByRole('button', { name: /Log in|Wait/ }).click();
       await page.waitForTimeout(150);
@@ -107,6 +108,7 @@ d('web console in Chromium', () => {
     await form.getByLabel('Fixed IP address').fill(''); // leaving the MAC field writes the normal form
     expect(await form.getByLabel('MAC address').inputValue()).toBe('52:54:00:aa:bb:01');
     await form.getByRole('button', { name: 'Add machine' }).click();
+    await form.waitFor({ state: 'detached' });
     const row = page.locator('tr[data-machine="pc-01"]');
     await row.waitFor();
     expect(await row.textContent()).toContain('52:54:00:aa:bb:01');
@@ -162,6 +164,96 @@ d('web console in Chromium', () => {
         timeout: 10_000,
       })
       .toBe('disabled');
+  });
+
+  it('machines: CSV import is all or nothing, bulk actions apply to the selection', async () => {
+    const page = await newPage();
+    await uiLogin(page, server.url, 'olga', 'operator-pass-1');
+    await page.goto(`${server.url}/machines`);
+    await page.getByRole('button', { name: 'Import CSV' }).click();
+    const dialog = page.getByRole('dialog');
+    const bad =
+      'name,mac,ip\nrow-1,52:54:00:00:10:01,\nrow-2,not-a-mac,\nrow-3,52:54:00:00:10:01,10.0.0.999\n';
+    await dialog.getByLabel('CSV').fill(bad);
+    await dialog.getByRole('button', { name: 'Import' }).click();
+    const errors = dialog.getByTestId('import-errors');
+    await errors.waitFor();
+    expect(await errors.textContent()).toContain('line 3');
+    expect(await errors.textContent()).toContain('Nothing was imported');
+    expect((await apiCall<{ total: number }>(server.url, adminToken, 'GET', '/machines?q=row-')).total).toBe(
+      0,
+    );
+    await screenshot(page, 'machines-import-errors');
+    const good = 'name,mac\nrow-1,52:54:00:00:10:01\nrow-2,52-54-00-00-10-02\nrow-3,5254.0000.1003\n';
+    await dialog.getByLabel('CSV').fill(good);
+    await dialog.getByRole('button', { name: 'Check' }).click();
+    await dialog.getByTestId('import-check-ok').waitFor();
+    expect(await dialog.getByTestId('import-check-ok').textContent()).toContain(
+      '3 machines would be created',
+    );
+    await dialog.getByRole('button', { name: 'Import' }).click();
+    await dialog.waitFor({ state: 'detached' });
+    for (const n of ['row-1', 'row-2', 'row-3']) await page.locator(`tr[data-machine="${n}"]`).waitFor();
+
+    // bulk: disable two of them
+    await page.getByRole('checkbox', { name: 'Select row-1' }).check();
+    await page.getByRole('checkbox', { name: 'Select row-2' }).check();
+    await page.getByTestId('bulk-bar').getByRole('button', { name: 'Disable' }).click();
+    for (const n of ['row-1', 'row-2']) {
+      await expect
+        .poll(() => page.locator(`tr[data-machine="${n}"] [data-status]`).getAttribute('data-status'))
+        .toBe('disabled');
+    }
+    expect(await page.locator('tr[data-machine="row-3"] [data-status]').getAttribute('data-status')).toBe(
+      'offline',
+    );
+    // filter by status, then delete everything the filter shows
+    await page.getByRole('textbox', { name: 'Status filter' }).click();
+    await page.getByRole('option', { name: 'disabled' }).click();
+    await page.waitForURL(/status=disabled/);
+    await page.getByLabel('Search machines').fill('row-');
+    await page.waitForURL(/q=row-/);
+    await expect.poll(() => page.locator('tr[data-machine]').count()).toBe(2);
+    await page.getByRole('checkbox', { name: 'Select all' }).check();
+    await page.getByTestId('bulk-bar').getByRole('button', { name: 'Delete' }).click();
+    await page.getByRole('dialog').getByRole('button', { name: 'Delete' }).click();
+    await expect.poll(() => page.locator('tr[data-machine]').count()).toBe(0);
+    expect((await apiCall<{ total: number }>(server.url, adminToken, 'GET', '/machines?q=row-')).total).toBe(
+      1,
+    );
+  });
+
+  it('session expiry: a refused access token is refreshed silently; a reused refresh token ends the login', async () => {
+    const page = await newPage();
+    await uiLogin(page, server.url, 'admin', ADMIN_PASSWORD);
+    // the browser's access token stops being accepted (as when it expires): the UI refreshes and goes on
+    await page.evaluate(() => {
+      const s = JSON.parse(localStorage.getItem('ggnet.auth')!);
+      localStorage.setItem('ggnet.auth', JSON.stringify({ ...s, accessToken: 'expired.token.value' }));
+    });
+    await page.goto(`${server.url}/users`);
+    await page.locator('tr[data-user="olga"]').waitFor();
+    const after = await page.evaluate(() => JSON.parse(localStorage.getItem('ggnet.auth')!));
+    expect(after.accessToken).not.toBe('expired.token.value');
+
+    // someone used this browser's refresh token elsewhere: the server revokes the login, the UI says so
+    const r = await fetch(`${server.url}/api/v1/auth/refresh`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ refreshToken: after.refreshToken }),
+    });
+    expect(r.status).toBe(200);
+    await page.evaluate(() => {
+      const s = JSON.parse(localStorage.getItem('ggnet.auth')!);
+      localStorage.setItem(
+        'ggnet.auth',
+        JSON.stringify({ ...s, accessToken: 'expired.token.value', expiresAt: 0 }),
+      );
+    });
+    await page.goto(`${server.url}/machines`);
+    await page.waitForURL(/\/login/);
+    await page.getByTestId('session-ended').waitFor();
+    expect(await page.getByTestId('session-ended').textContent()).toContain('used elsewhere');
   });
 
   it('a viewer sees no buttons it cannot use', async () => {
@@ -248,6 +340,11 @@ d('web console in Chromium', () => {
   });
 
   it('screenshots of every page (1280 px, tablet, dark)', async () => {
+    await apiCall(server.url, adminToken, 'POST', '/images', {
+      name: 'Windows 11 LAN',
+      osType: 'windows',
+      description: 'gaming image',
+    });
     const pages = ['/', '/machines', '/images', '/sessions', '/targets', '/users', '/audit', '/settings'];
     const names = [
       'dashboard',

@@ -177,6 +177,11 @@ function BootTimesCard() {
         <Skeleton h={140} />
       ) : q.isError ? (
         <QueryError error={q.error} />
+      ) : total === 0 && !buckets.some((b) => b.failed) ? (
+        <EmptyState
+          title="No boots in the last 24 hours"
+          message="Each boot of a machine adds to this chart."
+        />
       ) : (
         <BootChart buckets={buckets} />
       )}
