@@ -173,7 +173,7 @@ function InterruptedUploads({ refreshKey }: { refreshKey: number }) {
   );
 }
 
-function VersionsTable({ image, canWrite }: { image: Image; canWrite: boolean }) {
+export function VersionsTable({ image, canWrite }: { image: Image; canWrite: boolean }) {
   const q = useVersions(image.id);
   const [editing, setEditing] = useState<ImageVersion | null>(null);
   const [comment, setComment] = useState('');
