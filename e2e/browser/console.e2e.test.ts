@@ -134,6 +134,16 @@ d('web console in Chromium', () => {
     await expect.poll(() => row.textContent()).toContain('192.168.50.21');
     await screenshot(page, 'machines');
 
+    // the details drawer of the machine
+    await row.getByRole('button', { name: 'Details of pc-01' }).click();
+    const drawer = page.getByRole('dialog');
+    await expect.poll(() => drawer.textContent()).toContain('192.168.50.21 (fixed)');
+    expect(await drawer.textContent()).toContain('never booted');
+    expect(await drawer.textContent()).toContain('iqn.');
+    await screenshot(page, 'machine-details');
+    await page.keyboard.press('Escape');
+    await drawer.waitFor({ state: 'detached' });
+
     // delete
     await row.getByRole('button', { name: 'Actions for pc-01' }).click();
     await page.getByRole('menuitem', { name: 'Delete' }).click();

@@ -1,6 +1,7 @@
 import { useMemo, useSyncExternalStore } from 'react';
 import {
   Anchor,
+  Button,
   Card,
   Group,
   Progress,
@@ -14,7 +15,8 @@ import {
 } from '@mantine/core';
 import { Link } from '@tanstack/react-router';
 import type { Machine } from '@ggnet/contracts';
-import { useJobs, useMachineCount, useOptional, useSessions } from '../api/queries';
+import { useApiMutation, useJobs, useMachineCount, useOptional, useSessions } from '../api/queries';
+import { useCan } from '../api/use-auth';
 import { BootChart } from '../components/boot-chart';
 import { JobProgress, jobLabel } from '../components/job-progress';
 import { EmptyState, PageHeader, QueryError } from '../components/ui';
@@ -126,6 +128,11 @@ function StorageCard() {
 }
 
 function JobsCard() {
+  const canCancel = useCan('operator');
+  const cancel = useApiMutation<string>(
+    (id) => ({ path: `/jobs/${id}/cancel`, method: 'POST' }),
+    [keys.jobs],
+  );
   const running = useJobs({ state: 'running', limit: 20 });
   const queued = useJobs({ state: 'queued', limit: 20 });
   const jobs = [...(running.data?.items ?? []), ...(queued.data?.items ?? [])];
@@ -144,9 +151,21 @@ function JobsCard() {
         <Stack gap="sm">
           {jobs.map((j) => (
             <div key={j.id}>
-              <Text size="sm" fw={500}>
-                {jobLabel(j)}
-              </Text>
+              <Group justify="space-between" wrap="nowrap">
+                <Text size="sm" fw={500}>
+                  {jobLabel(j)}
+                </Text>
+                {canCancel && !j.cancelRequested && (
+                  <Button size="compact-xs" variant="subtle" color="red" onClick={() => cancel.mutate(j.id)}>
+                    Cancel
+                  </Button>
+                )}
+                {j.cancelRequested && (
+                  <Text size="xs" c="dimmed">
+                    cancelling…
+                  </Text>
+                )}
+              </Group>
               <JobProgress job={j} />
             </div>
           ))}

@@ -43,6 +43,7 @@ import { notifyOk } from '../lib/notify';
 import { useNow } from '../lib/use-now';
 import type { MachinesSearch } from '../router';
 import { ImportModal } from './machines/import-modal';
+import { MachineDrawer } from './machines/machine-drawer';
 import { MachineFormModal } from './machines/machine-form';
 
 const PAGE_SIZE = 50;
@@ -124,6 +125,7 @@ export function MachinesPage() {
   const [formOpen, setFormOpen] = useState(false);
   const [importOpen, setImportOpen] = useState(false);
   const [confirmDelete, setConfirmDelete] = useState<Machine | null>(null);
+  const [detailId, setDetailId] = useState<string | null>(null);
   const [bulkConfirm, setBulkConfirm] = useState<BulkAction | null>(null);
   const [bulkImage, setBulkImage] = useState<string | null>(null);
   const [bulkMode, setBulkMode] = useState<string | null>('normal');
@@ -344,9 +346,11 @@ export function MachinesPage() {
                       </Table.Td>
                     )}
                     <Table.Td>
-                      <Text size="sm" fw={500}>
-                        {m.name}
-                      </Text>
+                      <UnstyledButton onClick={() => setDetailId(m.id)} aria-label={`Details of ${m.name}`}>
+                        <Text size="sm" fw={500} c="var(--mantine-primary-color-filled)">
+                          {m.name}
+                        </Text>
+                      </UnstyledButton>
                       {m.tags.length > 0 && (
                         <Group gap={4}>
                           {m.tags.map((t) => (
@@ -455,6 +459,11 @@ export function MachinesPage() {
         )}
       </Card>
 
+      <MachineDrawer
+        machine={items.find((m) => m.id === detailId) ?? null}
+        images={images.data?.items ?? []}
+        onClose={() => setDetailId(null)}
+      />
       <MachineFormModal
         opened={formOpen}
         machine={editing}
