@@ -140,6 +140,7 @@ d('web console in Chromium', () => {
     await expect.poll(() => drawer.textContent()).toContain('192.168.50.21 (fixed)');
     expect(await drawer.textContent()).toContain('never booted');
     expect(await drawer.textContent()).toContain('iqn.');
+    await page.waitForTimeout(500); // the drawer slides in
     await screenshot(page, 'machine-details');
     await page.keyboard.press('Escape');
     await drawer.waitFor({ state: 'detached' });
