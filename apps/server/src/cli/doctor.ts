@@ -15,7 +15,7 @@ export interface CheckResult {
 
 const IPXE_FILES = ['/usr/lib/ipxe/undionly.kpxe', '/usr/lib/ipxe/ipxe.efi', '/usr/lib/ipxe/snponly.efi'];
 
-async function which(runner: ProcessRunner, cmd: string): Promise<string | null> {
+function which(cmd: string): string | null {
   for (const dir of (process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin')
     .split(':')
     .concat(['/usr/sbin', '/sbin'])) {
@@ -27,7 +27,6 @@ async function which(runner: ProcessRunner, cmd: string): Promise<string | null>
       /* next */
     }
   }
-  void runner;
   return null;
 }
 
@@ -89,7 +88,7 @@ export async function runDoctor(
 ): Promise<CheckResult[]> {
   const out: CheckResult[] = [];
   const tool = async (name: string, cmd: string, required: boolean, args: string[], hint: string) => {
-    const path = await which(runner, cmd);
+    const path = which(cmd);
     out.push(
       path
         ? { name, status: 'ok', detail: `${path} ${await version(runner, path, args)}`.trim(), required }
