@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -85,6 +85,22 @@ describe('loadConfig', () => {
     writeFileSync(json, '{ not json');
     expect(() => load({ GGNET_CONFIG: json })).toThrow(/not valid JSON/);
     expect(() => load({ GGNET_CONFIG: join(d, 'missing.toml') })).toThrow(/cannot read config file/);
+  });
+
+  it('accepts the shipped config template (deploy/config/ggnet.toml)', () => {
+    const template = new URL('../../../../deploy/config/ggnet.toml', import.meta.url).pathname;
+    expect(() => load({ GGNET_CONFIG: template })).not.toThrow();
+    const d = tmp();
+    const uncommented = join(d, 'ggnet.toml');
+    // every commented example line, uncommented, must still be valid configuration
+    const text = readFileSync(template, 'utf8')
+      .split('\n')
+      .map((l) => l.replace(/^# (?=\[|[a-zA-Z]+ = )/, '').replace(/\s+#.*$/, ''))
+      .filter((l) => !/^#/.test(l))
+      .join('\n');
+    writeFileSync(uncommented, text);
+    const c = load({ GGNET_CONFIG: uncommented });
+    expect(c).toMatchObject({ port: 8080, trustProxy: false, settings: { dhcp: { mode: 'proxy', iface: 'eth1' }, iscsi: { portal: '192.168.10.1:3260' } } });
   });
 
   it('masks secrets', () => {

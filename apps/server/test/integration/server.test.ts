@@ -153,6 +153,32 @@ describeEachDialect('listening server', (dialect) => {
     a.ws.close();
     b.ws.close();
 
+    // user account events go to admins only
+    await server.container.users.create({ username: 'watcher', password: 'watcher-pw-1', role: 'viewer' });
+    const vLogin = await fetch(`${server.url}/api/v1/auth/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ username: 'watcher', password: 'watcher-pw-1' }),
+    });
+    const viewerToken = ((await vLogin.json()) as { accessToken: string }).accessToken;
+    const v = await open(`${wsUrl}?token=${viewerToken}`);
+    const adm = await open(`${wsUrl}?token=${token}`);
+    await api('/api/v1/users', {
+      method: 'POST',
+      body: JSON.stringify({ username: 'newbie', password: 'newbie-pw-1' }),
+    });
+    await api('/api/v1/machines', {
+      method: 'POST',
+      body: JSON.stringify({ name: 'pc-after', mac: '52:54:00:00:80:02' }),
+    });
+    for (let i = 0; i < 50 && !v.messages.some((m) => m.type === 'machine.created'); i++)
+      await new Promise((r) => setTimeout(r, 20));
+    expect(v.messages.map((m) => m.type)).toContain('machine.created');
+    expect(v.messages.map((m) => m.type)).not.toContain('user.created');
+    expect(adm.messages.map((m) => m.type)).toContain('user.created');
+    v.ws.close();
+    adm.ws.close();
+
     // a bad token is answered with an error message and the socket is closed
     const closed = await new Promise<{ code: number; msg: string }>((resolve) => {
       const ws = new WebSocket(`${wsUrl}?token=forged`);
