@@ -100,7 +100,11 @@ describe('loadConfig', () => {
       .join('\n');
     writeFileSync(uncommented, text);
     const c = load({ GGNET_CONFIG: uncommented });
-    expect(c).toMatchObject({ port: 8080, trustProxy: false, settings: { dhcp: { mode: 'proxy', iface: 'eth1' }, iscsi: { portal: '192.168.10.1:3260' } } });
+    expect(c).toMatchObject({
+      port: 8080,
+      trustProxy: false,
+      settings: { dhcp: { mode: 'proxy', iface: 'eth1' }, iscsi: { portal: '192.168.10.1:3260' } },
+    });
   });
 
   it('masks secrets', () => {
