@@ -1,7 +1,7 @@
 import { constants, accessSync, existsSync, mkdtempSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { createSocket } from 'node:dgram';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { Config } from '../config/config.schema.js';
 import type { ProcessRunner } from '../adapters/process/process-runner.adapter.js';
 
@@ -128,17 +128,21 @@ export async function runDoctor(
         },
   );
 
+  // on a first run the data dir does not exist yet: measure the filesystem it will be created on
+  let probeDir = config.dataDir;
+  while (!existsSync(probeDir) && dirname(probeDir) !== probeDir) probeDir = dirname(probeDir);
+  const where = probeDir === config.dataDir ? config.dataDir : `${config.dataDir} (not created yet; measured on ${probeDir})`;
   try {
-    const s = statfsSync(config.dataDir);
+    const s = statfsSync(probeDir);
     const free = s.bavail * s.bsize;
     const ok = free > reserveBytes;
     out.push({
       name: 'free space (data dir)',
       status: ok ? 'ok' : 'fail',
-      detail: `${gib(free)} free of ${gib(s.blocks * s.bsize)} in ${config.dataDir}; reserve ${gib(reserveBytes)}`,
+      detail: `${gib(free)} free of ${gib(s.blocks * s.bsize)} in ${where}; reserve ${gib(reserveBytes)}`,
       required: true,
     });
-    const reflink = await reflinkSupported(runner, config.dataDir);
+    const reflink = await reflinkSupported(runner, probeDir);
     out.push({
       name: 'reflink (data dir)',
       status: reflink ? 'ok' : 'warn',
