@@ -131,7 +131,10 @@ export async function runDoctor(
   // on a first run the data dir does not exist yet: measure the filesystem it will be created on
   let probeDir = config.dataDir;
   while (!existsSync(probeDir) && dirname(probeDir) !== probeDir) probeDir = dirname(probeDir);
-  const where = probeDir === config.dataDir ? config.dataDir : `${config.dataDir} (not created yet; measured on ${probeDir})`;
+  const where =
+    probeDir === config.dataDir
+      ? config.dataDir
+      : `${config.dataDir} (not created yet; measured on ${probeDir})`;
   try {
     const s = statfsSync(probeDir);
     const free = s.bavail * s.bsize;

@@ -96,7 +96,10 @@ describe('ggnet command line', () => {
     // scripts/install-deps.sh test installs every required tool
     expect(ok.code, ok.out).toBe(0);
     // a first run: the data dir does not exist yet, the checks measure its parent filesystem
-    const fresh = run(['doctor'], { GGNET_STORAGE_RESERVE: '1024', GGNET_DATA_DIR: join(dataDir, 'not', 'yet') });
+    const fresh = run(['doctor'], {
+      GGNET_STORAGE_RESERVE: '1024',
+      GGNET_DATA_DIR: join(dataDir, 'not', 'yet'),
+    });
     expect(fresh.code, fresh.out).toBe(0);
     expect(fresh.out).toContain('not created yet');
     const missing = run(['doctor'], { PATH: '/nonexistent', GGNET_STORAGE_RESERVE: '1024' });
