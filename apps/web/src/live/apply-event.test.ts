@@ -58,6 +58,14 @@ describe('applyEvent', () => {
     expect(p.percent).toBe(42.5);
     expect(p.etaSec).toBe(12);
     expect(invalidated).toEqual([]);
+    // the server sends the whole job with its progress
+    applyEvent(
+      qc,
+      { type: 'job.progress', id: 'j1', data: { ...job('j1', 0), progress: { ...p, percent: 77 } } },
+      inv,
+    );
+    expect(qc.getQueryData<Page<Job>>(key)!.items[0]!.progress!.percent).toBe(77);
+    expect(invalidated).toEqual([]);
     // a job nobody has fetched yet: refetch the job lists
     applyEvent(qc, { type: 'job.progress', id: 'j2', data: { percent: 1 } }, inv);
     expect(invalidated).toEqual([keys.jobs]);

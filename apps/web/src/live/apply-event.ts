@@ -61,14 +61,18 @@ export function patchLists<T extends { id: string }>(
 export function applyEvent(qc: QueryClient, e: LiveEvent, invalidate: (key: QueryKey) => void): void {
   const [topic, verb] = e.type.split('.') as [string, string];
   if (topic === 'job' && verb === 'progress') {
-    // progress ticks are frequent: patch in place, refetch only when the job is not on screen
-    const progress = e.data as Job['progress'] & { jobId?: string };
-    const found = patchLists<Job>(qc, keys.jobs, e.id, (j) => ({
-      ...j,
-      state: j.state === 'queued' ? 'running' : j.state,
-      progress: { ...(j.progress ?? {}), ...(progress as Job['progress']) } as Job['progress'],
-    }));
-    if (!found) invalidate(keys.jobs);
+    // progress ticks are frequent: patch in place, refetch only when the job is not on screen or
+    // it just left the queue. The event carries the whole job (or, from older servers, the progress).
+    const d = (e.data ?? {}) as Partial<Job> & Partial<NonNullable<Job['progress']>>;
+    const whole = 'progress' in d && typeof d.progress === 'object';
+    let wasQueued = false;
+    const found = patchLists<Job>(qc, keys.jobs, e.id, (j) => {
+      wasQueued ||= j.state === 'queued';
+      return whole
+        ? { ...j, ...d }
+        : { ...j, state: 'running', progress: { ...(j.progress ?? {}), ...d } as Job['progress'] };
+    });
+    if (!found || wasQueued) invalidate(keys.jobs);
     return;
   }
   if (e.data && typeof e.data === 'object' && 'id' in e.data) {

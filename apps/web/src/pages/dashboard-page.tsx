@@ -57,71 +57,96 @@ function MachineCountCard(props: { status: Machine['status']; label: string; col
   );
 }
 
-/** GET /api/v1/storage (storage accounting). Read loosely: the shape is owned by the storage module. */
+/** GET /api/v1/storage (StorageSummary of the storage module); read loosely until it is on every server. */
 interface StorageInfo {
   backend?: string;
+  warning?: string | null;
   totalBytes?: number;
-  capacityBytes?: number;
-  usedBytes?: number;
   freeBytes?: number;
-  availableBytes?: number;
   reserveBytes?: number;
+  belowReserve?: boolean;
+  versionBytes?: number;
+  writebackBytes?: number;
+  writebackCount?: number;
+}
+
+/** Sections of the storage bar: image versions, writebacks, other data, then the reserve inside the free space. */
+export function storageSections(s: StorageInfo) {
+  const total = s.totalBytes ?? 0;
+  const free = s.freeBytes ?? 0;
+  const used = Math.max(0, total - free);
+  const versions = Math.min(used, s.versionBytes ?? 0);
+  const writebacks = Math.min(used - versions, s.writebackBytes ?? 0);
+  const other = used - versions - writebacks;
+  const reserve = Math.min(free, s.reserveBytes ?? 0);
+  const pct = (n: number) => (total ? (n / total) * 100 : 0);
+  return { total, free, used, versions, writebacks, other, reserve, pct };
 }
 
 function StorageCard() {
   const q = useOptional<StorageInfo>(keys.storage, '/storage');
   const s = q.data;
-  const total = s?.totalBytes ?? s?.capacityBytes;
-  const free =
-    s?.freeBytes ??
-    s?.availableBytes ??
-    (total !== undefined && s?.usedBytes !== undefined ? total - s.usedBytes : undefined);
-  const used = s?.usedBytes ?? (total !== undefined && free !== undefined ? total - free : undefined);
-  const reserve = s?.reserveBytes ?? 0;
   return (
     <Card withBorder padding="md" data-testid="storage-card">
-      <Title order={5} mb="xs">
-        Storage
-      </Title>
+      <Group justify="space-between" mb="xs">
+        <Title order={5}>Storage</Title>
+        {s?.backend && (
+          <Text size="xs" c="dimmed">
+            {s.backend}
+          </Text>
+        )}
+      </Group>
       {q.isPending ? (
         <Skeleton h={40} />
       ) : q.isError ? (
         <QueryError error={q.error} retry={() => void q.refetch()} />
-      ) : !s || total === undefined || used === undefined ? (
+      ) : !s || s.totalBytes === undefined || s.freeBytes === undefined ? (
         <Text c="dimmed" size="sm">
           Storage accounting is not available from this server yet.
         </Text>
       ) : (
-        <Stack gap={6}>
-          <Progress.Root size="xl">
-            <Tooltip label={`used ${formatBytes(used)}`}>
-              <Progress.Section
-                value={(used / total) * 100}
-                color={free !== undefined && free < reserve ? 'red' : 'indigo'}
-              />
-            </Tooltip>
-            <Tooltip label={`reserve ${formatBytes(reserve)}`}>
-              <Progress.Section
-                value={(Math.min(reserve, Math.max(0, total - used)) / total) * 100}
-                color="orange.3"
-              />
-            </Tooltip>
-          </Progress.Root>
-          <Group justify="space-between">
-            <Text size="sm">
-              {formatBytes(used)} used of {formatBytes(total)}
-            </Text>
-            <Text size="sm" c="dimmed">
-              reserve {formatBytes(reserve)}
-              {free !== undefined ? ` · ${formatBytes(free)} free` : ''}
-            </Text>
-          </Group>
-          {free !== undefined && free < reserve && (
-            <Text size="sm" c="red">
-              Free space is below the reserve: new boots are refused until space is freed.
-            </Text>
-          )}
-        </Stack>
+        (() => {
+          const x = storageSections(s);
+          const below = s.belowReserve ?? x.free < (s.reserveBytes ?? 0);
+          return (
+            <Stack gap={6}>
+              <Progress.Root size="xl">
+                <Tooltip label={`image versions ${formatBytes(x.versions)}`}>
+                  <Progress.Section value={x.pct(x.versions)} color="indigo" />
+                </Tooltip>
+                <Tooltip
+                  label={`writebacks ${formatBytes(x.writebacks)}${s.writebackCount !== undefined ? ` (${s.writebackCount})` : ''}`}
+                >
+                  <Progress.Section value={x.pct(x.writebacks)} color="cyan" />
+                </Tooltip>
+                <Tooltip label={`other data ${formatBytes(x.other)}`}>
+                  <Progress.Section value={x.pct(x.other)} color="gray" />
+                </Tooltip>
+                <Tooltip label={`reserve ${formatBytes(s.reserveBytes ?? 0)}`}>
+                  <Progress.Section value={x.pct(x.reserve)} color={below ? 'red' : 'orange.3'} />
+                </Tooltip>
+              </Progress.Root>
+              <Group justify="space-between">
+                <Text size="sm">
+                  {formatBytes(x.used)} used of {formatBytes(x.total)}
+                </Text>
+                <Text size="sm" c="dimmed">
+                  {formatBytes(x.free)} free · reserve {formatBytes(s.reserveBytes ?? 0)}
+                </Text>
+              </Group>
+              {below && (
+                <Text size="sm" c="red">
+                  Free space is below the reserve: new boots are refused until space is freed.
+                </Text>
+              )}
+              {s.warning && (
+                <Text size="sm" c="orange">
+                  {s.warning}
+                </Text>
+              )}
+            </Stack>
+          );
+        })()
       )}
     </Card>
   );

@@ -30,8 +30,9 @@ import { useNow } from '../lib/use-now';
 function ApplyModal({ session, onClose }: { session: Session | null; onClose: () => void }) {
   const [comment, setComment] = useState('');
   const [publish, setPublish] = useState(false);
+  const [force, setForce] = useState(false);
   const [error, setError] = useState<string | null>(null);
-  const apply = useApiMutation<{ id: string; comment: string; publish: boolean }>(
+  const apply = useApiMutation<{ id: string; comment: string; publish: boolean; force: boolean }>(
     ({ id, ...body }) => ({ path: `/sessions/${id}/apply`, method: 'POST', body }),
     [keys.sessions, keys.images],
     { silent: true },
@@ -61,6 +62,12 @@ function ApplyModal({ session, onClose }: { session: Session | null; onClose: ()
           checked={publish}
           onChange={(e) => setPublish(e.currentTarget.checked)}
         />
+        <Checkbox
+          label="The PC is still running: take a crash-consistent snapshot anyway"
+          description="Better: shut the PC down first, then apply"
+          checked={force}
+          onChange={(e) => setForce(e.currentTarget.checked)}
+        />
         <Group justify="flex-end">
           <Button variant="default" onClick={onClose}>
             Cancel
@@ -70,7 +77,7 @@ function ApplyModal({ session, onClose }: { session: Session | null; onClose: ()
             onClick={async () => {
               if (!comment.trim()) return setError('a comment says what changed');
               try {
-                await apply.mutateAsync({ id: session!.id, comment: comment.trim(), publish });
+                await apply.mutateAsync({ id: session!.id, comment: comment.trim(), publish, force });
                 notifyOk('A new version is being created from the session');
                 setComment('');
                 onClose();

@@ -23,6 +23,14 @@ export function imageNameFromFile(filename: string): string {
   return (cleaned || 'image').slice(0, 100);
 }
 
+/** The OS of an image guessed from its file name (the admin can change it afterwards). */
+export function osTypeFromFile(filename: string): 'windows' | 'linux' | 'other' {
+  if (/win|windows|w10|w11|server20\d\d/i.test(filename)) return 'windows';
+  if (/linux|ubuntu|debian|fedora|arch|mint|suse|centos|rocky|alma|alpine|steamos/i.test(filename))
+    return 'linux';
+  return 'windows';
+}
+
 /** Speed as an exponential moving average, so that the ETA does not jump with every chunk. */
 export function nextSpeed(prev: number, bytes: number, ms: number): number {
   if (ms <= 0) return prev;
@@ -62,7 +70,7 @@ class UploadStore {
       endpoint: UPLOAD_ENDPOINT,
       chunkSize: 8 * 1024 * 1024,
       retryDelays: [0, 1000, 3000, 5000, 10000, 20000],
-      metadata: { filename: file.name, name, filetype: file.type || 'application/octet-stream' },
+      metadata: { filename: file.name, name, osType: osTypeFromFile(file.name) },
       removeFingerprintOnSuccess: true,
       onBeforeRequest: async (req) => {
         const token = await auth.accessToken();
