@@ -81,6 +81,11 @@ describe('applyEvent', () => {
     invalidated.length = 0;
     applyEvent(qc, { type: 'unknown.thing', id: 'x', data: null }, inv);
     expect(invalidated).toEqual([]);
+    applyEvent(qc, { type: 'boot.event', id: '17', data: { id: 17, kind: 'tftp' } }, inv);
+    expect(invalidated).toEqual([keys.sessions, keys.boot]);
+    invalidated.length = 0;
+    applyEvent(qc, { type: 'boot.dhcp', id: 'dhcp', data: { daemon: 'running' } }, inv);
+    expect(invalidated).toEqual([keys.dhcp]);
   });
 });
 

@@ -13,6 +13,8 @@ export const keys = {
   settings: ['settings'] as const,
   storage: ['storage'] as const,
   boot: ['boot'] as const,
+  dhcp: ['dhcp'] as const,
+  iscsi: ['iscsi'] as const,
 };
 
 /** Which caches an event of a topic makes stale. */
@@ -24,6 +26,8 @@ const STALE: Record<string, QueryKey[]> = {
   session: [keys.sessions, keys.machines, keys.targets],
   target: [keys.targets],
   boot: [keys.sessions, keys.boot],
+  writeback: [keys.storage, keys.sessions],
+  iscsi: [keys.iscsi, keys.targets],
   storage: [keys.storage],
   settings: [keys.settings],
   user: [keys.users],
@@ -93,7 +97,9 @@ export function applyEvent(qc: QueryClient, e: LiveEvent, invalidate: (key: Quer
     const root = topic === 'machine' ? keys.machines : topic === 'image' ? keys.images : null;
     if (root) patchLists(qc, root, e.id, null);
   }
-  for (const k of STALE[topic] ?? []) invalidate(k);
+  // DHCP daemon state changes are not boots
+  const stale = e.type === 'boot.dhcp' ? [keys.dhcp] : (STALE[topic] ?? []);
+  for (const k of stale) invalidate(k);
 }
 
 /** Coalesces invalidations per key: at most one refetch per `ms` for a burst of events. */

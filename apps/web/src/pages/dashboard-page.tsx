@@ -18,6 +18,7 @@ import type { Machine } from '@ggnet/contracts';
 import { useApiMutation, useJobs, useMachineCount, useOptional, useSessions } from '../api/queries';
 import { useCan } from '../api/use-auth';
 import { BootChart } from '../components/boot-chart';
+import { TimelineBar } from '../components/boot-timeline';
 import { JobProgress, jobLabel } from '../components/job-progress';
 import { EmptyState, PageHeader, QueryError } from '../components/ui';
 import { keys } from '../live/apply-event';
@@ -233,6 +234,125 @@ function BootTimesCard() {
   );
 }
 
+/** GET /api/v1/boot/stats (network boot module): server-side percentiles from the boot timelines. */
+interface BootStatsInfo {
+  sessions: number;
+  completed: number;
+  p50Ms: number | null;
+  p95Ms: number | null;
+  phasesP50Ms: Record<'dhcp' | 'tftp' | 'script' | 'iscsi' | 'os', number | null>;
+  slowestMachines: Array<{
+    machineId: string;
+    machineName: string | null;
+    boots: number;
+    p50Ms: number | null;
+    maxMs: number | null;
+  }>;
+}
+
+const PHASE_LABELS = {
+  dhcp: 'DHCP',
+  tftp: 'TFTP',
+  script: 'Boot script',
+  iscsi: 'iSCSI login',
+  os: 'OS up',
+} as const;
+
+function BootStatsCard() {
+  // the window moves in 10-minute steps so that the query key (and the cache) stays put in between
+  const tenMinutes = Math.floor(useNow() / 600_000);
+  const since = new Date(tenMinutes * 600_000 - 86_400_000).toISOString();
+  const q = useOptional<BootStatsInfo>(keys.boot, '/boot/stats', { since, top: 5 });
+  const s = q.data;
+  if (!s || !s.completed) return null;
+  let t = 0;
+  const phases = (['dhcp', 'tftp', 'script', 'iscsi', 'os'] as const)
+    .filter((k) => s.phasesP50Ms[k] !== null)
+    .map((k) => {
+      const start = t;
+      t += s.phasesP50Ms[k]!;
+      return { key: k, label: PHASE_LABELS[k], startMs: start, endMs: t };
+    });
+  return (
+    <Card withBorder padding="md" data-testid="boot-stats">
+      <Group justify="space-between" mb="xs">
+        <Title order={5}>Where boot time goes</Title>
+        <Text size="sm" c="dimmed">
+          p50 {formatSeconds(s.p50Ms === null ? null : s.p50Ms / 1000)} · p95{' '}
+          {formatSeconds(s.p95Ms === null ? null : s.p95Ms / 1000)} · {s.completed}/{s.sessions} boots reached
+          the OS
+        </Text>
+      </Group>
+      <TimelineBar phases={phases} />
+      {s.slowestMachines.length > 0 && (
+        <Table fz="sm" verticalSpacing={2} mt="sm">
+          <Table.Thead>
+            <Table.Tr>
+              <Table.Th>Slowest machines</Table.Th>
+              <Table.Th>Boots</Table.Th>
+              <Table.Th>Median</Table.Th>
+              <Table.Th>Slowest</Table.Th>
+            </Table.Tr>
+          </Table.Thead>
+          <Table.Tbody>
+            {s.slowestMachines.map((m) => (
+              <Table.Tr key={m.machineId}>
+                <Table.Td>{m.machineName ?? m.machineId}</Table.Td>
+                <Table.Td>{m.boots}</Table.Td>
+                <Table.Td>{formatSeconds(m.p50Ms === null ? null : m.p50Ms / 1000)}</Table.Td>
+                <Table.Td>{formatSeconds(m.maxMs === null ? null : m.maxMs / 1000)}</Table.Td>
+              </Table.Tr>
+            ))}
+          </Table.Tbody>
+        </Table>
+      )}
+    </Card>
+  );
+}
+
+interface BootEventRow {
+  id: number;
+  at: string;
+  mac: string | null;
+  machineId: string | null;
+  kind: string;
+  detail: Record<string, unknown>;
+}
+
+/** Boot activity (DHCP, TFTP, script, iSCSI, OS up) from GET /api/v1/boot/events, also of unknown PCs. */
+function BootActivity() {
+  const q = useOptional<{ items: BootEventRow[] }>(keys.boot, '/boot/events', { limit: 15 });
+  const now = useNow();
+  if (!q.data) return null;
+  return (
+    <Card withBorder padding="md" data-testid="boot-activity">
+      <Title order={5} mb="xs">
+        Boot activity
+      </Title>
+      {q.data.items.length === 0 ? (
+        <Text c="dimmed" size="sm">
+          No PC has asked for a boot yet.
+        </Text>
+      ) : (
+        <Table fz="sm" verticalSpacing={4}>
+          <Table.Tbody>
+            {q.data.items.map((e) => (
+              <Table.Tr key={e.id}>
+                <Table.Td c="dimmed" w={110}>
+                  {formatRelative(e.at, now)}
+                </Table.Td>
+                <Table.Td>{e.kind.replace('_', ' ')}</Table.Td>
+                <Table.Td ff="monospace">{e.mac ?? ''}</Table.Td>
+                <Table.Td c="dimmed">{typeof e.detail.ip === 'string' ? e.detail.ip : ''}</Table.Td>
+              </Table.Tr>
+            ))}
+          </Table.Tbody>
+        </Table>
+      )}
+    </Card>
+  );
+}
+
 function RecentEvents() {
   const items = useSyncExternalStore(eventFeed.subscribe, eventFeed.get);
   const now = useNow();
@@ -303,7 +423,13 @@ export function DashboardPage() {
           <JobsCard />
         </Stack>
       </SimpleGrid>
-      <RecentEvents />
+      <Stack mb="md">
+        <BootStatsCard />
+      </Stack>
+      <SimpleGrid cols={{ base: 1, md: 2 }}>
+        <BootActivity />
+        <RecentEvents />
+      </SimpleGrid>
       {live.isError && (
         <EmptyState
           title="Could not load sessions"

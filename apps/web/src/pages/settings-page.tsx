@@ -23,10 +23,10 @@ import {
 import { IconLock } from '@tabler/icons-react';
 import type { Settings, SettingsPatch } from '@ggnet/contracts';
 import { isApiError } from '../api/api-error';
-import { useApiMutation, useImages, useSettings } from '../api/queries';
-import { PageHeader, QueryError } from '../components/ui';
+import { useApiMutation, useImages, useOptional, useSettings } from '../api/queries';
+import { PageHeader, QueryError, StatusBadge } from '../components/ui';
 import { keys } from '../live/apply-event';
-import { dhcpSnippet, type SnippetKind } from '../lib/dhcp-snippet';
+import { dhcpSnippet } from '../lib/dhcp-snippet';
 import { notifyOk } from '../lib/notify';
 
 type Obj = Record<string, unknown>;
@@ -60,13 +60,102 @@ export function settingsDiff(saved: Settings, draft: Settings): SettingsPatch {
   return out;
 }
 
+/** GET /api/v1/dhcp/snippet (network boot module); the text is generated here until a server has it. */
+interface ServerSnippet {
+  format: string;
+  text: string;
+}
+interface DhcpStatus {
+  daemon: string;
+  tftp: boolean;
+  problem: string | null;
+  scriptUrl: string | null;
+}
+
+const SNIPPET_FORMATS = [
+  { value: 'isc', label: 'ISC dhcpd' },
+  { value: 'kea', label: 'Kea' },
+  { value: 'dnsmasq', label: 'dnsmasq' },
+  { value: 'router', label: 'Router / Windows' },
+];
+
+function DhcpSnippetCard({ settings, dirty }: { settings: Settings; dirty: boolean }) {
+  const [format, setFormat] = useState('isc');
+  const server = useOptional<ServerSnippet>([...keys.dhcp, 'snippet'], '/dhcp/snippet', { format });
+  const port = Number(window.location.port) || (window.location.protocol === 'https:' ? 443 : 80);
+  const local =
+    format === 'isc' || format === 'dnsmasq'
+      ? dhcpSnippet(settings, format, window.location.hostname, port)
+      : null;
+  const text = server.data?.text ?? local;
+  const formats =
+    server.data === null
+      ? SNIPPET_FORMATS.filter((f) => f.value === 'isc' || f.value === 'dnsmasq')
+      : SNIPPET_FORMATS;
+  return (
+    <Card withBorder data-testid="dhcp-snippet">
+      <Group justify="space-between" mb="xs">
+        <Title order={5}>For your DHCP server</Title>
+        <SegmentedControl size="xs" value={format} onChange={setFormat} data={formats} />
+      </Group>
+      {dirty && (
+        <Text size="xs" c="dimmed" mb={4}>
+          Save first: the snippet shows the saved settings.
+        </Text>
+      )}
+      {server.isPending ? (
+        <Skeleton h={120} />
+      ) : text ? (
+        <Code block>{text}</Code>
+      ) : (
+        <Text size="sm" c="dimmed">
+          Not available.
+        </Text>
+      )}
+      {text && (
+        <Group justify="flex-end" mt="xs">
+          <CopyButton value={text}>
+            {({ copied, copy }) => (
+              <Button size="xs" variant="light" onClick={copy}>
+                {copied ? 'Copied' : 'Copy'}
+              </Button>
+            )}
+          </CopyButton>
+        </Group>
+      )}
+    </Card>
+  );
+}
+
+function DhcpStatusLine() {
+  const q = useOptional<DhcpStatus>([...keys.dhcp, 'status'], '/dhcp/status');
+  if (!q.data) return null;
+  const d = q.data;
+  return (
+    <Group gap="xs" mt="xs" data-testid="dhcp-status">
+      <StatusBadge
+        status={d.daemon === 'running' ? 'online' : d.daemon === 'failed' ? 'failed' : 'offline'}
+      />
+      <Text size="sm">
+        dnsmasq {d.daemon}
+        {d.tftp ? ' · TFTP on' : ''}
+        {d.scriptUrl ? ` · boot script ${d.scriptUrl}` : ''}
+      </Text>
+      {d.problem && (
+        <Text size="sm" c="red">
+          {d.problem}
+        </Text>
+      )}
+    </Group>
+  );
+}
+
 export function SettingsPage() {
   const q = useSettings();
   const images = useImages();
   const [draft, setDraft] = useState<Settings | null>(null);
   const [errors, setErrors] = useState<Record<string, string>>({});
   const [formError, setFormError] = useState<string | null>(null);
-  const [snippetKind, setSnippetKind] = useState<SnippetKind>('isc');
   const save = useApiMutation<SettingsPatch>(
     (body) => ({ path: '/settings', method: 'PUT', body }),
     [keys.settings],
@@ -172,7 +261,6 @@ export function SettingsPage() {
       {label}
     </Tabs.Tab>
   );
-  const port = Number(window.location.port) || (window.location.protocol === 'https:' ? 443 : 80);
 
   return (
     <>
@@ -245,6 +333,7 @@ export function SettingsPage() {
                     ? 'The router keeps handing out addresses; GGnet only adds the boot information (proxyDHCP).'
                     : 'GGnet is the DHCP server of the boot network. Make sure no other DHCP server answers there.'}
               </Text>
+              <DhcpStatusLine />
             </Card>
             <Card withBorder>
               <SimpleGrid cols={{ base: 1, sm: 2 }}>
@@ -280,32 +369,7 @@ export function SettingsPage() {
                 )}
               </Stack>
             </Card>
-            {d.dhcp.mode !== 'dhcp' && (
-              <Card withBorder data-testid="dhcp-snippet">
-                <Group justify="space-between" mb="xs">
-                  <Title order={5}>For your DHCP server</Title>
-                  <SegmentedControl
-                    size="xs"
-                    value={snippetKind}
-                    onChange={(v) => setSnippetKind(v as SnippetKind)}
-                    data={[
-                      { value: 'isc', label: 'ISC dhcpd' },
-                      { value: 'dnsmasq', label: 'dnsmasq' },
-                    ]}
-                  />
-                </Group>
-                <Code block>{dhcpSnippet(d, snippetKind, window.location.hostname, port)}</Code>
-                <Group justify="flex-end" mt="xs">
-                  <CopyButton value={dhcpSnippet(d, snippetKind, window.location.hostname, port)}>
-                    {({ copied, copy }) => (
-                      <Button size="xs" variant="light" onClick={copy}>
-                        {copied ? 'Copied' : 'Copy'}
-                      </Button>
-                    )}
-                  </CopyButton>
-                </Group>
-              </Card>
-            )}
+            {d.dhcp.mode !== 'dhcp' && <DhcpSnippetCard settings={q.data.settings} dirty={dirty} />}
           </Stack>
         </Tabs.Panel>
         <Tabs.Panel value="boot">
