@@ -286,6 +286,14 @@ d('web console in Chromium', () => {
     await page.goto(`${server.url}/images`);
     await page.getByTestId('empty-state').waitFor();
     expect(await page.getByTestId('upload-dropzone').count()).toBe(0);
+    await page.goto(`${server.url}/targets`);
+    await page.getByTestId('empty-state').waitFor();
+    expect(await page.getByRole('button', { name: 'New target' }).count()).toBe(0);
+    await page.goto(`${server.url}/sessions`);
+    await page.getByTestId('empty-state').waitFor();
+    await screenshot(page, 'viewer-sessions');
+    await page.goto(`${server.url}/machines`);
+    await page.locator('tr[data-machine="pc-view"]').waitFor();
     await screenshot(page, 'viewer-machines');
   });
 

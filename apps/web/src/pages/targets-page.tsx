@@ -1,13 +1,139 @@
 import { useMemo, useState } from 'react';
-import { ActionIcon, Badge, Card, Code, CopyButton, Group, Stack, Table, Text, Tooltip } from '@mantine/core';
-import { IconCheck, IconCopy, IconEye, IconEyeOff } from '@tabler/icons-react';
+import {
+  ActionIcon,
+  Alert,
+  Badge,
+  Button,
+  Card,
+  Checkbox,
+  Code,
+  CopyButton,
+  Group,
+  Modal,
+  Select,
+  Stack,
+  Table,
+  Text,
+  TextInput,
+  Tooltip,
+} from '@mantine/core';
+import { IconCheck, IconCopy, IconEye, IconEyeOff, IconPlus, IconTrash } from '@tabler/icons-react';
 import type { Target } from '@ggnet/contracts';
+import { isApiError } from '../api/api-error';
 import { api } from '../api/client';
-import { useImages, useMachines, useTargets } from '../api/queries';
+import { useApiMutation, useImages, useMachines, useTargets } from '../api/queries';
 import { useCan } from '../api/use-auth';
 import { EmptyState, PageHeader, QueryError, StatusBadge, TableSkeleton } from '../components/ui';
+import { keys } from '../live/apply-event';
 import { formatBytes } from '../lib/format';
-import { notifyError } from '../lib/notify';
+import { notifyError, notifyOk } from '../lib/notify';
+
+/** Admins expose a fresh copy-on-write disk of a machine's image by hand (e.g. to attach it to a VM). */
+function NewTargetModal(props: {
+  opened: boolean;
+  onClose: () => void;
+  machines: Array<{ value: string; label: string }>;
+  images: Array<{ value: string; label: string }>;
+}) {
+  const [machineId, setMachineId] = useState<string | null>(null);
+  const [imageId, setImageId] = useState<string | null>(null);
+  const [allowedAddress, setAllowedAddress] = useState('');
+  const [mutualChap, setMutualChap] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  const [created, setCreated] = useState<Target | null>(null);
+  const create = useApiMutation<Record<string, unknown>, Target>(
+    (body) => ({ path: '/targets', method: 'POST', body }),
+    [keys.targets],
+    { silent: true },
+  );
+  const close = () => {
+    setCreated(null);
+    setError(null);
+    props.onClose();
+  };
+  return (
+    <Modal opened={props.opened} onClose={close} title="New iSCSI target">
+      {created ? (
+        <Stack>
+          <Alert color="teal">Target {created.iqn} is ready.</Alert>
+          <Text size="sm">
+            CHAP user <Code>{created.chapUser}</Code>, secret{' '}
+            <Code data-testid="new-target-secret">{created.chapSecret ?? '—'}</Code>
+          </Text>
+          <Group justify="flex-end">
+            <Button onClick={close}>Done</Button>
+          </Group>
+        </Stack>
+      ) : (
+        <Stack>
+          <Select
+            label="Machine"
+            searchable
+            data={props.machines}
+            value={machineId}
+            onChange={setMachineId}
+            required
+          />
+          <Select
+            label="Image"
+            placeholder="the machine's boot image"
+            clearable
+            data={props.images}
+            value={imageId}
+            onChange={setImageId}
+          />
+          <TextInput
+            label="Only from address"
+            placeholder="any address"
+            value={allowedAddress}
+            onChange={(e) => setAllowedAddress(e.currentTarget.value)}
+          />
+          <Checkbox
+            label="Mutual CHAP"
+            checked={mutualChap}
+            onChange={(e) => setMutualChap(e.currentTarget.checked)}
+          />
+          {error && (
+            <Text c="red" size="sm" role="alert">
+              {error}
+            </Text>
+          )}
+          <Group justify="flex-end">
+            <Button variant="default" onClick={close}>
+              Cancel
+            </Button>
+            <Button
+              disabled={!machineId}
+              loading={create.isPending}
+              onClick={async () => {
+                setError(null);
+                try {
+                  const t = await create.mutateAsync({
+                    machineId,
+                    ...(imageId ? { imageId } : {}),
+                    allowedAddress: allowedAddress.trim() || null,
+                    mutualChap,
+                  });
+                  setCreated(t);
+                } catch (e) {
+                  setError(
+                    isApiError(e)
+                      ? e.status === 404 && e.detail.startsWith('no route')
+                        ? 'This server cannot create targets by hand yet.'
+                        : `${e.detail}${e.hint ? ` — ${e.hint}` : ''}`
+                      : String(e),
+                  );
+                }
+              }}
+            >
+              Create target
+            </Button>
+          </Group>
+        </Stack>
+      )}
+    </Modal>
+  );
+}
 
 /** CHAP secret: hidden; an admin can reveal it (GET /targets/{id}?reveal=true) and copy it. */
 function ChapSecret({ target }: { target: Target }) {
@@ -66,6 +192,18 @@ function ChapSecret({ target }: { target: Target }) {
 }
 
 export function TargetsPage() {
+  const isAdmin = useCan('admin');
+  const [creating, setCreating] = useState(false);
+  const [removing, setRemoving] = useState<Target | null>(null);
+  const [keepWriteback, setKeepWriteback] = useState(false);
+  const remove = useApiMutation<{ id: string; keep: boolean }>(
+    ({ id, keep }) => ({
+      path: `/targets/${id}`,
+      method: 'DELETE',
+      query: { keepWriteback: keep ? 'true' : undefined },
+    }),
+    [keys.targets, keys.sessions],
+  );
   const list = useTargets({ limit: 500 });
   const images = useImages();
   const machines = useMachines({ limit: 500 });
@@ -82,6 +220,13 @@ export function TargetsPage() {
       <PageHeader
         title="iSCSI targets"
         description="The disks GGnet serves right now: one target per booted machine."
+        actions={
+          isAdmin && (
+            <Button leftSection={<IconPlus size={16} />} onClick={() => setCreating(true)}>
+              New target
+            </Button>
+          )
+        }
       />
       <Card withBorder padding={0}>
         {list.isPending ? (
@@ -104,6 +249,7 @@ export function TargetsPage() {
                   <Table.Th>ACL</Table.Th>
                   <Table.Th>CHAP</Table.Th>
                   <Table.Th>Connected</Table.Th>
+                  {isAdmin && <Table.Th />}
                 </Table.Tr>
               </Table.Thead>
               <Table.Tbody>
@@ -166,6 +312,20 @@ export function TargetsPage() {
                         ))
                       )}
                     </Table.Td>
+                    {isAdmin && (
+                      <Table.Td>
+                        <Tooltip label="Remove the target (a PC using it loses its disk)">
+                          <ActionIcon
+                            variant="subtle"
+                            color="red"
+                            aria-label={`Remove ${t.iqn}`}
+                            onClick={() => setRemoving(t)}
+                          >
+                            <IconTrash size={16} />
+                          </ActionIcon>
+                        </Tooltip>
+                      </Table.Td>
+                    )}
                   </Table.Tr>
                 ))}
               </Table.Tbody>
@@ -173,6 +333,41 @@ export function TargetsPage() {
           </Table.ScrollContainer>
         )}
       </Card>
+      <NewTargetModal
+        opened={creating}
+        onClose={() => setCreating(false)}
+        machines={(machines.data?.items ?? []).map((m) => ({ value: m.id, label: m.name }))}
+        images={(images.data?.items ?? []).map((i) => ({ value: i.id, label: i.name }))}
+      />
+      <Modal opened={!!removing} onClose={() => setRemoving(null)} title="Remove target">
+        <Stack>
+          <Text size="sm">
+            Remove {removing?.iqn}?{' '}
+            {removing?.connections.length ? 'A client is logged in right now and loses its disk.' : ''}
+          </Text>
+          <Checkbox
+            label="Keep its writeback (the disk's changes) instead of discarding it"
+            checked={keepWriteback}
+            onChange={(e) => setKeepWriteback(e.currentTarget.checked)}
+          />
+          <Group justify="flex-end">
+            <Button variant="default" onClick={() => setRemoving(null)}>
+              Cancel
+            </Button>
+            <Button
+              color="red"
+              loading={remove.isPending}
+              onClick={async () => {
+                await remove.mutateAsync({ id: removing!.id, keep: keepWriteback });
+                notifyOk('Target removed');
+                setRemoving(null);
+              }}
+            >
+              Remove
+            </Button>
+          </Group>
+        </Stack>
+      </Modal>
     </>
   );
 }
