@@ -128,21 +128,35 @@ async function measure(
   return t;
 }
 
-async function pageFigures(
+const medians = (rs: Timing[]): Timing => ({
+  fcp: median(rs.map((r) => r.fcp)),
+  data: median(rs.map((r) => r.data)),
+  tti: median(rs.map((r) => r.tti)),
+});
+
+/**
+ * Baseline and subject interleaved run by run (alternating which goes first), so that load from
+ * elsewhere on the machine falls on both sides alike.
+ */
+async function sideBySide(
   browser: Browser,
-  url: string,
-  path: string,
-  selector: string,
-  text: string | null,
+  base: [string, string, string, string | null],
+  subject: [string, string, string, string | null],
 ) {
-  await measure(browser, url, path, selector, text); // warm-up: server caches, Chromium start
+  await measure(browser, ...base); // warm-up: server caches, Chromium start
+  await measure(browser, ...subject);
+  const rb: Timing[] = [];
   const rs: Timing[] = [];
-  for (let i = 0; i < RUNS; i++) rs.push(await measure(browser, url, path, selector, text));
-  return {
-    fcp: median(rs.map((r) => r.fcp)),
-    data: median(rs.map((r) => r.data)),
-    tti: median(rs.map((r) => r.tti)),
-  };
+  for (let i = 0; i < RUNS; i++) {
+    if (i % 2) {
+      rs.push(await measure(browser, ...subject));
+      rb.push(await measure(browser, ...base));
+    } else {
+      rb.push(await measure(browser, ...base));
+      rs.push(await measure(browser, ...subject));
+    }
+  }
+  return { base: medians(rb), big: medians(rs) };
 }
 
 const b = bundleFigures();
@@ -182,8 +196,11 @@ try {
     `cold load in Chromium, median of ${RUNS} fresh contexts: baseline 0 machines | ${MACHINES} machines | ratio`,
   );
   for (const [label, path, sel] of cases) {
-    const base = await pageFigures(browser, empty.url, path, ...sel(0));
-    const big = await pageFigures(browser, full.url, path, ...sel(MACHINES));
+    const { base, big } = await sideBySide(
+      browser,
+      [empty.url, path, ...sel(0)],
+      [full.url, path, ...sel(MACHINES)],
+    );
     for (const k of ['fcp', 'data', 'tti'] as const) {
       const name = { fcp: 'first contentful paint', data: 'data visible', tti: 'time to interactive' }[k];
       console.log(
