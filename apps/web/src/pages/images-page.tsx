@@ -42,7 +42,7 @@ import { JobProgress } from '../components/job-progress';
 import { EmptyState, PageHeader, QueryError, StatusBadge, TableSkeleton } from '../components/ui';
 import { keys } from '../live/apply-event';
 import { formatBytes, formatDateTime, formatDuration, formatRate, formatRelative } from '../lib/format';
-import { notifyOk } from '../lib/notify';
+import { notifyError, notifyOk } from '../lib/notify';
 import type { PreviousUpload } from 'tus-js-client';
 import {
   discardInterrupted,
@@ -531,6 +531,14 @@ export function ImagesPage() {
             onDrop={(files) => {
               for (const f of files) void uploads.add(f, () => setRefreshKey((k) => k + 1));
             }}
+            onReject={(rejected) =>
+              notifyError(
+                new Error(
+                  `${rejected.map((r) => r.file.name).join(', ')}: not a disk image GGnet converts (${ACCEPT.join(' ')})`,
+                ),
+                'File not accepted',
+              )
+            }
             accept={{ 'application/octet-stream': ACCEPT }}
             maxFiles={4}
             multiple
