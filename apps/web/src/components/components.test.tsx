@@ -1,5 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { screen } from '@testing-library/react';
+import { act, screen } from '@testing-library/react';
+import { Notifications } from '@mantine/notifications';
+import { ApiError } from '../api/api-error';
+import { notifyError } from '../lib/notify';
 import type { Job } from '@ggnet/contracts';
 import { renderWithProviders } from '../test/render';
 import { TimelineBar } from './boot-timeline';
@@ -55,5 +58,21 @@ describe('components', () => {
     );
     expect(screen.getByText('online').closest('[data-status]')).toHaveAttribute('data-status', 'online');
     expect(screen.getByTestId('empty-state')).toHaveTextContent('No machines yet');
+  });
+
+  it('an error toast carries the problem+json detail and hint', async () => {
+    renderWithProviders(<Notifications />);
+    act(() =>
+      notifyError(
+        new ApiError({
+          status: 409,
+          code: 'machine_in_session',
+          detail: '2 machine(s) have a running session',
+          hint: 'stop their sessions first',
+        }),
+      ),
+    );
+    expect(await screen.findByText('2 machine(s) have a running session')).toBeInTheDocument();
+    expect(screen.getByText('stop their sessions first')).toBeInTheDocument();
   });
 });
