@@ -353,6 +353,15 @@ d('web console in Chromium', () => {
       await page.locator('input[type=file]').setInputFiles(file);
       await page.getByTestId('upload-row').waitFor();
       await page.locator('tr[data-image="tiny-disk"] [data-status="ready"]').waitFor({ timeout: 120_000 });
+      await expect.poll(() => page.getByTestId('upload-row').textContent()).toContain('ready to boot');
+      // its versions: the converted upload is version 1, with its size on disk
+      await page.locator('tr[data-image="tiny-disk"]').click();
+      const versions = page.getByTestId('versions-table');
+      await versions.waitFor();
+      await expect.poll(() => versions.locator('tr[data-version="1"]').textContent()).toContain('ready');
+      await page.waitForTimeout(500); // the drawer slides in
+      await screenshot(page, 'image-versions');
+      await page.keyboard.press('Escape');
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -59,7 +59,7 @@ export function jobForImage(jobs: Job[], image: Image): Job | undefined {
   return jobs.find((j) => Object.values(j.payload).includes(image.id));
 }
 
-function UploadRow({ u }: { u: UploadItem }) {
+function UploadRow({ u, image, job }: { u: UploadItem; image: Image | undefined; job: Job | undefined }) {
   const pct = u.size ? (u.bytesUploaded / u.size) * 100 : 0;
   const eta = u.speed > 0 ? (u.size - u.bytesUploaded) / u.speed : null;
   return (
@@ -102,7 +102,11 @@ function UploadRow({ u }: { u: UploadItem }) {
       <Group justify="space-between" mt={4}>
         <Text size="xs" c="dimmed" data-testid="upload-percent">
           {u.state === 'done'
-            ? 'uploaded — converting on the server'
+            ? image?.state === 'ready'
+              ? 'uploaded and converted: ready to boot'
+              : image?.state === 'failed'
+                ? `conversion failed${image.error ? `: ${image.error}` : ''}`
+                : 'uploaded — converting on the server'
             : `${pct.toFixed(1)} % · ${formatBytes(u.bytesUploaded)} of ${formatBytes(u.size)}`}
         </Text>
         {u.state === 'uploading' && (
@@ -113,6 +117,7 @@ function UploadRow({ u }: { u: UploadItem }) {
         )}
         {u.state === 'paused' && <Text size="xs">paused</Text>}
       </Group>
+      {u.state === 'done' && job && image?.state !== 'ready' && <JobProgress job={job} />}
       {u.error && (
         <Text size="xs" c="red" mt={4}>
           {u.error}
@@ -555,9 +560,12 @@ export function ImagesPage() {
             </Group>
           </Dropzone>
           <InterruptedUploads refreshKey={refreshKey} />
-          {active.map((u) => (
-            <UploadRow key={u.key} u={u} />
-          ))}
+          {active.map((u) => {
+            const image = list.data?.items.find((i) => i.id === u.imageId);
+            return (
+              <UploadRow key={u.key} u={u} image={image} job={image ? jobForImage(jobs, image) : undefined} />
+            );
+          })}
         </Stack>
       )}
       <Card withBorder padding={0}>

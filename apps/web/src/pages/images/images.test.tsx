@@ -4,7 +4,7 @@ import userEvent from '@testing-library/user-event';
 import type { Image, ImageVersion, Job } from '@ggnet/contracts';
 import { fakeFetch, renderWithProviders } from '../../test/render';
 import { jobForImage, VersionsTable } from '../images-page';
-import { imageNameFromFile, nextSpeed, osTypeFromFile } from './upload-store';
+import { imageIdFromUploadUrl, imageNameFromFile, nextSpeed, osTypeFromFile } from './upload-store';
 
 const image = { id: 'i1', name: 'win11' } as Image;
 const version = (n: number, extra: Partial<ImageVersion> = {}): ImageVersion => ({
@@ -33,6 +33,9 @@ describe('images', () => {
     expect(imageNameFromFile('Win11 LAN (v2).vhdx')).toBe('Win11 LAN (v2)');
     expect(imageNameFromFile('ubuntu/24.04:server.qcow2')).toBe('ubuntu-24.04-server');
     expect(imageNameFromFile('__.vmdk')).toBe('image');
+    expect(imageIdFromUploadUrl('/api/v1/uploads/01JABCDEF')).toBe('01JABCDEF');
+    expect(imageIdFromUploadUrl('http://h/api/v1/uploads/x1?foo=1')).toBe('x1');
+    expect(imageIdFromUploadUrl(null)).toBeNull();
     expect(osTypeFromFile('ubuntu-24.04.qcow2')).toBe('linux');
     expect(osTypeFromFile('Win11-LAN.vhdx')).toBe('windows');
     expect(nextSpeed(0, 1_000_000, 1000)).toBe(1_000_000);

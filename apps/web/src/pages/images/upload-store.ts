@@ -14,6 +14,14 @@ export interface UploadItem {
   state: 'uploading' | 'paused' | 'done' | 'error';
   error: string | null;
   resumed: boolean;
+  /** The image the upload creates (the tus upload id is the image id). */
+  imageId: string | null;
+}
+
+/** Image id from a tus upload URL (`/api/v1/uploads/<image id>`). */
+export function imageIdFromUploadUrl(url: string | null): string | null {
+  const id = url?.split('?')[0]?.split('/').filter(Boolean).pop();
+  return id && /^[A-Za-z0-9_-]{1,64}$/.test(id) ? id : null;
 }
 
 /** Image name from a file name: "Win11 LAN (v2).vhdx" -> "Win11 LAN (v2)", invalid characters replaced. */
@@ -89,8 +97,13 @@ class UploadStore {
         if (t - last.t > 250) last = { t, bytes: sent };
         this.update(key, { bytesUploaded: sent, size: total, speed });
       },
+      onUploadUrlAvailable: () => this.update(key, { imageId: imageIdFromUploadUrl(upload.url) }),
       onSuccess: () => {
-        this.update(key, { state: 'done', bytesUploaded: file.size });
+        this.update(key, {
+          state: 'done',
+          bytesUploaded: file.size,
+          imageId: imageIdFromUploadUrl(upload.url),
+        });
         this.uploads.delete(key);
         onDone();
       },
@@ -121,6 +134,7 @@ class UploadStore {
         state: 'uploading',
         error: null,
         resumed,
+        imageId: resumed ? imageIdFromUploadUrl(previous[0]!.uploadUrl) : null,
       },
       ...this.items,
     ];
