@@ -274,7 +274,7 @@ function BootStatsCard() {
       return { key: k, label: PHASE_LABELS[k], startMs: start, endMs: t };
     });
   return (
-    <Card withBorder padding="md" data-testid="boot-stats">
+    <Card withBorder padding="md" mb="md" data-testid="boot-stats">
       <Group justify="space-between" mb="xs">
         <Title order={5}>Where boot time goes</Title>
         <Text size="sm" c="dimmed">
@@ -341,7 +341,15 @@ function BootActivity() {
                 <Table.Td c="dimmed" w={110}>
                   {formatRelative(e.at, now)}
                 </Table.Td>
-                <Table.Td>{e.kind.replace('_', ' ')}</Table.Td>
+                <Table.Td>
+                  {e.kind.replace('_', ' ')}
+                  {typeof e.detail.result === 'string' && (
+                    <Text span size="xs" c="dimmed">
+                      {' '}
+                      {e.detail.result.replace('_', ' ')}
+                    </Text>
+                  )}
+                </Table.Td>
                 <Table.Td ff="monospace">{e.mac ?? ''}</Table.Td>
                 <Table.Td c="dimmed">{typeof e.detail.ip === 'string' ? e.detail.ip : ''}</Table.Td>
               </Table.Tr>
@@ -423,9 +431,7 @@ export function DashboardPage() {
           <JobsCard />
         </Stack>
       </SimpleGrid>
-      <Stack mb="md">
-        <BootStatsCard />
-      </Stack>
+      <BootStatsCard />
       <SimpleGrid cols={{ base: 1, md: 2 }}>
         <BootActivity />
         <RecentEvents />
