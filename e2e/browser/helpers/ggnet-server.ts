@@ -46,7 +46,7 @@ export async function startGgnet(env: Record<string, string> = {}): Promise<Ggne
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
-  const url = await new Promise<string>((resolveUrl, reject) => {
+  const startup = new Promise<string>((resolveUrl, reject) => {
     const timer = setTimeout(
       () => reject(new Error(`ggnet serve did not start within 30 s:\n${out}`)),
       30_000,
@@ -74,6 +74,15 @@ export async function startGgnet(env: Record<string, string> = {}): Promise<Ggne
       reject(new Error(`ggnet serve exited with ${code}:\n${out}`));
     });
   });
+  let url: string;
+  try {
+    url = await startup;
+  } catch (err) {
+    // never leave a half-started server behind
+    if (child.exitCode === null) child.kill('SIGKILL');
+    rmSync(dataDir, { recursive: true, force: true });
+    throw err;
+  }
   const pid = child.pid!;
   return {
     url,
