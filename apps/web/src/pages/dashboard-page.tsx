@@ -319,9 +319,10 @@ interface BootEventRow {
   detail: Record<string, unknown>;
 }
 
+const useBootEvents = () => useOptional<{ items: BootEventRow[] }>(keys.boot, '/boot/events', { limit: 15 });
+
 /** Boot activity (DHCP, TFTP, script, iSCSI, OS up) from GET /api/v1/boot/events, also of unknown PCs. */
-function BootActivity() {
-  const q = useOptional<{ items: BootEventRow[] }>(keys.boot, '/boot/events', { limit: 15 });
+function BootActivity({ q }: { q: ReturnType<typeof useBootEvents> }) {
   const now = useNow();
   if (!q.data) return null;
   return (
@@ -402,6 +403,7 @@ function eventSubject(data: unknown): string | null {
 
 export function DashboardPage() {
   const live = useSessions({ live: 'true', limit: 1 });
+  const bootEvents = useBootEvents();
   return (
     <>
       <PageHeader title="Dashboard" description="What the boot network is doing right now." />
@@ -432,8 +434,8 @@ export function DashboardPage() {
         </Stack>
       </SimpleGrid>
       <BootStatsCard />
-      <SimpleGrid cols={{ base: 1, md: 2 }}>
-        <BootActivity />
+      <SimpleGrid cols={{ base: 1, md: bootEvents.data ? 2 : 1 }}>
+        <BootActivity q={bootEvents} />
         <RecentEvents />
       </SimpleGrid>
       {live.isError && (
