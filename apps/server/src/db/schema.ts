@@ -102,7 +102,8 @@ export interface WritebacksTable {
   // 0003
   target_id: string | null;
   lun: number | null;
-  backend: string;
+  /** Defaults to 'copy' in the database (rows made before 0003). */
+  backend: Generated<string>;
   size_bytes: number | null;
   applied_version_id: string | null;
   error: string | null;
@@ -145,7 +146,7 @@ export interface SessionsTable {
   ended_at: string | null;
   last_activity_at: string | null;
   // 0003: JSON [{initiator, address}] seen at the last check of the target's live state
-  connections: string;
+  connections: Generated<string>;
 }
 
 export interface JobsTable {

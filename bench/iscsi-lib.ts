@@ -6,10 +6,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pino from 'pino';
-import { ConfigSchema } from '@ggnet/server/dist/config/config.schema.js';
-import { createContainer, type Container } from '@ggnet/server/dist/container.js';
-import { migrateToLatest } from '@ggnet/server/dist/db/database.js';
-import { SpawnProcessRunner } from '@ggnet/server/dist/adapters/process/process-runner.adapter.js';
+import { ConfigSchema } from '../apps/server/src/config/config.schema.js';
+import { createContainer, type Container } from '../apps/server/src/container.js';
+import { migrateToLatest } from '../apps/server/src/db/database.js';
+import { SpawnProcessRunner } from '../apps/server/src/adapters/process/process-runner.adapter.js';
 
 export const runner = new SpawnProcessRunner();
 const GiB = 1024 ** 3;

@@ -8,7 +8,7 @@
  *   copy                         (the baseline: a full sparse-aware copy per boot)
  * plus a boot storm: N machines starting at the same moment on the 20 GiB version.
  *
- *   sudo node bench/dist/session-start.js [--runs 100] [--copy-runs-large 10] [--storm 20] [--dir /var/tmp]
+ *   npm run bench:session-start -- [--runs 100] [--copy-runs-large 10] [--storm 20] [--dir /var/tmp]   (as root)
  *
  * Runs as root (loop mount, tgtd). Version layouts: 1 GiB fully written; 20 GiB with 2 GiB written as
  * 2048 pieces of 1 MiB spread over the disk (thousands of extents: the expensive case for a clone).
@@ -27,7 +27,7 @@ import {
   sh,
   stats,
   table,
-} from './lib.js';
+} from './iscsi-lib.js';
 
 const { values } = parseArgs({
   options: {

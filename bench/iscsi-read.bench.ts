@@ -4,12 +4,12 @@
  * plus libiscsi's iscsi-perf for a second opinion. The file is in the page cache for both (warmed
  * first), so the figures compare the iSCSI path (tgtd + TCP + initiator) with a plain read.
  *
- *   sudo node bench/dist/iscsi-read.js [--size-gib 1] [--reps 5] [--dir /var/tmp]
+ *   npm run bench:iscsi-read -- [--size-gib 1] [--reps 5] [--dir /var/tmp]   (as root)
  */
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { benchContainer, onInterrupt, loopXfs, randomMac, seedVersion, sh, table } from './lib.js';
+import { benchContainer, onInterrupt, loopXfs, randomMac, seedVersion, sh, table } from './iscsi-lib.js';
 
 const { values } = parseArgs({
   options: {
