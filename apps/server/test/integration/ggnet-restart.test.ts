@@ -64,8 +64,11 @@ describeEachDialect('GGnet restart keeps booted clients running', (dialect) => {
       if (server.exitCode === null) server.kill('SIGKILL');
     }
     if (controlPort) await killTgtd(controlPort, alivePid(join(dataDir, 'run', `tgtd.${controlPort}.pid`)));
-    await t?.close();
-    await fs?.cleanup();
+    try {
+      await t?.close();
+    } finally {
+      await fs?.cleanup();
+    }
   });
 
   const env = () => {

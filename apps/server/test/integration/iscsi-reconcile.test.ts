@@ -64,8 +64,11 @@ describeEachDialect('reconciler (tgtd)', (dialect) => {
     await t?.container.storage.idle();
     await t?.container.iscsi.stop(true).catch(() => undefined);
     if (controlPort) await killTgtd(controlPort, pid);
-    await t?.close();
-    await fs?.cleanup();
+    try {
+      await t?.close();
+    } finally {
+      await fs?.cleanup();
+    }
   });
 
   const newSession = async (name: string) => {

@@ -61,8 +61,11 @@ describeEachDialect('iSCSI sessions (tgtd + libiscsi + qemu)', (dialect) => {
     await t?.container.iscsi.stop(true).catch(() => undefined);
     if (controlPort)
       await killTgtd(controlPort, pid ?? alivePid(join(fs.dir, 'data', 'run', `tgtd.${controlPort}.pid`)));
-    await t?.close();
-    await fs?.cleanup();
+    try {
+      await t?.close();
+    } finally {
+      await fs?.cleanup();
+    }
   });
 
   const newMachine = async (name: string, extra: Partial<Machine> = {}) =>

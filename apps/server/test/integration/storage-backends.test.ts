@@ -39,9 +39,12 @@ describeEachDialect('storage backends', (dialect) => {
         img = await seedImage(t.container, `img-${kind}`, { sizeMiB: 256, dataMiB: 64 });
       });
       afterAll(async () => {
-        await t?.container.storage.idle();
-        await t?.close();
-        await fs?.cleanup();
+        try {
+          await t?.container.storage.idle();
+          await t?.close();
+        } finally {
+          await fs?.cleanup();
+        }
       });
 
       it('detects reflink; a writeback is a clone that owns no blocks until written; the version stays intact', async () => {
@@ -156,8 +159,11 @@ describeEachDialect('storage backends', (dialect) => {
       img = await seedImage(t.container, 'img-copy', { sizeMiB: 128, dataMiB: 4 });
     });
     afterAll(async () => {
-      await t?.close();
-      rmSync(dataDir, { recursive: true, force: true });
+      try {
+        await t?.close();
+      } finally {
+        rmSync(dataDir, { recursive: true, force: true });
+      }
     });
 
     it('falls back to full (sparse-aware) copies and warns at start-up and in the API', async () => {
