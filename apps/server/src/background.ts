@@ -1,4 +1,5 @@
 import type { Container } from './container.js';
+import { startIscsiServices } from './modules/iscsi/iscsi.background.js';
 
 /**
  * Long-running work that `ggnet serve` starts after the HTTP server listens (job worker,
@@ -8,4 +9,7 @@ import type { Container } from './container.js';
  */
 export type BackgroundService = (c: Container) => Promise<() => Promise<void>>;
 
-export const backgroundServices: BackgroundService[] = [];
+export const backgroundServices: BackgroundService[] = [
+  // tgtd + reconciler + session monitor (issue 4)
+  startIscsiServices,
+];
