@@ -57,8 +57,10 @@ export function LoginPage() {
     } catch (e) {
       setError(loginErrorMessage(e));
       if (isApiError(e) && e.code === 'rate_limited') {
-        setNow(Date.now());
-        setWait({ user: username.trim().toLowerCase(), until: Date.now() + (e.retryAfterSec ?? 60) * 1000 });
+        // one clock reading for both, or the countdown starts at 31 for a 30 s wait
+        const t = Date.now();
+        setNow(t);
+        setWait({ user: username.trim().toLowerCase(), until: t + (e.retryAfterSec ?? 60) * 1000 });
       }
       setPassword('');
     } finally {
