@@ -2,6 +2,10 @@
 # Starts the local PostgreSQL cluster (Debian's postgresql package) and makes sure the test role
 # exists. Prints the URL the tests use. Idempotent. Listens on 127.0.0.1 only (Debian's default).
 set -euo pipefail
+# Only the URL goes to stdout: pg_ctlcluster prints things like "Removed stale pid file." there,
+# which would end up inside the URL of whoever captures it. (No extra fd for the URL: the server
+# started below would inherit it and hold the caller's $(...) open.)
+{
 PGVER=$(ls /usr/lib/postgresql | sort -V | tail -1)
 CLUSTER=${GGNET_PG_CLUSTER:-main}
 if ! pg_lsclusters -h | awk -v v="$PGVER" -v c="$CLUSTER" '$1==v && $2==c {found=1} END {exit !found}'; then
@@ -25,4 +29,5 @@ END \$\$;
 SQL
 su postgres -c "psql -p $PORT -qAtc \"SELECT 1 FROM pg_database WHERE datname='ggnet_test'\"" | grep -q 1 ||
   su postgres -c "createdb -p $PORT -O ggnet_test ggnet_test"
+} >&2
 echo "postgres://ggnet_test:ggnet_test@127.0.0.1:$PORT/ggnet_test"

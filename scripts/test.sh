@@ -29,6 +29,10 @@ npm run format:check
 
 step "PostgreSQL"
 GGNET_TEST_PG_URL=$(bash scripts/start-postgres.sh)
+case "$GGNET_TEST_PG_URL" in
+  postgres://*) ;;
+  *) echo "scripts/start-postgres.sh printed no URL: '$GGNET_TEST_PG_URL'" >&2; exit 1 ;;
+esac
 export GGNET_TEST_PG_URL GGNET_REQUIRE_PG=1
 echo "using $GGNET_TEST_PG_URL"
 
