@@ -1,4 +1,5 @@
 import type { Container } from './container.js';
+import { startJobServices } from './modules/jobs/job-services.js';
 
 /**
  * Long-running work that `ggnet serve` starts after the HTTP server listens (job worker,
@@ -8,4 +9,7 @@ import type { Container } from './container.js';
  */
 export type BackgroundService = (c: Container) => Promise<() => Promise<void>>;
 
-export const backgroundServices: BackgroundService[] = [];
+export const backgroundServices: BackgroundService[] = [
+  // job worker (unless GGNET_WORKER=false) + relay of other workers' progress to the events WebSocket
+  startJobServices,
+];

@@ -8,6 +8,13 @@ import { Metrics } from './http/metrics.js';
 import { randomSecret } from './lib/ids.js';
 import { ImageFiles } from './adapters/storage/image-files.js';
 import { SpawnProcessRunner, type ProcessRunner } from './adapters/process/process-runner.adapter.js';
+import { RealQemuImg, type QemuImg } from './adapters/qemu-img/qemu-img.adapter.js';
+import { HashingTusStore, toTusError } from './adapters/storage/tus-store.js';
+import { ImageConvertJob, type ConvertTuning } from './modules/images/image-convert.job.js';
+import { ImageRetentionJob, RETENTION_JOB } from './modules/images/image-retention.job.js';
+import type { JobHandler } from './modules/jobs/job-types.js';
+import { ImageImportJob } from './modules/uploads/image-import.job.js';
+import { UploadsService } from './modules/uploads/uploads.service.js';
 import { AuditRepository } from './modules/audit/audit.repository.js';
 import { AuthService } from './modules/auth/auth.service.js';
 import { RefreshTokensRepository } from './modules/auth/refresh-tokens.repository.js';
@@ -43,6 +50,8 @@ export interface ContainerOptions {
   log: Logger;
   runner?: ProcessRunner;
   version?: string;
+  qemuImg?: QemuImg;
+  convertTuning?: ConvertTuning;
 }
 
 /**
@@ -66,7 +75,7 @@ export function createContainer(config: Config, opts: ContainerOptions) {
     images: new ImagesRepository(db),
     targets: new TargetsRepository(db),
     sessions: new SessionsRepository(db),
-    jobs: new JobsRepository(db),
+    jobs: new JobsRepository(db, database.dialect),
     settings: new SettingsRepository(db),
     audit: new AuditRepository(db),
   };
@@ -84,6 +93,39 @@ export function createContainer(config: Config, opts: ContainerOptions) {
   const targets = new TargetsService(repos.targets);
   const sessions = new SessionsService(repos.sessions, bus);
   const jobs = new JobsService(repos.jobs, bus);
+
+  // images in: uploads (tus, PUT, import) -> conversion jobs (qemu-img) -> versions
+  const qemuImg = opts.qemuImg ?? new RealQemuImg(runner, { dieWithParent: true });
+  const uploads = new UploadsService({
+    images,
+    repo: repos.images,
+    files: imageFiles,
+    jobs,
+    settings,
+    importDir: config.importDir ?? join(config.dataDir, 'import'),
+  });
+  const tusStore = new HashingTusStore(join(imageFiles.uploadsDir, 'tus'), {
+    onDiskFull: async (id, err) => toTusError(await uploads.diskFull(id, err)),
+  });
+  uploads.attachTusStore(tusStore);
+  const jobHandlers: JobHandler[] = [
+    new ImageConvertJob(
+      {
+        repo: repos.images,
+        images,
+        files: imageFiles,
+        qemu: qemuImg,
+        settings,
+        bus,
+        afterReady: async () => {
+          await jobs.enqueue(RETENTION_JOB, {}, { dedupeKey: `schedule:${RETENTION_JOB}`, maxAttempts: 1 });
+        },
+      },
+      opts.convertTuning,
+    ),
+    new ImageImportJob({ uploads, repo: repos.images, images, files: imageFiles }),
+    new ImageRetentionJob({ repo: repos.images, images, settings }),
+  ];
 
   settings.addValidator(async (s) => {
     const id = s.machines.defaultImageId;
@@ -112,6 +154,11 @@ export function createContainer(config: Config, opts: ContainerOptions) {
     targets,
     sessions,
     jobs,
+    qemuImg,
+    uploads,
+    tusStore,
+    /** What the job worker can run (`ggnet serve` with GGNET_WORKER, or `ggnet worker`). */
+    jobHandlers,
     /** Registers something to close on shutdown (daemons, loops), in reverse order. */
     onClose(fn: () => Promise<void>) {
       closers.push(fn);
