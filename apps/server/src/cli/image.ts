@@ -197,7 +197,9 @@ export async function imageUpload(argv: string[]): Promise<number> {
       onShouldRetry: (err) => {
         const status = err.originalResponse?.getStatus() ?? 0;
         // the network or the server went away: retry; a refusal (4xx) is final
-        return status === 0 || status >= 500 || status === 409 || status === 423;
+        const resuming = err.originalRequest?.getMethod() !== 'POST';
+        if (status === 0 || (status >= 500 && status !== 507)) return true;
+        return resuming && (status === 409 || status === 423);
       },
       onProgress: (sent, total) => printer(sent, total),
       onSuccess: () => done(),

@@ -162,3 +162,45 @@ export async function patchVhdxSize(path: string, newSize: number): Promise<numb
   }
   throw new Error('no virtual disk size item');
 }
+
+export const isRoot = process.getuid?.() === 0;
+
+/**
+ * A small ext4 filesystem in a file, loop-mounted in a fresh temp dir (needs root). `unmount`
+ * removes everything, also the loop device (mount -o loop sets autoclear).
+ */
+export async function loopFs(sizeMiB: number): Promise<{ mnt: string; unmount: () => Promise<void> }> {
+  const base = await tempDir('ggnet-loop-');
+  const img = join(base.dir, 'fs.img');
+  const mnt = join(base.dir, 'mnt');
+  await mkdir(mnt);
+  await run('truncate', ['-s', `${sizeMiB}M`, img]);
+  // no reserved blocks, no journal: the free space is what the test says
+  await run('mkfs.ext4', ['-q', '-F', '-m', '0', '-O', '^has_journal', img]);
+  await run('mount', ['-o', 'loop', img, mnt]);
+  return {
+    mnt,
+    unmount: async () => {
+      for (let i = 0; i < 20; i++) {
+        try {
+          await run('umount', [mnt]);
+          break;
+        } catch {
+          await new Promise((r) => setTimeout(r, 250));
+        }
+      }
+      await base.remove();
+    },
+  };
+}
+
+/** Fills a filesystem until only `leaveBytes` are free (a filler file, deleted by the caller). */
+export async function fillUp(dir: string, leaveBytes: number): Promise<string> {
+  const { statfs } = await import('node:fs/promises');
+  const s = await statfs(dir);
+  const free = s.bavail * s.bsize;
+  const filler = join(dir, 'filler');
+  const size = Math.max(0, free - leaveBytes);
+  await run('fallocate', ['-l', String(size), filler]);
+  return filler;
+}

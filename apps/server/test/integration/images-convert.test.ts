@@ -214,7 +214,7 @@ describeEachDialect('image conversion (real qemu-img)', (dialect) => {
 
   it('deletes an image while it converts: the job is cancelled, qemu-img stopped, nothing left', async () => {
     const bigRaw = join(work.dir, `${t.dialect}-slow.raw`);
-    await makeRawDisk(bigRaw, 1024 * MiB, 1);
+    await makeRawDisk(bigRaw, 512 * MiB, 1);
     const src = join(work.dir, `${t.dialect}-slow.vmdk`);
     await toFormat(bigRaw, 'vmdk', src);
     await t.container.settings.update({ storage: { keepSource: false } }, null);

@@ -1,7 +1,6 @@
 import { createHash, type Hash } from 'node:crypto';
 import { open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { Writable, type Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import type { Readable } from 'node:stream';
 import { createSHA256, type IHasher } from 'hash-wasm';
 import { readRange } from './image-files.js';
 
@@ -108,11 +107,80 @@ export interface WriteAtOptions {
   signal?: AbortSignal;
 }
 
+const BATCH_BYTES = 8 * 1024 * 1024;
+
 /**
- * Streams `source` into `path` at `offset`, hashing every byte on the way. Chunks are batched
- * into one pwritev; the hash of a batch runs while its write is in the kernel. The hash only ever
- * covers bytes whose write succeeded (a failed write rejects, and the caller drops the hasher).
- * Resolves with the number of bytes written; rejects with the fs error (ENOSPC...) or the source's.
+ * The chunks a stream has buffered (up to BATCH_BYTES), waiting for data if there is none; null
+ * at its end. Never destroys the stream: on our errors the caller decides what happens to it.
+ */
+function nextBatch(source: Readable, signal?: AbortSignal): Promise<Buffer[] | null> {
+  const take = () => {
+    const out: Buffer[] = [];
+    let n = 0;
+    let c: Buffer | null;
+    while (n < BATCH_BYTES && (c = source.read() as Buffer | null) !== null) {
+      out.push(c);
+      n += c.length;
+    }
+    return out;
+  };
+  return new Promise((resolve, reject) => {
+    const first = take();
+    if (first.length) return resolve(first);
+    if (source.readableEnded) return resolve(null);
+    if (source.destroyed) return reject(source.errored ?? new Error('the stream was closed before its end'));
+    const cleanup = () => {
+      source.off('readable', onReadable);
+      source.off('end', onEnd);
+      source.off('error', onError);
+      source.off('close', onClose);
+      signal?.removeEventListener('abort', onAbort);
+    };
+    const onReadable = () => {
+      const b = take();
+      if (b.length) {
+        cleanup();
+        resolve(b);
+      }
+    };
+    const onEnd = () => {
+      cleanup();
+      resolve(null);
+    };
+    const onError = (err: Error) => {
+      cleanup();
+      reject(err);
+    };
+    const onClose = () => {
+      cleanup();
+      if (source.readableEnded) resolve(null);
+      else
+        reject(
+          source.errored ??
+            Object.assign(new Error('the connection closed before the end of the data'), {
+              code: 'ECONNRESET',
+            }),
+        );
+    };
+    const onAbort = () => {
+      cleanup();
+      reject(Object.assign(new Error('aborted'), { name: 'AbortError' }));
+    };
+    source.on('readable', onReadable);
+    source.once('end', onEnd);
+    source.once('error', onError);
+    source.once('close', onClose);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/**
+ * Streams `source` into `path` at `offset`, hashing every byte on the way. What the stream has
+ * buffered is written with one pwritev; the next batch is read while that write is in the kernel,
+ * and each batch is hashed while its write runs. The hash covers a batch only once it is given to
+ * the write; if a write fails (ENOSPC...) the promise rejects and the caller drops the hasher.
+ * `source` is never destroyed here, so that an HTTP server can still answer the client.
+ * Resolves with the number of bytes written.
  */
 export async function writeAt(
   path: string,
@@ -130,8 +198,18 @@ export async function writeAt(
     for (const c of chunks) len += c.length;
     const w = fh.writev(chunks, offset + written);
     for (const c of chunks) hasher.update(c);
-    const { bytesWritten } = await w;
-    if (bytesWritten !== len) throw new Error(`short write: ${bytesWritten} of ${len} bytes`);
+    let done = (await w).bytesWritten;
+    if (done < len) {
+      // a short write (the disk is filling up): write the rest, which either fits or fails with ENOSPC
+      const rest = Buffer.concat(chunks).subarray(done);
+      let pos = 0;
+      while (pos < rest.length) {
+        const { bytesWritten } = await fh.write(rest, pos, rest.length - pos, offset + written + done + pos);
+        if (bytesWritten === 0) throw Object.assign(new Error('no space left on device'), { code: 'ENOSPC' });
+        pos += bytesWritten;
+      }
+      done = len;
+    }
     written += len;
     sinceCheckpoint += len;
     opts.onProgress?.(written);
@@ -140,24 +218,20 @@ export async function writeAt(
       await opts.onCheckpoint();
     }
   };
-  // the batch in flight: a source error destroys the sink without waiting for it, so we do
-  let inflight: Promise<void> = Promise.resolve();
-  const sink = new Writable({
-    highWaterMark: 4 * 1024 * 1024,
-    write(chunk: Buffer, _enc, cb) {
-      inflight = writeBatch([chunk]);
-      inflight.then(() => cb(), cb);
-    },
-    writev(items, cb) {
-      inflight = writeBatch(items.map((i) => i.chunk as Buffer));
-      inflight.then(() => cb(), cb);
-    },
-  });
+  let inflight: Promise<void> | null = null;
   try {
-    await pipeline(source, sink, { signal: opts.signal });
+    for (;;) {
+      const batch = await nextBatch(source, opts.signal);
+      if (inflight) await inflight;
+      inflight = null;
+      if (!batch) break;
+      inflight = writeBatch(batch);
+      // a failure is seen at the next await of `inflight`; until then it must not count as unhandled
+      inflight.catch(() => undefined);
+    }
     return written;
   } finally {
-    await inflight.catch(() => undefined);
+    if (inflight) await inflight.catch(() => undefined);
     await fh.close();
   }
 }

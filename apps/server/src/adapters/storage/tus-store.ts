@@ -75,17 +75,22 @@ export class HashingTusStore extends FileStore {
     return created;
   }
 
+  /** Uploads discarded while a request may still be writing them: no more checkpoints for those. */
+  private readonly discarded = new Set<string>();
+
   override async write(readable: Readable, id: string, offset: number): Promise<number> {
     const path = this.filePath(id);
     const sidecar = this.sidecar(id);
+    this.discarded.delete(id);
     const hasher = await ResumableSha256.resume(path, sidecar, offset);
     let written = 0;
     try {
       written = await writeAt(path, readable, offset, hasher, {
         checkpointBytes: 64 * 1024 * 1024,
-        onCheckpoint: () => hasher.checkpoint(sidecar),
+        onCheckpoint: () => (this.discarded.has(id) ? Promise.resolve() : hasher.checkpoint(sidecar)),
       });
     } catch (err) {
+      if (this.discarded.has(id)) throw TusHttpError.of(ERRORS.FILE_NO_LONGER_EXISTS);
       const e = err as NodeJS.ErrnoException;
       if (e.code === 'ENOSPC' || e.code === 'EDQUOT') {
         await this.discard(id);
@@ -97,6 +102,7 @@ export class HashingTusStore extends FileStore {
       if (e.code === 'ENOENT' || e.code === 'EBADF') throw TusHttpError.of(ERRORS.FILE_NO_LONGER_EXISTS);
       throw err;
     }
+    if (this.discarded.has(id)) throw TusHttpError.of(ERRORS.FILE_NO_LONGER_EXISTS);
     await hasher.checkpoint(sidecar);
     return offset + written;
   }
@@ -114,8 +120,10 @@ export class HashingTusStore extends FileStore {
     await removeQuietly(this.sidecar(id), `${this.sidecar(id)}.tmp`);
   }
 
-  /** Removes everything of an upload. */
+  /** Removes everything of an upload (a request still writing it finds it gone). */
   async discard(id: string): Promise<void> {
+    this.discarded.add(id);
+    setTimeout(() => this.discarded.delete(id), 10 * 60_000).unref();
     await removeQuietly(this.filePath(id));
     await this.forget(id);
   }
@@ -130,3 +138,7 @@ export class HashingTusStore extends FileStore {
     return sizeOf(this.filePath(id));
   }
 }
+
+// FileStore's constructor creates its directory with a callback that throws if that fails (an
+// uncaught exception); ours is created synchronously before, so that step is skipped.
+Object.defineProperty(HashingTusStore.prototype, 'checkOrCreateDirectory', { value: () => undefined });

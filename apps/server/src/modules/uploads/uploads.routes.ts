@@ -1,10 +1,10 @@
-import type { ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Server as TusServer, ERRORS, type Upload } from '@tus/server';
 import type { Logger } from 'pino';
 import { IdParams, Image, ImageContentQuery, ImageImportRequest, ImageJobResult } from '@ggnet/contracts';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
-import { badRequest, conflict, isAppError, notFound } from '../../errors/app-error.js';
+import { AppError, badRequest, conflict, isAppError, notFound } from '../../errors/app-error.js';
 import type { App } from '../../http/types.js';
 import {
   problemBody,
@@ -16,7 +16,10 @@ import type { ImagesRepository } from '../images/images.repository.js';
 import { MAX_UPLOAD_BYTES, type UploadsService } from './uploads.service.js';
 
 export const UPLOADS_PATH = '/api/v1/uploads';
-const UPLOAD_ID_HEADER = 'x-ggnet-upload-id';
+/** Id of the image a POST just created, for tus's naming function (keyed by the raw request). */
+const createdIds = new WeakMap<IncomingMessage, string>();
+const nodeRequest = (req: unknown) =>
+  (req as { runtime?: { node?: { req?: IncomingMessage } } }).runtime?.node?.req;
 
 /** tus's own errors (offset mismatch, gone...) with a stable code and a hint. */
 const TUS_CODES: Record<number, { code: string; hint: string }> = {
@@ -42,7 +45,11 @@ function problemJsonOnErrors(res: ServerResponse): void {
       for (const a of args) {
         if (Array.isArray(a)) {
           for (let i = 0; i < a.length; i += 2) {
-            if (String(a[i]).toLowerCase() === 'content-type') a[i + 1] = 'application/problem+json';
+            const name = String(a[i]).toLowerCase();
+            if (name === 'content-type') a[i + 1] = 'application/problem+json';
+            // tus closes the connection on errors; with the rest of the body unread that is a TCP
+            // reset, and the client never sees this answer. Node reads and drops the rest instead.
+            if (name === 'connection') a[i + 1] = 'keep-alive';
           }
         } else if (a && typeof a === 'object') {
           const h = a as Record<string, unknown>;
@@ -55,6 +62,28 @@ function problemJsonOnErrors(res: ServerResponse): void {
   };
 }
 
+/**
+ * After an error answer the client may still be sending the body. Reading (and dropping) what is
+ * in flight keeps the connection healthy so the client reads the answer; past 64 MiB or 30 s the
+ * connection is cut instead.
+ */
+function drainRest(req: IncomingMessage): void {
+  if (req.complete || req.destroyed) return;
+  let drained = 0;
+  const cut = () => req.socket?.destroy();
+  const timer = setTimeout(cut, 30_000);
+  timer.unref();
+  // the web-stream adapter tus read through no longer reads; it would pause the request again
+  req.removeAllListeners('data');
+  req.on('data', (c: Buffer) => {
+    drained += c.length;
+    if (drained > 64 * 1024 * 1024) cut();
+  });
+  req.once('end', () => clearTimeout(timer));
+  req.once('close', () => clearTimeout(timer));
+  req.resume();
+}
+
 /** The tus server: a HashingTusStore, upload id = image id, completion through UploadsService. */
 export function createTusServer(store: HashingTusStore, uploads: UploadsService, log: Logger): TusServer {
   return new TusServer({
@@ -62,9 +91,10 @@ export function createTusServer(store: HashingTusStore, uploads: UploadsService,
     datastore: store,
     relativeLocation: true,
     maxSize: MAX_UPLOAD_BYTES,
-    // the route handler created the image and put its id here (a client's own header is overwritten)
+    // the upload id is the id of the image the route handler created after its checks
     namingFunction: (req) => {
-      const id = req.headers.get(UPLOAD_ID_HEADER);
+      const raw = nodeRequest(req);
+      const id = raw && createdIds.get(raw);
       if (!id) throw TusHttpError.of(ERRORS.UNKNOWN_ERROR);
       return id;
     },
@@ -126,7 +156,21 @@ export async function registerUploadsRoutes(
   const tags = ['uploads'];
   const op = { access: 'operator' as const, targetType: 'image' };
 
-  const toTus = async (req: FastifyRequest, reply: FastifyReply) => {
+  // hijacked requests are not waited for by Fastify's close: wait for them here, so that shutdown
+  // never closes the database under an upload that is still completing
+  const inflight = new Set<Promise<void>>();
+  app.addHook('onClose', async () => {
+    const t = new Promise((r) => setTimeout(r, 15_000).unref());
+    await Promise.race([Promise.allSettled([...inflight]), t]);
+  });
+  const toTus = (req: FastifyRequest, reply: FastifyReply, after?: () => Promise<void>) => {
+    const p = handleTus(req, reply)
+      .then(after)
+      .finally(() => inflight.delete(p));
+    inflight.add(p);
+    return p;
+  };
+  const handleTus = async (req: FastifyRequest, reply: FastifyReply) => {
     reply.hijack();
     problemJsonOnErrors(reply.raw);
     try {
@@ -136,10 +180,17 @@ export async function registerUploadsRoutes(
       if (!reply.raw.headersSent) reply.raw.writeHead(500).end();
       else reply.raw.destroy();
     }
+    drainRest(req.raw);
   };
   const uploadingImage = async (id: string) => {
     const img = await deps.repo.findRow(id);
     if (!img) throw notFound('upload', id);
+    if (img.state === 'failed') {
+      // e.g. the disk filled up: a client that retries learns why its upload is gone
+      throw new AppError(410, 'upload_failed', img.error ?? 'the upload failed', {
+        hint: 'start a new upload once the cause is fixed',
+      });
+    }
     if (img.state !== 'uploading') {
       throw conflict(
         'upload_finished',
@@ -167,7 +218,6 @@ export async function registerUploadsRoutes(
         config: { ...op, audit: 'image.upload' },
       },
       async (req, reply) => {
-        delete req.raw.headers[UPLOAD_ID_HEADER];
         if (req.headers['upload-defer-length'] !== undefined || req.headers['upload-length'] === undefined) {
           throw badRequest(
             'length_required',
@@ -179,12 +229,11 @@ export async function registerUploadsRoutes(
         const meta = deps.uploads.parseTusMetadata(req.headers['upload-metadata'] as string | undefined);
         const img = await deps.uploads.begin(meta, length, req.user?.username ?? null);
         req.auditTarget = { type: 'image', id: img.id };
-        req.raw.headers[UPLOAD_ID_HEADER] = img.id;
-        await toTus(req, reply);
-        if (reply.raw.statusCode !== 201) {
-          // tus refused after we created the image: do not leave it behind
-          await deps.uploads.abandon(img.id).catch(() => undefined);
-        }
+        createdIds.set(req.raw, img.id);
+        // tus refused after we created the image: do not leave it behind
+        await toTus(req, reply, async () => {
+          if (reply.raw.statusCode !== 201) await deps.uploads.abandon(img.id).catch(() => undefined);
+        });
       },
     );
     scope.route({
@@ -193,7 +242,6 @@ export async function registerUploadsRoutes(
       schema: { tags, summary: 'Append bytes to an upload (tus 1.0)', params: IdParams },
       config: { ...op, audit: false },
       handler: async (req, reply) => {
-        delete req.raw.headers[UPLOAD_ID_HEADER];
         await uploadingImage(req.params.id);
         await toTus(req, reply);
       },
