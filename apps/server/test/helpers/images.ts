@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
+import type { AddressInfo, Socket } from 'node:net';
 import type { Image, Job } from '@ggnet/contracts';
 import { createJobWorker } from '../../src/modules/jobs/job-services.js';
 import type { JobWorker, JobWorkerOptions } from '../../src/modules/jobs/job-worker.js';
@@ -203,4 +204,70 @@ export async function fillUp(dir: string, leaveBytes: number): Promise<string> {
   const size = Math.max(0, free - leaveBytes);
   await run('fallocate', ['-l', String(size), filler]);
   return filler;
+}
+
+/**
+ * A TCP proxy in front of the server that cuts the connection (both ways, like a dropped LAN)
+ * each time the bytes sent by clients cross the next of `cutAt` (cumulative byte counts).
+ */
+export async function cuttingProxy(
+  target: string,
+  cutAt: number[],
+  onCut?: (n: number) => void,
+): Promise<{ url: string; cuts: () => number; close: () => Promise<void> }> {
+  const { createServer, connect } = await import('node:net');
+  const t = new URL(target);
+  const pending = [...cutAt].sort((a, b) => a - b);
+  let sent = 0;
+  let cuts = 0;
+  const sockets = new Set<Socket>();
+  const server = createServer((client) => {
+    const upstream = connect(Number(t.port), t.hostname);
+    sockets.add(client).add(upstream);
+    let dead = false;
+    const kill = () => {
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on('data', (b: Buffer) => {
+      // nothing after a cut may get through: TCP never skips bytes
+      if (dead) return;
+      const next = pending[0];
+      if (next !== undefined && sent + b.length >= next) {
+        // forward up to the cut, then drop the connection
+        upstream.write(b.subarray(0, next - sent));
+        dead = true;
+        sent = next;
+        pending.shift();
+        cuts++;
+        onCut?.(cuts);
+        setImmediate(kill);
+        return;
+      }
+      sent += b.length;
+      if (!upstream.write(b)) client.pause();
+    });
+    upstream.on('drain', () => client.resume());
+    upstream.on('data', (b: Buffer) => client.write(b));
+    client.on('error', kill);
+    upstream.on('error', kill);
+    client.on('close', () => {
+      upstream.end();
+      sockets.delete(client);
+    });
+    upstream.on('close', () => {
+      client.end();
+      sockets.delete(upstream);
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const addr = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${addr.port}`,
+    cuts: () => cuts,
+    close: async () => {
+      for (const s of sockets) s.destroy();
+      await new Promise((r) => server.close(r));
+    },
+  };
 }

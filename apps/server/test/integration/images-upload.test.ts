@@ -1,5 +1,5 @@
 import { createReadStream } from 'node:fs';
-import { readFile, readdir, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { readdir, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import * as tus from 'tus-js-client';
@@ -7,6 +7,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { createTestContext, describeEachDialect, type TestContext } from '../helpers/test-context.js';
 import {
   MiB,
+  cuttingProxy,
   fillUp,
   isRoot,
   listen,
@@ -127,82 +128,57 @@ describeEachDialect('uploads (tus-js-client over a real socket)', (dialect) => {
     expect((await t.container.images.get(id)).state).toBe('ready');
   });
 
-  it('cut off and resumed 5 times at random offsets: the sha256 is still right, with no re-read', async () => {
-    const token = await t.token('operator');
+  it('cut off 5 times at random offsets, resumed by the client each time: the sha256 is still right, with no re-read', async () => {
     const size = (await stat(big)).size;
-    // each cut 2..12 MiB (random) after where the previous one left the upload
-    let uploadUrl: string | null = null;
-    const offsets: number[] = [];
-    for (let i = 0; i < 5; i++) {
-      const cut = (offsets.at(-1) ?? 0) + 2 * MiB + Math.floor(Math.random() * 10 * MiB);
-      await new Promise<void>((resolve, reject) => {
-        let cutDone = false;
-        const up: tus.Upload = new tus.Upload(createReadStream(big), {
-          endpoint,
-          uploadUrl,
-          metadata: { name: 'resumed', filename: 'big.img', sha256: bigSha },
-          headers: { authorization: `Bearer ${token}` },
-          retryDelays: null,
-          onUploadUrlAvailable: () => (uploadUrl = up.url),
-          onProgress: (sent) => {
-            if (!cutDone && sent >= cut) {
-              cutDone = true;
-              void up.abort().then(resolve, reject);
-            }
-          },
-          onSuccess: () => reject(new Error('the upload finished before the cut')),
-          onError: reject,
-        });
-        up.start();
-      });
-      const id = uploadUrl!.split('/').pop()!;
-      // the server saw the connection drop: its offset stops moving and the hash state covers exactly it
-      const offset = await until(async () => {
-        const head = await fetch(uploadUrl!, {
-          method: 'HEAD',
-          headers: { authorization: `Bearer ${token}`, 'tus-resumable': '1.0.0' },
-        });
-        const o = Number(head.headers.get('upload-offset'));
-        const state = JSON.parse(
-          await readFile(join(t.dataDir, 'uploads', 'tus', `${id}.sha256`), 'utf8').catch(() => '{}'),
-        ) as { offset?: number };
-        return state.offset === o && o > 0 ? o : undefined;
-      }, 10_000);
-      offsets.push(offset);
+    // five connection drops at random points of the transfer (cumulative bytes sent)
+    const cuts = [0, 1, 2, 3, 4].map((i) => Math.floor(size * (0.05 + 0.18 * i + Math.random() * 0.15)));
+    const proxy = await cuttingProxy(url, cuts);
+    try {
+      const r = await tusUpload(
+        `${proxy.url}/api/v1/uploads`,
+        big,
+        { name: 'resumed', filename: 'big.img', sha256: bigSha },
+        await t.token('operator'),
+        // like the CLI: resume at once after a dropped connection
+        { retryDelays: [0, 100, 200, 400, 800, 1000, 1000, 1000] },
+      );
+      expect(r.error).toBeNull();
+      expect(proxy.cuts()).toBe(5);
+      expect(r.headers['GGnet-Sha256']).toBe(bigSha);
+      // each resume continued the running hash: not one byte was read back from disk
+      expect(t.container.tusStore.rehashedBytes).toBe(0);
+      const img = await t.container.images.get(idOf(r.upload));
+      expect(img).toMatchObject({ state: 'uploaded', sourceSha256: bigSha, sourceSize: size });
+      expect(await sha256(t.container.imageFiles.inside(t.container.imageFiles.sourceRelPath(img.id)))).toBe(
+        bigSha,
+      );
+    } finally {
+      await proxy.close();
     }
-    expect(offsets).toEqual([...offsets].sort((a, b) => a - b));
-    expect(offsets.at(-1)!).toBeLessThan(size);
-    const last = await tusUpload(endpoint, big, {}, token, { uploadUrl });
-    expect(last.error).toBeNull();
-    expect(last.headers['GGnet-Sha256']).toBe(bigSha);
-    const img = await t.container.images.get(idOf(last.upload));
-    expect(img).toMatchObject({ state: 'uploaded', sourceSha256: bigSha, sourceSize: size });
   });
 
-  it('rebuilds the hash from the file when its saved state is lost (crash), and still gets it right', async () => {
-    const token = await t.token('operator');
-    let uploadUrl: string | null = null;
-    await new Promise<void>((resolve, reject) => {
-      const up: tus.Upload = new tus.Upload(createReadStream(big), {
-        endpoint,
-        metadata: { name: 'crashy', filename: 'big.img' },
-        headers: { authorization: `Bearer ${token}` },
-        retryDelays: null,
-        onUploadUrlAvailable: () => (uploadUrl = up.url),
-        onProgress: (sent) => {
-          if (sent > 30 * MiB) void up.abort().then(resolve, reject);
-        },
-        onSuccess: () => reject(new Error('finished too early')),
-        onError: reject,
-      });
-      up.start();
-    });
-    await new Promise((r) => setTimeout(r, 300));
-    const id = uploadUrl!.split('/').pop()!;
-    await rm(join(t.dataDir, 'uploads', 'tus', `${id}.sha256`));
-    const r = await tusUpload(endpoint, big, {}, token, { uploadUrl });
-    expect(r.error).toBeNull();
-    expect((await t.container.images.get(id)).sourceSha256).toBe(bigSha);
+  it('after a server restart (running hash lost) hashes the received bytes once, and still gets it right', async () => {
+    const size = (await stat(big)).size;
+    // the connection drops at 40 %, and the server "restarts" (forgets its running hashes) meanwhile
+    const proxy = await cuttingProxy(url, [Math.floor(size * 0.4)], () =>
+      t.container.tusStore.forgetRunningHashes(),
+    );
+    try {
+      const r = await tusUpload(
+        `${proxy.url}/api/v1/uploads`,
+        big,
+        { name: 'restarted', filename: 'big.img' },
+        await t.token('operator'),
+        { retryDelays: [300, 300, 300] },
+      );
+      expect(r.error).toBeNull();
+      expect(proxy.cuts()).toBe(1);
+      expect(t.container.tusStore.rehashedBytes).toBeGreaterThan(0);
+      expect(t.container.tusStore.rehashedBytes).toBeLessThan(size);
+      expect((await t.container.images.get(idOf(r.upload))).sourceSha256).toBe(bigSha);
+    } finally {
+      await proxy.close();
+    }
   });
 
   it('rejects a wrong expected sha256 with a clear error and removes the bytes', async () => {

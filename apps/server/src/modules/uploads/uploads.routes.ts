@@ -63,6 +63,23 @@ function problemJsonOnErrors(res: ServerResponse): void {
 }
 
 /**
+ * @tus/server (through srvx) waits for `res.end(callback)`, whose callback only runs on 'finish':
+ * when the client has gone, that never happens and the request would stay pending forever. Call
+ * it on 'close' too (tus's work is done by the time it writes its answer).
+ */
+function settleOnClose(res: ServerResponse): void {
+  const end = res.end.bind(res) as (...a: unknown[]) => ServerResponse;
+  (res as unknown as { end: (...a: unknown[]) => ServerResponse }).end = (...args: unknown[]) => {
+    const cb = args.find((a): a is () => void => typeof a === 'function');
+    if (cb) {
+      if (res.destroyed) setImmediate(cb);
+      else res.once('close', () => cb());
+    }
+    return end(...args);
+  };
+}
+
+/**
  * After an error answer the client may still be sending the body. Reading (and dropping) what is
  * in flight keeps the connection healthy so the client reads the answer; past 64 MiB or 30 s the
  * connection is cut instead.
@@ -173,6 +190,7 @@ export async function registerUploadsRoutes(
   const handleTus = async (req: FastifyRequest, reply: FastifyReply) => {
     reply.hijack();
     problemJsonOnErrors(reply.raw);
+    settleOnClose(reply.raw);
     try {
       await deps.tus.handle(req.raw, reply.raw);
     } catch (err) {
