@@ -187,7 +187,7 @@ export async function imageUpload(argv: string[]): Promise<number> {
       metadata,
       urlStorage,
       removeFingerprintOnSuccess: true,
-      chunkSize: values['chunk-size'] ? Number(values['chunk-size']) : undefined,
+      ...(values['chunk-size'] ? { chunkSize: Number(values['chunk-size']) } : {}),
       retryDelays: [0, 1000, 3000, 5000, 10_000, 20_000, 30_000, 60_000, 60_000, 60_000],
       onBeforeRequest: async (req) => req.setHeader('Authorization', `Bearer ${await s.token()}`),
       onAfterResponse: (_req, res) => {

@@ -214,12 +214,22 @@ export async function cuttingProxy(
   target: string,
   cutAt: number[],
   onCut?: (n: number) => void,
-): Promise<{ url: string; cuts: () => number; close: () => Promise<void> }> {
+  stallAt?: number,
+): Promise<{
+  url: string;
+  cuts: () => number;
+  stalled: () => boolean;
+  unstall: () => void;
+  close: () => Promise<void>;
+}> {
   const { createServer, connect } = await import('node:net');
   const t = new URL(target);
   const pending = [...cutAt].sort((a, b) => a - b);
   let sent = 0;
   let cuts = 0;
+  // past stallAt nothing is forwarded any more (a link that hangs) until unstall()
+  let stalled = false;
+  const held: Array<() => void> = [];
   const sockets = new Set<Socket>();
   const server = createServer((client) => {
     const upstream = connect(Number(t.port), t.hostname);
@@ -232,6 +242,15 @@ export async function cuttingProxy(
     client.on('data', (b: Buffer) => {
       // nothing after a cut may get through: TCP never skips bytes
       if (dead) return;
+      if (stallAt !== undefined && !stalled && sent + b.length >= stallAt) stalled = true;
+      if (stalled) {
+        client.pause();
+        held.push(() => {
+          if (!dead) upstream.write(b);
+          client.resume();
+        });
+        return;
+      }
       const next = pending[0];
       if (next !== undefined && sent + b.length >= next) {
         // forward up to the cut, then drop the connection
@@ -265,6 +284,12 @@ export async function cuttingProxy(
   return {
     url: `http://127.0.0.1:${addr.port}`,
     cuts: () => cuts,
+    stalled: () => stalled,
+    unstall: () => {
+      stallAt = undefined;
+      stalled = false;
+      for (const f of held.splice(0)) f();
+    },
     close: async () => {
       for (const s of sockets) s.destroy();
       await new Promise((r) => server.close(r));
