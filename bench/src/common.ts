@@ -11,8 +11,8 @@ export const GiB = 1024 ** 3;
 export const MiB = 1024 ** 2;
 export const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 
-/** `--size 10G` / `--size 512M` (default 10 GiB) and `--dir DIR` (default /var/tmp). */
-export function args(): { size: number; dir: string } {
+/** `--size 10G` / `--size 512M` (default 10 GiB), `--rounds N` (default 2), `--dir DIR` (default /var/tmp). */
+export function args(): { size: number; dir: string; rounds: number } {
   const a = process.argv.slice(2);
   const get = (k: string) => {
     const i = a.indexOf(k);
@@ -22,7 +22,9 @@ export function args(): { size: number; dir: string } {
   const m = /^(\d+(?:\.\d+)?)([MG])$/i.exec(s);
   if (!m) throw new Error(`--size must look like 10G or 512M, not ${s}`);
   const size = Math.round(Number(m[1]) * (m[2]!.toUpperCase() === 'G' ? GiB : MiB));
-  return { size, dir: get('--dir') ?? process.env.BENCH_DIR ?? '/var/tmp' };
+  const rounds = Number(get('--rounds') ?? process.env.BENCH_ROUNDS ?? 2);
+  if (!Number.isInteger(rounds) || rounds < 1) throw new Error('--rounds must be a positive integer');
+  return { size, dir: get('--dir') ?? process.env.BENCH_DIR ?? '/var/tmp', rounds };
 }
 
 export const fmtBytes = (n: number) =>
@@ -111,6 +113,14 @@ export async function startServer(dataDir: string, env: Record<string, string> =
   };
 }
 
+/** `ggnet worker` as a child process on the same data dir. */
+export function startWorker(dataDir: string): ChildProcess {
+  return spawn(process.execPath, [resolve(REPO, 'apps/server/bin/ggnet.js'), 'worker'], {
+    env: { ...process.env, GGNET_DATA_DIR: dataDir, GGNET_LOG_LEVEL: 'warn', GGNET_STORAGE_RESERVE: '0' },
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+}
+
 export async function login(url: string): Promise<string> {
   const res = await fetch(`${url}/api/v1/auth/login`, {
     method: 'POST',
@@ -119,6 +129,13 @@ export async function login(url: string): Promise<string> {
   });
   if (!res.ok) throw new Error(`login: ${res.status}`);
   return ((await res.json()) as { accessToken: string }).accessToken;
+}
+
+/** Best and median of some timings: on a shared machine the best run is what the code can do. */
+export function stats(ms: number[]): { min: number; median: number } {
+  const s = [...ms].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return { min: s[0]!, median: s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2 };
 }
 
 export function table(rows: Array<[string, string, string, string]>): string {

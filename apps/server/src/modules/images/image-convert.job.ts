@@ -182,6 +182,15 @@ export class ImageConvertJob implements JobHandler {
     await repo.updateVersion(versionId, { state: 'converting', error: null });
     await images.publish('image.updated', imageId);
 
+    // where the time goes (in the job result and the log): inspect, check, convert, hash, fsync, commit
+    const timings = { inspectMs: 0, checkMs: 0, convertMs: 0, hashWaitMs: 0, syncMs: 0, commitMs: 0 };
+    let lap = performance.now();
+    const took = (k: keyof typeof timings) => {
+      const now = performance.now();
+      timings[k] += Math.round(now - lap);
+      lap = now;
+    };
+
     // 1. what is it? (from the content, never from the name)
     ctx.progress({ stage: 'inspecting', percent: 0 });
     let info: QemuImgInfo;
@@ -193,6 +202,7 @@ export class ImageConvertJob implements JobHandler {
     }
     vetSource(info, { path: source, filename: img.source_filename, fileSize });
     await repo.update(imageId, { source_format: info.format, updated_at: nowIso() });
+    took('inspectMs');
 
     // 2. is it consistent?
     if (CHECKABLE_FORMATS.has(info.format)) {
@@ -204,6 +214,7 @@ export class ImageConvertJob implements JobHandler {
         );
       }
     }
+    took('checkMs');
 
     // 3. room for the RAW? (sparse: it takes about what the source holds)
     const settings = await this.deps.settings.get();
@@ -259,8 +270,10 @@ export class ImageConvertJob implements JobHandler {
           }
           throw err;
         }
+        took('convertMs');
         // hash this window while the next one converts; never more than one window behind
         await hashed;
+        took('hashWaitMs');
         hashed = readRange(fh, w.offset, w.length, (b) => hasher.update(b), ctx.signal).then(() => {
           hashedUpTo = w.offset + w.length;
         });
@@ -268,8 +281,10 @@ export class ImageConvertJob implements JobHandler {
       }
       ctx.progress({ stage: 'verifying', bytesDone: total, bytesTotal: total });
       await hashed;
+      took('hashWaitMs');
       if (hashedUpTo !== total) throw new Error(`hashed ${hashedUpTo} of ${total} bytes`);
       await fh.sync();
+      took('syncMs');
     } finally {
       await fh.close();
     }
@@ -314,13 +329,14 @@ export class ImageConvertJob implements JobHandler {
       throw new PermanentJobError('the image was deleted during the conversion', 'image_deleted');
     }
     if (!keepSource) await removeQuietly(source);
+    took('commitMs');
     const v = await images.getVersion(imageId, versionId);
     this.deps.bus.publish('version.updated', versionId, v);
     if (published) this.deps.bus.publish('version.published', versionId, v);
     await images.publish('image.updated', imageId);
-    ctx.log.info({ imageId, versionId, size, sha256, format: info.format }, 'image converted');
+    ctx.log.info({ imageId, versionId, size, sha256, format: info.format, timings }, 'image converted');
     await this.deps.afterReady?.(imageId).catch(() => undefined);
-    return { versionId, sha256, sizeBytes: size, sourceFormat: info.format, published };
+    return { versionId, sha256, sizeBytes: size, sourceFormat: info.format, published, timings };
   }
 
   async cleanup(job: Job): Promise<void> {
