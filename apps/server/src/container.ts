@@ -14,6 +14,7 @@ import { ImageConvertJob, type ConvertTuning } from './modules/images/image-conv
 import { ImageRetentionJob, RETENTION_JOB } from './modules/images/image-retention.job.js';
 import type { JobHandler } from './modules/jobs/job-types.js';
 import { ImageImportJob } from './modules/uploads/image-import.job.js';
+import { UploadExpiryJob } from './modules/uploads/upload-expiry.job.js';
 import { UploadsService } from './modules/uploads/uploads.service.js';
 import { AuditRepository } from './modules/audit/audit.repository.js';
 import { AuthService } from './modules/auth/auth.service.js';
@@ -125,6 +126,7 @@ export function createContainer(config: Config, opts: ContainerOptions) {
     ),
     new ImageImportJob({ uploads, repo: repos.images, images, files: imageFiles }),
     new ImageRetentionJob({ repo: repos.images, images, settings }),
+    new UploadExpiryJob({ repo: repos.images, images, files: imageFiles, jobs, tus: tusStore }),
   ];
 
   settings.addValidator(async (s) => {

@@ -1,5 +1,5 @@
 import { createReadStream } from 'node:fs';
-import { readdir, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { readdir, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import * as tus from 'tus-js-client';
@@ -306,6 +306,41 @@ describeEachDialect('uploads (tus-js-client over a real socket)', (dialect) => {
       async () => ((await readdir(join(t.dataDir, 'uploads', 'tus'))).length === 0 ? true : undefined),
       10_000,
     );
+  });
+
+  it('gives up uploads that stopped for good: their image and bytes are deleted, live ones are kept', async () => {
+    const token = await t.token('operator');
+    const started: string[] = [];
+    for (const name of ['stale', 'live']) {
+      await new Promise<void>((resolve, reject) => {
+        const up: tus.Upload = new tus.Upload(createReadStream(big), {
+          endpoint,
+          metadata: { name, filename: 'big.img' },
+          headers: { authorization: `Bearer ${token}` },
+          retryDelays: null,
+          onUploadUrlAvailable: () => void started.push(up.url!.split('/').pop()!),
+          onProgress: (sent) => {
+            if (sent > 4 * MiB) void up.abort().then(resolve, reject);
+          },
+          onError: reject,
+        });
+        up.start();
+      });
+    }
+    const [stale, live] = started as [string, string];
+    // the stale one last received a byte 8 days ago
+    const old = new Date(Date.now() - 8 * 24 * 3600_000);
+    await utimes(join(t.dataDir, 'uploads', 'tus', stale), old, old);
+    await t.container.repos.images.update(stale, { updated_at: old.toISOString() });
+    const { job } = await t.container.jobs.enqueue('image.upload_expiry', {});
+    worker = startWorker(t);
+    expect(await waitJob(t, job.id)).toMatchObject({
+      state: 'succeeded',
+      result: { deleted: 1, images: [stale] },
+    });
+    await expect(t.container.images.get(stale)).rejects.toMatchObject({ statusCode: 404 });
+    await expect(stat(join(t.dataDir, 'uploads', 'tus', stale))).rejects.toMatchObject({ code: 'ENOENT' });
+    expect((await t.container.images.get(live)).state).toBe('uploading');
   });
 
   it('imports a file of the import directory (admin), refusing paths and symlinks out of it', async () => {

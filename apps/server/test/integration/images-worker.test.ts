@@ -179,49 +179,55 @@ describeEachDialect('conversion worker as a separate process', (dialect) => {
 });
 
 (isRoot ? describe : describe.skip)('conversion on a full disk (loop-mounted filesystem; needs root)', () => {
-  it('disk full during the conversion: clear error, no partial RAW, source kept; after freeing space a retry succeeds', async () => {
-    const fs = await loopFs(160);
-    const db = await tempDir();
-    const t = await createTestContext('sqlite', {
-      app: false,
-      config: { dataDir: fs.mnt, databaseUrl: `sqlite:${join(db.dir, 'ggnet.db')}` },
-      container: { convertTuning: { windowBytes: 16 * MiB } },
-    });
-    let worker: JobWorker | null = null;
-    try {
-      await t.container.settings.update({ storage: { reserveBytes: 0 } }, null);
-      // 96 MiB of very compressible data: a tiny compressed QCOW2 that expands when converted
-      const raw = join(work.dir, 'compressible.raw');
-      const block = Buffer.concat(Array.from({ length: 16384 }, () => randomBytes(4).fill(7, 0, 3)));
-      await writeFile(raw, Buffer.concat(Array.from({ length: 96 * 16 }, () => block)));
-      const rawSha = await sha256(raw);
-      const qcow2 = join(work.dir, 'compressible.qcow2');
-      await toFormat(raw, 'qcow2', qcow2, ['-c']);
-      expect((await stat(qcow2)).size).toBeLessThan(40 * MiB);
-      const { imageId, jobId } = await uploadedImage(t, qcow2, 'c.qcow2', 'expands');
-      const filler = await fillUp(fs.mnt, 48 * MiB);
-      worker = startWorker(t);
-      const job = await waitJob(t, jobId);
-      expect(job.state).toBe('failed');
-      const img = await t.container.images.get(imageId);
-      expect(img.state).toBe('failed');
-      expect(img.error).toMatch(/the disk filled up during the conversion: .*No space left on device/);
-      expect(await t.container.images.listVersions(imageId)).toEqual([]);
-      expect(await readdir(join(fs.mnt, 'images', imageId, 'versions'))).toEqual([]);
-      expect(await readdir(join(fs.mnt, 'images', imageId))).toContain('source');
+  for (const dialect of ['sqlite', 'postgres'] as const) {
+    if (dialect === 'postgres' && !process.env.GGNET_TEST_PG_URL) continue;
+    it(`disk full during the conversion: clear error, no partial RAW, source kept; after freeing space a retry succeeds [${dialect}]`, async () => {
+      const fs = await loopFs(160);
+      const db = await tempDir();
+      const t = await createTestContext(dialect, {
+        app: false,
+        config: {
+          dataDir: fs.mnt,
+          ...(dialect === 'sqlite' ? { databaseUrl: `sqlite:${join(db.dir, 'ggnet.db')}` } : {}),
+        },
+        container: { convertTuning: { windowBytes: 16 * MiB } },
+      });
+      let worker: JobWorker | null = null;
+      try {
+        await t.container.settings.update({ storage: { reserveBytes: 0 } }, null);
+        // 96 MiB of very compressible data: a tiny compressed QCOW2 that expands when converted
+        const raw = join(work.dir, `${dialect}-compressible.raw`);
+        const block = Buffer.concat(Array.from({ length: 16384 }, () => randomBytes(4).fill(7, 0, 3)));
+        await writeFile(raw, Buffer.concat(Array.from({ length: 96 * 16 }, () => block)));
+        const rawSha = await sha256(raw);
+        const qcow2 = join(work.dir, `${dialect}-compressible.qcow2`);
+        await toFormat(raw, 'qcow2', qcow2, ['-c']);
+        expect((await stat(qcow2)).size).toBeLessThan(40 * MiB);
+        const { imageId, jobId } = await uploadedImage(t, qcow2, 'c.qcow2', 'expands');
+        const filler = await fillUp(fs.mnt, 48 * MiB);
+        worker = startWorker(t);
+        const job = await waitJob(t, jobId);
+        expect(job.state).toBe('failed');
+        const img = await t.container.images.get(imageId);
+        expect(img.state).toBe('failed');
+        expect(img.error).toMatch(/the disk filled up during the conversion: .*No space left on device/);
+        expect(await t.container.images.listVersions(imageId)).toEqual([]);
+        expect(await readdir(join(fs.mnt, 'images', imageId, 'versions'))).toEqual([]);
+        expect(await readdir(join(fs.mnt, 'images', imageId))).toContain('source');
 
-      await rm(filler);
-      const retry = await t.container.uploads.retryConversion(imageId, 'tester');
-      expect((await waitJob(t, retry.jobId)).state).toBe('succeeded');
-      const ready = await waitImage(t, imageId, ['ready']);
-      expect(ready.error).toBeNull();
-      const [v] = await t.container.images.listVersions(imageId);
-      expect(v!.sha256).toBe(rawSha);
-    } finally {
-      await worker?.stop();
-      await t.close().catch(() => undefined);
-      await fs.unmount();
-      await db.remove();
-    }
-  });
+        await rm(filler);
+        const retry = await t.container.uploads.retryConversion(imageId, 'tester');
+        expect((await waitJob(t, retry.jobId)).state).toBe('succeeded');
+        const ready = await waitImage(t, imageId, ['ready']);
+        expect(ready.error).toBeNull();
+        const [v] = await t.container.images.listVersions(imageId);
+        expect(v!.sha256).toBe(rawSha);
+      } finally {
+        await worker?.stop();
+        await t.close().catch(() => undefined);
+        await fs.unmount();
+        await db.remove();
+      }
+    });
+  }
 });

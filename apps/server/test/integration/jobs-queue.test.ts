@@ -5,6 +5,8 @@ import { EventBus } from '../../src/events/event-bus.js';
 import { JobsRepository } from '../../src/modules/jobs/jobs.repository.js';
 import { JobsService } from '../../src/modules/jobs/jobs.service.js';
 import { JobWorker } from '../../src/modules/jobs/job-worker.js';
+import { JobEventsRelay } from '../../src/modules/jobs/job-services.js';
+import type { LiveEvent } from '@ggnet/contracts';
 import type { JobHandler } from '../../src/modules/jobs/job-types.js';
 import { createTestContext, describeEachDialect, type TestContext } from '../helpers/test-context.js';
 import { until } from '../helpers/images.js';
@@ -94,5 +96,56 @@ describeEachDialect('job queue on the real database', (dialect) => {
     });
     expect(done.attempts).toBe(2);
     expect(cleaned).toEqual([job.id]);
+  });
+
+  it("relays the progress and state of jobs run by another process to this one's event bus", async () => {
+    const events: LiveEvent[] = [];
+    t.container.bus.subscribe((e) => events.push(e));
+    const img = await t.container.images.create({ name: 'relayed' }, null);
+    const relay = new JobEventsRelay(
+      t.container.repos.jobs,
+      t.container.bus,
+      t.container.images,
+      (o) => o === 'local:1',
+    );
+    const { job } = await t.container.jobs.enqueue('remote', { imageId: img.id });
+    await relay.poll();
+    // "another process": claims it and reports progress through the database only
+    const now = () => new Date().toISOString();
+    const later = () => new Date(Date.now() + 30_000).toISOString();
+    await t.container.repos.jobs.claim('remote:1', ['remote'], now(), later());
+    await relay.poll();
+    await t.container.repos.jobs.heartbeat(job.id, 'remote:1', now(), later(), {
+      percent: 40,
+      bytesDone: 40,
+      bytesTotal: 100,
+      bytesPerSec: 10,
+      etaSec: 6,
+      stage: 'converting',
+    });
+    await relay.poll();
+    await t.container.repos.jobs.settle(job.id, 'remote:1', {
+      state: 'succeeded',
+      updated_at: now(),
+      finished_at: now(),
+    });
+    await relay.poll();
+    const mine = events.filter((e) => e.id === job.id || e.id === img.id).map((e) => e.type);
+    expect(mine).toContain('job.progress');
+    expect(events.find((e) => e.type === 'job.progress')!.data).toMatchObject({
+      progress: { percent: 40, bytesPerSec: 10, etaSec: 6 },
+    });
+    expect(
+      events
+        .filter((e) => e.type === 'job.updated' && e.id === job.id)
+        .map((e) => (e.data as { state: string }).state),
+    ).toEqual(['running', 'succeeded']);
+    expect(mine.filter((x) => x === 'image.updated').length).toBeGreaterThanOrEqual(2);
+    // jobs of the local worker are not relayed (it publishes them itself)
+    const { job: local } = await t.container.jobs.enqueue('local', {});
+    await t.container.repos.jobs.claim('local:1', ['local'], now(), later());
+    events.length = 0;
+    await relay.poll();
+    expect(events.filter((e) => e.id === local.id)).toEqual([]);
   });
 });

@@ -1,6 +1,7 @@
 import type { Container } from '../../container.js';
 import type { EventBus } from '../../events/event-bus.js';
 import { RETENTION_JOB } from '../images/image-retention.job.js';
+import { UPLOAD_EXPIRY_JOB } from '../uploads/upload-expiry.job.js';
 import type { ImagesService } from '../images/images.service.js';
 import { JobWorker, type JobWorkerOptions } from './job-worker.js';
 import { toJob, type JobsRepository } from './jobs.repository.js';
@@ -10,7 +11,10 @@ export function createJobWorker(c: Container, overrides: JobWorkerOptions = {}):
   return new JobWorker(c.repos.jobs, c.jobs, c.bus, c.log, c.jobHandlers, {
     leaseMs: c.config.workerLeaseSec * 1000,
     concurrency: c.config.workerConcurrency,
-    schedules: [{ type: RETENTION_JOB, everyMs: 3600_000 }],
+    schedules: [
+      { type: RETENTION_JOB, everyMs: 3600_000 },
+      { type: UPLOAD_EXPIRY_JOB, everyMs: 6 * 3600_000 },
+    ],
     ...overrides,
   });
 }
