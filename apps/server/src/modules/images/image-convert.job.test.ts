@@ -74,8 +74,16 @@ describe('conversion windows', () => {
     ]);
     expect(windows(512, 1024 * MiB)).toEqual([{ offset: 0, length: 512 }]);
     const many = windows(1024 ** 4, 1024 * MiB);
-    expect(many).toHaveLength(256);
+    expect(many).toHaveLength(255 + 4);
     expect(many.reduce((a, w) => a + w.length, 0)).toBe(1024 ** 4);
+    // a big last window is cut in four: little hashing left when the conversion ends
+    expect(windows(2560 * MiB, 1024 * MiB).map((w) => w.length / MiB)).toEqual([
+      1024, 1024, 128, 128, 128, 128,
+    ]);
+    expect(windows(2048 * MiB, 1024 * MiB).map((w) => w.length / MiB)).toEqual([1024, 256, 256, 256, 256]);
+    for (const w of [many, windows(3 * 1024 * MiB + 12345 * 512, 1024 * MiB)]) {
+      w.forEach((x, i) => i && expect(x.offset).toBe(w[i - 1]!.offset + w[i - 1]!.length));
+    }
   });
 });
 

@@ -122,7 +122,10 @@ export interface ConvertTuning {
   outOfOrder?: boolean;
 }
 
-/** Windows of the virtual disk: `windowBytes` each (1 MiB aligned), at most 256 of them. */
+/**
+ * Windows of the virtual disk: `windowBytes` each (1 MiB aligned), at most 256 of them, the last
+ * one cut in four when it is big, so that the hash still to do after the conversion ends is small.
+ */
 export function windows(virtualSize: number, windowBytes: number): Array<{ offset: number; length: number }> {
   let size = Math.max(MiB, Math.ceil(windowBytes / MiB) * MiB);
   if (virtualSize / size > 256) size = Math.ceil(virtualSize / 256 / MiB) * MiB;
@@ -130,8 +133,19 @@ export function windows(virtualSize: number, windowBytes: number): Array<{ offse
   for (let offset = 0; offset < virtualSize; offset += size) {
     out.push({ offset, length: Math.min(size, virtualSize - offset) });
   }
+  const last = out.at(-1)!;
+  if (last.length >= 256 * MiB) {
+    out.pop();
+    const quarter = Math.ceil(last.length / 4 / MiB) * MiB;
+    for (let o = last.offset; o < last.offset + last.length; o += quarter) {
+      out.push({ offset: o, length: Math.min(quarter, last.offset + last.length - o) });
+    }
+  }
   return out;
 }
+
+/** Windows converted but not hashed yet, at most (the page cache holds them meanwhile). */
+const HASH_LAG = 2;
 
 /**
  * `image.convert`: the stored upload -> a RAW version. qemu-img info (format from the content,
@@ -235,7 +249,9 @@ export class ImageConvertJob implements JobHandler {
     const fh = await open(partial, 'wx+');
     try {
       await fh.truncate(total);
+      // the hash runs in order, window after window, behind the conversion
       let hashed: Promise<void> = Promise.resolve();
+      const behind: Array<Promise<void>> = [];
       let hashedUpTo = 0;
       const parts = windows(total, this.tuning.windowBytes ?? 1024 * MiB);
       for (const w of parts) {
@@ -271,13 +287,16 @@ export class ImageConvertJob implements JobHandler {
           throw err;
         }
         took('convertMs');
-        // hash this window while the next one converts; never more than one window behind
-        await hashed;
-        took('hashWaitMs');
-        hashed = readRange(fh, w.offset, w.length, (b) => hasher.update(b), ctx.signal).then(() => {
-          hashedUpTo = w.offset + w.length;
-        });
+        // hash this window while the next ones convert, at most HASH_LAG windows behind
+        hashed = hashed
+          .then(() => readRange(fh, w.offset, w.length, (b) => hasher.update(b), ctx.signal))
+          .then(() => {
+            hashedUpTo = w.offset + w.length;
+          });
         hashed.catch(() => undefined);
+        behind.push(hashed);
+        while (behind.length > HASH_LAG) await behind.shift();
+        took('hashWaitMs');
       }
       ctx.progress({ stage: 'verifying', bytesDone: total, bytesTotal: total });
       await hashed;
