@@ -147,6 +147,7 @@ export async function seedVersion(
     error: null,
     source_format: 'raw',
     source_filename: null,
+    source_path: null,
     source_size: size,
     source_sha256: null,
     published_version_id: versionId,

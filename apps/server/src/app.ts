@@ -32,6 +32,7 @@ import { registerSessionsRoutes } from './modules/sessions/sessions.routes.js';
 import { registerSettingsRoutes } from './modules/settings/settings.routes.js';
 import { registerTargetsRoutes } from './modules/targets/targets.routes.js';
 import { registerUsersRoutes } from './modules/users/users.routes.js';
+import { createTusServer, registerUploadsRoutes } from './modules/uploads/uploads.routes.js';
 
 const REQUEST_ID_RE = /^[A-Za-z0-9._-]{8,100}$/;
 
@@ -107,6 +108,11 @@ export async function buildApp(c: Container, ext: AppExtensions = {}): Promise<A
   registerUsersRoutes(app, { users: c.users });
   registerMachinesRoutes(app, { machines: c.machines });
   registerImagesRoutes(app, { images: c.images });
+  await registerUploadsRoutes(app, {
+    uploads: c.uploads,
+    tus: createTusServer(c.tusStore, c.uploads, c.log),
+    repo: c.repos.images,
+  });
   registerTargetsRoutes(app, { targets: c.targets });
   registerSessionsRoutes(app, { sessions: c.sessions });
   registerStorageRoutes(app, { storage: c.storage });

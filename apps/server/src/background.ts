@@ -1,5 +1,6 @@
 import type { Container } from './container.js';
 import { startIscsiServices } from './modules/iscsi/iscsi.background.js';
+import { startJobServices } from './modules/jobs/job-services.js';
 
 /**
  * Long-running work that `ggnet serve` starts after the HTTP server listens (job worker,
@@ -12,4 +13,6 @@ export type BackgroundService = (c: Container) => Promise<() => Promise<void>>;
 export const backgroundServices: BackgroundService[] = [
   // tgtd + reconciler + session monitor (issue 4)
   startIscsiServices,
+  // job worker (unless GGNET_WORKER=false) + relay of other workers' progress to the events WebSocket
+  startJobServices,
 ];

@@ -14,6 +14,8 @@ import { SpawnProcessRunner } from './adapters/process/process-runner.adapter.js
 import { formatTable, runDoctor } from './cli/doctor.js';
 import { startServer } from './server.js';
 import { backgroundServices } from './background.js';
+import { CliError, imageImport, imageUpload } from './cli/image.js';
+import { createJobWorker } from './modules/jobs/job-services.js';
 
 const VERSION = (() => {
   try {
@@ -35,6 +37,12 @@ usage: ggnet <command> [options]
   user create NAME [--role admin|operator|viewer] [--password P | --password-stdin]
   user passwd NAME [--password P | --password-stdin]
   user list
+  worker                        run the job worker alone (conversions...); pair with GGNET_WORKER=false on serve
+  image upload FILE [--name N] [--server URL] [--user U --password P | --token T] [--sha256 HEX | --no-checksum]
+                                upload an image (resumable: run it again after an interruption);
+                                credentials also from GGNET_USER/GGNET_PASSWORD or GGNET_TOKEN, server from GGNET_SERVER
+  image import PATH [--name N] [--sha256 HEX] [--no-wait]
+                                import a file from the import directory (GGNET_IMPORT_DIR) on this server
   doctor                        check the host (tools, iPXE, space, ports, reflink); exit 1 if something required is missing
   config                        print the effective configuration (secrets masked)
   version
@@ -132,6 +140,16 @@ async function main(argv: string[]): Promise<void> {
     }
     case 'user':
       return userCommand(config, rest);
+    case 'worker':
+      return workerCommand(config);
+    case 'image': {
+      const [sub, ...args] = rest;
+      if (sub === 'upload') process.exitCode = await imageUpload(args);
+      else if (sub === 'import')
+        process.exitCode = await imageImport(config, args, (fn) => withContainer(config, fn));
+      else fail('usage: ggnet image upload FILE ... | ggnet image import PATH ...');
+      return;
+    }
     case 'doctor': {
       const runner = new SpawnProcessRunner();
       const rows = await runDoctor(config, runner, config.settings.storage?.reserveBytes ?? 10 * 1024 ** 3);
@@ -151,6 +169,39 @@ async function main(argv: string[]): Promise<void> {
     default:
       fail(`unknown command ${JSON.stringify(cmd)}`, 'run `ggnet help`');
   }
+}
+
+/** `ggnet worker`: the job worker as its own process, until SIGTERM/SIGINT. */
+async function workerCommand(config: Config): Promise<void> {
+  const log = createLogger(config.logLevel);
+  const c = createContainer(config, { log, version: VERSION });
+  await migrateToLatest(c.database);
+  const worker = createJobWorker(c);
+  worker.start();
+  log.info(
+    { worker: worker.id, dataDir: config.dataDir, database: c.database.location },
+    'GGnet worker is up',
+  );
+  let stopping = false;
+  const shutdown = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'worker shutting down');
+    const force = setTimeout(() => process.exit(1), 20_000);
+    force.unref();
+    worker
+      .stop()
+      .then(() => c.close())
+      .then(
+        () => process.exit(0),
+        (err) => {
+          log.error({ err }, 'shutdown failed');
+          process.exit(1);
+        },
+      );
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
 }
 
 async function userCommand(config: Config, argv: string[]): Promise<void> {
@@ -212,7 +263,7 @@ async function userCommand(config: Config, argv: string[]): Promise<void> {
 }
 
 main(process.argv.slice(2)).catch((err: unknown) => {
-  if (err instanceof AppError) fail(err.message, err.hint);
+  if (err instanceof AppError || err instanceof CliError) fail(err.message, err.hint);
   if (err instanceof ConfigError) fail(err.message);
   process.stderr.write(`ggnet: ${(err as Error)?.stack ?? String(err)}\n`);
   process.exit(1);

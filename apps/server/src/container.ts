@@ -16,6 +16,14 @@ import { SessionOrchestrator } from './modules/sessions/session-orchestrator.js'
 import { StorageService } from './modules/storage/storage.service.js';
 import { WritebacksRepository } from './modules/storage/writebacks.repository.js';
 import { TargetManager } from './modules/targets/target-manager.js';
+import { RealQemuImg, type QemuImg } from './adapters/qemu-img/qemu-img.adapter.js';
+import { HashingTusStore, toTusError } from './adapters/storage/tus-store.js';
+import { ImageConvertJob, type ConvertTuning } from './modules/images/image-convert.job.js';
+import { ImageRetentionJob, RETENTION_JOB } from './modules/images/image-retention.job.js';
+import type { JobHandler } from './modules/jobs/job-types.js';
+import { ImageImportJob } from './modules/uploads/image-import.job.js';
+import { UploadExpiryJob } from './modules/uploads/upload-expiry.job.js';
+import { UploadsService } from './modules/uploads/uploads.service.js';
 import { AuditRepository } from './modules/audit/audit.repository.js';
 import { AuthService } from './modules/auth/auth.service.js';
 import { RefreshTokensRepository } from './modules/auth/refresh-tokens.repository.js';
@@ -53,6 +61,8 @@ export interface ContainerOptions {
   version?: string;
   /** iSCSI driver to use instead of the one settings iscsi.backend selects (unit tests: a fake). */
   iscsiDriver?: IscsiTargetDriver;
+  qemuImg?: QemuImg;
+  convertTuning?: ConvertTuning;
 }
 
 /**
@@ -77,7 +87,7 @@ export function createContainer(config: Config, opts: ContainerOptions) {
     targets: new TargetsRepository(db),
     sessions: new SessionsRepository(db),
     writebacks: new WritebacksRepository(db),
-    jobs: new JobsRepository(db),
+    jobs: new JobsRepository(db, database.dialect),
     settings: new SettingsRepository(db),
     audit: new AuditRepository(db),
   };
@@ -156,6 +166,40 @@ export function createContainer(config: Config, opts: ContainerOptions) {
   });
   const jobs = new JobsService(repos.jobs, bus);
 
+  // images in: uploads (tus, PUT, import) -> conversion jobs (qemu-img) -> versions
+  const qemuImg = opts.qemuImg ?? new RealQemuImg(runner, { dieWithParent: true });
+  const uploads = new UploadsService({
+    images,
+    repo: repos.images,
+    files: imageFiles,
+    jobs,
+    settings,
+    importDir: config.importDir ?? join(config.dataDir, 'import'),
+  });
+  const tusStore = new HashingTusStore(join(imageFiles.uploadsDir, 'tus'), {
+    onDiskFull: async (id, err) => toTusError(await uploads.diskFull(id, err)),
+  });
+  uploads.attachTusStore(tusStore);
+  const jobHandlers: JobHandler[] = [
+    new ImageConvertJob(
+      {
+        repo: repos.images,
+        images,
+        files: imageFiles,
+        qemu: qemuImg,
+        settings,
+        bus,
+        afterReady: async () => {
+          await jobs.enqueue(RETENTION_JOB, {}, { dedupeKey: `schedule:${RETENTION_JOB}`, maxAttempts: 1 });
+        },
+      },
+      opts.convertTuning,
+    ),
+    new ImageImportJob({ uploads, repo: repos.images, images, files: imageFiles }),
+    new ImageRetentionJob({ repo: repos.images, images, settings }),
+    new UploadExpiryJob({ repo: repos.images, images, files: imageFiles, jobs, tus: tusStore }),
+  ];
+
   settings.addValidator(async (s) => {
     const id = s.machines.defaultImageId;
     if (id && !(await repos.images.existingIds([id])).length) {
@@ -192,6 +236,11 @@ export function createContainer(config: Config, opts: ContainerOptions) {
     sessionMonitor,
     reconciler,
     jobs,
+    qemuImg,
+    uploads,
+    tusStore,
+    /** What the job worker can run (`ggnet serve` with GGNET_WORKER, or `ggnet worker`). */
+    jobHandlers,
     /** Registers something to close on shutdown (daemons, loops), in reverse order. */
     onClose(fn: () => Promise<void>) {
       closers.push(fn);

@@ -95,3 +95,42 @@ export const ImageImportRequest = z.strictObject({
     .optional(),
 });
 export type ImageImportRequest = z.infer<typeof ImageImportRequest>;
+
+export const Sha256Hex = z
+  .string()
+  .trim()
+  .toLowerCase()
+  .regex(/^[0-9a-f]{64}$/, 'must be a sha256 as 64 hex digits');
+
+/** A client's file name: kept as text for display and the format check, never used as a path. */
+export const ClientFilename = z
+  .string()
+  .min(1)
+  .max(255)
+  // eslint-disable-next-line no-control-regex
+  .regex(/^[^\u0000-\u001f\u007f]*$/, 'must not contain control characters');
+
+/** tus `Upload-Metadata` of POST /api/v1/uploads (values base64 in the header, as tus wants). */
+export const ImageUploadMetadata = z.object({
+  name: ImageName,
+  filename: ClientFilename,
+  /** Expected sha256 of the file: a mismatch rejects the upload and removes its bytes. */
+  sha256: Sha256Hex.optional(),
+  osType: OsType.optional(),
+  description: FreeText(1000).optional(),
+});
+export type ImageUploadMetadata = z.infer<typeof ImageUploadMetadata>;
+
+/** Query of `PUT /api/v1/images/{id}/content` (plain streaming upload, e.g. `curl -T`). */
+export const ImageContentQuery = z.strictObject({
+  filename: ClientFilename.optional(),
+  sha256: Sha256Hex.optional(),
+});
+export type ImageContentQuery = z.infer<typeof ImageContentQuery>;
+
+/** Answer of an import or a conversion retry: the image and the job that works on it. */
+export const ImageJobResult = z.object({
+  image: Image,
+  jobId: Id,
+});
+export type ImageJobResult = z.infer<typeof ImageJobResult>;

@@ -16,6 +16,8 @@ export const ENV_KEYS: Record<string, string> = {
   GGNET_IMPORT_DIR: 'importDir',
   GGNET_WEB_DIR: 'webDir',
   GGNET_WORKER: 'worker',
+  GGNET_WORKER_LEASE: 'workerLeaseSec',
+  GGNET_WORKER_CONCURRENCY: 'workerConcurrency',
   GGNET_TRUST_PROXY: 'trustProxy',
   GGNET_ACCESS_TOKEN_TTL: 'accessTokenTtlSec',
   GGNET_REFRESH_TOKEN_TTL: 'refreshTokenTtlSec',

@@ -30,6 +30,10 @@ export const ConfigSchema = z
     webDir: z.string().min(1).optional(),
     /** Run the job worker inside the server process (set false when running `ggnet worker` separately). */
     worker: Bool.default(true),
+    /** A job whose worker has not renewed its lease for this long is retried by another worker. */
+    workerLeaseSec: z.coerce.number().int().min(2).max(3600).default(30),
+    /** Jobs one worker runs at the same time (conversions are disk-bound: 1 is usually best). */
+    workerConcurrency: z.coerce.number().int().min(1).max(16).default(1),
     /** Trust X-Forwarded-For from a reverse proxy (nginx in deploy/). */
     trustProxy: Bool.default(false),
     accessTokenTtlSec: z.coerce.number().int().min(30).max(86400).default(900),

@@ -68,6 +68,8 @@ export interface ImagesTable {
   created_by: string | null;
   created_at: string;
   updated_at: string;
+  /** Stored upload (relative to the data dir) until it is converted (0002). */
+  source_path: string | null;
 }
 
 export interface ImageVersionsTable {
@@ -168,6 +170,9 @@ export interface JobsTable {
   started_at: string | null;
   finished_at: string | null;
   updated_at: string;
+  /** Unique among queued/running jobs (0002). */
+  dedupe_key: string | null;
+  heartbeat_at: string | null;
 }
 
 export interface SettingsTable {

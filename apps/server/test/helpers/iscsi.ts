@@ -163,6 +163,7 @@ export async function seedImage(
     error: null,
     source_format: 'raw',
     source_filename: null,
+    source_path: null,
     source_size: sizeBytes,
     source_sha256: null,
     published_version_id: versionId,

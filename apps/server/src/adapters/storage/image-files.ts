@@ -1,18 +1,47 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, open, rename, rm, stat, statfs, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { isAbsolute, join, relative, resolve } from 'node:path';
 
+const ID_RE = /^[0-9a-f-]{36}$/;
+
+/** fsync of a directory, so that a rename in it survives a crash. */
+export async function syncDir(dir: string): Promise<void> {
+  const fh = await open(dir, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+/** fsync of a file by path. */
+export async function syncFile(path: string): Promise<void> {
+  const fh = await open(path, 'r+');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
 /**
- * Files of images under `<dataDir>/images/<imageId>/`. Version paths are stored relative to the
- * data dir and always resolved through `inside()`, so a bad row can never point outside it.
+ * Files of images under `<dataDir>/images/<imageId>/`:
+ *   source                       the stored upload (VHDX, QCOW2...) until it is converted
+ *   versions/<versionId>.raw     the versions (RAW, sparse, read-only once ready)
+ *   versions/<versionId>.raw.partial   a conversion in progress (never looks complete)
+ * and `<dataDir>/uploads/` for uploads in progress (tus and streaming PUT staging files).
+ * Paths stored in the database are relative to the data dir and always resolved through
+ * `inside()`, so a bad row can never point outside it. Client file names never become paths.
  */
 export class ImageFiles {
   readonly root: string;
+  readonly uploadsDir: string;
   constructor(readonly dataDir: string) {
     this.root = join(dataDir, 'images');
+    this.uploadsDir = join(dataDir, 'uploads');
   }
 
   inside(relPath: string): string {
@@ -23,14 +52,32 @@ export class ImageFiles {
   }
 
   imageDir(imageId: string): string {
-    if (!/^[0-9a-f-]{36}$/.test(imageId)) throw new Error(`invalid image id: ${imageId}`);
+    if (!ID_RE.test(imageId)) throw new Error(`invalid image id: ${imageId}`);
     return join(this.root, imageId);
   }
 
   /** Relative (to the data dir) path of a version's raw file: images/<imageId>/versions/<versionId>.raw */
   versionRelPath(imageId: string, versionId: string): string {
-    if (!/^[0-9a-f-]{36}$/.test(versionId)) throw new Error(`invalid version id: ${versionId}`);
+    if (!ID_RE.test(imageId)) throw new Error(`invalid image id: ${imageId}`);
+    if (!ID_RE.test(versionId)) throw new Error(`invalid version id: ${versionId}`);
     return join('images', imageId, 'versions', `${versionId}.raw`);
+  }
+
+  /** Where a conversion writes until the result is verified (then renamed to versionRelPath). */
+  partialVersionPath(imageId: string, versionId: string): string {
+    return `${this.inside(this.versionRelPath(imageId, versionId))}.partial`;
+  }
+
+  /** Relative path of an image's stored upload. */
+  sourceRelPath(imageId: string): string {
+    if (!ID_RE.test(imageId)) throw new Error(`invalid image id: ${imageId}`);
+    return join('images', imageId, 'source');
+  }
+
+  /** Staging file of a streaming upload or an import (inside the data dir, same filesystem). */
+  stagingPath(kind: 'put' | 'import', imageId: string): string {
+    if (!ID_RE.test(imageId)) throw new Error(`invalid image id: ${imageId}`);
+    return join(this.uploadsDir, `${kind}-${imageId}.part`);
   }
 
   async removeImage(imageId: string): Promise<void> {
@@ -42,28 +89,25 @@ export class ImageFiles {
   }
 
   /**
+   * Moves a complete file (staging, same filesystem) to relPath atomically: fsync the file, rename,
+   * fsync the directory. Until the rename nothing under images/ looks complete.
+   */
+  async moveInto(sourcePath: string, relPath: string): Promise<string> {
+    const dest = this.inside(relPath);
+    await mkdir(dirname(dest), { recursive: true });
+    await syncFile(sourcePath);
+    await rename(sourcePath, dest);
+    await syncDir(dirname(dest));
+    return dest;
+  }
+
+  /**
    * Moves a file into the data dir at relPath (rename: same filesystem), fsyncs it and its
    * directory, and returns its size and sha256.
    */
   async adoptFile(sourcePath: string, relPath: string): Promise<{ size: number; sha256: string }> {
-    const dest = this.inside(relPath);
-    await mkdir(dirname(dest), { recursive: true });
-    await rename(sourcePath, dest);
-    const fh = await open(dest, 'r+');
-    try {
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    const dir = await open(dirname(dest), 'r');
-    try {
-      await dir.sync();
-    } finally {
-      await dir.close();
-    }
-    const hash = createHash('sha256');
-    await pipeline(createReadStream(dest, { highWaterMark: 4 * 1024 * 1024 }), hash);
-    return { size: (await stat(dest)).size, sha256: hash.digest('hex') };
+    const dest = await this.moveInto(sourcePath, relPath);
+    return { size: (await stat(dest)).size, sha256: await sha256File(dest) };
   }
 
   /** Bytes allocated on disk (raw files are sparse), or null when the file is missing. */
@@ -74,5 +118,46 @@ export class ImageFiles {
     } catch {
       return null;
     }
+  }
+
+  /** Bytes available to GGnet on the filesystem of the data dir. */
+  async freeBytes(): Promise<number> {
+    await mkdir(this.dataDir, { recursive: true });
+    const s = await statfs(this.dataDir);
+    return s.bavail * s.bsize;
+  }
+}
+
+/** sha256 of a whole file (node's OpenSSL: SHA-NI where the CPU has it). */
+export async function sha256File(path: string): Promise<string> {
+  const hash = createHash('sha256');
+  await pipeline(createReadStream(path, { highWaterMark: 4 * 1024 * 1024 }), hash);
+  return hash.digest('hex');
+}
+
+/** Reads [offset, offset+length) of an open file in big blocks and feeds it to `update`. */
+export async function readRange(
+  fh: FileHandle,
+  offset: number,
+  length: number,
+  update: (chunk: Buffer) => void,
+  signal?: AbortSignal,
+  blockSize = 8 * 1024 * 1024,
+): Promise<void> {
+  const buffers = [Buffer.allocUnsafe(blockSize), Buffer.allocUnsafe(blockSize)];
+  let pos = offset;
+  const end = offset + length;
+  let i = 0;
+  // double buffering: the next read runs in the thread pool while this block is hashed
+  let pending = pos < end ? fh.read(buffers[0]!, 0, Math.min(blockSize, end - pos), pos) : null;
+  while (pending) {
+    const { bytesRead } = await pending;
+    if (signal?.aborted) throw new Error('aborted');
+    if (bytesRead === 0) throw new Error(`unexpected end of file at byte ${pos}`);
+    const buf = buffers[i]!;
+    pos += bytesRead;
+    i ^= 1;
+    pending = pos < end ? fh.read(buffers[i]!, 0, Math.min(blockSize, end - pos), pos) : null;
+    update(buf.subarray(0, bytesRead));
   }
 }

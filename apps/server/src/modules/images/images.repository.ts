@@ -126,6 +126,22 @@ export class ImagesRepository {
     return rows.map((r) => r.id);
   }
 
+  findByName(name: string): Promise<ImageRow | undefined> {
+    return this.db.selectFrom('images').selectAll().where('name', '=', name).executeTakeFirst();
+  }
+
+  listByState(state: string): Promise<ImageRow[]> {
+    return this.db.selectFrom('images').selectAll().where('state', '=', state).execute();
+  }
+
+  allIds(): Promise<string[]> {
+    return this.db
+      .selectFrom('images')
+      .select('id')
+      .execute()
+      .then((r) => r.map((x) => x.id));
+  }
+
   allNames(): Promise<{ id: string; name: string }[]> {
     return this.db.selectFrom('images').select(['id', 'name']).execute();
   }

@@ -23,11 +23,21 @@ const nameTaken = (name: string) =>
   );
 
 export class ImagesService {
+  private readonly deleteHooks: Array<(imageId: string) => Promise<void>> = [];
+
   constructor(
     private readonly repo: ImagesRepository,
     private readonly files: ImageFiles,
     private readonly bus: EventBus,
   ) {}
+
+  /**
+   * Work that must stop before an image is deleted (a conversion job is cancelled and awaited, an
+   * upload in progress is discarded). A hook may refuse with an AppError.
+   */
+  onBeforeDelete(hook: (imageId: string) => Promise<void>): void {
+    this.deleteHooks.push(hook);
+  }
 
   async list(q: ImageListQuery): Promise<Page<Image>> {
     const page = await this.repo.list(q);
@@ -59,6 +69,7 @@ export class ImagesService {
       created_by: by,
       created_at: now,
       updated_at: now,
+      source_path: null,
       ...extra,
     };
     try {
@@ -107,6 +118,7 @@ export class ImagesService {
         'assign another image to those machines first',
       );
     }
+    for (const hook of this.deleteHooks) await hook(id);
     await this.repo.delete(id);
     await this.files.removeImage(id);
     this.bus.publish('image.deleted', id, null);
@@ -125,6 +137,38 @@ export class ImagesService {
    * (an applied writeback, a converted upload). The file is moved (rename, same filesystem) into
    * images/<imageId>/versions/<versionId>.raw, fsynced, hashed, and only then marked ready.
    */
+  /** A version record that a conversion will fill (state pending); returns its id. */
+  async createPendingVersion(
+    imageId: string,
+    opts: { comment: string; author: string | null; parentVersionId: string | null },
+  ): Promise<string> {
+    const id = newId();
+    const rel = this.files.versionRelPath(imageId, id);
+    await this.repo.transaction(async (trx) => {
+      const number = await this.repo.nextVersionNumber(imageId, trx);
+      await this.repo.insertVersion(
+        {
+          id,
+          image_id: imageId,
+          number,
+          state: 'pending',
+          comment: opts.comment,
+          author: opts.author,
+          size_bytes: null,
+          sha256: null,
+          protected: 0,
+          parent_version_id: opts.parentVersionId,
+          path: rel,
+          error: null,
+          created_at: nowIso(),
+          ready_at: null,
+        },
+        trx,
+      );
+    });
+    return id;
+  }
+
   async addVersionFromFile(
     imageId: string,
     sourcePath: string,
@@ -246,8 +290,12 @@ export class ImagesService {
         `version ${v.number} is used by a running session or a kept writeback`,
         'stop the session or discard the writeback first',
       );
-    if (v.state === 'converting')
-      throw conflict('version_busy', `version ${v.number} is being converted`, 'cancel its job first');
+    if (v.state === 'converting' || v.state === 'pending')
+      throw conflict(
+        'version_busy',
+        `version ${v.number} is being converted`,
+        'cancel its job (or delete the whole image) first',
+      );
     const row = await this.repo.findVersion(imageId, versionId);
     await this.repo.deleteVersion(versionId);
     if (row?.path) await this.files.removeFile(row.path);
