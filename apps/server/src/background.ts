@@ -8,4 +8,15 @@ import type { Container } from './container.js';
  */
 export type BackgroundService = (c: Container) => Promise<() => Promise<void>>;
 
-export const backgroundServices: BackgroundService[] = [];
+export const backgroundServices: BackgroundService[] = [
+  // DHCP / proxyDHCP / TFTP (dnsmasq) following the settings; its log feeds the boot timelines
+  async (c) => {
+    await c.dhcp.start();
+    return () => c.dhcp.stop();
+  },
+  // the boot endpoint on network.bootHttpPort, when set
+  async (c) => {
+    await c.bootHttp.start();
+    return () => c.bootHttp.stop();
+  },
+];

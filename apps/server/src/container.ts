@@ -8,6 +8,14 @@ import { Metrics } from './http/metrics.js';
 import { randomSecret } from './lib/ids.js';
 import { ImageFiles } from './adapters/storage/image-files.js';
 import { SpawnProcessRunner, type ProcessRunner } from './adapters/process/process-runner.adapter.js';
+import { DnsmasqDaemon, type Dnsmasq } from './adapters/dnsmasq/dnsmasq.adapter.js';
+import { BootEventsRepository } from './modules/boot/boot-events.repository.js';
+import { BootHttpListener } from './modules/boot/boot-http.js';
+import { BootService } from './modules/boot/boot.service.js';
+import { UnwiredSessionStarter } from './modules/boot/unwired-session-starter.js';
+import { DhcpRepository } from './modules/dhcp/dhcp.repository.js';
+import { DhcpService } from './modules/dhcp/dhcp.service.js';
+import type { BootSessionStarter } from './modules/sessions/boot-session.js';
 import { AuditRepository } from './modules/audit/audit.repository.js';
 import { AuthService } from './modules/auth/auth.service.js';
 import { RefreshTokensRepository } from './modules/auth/refresh-tokens.repository.js';
@@ -43,6 +51,10 @@ export interface ContainerOptions {
   log: Logger;
   runner?: ProcessRunner;
   version?: string;
+  /** dnsmasq (DHCP/TFTP); tests pass a fake. */
+  dnsmasq?: Dnsmasq;
+  /** What the boot endpoint asks for an iSCSI disk; tests pass a fake. */
+  bootSessions?: BootSessionStarter;
 }
 
 /**
@@ -69,6 +81,8 @@ export function createContainer(config: Config, opts: ContainerOptions) {
     jobs: new JobsRepository(db),
     settings: new SettingsRepository(db),
     audit: new AuditRepository(db),
+    bootEvents: new BootEventsRepository(db),
+    dhcp: new DhcpRepository(db),
   };
 
   const auth = new AuthService(repos.users, repos.refreshTokens, {
@@ -84,6 +98,38 @@ export function createContainer(config: Config, opts: ContainerOptions) {
   const targets = new TargetsService(repos.targets);
   const sessions = new SessionsService(repos.sessions, bus);
   const jobs = new JobsService(repos.jobs, bus);
+
+  /** Facts known only once the server runs (the HTTP port when config.port is 0). */
+  const runtime = { httpPort: config.port };
+  const dnsmasq = opts.dnsmasq ?? new DnsmasqDaemon({ dir: join(config.dataDir, 'dnsmasq'), log });
+  const dhcp = new DhcpService(dnsmasq, settings, repos.dhcp, repos.bootEvents, bus, log, {
+    dataDir: config.dataDir,
+    ipxeDir: config.ipxeDir,
+    httpPort: () => runtime.httpPort,
+    files: dnsmasq.files,
+  });
+  const bootSessions = opts.bootSessions ?? new UnwiredSessionStarter();
+  const boot = new BootService({
+    machines,
+    machinesRepo: repos.machines,
+    images: repos.images,
+    settings,
+    sessions: bootSessions,
+    events: repos.bootEvents,
+    drainDhcpLog: () => dhcp.drain(),
+    bus,
+    log,
+    httpPort: () => runtime.httpPort,
+  });
+  const bootHttp = new BootHttpListener({
+    boot,
+    settings,
+    bus,
+    log,
+    host: config.host,
+    mainPort: () => runtime.httpPort,
+    trustProxy: config.trustProxy,
+  });
 
   settings.addValidator(async (s) => {
     const id = s.machines.defaultImageId;
@@ -112,6 +158,12 @@ export function createContainer(config: Config, opts: ContainerOptions) {
     targets,
     sessions,
     jobs,
+    runtime,
+    dnsmasq,
+    dhcp,
+    bootSessions,
+    boot,
+    bootHttp,
     /** Registers something to close on shutdown (daemons, loops), in reverse order. */
     onClose(fn: () => Promise<void>) {
       closers.push(fn);

@@ -10,3 +10,4 @@ export * from './jobs.js';
 export * from './settings.js';
 export * from './audit.js';
 export * from './events.js';
+export * from './boot.js';

@@ -48,6 +48,8 @@ export const ConfigSchema = z
       .default({ perIp: 20, perUser: 5, windowSec: 60 }),
     /** Control port of GGnet's own tgtd (its management socket is /var/run/tgtd/socket.<port>). */
     tgtControlPort: z.coerce.number().int().min(1).max(65535).default(7300),
+    /** Where Debian's ipxe package installs undionly.kpxe, snponly.efi and ipxe.efi (copied to the TFTP root). */
+    ipxeDir: z.string().min(1).default('/usr/lib/ipxe'),
     /** Reconcile interval (seconds): the loop that makes targets/writebacks/DHCP match the database. */
     reconcileIntervalSec: z.coerce.number().int().min(1).max(3600).default(30),
     /** Settings pinned by the operator (env or file); the API reports them as locked. */
