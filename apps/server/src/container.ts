@@ -107,6 +107,7 @@ export function createContainer(config: Config, opts: ContainerOptions) {
     ipxeDir: config.ipxeDir,
     httpPort: () => runtime.httpPort,
     files: dnsmasq.files,
+    reconcileIntervalSec: config.reconcileIntervalSec,
   });
   const bootSessions = opts.bootSessions ?? new UnwiredSessionStarter();
   const boot = new BootService({

@@ -117,7 +117,13 @@ export class DnsmasqDaemon implements Dnsmasq {
   }
 
   status(): DnsmasqStatus {
-    if (!this.daemon) return { state: 'off', pid: null, restarts: 0, error: this.lastError };
+    if (!this.daemon)
+      return {
+        state: this.currentText && this.lastError ? 'failed' : 'off',
+        pid: null,
+        restarts: 0,
+        error: this.lastError,
+      };
     return {
       state: this.daemon.state,
       pid: this.daemon.pid,
@@ -165,6 +171,8 @@ export class DnsmasqDaemon implements Dnsmasq {
     } catch (err) {
       this.lastError = (err as Error).message;
       this.opts.log.error({ err }, 'dnsmasq could not be started');
+      // nothing half-started stays behind; the next reconcile tries again
+      await this.stopDaemon().catch(() => undefined);
       throw err;
     }
   }

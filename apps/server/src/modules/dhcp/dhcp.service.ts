@@ -19,6 +19,8 @@ export interface DhcpServiceOptions {
   httpPort: () => number;
   /** Files dnsmasq writes (pid, leases), from the adapter. */
   files: { pid: string; leases: string };
+  /** The reconcile loop also runs this often (a dnsmasq that could not start is tried again). */
+  reconcileIntervalSec?: number;
 }
 
 export const BIOS_FILE = 'undionly.kpxe';
@@ -80,6 +82,8 @@ export class DhcpService {
     tftp: false,
   };
   private timer: NodeJS.Timeout | null = null;
+  private loop: NodeJS.Timeout | null = null;
+  private published = '';
   private unsubscribe: (() => void) | null = null;
   private reconciling: Promise<void> = Promise.resolve();
   readonly tftpRoot: string;
@@ -208,7 +212,10 @@ export class DhcpService {
         this.problem = (err as Error).message;
         this.log.error({ err }, 'DHCP/TFTP configuration could not be applied');
       }
-      this.bus.publish('boot.dhcp', 'dhcp', this.status());
+      const st = this.status();
+      const key = JSON.stringify({ ...st, lastEventAt: null });
+      if (key !== this.published) this.bus.publish('boot.dhcp', 'dhcp', st);
+      this.published = key;
     });
     return this.reconciling;
   }
@@ -290,11 +297,14 @@ export class DhcpService {
       }
     });
     await this.reconcile();
+    this.loop = setInterval(() => void this.reconcile(), (this.opts.reconcileIntervalSec ?? 30) * 1000);
+    this.loop.unref();
   }
 
   async stop(): Promise<void> {
     this.unsubscribe?.();
     if (this.timer) clearTimeout(this.timer);
+    if (this.loop) clearInterval(this.loop);
     await this.reconciling.catch(() => undefined);
     await this.dnsmasq.stop();
   }
