@@ -17,6 +17,7 @@ import type { Container } from './container.js';
 import { registerErrorHandling, sendProblem } from './errors/problem.js';
 import { registerAudit } from './http/audit.hooks.js';
 import { registerAuth } from './http/auth.hooks.js';
+import { registerInputGuard } from './http/input-guard.js';
 import type { App } from './http/types.js';
 import { registerAuditRoutes } from './modules/audit/audit.routes.js';
 import { registerAuthRoutes } from './modules/auth/auth.routes.js';
@@ -98,6 +99,7 @@ export async function buildApp(c: Container, ext: AppExtensions = {}): Promise<A
   await app.register(fastifyWebsocket, { options: { maxPayload: 64 * 1024 } });
 
   registerAuth(app, c.auth);
+  registerInputGuard(app);
   registerAudit(app, c.repos.audit, c.log);
 
   registerHealthRoutes(app, { database: c.database, metrics: c.metrics, version: c.version });

@@ -2,7 +2,10 @@ import { z } from 'zod';
 
 /** ISO-8601 UTC timestamp as stored and returned by the API. */
 export const Timestamp = z.string().meta({ description: 'ISO-8601 UTC timestamp' });
-export const Id = z.string().min(1).max(64).meta({ description: 'Opaque identifier' });
+export const Id = z
+  .string()
+  .regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be an id (letters, digits, - and _)')
+  .meta({ description: 'Opaque identifier' });
 
 export const LIMIT_MAX = 500;
 

@@ -1,7 +1,7 @@
 import { constants, accessSync, existsSync, mkdtempSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { createSocket } from 'node:dgram';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { Config } from '../config/config.schema.js';
 import type { ProcessRunner } from '../adapters/process/process-runner.adapter.js';
 
@@ -15,7 +15,7 @@ export interface CheckResult {
 
 const IPXE_FILES = ['/usr/lib/ipxe/undionly.kpxe', '/usr/lib/ipxe/ipxe.efi', '/usr/lib/ipxe/snponly.efi'];
 
-async function which(runner: ProcessRunner, cmd: string): Promise<string | null> {
+function which(cmd: string): string | null {
   for (const dir of (process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin')
     .split(':')
     .concat(['/usr/sbin', '/sbin'])) {
@@ -27,7 +27,6 @@ async function which(runner: ProcessRunner, cmd: string): Promise<string | null>
       /* next */
     }
   }
-  void runner;
   return null;
 }
 
@@ -89,7 +88,7 @@ export async function runDoctor(
 ): Promise<CheckResult[]> {
   const out: CheckResult[] = [];
   const tool = async (name: string, cmd: string, required: boolean, args: string[], hint: string) => {
-    const path = await which(runner, cmd);
+    const path = which(cmd);
     out.push(
       path
         ? { name, status: 'ok', detail: `${path} ${await version(runner, path, args)}`.trim(), required }
@@ -129,17 +128,24 @@ export async function runDoctor(
         },
   );
 
+  // on a first run the data dir does not exist yet: measure the filesystem it will be created on
+  let probeDir = config.dataDir;
+  while (!existsSync(probeDir) && dirname(probeDir) !== probeDir) probeDir = dirname(probeDir);
+  const where =
+    probeDir === config.dataDir
+      ? config.dataDir
+      : `${config.dataDir} (not created yet; measured on ${probeDir})`;
   try {
-    const s = statfsSync(config.dataDir);
+    const s = statfsSync(probeDir);
     const free = s.bavail * s.bsize;
     const ok = free > reserveBytes;
     out.push({
       name: 'free space (data dir)',
       status: ok ? 'ok' : 'fail',
-      detail: `${gib(free)} free of ${gib(s.blocks * s.bsize)} in ${config.dataDir}; reserve ${gib(reserveBytes)}`,
+      detail: `${gib(free)} free of ${gib(s.blocks * s.bsize)} in ${where}; reserve ${gib(reserveBytes)}`,
       required: true,
     });
-    const reflink = await reflinkSupported(runner, config.dataDir);
+    const reflink = await reflinkSupported(runner, probeDir);
     out.push({
       name: 'reflink (data dir)',
       status: reflink ? 'ok' : 'warn',

@@ -44,8 +44,36 @@ export function createDatabase(opts: DatabaseOptions): Database {
   sqlite.pragma('synchronous = NORMAL');
   sqlite.pragma('foreign_keys = ON');
   sqlite.pragma('busy_timeout = 5000');
-  const db = new Kysely<DB>({ dialect: new SqliteDialect({ database: sqlite }) });
+  const db = new Kysely<DB>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) });
   return { db, dialect: 'sqlite', location: file, close: () => db.destroy() };
+}
+
+/**
+ * better-sqlite3 compiles a statement on every prepare(); Kysely prepares each query anew. Queries
+ * repeat (same SQL, other parameters), so compiled statements are kept per SQL text (bounded LRU).
+ * Safe because better-sqlite3 runs a statement to completion synchronously (all/run/get).
+ */
+function withStatementCache(sqlite: SQLite.Database, max = 500): SQLite.Database {
+  const cache = new Map<string, SQLite.Statement>();
+  return new Proxy(sqlite, {
+    get(target, prop, receiver) {
+      if (prop === 'prepare') {
+        return (source: string) => {
+          let stmt = cache.get(source);
+          if (stmt) {
+            cache.delete(source);
+          } else {
+            stmt = target.prepare(source);
+            if (cache.size >= max) cache.delete(cache.keys().next().value!);
+          }
+          cache.set(source, stmt);
+          return stmt;
+        };
+      }
+      const v = Reflect.get(target, prop, receiver) as unknown;
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  });
 }
 
 export interface MigrationReport {

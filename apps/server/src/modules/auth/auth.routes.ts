@@ -15,7 +15,7 @@ export function registerAuthRoutes(app: App, deps: { auth: AuthService; users: U
   app.post(
     '/api/v1/auth/login',
     {
-      schema: { tags, summary: 'Log in', body: LoginRequest, response: { 200: TokenPair } },
+      schema: { tags, security: [], summary: 'Log in', body: LoginRequest, response: { 200: TokenPair } },
       config: { access: 'public', audit: 'auth.login', targetType: 'user' },
     },
     async (req) => {
@@ -30,6 +30,7 @@ export function registerAuthRoutes(app: App, deps: { auth: AuthService; users: U
     {
       schema: {
         tags,
+        security: [],
         summary: 'Exchange a refresh token for a new pair (the old one stops working)',
         body: RefreshRequest,
         response: { 200: TokenPair },
@@ -44,6 +45,7 @@ export function registerAuthRoutes(app: App, deps: { auth: AuthService; users: U
     {
       schema: {
         tags,
+        security: [],
         summary: 'Revoke a refresh token (and its family)',
         body: RefreshRequest,
         response: { 200: Ok },

@@ -20,6 +20,7 @@ export function registerEventsRoutes(app: App, deps: { bus: EventBus; auth: Auth
       websocket: true,
       schema: {
         tags: ['events'],
+        security: [],
         summary: 'Live events (WebSocket): token in ?token= or in the first message',
         querystring: z.object({ token: z.string().max(4096).optional() }),
       },

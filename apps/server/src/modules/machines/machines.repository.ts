@@ -1,4 +1,11 @@
-import { sql, type Kysely, type Selectable } from 'kysely';
+import {
+  sql,
+  type Expression,
+  type ExpressionBuilder,
+  type Kysely,
+  type Selectable,
+  type SqlBool,
+} from 'kysely';
 import type { BootMode, Machine, MachineListQuery, MachineStatus, Page } from '@ggnet/contracts';
 import { containsInsensitive } from '../../db/database.js';
 import type { DB, MachinesTable } from '../../db/schema.js';
@@ -82,10 +89,13 @@ export class MachinesRepository {
   }
 
   async list(q: MachineListQuery): Promise<Page<MachineRowWithSession>> {
-    let query = this.base();
+    // filters on the machine's own columns apply to the page and to the count; the count joins the
+    // live sessions only when filtering on status
+    type MachineEb = ExpressionBuilder<DB & { m: MachinesTable }, 'm'>;
+    const conds: Array<(eb: MachineEb) => Expression<SqlBool>> = [];
     if (q.q) {
       const text = q.q;
-      query = query.where((eb) =>
+      conds.push((eb) =>
         eb.or([
           containsInsensitive('m.name', text),
           containsInsensitive('m.mac', text),
@@ -94,16 +104,30 @@ export class MachinesRepository {
         ]),
       );
     }
-    if (q.enabled !== undefined) query = query.where('m.enabled', '=', q.enabled ? 1 : 0);
-    if (q.pending !== undefined) query = query.where('m.pending', '=', q.pending ? 1 : 0);
-    if (q.bootMode) query = query.where('m.boot_mode', '=', q.bootMode);
+    if (q.enabled !== undefined) {
+      const v = q.enabled ? 1 : 0;
+      conds.push((eb) => eb('m.enabled', '=', v));
+    }
+    if (q.pending !== undefined) {
+      const v = q.pending ? 1 : 0;
+      conds.push((eb) => eb('m.pending', '=', v));
+    }
+    if (q.bootMode) {
+      const v = q.bootMode;
+      conds.push((eb) => eb('m.boot_mode', '=', v));
+    }
     if (q.imageId) {
       const id = q.imageId;
-      query = query.where((eb) =>
+      conds.push((eb) =>
         eb.or([eb('m.boot_image_id', '=', id), eb('m.extra_image_ids', 'like', `%${JSON.stringify(id)}%`)]),
       );
     }
-    if (q.tag) query = query.where('m.tags', 'like', `%${JSON.stringify(q.tag)}%`);
+    if (q.tag) {
+      const tag = JSON.stringify(q.tag);
+      conds.push((eb) => eb('m.tags', 'like', `%${tag}%`));
+    }
+    const own = (eb: MachineEb) => eb.and(conds.map((c) => c(eb)));
+    let query = this.base().where((eb) => own(eb as unknown as MachineEb));
     if (q.status) {
       const s = q.status;
       query = query.where((eb) => {
@@ -125,7 +149,10 @@ export class MachinesRepository {
         }
       });
     }
-    const total = await query.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+    const countQuery = q.status
+      ? query
+      : this.db.selectFrom('machines as m').where((eb) => own(eb as unknown as MachineEb));
+    const total = await countQuery.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
     const desc = q.sort?.startsWith('-');
     const col = SORT[q.sort?.replace(/^-/, '') ?? 'name'] ?? 'm.name';
     const items = await this.withSession(query)

@@ -1,0 +1,307 @@
+import { afterEach, beforeEach, expect, it } from 'vitest';
+import { createTestContext, describeEachDialect, type TestContext } from '../helpers/test-context.js';
+
+describeEachDialect('users, settings, audit', (dialect) => {
+  let t: TestContext;
+  let h: Record<string, string>;
+  beforeEach(async () => {
+    t = await createTestContext(dialect, { config: { settings: { dhcp: { mode: 'off' } } } });
+    h = await t.auth();
+  });
+  afterEach(async () => t.close());
+
+  it('manages users: create, duplicate, role change, disable, reset password, delete', async () => {
+    const res = await t.app.inject({
+      method: 'POST',
+      url: '/api/v1/users',
+      headers: h,
+      payload: { username: 'Alice', password: 'alice-password', role: 'operator' },
+    });
+    expect(res.statusCode).toBe(201);
+    const alice = res.json();
+    expect(alice).toMatchObject({ username: 'alice', role: 'operator', disabled: false });
+    expect(JSON.stringify(alice)).not.toMatch(/password|hash/);
+    expect(
+      (
+        await t.app.inject({
+          method: 'POST',
+          url: '/api/v1/users',
+          headers: h,
+          payload: { username: 'alice', password: 'x-password' },
+        })
+      ).json().code,
+    ).toBe('username_taken');
+    expect(
+      (
+        await t.app.inject({
+          method: 'POST',
+          url: '/api/v1/users',
+          headers: h,
+          payload: { username: 'bob', password: 'short' },
+        })
+      ).statusCode,
+    ).toBe(400);
+
+    const login = (pw: string) =>
+      t.app.inject({
+        method: 'POST',
+        url: '/api/v1/auth/login',
+        payload: { username: 'alice', password: pw },
+      });
+    const pair = (await login('alice-password')).json();
+    const reset = await t.app.inject({
+      method: 'POST',
+      url: `/api/v1/users/${alice.id}/password`,
+      headers: h,
+      payload: { password: 'new-alice-pw' },
+    });
+    expect(reset.statusCode).toBe(200);
+    expect((await login('alice-password')).statusCode).toBe(401);
+    expect((await login('new-alice-pw')).statusCode).toBe(200);
+    expect(
+      (
+        await t.app.inject({
+          method: 'POST',
+          url: '/api/v1/auth/refresh',
+          payload: { refreshToken: pair.refreshToken },
+        })
+      ).statusCode,
+    ).toBe(401);
+
+    const list = await t.app.inject({ method: 'GET', url: '/api/v1/users?role=operator', headers: h });
+    expect(list.json().items.map((u: { username: string }) => u.username)).toEqual(['alice']);
+    const promote = await t.app.inject({
+      method: 'PATCH',
+      url: `/api/v1/users/${alice.id}`,
+      headers: h,
+      payload: { role: 'viewer' },
+    });
+    expect(promote.json().role).toBe('viewer');
+    expect(
+      (await t.app.inject({ method: 'DELETE', url: `/api/v1/users/${alice.id}`, headers: h })).statusCode,
+    ).toBe(204);
+  });
+
+  it('never lets the last admin go, and admins cannot lock themselves out', async () => {
+    const me = (await t.app.inject({ method: 'GET', url: '/api/v1/auth/me', headers: h })).json();
+    const demote = await t.app.inject({
+      method: 'PATCH',
+      url: `/api/v1/users/${me.id}`,
+      headers: h,
+      payload: { role: 'viewer' },
+    });
+    expect(demote.statusCode).toBe(409);
+    expect(demote.json().code).toBe('last_admin');
+    const other = await t.container.users.create({
+      username: 'admin2',
+      password: 'admin2-password',
+      role: 'admin',
+    });
+    expect(
+      (
+        await t.app.inject({
+          method: 'PATCH',
+          url: `/api/v1/users/${me.id}`,
+          headers: h,
+          payload: { disabled: true },
+        })
+      ).json().code,
+    ).toBe('self_lockout');
+    expect(
+      (await t.app.inject({ method: 'DELETE', url: `/api/v1/users/${me.id}`, headers: h })).json().code,
+    ).toBe('self_lockout');
+    expect(
+      (
+        await t.app.inject({
+          method: 'PATCH',
+          url: `/api/v1/users/${other.id}`,
+          headers: h,
+          payload: { disabled: true },
+        })
+      ).statusCode,
+    ).toBe(200);
+    // admin2 is disabled: admin is the last enabled admin again
+    expect(
+      (
+        await t.app.inject({
+          method: 'PATCH',
+          url: `/api/v1/users/${me.id}`,
+          headers: h,
+          payload: { role: 'operator' },
+        })
+      ).json().code,
+    ).toBe('last_admin');
+  });
+
+  it('reads and changes settings, validated per field and as a whole, with env-pinned keys locked', async () => {
+    const get = await t.app.inject({ method: 'GET', url: '/api/v1/settings', headers: h });
+    expect(get.statusCode).toBe(200);
+    expect(get.json().locked).toEqual(['dhcp.mode']);
+    expect(get.json().settings.iscsi.portal).toBe('0.0.0.0:3260');
+
+    const put = await t.app.inject({
+      method: 'PUT',
+      url: '/api/v1/settings',
+      headers: h,
+      payload: { iscsi: { iqnDomain: 'cafe.example' }, boot: { menu: true, menuTimeoutSec: 3 } },
+    });
+    expect(put.statusCode).toBe(200);
+    expect(put.json().settings).toMatchObject({
+      iscsi: { iqnDomain: 'cafe.example', portal: '0.0.0.0:3260' },
+      boot: { menu: true, menuTimeoutSec: 3, retries: 3 },
+    });
+    expect(
+      (await t.app.inject({ method: 'GET', url: '/api/v1/settings', headers: h })).json().settings.iscsi
+        .iqnDomain,
+    ).toBe('cafe.example');
+
+    const locked = await t.app.inject({
+      method: 'PUT',
+      url: '/api/v1/settings',
+      headers: h,
+      payload: { dhcp: { mode: 'dhcp' } },
+    });
+    expect(locked.statusCode).toBe(409);
+    expect(locked.json().code).toBe('setting_locked');
+
+    const bad = await t.app.inject({
+      method: 'PUT',
+      url: '/api/v1/settings',
+      headers: h,
+      payload: { iscsi: { portal: 'nowhere' }, boot: { retries: -1 } },
+    });
+    expect(bad.statusCode).toBe(400);
+    expect(
+      bad
+        .json()
+        .errors.map((e: { path: string }) => e.path)
+        .sort(),
+    ).toEqual(['body.boot.retries', 'body.iscsi.portal']);
+
+    const cross = await t.app.inject({
+      method: 'PUT',
+      url: '/api/v1/settings',
+      headers: h,
+      payload: { dhcp: { rangeStart: '10.0.0.200', rangeEnd: '10.0.0.100' } },
+    });
+    expect(cross.statusCode).toBe(422);
+    expect(cross.json().errors[0].path).toBe('dhcp.rangeEnd');
+
+    const img = await t.app.inject({
+      method: 'PUT',
+      url: '/api/v1/settings',
+      headers: h,
+      payload: { machines: { defaultImageId: 'no-such-image' } },
+    });
+    expect(img.statusCode).toBe(422);
+    expect(img.json().errors[0].path).toBe('machines.defaultImageId');
+    // nothing of the refused changes was stored
+    expect(
+      (await t.app.inject({ method: 'GET', url: '/api/v1/settings', headers: h })).json().settings.dhcp
+        .rangeStart,
+    ).toBeNull();
+  });
+
+  it('writes an audit entry for every mutating request, successful or not, readable by admins', async () => {
+    const op = await t.auth('operator');
+    const m = await t.app.inject({
+      method: 'POST',
+      url: '/api/v1/machines',
+      headers: op,
+      payload: { name: 'pc-a', mac: '52:54:00:00:60:01' },
+      remoteAddress: '10.1.2.3',
+    });
+    await t.app.inject({
+      method: 'POST',
+      url: '/api/v1/machines',
+      headers: op,
+      payload: { name: 'bad name', mac: 'x' },
+    });
+    await t.app.inject({
+      method: 'PATCH',
+      url: `/api/v1/machines/${m.json().id}`,
+      headers: op,
+      payload: { description: 'moved' },
+    });
+    await t.app.inject({
+      method: 'POST',
+      url: '/api/v1/auth/login',
+      payload: { username: 'admin', password: 'wrong-password' },
+      remoteAddress: '10.9.9.9',
+    });
+    await t.app.inject({ method: 'GET', url: '/api/v1/machines', headers: op });
+
+    const res = await t.app.inject({ method: 'GET', url: '/api/v1/audit?limit=10', headers: h });
+    expect(res.statusCode).toBe(200);
+    const items = res.json().items as Array<Record<string, unknown>>;
+    const actions = items.map((i) => `${String(i.action)} ${String(i.statusCode)}`);
+    expect(actions).toEqual(
+      expect.arrayContaining([
+        'machine.create 201',
+        'machine.create 400',
+        'machine.update 200',
+        'auth.login 401',
+      ]),
+    );
+    expect(actions.some((a) => a.startsWith('GET'))).toBe(false);
+    const create = items.find((i) => i.action === 'machine.create' && i.statusCode === 201)!;
+    expect(create).toMatchObject({
+      username: 'test-operator',
+      targetType: 'machine',
+      targetId: m.json().id,
+      ip: '10.1.2.3',
+      method: 'POST',
+      path: '/api/v1/machines',
+    });
+    const failedLogin = items.find((i) => i.action === 'auth.login')!;
+    expect(failedLogin).toMatchObject({ username: 'admin', ip: '10.9.9.9', statusCode: 401 });
+
+    const filtered = await t.app.inject({
+      method: 'GET',
+      url: '/api/v1/audit?action=machine.&limit=2&offset=0',
+      headers: h,
+    });
+    expect(filtered.json().items).toHaveLength(2);
+    expect(filtered.json().total).toBeGreaterThanOrEqual(3);
+  });
+
+  it('cancels a queued job and refuses to cancel a finished one', async () => {
+    const now = new Date().toISOString();
+    const base = {
+      type: 'convert',
+      payload: '{}',
+      result: null,
+      progress: null,
+      attempts: 0,
+      max_attempts: 3,
+      error: null,
+      run_at: now,
+      lease_owner: null,
+      lease_expires_at: null,
+      cancel_requested: 0,
+      created_by: 'admin',
+      created_at: now,
+      started_at: null,
+      finished_at: null,
+      updated_at: now,
+    };
+    await t.container.database.db
+      .insertInto('jobs')
+      .values([
+        { ...base, id: 'job-queued', state: 'queued' },
+        { ...base, id: 'job-running', state: 'running' },
+        { ...base, id: 'job-done', state: 'succeeded' },
+      ])
+      .execute();
+    const op = await t.auth('operator');
+    const c1 = await t.app.inject({ method: 'POST', url: '/api/v1/jobs/job-queued/cancel', headers: op });
+    expect(c1.json()).toMatchObject({ state: 'cancelled' });
+    const c2 = await t.app.inject({ method: 'POST', url: '/api/v1/jobs/job-running/cancel', headers: op });
+    expect(c2.json()).toMatchObject({ state: 'running', cancelRequested: true });
+    expect(
+      (await t.app.inject({ method: 'POST', url: '/api/v1/jobs/job-done/cancel', headers: op })).json().code,
+    ).toBe('job_finished');
+    const list = await t.app.inject({ method: 'GET', url: '/api/v1/jobs?state=running', headers: op });
+    expect(list.json().items.map((j: { id: string }) => j.id)).toEqual(['job-running']);
+  });
+});
