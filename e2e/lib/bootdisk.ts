@@ -106,8 +106,29 @@ const MODULES = [
   'crc32c_generic',
 ];
 const APPLETS = [
-  'sh', 'mount', 'umount', 'cat', 'echo', 'ls', 'sleep', 'poweroff', 'insmod', 'modprobe', 'uname', 'grep',
-  'sed', 'cut', 'ip', 'ifconfig', 'wget', 'date', 'sync', 'tail', 'head', 'find', 'hexdump',
+  'sh',
+  'mount',
+  'umount',
+  'cat',
+  'echo',
+  'ls',
+  'sleep',
+  'poweroff',
+  'insmod',
+  'modprobe',
+  'uname',
+  'grep',
+  'sed',
+  'cut',
+  'ip',
+  'ifconfig',
+  'wget',
+  'date',
+  'sync',
+  'tail',
+  'head',
+  'find',
+  'hexdump',
 ];
 const DISK_MB = 96;
 const P1_START = 2048;
@@ -180,7 +201,10 @@ function listFiles(root: string, dir = root): string[] {
  */
 export async function buildBootDisk(log: (line: string) => void = () => undefined): Promise<BootDisk> {
   const kpkg = await kernelPackage();
-  const key = createHash('sha256').update(`${BUILDER_VERSION}\n${kpkg}\n${INIT}\n${MODULES.join(',')}`).digest('hex').slice(0, 16);
+  const key = createHash('sha256')
+    .update(`${BUILDER_VERSION}\n${kpkg}\n${INIT}\n${MODULES.join(',')}`)
+    .digest('hex')
+    .slice(0, 16);
   const dir = join(E2E_CACHE, 'bootdisk', key);
   const result: BootDisk = {
     raw: join(dir, 'disk.raw'),
@@ -209,7 +233,21 @@ export async function buildBootDisk(log: (line: string) => void = () => undefine
 
       // ---- initramfs
       const r = join(w, 'initramfs');
-      for (const d of ['bin', 'sbin', 'proc', 'sys', 'dev', 'tmp', 'mnt', 'run', 'etc/iscsi', 'var/lock', 'var/lib/iscsi', 'lib64', 'lib/x86_64-linux-gnu'])
+      for (const d of [
+        'bin',
+        'sbin',
+        'proc',
+        'sys',
+        'dev',
+        'tmp',
+        'mnt',
+        'run',
+        'etc/iscsi',
+        'var/lock',
+        'var/lib/iscsi',
+        'lib64',
+        'lib/x86_64-linux-gnu',
+      ])
         mkdirSync(join(r, d), { recursive: true });
       copyFileSync('/usr/bin/busybox', join(r, 'bin', 'busybox'));
       chmodSync(join(r, 'bin', 'busybox'), 0o755);
@@ -227,7 +265,8 @@ export async function buildBootDisk(log: (line: string) => void = () => undefine
           copyFileSync(join(md, f), join(rmd, f));
         }
       }
-      for (const f of ['modules.order', 'modules.builtin']) if (existsSync(join(md, f))) copyFileSync(join(md, f), join(rmd, f));
+      for (const f of ['modules.order', 'modules.builtin'])
+        if (existsSync(join(md, f))) copyFileSync(join(md, f), join(rmd, f));
       await sh('busybox', ['depmod', '-b', r, kver]);
       // open-iscsi's iscsistart and its libraries (not installed on the host: only unpacked)
       const oi = join(w, 'oi');
@@ -246,11 +285,16 @@ export async function buildBootDisk(log: (line: string) => void = () => undefine
       writeFileSync(join(r, 'init'), INIT, { mode: 0o755 });
       const cpio = await new Promise<Buffer>((resolve, reject) => {
         // cpio reads the file list on stdin (argument array, no shell); gzip in-process
-        const c = spawn('cpio', ['-o', '-H', 'newc', '--quiet'], { cwd: r, stdio: ['pipe', 'pipe', 'inherit'] });
+        const c = spawn('cpio', ['-o', '-H', 'newc', '--quiet'], {
+          cwd: r,
+          stdio: ['pipe', 'pipe', 'inherit'],
+        });
         const out: Buffer[] = [];
         c.stdout.on('data', (b: Buffer) => out.push(b));
         c.on('error', reject);
-        c.on('close', (code) => (code === 0 ? resolve(Buffer.concat(out)) : reject(new Error(`cpio exited ${code}`))));
+        c.on('close', (code) =>
+          code === 0 ? resolve(Buffer.concat(out)) : reject(new Error(`cpio exited ${code}`)),
+        );
         c.stdin.end(`${['.', ...listFiles(r)].join('\n')}\n`);
       });
       const initrd = join(w, 'initrd.img');
@@ -267,7 +311,15 @@ export async function buildBootDisk(log: (line: string) => void = () => undefine
       if (!p2Sectors) throw new Error(`cannot read partition 2 size from sfdisk:\n${dump}`);
       // loop partition scanning does not create nodes here: map p1 by offset instead
       const loop = (
-        await sh('losetup', ['--find', '--show', '--offset', String(P1_START * 512), '--sizelimit', String(P1_SECTORS * 512), img])
+        await sh('losetup', [
+          '--find',
+          '--show',
+          '--offset',
+          String(P1_START * 512),
+          '--sizelimit',
+          String(P1_SECTORS * 512),
+          img,
+        ])
       ).trim();
       cleanups.push(async () => void (await sh('losetup', ['-d', loop]).catch(() => undefined)));
       await sh('mkfs.ext2', ['-q', '-L', 'ggnetboot', loop]);
@@ -302,11 +354,22 @@ export async function buildBootDisk(log: (line: string) => void = () => undefine
       writeSync(fd, mbr, 0, mbr.length, 0);
       closeSync(fd);
       // ESP: the host kernel has no vfat driver; mtools writes the FAT without mounting it
-      await sh('mkfs.vfat', ['--offset', String(P2_START), '-n', 'ESP', img, String(Math.floor(p2Sectors / 2))]);
+      await sh('mkfs.vfat', [
+        '--offset',
+        String(P2_START),
+        '-n',
+        'ESP',
+        img,
+        String(Math.floor(p2Sectors / 2)),
+      ]);
       const esp = `${img}@@${P2_START * 512}`;
       const mt = { env: { ...process.env, MTOOLS_SKIP_CHECK: '1' } };
       await sh('mmd', ['-i', esp, '::/EFI', '::/EFI/BOOT', '::/loader', '::/loader/entries'], mt);
-      await sh('mcopy', ['-i', esp, '/usr/lib/systemd/boot/efi/systemd-bootx64.efi', '::/EFI/BOOT/BOOTX64.EFI'], mt);
+      await sh(
+        'mcopy',
+        ['-i', esp, '/usr/lib/systemd/boot/efi/systemd-bootx64.efi', '::/EFI/BOOT/BOOTX64.EFI'],
+        mt,
+      );
       await sh('mcopy', ['-i', esp, vmlinuz, '::/vmlinuz'], mt);
       await sh('mcopy', ['-i', esp, initrd, '::/initrd.img'], mt);
       writeFileSync(join(w, 'loader.conf'), 'timeout 0\ndefault ggnet.conf\nconsole-mode keep\n');
@@ -331,9 +394,22 @@ export async function buildBootDisk(log: (line: string) => void = () => undefine
 }
 
 /** Reads a file from partition 1 of a raw disk image (loop mount, read-only), or null when absent. */
-export async function readGuestFile(rawImage: string, p1: BootDisk['p1'], name: string): Promise<string | null> {
+export async function readGuestFile(
+  rawImage: string,
+  p1: BootDisk['p1'],
+  name: string,
+): Promise<string | null> {
   const loop = (
-    await sh('losetup', ['--find', '--show', '--read-only', '--offset', String(p1.offset), '--sizelimit', String(p1.size), rawImage])
+    await sh('losetup', [
+      '--find',
+      '--show',
+      '--read-only',
+      '--offset',
+      String(p1.offset),
+      '--sizelimit',
+      String(p1.size),
+      rawImage,
+    ])
   ).trim();
   const mnt = mkdtempSync(join(E2E_CACHE, 'mnt-'));
   try {

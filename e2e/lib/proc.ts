@@ -13,7 +13,11 @@ export async function sh(
 ): Promise<string> {
   if (opts.input !== undefined) {
     return new Promise((resolve, reject) => {
-      const child = spawn(cmd, args, { env: opts.env ?? process.env, cwd: opts.cwd, stdio: ['pipe', 'pipe', 'pipe'] });
+      const child = spawn(cmd, args, {
+        env: opts.env ?? process.env,
+        cwd: opts.cwd,
+        stdio: ['pipe', 'pipe', 'pipe'],
+      });
       const out: Buffer[] = [];
       const err: Buffer[] = [];
       child.stdout.on('data', (b: Buffer) => out.push(b));
@@ -22,7 +26,9 @@ export async function sh(
       child.on('close', (code) =>
         code === 0
           ? resolve(Buffer.concat(out).toString())
-          : reject(new Error(`${cmd} ${args.join(' ')} exited ${code}: ${Buffer.concat(err).toString().trim()}`)),
+          : reject(
+              new Error(`${cmd} ${args.join(' ')} exited ${code}: ${Buffer.concat(err).toString().trim()}`),
+            ),
       );
       child.stdin.end(opts.input);
     });
@@ -128,7 +134,9 @@ export async function waitFor<T>(
       last = e;
     }
     if (Date.now() > until)
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
+      throw new Error(
+        `timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`,
+      );
     await sleep(everyMs);
   }
 }

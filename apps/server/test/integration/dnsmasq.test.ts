@@ -136,13 +136,21 @@ fi
         );
         expect(sha(got)).toBe(sha('/usr/lib/ipxe/snponly.efi'));
 
-        await dhcp.drain();
-        const events = await t.container.database.db
-          .selectFrom('boot_events')
-          .selectAll()
-          .where('mac', '=', net.clientMac)
-          .orderBy('id')
-          .execute();
+        // dnsmasq logs a transfer when the client's last ACK arrived, which can be after busybox exited
+        const load = async () => {
+          await dhcp.drain();
+          return t.container.database.db
+            .selectFrom('boot_events')
+            .selectAll()
+            .where('mac', '=', net.clientMac)
+            .orderBy('id')
+            .execute();
+        };
+        let events = await load();
+        for (let i = 0; i < 50 && !events.some((e) => e.kind === 'tftp'); i++) {
+          await sleep(100);
+          events = await load();
+        }
         const kinds = events.map((e) => e.kind);
         expect(kinds.filter((k) => k === 'dhcp_ack')).toHaveLength(3);
         expect(kinds).toContain('dhcp_discover');
