@@ -59,6 +59,11 @@ PORT=$(cfg port); PORT=\${PORT:-8080}
 modprobe iscsi_ibft 2>/dev/null
 ibft() { cat /sys/firmware/ibft/$1 2>/dev/null; }
 echo "${MARK.ibft} initiator=$(ibft initiator/initiator-name) target=$(ibft target0/target-name) ip=$(ibft ethernet0/ip-addr) portal=$(ibft target0/ip-addr):$(ibft target0/port) lun=$(ibft target0/lun) chap=$(ibft target0/chap-name)"
+if [ ! -d /sys/firmware/ibft ]; then
+  echo "${MARK.iscsiFailed} no iBFT: not booted by iPXE from iSCSI"
+  echo "=== ${MARK.end} uptime=$(up) ==="
+  poweroff -f
+fi
 for m in e1000 virtio_pci virtio_net crc32c_generic iscsi_tcp sd_mod ext4; do modprobe $m 2>/dev/null; done
 i=0; while ! ip link show eth0 >/dev/null 2>&1 && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done
 echo "--- Linux iSCSI login from the iBFT ---"

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { Id, Timestamp } from './common.js';
+import { BootEventKind } from './sessions.js';
 
 /**
  * `GET /boot/ipxe?mac=${netX/mac}&arch=${buildarch}&platform=${platform}`: what iPXE sends.
@@ -119,3 +120,15 @@ export const BootStats = z.object({
   ),
 });
 export type BootStats = z.infer<typeof BootStats>;
+
+/** Recent DHCP/TFTP/script/iSCSI/OS events, newest first (also of unknown and pending clients). */
+export const BootEventListQuery = z.object({
+  limit: z.coerce.number().int().min(1).max(500).default(100),
+  offset: z.coerce.number().int().min(0).max(1_000_000).default(0),
+  mac: z.string().max(40).optional(),
+  machineId: Id.optional(),
+  sessionId: Id.optional(),
+  kind: BootEventKind.optional(),
+  since: z.iso.datetime({ offset: true }).optional(),
+});
+export type BootEventListQuery = z.infer<typeof BootEventListQuery>;

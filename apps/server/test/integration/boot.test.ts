@@ -111,6 +111,24 @@ describeEachDialect('boot endpoint', (dialect) => {
     expect(r2.headers['x-ggnet-boot-result']).toBe('pending');
     expect((await t.container.machines.list({ limit: 10, offset: 0 })).total).toBe(1);
     expect(starter.requests).toHaveLength(0);
+    // the activity feed shows the waiting client, recorded once (not per retry)
+    const feed = await t.app.inject({
+      url: `/api/v1/boot/events?mac=${encodeURIComponent('52-54-00-12-34-56')}`,
+      headers: await t.auth('viewer'),
+    });
+    expect(feed.statusCode).toBe(200);
+    expect(feed.json().total).toBe(1);
+    expect(feed.json().items[0]).toMatchObject({
+      kind: 'script',
+      mac: MAC,
+      machineId: m!.id,
+      sessionId: null,
+    });
+    expect(feed.json().items[0].detail).toMatchObject({ result: 'pending', ip: '10.0.0.50', arch: 'x86_64' });
+    expect(
+      (await t.app.inject({ url: '/api/v1/boot/events?mac=nope', headers: await t.auth('viewer') }))
+        .statusCode,
+    ).toBe(400);
 
     // approved but no image: boots the local disk
     const auth = await t.auth('operator');

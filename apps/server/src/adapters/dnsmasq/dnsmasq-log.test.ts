@@ -18,8 +18,11 @@ dnsmasq-dhcp[14882]: 3238439186 user class: iPXE
 dnsmasq-dhcp[14882]: 3238439186 DHCPREQUEST(eth0) 10.98.0.171 0e:2d:ec:ec:de:56 
 dnsmasq-dhcp[14882]: 3238439186 tags: ipxe, eth0
 dnsmasq-dhcp[14882]: 3238439186 DHCPACK(eth0) 10.98.0.171 0e:2d:ec:ec:de:56 pc-01
-dnsmasq-dhcp[14882]: 3238439186 bootfile name: http://10.98.0.1:8080/boot/ipxe?mac=\${netX/mac}
-dnsmasq-dhcp[14882]: 3238439186 next server: 10.98.0.1`;
+dnsmasq-dhcp[14882]: 3238439186 requested options: 66:tftp-server, 67:bootfile-name, 119:domain-search, 
+dnsmasq-dhcp[14882]: 3238439186 next server: 10.98.0.1
+dnsmasq-dhcp[14882]: 3238439186 sent size: 87 option: 67 bootfile-name  http://10.98.0.1:8080/boot/ipxe?mac=\${netX/mac}&arch=\${buildarch}
+dnsmasq-dhcp[29886]: RTR-SOLICIT(br0) 0e:2d:ec:ec:de:56
+dnsmasq-dhcp[29886]: RTR-ADVERT(br0) fd99::`;
 
 const UEFI_PXE = `dnsmasq-dhcp[14882]: 1532826183 vendor class: PXEClient:Arch:00007:UNDI:003016
 dnsmasq-dhcp[14882]: 1532826183 DHCPDISCOVER(br0) 52:54:00:99:00:10 
@@ -54,6 +57,8 @@ describe('DnsmasqLogParser', () => {
     expect(ev[1]!.detail.bootfile).toBe('http://10.98.0.1:8080/boot/ipxe?mac=${netX/mac}');
     expect(ev[1]!.detail.nextServer).toBe('10.98.0.1');
     expect(ev[3]!.detail.hostname).toBe('pc-01');
+    // iPXE asks for option 67: dnsmasq then logs the boot file as a sent option
+    expect(ev[3]!.detail.bootfile).toBe('http://10.98.0.1:8080/boot/ipxe?mac=${netX/mac}&arch=${buildarch}');
   });
 
   it('attributes TFTP transfers to the MAC that got that address; EDK2 size probes are marked not ok', () => {

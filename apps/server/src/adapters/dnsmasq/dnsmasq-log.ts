@@ -112,7 +112,10 @@ export class DnsmasqLogParser {
           this.pending.event.firmware = true;
         }
       }
-      const bf = /^bootfile name: (.*)$/.exec(body);
+      // the boot file goes in the BOOTP file field, or in option 67 when the client asked for it
+      const bf =
+        /^bootfile name: (.*)$/.exec(body) ??
+        /^sent size:\s*\d+ option:\s*67 bootfile-name\s+(.*)$/.exec(body);
       if (bf) d.bootfile = bf[1]!.trim();
       const ns = /^next server: (.*)$/.exec(body);
       if (ns) d.nextServer = ns[1]!.trim();

@@ -1,5 +1,5 @@
 import type { Kysely, Selectable } from 'kysely';
-import type { BootEvent, BootEventKind } from '@ggnet/contracts';
+import type { BootEvent, BootEventKind, BootEventListQuery, Page } from '@ggnet/contracts';
 import type { BootEventsTable, DB } from '../../db/schema.js';
 import { toBootEvent } from '../sessions/sessions.repository.js';
 
@@ -50,6 +50,24 @@ export class BootEventsRepository {
       .returningAll()
       .execute();
     return rows.map(toBootEvent);
+  }
+
+  async list(q: BootEventListQuery & { mac?: string }): Promise<Page<BootEvent>> {
+    let query = this.db.selectFrom('boot_events');
+    if (q.mac) query = query.where('mac', '=', q.mac);
+    if (q.machineId) query = query.where('machine_id', '=', q.machineId);
+    if (q.sessionId) query = query.where('session_id', '=', q.sessionId);
+    if (q.kind) query = query.where('kind', '=', q.kind);
+    if (q.since) query = query.where('at', '>=', new Date(q.since).toISOString());
+    const total = await query.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+    const rows = await query
+      .selectAll()
+      .orderBy('at', 'desc')
+      .orderBy('id', 'desc')
+      .limit(q.limit)
+      .offset(q.offset)
+      .execute();
+    return { items: rows.map(toBootEvent), total: Number(total.n) };
   }
 
   /**

@@ -1,11 +1,14 @@
 import type { FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import {
+  BootEvent,
+  BootEventListQuery,
   BootReadyRequest,
   BootReadyResponse,
   BootScriptQuery,
   BootStats,
   BootStatsQuery,
+  page,
 } from '@ggnet/contracts';
 import { z } from 'zod';
 import { unavailable } from '../../errors/app-error.js';
@@ -82,6 +85,19 @@ export async function registerBootEndpoints(app: App, deps: { boot: BootService 
 }
 
 export function registerBootApiRoutes(app: App, deps: { boot: BootService }): void {
+  app.get(
+    '/api/v1/boot/events',
+    {
+      schema: {
+        tags: ['boot'],
+        summary: 'Recent boot events (DHCP, TFTP, script, iSCSI, OS up), also of unknown and pending clients',
+        querystring: BootEventListQuery,
+        response: { 200: page(BootEvent) },
+      },
+      config: { access: 'viewer' },
+    },
+    async (req) => deps.boot.events(req.query),
+  );
   app.get(
     '/api/v1/boot/stats',
     {

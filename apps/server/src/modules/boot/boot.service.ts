@@ -1,6 +1,9 @@
 import {
   normalizeMac,
+  type BootEvent,
+  type BootEventListQuery,
   type BootReadyRequest,
+  type Page,
   type BootScriptQuery,
   type BootStats,
   type BootStatsQuery,
@@ -415,6 +418,16 @@ export class BootService {
       });
       return { sessionId, recorded: true };
     });
+  }
+
+  async events(q: BootEventListQuery): Promise<Page<BootEvent>> {
+    let mac: string | undefined;
+    if (q.mac) {
+      const m = normalizeMac(q.mac);
+      if (!m) throw badRequest('invalid_mac', 'mac is not a MAC address', 'e.g. 52:54:00:12:34:56');
+      mac = m;
+    }
+    return this.d.events.list({ ...q, mac });
   }
 
   async stats(q: BootStatsQuery): Promise<BootStats> {
