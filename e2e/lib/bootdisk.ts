@@ -149,7 +149,11 @@ export interface BootDisk {
 }
 
 async function kernelPackage(): Promise<string> {
-  const out = await sh('apt-cache', ['depends', 'linux-image-amd64']);
+  // a fresh machine may have no package lists yet
+  const out = await sh('apt-cache', ['depends', 'linux-image-amd64']).catch(async () => {
+    await sh('apt-get', ['update', '-qq'], { timeoutMs: 600_000 });
+    return sh('apt-cache', ['depends', 'linux-image-amd64']);
+  });
   const m = /Depends: (linux-image-[0-9][^\s]*-amd64)/.exec(out);
   if (!m) throw new Error('cannot resolve linux-image-amd64 to a kernel package (apt-get update?)');
   return m[1]!;

@@ -96,6 +96,21 @@ dnsmasq-tftp[1]: file /srv/tftp/nope.efi not found for 10.99.0.120`);
     expect(ev[3]).toMatchObject({ mac: '52:54:00:99:00:10', detail: { ok: false, file: 'nope.efi' } });
   });
 
+  it('proxyDHCP: TFTP of a client whose address came from another server is resolved through the neighbour table', () => {
+    const p = new DnsmasqLogParser((ip) => (ip === '10.99.0.165' ? '52:54:00:e2:01:02' : null));
+    const at = new Date();
+    const ev = [
+      ...p.feed('dnsmasq-dhcp[1]: 419 PXE(br0) 52:54:00:e2:01:02 proxy', at),
+      ...p.feed('dnsmasq-tftp[1]: sent /d/tftp/snponly.efi to 10.99.0.165', at),
+      ...p.feed('dnsmasq-tftp[1]: sent /d/tftp/snponly.efi to 10.99.0.166', at),
+    ];
+    expect(ev.map((e) => [e.kind, e.mac])).toEqual([
+      ['dhcp_offer', '52:54:00:e2:01:02'],
+      ['tftp', '52:54:00:e2:01:02'],
+      ['tftp', null],
+    ]);
+  });
+
   it('ignores unrelated lines', () => {
     expect(parse('dnsmasq[1]: started, version 2.90 DNS disabled\nrandom text\n')).toEqual([]);
   });

@@ -61,6 +61,12 @@ export function archFromVendorClass(vc: string | undefined): string | null {
  * flush(). TFTP lines only name an IP; the MAC comes from the DHCP answers seen before.
  */
 export class DnsmasqLogParser {
+  /**
+   * @param resolveMac MAC of an IP not seen in a DHCP answer (proxyDHCP: the site's server gave the
+   *   address), e.g. from the neighbour table of the boot interface.
+   */
+  constructor(private readonly resolveMac: (ip: string) => string | null = () => null) {}
+
   private pending: Pending | null = null;
   private classes = new Map<string, { vendorClass?: string; userClass?: string; at: number }>();
   private ipToMac = new Map<string, { mac: string; at: number }>();
@@ -213,7 +219,12 @@ export class DnsmasqLogParser {
       error = `client error ${m[1]}: ${m[2]}`;
     } else return null;
     if (!ip || !IP_RE.test(ip)) return null;
-    const known = this.ipToMac.get(ip);
+    const known =
+      this.ipToMac.get(ip) ??
+      (() => {
+        const mac = this.resolveMac(ip);
+        return mac ? { mac } : undefined;
+      })();
     const base = file ? file.split('/').pop()! : undefined;
     return {
       kind: 'tftp',

@@ -83,7 +83,7 @@ export class DnsmasqDaemon implements Dnsmasq {
   private readonly pidFile: string;
   /** Written by dnsmasq itself (the health check finds the process through it). */
   readonly ownPidFile: string;
-  private readonly parser = new DnsmasqLogParser();
+  private readonly parser = new DnsmasqLogParser((ip) => this.neighbourMac(ip));
   private handler: (events: DnsmasqEvent[]) => Promise<void> = async () => undefined;
   private chain: Promise<void> = Promise.resolve();
   private offset = 0;
@@ -218,6 +218,23 @@ export class DnsmasqDaemon implements Dnsmasq {
       return false;
     }
     return listensOnTftp(pid);
+  }
+
+  /** MAC of a neighbour on dnsmasq's side (its network namespace), from the kernel's ARP table. */
+  private neighbourMac(ip: string): string | null {
+    const pid = this.daemon?.pid;
+    try {
+      const lines = readFileSync(pid ? `/proc/${pid}/net/arp` : '/proc/net/arp', 'utf8')
+        .split('\n')
+        .slice(1);
+      for (const l of lines) {
+        const [addr, , flags, mac] = l.trim().split(/\s+/);
+        if (addr === ip && flags !== '0x0' && mac && mac !== '00:00:00:00:00:00') return mac.toLowerCase();
+      }
+    } catch {
+      /* no ARP table */
+    }
+    return null;
   }
 
   private logTail(): string {
