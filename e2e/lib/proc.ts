@@ -118,6 +118,9 @@ export class Procs {
 }
 
 /** Polls until fn returns a truthy value or the time is up. */
+/** Thrown inside a waitFor callback to stop waiting at once (the awaited thing cannot happen any more). */
+export class GiveUp extends Error {}
+
 export async function waitFor<T>(
   what: string,
   fn: () => Promise<T | null | undefined | false> | T | null | undefined | false,
@@ -131,6 +134,7 @@ export async function waitFor<T>(
       const v = await fn();
       if (v) return v;
     } catch (e) {
+      if (e instanceof GiveUp) throw e;
       last = e;
     }
     if (Date.now() > until)

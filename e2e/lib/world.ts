@@ -1,10 +1,20 @@
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { createHash } from 'node:crypto';
 import { join } from 'node:path';
-import type { BootEvent, Machine, Page } from '@ggnet/contracts';
+import type { BootEvent, Image, ImageVersion, Machine, Page, Session } from '@ggnet/contracts';
 import { E2E_CACHE } from './bootdisk.js';
 import { GGnetUnderTest, REPO } from './ggnet.js';
 import { BootNet } from './netns.js';
-import { Procs, waitFor } from './proc.js';
+import { Procs, sh, waitFor } from './proc.js';
 import { Vm, type Firmware } from './qemu.js';
 
 /** Artifacts (serial logs, GGnet logs, timings) of one test file: test-output/e2e/<name>/. */
@@ -21,6 +31,8 @@ export interface WorldOptions {
   env?: Record<string, string>;
   /** A second namespace on the segment for the site's own DHCP server. */
   dhcpPeer?: boolean;
+  /** Put GGnet's data dir on an XFS (reflink) loop file system, as in production. */
+  xfs?: boolean;
 }
 
 /**
@@ -35,7 +47,7 @@ export class World {
   readonly ggnet: GGnetUnderTest;
   private readonly vms: Vm[] = [];
   readonly timings: Record<string, unknown> = {};
-  readonly tgtControlPort = 20000 + Math.floor(Math.random() * 20000);
+  readonly tgtControlPort = 20000 + Math.floor(Math.random() * 12000);
 
   constructor(readonly o: WorldOptions) {
     this.artifacts = artifactsDir(o.name);
@@ -58,7 +70,19 @@ export class World {
     });
   }
 
+  private xfsLoop: { img: string; mnt: string } | null = null;
+
   async start(): Promise<void> {
+    if (this.o.xfs) {
+      const img = join(this.runDir, 'xfs.img');
+      const mnt = join(this.runDir, 'data');
+      mkdirSync(mnt, { recursive: true });
+      await sh('truncate', ['-s', '4G', img]);
+      await sh('mkfs.xfs', ['-q', '-m', 'reflink=1', img]);
+      await sh('mount', ['-o', 'loop', img, mnt]);
+      this.xfsLoop = { img, mnt };
+      chmodSync(mnt, 0o755);
+    }
     this.net.up();
     if (this.o.dhcpPeer) this.net.addDhcpPeer();
     await this.ggnet.start();
@@ -107,6 +131,85 @@ export class World {
     );
   }
 
+  get dataDir(): string {
+    return join(this.runDir, 'data');
+  }
+
+  /**
+   * Uploads a disk image through the API (create + PUT content, as `curl -T` does) and waits for the
+   * conversion; the first version is published by GGnet itself.
+   */
+  async uploadImage(name: string, file: string): Promise<{ image: Image; version: ImageVersion }> {
+    const image = await this.api.post<Image>('/api/v1/images', { name, osType: 'linux' });
+    const body = readFileSync(file);
+    const res = await fetch(
+      `${this.api.baseUrl}/api/v1/images/${image.id}/content?filename=${encodeURIComponent(file.split('/').pop()!)}`,
+      {
+        method: 'PUT',
+        headers: { authorization: `Bearer ${this.api.token}`, 'content-type': 'application/octet-stream' },
+        body,
+      },
+    );
+    if (!res.ok) throw new Error(`upload: HTTP ${res.status} ${await res.text()}`);
+    const ready = await waitFor(
+      `image ${name} to be converted`,
+      async () => {
+        const i = await this.api.get<Image>(`/api/v1/images/${image.id}`);
+        if (i.state === 'failed') throw new Error(`conversion failed: ${i.error}`);
+        return i.state === 'ready' && i.publishedVersionId ? i : null;
+      },
+      120_000,
+      500,
+    );
+    const version = await this.api.get<ImageVersion>(
+      `/api/v1/images/${image.id}/versions/${ready.publishedVersionId}`,
+    );
+    return { image: ready, version };
+  }
+
+  /** sha256 of a version's raw file on GGnet's storage. */
+  versionSha256(imageId: string, versionId: string): string {
+    const f = join(this.dataDir, 'images', imageId, 'versions', `${versionId}.raw`);
+    return createHash('sha256').update(readFileSync(f)).digest('hex');
+  }
+
+  session(id: string): Promise<Session> {
+    return this.api.get<Session>(`/api/v1/sessions/${id}`);
+  }
+
+  timeline(sessionId: string): Promise<BootEvent[]> {
+    return this.api
+      .get<{ items: BootEvent[] }>(`/api/v1/sessions/${sessionId}/timeline`)
+      .then((r) => r.items);
+  }
+
+  /** What GGnet's tgtd serves: target IQN -> backing files of its LUNs (asked from tgtd itself). */
+  async backingStores(): Promise<Map<string, string[]>> {
+    const out = await sh('tgtadm', [
+      '-C',
+      String(this.tgtControlPort),
+      '--lld',
+      'iscsi',
+      '--op',
+      'show',
+      '--mode',
+      'target',
+    ]);
+    const map = new Map<string, string[]>();
+    let iqn: string | null = null;
+    for (const line of out.split('\n')) {
+      const t = /^Target \d+: (\S+)/.exec(line);
+      if (t) {
+        iqn = t[1]!;
+        map.set(iqn, []);
+        continue;
+      }
+      const b = /Backing store path: (\/\S+)/.exec(line);
+      if (b && iqn) map.get(iqn)!.push(b[1]!);
+    }
+    return map;
+  }
+
   record(key: string, value: unknown): void {
     this.timings[key] = value;
     writeFileSync(join(this.artifacts, 'timings.json'), `${JSON.stringify(this.timings, null, 2)}\n`);
@@ -124,6 +227,8 @@ export class World {
     // tgtd outlives GGnet by design; it runs in our namespace and goes with it, its socket with us
     this.net.down();
     for (const f of ['', '.lock']) rmSync(`/var/run/tgtd/socket.${this.tgtControlPort}${f}`, { force: true });
+    if (this.xfsLoop)
+      await sh('umount', [this.xfsLoop.mnt]).catch(() => sh('umount', ['-l', this.xfsLoop!.mnt]));
     rmSync(this.runDir, { recursive: true, force: true });
   }
 }

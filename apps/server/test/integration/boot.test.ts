@@ -349,6 +349,36 @@ describeEachDialect('boot endpoint', (dialect) => {
     ).toBe(400);
   });
 
+  it('a PC that waited for approval keeps the DHCP of its power-on in the timeline; an earlier boot that left does not', async () => {
+    const img = await image();
+    const dhcp = (s: number) => ({
+      kind: 'dhcp_ack' as const,
+      at: new Date(),
+      mac: MAC,
+      ip: '10.0.0.50',
+      firmware: true,
+      detail: { n: s },
+    });
+    // an earlier network boot that ended in "no image" (the PC went to its local disk)
+    await t.container.machines.create({ name: 'pc-01', mac: MAC, bootImageId: null });
+    dnsmasq.emit(dhcp(0));
+    await new Promise((r) => setTimeout(r, 5));
+    expect((await bootMac()).headers['x-ggnet-boot-result']).toBe('no_image');
+    await new Promise((r) => setTimeout(r, 5));
+    // the next power-on: DHCP, then it waits for approval (here: disabled -> pending is the same loop)
+    const m = (await t.container.machines.findByMac(MAC))!;
+    await t.container.repos.machines.update(m.id, { pending: 1 });
+    dnsmasq.emit(dhcp(10));
+    await new Promise((r) => setTimeout(r, 5));
+    expect((await bootMac()).headers['x-ggnet-boot-result']).toBe('pending');
+    expect((await bootMac()).headers['x-ggnet-boot-result']).toBe('pending');
+    await t.container.machines.update(m.id, { pending: false, bootImageId: img.id });
+    expect((await bootMac()).headers['x-ggnet-boot-result']).toBe('boot');
+    const sessionId = (await t.container.machines.get(m.id)).sessionId!;
+    const tl = await t.container.sessions.timeline(sessionId);
+    expect(tl.filter((e) => e.kind === 'dhcp_ack').map((e) => e.detail.n)).toEqual([10]);
+  });
+
   it('many machines boot at once: sessions start in parallel, one MAC at a time', async () => {
     const img = await image();
     const macs = Array.from({ length: 20 }, (_, i) => `52:54:00:00:01:${i.toString(16).padStart(2, '0')}`);

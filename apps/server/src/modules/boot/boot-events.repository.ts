@@ -1,6 +1,7 @@
 import type { Kysely, Selectable } from 'kysely';
 import type { BootEvent, BootEventKind, BootEventListQuery, Page } from '@ggnet/contracts';
 import type { BootEventsTable, DB } from '../../db/schema.js';
+import { parseJson } from '../../lib/json.js';
 import { toBootEvent } from '../sessions/sessions.repository.js';
 
 export interface NewBootEvent {
@@ -20,6 +21,9 @@ export const PRE_SCRIPT_KINDS: BootEventKind[] = [
   'dhcp_ack',
   'tftp',
 ];
+
+/** Script outcomes after which the same iPXE run asks again (no new power-on in between). */
+const CONTINUING_RESULTS = new Set(['pending', 'error', 'identify', 'menu']);
 
 export interface SessionForStats {
   id: string;
@@ -86,15 +90,25 @@ export class BootEventsRepository {
     return Number(r.numUpdatedRows);
   }
 
-  /** When this MAC last got a boot script (any outcome). */
-  async lastScriptAt(mac: string): Promise<string | null> {
-    const r = await this.db
+  /**
+   * When this MAC's previous network boot ended: its last script that left iPXE (sanboot, or exit
+   * to the local disk). Scripts that keep iPXE asking (waiting for approval, a temporary error) are
+   * part of the same boot, so the DHCP/TFTP before them still belong to the session that follows.
+   */
+  async lastRunEnd(mac: string): Promise<string | null> {
+    const rows = await this.db
       .selectFrom('boot_events')
-      .select((eb) => eb.fn.max('at').as('at'))
+      .select(['at', 'detail'])
       .where('mac', '=', mac)
       .where('kind', '=', 'script')
-      .executeTakeFirst();
-    return (r?.at as string | null | undefined) ?? null;
+      .orderBy('at', 'desc')
+      .limit(50)
+      .execute();
+    for (const r of rows) {
+      const result = parseJson<{ result?: string }>(r.detail, {}).result;
+      if (result && !CONTINUING_RESULTS.has(result)) return r.at;
+    }
+    return null;
   }
 
   async hasKind(sessionId: string, kind: BootEventKind): Promise<boolean> {

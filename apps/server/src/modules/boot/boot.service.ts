@@ -179,12 +179,12 @@ export class BootService {
     }
 
     const since = new Date(Date.now() - LINK_WINDOW_MS).toISOString();
-    const lastScript = await this.d.events.lastScriptAt(mac);
+    const lastRun = await this.d.events.lastRunEnd(mac);
     await this.d.events.linkToSession(
       mac,
       row.id,
       info.sessionId,
-      lastScript && lastScript > since ? lastScript : since,
+      lastRun && lastRun > since ? lastRun : since,
     );
     const version = await this.d.images.findVersionById(
       info.luns.find((l) => l.kind === 'boot')?.versionId ?? '',
