@@ -155,7 +155,7 @@ export class GGnetUnderTest {
       'GGnet to answer /readyz',
       async () => {
         if (proc.child.exitCode !== null)
-          throw new Error(`ggnet serve exited with ${proc.child.exitCode} (see ggnet-${n}.log)`);
+          throw new GiveUp(`ggnet serve exited with ${proc.child.exitCode} (see ggnet-${n}.log)`);
         const r = await fetch(`${this.api.baseUrl}/readyz`);
         return r.ok;
       },
