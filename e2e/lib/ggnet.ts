@@ -50,6 +50,7 @@ export class Api {
         ...headers,
       },
       body: body !== undefined ? JSON.stringify(body) : undefined,
+      signal: AbortSignal.timeout(60_000),
     });
     const text = await res.text();
     let parsed: unknown = text;
@@ -156,7 +157,7 @@ export class GGnetUnderTest {
       async () => {
         if (proc.child.exitCode !== null)
           throw new GiveUp(`ggnet serve exited with ${proc.child.exitCode} (see ggnet-${n}.log)`);
-        const r = await fetch(`${this.api.baseUrl}/readyz`);
+        const r = await fetch(`${this.api.baseUrl}/readyz`, { signal: AbortSignal.timeout(3000) });
         return r.ok;
       },
       60_000,

@@ -1,4 +1,5 @@
 import {
+  appendFileSync,
   chmodSync,
   copyFileSync,
   existsSync,
@@ -72,7 +73,13 @@ export class World {
 
   private xfsLoop: { img: string; mnt: string } | null = null;
 
+  /** Steps of the test world with timestamps (artifact world.log), to see where a run got stuck. */
+  log(line: string): void {
+    appendFileSync(join(this.artifacts, 'world.log'), `${new Date().toISOString()} ${line}\n`);
+  }
+
   async start(): Promise<void> {
+    this.log(`start: namespace ${this.net.ns}, run dir ${this.runDir}`);
     if (this.o.xfs) {
       const img = join(this.runDir, 'xfs.img');
       const mnt = join(this.runDir, 'data');
@@ -85,10 +92,13 @@ export class World {
     }
     this.net.up();
     if (this.o.dhcpPeer) this.net.addDhcpPeer();
+    this.log('namespace up; starting ggnet serve');
     await this.ggnet.start();
+    this.log(`ggnet up (pid ${this.ggnet.pid}), API at ${this.api.baseUrl}`);
   }
 
   vm(name: string, firmware: Firmware, mac: string, opts: { hold?: number } = {}): Vm {
+    this.log(`vm ${name}: ${firmware} ${mac}`);
     const vm = new Vm({
       name,
       firmware,
@@ -216,6 +226,7 @@ export class World {
   }
 
   async close(): Promise<void> {
+    this.log('close');
     for (const vm of this.vms) await vm.stop().catch(() => undefined);
     await this.ggnet.close().catch(() => undefined);
     // dnsmasq's log (DHCP/TFTP as the daemon saw them) is kept with the other artifacts
