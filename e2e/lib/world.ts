@@ -55,6 +55,7 @@ export class World {
     mkdirSync(E2E_CACHE, { recursive: true });
     // under /var/tmp with 0755 parents: dnsmasq drops root and must still read the TFTP root
     this.runDir = mkdtempSync(join(E2E_CACHE, 'run-'));
+    chmodSync(this.runDir, 0o755);
     this.ggnet = new GGnetUnderTest({
       net: this.net,
       procs: this.procs,
