@@ -1,0 +1,124 @@
+import {
+  keepPreviousData,
+  useMutation,
+  useQuery,
+  useQueryClient,
+  type QueryKey,
+} from '@tanstack/react-query';
+import type {
+  AuditEntry,
+  BootEvent,
+  Image,
+  ImageVersion,
+  Job,
+  Machine,
+  Page,
+  Session,
+  SettingsResponse,
+  Target,
+  User,
+} from '@ggnet/contracts';
+import { keys } from '../live/apply-event';
+import { api, type QueryValue, type RequestOptions } from './client';
+import { isApiError } from './api-error';
+
+type Params = Record<string, QueryValue>;
+
+export function useList<T>(
+  root: QueryKey,
+  path: string,
+  params: Params = {},
+  opts: { enabled?: boolean } = {},
+) {
+  return useQuery({
+    queryKey: [...root, 'list', params],
+    queryFn: ({ signal }) => api<Page<T>>(path, { query: params, signal }),
+    placeholderData: keepPreviousData,
+    enabled: opts.enabled ?? true,
+  });
+}
+
+export const useMachines = (p: Params) => useList<Machine>(keys.machines, '/machines', p);
+export const useImages = (p: Params = { limit: 500, sort: 'name' }) =>
+  useList<Image>(keys.images, '/images', p);
+export const useSessions = (p: Params) => useList<Session>(keys.sessions, '/sessions', p);
+export const useJobs = (p: Params) => useList<Job>(keys.jobs, '/jobs', p);
+export const useTargets = (p: Params) => useList<Target>(keys.targets, '/targets', p);
+export const useUsers = (p: Params) => useList<User>(keys.users, '/users', p);
+export const useAudit = (p: Params) => useList<AuditEntry>(keys.audit, '/audit', p);
+
+/** Live sessions by machine id (uptime and "booting since" in the machines table). */
+export function useLiveSessions() {
+  return useSessions({ live: 'true', limit: 500, sort: '-startedAt' });
+}
+
+/** Count of machines with a status (one cheap list call with limit=1). */
+export function useMachineCount(status: Machine['status'] | null) {
+  return useQuery({
+    queryKey: [...keys.machines, 'count', status],
+    queryFn: ({ signal }) =>
+      api<Page<Machine>>('/machines', { query: { limit: 1, status: status ?? undefined }, signal }).then(
+        (p) => p.total,
+      ),
+  });
+}
+
+export function useVersions(imageId: string | null) {
+  return useQuery({
+    queryKey: [...keys.images, imageId, 'versions'],
+    queryFn: ({ signal }) => api<Page<ImageVersion>>(`/images/${imageId}/versions`, { signal }),
+    enabled: !!imageId,
+  });
+}
+
+export function useTimeline(sessionId: string | null) {
+  return useQuery({
+    queryKey: [...keys.sessions, sessionId, 'timeline'],
+    queryFn: ({ signal }) =>
+      api<{ items: BootEvent[] }>(`/sessions/${sessionId}/timeline`, { signal }).then((r) => r.items),
+    enabled: !!sessionId,
+  });
+}
+
+export function useSettings() {
+  return useQuery({
+    queryKey: keys.settings,
+    queryFn: ({ signal }) => api<SettingsResponse>('/settings', { signal }),
+  });
+}
+
+/**
+ * An endpoint another part of GGnet may not serve yet (storage accounting, boot statistics):
+ * resolves null on 404 so that the page shows an empty state instead of an error.
+ */
+export function useOptional<T>(key: QueryKey, path: string, query?: Params) {
+  return useQuery({
+    queryKey: [...key, query ?? {}],
+    queryFn: async ({ signal }) => {
+      try {
+        return await api<T>(path, { query, signal });
+      } catch (e) {
+        if (isApiError(e) && (e.status === 404 || e.status === 405)) return null;
+        throw e;
+      }
+    },
+    retry: false,
+  });
+}
+
+/** A mutation that calls the API and marks the given roots stale when it succeeds. */
+export function useApiMutation<V, R = unknown>(
+  request: (v: V) => { path: string } & RequestOptions,
+  invalidate: QueryKey[],
+  opts: { silent?: boolean } = {},
+) {
+  const qc = useQueryClient();
+  return useMutation({
+    mutationFn: (v: V) => {
+      const { path, ...rest } = request(v);
+      return api<R>(path, rest);
+    },
+    onSuccess: () => Promise.all(invalidate.map((k) => qc.invalidateQueries({ queryKey: k }))),
+    meta: { silent: opts.silent ?? false },
+  });
+}

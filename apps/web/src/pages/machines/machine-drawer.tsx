@@ -1,0 +1,138 @@
+import { Alert, Badge, Drawer, Group, Skeleton, Stack, Table, Text, Title } from '@mantine/core';
+import type { Image, Machine } from '@ggnet/contracts';
+import { useSessions } from '../../api/queries';
+import { SessionTimeline } from '../../components/boot-timeline';
+import { StatusBadge } from '../../components/ui';
+import {
+  formatDateTime,
+  formatDuration,
+  formatRelative,
+  formatSeconds,
+  secondsBetween,
+} from '../../lib/format';
+
+/** Everything about one machine, for the admin fixing the PC that does not come up. */
+export function MachineDrawer(props: { machine: Machine | null; images: Image[]; onClose: () => void }) {
+  const m = props.machine;
+  const sessions = useSessions({ machineId: m?.id, limit: 10, sort: '-startedAt' });
+  const imageName = (id: string | null) =>
+    id ? (props.images.find((i) => i.id === id)?.name ?? id) : 'none';
+  const items = m ? (sessions.data?.items ?? []) : [];
+  const current = items.find((s) => s.state !== 'ended');
+  const lastFailure = items.find((s) => s.error);
+  return (
+    <Drawer
+      opened={!!m}
+      onClose={props.onClose}
+      position="right"
+      size="xl"
+      title={m?.name}
+      data-testid="machine-drawer"
+    >
+      {m && (
+        <Stack>
+          <Group gap="xs">
+            <StatusBadge status={m.status} />
+            <Badge variant="outline">{m.bootMode}</Badge>
+            {m.keepWriteback && <Badge variant="outline">keeps writes</Badge>}
+            {m.tags.map((t) => (
+              <Badge key={t} variant="light" size="sm">
+                {t}
+              </Badge>
+            ))}
+          </Group>
+          {m.description && <Text size="sm">{m.description}</Text>}
+          <Table variant="vertical" layout="fixed" fz="sm" withTableBorder>
+            <Table.Tbody>
+              <Table.Tr>
+                <Table.Th w={160}>MAC</Table.Th>
+                <Table.Td ff="monospace">{m.mac}</Table.Td>
+              </Table.Tr>
+              <Table.Tr>
+                <Table.Th>IP</Table.Th>
+                <Table.Td>{m.ip ? `${m.ip} (fixed)` : m.lastIp ? `${m.lastIp} (last seen)` : '—'}</Table.Td>
+              </Table.Tr>
+              <Table.Tr>
+                <Table.Th>Boot image</Table.Th>
+                <Table.Td>{imageName(m.bootImageId)}</Table.Td>
+              </Table.Tr>
+              {m.extraImageIds.length > 0 && (
+                <Table.Tr>
+                  <Table.Th>Extra disks</Table.Th>
+                  <Table.Td>{m.extraImageIds.map(imageName).join(', ')}</Table.Td>
+                </Table.Tr>
+              )}
+              <Table.Tr>
+                <Table.Th>Initiator IQN</Table.Th>
+                <Table.Td ff="monospace" style={{ wordBreak: 'break-all' }}>
+                  {m.initiatorIqn}
+                </Table.Td>
+              </Table.Tr>
+              <Table.Tr>
+                <Table.Th>Last seen</Table.Th>
+                <Table.Td>
+                  {m.lastSeenAt
+                    ? `${formatRelative(m.lastSeenAt)} (${formatDateTime(m.lastSeenAt)})`
+                    : 'never booted'}
+                </Table.Td>
+              </Table.Tr>
+            </Table.Tbody>
+          </Table>
+          {!m.enabled && (
+            <Alert color="gray">This machine is disabled: its boot requests get the error screen.</Alert>
+          )}
+          {m.pending && (
+            <Alert color="yellow">Waiting for approval: it boots once an operator approves it.</Alert>
+          )}
+          {lastFailure && lastFailure.id === items[0]?.id && (
+            <Alert color="red" title="The last boot failed">
+              {lastFailure.error}
+            </Alert>
+          )}
+          {current && (
+            <>
+              <Title order={5}>Current boot</Title>
+              <SessionTimeline session={current} />
+            </>
+          )}
+          <Title order={5}>Recent sessions</Title>
+          {sessions.isPending ? (
+            <Skeleton h={80} />
+          ) : items.length === 0 ? (
+            <Text size="sm" c="dimmed">
+              No boots recorded yet.
+            </Text>
+          ) : (
+            <Table fz="sm" verticalSpacing={4} data-testid="machine-sessions">
+              <Table.Thead>
+                <Table.Tr>
+                  <Table.Th>Started</Table.Th>
+                  <Table.Th>State</Table.Th>
+                  <Table.Th>Boot time</Table.Th>
+                  <Table.Th>Duration</Table.Th>
+                </Table.Tr>
+              </Table.Thead>
+              <Table.Tbody>
+                {items.map((s) => (
+                  <Table.Tr key={s.id}>
+                    <Table.Td>{formatRelative(s.startedAt)}</Table.Td>
+                    <Table.Td>
+                      <StatusBadge status={s.state} size="xs" /> {s.endReason ?? ''}{' '}
+                      {s.mode === 'maintenance' ? '(maintenance)' : ''}
+                    </Table.Td>
+                    <Table.Td>
+                      {s.activeAt ? formatSeconds(secondsBetween(s.startedAt, s.activeAt)) : '—'}
+                    </Table.Td>
+                    <Table.Td>
+                      {formatDuration(secondsBetween(s.startedAt, s.endedAt ?? Date.now()))}
+                    </Table.Td>
+                  </Table.Tr>
+                ))}
+              </Table.Tbody>
+            </Table>
+          )}
+        </Stack>
+      )}
+    </Drawer>
+  );
+}

@@ -1,0 +1,251 @@
+import { useEffect, useState } from 'react';
+import {
+  Button,
+  Group,
+  Modal,
+  Select,
+  SimpleGrid,
+  Stack,
+  Switch,
+  TagsInput,
+  Text,
+  TextInput,
+  Textarea,
+} from '@mantine/core';
+import { HOSTNAME_RE, IPV4_RE, normalizeMac, type Image, type Machine } from '@ggnet/contracts';
+import { isApiError } from '../../api/api-error';
+
+export interface MachineFormValues {
+  name: string;
+  mac: string;
+  ip: string;
+  description: string;
+  bootImageId: string | null;
+  bootMode: Machine['bootMode'];
+  keepWriteback: boolean;
+  enabled: boolean;
+  tags: string[];
+}
+
+export const emptyMachine = (): MachineFormValues => ({
+  name: '',
+  mac: '',
+  ip: '',
+  description: '',
+  bootImageId: null,
+  bootMode: 'normal',
+  keepWriteback: false,
+  enabled: true,
+  tags: [],
+});
+
+export const machineToForm = (m: Machine): MachineFormValues => ({
+  name: m.name,
+  mac: m.mac,
+  ip: m.ip ?? '',
+  description: m.description,
+  bootImageId: m.bootImageId,
+  bootMode: m.bootMode,
+  keepWriteback: m.keepWriteback,
+  enabled: m.enabled,
+  tags: m.tags,
+});
+
+const TAG_RE = /^[a-z0-9][a-z0-9_-]{0,31}$/;
+
+/** Checks the form the way the server will, so that most mistakes never leave the browser. */
+export function validateMachine(v: MachineFormValues): Record<string, string> {
+  const e: Record<string, string> = {};
+  const name = v.name.trim().toLowerCase();
+  if (!name) e.name = 'a name is required';
+  else if (!HOSTNAME_RE.test(name))
+    e.name = 'use 1-63 letters, digits or hyphens, not starting or ending with a hyphen';
+  if (!v.mac.trim()) e.mac = 'a MAC address is required';
+  else if (!normalizeMac(v.mac))
+    e.mac = 'not a unicast MAC address (e.g. 52:54:00:12:34:56, 52-54-00-12-34-56, 5254.0012.3456)';
+  if (v.ip.trim() && !IPV4_RE.test(v.ip.trim())) e.ip = 'not an IPv4 address such as 192.168.1.20';
+  const bad = v.tags.find((t) => !TAG_RE.test(t.trim().toLowerCase()));
+  if (bad !== undefined) e.tags = `"${bad}": tags are 1-32 letters, digits, _ or -`;
+  if (v.description.length > 500) e.description = 'at most 500 characters';
+  return e;
+}
+
+/** The request body for create (all fields) or update (only what changed). */
+export function machineBody(v: MachineFormValues, original?: Machine): Record<string, unknown> {
+  const full: Record<string, unknown> = {
+    name: v.name.trim().toLowerCase(),
+    mac: normalizeMac(v.mac) ?? v.mac,
+    ip: v.ip.trim() || null,
+    description: v.description,
+    bootImageId: v.bootImageId,
+    bootMode: v.bootMode,
+    keepWriteback: v.keepWriteback,
+    enabled: v.enabled,
+    tags: v.tags.map((t) => t.trim().toLowerCase()),
+  };
+  if (!original) return full;
+  const before = machineBody(machineToForm(original));
+  return Object.fromEntries(
+    Object.entries(full).filter(([k, val]) => JSON.stringify(before[k]) !== JSON.stringify(val)),
+  );
+}
+
+export function MachineFormModal(props: {
+  opened: boolean;
+  machine: Machine | null;
+  images: Image[];
+  onClose: () => void;
+  onSubmit: (body: Record<string, unknown>) => Promise<unknown>;
+}) {
+  const [v, setV] = useState<MachineFormValues>(emptyMachine);
+  const [errors, setErrors] = useState<Record<string, string>>({});
+  const [formError, setFormError] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+
+  useEffect(() => {
+    if (props.opened) {
+      setV(props.machine ? machineToForm(props.machine) : emptyMachine());
+      setErrors({});
+      setFormError(null);
+    }
+  }, [props.opened, props.machine]);
+
+  const set = <K extends keyof MachineFormValues>(k: K, val: MachineFormValues[K]) => {
+    setV((o) => ({ ...o, [k]: val }));
+    if (errors[k]) setErrors((o) => ({ ...o, [k]: '' }));
+  };
+
+  const submit = async (ev: React.FormEvent) => {
+    ev.preventDefault();
+    const e = validateMachine(v);
+    setErrors(e);
+    if (Object.values(e).some(Boolean)) return;
+    setBusy(true);
+    setFormError(null);
+    try {
+      await props.onSubmit(machineBody(v, props.machine ?? undefined));
+      props.onClose();
+    } catch (err) {
+      if (isApiError(err)) {
+        const fe = err.fieldErrors();
+        // conflicts name the field in their code (mac_taken, name_taken)
+        if (err.code === 'mac_taken') fe.mac = err.detail;
+        if (err.code === 'name_taken') fe.name = err.detail;
+        setErrors(fe);
+        if (!Object.keys(fe).length) setFormError(err.hint ? `${err.detail} — ${err.hint}` : err.detail);
+      } else setFormError(String(err));
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  const normalized = v.mac.trim() ? normalizeMac(v.mac) : null;
+  return (
+    <Modal
+      opened={props.opened}
+      onClose={props.onClose}
+      title={props.machine ? `Edit ${props.machine.name}` : 'Add a machine'}
+      size="lg"
+    >
+      <form onSubmit={submit} noValidate data-testid="machine-form">
+        <Stack>
+          <SimpleGrid cols={{ base: 1, sm: 2 }}>
+            <TextInput
+              label="Name"
+              placeholder="pc-01"
+              value={v.name}
+              onChange={(e) => set('name', e.currentTarget.value)}
+              error={errors.name}
+              required
+              data-autofocus
+            />
+            <TextInput
+              label="MAC address"
+              placeholder="52:54:00:12:34:56"
+              value={v.mac}
+              onChange={(e) => set('mac', e.currentTarget.value)}
+              onBlur={() => normalized && normalized !== v.mac && set('mac', normalized)}
+              error={errors.mac}
+              description={
+                normalized && normalized !== v.mac.trim()
+                  ? `will be saved as ${normalized}`
+                  : 'aa:bb:cc:dd:ee:ff, aa-bb-…, aabb.ccdd.eeff'
+              }
+              required
+            />
+            <TextInput
+              label="Fixed IP address"
+              placeholder="optional, e.g. 192.168.1.20"
+              value={v.ip}
+              onChange={(e) => set('ip', e.currentTarget.value)}
+              error={errors.ip}
+            />
+            <Select
+              label="Boot image"
+              placeholder="none"
+              clearable
+              data={props.images.map((i) => ({
+                value: i.id,
+                label: `${i.name}${i.state !== 'ready' ? ` (${i.state})` : ''}`,
+              }))}
+              value={v.bootImageId}
+              onChange={(val) => set('bootImageId', val)}
+              error={errors.bootImageId}
+            />
+            <Select
+              label="Boot mode"
+              data={[
+                { value: 'normal', label: 'Normal (writes discarded at reboot)' },
+                { value: 'maintenance', label: 'Maintenance (writes can become a new version)' },
+                { value: 'local', label: 'Local disk' },
+              ]}
+              value={v.bootMode}
+              onChange={(val) => set('bootMode', (val ?? 'normal') as Machine['bootMode'])}
+              allowDeselect={false}
+            />
+            <TagsInput
+              label="Tags"
+              placeholder="e.g. row-a, vip"
+              value={v.tags}
+              onChange={(t) => set('tags', t)}
+              error={errors.tags}
+            />
+          </SimpleGrid>
+          <Textarea
+            label="Description"
+            autosize
+            minRows={2}
+            value={v.description}
+            onChange={(e) => set('description', e.currentTarget.value)}
+            error={errors.description}
+          />
+          <Group>
+            <Switch
+              label="Enabled"
+              checked={v.enabled}
+              onChange={(e) => set('enabled', e.currentTarget.checked)}
+            />
+            <Switch
+              label="Keep writes across reboots"
+              checked={v.keepWriteback}
+              onChange={(e) => set('keepWriteback', e.currentTarget.checked)}
+            />
+          </Group>
+          {formError && (
+            <Text c="red" size="sm" role="alert">
+              {formError}
+            </Text>
+          )}
+          <Group justify="flex-end">
+            <Button variant="default" onClick={props.onClose}>
+              Cancel
+            </Button>
+            <Button type="submit" loading={busy}>
+              {props.machine ? 'Save' : 'Add machine'}
+            </Button>
+          </Group>
+        </Stack>
+      </form>
+    </Modal>
+  );
+}

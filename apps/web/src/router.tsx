@@ -1,0 +1,153 @@
+import {
+  createRootRouteWithContext,
+  createRoute,
+  createRouter,
+  lazyRouteComponent,
+  Outlet,
+  redirect,
+} from '@tanstack/react-router';
+import type { QueryClient } from '@tanstack/react-query';
+import type { Role } from '@ggnet/contracts';
+import { auth } from './api/client';
+import { AppLayout } from './components/app-layout';
+import { hasRole } from './lib/roles';
+
+interface RouterContext {
+  queryClient: QueryClient;
+}
+
+const rootRoute = createRootRouteWithContext<RouterContext>()({ component: Outlet });
+
+const str = (v: unknown) => (typeof v === 'string' && v ? v : undefined);
+const num = (v: unknown) => {
+  const n = typeof v === 'number' ? v : typeof v === 'string' ? Number(v) : NaN;
+  return Number.isInteger(n) && n > 0 ? n : undefined;
+};
+
+const loginRoute = createRoute({
+  getParentRoute: () => rootRoute,
+  path: '/login',
+  validateSearch: (s: Record<string, unknown>): { redirect?: string } => ({ redirect: str(s.redirect) }),
+  component: lazyRouteComponent(() => import('./pages/login-page'), 'LoginPage'),
+});
+
+/** Every page but login: needs a login; redirects to /login and back afterwards. */
+const appRoute = createRoute({
+  getParentRoute: () => rootRoute,
+  id: 'app',
+  beforeLoad: ({ location }) => {
+    if (!auth.get()) {
+      // eslint-disable-next-line @typescript-eslint/only-throw-error
+      throw redirect({ to: '/login', search: { redirect: location.href } });
+    }
+  },
+  component: AppLayout,
+});
+
+/** Admin-only pages: a lesser role is sent to the dashboard (the menu does not show them either). */
+const requireRole = (role: Role) => () => {
+  if (!hasRole(auth.get()?.user.role, role)) {
+    // eslint-disable-next-line @typescript-eslint/only-throw-error
+    throw redirect({ to: '/' });
+  }
+};
+
+const dashboardRoute = createRoute({
+  getParentRoute: () => appRoute,
+  path: '/',
+  component: lazyRouteComponent(() => import('./pages/dashboard-page'), 'DashboardPage'),
+});
+
+export interface MachinesSearch {
+  q?: string;
+  status?: string;
+  bootMode?: string;
+  imageId?: string;
+  sort?: string;
+  page?: number;
+}
+
+const machinesRoute = createRoute({
+  getParentRoute: () => appRoute,
+  path: '/machines',
+  validateSearch: (s: Record<string, unknown>): MachinesSearch => ({
+    q: str(s.q),
+    status: str(s.status),
+    bootMode: str(s.bootMode),
+    imageId: str(s.imageId),
+    sort: str(s.sort),
+    page: num(s.page),
+  }),
+  component: lazyRouteComponent(() => import('./pages/machines-page'), 'MachinesPage'),
+});
+
+const imagesRoute = createRoute({
+  getParentRoute: () => appRoute,
+  path: '/images',
+  component: lazyRouteComponent(() => import('./pages/images-page'), 'ImagesPage'),
+});
+
+const sessionsRoute = createRoute({
+  getParentRoute: () => appRoute,
+  path: '/sessions',
+  validateSearch: (s: Record<string, unknown>): { all?: boolean } => ({
+    all: s.all === true || s.all === 'true' ? true : undefined,
+  }),
+  component: lazyRouteComponent(() => import('./pages/sessions-page'), 'SessionsPage'),
+});
+
+const targetsRoute = createRoute({
+  getParentRoute: () => appRoute,
+  path: '/targets',
+  component: lazyRouteComponent(() => import('./pages/targets-page'), 'TargetsPage'),
+});
+
+const usersRoute = createRoute({
+  getParentRoute: () => appRoute,
+  path: '/users',
+  beforeLoad: requireRole('admin'),
+  component: lazyRouteComponent(() => import('./pages/users-page'), 'UsersPage'),
+});
+
+const auditRoute = createRoute({
+  getParentRoute: () => appRoute,
+  path: '/audit',
+  beforeLoad: requireRole('admin'),
+  component: lazyRouteComponent(() => import('./pages/audit-page'), 'AuditPage'),
+});
+
+const settingsRoute = createRoute({
+  getParentRoute: () => appRoute,
+  path: '/settings',
+  beforeLoad: requireRole('admin'),
+  component: lazyRouteComponent(() => import('./pages/settings-page'), 'SettingsPage'),
+});
+
+const routeTree = rootRoute.addChildren([
+  loginRoute,
+  appRoute.addChildren([
+    dashboardRoute,
+    machinesRoute,
+    imagesRoute,
+    sessionsRoute,
+    targetsRoute,
+    usersRoute,
+    auditRoute,
+    settingsRoute,
+  ]),
+]);
+
+export function makeRouter(queryClient: QueryClient) {
+  return createRouter({
+    routeTree,
+    context: { queryClient },
+    defaultPreload: 'intent',
+    defaultPendingMs: 150,
+  });
+}
+
+declare module '@tanstack/react-router' {
+  interface Register {
+    router: ReturnType<typeof makeRouter>;
+  }
+}

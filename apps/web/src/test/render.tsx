@@ -1,0 +1,75 @@
+// Shared set-up of the component tests (jsdom): jest-dom matchers, the browser APIs Mantine needs,
+// and render() inside the app's providers.
+import '@testing-library/jest-dom/vitest';
+import type { ReactElement, ReactNode } from 'react';
+import { afterEach } from 'vitest';
+import { cleanup, render } from '@testing-library/react';
+import { MantineProvider } from '@mantine/core';
+import { QueryClient, QueryClientProvider } from '@tanstack/react-query';
+
+if (!window.matchMedia) {
+  window.matchMedia = (query: string) =>
+    ({
+      matches: false,
+      media: query,
+      onchange: null,
+      addListener: () => undefined,
+      removeListener: () => undefined,
+      addEventListener: () => undefined,
+      removeEventListener: () => undefined,
+      dispatchEvent: () => false,
+    }) as MediaQueryList;
+}
+if (!('ResizeObserver' in window)) {
+  (window as unknown as { ResizeObserver: unknown }).ResizeObserver = class {
+    observe() {}
+    unobserve() {}
+    disconnect() {}
+  };
+}
+if (!('scrollIntoView' in Element.prototype))
+  Object.assign(Element.prototype, { scrollIntoView: () => undefined });
+// jsdom has no layout: the router's scroll restoration calls scrollTo
+window.scrollTo = () => undefined;
+
+afterEach(() => cleanup());
+
+export function renderWithProviders(
+  ui: ReactElement,
+  qc = new QueryClient({ defaultOptions: { queries: { retry: false } } }),
+) {
+  const Wrapper = ({ children }: { children: ReactNode }) => (
+    <MantineProvider>
+      <QueryClientProvider client={qc}>{children}</QueryClientProvider>
+    </MantineProvider>
+  );
+  return { qc, ...render(ui, { wrapper: Wrapper }) };
+}
+
+/** A fetch stub that answers from a list of [method path-prefix, status, body] routes and records calls. */
+export function fakeFetch(routes: Array<[string, number, unknown, Record<string, string>?]>) {
+  const calls: Array<{ method: string; url: string; body: unknown; headers: Record<string, string> }> = [];
+  const fn = (async (input: RequestInfo | URL, init?: RequestInit) => {
+    const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
+    const method = init?.method ?? 'GET';
+    const body = typeof init?.body === 'string' ? (JSON.parse(init.body) as unknown) : undefined;
+    calls.push({ method, url, body, headers: (init?.headers ?? {}) as Record<string, string> });
+    const route = routes.find(([m]) => {
+      const [rm, rp] = m.split(' ') as [string, string];
+      return rm === method && url.startsWith(rp);
+    });
+    if (!route)
+      return new Response(JSON.stringify({ code: 'not_found', detail: `no route ${method} ${url}` }), {
+        status: 404,
+      });
+    const [, status, resBody, headers] = route;
+    return new Response(resBody === undefined ? null : JSON.stringify(resBody), {
+      status,
+      headers: {
+        'content-type': status >= 400 ? 'application/problem+json' : 'application/json',
+        ...headers,
+      },
+    });
+  }) as typeof fetch;
+  return { fn, calls };
+}
