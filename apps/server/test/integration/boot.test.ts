@@ -379,6 +379,35 @@ describeEachDialect('boot endpoint', (dialect) => {
     expect(tl.filter((e) => e.kind === 'dhcp_ack').map((e) => e.detail.n)).toEqual([10]);
   });
 
+  it('a session that takes long to prepare: the client is told to ask again, and then gets that session', async () => {
+    const img = await image();
+    const m = await t.container.machines.create({ name: 'pc-01', mac: MAC, bootImageId: img.id });
+    t.container.boot.sessionWaitMs = 100;
+    starter.delayMs = 400;
+    const first = await bootMac();
+    expect(first.headers['x-ggnet-boot-result']).toBe('preparing');
+    expect(first.body).toContain('preparing the disk of pc-01');
+    expect(first.body).toContain('sleep 2');
+    // asking again while it is still being prepared does not start a second session
+    expect((await bootMac()).headers['x-ggnet-boot-result']).toBe('preparing');
+    await new Promise((r) => setTimeout(r, 400));
+    const ready = await bootMac();
+    expect(ready.headers['x-ggnet-boot-result']).toBe('boot');
+    expect(starter.requests).toHaveLength(1);
+    const sessionId = (await t.container.machines.get(m.id)).sessionId!;
+    expect(ready.body).toContain(`session ${sessionId}`);
+    // the next power-on starts a new one
+    starter.delayMs = 0;
+    expect((await bootMac()).headers['x-ggnet-boot-result']).toBe('boot');
+    expect(starter.requests).toHaveLength(2);
+    const feed = await t.container.boot.events({ mac: MAC, limit: 50, offset: 0 });
+    expect(feed.items.filter((e) => e.kind === 'script').map((e) => e.detail.result)).toEqual([
+      'boot',
+      'boot',
+      'preparing',
+    ]);
+  });
+
   it('many machines boot at once: sessions start in parallel, one MAC at a time', async () => {
     const img = await image();
     const macs = Array.from({ length: 20 }, (_, i) => `52:54:00:00:01:${i.toString(16).padStart(2, '0')}`);

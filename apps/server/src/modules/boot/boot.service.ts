@@ -41,6 +41,7 @@ export type ScriptResult =
   | 'pending'
   | 'unknown'
   | 'registration_closed'
+  | 'preparing'
   | 'disabled'
   | 'local'
   | 'no_image'
@@ -50,6 +51,11 @@ export type ScriptResult =
 export const MAX_PENDING_MACHINES = 500;
 /** Firmware DHCP/TFTP events at most this old are linked to the session a script starts. */
 const LINK_WINDOW_MS = 10 * 60_000;
+/** How long a script request waits for its session before answering "preparing, ask again". */
+const SESSION_WAIT_MS = 15_000;
+const PREPARING_RETRY_SEC = 2;
+/** A started session nobody came back for is forgotten after this (the idle timeout ends it). */
+const START_KEEP_MS = 5 * 60_000;
 /** A waiting client asks every few seconds: its repeats are recorded once per this interval. */
 const REPEAT_RECORD_MS = 10 * 60_000;
 
@@ -66,6 +72,8 @@ export interface BootServiceDeps {
   log: Logger;
   /** Port of the boot endpoint, when the client's own view of it is unknown. */
   httpPort: () => number;
+  /** How long a request waits for its session (default 15 s) before answering "preparing". */
+  sessionWaitMs?: number;
 }
 
 /**
@@ -75,8 +83,18 @@ export interface BootServiceDeps {
 export class BootService {
   private readonly locks = new KeyedMutex();
   private readonly lastRecorded = new Map<string, { result: ScriptResult; at: number }>();
+  /** Session starts in flight (or finished but not yet fetched), per machine. */
+  private readonly starts = new Map<
+    string,
+    { p: Promise<BootSessionInfo>; mode: 'normal' | 'maintenance'; at: number }
+  >();
 
-  constructor(private readonly d: BootServiceDeps) {}
+  /** How long a script request waits for its session before answering "preparing, ask again". */
+  sessionWaitMs: number;
+
+  constructor(private readonly d: BootServiceDeps) {
+    this.sessionWaitMs = d.sessionWaitMs ?? SESSION_WAIT_MS;
+  }
 
   async script(
     req: BootScriptRequest,
@@ -148,7 +166,21 @@ export class BootService {
 
     let info: BootSessionInfo;
     try {
-      info = await this.d.sessions.startSession({ machineId: row.id, mode, clientIp: req.clientIp });
+      const started = await this.sessionFor(row.id, mode, req.clientIp);
+      if (!started) {
+        // still being prepared (a boot storm queues on tgtd): let iPXE ask again instead of hanging
+        await this.record(mac, row.id, null, 'preparing', { ...seen, mode });
+        return {
+          script: waitScript({
+            baseUrl: req.baseUrl,
+            title: `preparing the disk of ${row.name}`,
+            lines: [`${this.starts.size} machine(s) are being prepared right now.`],
+            retrySec: PREPARING_RETRY_SEC,
+          }),
+          result: 'preparing',
+        };
+      }
+      info = started;
     } catch (err) {
       const app = err instanceof AppError ? err : null;
       if (!app) this.d.log.error({ err, mac, machineId: row.id }, 'starting a boot session failed');
@@ -222,6 +254,42 @@ export class BootService {
       retries: s.boot.retries,
     });
     return { script, result: 'boot', sessionId: info.sessionId };
+  }
+
+  /**
+   * The session of this boot: started now, or the one a previous request of the same client left
+   * starting. Null when it is not ready within sessionWaitMs; it keeps starting in the background
+   * and the client's next request (a few seconds later) picks it up.
+   */
+  private async sessionFor(
+    machineId: string,
+    mode: 'normal' | 'maintenance',
+    clientIp: string,
+  ): Promise<BootSessionInfo | null> {
+    let entry = this.starts.get(machineId);
+    if (entry && (entry.mode !== mode || Date.now() - entry.at > START_KEEP_MS)) {
+      this.starts.delete(machineId);
+      entry = undefined;
+    }
+    if (!entry) {
+      const p = this.d.sessions.startSession({ machineId, mode, clientIp });
+      entry = { p, mode, at: Date.now() };
+      this.starts.set(machineId, entry);
+      p.catch(() => undefined); // a start nobody waits for any more must not be an unhandled rejection
+    }
+    const wait = this.sessionWaitMs;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), wait)));
+    try {
+      const r = await Promise.race([entry.p, timeout]);
+      if (r) this.starts.delete(machineId);
+      return r;
+    } catch (err) {
+      this.starts.delete(machineId);
+      throw err;
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   private nonBootScript(
