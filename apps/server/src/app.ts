@@ -26,6 +26,8 @@ import { registerDhcpRoutes } from './modules/dhcp/dhcp.routes.js';
 import { registerEventsRoutes } from './modules/events/events.routes.js';
 import { registerHealthRoutes } from './modules/health/health.routes.js';
 import { registerImagesRoutes } from './modules/images/images.routes.js';
+import { registerIscsiRoutes } from './modules/iscsi/iscsi.routes.js';
+import { registerStorageRoutes } from './modules/storage/storage.routes.js';
 import { registerJobsRoutes } from './modules/jobs/jobs.routes.js';
 import { registerMachinesRoutes } from './modules/machines/machines.routes.js';
 import { registerSessionsRoutes } from './modules/sessions/sessions.routes.js';
@@ -109,6 +111,8 @@ export async function buildApp(c: Container, ext: AppExtensions = {}): Promise<A
   registerImagesRoutes(app, { images: c.images });
   registerTargetsRoutes(app, { targets: c.targets });
   registerSessionsRoutes(app, { sessions: c.sessions });
+  registerStorageRoutes(app, { storage: c.storage });
+  registerIscsiRoutes(app, { iscsi: c.iscsi });
   registerJobsRoutes(app, { jobs: c.jobs });
   registerSettingsRoutes(app, { settings: c.settings });
   registerAuditRoutes(app, { audit: c.repos.audit });

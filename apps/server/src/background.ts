@@ -1,4 +1,5 @@
 import type { Container } from './container.js';
+import { startIscsiServices } from './modules/iscsi/iscsi.background.js';
 
 /**
  * Long-running work that `ggnet serve` starts after the HTTP server listens (job worker,
@@ -9,6 +10,8 @@ import type { Container } from './container.js';
 export type BackgroundService = (c: Container) => Promise<() => Promise<void>>;
 
 export const backgroundServices: BackgroundService[] = [
+  // tgtd + reconciler + session monitor (issue 4)
+  startIscsiServices,
   // DHCP / proxyDHCP / TFTP (dnsmasq) following the settings; its log feeds the boot timelines
   async (c) => {
     await c.dhcp.start();

@@ -12,10 +12,17 @@ import { DnsmasqDaemon, type Dnsmasq } from './adapters/dnsmasq/dnsmasq.adapter.
 import { BootEventsRepository } from './modules/boot/boot-events.repository.js';
 import { BootHttpListener } from './modules/boot/boot-http.js';
 import { BootService } from './modules/boot/boot.service.js';
-import { UnwiredSessionStarter } from './modules/boot/unwired-session-starter.js';
 import { DhcpRepository } from './modules/dhcp/dhcp.repository.js';
 import { DhcpService } from './modules/dhcp/dhcp.service.js';
 import type { BootSessionStarter } from './modules/sessions/boot-session.js';
+import type { IscsiTargetDriver } from './adapters/iscsi/iscsi-target.adapter.js';
+import { IscsiRuntime } from './modules/iscsi/iscsi.runtime.js';
+import { Reconciler } from './modules/iscsi/reconciler.js';
+import { SessionMonitor } from './modules/iscsi/session-monitor.js';
+import { SessionOrchestrator } from './modules/sessions/session-orchestrator.js';
+import { StorageService } from './modules/storage/storage.service.js';
+import { WritebacksRepository } from './modules/storage/writebacks.repository.js';
+import { TargetManager } from './modules/targets/target-manager.js';
 import { AuditRepository } from './modules/audit/audit.repository.js';
 import { AuthService } from './modules/auth/auth.service.js';
 import { RefreshTokensRepository } from './modules/auth/refresh-tokens.repository.js';
@@ -55,6 +62,8 @@ export interface ContainerOptions {
   dnsmasq?: Dnsmasq;
   /** What the boot endpoint asks for an iSCSI disk; tests pass a fake. */
   bootSessions?: BootSessionStarter;
+  /** iSCSI driver to use instead of the one settings iscsi.backend selects (unit tests: a fake). */
+  iscsiDriver?: IscsiTargetDriver;
 }
 
 /**
@@ -78,6 +87,7 @@ export function createContainer(config: Config, opts: ContainerOptions) {
     images: new ImagesRepository(db),
     targets: new TargetsRepository(db),
     sessions: new SessionsRepository(db),
+    writebacks: new WritebacksRepository(db),
     jobs: new JobsRepository(db),
     settings: new SettingsRepository(db),
     audit: new AuditRepository(db),
@@ -95,8 +105,68 @@ export function createContainer(config: Config, opts: ContainerOptions) {
   const users = new UsersService(repos.users, repos.refreshTokens, bus, (id) => auth.forgetUser(id));
   const images = new ImagesService(repos.images, imageFiles, bus);
   const machines = new MachinesService(repos.machines, repos.images, settings, bus);
-  const targets = new TargetsService(repos.targets);
-  const sessions = new SessionsService(repos.sessions, bus);
+  // storage + iSCSI (issue 4): writebacks, targets, sessions, reconciler
+  const storage = new StorageService(
+    repos.writebacks,
+    repos.images,
+    images,
+    imageFiles,
+    settings,
+    runner,
+    bus,
+    log,
+  );
+  const iscsi = new IscsiRuntime(config, settings, runner, bus, log, opts.iscsiDriver);
+  const targetManager = new TargetManager(repos.targets, repos.writebacks, storage, iscsi, log);
+  const orchestrator = new SessionOrchestrator({
+    sessions: repos.sessions,
+    targets: repos.targets,
+    writebacks: repos.writebacks,
+    machines: repos.machines,
+    images: repos.images,
+    storage,
+    targetManager,
+    iscsi,
+    settings,
+    bus,
+    log,
+  });
+  const targets = new TargetsService({
+    repo: repos.targets,
+    machines: repos.machines,
+    images: repos.images,
+    writebacks: repos.writebacks,
+    storage,
+    manager: targetManager,
+    iscsi,
+    orchestrator,
+    settings,
+    bus,
+    log,
+  });
+  const sessions = new SessionsService(repos.sessions, orchestrator);
+  const sessionMonitor = new SessionMonitor(
+    repos.sessions,
+    repos.targets,
+    orchestrator,
+    iscsi,
+    settings,
+    bus,
+    log,
+  );
+  const reconciler = new Reconciler({
+    targets: repos.targets,
+    sessions: repos.sessions,
+    writebacks: repos.writebacks,
+    machines: repos.machines,
+    manager: targetManager,
+    storage,
+    orchestrator,
+    iscsi,
+    settings,
+    bus,
+    log,
+  });
   const jobs = new JobsService(repos.jobs, bus);
 
   /** Facts known only once the server runs (the HTTP port when config.port is 0). */
@@ -109,7 +179,8 @@ export function createContainer(config: Config, opts: ContainerOptions) {
     files: dnsmasq.files,
     reconcileIntervalSec: config.reconcileIntervalSec,
   });
-  const bootSessions = opts.bootSessions ?? new UnwiredSessionStarter();
+  // the boot endpoint starts sessions through the iSCSI side's orchestrator
+  const bootSessions = opts.bootSessions ?? orchestrator;
   const boot = new BootService({
     machines,
     machinesRepo: repos.machines,
@@ -140,6 +211,8 @@ export function createContainer(config: Config, opts: ContainerOptions) {
     return [];
   });
 
+  settings.addValidator(async (s) => StorageService.validateSettings(s));
+
   const closers: Array<() => Promise<void>> = [];
   return {
     config,
@@ -158,6 +231,13 @@ export function createContainer(config: Config, opts: ContainerOptions) {
     machines,
     targets,
     sessions,
+    storage,
+    iscsi,
+    targetManager,
+    /** The BootSessionStarter the boot endpoint (GET /boot/ipxe) calls. */
+    orchestrator,
+    sessionMonitor,
+    reconciler,
     jobs,
     runtime,
     dnsmasq,

@@ -11,6 +11,8 @@ export const EVENT_TOPICS = [
   'settings',
   'user',
   'storage',
+  'writeback',
+  'iscsi',
 ] as const;
 export type EventTopic = (typeof EVENT_TOPICS)[number];
 

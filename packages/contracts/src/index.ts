@@ -11,3 +11,4 @@ export * from './settings.js';
 export * from './audit.js';
 export * from './events.js';
 export * from './boot.js';
+export * from './storage.js';

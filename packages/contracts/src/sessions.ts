@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { Id, ListQuery, Timestamp } from './common.js';
 import { FreeText } from './names.js';
+import { Connection } from './targets.js';
 
 export const SESSION_STATES = ['starting', 'ready', 'active', 'ended'] as const;
 export const SessionState = z.enum(SESSION_STATES);
@@ -29,6 +30,10 @@ export const Session = z.object({
   readyAt: Timestamp.nullable(),
   activeAt: Timestamp.nullable(),
   endedAt: Timestamp.nullable(),
+  /** Initiators logged in to the session's target at the last check (the session monitor polls). */
+  connections: z.array(Connection),
+  /** Last time a logged-in initiator was seen; idle sessions end after sessions.idleTimeoutSec. */
+  lastActivityAt: Timestamp.nullable(),
 });
 export type Session = z.infer<typeof Session>;
 
@@ -44,12 +49,48 @@ export const SessionStop = z.strictObject({
   /** Keep the writeback even when the machine does not have keep-writeback set. */
   keepWriteback: z.boolean().default(false),
 });
+export type SessionStop = z.input<typeof SessionStop>;
 
+/** Start a session by hand (what the boot endpoint does when a machine boots), e.g. for scripts and tests. */
+export const SessionStart = z.strictObject({
+  machineId: Id,
+  mode: SessionMode.default('normal'),
+});
+export type SessionStart = z.input<typeof SessionStart>;
+
+export const BootLun = z.object({
+  /** iSCSI LUN (tgt: the boot disk is LUN 1, LUN 0 is the controller; LIO: the boot disk is LUN 0). */
+  lun: z.number().int(),
+  kind: z.enum(['boot', 'extra']),
+  imageId: Id,
+  versionId: Id,
+});
+
+/** Everything an initiator (the iPXE script) needs to reach the session's disk. */
+export const SessionStartResult = z.object({
+  sessionId: Id,
+  state: SessionState,
+  targetIqn: z.string(),
+  portalHost: z.string(),
+  portalPort: z.number().int(),
+  initiatorIqn: z.string(),
+  luns: z.array(BootLun),
+  chap: z.object({ username: z.string(), password: z.string() }),
+  reverseChap: z.object({ username: z.string(), password: z.string() }).nullable(),
+});
+export type SessionStartResult = z.infer<typeof SessionStartResult>;
+
+/**
+ * Turns a writeback into a new version of its image. A session whose initiator is still logged in is
+ * refused (shut the client down first) unless `force`: then a crash-consistent snapshot is taken and
+ * the session keeps running.
+ */
 export const ApplyWriteback = z.strictObject({
   comment: FreeText(1000).min(1, 'a comment says what changed'),
   publish: z.boolean().default(false),
+  force: z.boolean().default(false),
 });
-export type ApplyWriteback = z.infer<typeof ApplyWriteback>;
+export type ApplyWriteback = z.input<typeof ApplyWriteback>;
 
 export const BOOT_EVENT_KINDS = [
   'dhcp_discover',

@@ -68,6 +68,12 @@ export const Settings = z.object({
       .int()
       .min(0)
       .default(10 * 1024 ** 3),
+    /**
+     * Ready-made reflink clones kept per published version, so that a boot only renames one (constant
+     * time, whatever the size and fragmentation of the image); refilled in the background. reflink only.
+     * They cost no data space: set it to the number of machines that boot at the same moment.
+     */
+    spareClones: z.number().int().min(0).max(200).default(4),
     /** Keep the uploaded source file (VHDX...) after the raw conversion is verified. */
     keepSource: z.boolean().default(false),
     /** Unprotected, unpublished versions kept per image; older ones are deleted by the retention job. */

@@ -20,7 +20,9 @@ export const Lun = z.object({
 });
 export type Lun = z.infer<typeof Lun>;
 
+/** One logged-in initiator, as the target's live state reports it. */
 export const Connection = z.object({ initiator: z.string(), address: z.string() });
+export type Connection = z.infer<typeof Connection>;
 
 export const Target = z.object({
   id: Id,
@@ -34,6 +36,11 @@ export const Target = z.object({
   /** Only returned to admins who ask for it (`?reveal=true`). */
   chapSecret: z.string().nullable().optional(),
   mutualChap: z.boolean(),
+  /** Mutual CHAP (the target's own credentials); the secret only with `?reveal=true`. */
+  mutualUser: z.string().nullable(),
+  mutualSecret: z.string().nullable().optional(),
+  /** Where initiators connect (the portal clients use). */
+  portal: z.string().nullable(),
   allowedAddress: z.string().nullable(),
   state: TargetState,
   error: z.string().nullable(),
@@ -44,16 +51,26 @@ export const Target = z.object({
 });
 export type Target = z.infer<typeof Target>;
 
-/** Manual target for admins: exposes an image version (read-write clone) to one initiator. */
+/**
+ * Manual target for admins: exposes a fresh writeback (copy-on-write clone) of an image version to one
+ * initiator, e.g. to attach a machine's disk to a VM. Defaults: the machine's boot image, its published
+ * version, the machine's initiator IQN and CHAP secret. The response carries the CHAP secret.
+ */
 export const TargetCreate = z.strictObject({
   machineId: Id,
   imageId: Id.optional(),
   versionId: Id.optional(),
   initiatorIqn: Iqn.optional(),
+  /** Only this client address may stay logged in (null = any). */
   allowedAddress: Ipv4.nullable().optional(),
   mutualChap: z.boolean().default(false),
 });
 export type TargetCreate = z.input<typeof TargetCreate>;
+
+export const TargetDeleteQuery = z.object({
+  /** Keep the target's writeback (state `kept`) instead of discarding it. */
+  keepWriteback: z.enum(['true', 'false']).optional(),
+});
 
 export const TargetListQuery = ListQuery.extend({
   machineId: Id.optional(),

@@ -106,6 +106,13 @@ export async function runDoctor(
     'only for iscsi.backend=lio: apt install targetcli-fb',
   );
   await tool('dnsmasq', 'dnsmasq', true, ['--version'], 'apt install dnsmasq');
+  await tool(
+    'filefrag',
+    'filefrag',
+    false,
+    ['-V'],
+    'apt install e2fsprogs: bytes owned by each reflink writeback are read with it',
+  );
 
   const missing = IPXE_FILES.filter((f) => !existsSync(f));
   out.push({
@@ -151,7 +158,7 @@ export async function runDoctor(
       status: reflink ? 'ok' : 'warn',
       detail: reflink
         ? 'supported: per-boot disks are instant copy-on-write clones'
-        : 'not supported: storage falls back to full copies per boot (use XFS with reflink=1 or btrfs)',
+        : 'not supported: storage.backend "copy" makes a full copy of the image at every boot (use XFS with reflink=1 or btrfs)',
       required: false,
     });
   } catch (err) {

@@ -99,6 +99,14 @@ export interface WritebacksTable {
   state: string;
   created_at: string;
   discarded_at: string | null;
+  // 0003
+  target_id: string | null;
+  lun: number | null;
+  /** Defaults to 'copy' in the database (rows made before 0003). */
+  backend: Generated<string>;
+  size_bytes: number | null;
+  applied_version_id: string | null;
+  error: string | null;
 }
 
 export interface TargetsTable {
@@ -137,6 +145,8 @@ export interface SessionsTable {
   active_at: string | null;
   ended_at: string | null;
   last_activity_at: string | null;
+  // 0003: JSON [{initiator, address}] seen at the last check of the target's live state
+  connections: Generated<string>;
 }
 
 export interface JobsTable {

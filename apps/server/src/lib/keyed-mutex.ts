@@ -1,17 +1,17 @@
 /**
- * One lock per key (e.g. per MAC): work for the same key runs one after another, work for different
- * keys runs in parallel. Keys with nothing queued are forgotten, so the map stays small.
+ * One lock per key (a machine id, a target IQN): work on different keys runs concurrently, work on
+ * the same key runs one after the other, in arrival order. Entries are dropped when idle.
  */
 export class KeyedMutex {
   private readonly tails = new Map<string, Promise<void>>();
 
   async run<T>(key: string, fn: () => Promise<T>): Promise<T> {
-    const previous = this.tails.get(key) ?? Promise.resolve();
+    const prev = this.tails.get(key) ?? Promise.resolve();
     let release!: () => void;
-    const mine = new Promise<void>((resolve) => (release = resolve));
-    const tail = previous.then(() => mine);
+    const mine = new Promise<void>((r) => (release = r));
+    const tail = prev.then(() => mine);
     this.tails.set(key, tail);
-    await previous;
+    await prev;
     try {
       return await fn();
     } finally {
@@ -20,7 +20,7 @@ export class KeyedMutex {
     }
   }
 
-  /** Keys with work running or queued (for tests and metrics). */
+  /** Keys with work queued or running (for tests and diagnostics). */
   get size(): number {
     return this.tails.size;
   }

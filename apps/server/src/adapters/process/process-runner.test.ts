@@ -47,11 +47,18 @@ describe('SpawnProcessRunner (real processes)', () => {
 
   it('kills on abort, also a child that ignores SIGTERM (SIGKILL after the grace time)', async () => {
     const ac = new AbortController();
-    const p = runner.run(node, ['-e', 'process.on("SIGTERM", () => {}); setInterval(() => {}, 1000)'], {
-      signal: ac.signal,
-      killGraceMs: 300,
-    });
-    setTimeout(() => ac.abort(), 200);
+    // abort only once the child has installed its SIGTERM handler (node starts slowly on a busy machine)
+    const p = runner.run(
+      node,
+      ['-e', 'process.on("SIGTERM", () => {}); console.log("ready"); setInterval(() => {}, 1000)'],
+      {
+        signal: ac.signal,
+        killGraceMs: 300,
+        onStdout: (c) => {
+          if (c.includes('ready')) ac.abort();
+        },
+      },
+    );
     const err = (await p.catch((e: unknown) => e)) as ProcessError;
     expect(err.reason).toBe('aborted');
     expect(err.signal).toBe('SIGKILL');

@@ -1,5 +1,6 @@
 import type { Kysely, Migration, MigrationProvider } from 'kysely';
 import * as m0001 from './0001-initial.js';
+import * as m0003 from './0003-iscsi.js';
 
 export type Dialect = 'sqlite' | 'postgres';
 export interface MigrationContext {
@@ -14,6 +15,7 @@ type MigrationModule = {
 /** Every migration, in order. Add a new file and a line here; never edit a released one. */
 const MIGRATIONS: Record<string, MigrationModule> = {
   '0001-initial': m0001,
+  '0003-iscsi': m0003,
 };
 
 /** Migrations compiled into the bundle (no directory scanning, so it works from dist/ and from tests). */

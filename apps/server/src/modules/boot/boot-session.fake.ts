@@ -76,6 +76,7 @@ export class FakeBootSessionStarter implements BootSessionStarter {
             active_at: null,
             ended_at: null,
             last_activity_at: null,
+            connections: '[]',
           })
           .execute();
         versionId = image?.published_version_id ?? versionId;

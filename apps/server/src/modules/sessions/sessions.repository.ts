@@ -1,5 +1,5 @@
 import type { Kysely, Selectable } from 'kysely';
-import type { BootEvent, BootEventKind, Page, Session, SessionListQuery } from '@ggnet/contracts';
+import type { BootEvent, BootEventKind, Connection, Page, Session, SessionListQuery } from '@ggnet/contracts';
 import type { BootEventsTable, DB, SessionsTable } from '../../db/schema.js';
 import { parseJson } from '../../lib/json.js';
 
@@ -23,6 +23,8 @@ export const toSession = (r: SessionRowWithName): Session => ({
   readyAt: r.ready_at,
   activeAt: r.active_at,
   endedAt: r.ended_at,
+  connections: parseJson<Connection[]>(r.connections, []),
+  lastActivityAt: r.last_activity_at,
 });
 
 export const toBootEvent = (r: Selectable<BootEventsTable>): BootEvent => ({
@@ -88,6 +90,63 @@ export class SessionsRepository {
     if (where.notState) q = q.where('state', '<>', where.notState);
     const r = await q.executeTakeFirst();
     return Number(r.numUpdatedRows);
+  }
+
+  async insert(row: SessionRow, db: Kysely<DB> = this.db): Promise<void> {
+    await db.insertInto('sessions').values(row).execute();
+  }
+
+  /** The machine's live session (at most one, enforced by a unique index). */
+  liveForMachine(machineId: string, db: Kysely<DB> = this.db): Promise<SessionRow | undefined> {
+    return db
+      .selectFrom('sessions')
+      .selectAll()
+      .where('machine_id', '=', machineId)
+      .where('state', '<>', 'ended')
+      .executeTakeFirst();
+  }
+
+  /** Every session that has not ended. */
+  live(): Promise<SessionRow[]> {
+    return this.db.selectFrom('sessions').selectAll().where('state', '<>', 'ended').execute();
+  }
+
+  async addBootEvent(e: {
+    at: string;
+    mac: string | null;
+    machineId: string | null;
+    sessionId: string | null;
+    kind: BootEventKind;
+    detail: Record<string, unknown>;
+  }): Promise<void> {
+    await this.db
+      .insertInto('boot_events')
+      .values({
+        at: e.at,
+        mac: e.mac,
+        machine_id: e.machineId,
+        session_id: e.sessionId,
+        kind: e.kind,
+        detail: JSON.stringify(e.detail),
+      })
+      .execute();
+  }
+
+  /** The machine was seen on the network (an initiator logged in from that address). */
+  async touchMachine(machineId: string, at: string, ip: string | null): Promise<void> {
+    await this.db
+      .updateTable('machines')
+      .set({ last_seen_at: at, ...(ip ? { last_ip: ip } : {}) })
+      .where('id', '=', machineId)
+      .execute();
+  }
+
+  machineMac(machineId: string): Promise<{ mac: string; name: string } | undefined> {
+    return this.db
+      .selectFrom('machines')
+      .select(['mac', 'name'])
+      .where('id', '=', machineId)
+      .executeTakeFirst();
   }
 
   bootEvents(sessionId: string): Promise<Selectable<BootEventsTable>[]> {

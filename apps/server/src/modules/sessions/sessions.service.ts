@@ -1,13 +1,22 @@
-import type { BootEvent, Page, Session, SessionListQuery } from '@ggnet/contracts';
+import type {
+  ApplyWriteback,
+  BootEvent,
+  ImageVersion,
+  Page,
+  Session,
+  SessionListQuery,
+  SessionStart,
+  SessionStartResult,
+  SessionStop,
+} from '@ggnet/contracts';
 import { conflict, notFound } from '../../errors/app-error.js';
-import { nowIso } from '../../db/database.js';
-import type { EventBus } from '../../events/event-bus.js';
+import type { SessionOrchestrator } from './session-orchestrator.js';
 import { toBootEvent, toSession, type SessionsRepository } from './sessions.repository.js';
 
 export class SessionsService {
   constructor(
     private readonly repo: SessionsRepository,
-    private readonly bus: EventBus,
+    private readonly orchestrator: SessionOrchestrator,
   ) {}
 
   async list(q: SessionListQuery): Promise<Page<Session>> {
@@ -26,18 +35,22 @@ export class SessionsService {
     return (await this.repo.bootEvents(id)).map(toBootEvent);
   }
 
-  /** Ends the session; the reconciler then removes its target and (unless kept) its writeback. */
-  async stop(id: string): Promise<Session> {
+  /** POST /sessions: what the boot endpoint does for a booting machine, by hand. */
+  async start(req: SessionStart, clientIp: string | null = null): Promise<SessionStartResult> {
+    return this.orchestrator.startSession({ machineId: req.machineId, mode: req.mode ?? 'normal', clientIp });
+  }
+
+  /** Ends the session: its target is removed at once, its writeback discarded unless kept. */
+  async stop(id: string, body: SessionStop = {}): Promise<Session> {
     const s = await this.get(id);
     if (s.state === 'ended')
       throw conflict('session_ended', 'the session has already ended', 'nothing to stop');
-    await this.repo.update(
-      id,
-      { state: 'ended', end_reason: 'stopped', ended_at: nowIso() },
-      { notState: 'ended' },
-    );
-    const out = await this.get(id);
-    this.bus.publish('session.ended', id, out);
-    return out;
+    const ended = await this.orchestrator.endSession(id, 'stopped', { keepWriteback: body.keepWriteback });
+    if (!ended) throw conflict('session_ended', 'the session has already ended', 'nothing to stop');
+    return this.get(id);
+  }
+
+  apply(id: string, body: ApplyWriteback, author: string | null): Promise<ImageVersion> {
+    return this.orchestrator.apply(id, body, author);
   }
 }

@@ -9,6 +9,7 @@ export const toTarget = (
   r: TargetRow,
   connections: { initiator: string; address: string }[] = [],
   reveal = false,
+  portal: string | null = null,
 ): Target => ({
   id: r.id,
   iqn: r.iqn,
@@ -20,6 +21,9 @@ export const toTarget = (
   chapUser: r.chap_user,
   ...(reveal ? { chapSecret: r.chap_secret } : {}),
   mutualChap: r.mutual_user !== null,
+  mutualUser: r.mutual_user,
+  ...(reveal ? { mutualSecret: r.mutual_secret } : {}),
+  portal,
   allowedAddress: r.allowed_address,
   state: r.state as Target['state'],
   error: r.error,
@@ -41,6 +45,21 @@ export class TargetsRepository {
 
   all(): Promise<TargetRow[]> {
     return this.db.selectFrom('targets').selectAll().execute();
+  }
+
+  bySession(sessionId: string, db: Kysely<DB> = this.db): Promise<TargetRow[]> {
+    return db.selectFrom('targets').selectAll().where('session_id', '=', sessionId).execute();
+  }
+
+  /** Conditional state change: returns how many rows changed (0 = someone else got there first). */
+  async setState(id: string, state: string, from: string[], extra: Partial<TargetRow> = {}): Promise<number> {
+    const r = await this.db
+      .updateTable('targets')
+      .set({ state, updated_at: new Date().toISOString(), ...extra })
+      .where('id', '=', id)
+      .where('state', 'in', from)
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows);
   }
 
   async list(q: TargetListQuery): Promise<Page<TargetRow>> {

@@ -1,0 +1,51 @@
+import { mkdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { SupervisedDaemon } from '../process/supervisor.js';
+import type { TgtDriver } from './tgt.adapter.js';
+
+export interface TgtDaemonOptions {
+  dataDir: string;
+  controlPort: number;
+  /** host:port the daemon listens on at start; later changes are applied live with tgtadm (ensurePortal). */
+  portal: string;
+  tgtdPath?: string;
+}
+
+/** Where tgtd keeps its management socket for a control port (several tgtd run side by side). */
+export const tgtSocketPath = (controlPort: number) => `/var/run/tgtd/socket.${controlPort}`;
+
+/**
+ * GGnet's own tgtd: its own control port and portal, supervised (health check = `tgtadm --op show
+ * --mode sys`), kept running when GGnet stops (booted clients keep their disks) and adopted through its
+ * pid file by the next GGnet. tgtd ignores SIGTERM: it is stopped by deleting its targets and then the
+ * system with tgtadm.
+ */
+export function createTgtDaemon(opts: TgtDaemonOptions, driver: TgtDriver, log: Logger): SupervisedDaemon {
+  const run = join(opts.dataDir, 'run');
+  const logs = join(opts.dataDir, 'logs');
+  mkdirSync(run, { recursive: true });
+  mkdirSync(logs, { recursive: true });
+  const daemon = new SupervisedDaemon(
+    {
+      name: 'tgtd',
+      command: opts.tgtdPath ?? 'tgtd',
+      args: ['-f', '-C', String(opts.controlPort), '--iscsi', `portal=${opts.portal}`],
+      logFile: join(logs, `tgtd.${opts.controlPort}.log`),
+      pidFile: join(run, `tgtd.${opts.controlPort}.pid`),
+      healthCheck: () => driver.healthy(),
+      startTimeoutMs: 10_000,
+      healthIntervalMs: 3000,
+      unhealthyAfter: 3,
+      keepOnShutdown: true,
+      gracefulStop: async () => {
+        await driver.shutdownDaemon();
+        // tgtd leaves its socket files behind; a stale one would make the next start wait
+        for (const f of [tgtSocketPath(opts.controlPort), `${tgtSocketPath(opts.controlPort)}.lock`])
+          rmSync(f, { force: true });
+      },
+    },
+    log,
+  );
+  return daemon;
+}

@@ -1,0 +1,444 @@
+import { ProcessError, type ProcessRunner } from '../process/process-runner.adapter.js';
+import { TGT_MODE as M, TGT_OP as O, TgtIpcError, tgtIpc, type TgtIpcRequest } from './tgt-ipc.js';
+import { tgtSocketPath } from './tgt-daemon.js';
+import {
+  TargetExistsError,
+  checkChap,
+  checkIqn,
+  checkPath,
+  isIpv4,
+  type ChapCredentials,
+  type IscsiTargetDriver,
+  type LiveConnection,
+  type LiveTarget,
+  type LunSpec,
+} from './iscsi-target.adapter.js';
+
+export interface TgtTarget extends LiveTarget {
+  tid: number;
+}
+
+/**
+ * Parses `tgtadm --lld iscsi --op show --mode target`:
+ *   Target 1: iqn...
+ *       I_T nexus information:
+ *           I_T nexus: 4
+ *               Initiator: iqn... alias: none
+ *               Connection: 0
+ *                   IP Address: 127.0.0.1
+ *       LUN information:
+ *           LUN: 1
+ *               Backing store path: /path
+ *       Account information:
+ *           user
+ *           mutual-user (outgoing)
+ *       ACL information:
+ *           iqn...
+ */
+export function parseTgtShow(text: string): TgtTarget[] {
+  const out: TgtTarget[] = [];
+  let t: TgtTarget | null = null;
+  let section = '';
+  let nexus: { sid: string; initiator: string } | null = null;
+  let cid: string | null = null;
+  let lun: number | null = null;
+  for (const raw of text.split('\n')) {
+    const line = raw.trim();
+    if (!line) continue;
+    const head = /^Target (\d+): (\S+)$/.exec(line);
+    if (head && !raw.startsWith(' ')) {
+      t = {
+        tid: Number(head[1]),
+        iqn: head[2]!,
+        luns: [],
+        initiators: [],
+        addresses: [],
+        chapUsers: [],
+        mutualUser: null,
+        connections: [],
+      };
+      out.push(t);
+      section = '';
+      continue;
+    }
+    if (!t) continue;
+    if (/^(System|I_T nexus|LUN|Account|ACL) information:$/.test(line)) {
+      section = line.split(' ')[0]!;
+      nexus = null;
+      cid = null;
+      lun = null;
+      continue;
+    }
+    if (section === 'I_T') {
+      let m: RegExpExecArray | null;
+      if ((m = /^I_T nexus: (\d+)$/.exec(line))) nexus = { sid: m[1]!, initiator: '' };
+      else if ((m = /^Initiator: (\S+)/.exec(line)) && nexus) nexus.initiator = m[1]!;
+      else if ((m = /^Connection: (\d+)$/.exec(line))) cid = m[1]!;
+      else if ((m = /^IP Address: (\S+)$/.exec(line)) && nexus && cid !== null)
+        t.connections.push({ initiator: nexus.initiator, address: m[1]!, sid: nexus.sid, cid });
+    } else if (section === 'LUN') {
+      let m: RegExpExecArray | null;
+      if ((m = /^LUN: (\d+)$/.exec(line))) lun = Number(m[1]);
+      else if ((m = /^Backing store path: (.+)$/.exec(line)) && lun !== null && m[1] !== 'None')
+        t.luns.push({ lun, path: m[1]! });
+    } else if (section === 'Account') {
+      const m = /^(\S+)( \(outgoing\))?$/.exec(line);
+      if (m) {
+        if (m[2]) t.mutualUser = m[1]!;
+        else t.chapUsers.push(m[1]!);
+      }
+    } else if (section === 'ACL') {
+      // address ACLs are IPv4 addresses or CIDR ranges, everything else is an initiator name
+      if (isIpv4(line.split('/')[0]!) || line === 'ALL') t.addresses.push(line);
+      else t.initiators.push(line);
+    }
+  }
+  return out;
+}
+
+/** `Portal: 127.0.0.1:3260,1` lines of `--op show --mode portal`. */
+export function parseTgtPortals(text: string): string[] {
+  return [...text.matchAll(/^Portal: (\S+),\d+$/gm)].map((m) => m[1]!);
+}
+
+/** A tgtd error as tgtadm words it ("this target already exists"), from either transport. */
+const message = (e: unknown) =>
+  e instanceof ProcessError ? e.stderr : e instanceof TgtIpcError ? e.message : '';
+const exists = (e: unknown) => /already exists/.test(message(e));
+const notFound = (e: unknown) =>
+  /can't find|not found|No such|doesn't exist|does not exist/i.test(message(e));
+
+/** One management request, in both forms: tgtd's socket protocol and tgtadm's command line. */
+interface TgtOp {
+  ipc: TgtIpcRequest;
+  cli: string[];
+}
+
+const lld = 'iscsi';
+const ops = {
+  showTargets: (): TgtOp => ({
+    ipc: { mode: M.target, op: O.show, lld },
+    cli: ['--lld', lld, '--op', 'show', '--mode', 'target'],
+  }),
+  newTarget: (tid: number, iqn: string): TgtOp => ({
+    ipc: { mode: M.target, op: O.new, lld, tid, params: `targetname=${iqn}` },
+    cli: ['--lld', lld, '--op', 'new', '--mode', 'target', '--tid', String(tid), '--targetname', iqn],
+  }),
+  deleteTarget: (tid: number, force: boolean): TgtOp => ({
+    ipc: { mode: M.target, op: O.delete, lld, tid, force },
+    cli: [
+      '--lld',
+      lld,
+      '--op',
+      'delete',
+      '--mode',
+      'target',
+      '--tid',
+      String(tid),
+      ...(force ? ['--force'] : []),
+    ],
+  }),
+  newLun: (tid: number, lun: number, path: string): TgtOp => ({
+    ipc: { mode: M.device, op: O.new, lld, tid, lun, params: `path=${path}` },
+    cli: [
+      '--lld',
+      lld,
+      '--op',
+      'new',
+      '--mode',
+      'logicalunit',
+      '--tid',
+      String(tid),
+      '--lun',
+      String(lun),
+      '--backing-store',
+      path,
+    ],
+  }),
+  updateLun: (tid: number, lun: number, params: string): TgtOp => ({
+    ipc: { mode: M.device, op: O.update, lld, tid, lun, params: `targetOps ${params},` },
+    cli: [
+      '--lld',
+      lld,
+      '--op',
+      'update',
+      '--mode',
+      'logicalunit',
+      '--tid',
+      String(tid),
+      '--lun',
+      String(lun),
+      '--params',
+      params,
+    ],
+  }),
+  deleteLun: (tid: number, lun: number): TgtOp => ({
+    ipc: { mode: M.device, op: O.delete, lld, tid, lun },
+    cli: [
+      '--lld',
+      lld,
+      '--op',
+      'delete',
+      '--mode',
+      'logicalunit',
+      '--tid',
+      String(tid),
+      '--lun',
+      String(lun),
+    ],
+  }),
+  bindInitiator: (tid: number, iqn: string, unbind = false): TgtOp => ({
+    ipc: { mode: M.target, op: unbind ? O.unbind : O.bind, lld, tid, params: `initiator-name=${iqn}` },
+    cli: [
+      '--lld',
+      lld,
+      '--op',
+      unbind ? 'unbind' : 'bind',
+      '--mode',
+      'target',
+      '--tid',
+      String(tid),
+      '--initiator-name',
+      iqn,
+    ],
+  }),
+  newAccount: (user: string, password: string): TgtOp => ({
+    ipc: { mode: M.account, op: O.new, lld, params: `user=${user},password=${password}` },
+    cli: ['--lld', lld, '--op', 'new', '--mode', 'account', '--user', user, '--password', password],
+  }),
+  deleteAccount: (user: string): TgtOp => ({
+    ipc: { mode: M.account, op: O.delete, lld, params: `user=${user}` },
+    cli: ['--lld', lld, '--op', 'delete', '--mode', 'account', '--user', user],
+  }),
+  bindAccount: (tid: number, user: string, outgoing: boolean): TgtOp => ({
+    ipc: { mode: M.account, op: O.bind, lld, tid, params: `user=${user}`, acDir: outgoing ? 1 : 0 },
+    cli: [
+      '--lld',
+      lld,
+      '--op',
+      'bind',
+      '--mode',
+      'account',
+      '--tid',
+      String(tid),
+      '--user',
+      user,
+      ...(outgoing ? ['--outgoing'] : []),
+    ],
+  }),
+  deleteConnection: (tid: number, sid: number, cid: number): TgtOp => ({
+    ipc: { mode: M.connection, op: O.delete, lld, tid, sid, cid },
+    cli: [
+      '--lld',
+      lld,
+      '--op',
+      'delete',
+      '--mode',
+      'conn',
+      '--tid',
+      String(tid),
+      '--sid',
+      String(sid),
+      '--cid',
+      String(cid),
+    ],
+  }),
+  showPortals: (): TgtOp => ({
+    ipc: { mode: M.portal, op: O.show, lld },
+    cli: ['--lld', lld, '--op', 'show', '--mode', 'portal'],
+  }),
+  portal: (add: boolean, portal: string): TgtOp => ({
+    ipc: { mode: M.portal, op: add ? O.new : O.delete, lld, params: `portalOps portal=${portal},` },
+    cli: ['--lld', lld, '--op', add ? 'new' : 'delete', '--mode', 'portal', '--param', `portal=${portal}`],
+  }),
+  showSystem: (): TgtOp => ({ ipc: { mode: M.system, op: O.show }, cli: ['--op', 'show', '--mode', 'sys'] }),
+  deleteSystem: (): TgtOp => ({
+    ipc: { mode: M.system, op: O.delete },
+    cli: ['--op', 'delete', '--mode', 'system'],
+  }),
+};
+
+export type TgtTransport = 'auto' | 'ipc' | 'tgtadm';
+
+/**
+ * The tgt driver: GGnet's own tgtd (see tgt-daemon.ts), driven through its management socket (no
+ * process per step), or with `tgtadm -C <control port>` when that protocol does not match the
+ * installed tgtd. Target ids are allocated here; accounts (CHAP users) are global in tgtd, so each
+ * target gets its own users.
+ */
+export class TgtDriver implements IscsiTargetDriver {
+  readonly backend = 'tgt' as const;
+  readonly firstLun = 1;
+  private tids = new Map<string, number>();
+  private nextTid = 1;
+  private resolved: Promise<'ipc' | 'tgtadm'> | null = null;
+
+  constructor(
+    private readonly runner: ProcessRunner,
+    readonly controlPort: number,
+    private readonly opts: {
+      transport?: TgtTransport;
+      timeoutMs?: number;
+      onFallback?: (why: string) => void;
+    } = {},
+  ) {
+    const t = opts.transport ?? 'tgtadm';
+    if (t !== 'auto') this.resolved = Promise.resolve(t);
+  }
+
+  /** The transport in use; `auto` probes the socket once with `show sys` and keeps tgtadm on a mismatch. */
+  transport(): Promise<'ipc' | 'tgtadm'> {
+    this.resolved ??= (async () => {
+      try {
+        const text = await tgtIpc(tgtSocketPath(this.controlPort), ops.showSystem().ipc, 3000);
+        if (/^System:\n\s+State: /m.test(text) && /iscsi: /.test(text)) return 'ipc' as const;
+        this.opts.onFallback?.(`unexpected answer to show sys: ${text.slice(0, 80)}`);
+        return 'tgtadm' as const;
+      } catch (err) {
+        // the daemon is not up (yet): decide on a later call
+        this.resolved = null;
+        throw err;
+      }
+    })();
+    return this.resolved;
+  }
+
+  private async run(op: TgtOp): Promise<string> {
+    if ((await this.transport()) === 'ipc')
+      return tgtIpc(tgtSocketPath(this.controlPort), op.ipc, this.opts.timeoutMs ?? 15_000);
+    const r = await this.runner.run('tgtadm', ['-C', String(this.controlPort), ...op.cli], {
+      timeoutMs: this.opts.timeoutMs ?? 15_000,
+    });
+    return r.stdout;
+  }
+
+  async list(): Promise<TgtTarget[]> {
+    const targets = parseTgtShow(await this.run(ops.showTargets()));
+    this.tids = new Map(targets.map((t) => [t.iqn, t.tid]));
+    this.nextTid = Math.max(this.nextTid, ...targets.map((t) => t.tid + 1));
+    return targets;
+  }
+
+  private async tid(iqn: string): Promise<number> {
+    const known = this.tids.get(iqn);
+    if (known !== undefined) return known;
+    await this.list();
+    const tid = this.tids.get(iqn);
+    if (tid === undefined) throw new Error(`tgt: no target ${iqn}`);
+    return tid;
+  }
+
+  async createTarget(iqn: string): Promise<void> {
+    checkIqn(iqn);
+    for (let attempt = 0; attempt < 5; attempt++) {
+      // synchronous increment: concurrent creates never pick the same tid in this process
+      const tid = this.nextTid++;
+      try {
+        await this.run(ops.newTarget(tid, iqn));
+        this.tids.set(iqn, tid);
+        return;
+      } catch (err) {
+        if (!exists(err)) throw err;
+        // tgtd says "already exists" for a taken tid and for a taken name alike
+        await this.list();
+        if (this.tids.has(iqn)) throw new TargetExistsError(iqn);
+      }
+    }
+    throw new Error(`tgt: could not allocate a target id for ${iqn}`);
+  }
+
+  async addLun(iqn: string, l: LunSpec): Promise<void> {
+    const tid = await this.tid(iqn);
+    if (!/^[A-Za-z0-9]{1,32}$/.test(l.serial)) throw new Error(`invalid SCSI serial: ${l.serial}`);
+    await this.run(ops.newLun(tid, l.lun, checkPath(l.path)));
+    await this.run(ops.updateLun(tid, l.lun, `vendor_id=GGnet,product_id=VirtualDisk,scsi_sn=${l.serial}`));
+  }
+
+  async removeLun(iqn: string, lun: number): Promise<void> {
+    await this.run(ops.deleteLun(await this.tid(iqn), lun));
+  }
+
+  async bindInitiator(iqn: string, initiatorIqn: string): Promise<void> {
+    const tid = await this.tid(iqn);
+    try {
+      await this.run(ops.bindInitiator(tid, checkIqn(initiatorIqn)));
+    } catch (err) {
+      if (!exists(err)) throw err;
+    }
+  }
+
+  async unbindInitiator(iqn: string, initiatorIqn: string): Promise<void> {
+    await this.run(ops.bindInitiator(await this.tid(iqn), checkIqn(initiatorIqn), true));
+  }
+
+  private async newAccount(c: ChapCredentials): Promise<void> {
+    checkChap(c);
+    try {
+      await this.run(ops.newAccount(c.user, c.secret));
+    } catch (err) {
+      if (!exists(err)) throw err;
+      // left over with a possibly different password: replace it
+      await this.run(ops.deleteAccount(c.user));
+      await this.run(ops.newAccount(c.user, c.secret));
+    }
+  }
+
+  async setChap(
+    iqn: string,
+    _initiatorIqn: string,
+    chap: ChapCredentials,
+    mutual: ChapCredentials | null,
+  ): Promise<void> {
+    const tid = await this.tid(iqn);
+    const bind = async (c: ChapCredentials, outgoing: boolean) => {
+      await this.newAccount(c);
+      await this.run(ops.bindAccount(tid, c.user, outgoing));
+    };
+    // incoming and mutual accounts side by side
+    await Promise.all([bind(chap, false), ...(mutual ? [bind(mutual, true)] : [])]);
+  }
+
+  async deleteTarget(iqn: string, opts: { force: boolean }): Promise<void> {
+    const live = (await this.list()).find((t) => t.iqn === iqn);
+    if (!live) return;
+    await this.run(ops.deleteTarget(live.tid, opts.force));
+    this.tids.delete(iqn);
+    for (const user of [...live.chapUsers, ...(live.mutualUser ? [live.mutualUser] : [])]) {
+      try {
+        await this.run(ops.deleteAccount(user));
+      } catch (err) {
+        if (!notFound(err)) throw err;
+      }
+    }
+  }
+
+  async kick(iqn: string, c: LiveConnection): Promise<boolean> {
+    await this.run(ops.deleteConnection(await this.tid(iqn), Number(c.sid), Number(c.cid)));
+    return true;
+  }
+
+  async ensurePortal(host: string, port: number): Promise<void> {
+    const want = `${host}:${port}`;
+    const have = parseTgtPortals(await this.run(ops.showPortals()));
+    if (!have.includes(want)) await this.run(ops.portal(true, want));
+    for (const p of have.filter((x) => x !== want)) await this.run(ops.portal(false, p));
+  }
+
+  /** The daemon answers `show sys` (the supervisor's health check). */
+  async healthy(): Promise<boolean> {
+    try {
+      await this.run(ops.showSystem());
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Orderly shutdown of the daemon: targets first (tgtd refuses to stop otherwise), then the system. */
+  async shutdownDaemon(): Promise<void> {
+    for (const t of await this.list().catch(() => [])) {
+      await this.run(ops.deleteTarget(t.tid, true)).catch(() => undefined);
+    }
+    await this.run(ops.deleteSystem()).catch(() => undefined);
+  }
+}

@@ -1,0 +1,26 @@
+import type { Container } from '../../container.js';
+
+/**
+ * `ggnet serve`'s iSCSI side: warns about the copy storage backend, starts (or adopts) GGnet's tgtd,
+ * reconciles once, then keeps the reconciler and the session monitor running. On stop tgtd keeps
+ * running, so that booted clients keep their disks while GGnet restarts.
+ */
+export async function startIscsiServices(c: Container): Promise<() => Promise<void>> {
+  await c.storage.startupCheck().catch((err) => c.log.error({ err }, 'storage check failed'));
+  try {
+    await c.iscsi.start();
+  } catch (err) {
+    // the API stays up (settings can be fixed there); reconcile passes report the failure
+    c.log.error({ err }, 'the iSCSI target could not be started; clients cannot boot until this is fixed');
+  }
+  await c.reconciler.run('start-up').catch((err) => c.log.error({ err }, 'start-up reconcile failed'));
+  c.reconciler.start(c.config.reconcileIntervalSec * 1000);
+  c.sessionMonitor.start(c.config.sessionMonitorIntervalSec * 1000);
+  return async () => {
+    c.sessionMonitor.stop();
+    c.reconciler.stop();
+    await c.reconciler.idle();
+    await c.storage.stopRefills();
+    await c.iscsi.stop(false);
+  };
+}

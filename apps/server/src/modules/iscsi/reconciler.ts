@@ -1,0 +1,302 @@
+import type { Logger } from 'pino';
+import type { StorageBackend } from '@ggnet/contracts';
+import { nowIso } from '../../db/database.js';
+import type { EventBus } from '../../events/event-bus.js';
+import { iqnPrefix } from '../../lib/iqn.js';
+import type { MachinesRepository } from '../machines/machines.repository.js';
+import type { SessionOrchestrator } from '../sessions/session-orchestrator.js';
+import type { SessionRow, SessionsRepository } from '../sessions/sessions.repository.js';
+import type { SettingsService } from '../settings/settings.service.js';
+import type { StorageService } from '../storage/storage.service.js';
+import type { WritebacksRepository } from '../storage/writebacks.repository.js';
+import type { TargetManager } from '../targets/target-manager.js';
+import type { TargetsRepository } from '../targets/targets.repository.js';
+import type { IscsiRuntime } from './iscsi.runtime.js';
+
+export interface ReconcileReport {
+  reason: string;
+  targetsCreated: number;
+  targetsRepaired: number;
+  targetsRemoved: number;
+  orphanTargetsRemoved: number;
+  writebacksDiscarded: number;
+  orphanFilesRemoved: number;
+  sparesMade: number;
+  sparesRemoved: number;
+  sessionsEnded: number;
+  skipped: string[];
+  errors: string[];
+}
+
+/** A session start that has not finished after this long crashed half-way. */
+const STARTING_TIMEOUT_MS = 120_000;
+/** Rows/files younger than this may belong to work in progress (a start, a manual target). */
+const GRACE_MS = 60_000;
+
+/** Events after which the host may no longer match the database. */
+const TRIGGERS =
+  /^(session\.(started|ended)|target\.|writeback\.(created|discarded)|settings\.updated|iscsi\.restarted)/;
+
+/**
+ * The database says which targets and writebacks should exist; this makes tgtd/LIO and the disk
+ * match, idempotently: at start-up, after every change (event bus) and every reconcileIntervalSec.
+ * It creates what is missing, repairs drift, removes orphans that no session owns, finishes
+ * interrupted ends and starts, and never pulls the disk of a client logged in to a live session.
+ */
+export class Reconciler {
+  private timer: NodeJS.Timeout | null = null;
+  private debounce: NodeJS.Timeout | null = null;
+  private running: Promise<ReconcileReport> | null = null;
+  private again: string | null = null;
+  private unsubscribe: (() => void) | null = null;
+  lastReport: ReconcileReport | null = null;
+
+  constructor(
+    private readonly d: {
+      targets: TargetsRepository;
+      sessions: SessionsRepository;
+      writebacks: WritebacksRepository;
+      machines: MachinesRepository;
+      manager: TargetManager;
+      storage: StorageService;
+      orchestrator: SessionOrchestrator;
+      iscsi: IscsiRuntime;
+      settings: SettingsService;
+      bus: EventBus;
+      log: Logger;
+    },
+  ) {}
+
+  start(intervalMs: number): void {
+    this.stop();
+    this.timer = setInterval(() => this.schedule('periodic'), intervalMs);
+    this.timer.unref();
+    this.unsubscribe = this.d.bus.subscribe((e) => {
+      if (TRIGGERS.test(e.type)) this.schedule(e.type);
+    });
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    if (this.debounce) clearTimeout(this.debounce);
+    this.timer = null;
+    this.debounce = null;
+    this.unsubscribe?.();
+    this.unsubscribe = null;
+  }
+
+  /** Coalesced: a burst of changes leads to one pass (plus one more if changes arrive during it). */
+  schedule(reason: string): void {
+    if (this.debounce) return;
+    this.debounce = setTimeout(() => {
+      this.debounce = null;
+      void this.run(reason).catch(() => undefined);
+    }, 200);
+    this.debounce.unref();
+  }
+
+  /** One pass; concurrent callers share it, and a pass requested meanwhile runs right after. */
+  run(reason: string): Promise<ReconcileReport> {
+    if (this.running) {
+      this.again = reason;
+      return this.running;
+    }
+    this.running = this.pass(reason).finally(() => {
+      this.running = null;
+      if (this.again) {
+        const r = this.again;
+        this.again = null;
+        void this.run(r).catch(() => undefined);
+      }
+    });
+    return this.running;
+  }
+
+  /** Waits for the current pass (tests, shutdown). */
+  async idle(): Promise<void> {
+    while (this.running) await this.running.catch(() => undefined);
+  }
+
+  private async pass(reason: string): Promise<ReconcileReport> {
+    const r: ReconcileReport = {
+      reason,
+      targetsCreated: 0,
+      targetsRepaired: 0,
+      targetsRemoved: 0,
+      orphanTargetsRemoved: 0,
+      writebacksDiscarded: 0,
+      orphanFilesRemoved: 0,
+      sparesMade: 0,
+      sparesRemoved: 0,
+      sessionsEnded: 0,
+      skipped: [],
+      errors: [],
+    };
+    const step = async (what: string, fn: () => Promise<void>) => {
+      try {
+        await fn();
+      } catch (err) {
+        r.errors.push(`${what}: ${(err as Error).message}`);
+        this.d.log.warn({ err, step: what }, 'reconcile step failed');
+      }
+    };
+    await step('portal', async () => {
+      const p = await this.d.iscsi.portal();
+      await (await this.d.iscsi.driver()).ensurePortal(p.host, p.port);
+    });
+    await step('sessions', () => this.sessions(r));
+    await step('targets', () => this.targets(r));
+    await step('writebacks', () => this.writebacks(r));
+    await step('spares', async () => {
+      const s = await this.d.storage.reconcileSpares();
+      r.sparesMade = s.made;
+      r.sparesRemoved = s.removed;
+    });
+    this.d.iscsi.lastReconcileAt = nowIso();
+    this.d.iscsi.lastReconcileError = r.errors.length ? r.errors.join('; ') : null;
+    this.lastReport = r;
+    const changed =
+      r.targetsCreated +
+      r.targetsRepaired +
+      r.targetsRemoved +
+      r.orphanTargetsRemoved +
+      r.writebacksDiscarded;
+    if (changed || r.errors.length || r.sessionsEnded) this.d.log.info({ reconcile: r }, 'reconciled');
+    return r;
+  }
+
+  /** Sessions whose start crashed half-way, and live sessions whose target row is gone. */
+  private async sessions(r: ReconcileReport): Promise<void> {
+    const now = Date.now();
+    for (const s of await this.d.sessions.live()) {
+      const stuck = s.state === 'starting' && now - Date.parse(s.started_at) > STARTING_TIMEOUT_MS;
+      const lost = s.state !== 'starting' && (!s.target_id || !(await this.d.targets.findById(s.target_id)));
+      if (!stuck && !lost) continue;
+      const ended = await this.d.orchestrator
+        .endSession(s.id, 'error', { error: stuck ? 'start did not finish' : 'its target is gone' })
+        .catch(() => false);
+      if (ended) r.sessionsEnded++;
+    }
+  }
+
+  private async targets(r: ReconcileReport): Promise<void> {
+    const driver = await this.d.iscsi.driver();
+    // live state first, rows second: a target created in between has its row already (rows go first)
+    const live = await driver.list();
+    this.d.iscsi.invalidate();
+    const rows = await this.d.targets.all();
+    const sessions = new Map<string, SessionRow>();
+    for (const s of await this.d.sessions.live()) sessions.set(s.id, s);
+    const liveByIqn = new Map(live.map((t) => [t.iqn, t]));
+    const now = Date.now();
+
+    for (const row of rows) {
+      const sessionLive = row.session_id ? sessions.has(row.session_id) : true;
+      if (row.state === 'deleting' || !sessionLive) {
+        try {
+          await this.d.manager.unprovision(row.iqn);
+          await this.d.targets.delete(row.id);
+          r.targetsRemoved++;
+        } catch (err) {
+          r.errors.push(`remove ${row.iqn}: ${(err as Error).message}`);
+        }
+        continue;
+      }
+      // a session start or a manual target is being made right now: its owner finishes it
+      if (row.state === 'pending' && now - Date.parse(row.created_at) < GRACE_MS) continue;
+      try {
+        if (!(await this.d.manager.drifted(row, liveByIqn.get(row.iqn)))) continue;
+        const action = await this.d.manager.repair(row, sessionLive);
+        if (action === 'created') r.targetsCreated++;
+        else if (action === 'repaired') r.targetsRepaired++;
+        else if (action === 'skipped-connected') r.skipped.push(row.iqn);
+        if (row.state !== 'active') await this.d.targets.setState(row.id, 'active', ['pending', 'error']);
+      } catch (err) {
+        r.errors.push(`target ${row.iqn}: ${(err as Error).message}`);
+        await this.d.targets.setState(row.id, 'error', ['pending', 'active'], {
+          error: (err as Error).message,
+        });
+      }
+    }
+
+    // orphans: live targets in GGnet's namespace that no row describes
+    const prefix = `${iqnPrefix((await this.d.settings.get()).iscsi)}:`;
+    const known = new Set(rows.map((x) => x.iqn));
+    const liveInitiators = new Set<string>();
+    for (const s of sessions.values()) {
+      if (s.state !== 'active') continue;
+      const m = await this.d.machines.findById(s.machine_id);
+      if (m) liveInitiators.add(m.initiator_iqn);
+    }
+    for (const t of live) {
+      if (known.has(t.iqn) || !t.iqn.startsWith(prefix)) continue;
+      if (t.connections.some((c) => liveInitiators.has(c.initiator))) {
+        // no row, but the initiator of an active session uses it: never pull a running client's disk
+        r.skipped.push(t.iqn);
+        this.d.log.error({ iqn: t.iqn }, 'orphan target in use by an active session; left in place');
+        continue;
+      }
+      try {
+        if (await this.d.manager.removeOrphan(t.iqn)) r.orphanTargetsRemoved++;
+      } catch (err) {
+        r.errors.push(`orphan ${t.iqn}: ${(err as Error).message}`);
+      }
+    }
+  }
+
+  private async writebacks(r: ReconcileReport): Promise<void> {
+    const now = Date.now();
+    const backends = new Set<StorageBackend>([(await this.d.storage.backendKind()).kind]);
+    const rowsAll = await this.d.writebacks.live();
+    for (const w of rowsAll) backends.add(w.backend as StorageBackend);
+    // files first, rows second: a row is always written before its file
+    const files: Array<{ backend: StorageBackend; ref: string; writebackId: string; mtimeMs: number }> = [];
+    for (const b of backends) {
+      const storage = await this.d.storage.storageFor(b).catch(() => null);
+      if (!storage) continue;
+      for (const f of await storage.list()) files.push({ backend: b, ...f });
+    }
+    const rows = await this.d.writebacks.live();
+    const sessions = new Map((await this.d.sessions.live()).map((s) => [s.id, s]));
+    const targetIds = new Set(
+      (await this.d.targets.all()).filter((t) => t.state !== 'deleting').map((t) => t.id),
+    );
+
+    for (const w of rows) {
+      const age = now - Date.parse(w.created_at);
+      const owned =
+        (w.session_id && sessions.has(w.session_id)) || (w.target_id && targetIds.has(w.target_id));
+      let discard = false;
+      if (w.state === 'discarding') discard = !w.target_id || !targetIds.has(w.target_id);
+      else if (w.state === 'creating') discard = age > 10 * GRACE_MS && !owned;
+      else if (w.state === 'ready' || w.state === 'error') {
+        if (!owned && age > GRACE_MS) {
+          // its session or target ended without finishing (crash): keep what was to be kept
+          if (w.kept) {
+            await this.d.storage.keep(w.id);
+            continue;
+          }
+          discard = true;
+        }
+      }
+      if (!discard) continue;
+      await this.d.storage.discard(w.id);
+      r.writebacksDiscarded++;
+    }
+
+    const wanted = new Set(rows.filter((w) => w.state !== 'discarding').map((w) => w.id));
+    for (const f of files) {
+      if (wanted.has(f.writebackId) || now - f.mtimeMs < GRACE_MS) continue;
+      const row = rows.find((w) => w.id === f.writebackId);
+      if (row && row.state === 'discarding') continue; // handled above
+      try {
+        const storage = await this.d.storage.storageFor(f.backend);
+        await storage.remove(f.ref);
+        r.orphanFilesRemoved++;
+        this.d.log.warn({ ref: f.ref }, 'removed a writeback that no row describes');
+      } catch (err) {
+        r.errors.push(`orphan file ${f.ref}: ${(err as Error).message}`);
+      }
+    }
+  }
+}

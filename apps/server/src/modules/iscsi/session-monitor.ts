@@ -1,0 +1,132 @@
+import type { Logger } from 'pino';
+import type { Connection } from '@ggnet/contracts';
+import { nowIso } from '../../db/database.js';
+import type { EventBus } from '../../events/event-bus.js';
+import { parseJson } from '../../lib/json.js';
+import type { SessionOrchestrator } from '../sessions/session-orchestrator.js';
+import { toSession, type SessionRow, type SessionsRepository } from '../sessions/sessions.repository.js';
+import type { SettingsService } from '../settings/settings.service.js';
+import type { TargetsRepository } from '../targets/targets.repository.js';
+import type { IscsiRuntime } from './iscsi.runtime.js';
+
+const key = (c: Connection) => `${c.initiator}@${c.address}`;
+/** last_activity_at is refreshed at most this often while a client stays logged in. */
+const ACTIVITY_WRITE_MS = 30_000;
+
+/**
+ * Watches the targets' live state: a session whose initiator logs in becomes `active`
+ * (boot event iscsi_login), a logout is recorded (iscsi_logout), a session with no connection for
+ * sessions.idleTimeoutSec ends as `idle`, and a connection from another address than the target's
+ * allowed one is dropped (tgt's own address ACLs would widen access, see README).
+ */
+export class SessionMonitor {
+  private timer: NodeJS.Timeout | null = null;
+  private running: Promise<void> | null = null;
+
+  constructor(
+    private readonly sessions: SessionsRepository,
+    private readonly targets: TargetsRepository,
+    private readonly orchestrator: SessionOrchestrator,
+    private readonly iscsi: IscsiRuntime,
+    private readonly settings: SettingsService,
+    private readonly bus: EventBus,
+    private readonly log: Logger,
+  ) {}
+
+  start(intervalMs: number): void {
+    this.stop();
+    this.timer = setInterval(
+      () => void this.tick().catch((err) => this.log.warn({ err }, 'session monitor')),
+      intervalMs,
+    );
+    this.timer.unref();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+  }
+
+  /** One pass (ticks never overlap). */
+  tick(): Promise<void> {
+    this.running ??= this.pass().finally(() => {
+      this.running = null;
+    });
+    return this.running;
+  }
+
+  private async pass(): Promise<void> {
+    const live = await this.iscsi.live(0);
+    const byIqn = new Map(live.map((t) => [t.iqn, t]));
+    const idleMs = (await this.settings.get()).sessions.idleTimeoutSec * 1000;
+    const driver = await this.iscsi.driver();
+    for (const s of await this.sessions.live()) {
+      if (s.state === 'starting' || !s.target_id) continue;
+      const t = await this.targets.findById(s.target_id);
+      if (!t || t.state !== 'active') continue;
+      let conns = byIqn.get(t.iqn)?.connections ?? [];
+      const machine = await this.sessions.machineMac(s.machine_id);
+      const event = (kind: 'iscsi_login' | 'iscsi_logout' | 'error', detail: Record<string, unknown>) =>
+        this.sessions.addBootEvent({
+          at: nowIso(),
+          mac: machine?.mac ?? null,
+          machineId: s.machine_id,
+          sessionId: s.id,
+          kind,
+          detail: { target: t.iqn, ...detail },
+        });
+      if (t.allowed_address) {
+        for (const c of conns.filter((x) => x.address !== t.allowed_address)) {
+          const kicked = await driver.kick(t.iqn, c).catch(() => false);
+          this.log.warn(
+            { iqn: t.iqn, address: c.address, kicked },
+            'login from an address that is not allowed',
+          );
+          await event('error', {
+            reason: 'address_not_allowed',
+            initiator: c.initiator,
+            address: c.address,
+            allowed: t.allowed_address,
+            kicked,
+          });
+        }
+        conns = conns.filter((x) => x.address === t.allowed_address);
+      }
+      const now = conns.map((c) => ({ initiator: c.initiator, address: c.address }));
+      const before = parseJson<Connection[]>(s.connections, []);
+      const nowKeys = new Set(now.map(key));
+      const beforeKeys = new Set(before.map(key));
+      const logins = now.filter((c) => !beforeKeys.has(key(c)));
+      const logouts = before.filter((c) => !nowKeys.has(key(c)));
+      for (const c of logins) await event('iscsi_login', { ...c });
+      for (const c of logouts) await event('iscsi_logout', { ...c });
+
+      const at = nowIso();
+      const patch: Partial<SessionRow> = {};
+      if (logins.length || logouts.length) patch.connections = JSON.stringify(now);
+      if (now.length) {
+        const last = s.last_activity_at ? Date.parse(s.last_activity_at) : 0;
+        if (Date.now() - last > ACTIVITY_WRITE_MS || logins.length) patch.last_activity_at = at;
+        if (s.state === 'ready') {
+          patch.state = 'active';
+          patch.active_at = at;
+        }
+        if (logins.length) await this.sessions.touchMachine(s.machine_id, at, now[0]!.address);
+      } else {
+        const since = Math.max(
+          ...[s.last_activity_at, s.ready_at, s.started_at].map((x) => (x ? Date.parse(x) : 0)),
+        );
+        if (Date.now() - since > idleMs) {
+          this.log.info({ session: s.id }, 'session idle: no iSCSI connection; ending it');
+          await this.orchestrator.endSession(s.id, 'idle').catch((err) => this.log.warn({ err }, 'idle end'));
+          continue;
+        }
+      }
+      if (Object.keys(patch).length) {
+        await this.sessions.update(s.id, patch, { notState: 'ended' });
+        const out = await this.sessions.findById(s.id);
+        if (out) this.bus.publish('session.updated', s.id, toSession(out));
+      }
+    }
+  }
+}

@@ -1,0 +1,403 @@
+import type { Logger } from 'pino';
+import type { ApplyWriteback, EndReason, ImageVersion, Lun, Settings } from '@ggnet/contracts';
+import { conflict, notFound } from '../../errors/app-error.js';
+import { isUniqueViolation, nowIso, uniqueViolationColumn } from '../../db/database.js';
+import type { EventBus } from '../../events/event-bus.js';
+import { chapSecret, newId } from '../../lib/ids.js';
+import { targetIqn } from '../../lib/iqn.js';
+import { KeyedMutex } from '../../lib/keyed-mutex.js';
+import { parseJson } from '../../lib/json.js';
+import type { IscsiRuntime } from '../iscsi/iscsi.runtime.js';
+import type { ImagesRepository } from '../images/images.repository.js';
+import type { MachineRow, MachinesRepository } from '../machines/machines.repository.js';
+import type { SettingsService } from '../settings/settings.service.js';
+import type { StorageService } from '../storage/storage.service.js';
+import type { WritebackRow, WritebacksRepository } from '../storage/writebacks.repository.js';
+import type { TargetManager } from '../targets/target-manager.js';
+import type { TargetRow, TargetsRepository } from '../targets/targets.repository.js';
+import type { BootSessionInfo, BootSessionRequest, BootSessionStarter } from './boot-session.js';
+import { toSession, type SessionRow, type SessionsRepository } from './sessions.repository.js';
+
+export interface OrchestratorDeps {
+  sessions: SessionsRepository;
+  targets: TargetsRepository;
+  writebacks: WritebacksRepository;
+  machines: MachinesRepository;
+  images: ImagesRepository;
+  storage: StorageService;
+  targetManager: TargetManager;
+  iscsi: IscsiRuntime;
+  settings: SettingsService;
+  bus: EventBus;
+  log: Logger;
+}
+
+interface Disk {
+  kind: 'boot' | 'extra';
+  imageId: string;
+  versionId: string;
+}
+
+/**
+ * Boot sessions end to end: a boot ends the machine's previous session (its target goes, its writeback
+ * too unless kept), makes fresh writebacks (boot disk + extra disks) and a target with ACL and CHAP,
+ * and answers with what the iPXE script needs. One lock per machine: boots of different machines run
+ * in parallel; two boots of one machine run one after the other and leave exactly one live session
+ * (the database's unique index backs this up across processes).
+ */
+export class SessionOrchestrator implements BootSessionStarter {
+  readonly machineLocks = new KeyedMutex();
+
+  constructor(private readonly d: OrchestratorDeps) {}
+
+  startSession(req: BootSessionRequest): Promise<BootSessionInfo> {
+    return this.machineLocks.run(req.machineId, () => this.start(req, 0));
+  }
+
+  /** Ends a session (idempotent). Its target is removed; its writebacks are discarded unless kept. */
+  endSession(
+    sessionId: string,
+    reason: EndReason,
+    opts: { keepWriteback?: boolean; error?: string } = {},
+  ): Promise<boolean> {
+    return (async () => {
+      const s = await this.d.sessions.findById(sessionId);
+      if (!s) throw notFound('session', sessionId);
+      return this.machineLocks.run(s.machine_id, () => this.end(s, reason, opts));
+    })();
+  }
+
+  // ---- start ----------------------------------------------------------------------
+
+  private async disksFor(m: MachineRow, s: Settings): Promise<Disk[]> {
+    const bootImageId = m.boot_image_id ?? s.machines.defaultImageId;
+    if (!bootImageId)
+      throw conflict(
+        'no_boot_image',
+        `machine ${m.name} has no boot image and there is no default image`,
+        'assign an image to the machine (bootImageId) or set machines.defaultImageId',
+      );
+    const ids = [bootImageId, ...parseJson<string[]>(m.extra_image_ids, []).filter((i) => i !== bootImageId)];
+    const disks: Disk[] = [];
+    for (const [i, imageId] of ids.entries()) {
+      const img = await this.d.images.findRow(imageId);
+      if (!img) throw notFound('image', imageId);
+      if (!img.published_version_id)
+        throw conflict(
+          'image_not_published',
+          `image ${img.name} has no published version`,
+          'publish a ready version of the image first',
+        );
+      await this.d.storage.readyVersion(imageId, img.published_version_id);
+      disks.push({ kind: i === 0 ? 'boot' : 'extra', imageId, versionId: img.published_version_id });
+    }
+    return disks;
+  }
+
+  private async start(req: BootSessionRequest, attempt: number): Promise<BootSessionInfo> {
+    const m = await this.d.machines.findById(req.machineId);
+    if (!m) throw notFound('machine', req.machineId);
+    if (m.pending)
+      throw conflict(
+        'machine_pending',
+        `machine ${m.name} waits for approval`,
+        'approve it first (pending: false)',
+      );
+    if (!m.enabled) throw conflict('machine_disabled', `machine ${m.name} is disabled`, 'enable it first');
+    const s = await this.d.settings.get();
+    const disks = await this.disksFor(m, s);
+    const driver = await this.d.iscsi.driver();
+    const portal = await this.d.iscsi.clientPortal();
+
+    const prev = await this.d.sessions.liveForMachine(m.id);
+    if (prev) await this.end(prev, 'rebooted', {});
+
+    const sessionId = newId();
+    const now = nowIso();
+    const session: SessionRow = {
+      id: sessionId,
+      machine_id: m.id,
+      image_id: disks[0]!.imageId,
+      version_id: disks[0]!.versionId,
+      target_id: null,
+      writeback_id: null,
+      mode: req.mode,
+      state: 'starting',
+      end_reason: null,
+      error: null,
+      client_ip: req.clientIp,
+      started_at: now,
+      ready_at: null,
+      active_at: null,
+      ended_at: null,
+      last_activity_at: null,
+      connections: '[]',
+    };
+    try {
+      await this.d.sessions.insert(session);
+    } catch (err) {
+      if (!isUniqueViolation(err)) throw err;
+      if (uniqueViolationColumn(err) === 'image_id' || req.mode === 'maintenance') {
+        const other = (await this.d.sessions.live()).find(
+          (x) => x.mode === 'maintenance' && x.image_id === session.image_id && x.machine_id !== m.id,
+        );
+        if (other) {
+          const om = await this.d.sessions.machineMac(other.machine_id);
+          throw conflict(
+            'maintenance_in_progress',
+            `machine ${om?.name ?? other.machine_id} is already in maintenance on this image`,
+            `apply or stop session ${other.id} first: one maintenance session per image at a time`,
+          );
+        }
+      }
+      // another GGnet process started a session for this machine at the same moment: replace it once
+      if (attempt > 0)
+        throw conflict('session_race', 'the machine keeps starting sessions concurrently', 'retry');
+      const other = await this.d.sessions.liveForMachine(m.id);
+      if (other) await this.end(other, 'replaced', {});
+      return this.start(req, attempt + 1);
+    }
+
+    const made: WritebackRow[] = [];
+    const reused: WritebackRow[] = [];
+    let target: TargetRow | null = null;
+    try {
+      const luns: Lun[] = [];
+      let lun = driver.firstLun;
+      for (const disk of disks) {
+        let wb: WritebackRow | undefined;
+        // keep-writeback machines and maintenance continue on their kept disk (e.g. across update reboots)
+        if (m.keep_writeback || req.mode === 'maintenance') {
+          const kept = await this.d.writebacks.findKept(m.id, disk.imageId);
+          if (kept && (await this.d.storage.attach(kept.id, sessionId, null, lun))) {
+            wb = kept;
+            reused.push(kept);
+          }
+        }
+        if (!wb) {
+          wb = await this.d.storage.create({
+            machineId: m.id,
+            imageId: disk.imageId,
+            versionId: disk.versionId,
+            sessionId,
+            targetId: null,
+            lun,
+            kept: req.mode === 'maintenance',
+          });
+          made.push(wb);
+        }
+        luns.push({
+          lun,
+          kind: disk.kind,
+          imageId: disk.imageId,
+          versionId: wb.version_id,
+          writebackId: wb.id,
+          sizeBytes: wb.size_bytes === null ? null : Number(wb.size_bytes),
+        });
+        lun++;
+      }
+
+      target = await this.newTargetRow(m, s, {
+        iqn: targetIqn(s.iscsi, m.name),
+        chapUser: m.name,
+        sessionId,
+        luns,
+        initiatorIqn: m.initiator_iqn,
+        allowedAddress: m.ip,
+        mutual: s.iscsi.mutualChap,
+        backend: driver.backend,
+      });
+      await this.d.targets.insert(target);
+      for (const l of luns) await this.d.writebacks.update(l.writebackId!, { target_id: target.id });
+      await this.d.targetManager.provision(target);
+      await this.d.targets.setState(target.id, 'active', ['pending']);
+
+      const bootWb = luns[0]!;
+      await this.d.sessions.update(sessionId, {
+        state: 'ready',
+        target_id: target.id,
+        writeback_id: bootWb.writebackId,
+        version_id: bootWb.versionId,
+        ready_at: nowIso(),
+      });
+      const out = await this.d.sessions.findById(sessionId);
+      this.d.bus.publish('session.started', sessionId, out ? toSession(out) : null);
+      this.d.bus.publish('target.created', target.id, { id: target.id, iqn: target.iqn, sessionId });
+      return {
+        sessionId,
+        state: 'ready',
+        targetIqn: target.iqn,
+        portalHost: portal.host,
+        portalPort: portal.port,
+        initiatorIqn: target.initiator_iqn,
+        luns: luns.map((l) => ({ lun: l.lun, kind: l.kind, imageId: l.imageId!, versionId: l.versionId! })),
+        chap: { username: target.chap_user!, password: target.chap_secret! },
+        reverseChap:
+          target.mutual_user && target.mutual_secret
+            ? { username: target.mutual_user, password: target.mutual_secret }
+            : null,
+      };
+    } catch (err) {
+      // undo everything: no half-made target, no orphan writeback, the session ends with the error
+      if (target) {
+        await this.d.targetManager.unprovision(target.iqn).catch(() => undefined);
+        await this.d.targets.delete(target.id).catch(() => undefined);
+      }
+      for (const w of made) await this.d.storage.discard(w.id).catch(() => undefined);
+      for (const w of reused) await this.d.storage.keep(w.id).catch(() => undefined);
+      await this.d.sessions.update(
+        sessionId,
+        { state: 'ended', end_reason: 'error', error: (err as Error).message, ended_at: nowIso() },
+        { notState: 'ended' },
+      );
+      const out = await this.d.sessions.findById(sessionId).catch(() => undefined);
+      if (out) this.d.bus.publish('session.ended', sessionId, toSession(out));
+      this.d.log.error({ err, machine: m.name }, 'session start failed');
+      throw err;
+    }
+  }
+
+  /** A targets row (not yet stored): CHAP with the machine's secret, optional mutual CHAP. */
+  async newTargetRow(
+    m: MachineRow,
+    _s: Settings,
+    o: {
+      iqn: string;
+      chapUser: string;
+      sessionId: string | null;
+      luns: Lun[];
+      initiatorIqn: string;
+      allowedAddress: string | null;
+      mutual: boolean;
+      backend: 'tgt' | 'lio';
+    },
+  ): Promise<TargetRow> {
+    let mutualSecret: string | null = null;
+    if (o.mutual) {
+      mutualSecret = m.chap_mutual_secret;
+      if (!mutualSecret) {
+        // mutual CHAP was switched on after the machine was made: give it its secret now
+        mutualSecret = chapSecret(16);
+        await this.d.machines.update(m.id, { chap_mutual_secret: mutualSecret });
+      }
+    }
+    // an older target of the same name (left over after a crash) goes first
+    const stale = await this.d.targets.findByIqn(o.iqn);
+    if (stale) {
+      await this.d.targetManager.unprovision(stale.iqn);
+      await this.d.targets.delete(stale.id);
+    }
+    const now = nowIso();
+    return {
+      id: newId(),
+      iqn: o.iqn,
+      machine_id: m.id,
+      session_id: o.sessionId,
+      backend: o.backend,
+      luns: JSON.stringify(o.luns),
+      initiator_iqn: o.initiatorIqn,
+      chap_user: o.chapUser,
+      chap_secret: m.chap_secret,
+      mutual_user: mutualSecret ? `tgt.${o.chapUser}` : null,
+      mutual_secret: mutualSecret,
+      allowed_address: o.allowedAddress,
+      state: 'pending',
+      error: null,
+      created_at: now,
+      updated_at: now,
+    };
+  }
+
+  // ---- end ------------------------------------------------------------------------
+
+  private async end(
+    s: SessionRow,
+    reason: EndReason,
+    opts: { keepWriteback?: boolean; error?: string },
+  ): Promise<boolean> {
+    const n = await this.d.sessions.update(
+      s.id,
+      {
+        state: 'ended',
+        end_reason: reason,
+        ended_at: nowIso(),
+        error: opts.error ?? null,
+        connections: '[]',
+      },
+      { notState: 'ended' },
+    );
+    if (!n) return false;
+    const m = await this.d.machines.findById(s.machine_id);
+    // maintenance work survives reboots and idle ends: only an explicit stop (or apply) drops it
+    const keepAll =
+      !!opts.keepWriteback ||
+      m?.keep_writeback === 1 ||
+      (s.mode === 'maintenance' && reason !== 'stopped' && reason !== 'applied');
+    // `applied`: the boot disk is about to become a version, so it must not be discarded
+    const keep = (w: WritebackRow) => keepAll || (reason === 'applied' && w.id === s.writeback_id);
+    let targetsGone = true;
+    for (const t of await this.d.targets.bySession(s.id)) {
+      await this.d.targets.setState(t.id, 'deleting', ['pending', 'active', 'error']);
+      try {
+        await this.d.targetManager.unprovision(t.iqn);
+        await this.d.targets.delete(t.id);
+        this.d.bus.publish('target.deleted', t.id, { id: t.id, iqn: t.iqn });
+      } catch (err) {
+        targetsGone = false;
+        this.d.log.warn({ err, iqn: t.iqn }, 'could not remove a target yet; the reconciler retries');
+      }
+    }
+    for (const w of await this.d.writebacks.bySession(s.id)) {
+      if (!['ready', 'creating', 'error'].includes(w.state)) continue;
+      if (keep(w)) await this.d.storage.keep(w.id);
+      // a reboot does not wait for its old disk to be deleted
+      else if (targetsGone && (reason === 'rebooted' || reason === 'replaced'))
+        await this.d.storage.discardSoon(w.id);
+      else if (targetsGone) await this.d.storage.discard(w.id);
+      // the target may still serve the file: the reconciler discards it once the target is gone
+      else await this.d.writebacks.update(w.id, { state: 'discarding' });
+    }
+    const out = await this.d.sessions.findById(s.id);
+    this.d.bus.publish('session.ended', s.id, out ? toSession(out) : null);
+    return true;
+  }
+
+  // ---- apply ----------------------------------------------------------------------
+
+  /**
+   * POST /sessions/{id}/apply: the session's boot disk becomes a new version of its image. With the
+   * client logged in this is refused unless forced (then a crash-consistent snapshot is taken and the
+   * session keeps running); otherwise the session ends (`applied`) and its writeback file is moved into
+   * the version without copying.
+   */
+  async apply(sessionId: string, body: ApplyWriteback, author: string | null): Promise<ImageVersion> {
+    const s = await this.d.sessions.findById(sessionId);
+    if (!s) throw notFound('session', sessionId);
+    const opts = { comment: body.comment, publish: body.publish ?? false, author };
+    if (!s.writeback_id) throw conflict('no_writeback', 'the session has no writeback', 'nothing to apply');
+    if (s.state === 'ended') {
+      const wb = await this.d.writebacks.findById(s.writeback_id);
+      if (wb?.state !== 'kept')
+        throw conflict(
+          'writeback_gone',
+          `the session ended and its writeback is ${wb?.state ?? 'gone'}`,
+          'only a kept writeback of an ended session can be applied',
+        );
+      return this.d.storage.applyToVersion(wb.id, { ...opts, mode: 'move' });
+    }
+    const target = s.target_id ? await this.d.targets.findById(s.target_id) : undefined;
+    const live = target ? (await this.d.iscsi.live(0)).find((t) => t.iqn === target.iqn) : undefined;
+    const connected = (live?.connections.length ?? 0) > 0;
+    if (connected && !body.force)
+      throw conflict(
+        'session_connected',
+        `${live!.connections.map((c) => c.initiator).join(', ')} is logged in to the session's disk`,
+        'shut the client down first so its disk is consistent, or send force: true to apply a crash-consistent snapshot while it keeps running',
+      );
+    if (connected) return this.d.storage.applyToVersion(s.writeback_id, { ...opts, mode: 'snapshot' });
+    const wbId = s.writeback_id;
+    // the target goes first: from here on nothing writes to the file that becomes the version
+    await this.endSession(s.id, 'applied');
+    return this.d.storage.applyToVersion(wbId, { ...opts, mode: 'move' });
+  }
+}
