@@ -8,7 +8,7 @@ profile=${1:-runtime}
 
 RUNTIME=(tgt qemu-utils dnsmasq ipxe xfsprogs btrfs-progs e2fsprogs iproute2 util-linux coreutils ca-certificates)
 TEST=(libiscsi-bin qemu-system-x86 qemu-block-extra ipxe-qemu ovmf syslinux syslinux-common extlinux
-      busybox-static fdisk dosfstools mtools e2fsprogs cpio file systemd-boot-efi
+      busybox-static fdisk dosfstools mtools e2fsprogs cpio file systemd-boot-efi mount
       postgresql chromium wrk procps iptables)
 
 pkgs=("${RUNTIME[@]}")

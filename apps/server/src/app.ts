@@ -21,6 +21,8 @@ import { registerInputGuard } from './http/input-guard.js';
 import type { App } from './http/types.js';
 import { registerAuditRoutes } from './modules/audit/audit.routes.js';
 import { registerAuthRoutes } from './modules/auth/auth.routes.js';
+import { registerBootApiRoutes, registerBootEndpoints } from './modules/boot/boot.routes.js';
+import { registerDhcpRoutes } from './modules/dhcp/dhcp.routes.js';
 import { registerEventsRoutes } from './modules/events/events.routes.js';
 import { registerHealthRoutes } from './modules/health/health.routes.js';
 import { registerImagesRoutes } from './modules/images/images.routes.js';
@@ -121,6 +123,9 @@ export async function buildApp(c: Container, ext: AppExtensions = {}): Promise<A
   registerSettingsRoutes(app, { settings: c.settings });
   registerAuditRoutes(app, { audit: c.repos.audit });
   registerEventsRoutes(app, { bus: c.bus, auth: c.auth });
+  await registerBootEndpoints(app, { boot: c.boot });
+  registerBootApiRoutes(app, { boot: c.boot });
+  registerDhcpRoutes(app, { dhcp: c.dhcp });
   for (const r of ext.routes ?? []) await r(app);
 
   app.get('/api/openapi.json', { schema: { hide: true }, config: { access: 'public' } }, async () =>

@@ -15,4 +15,14 @@ export const backgroundServices: BackgroundService[] = [
   startIscsiServices,
   // job worker (unless GGNET_WORKER=false) + relay of other workers' progress to the events WebSocket
   startJobServices,
+  // DHCP / proxyDHCP / TFTP (dnsmasq) following the settings; its log feeds the boot timelines
+  async (c) => {
+    await c.dhcp.start();
+    return () => c.dhcp.stop();
+  },
+  // the boot endpoint on network.bootHttpPort, when set
+  async (c) => {
+    await c.bootHttp.start();
+    return () => c.bootHttp.stop();
+  },
 ];

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { Password, Role, ROLES, Username } from '@ggnet/contracts';
+import { DHCP_SNIPPET_FORMATS, DhcpSnippetFormat, Password, Role, ROLES, Username } from '@ggnet/contracts';
 import { ConfigError, loadConfig, maskConfig } from './config/config.loader.js';
 import type { Config } from './config/config.schema.js';
 import { createContainer } from './container.js';
@@ -43,6 +43,8 @@ usage: ggnet <command> [options]
                                 credentials also from GGNET_USER/GGNET_PASSWORD or GGNET_TOKEN, server from GGNET_SERVER
   image import PATH [--name N] [--sha256 HEX] [--no-wait]
                                 import a file from the import directory (GGNET_IMPORT_DIR) on this server
+  dhcp snippet [--format isc|kea|dnsmasq|router]
+                                configuration for the site's own DHCP server (dhcp.mode=off)
   doctor                        check the host (tools, iPXE, space, ports, reflink); exit 1 if something required is missing
   config                        print the effective configuration (secrets masked)
   version
@@ -150,6 +152,8 @@ async function main(argv: string[]): Promise<void> {
       else fail('usage: ggnet image upload FILE ... | ggnet image import PATH ...');
       return;
     }
+    case 'dhcp':
+      return dhcpCommand(config, rest);
     case 'doctor': {
       const runner = new SpawnProcessRunner();
       const rows = await runDoctor(config, runner, config.settings.storage?.reserveBytes ?? 10 * 1024 ** 3);
@@ -202,6 +206,22 @@ async function workerCommand(config: Config): Promise<void> {
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
+}
+
+async function dhcpCommand(config: Config, argv: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { format: { type: 'string', default: 'isc' } },
+  });
+  if (positionals[0] !== 'snippet') fail('usage: ggnet dhcp snippet [--format isc|kea|dnsmasq|router]');
+  const format = DhcpSnippetFormat.safeParse(values.format);
+  if (!format.success)
+    fail(`unknown format ${JSON.stringify(values.format)}`, `one of ${DHCP_SNIPPET_FORMATS.join(', ')}`);
+  await withContainer(config, async (c) => {
+    const s = await c.dhcp.snippet(format.data);
+    process.stdout.write(s.text);
+  });
 }
 
 async function userCommand(config: Config, argv: string[]): Promise<void> {

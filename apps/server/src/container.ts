@@ -8,6 +8,13 @@ import { Metrics } from './http/metrics.js';
 import { randomSecret } from './lib/ids.js';
 import { ImageFiles } from './adapters/storage/image-files.js';
 import { SpawnProcessRunner, type ProcessRunner } from './adapters/process/process-runner.adapter.js';
+import { DnsmasqDaemon, type Dnsmasq } from './adapters/dnsmasq/dnsmasq.adapter.js';
+import { BootEventsRepository } from './modules/boot/boot-events.repository.js';
+import { BootHttpListener } from './modules/boot/boot-http.js';
+import { BootService } from './modules/boot/boot.service.js';
+import { DhcpRepository } from './modules/dhcp/dhcp.repository.js';
+import { DhcpService } from './modules/dhcp/dhcp.service.js';
+import type { BootSessionStarter } from './modules/sessions/boot-session.js';
 import type { IscsiTargetDriver } from './adapters/iscsi/iscsi-target.adapter.js';
 import { IscsiRuntime } from './modules/iscsi/iscsi.runtime.js';
 import { Reconciler } from './modules/iscsi/reconciler.js';
@@ -59,6 +66,10 @@ export interface ContainerOptions {
   log: Logger;
   runner?: ProcessRunner;
   version?: string;
+  /** dnsmasq (DHCP/TFTP); tests pass a fake. */
+  dnsmasq?: Dnsmasq;
+  /** What the boot endpoint asks for an iSCSI disk; tests pass a fake. */
+  bootSessions?: BootSessionStarter;
   /** iSCSI driver to use instead of the one settings iscsi.backend selects (unit tests: a fake). */
   iscsiDriver?: IscsiTargetDriver;
   qemuImg?: QemuImg;
@@ -90,6 +101,8 @@ export function createContainer(config: Config, opts: ContainerOptions) {
     jobs: new JobsRepository(db, database.dialect),
     settings: new SettingsRepository(db),
     audit: new AuditRepository(db),
+    bootEvents: new BootEventsRepository(db),
+    dhcp: new DhcpRepository(db),
   };
 
   const auth = new AuthService(repos.users, repos.refreshTokens, {
@@ -199,6 +212,39 @@ export function createContainer(config: Config, opts: ContainerOptions) {
     new ImageRetentionJob({ repo: repos.images, images, settings }),
     new UploadExpiryJob({ repo: repos.images, images, files: imageFiles, jobs, tus: tusStore }),
   ];
+  /** Facts known only once the server runs (the HTTP port when config.port is 0). */
+  const runtime = { httpPort: config.port };
+  const dnsmasq = opts.dnsmasq ?? new DnsmasqDaemon({ dir: join(config.dataDir, 'dnsmasq'), log });
+  const dhcp = new DhcpService(dnsmasq, settings, repos.dhcp, repos.bootEvents, bus, log, {
+    dataDir: config.dataDir,
+    ipxeDir: config.ipxeDir,
+    httpPort: () => runtime.httpPort,
+    files: dnsmasq.files,
+    reconcileIntervalSec: config.reconcileIntervalSec,
+  });
+  // the boot endpoint starts sessions through the iSCSI side's orchestrator
+  const bootSessions = opts.bootSessions ?? orchestrator;
+  const boot = new BootService({
+    machines,
+    machinesRepo: repos.machines,
+    images: repos.images,
+    settings,
+    sessions: bootSessions,
+    events: repos.bootEvents,
+    drainDhcpLog: () => dhcp.drain(),
+    bus,
+    log,
+    httpPort: () => runtime.httpPort,
+  });
+  const bootHttp = new BootHttpListener({
+    boot,
+    settings,
+    bus,
+    log,
+    host: config.host,
+    mainPort: () => runtime.httpPort,
+    trustProxy: config.trustProxy,
+  });
 
   settings.addValidator(async (s) => {
     const id = s.machines.defaultImageId;
@@ -241,6 +287,12 @@ export function createContainer(config: Config, opts: ContainerOptions) {
     tusStore,
     /** What the job worker can run (`ggnet serve` with GGNET_WORKER, or `ggnet worker`). */
     jobHandlers,
+    runtime,
+    dnsmasq,
+    dhcp,
+    bootSessions,
+    boot,
+    bootHttp,
     /** Registers something to close on shutdown (daemons, loops), in reverse order. */
     onClose(fn: () => Promise<void>) {
       closers.push(fn);

@@ -39,6 +39,7 @@ export async function startServer(config: Config, opts: StartOptions): Promise<R
     await app.listen({ host: config.host, port: config.port });
     const addr = app.server.address();
     const port = typeof addr === 'object' && addr ? addr.port : config.port;
+    container.runtime.httpPort = port;
     const stops: Array<() => Promise<void>> = [];
     for (const s of opts.services ?? []) stops.push(await s(container));
     let stopping: Promise<void> | null = null;

@@ -10,4 +10,5 @@ export * from './jobs.js';
 export * from './settings.js';
 export * from './audit.js';
 export * from './events.js';
+export * from './boot.js';
 export * from './storage.js';

@@ -25,6 +25,7 @@ export const ENV_KEYS: Record<string, string> = {
   GGNET_LOGIN_LIMIT_PER_USER: 'loginLimit.perUser',
   GGNET_TGT_CONTROL_PORT: 'tgtControlPort',
   GGNET_RECONCILE_INTERVAL: 'reconcileIntervalSec',
+  GGNET_IPXE_DIR: 'ipxeDir',
   GGNET_SESSION_MONITOR_INTERVAL: 'sessionMonitorIntervalSec',
   // settings pins (documented in the README's configuration reference)
   GGNET_DHCP_MODE: 'settings.dhcp.mode',

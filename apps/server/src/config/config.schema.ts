@@ -51,6 +51,8 @@ export const ConfigSchema = z
       })
       .default({ perIp: 20, perUser: 5, windowSec: 60 }),
     /** Control port of GGnet's own tgtd (its management socket is /var/run/tgtd/socket.<port>). */
+    /** Where Debian's ipxe package installs undionly.kpxe, snponly.efi and ipxe.efi (copied to the TFTP root). */
+    ipxeDir: z.string().min(1).default('/usr/lib/ipxe'),
     tgtControlPort: z.coerce.number().int().min(1).max(32767).default(7300),
     /** Reconcile interval (seconds): the loop that makes targets/writebacks/DHCP match the database. */
     reconcileIntervalSec: z.coerce.number().int().min(1).max(3600).default(30),

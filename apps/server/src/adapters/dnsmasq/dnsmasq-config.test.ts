@@ -1,0 +1,105 @@
+import { describe, expect, it } from 'vitest';
+import { networkOf, renderDnsmasqConf, type DnsmasqConfig } from './dnsmasq-config.js';
+
+const base: DnsmasqConfig = {
+  mode: 'dhcp',
+  iface: 'br0',
+  bootAddr: '10.99.0.1',
+  scriptUrl: 'http://10.99.0.1:8080/boot/ipxe?mac=${netX/mac}&arch=${buildarch}&platform=${platform}',
+  tftpRoot: '/var/lib/ggnet/tftp',
+  biosFile: 'undionly.kpxe',
+  efiFile: 'snponly.efi',
+  range: { start: '10.99.0.100', end: '10.99.0.199', netmask: '255.255.255.0', leaseTimeSec: 3600 },
+  netmask: '255.255.255.0',
+  router: null,
+  dns: [],
+  reservations: [{ mac: '52-54-00-AA-BB-CC', ip: '10.99.0.50', name: 'pc-01' }],
+  ipv6Ra: true,
+  leaseFile: '/var/lib/ggnet/dnsmasq/leases',
+  pidFile: '/var/lib/ggnet/dnsmasq/dnsmasq.pid',
+  user: null,
+};
+
+const lines = (text: string) => text.split('\n');
+
+describe('renderDnsmasqConf', () => {
+  it('dhcp mode: range, PXE/iPXE boot files by arch and user class, the lab tuning, reservations', () => {
+    const l = lines(renderDnsmasqConf(base));
+    expect(l).toContain('port=0');
+    expect(l).toContain('interface=br0');
+    expect(l).toContain('bind-interfaces');
+    expect(l).toContain('dhcp-range=10.99.0.100,10.99.0.199,255.255.255.0,3600s');
+    expect(l).toContain('no-ping');
+    expect(l).toContain('dhcp-userclass=set:ipxe,iPXE');
+    expect(l).toContain('dhcp-match=set:efi64,option:client-arch,7');
+    expect(l).toContain('dhcp-boot=tag:!ipxe,tag:!efi64,undionly.kpxe,,10.99.0.1');
+    expect(l).toContain('dhcp-boot=tag:!ipxe,tag:efi64,snponly.efi,,10.99.0.1');
+    expect(l).toContain(`dhcp-boot=tag:ipxe,${base.scriptUrl},,10.99.0.1`);
+    expect(l).toContain('dhcp-option=tag:ipxe,encap:175,176,1b');
+    expect(l).toContain('dhcp-option=option:router');
+    expect(l).toContain('dhcp-host=52:54:00:aa:bb:cc,10.99.0.50,pc-01');
+    expect(l).toContain('enable-ra');
+    expect(l).toContain('dhcp-range=::,constructor:br0,ra-only');
+    expect(l).toContain('ra-param=br0,10,0');
+    expect(l).toContain('log-dhcp');
+    expect(l.some((x) => x.startsWith('user='))).toBe(false);
+  });
+
+  it('proxy mode: proxy range on the boot network, pxe-service for firmware, non-zero next-server, no no-pxedhcp', () => {
+    const text = renderDnsmasqConf({ ...base, mode: 'proxy', range: null, bootAddr: '192.168.1.20' });
+    const l = lines(text);
+    expect(l).toContain('dhcp-range=192.168.1.0,proxy,255.255.255.0');
+    expect(l).toContain('pxe-service=tag:!ipxe,x86PC,"GGnet network boot (BIOS)",undionly.kpxe,192.168.1.20');
+    expect(l).toContain(
+      'pxe-service=tag:!ipxe,X86-64_EFI,"GGnet network boot (UEFI)",snponly.efi,192.168.1.20',
+    );
+    expect(l).toContain(`dhcp-boot=tag:ipxe,${base.scriptUrl},,192.168.1.20`);
+    expect(text).not.toContain('encap:175,176');
+    expect(text).not.toContain('dhcp-authoritative');
+    expect(text).not.toContain('dhcp-host=');
+  });
+
+  it('tftp mode (dhcp off): TFTP only, bound to the boot address when no interface is set', () => {
+    const text = renderDnsmasqConf({ ...base, mode: 'tftp', iface: null, user: 'dnsmasq' });
+    const l = lines(text);
+    expect(l).toContain('enable-tftp');
+    expect(l).toContain('listen-address=10.99.0.1');
+    expect(l).toContain('user=dnsmasq');
+    expect(text).not.toContain('dhcp-range');
+    expect(text).not.toContain('dhcp-boot');
+    expect(text).not.toContain('enable-ra');
+  });
+
+  it('router and DNS when set; no RA without the setting', () => {
+    const text = renderDnsmasqConf({
+      ...base,
+      router: '10.99.0.254',
+      dns: ['10.99.0.53', '1.1.1.1'],
+      ipv6Ra: false,
+    });
+    expect(lines(text)).toContain('dhcp-option=option:router,10.99.0.254');
+    expect(lines(text)).toContain('dhcp-option=option:dns-server,10.99.0.53,1.1.1.1');
+    expect(text).not.toContain('enable-ra');
+  });
+
+  it('refuses values that would inject directives or break the syntax', () => {
+    expect(() => renderDnsmasqConf({ ...base, iface: 'br0\nenable-tftp' })).toThrow(/interface/);
+    expect(() => renderDnsmasqConf({ ...base, scriptUrl: 'http://x/boot,evil' })).toThrow(/script URL/);
+    expect(() => renderDnsmasqConf({ ...base, tftpRoot: '/tmp/x y' })).toThrow(/TFTP root/);
+    expect(() =>
+      renderDnsmasqConf({ ...base, reservations: [{ mac: 'zz', ip: '10.0.0.1', name: 'a' }] }),
+    ).toThrow(/MAC/);
+    expect(() =>
+      renderDnsmasqConf({
+        ...base,
+        reservations: [{ mac: '52:54:00:00:00:01', ip: '10.0.0.1', name: 'a,b' }],
+      }),
+    ).toThrow(/host name/);
+    expect(() => renderDnsmasqConf({ ...base, range: null })).toThrow(/range/);
+  });
+
+  it('networkOf', () => {
+    expect(networkOf('192.168.7.20', '255.255.255.0')).toBe('192.168.7.0');
+    expect(networkOf('10.1.2.3', '255.255.0.0')).toBe('10.1.0.0');
+  });
+});

@@ -1,0 +1,115 @@
+import type { FastifyRequest } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import {
+  BootEvent,
+  BootEventListQuery,
+  BootReadyRequest,
+  BootReadyResponse,
+  BootScriptQuery,
+  BootStats,
+  BootStatsQuery,
+  page,
+} from '@ggnet/contracts';
+import { z } from 'zod';
+import { unavailable } from '../../errors/app-error.js';
+import type { App } from '../../http/types.js';
+import type { BootService } from './boot.service.js';
+
+const HOST_HEADER_RE = /^[A-Za-z0-9.-]{1,253}(:\d{1,5})?$/;
+
+/** How the client reached us: its Host header, else the local address of its connection. */
+async function baseUrl(req: FastifyRequest, boot: BootService): Promise<string> {
+  const host = req.headers.host;
+  if (host && HOST_HEADER_RE.test(host)) return `http://${host}`;
+  const local = req.socket.localAddress?.replace(/^::ffff:/, '');
+  if (local && /^\d{1,3}(\.\d{1,3}){3}$/.test(local)) return `http://${local}:${req.socket.localPort}`;
+  const fallback = await boot.fallbackBaseUrl();
+  if (fallback) return fallback;
+  throw unavailable('no_boot_address', 'cannot tell clients how to reach GGnet', 'set network.bootAddr');
+}
+
+const clientIp = (req: FastifyRequest) => (req.ip ?? '').replace(/^::ffff:/, '');
+
+/**
+ * The unauthenticated boot endpoints iPXE and booted clients call. Registered on the main server
+ * and, when network.bootHttpPort is set, on a plain-HTTP listener of their own.
+ */
+export async function registerBootEndpoints(app: App, deps: { boot: BootService }): Promise<void> {
+  await app.register(async (plain) => {
+    const scope = plain.withTypeProvider<ZodTypeProvider>();
+    // busybox/curl `--post-data ''` sends a form content type; the body is ignored or tiny
+    scope.addContentTypeParser(
+      'application/x-www-form-urlencoded',
+      { parseAs: 'string', bodyLimit: 1024 },
+      (_req, body, done) => done(null, Object.fromEntries(new URLSearchParams(String(body)))),
+    );
+    scope.get(
+      '/boot/ipxe',
+      {
+        schema: {
+          tags: ['boot'],
+          summary: 'iPXE boot script for the calling machine (no login; reveals only what that MAC needs)',
+          querystring: BootScriptQuery,
+        },
+        config: { access: 'public' },
+        logLevel: 'warn',
+      },
+      async (req, reply) => {
+        const r = await deps.boot.script({
+          ...req.query,
+          clientIp: clientIp(req),
+          baseUrl: await baseUrl(req, deps.boot),
+        });
+        return reply
+          .header('cache-control', 'no-store')
+          .header('x-ggnet-boot-result', r.result)
+          .type('text/plain; charset=utf-8')
+          .send(r.script);
+      },
+    );
+    scope.post(
+      '/boot/ready',
+      {
+        schema: {
+          tags: ['boot'],
+          summary: 'The booted OS reports that it is up (optional; only from the address of a live session)',
+          querystring: z.object({ mac: z.string().max(40).optional() }),
+          body: BootReadyRequest,
+          response: { 200: BootReadyResponse },
+        },
+        config: { access: 'public' },
+      },
+      async (req) => deps.boot.ready({ mac: req.body?.mac ?? req.query.mac }, clientIp(req)),
+    );
+  });
+}
+
+export function registerBootApiRoutes(app: App, deps: { boot: BootService }): void {
+  app.get(
+    '/api/v1/boot/events',
+    {
+      schema: {
+        tags: ['boot'],
+        summary: 'Recent boot events (DHCP, TFTP, script, iSCSI, OS up), also of unknown and pending clients',
+        querystring: BootEventListQuery,
+        response: { 200: page(BootEvent) },
+      },
+      config: { access: 'viewer' },
+    },
+    async (req) => deps.boot.events(req.query),
+  );
+  app.get(
+    '/api/v1/boot/stats',
+    {
+      schema: {
+        tags: ['boot'],
+        summary:
+          'Boot-time statistics from the session timelines: p50/p95 per image, phases, slowest machines',
+        querystring: BootStatsQuery,
+        response: { 200: BootStats },
+      },
+      config: { access: 'viewer' },
+    },
+    async (req) => deps.boot.stats(req.query),
+  );
+}

@@ -1,0 +1,99 @@
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+
+/** Network namespaces need root (and `ip`); tests that need them are skipped otherwise, with this reason. */
+export function netnsUnavailable(): string | null {
+  if (process.getuid?.() !== 0) return 'needs root (network namespaces)';
+  try {
+    execFileSync('ip', ['netns', 'list'], { stdio: 'ignore' });
+  } catch {
+    return 'needs iproute2 with network namespace support';
+  }
+  return null;
+}
+
+export const ip = (...args: string[]) =>
+  execFileSync('ip', args, { stdio: ['ignore', 'pipe', 'pipe'] }).toString();
+
+/**
+ * Two network namespaces joined by a veth pair: `server` (gg0, 10.77.0.1/24 and fd77::1/64) and
+ * `client` (eth0, no address). Nothing is routed anywhere; names are unique per test run.
+ */
+export class VethPair {
+  readonly server: string;
+  readonly client: string;
+  readonly serverIface = 'gg0';
+  readonly clientIface = 'eth0';
+  readonly serverAddr = '10.77.0.1';
+
+  constructor(readonly clientMac = '52:54:00:77:00:01') {
+    const id = randomBytes(3).toString('hex');
+    this.server = `ggt-${id}-s`;
+    this.client = `ggt-${id}-c`;
+  }
+
+  up(): void {
+    ip('netns', 'add', this.server);
+    ip('netns', 'add', this.client);
+    ip('-n', this.server, 'link', 'set', 'lo', 'up');
+    ip('-n', this.client, 'link', 'set', 'lo', 'up');
+    ip(
+      '-n',
+      this.server,
+      'link',
+      'add',
+      this.serverIface,
+      'type',
+      'veth',
+      'peer',
+      'name',
+      this.clientIface,
+      'netns',
+      this.client,
+    );
+    ip('-n', this.client, 'link', 'set', this.clientIface, 'address', this.clientMac);
+    ip('-n', this.server, 'addr', 'add', `${this.serverAddr}/24`, 'dev', this.serverIface);
+    ip('-n', this.server, 'addr', 'add', 'fd77::1/64', 'dev', this.serverIface, 'nodad');
+    ip('-n', this.server, 'link', 'set', this.serverIface, 'up');
+    ip('-n', this.client, 'link', 'set', this.clientIface, 'up');
+  }
+
+  /** Kills (by PID) whatever still runs in our namespaces, then deletes them. */
+  down(): void {
+    for (const ns of [this.client, this.server]) {
+      let pids: number[] = [];
+      try {
+        pids = ip('netns', 'pids', ns).split('\n').filter(Boolean).map(Number);
+      } catch {
+        continue;
+      }
+      for (const pid of pids) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          /* gone */
+        }
+      }
+      try {
+        ip('netns', 'del', ns);
+      } catch {
+        /* already gone */
+      }
+    }
+  }
+
+  /** Process IDs running in a namespace (to check that nothing was left behind). */
+  pids(ns: string): number[] {
+    return ip('netns', 'pids', ns).split('\n').filter(Boolean).map(Number);
+  }
+}
+
+/** Command line of a process, or null when it is gone. */
+export function cmdline(pid: number): string | null {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ').trim();
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,132 @@
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { alive } from './proc.js';
+
+const ip = (...args: string[]) => execFileSync('ip', args, { stdio: ['ignore', 'pipe', 'pipe'] }).toString();
+
+const PREFIX = 'gge';
+
+/** Why VM boot tests cannot run here, or null. */
+export function bootTestsUnavailable(): string | null {
+  if (process.getuid?.() !== 0) return 'needs root (network namespaces, tap devices, loop devices)';
+  for (const [cmd, arg] of [
+    ['ip', '-V'],
+    ['qemu-system-x86_64', '--version'],
+    ['dnsmasq', '--version'],
+  ] as const) {
+    try {
+      execFileSync(cmd, [arg], { stdio: 'ignore' });
+    } catch {
+      return `${cmd} is not installed (bash scripts/install-deps.sh test)`;
+    }
+  }
+  return null;
+}
+
+function purge(ns: string): void {
+  let pids: number[] = [];
+  try {
+    pids = ip('netns', 'pids', ns).split('\n').filter(Boolean).map(Number);
+  } catch {
+    return;
+  }
+  for (const pid of pids) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
+  }
+  try {
+    ip('netns', 'del', ns);
+  } catch {
+    /* gone */
+  }
+}
+
+/**
+ * The boot segment of one test: network namespace `gge-<pid>-<id>` with bridge br0 (10.99.0.1/24,
+ * fd99::1/64), one tap per VM, optionally a second namespace on the same bridge for a plain DHCP
+ * server. No route leaves it; GGnet, dnsmasq, tgtd and QEMU all run inside.
+ */
+export class BootNet {
+  readonly ns: string;
+  readonly dhcpNs: string;
+  readonly bridge = 'br0';
+  readonly addr = '10.99.0.1';
+  readonly dhcpAddr = '10.99.0.2';
+  private taps = 0;
+
+  constructor() {
+    const id = randomBytes(2).toString('hex');
+    this.ns = `${PREFIX}-${process.pid}-${id}`;
+    this.dhcpNs = `${this.ns}-d`;
+  }
+
+  /** Removes namespaces earlier runs of these tests left behind (their creating process is gone). */
+  static purgeStale(): void {
+    let list: string[] = [];
+    try {
+      list = ip('netns', 'list')
+        .split('\n')
+        .map((l) => l.split(' ')[0]!)
+        .filter(Boolean);
+    } catch {
+      return;
+    }
+    for (const ns of list) {
+      const m = new RegExp(`^${PREFIX}-(\\d+)-[0-9a-f]{4}(-d)?$`).exec(ns);
+      if (m && !alive(Number(m[1]))) purge(ns);
+    }
+  }
+
+  up(): void {
+    BootNet.purgeStale();
+    ip('netns', 'add', this.ns);
+    ip('-n', this.ns, 'link', 'set', 'lo', 'up');
+    ip('-n', this.ns, 'link', 'add', this.bridge, 'type', 'bridge', 'stp_state', '0', 'forward_delay', '0');
+    ip('-n', this.ns, 'addr', 'add', `${this.addr}/24`, 'dev', this.bridge);
+    // an IPv6 prefix on the segment lets dnsmasq answer iPXE's router solicitations (GGnet's RA)
+    ip('-n', this.ns, 'addr', 'add', 'fd99::1/64', 'dev', this.bridge, 'nodad');
+    ip('-n', this.ns, 'link', 'set', this.bridge, 'up');
+  }
+
+  /** A new tap on the bridge for one VM. */
+  addTap(): string {
+    const tap = `tap${this.taps++}`;
+    ip('-n', this.ns, 'tuntap', 'add', 'dev', tap, 'mode', 'tap');
+    ip('-n', this.ns, 'link', 'set', tap, 'master', this.bridge);
+    ip('-n', this.ns, 'link', 'set', tap, 'up');
+    return tap;
+  }
+
+  /** A second namespace on the segment (10.99.0.2) for the site's own DHCP server (proxyDHCP tests). */
+  addDhcpPeer(): void {
+    ip('netns', 'add', this.dhcpNs);
+    ip('-n', this.dhcpNs, 'link', 'set', 'lo', 'up');
+    ip('-n', this.ns, 'link', 'add', 'dh0', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', this.dhcpNs);
+    ip('-n', this.ns, 'link', 'set', 'dh0', 'master', this.bridge);
+    ip('-n', this.ns, 'link', 'set', 'dh0', 'up');
+    ip('-n', this.dhcpNs, 'addr', 'add', `${this.dhcpAddr}/24`, 'dev', 'eth0');
+    ip('-n', this.dhcpNs, 'link', 'set', 'eth0', 'up');
+  }
+
+  /** Arguments that run a command inside the namespace: ['netns', 'exec', ns, ...]. */
+  exec(args: string[], ns = this.ns): [string, string[]] {
+    return ['ip', ['netns', 'exec', ns, ...args]];
+  }
+
+  pids(ns = this.ns): number[] {
+    try {
+      return ip('netns', 'pids', ns).split('\n').filter(Boolean).map(Number);
+    } catch {
+      return [];
+    }
+  }
+
+  /** Kills (by PID) what still runs in our namespaces and deletes them. */
+  down(): void {
+    purge(this.dhcpNs);
+    purge(this.ns);
+  }
+}
