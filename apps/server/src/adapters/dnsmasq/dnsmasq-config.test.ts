@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { networkOf, renderDnsmasqConf, type DnsmasqConfig } from './dnsmasq-config.js';
+import {
+  networkOf,
+  pickAddresses,
+  renderDnsmasqConf,
+  renderDnsmasqHosts,
+  type DnsmasqConfig,
+} from './dnsmasq-config.js';
 
 const base: DnsmasqConfig = {
   mode: 'dhcp',
@@ -101,5 +107,57 @@ describe('renderDnsmasqConf', () => {
   it('networkOf', () => {
     expect(networkOf('192.168.7.20', '255.255.255.0')).toBe('192.168.7.0');
     expect(networkOf('10.1.2.3', '255.255.0.0')).toBe('10.1.0.0');
+  });
+});
+
+describe('addresses of registered machines (dhcp-hostsfile)', () => {
+  const range = { start: '10.99.0.100', end: '10.99.0.199' };
+  const macs = Array.from({ length: 60 }, (_, i) => ({
+    mac: `52:54:00:e3:${(i >> 8).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`,
+    name: `pc-${i}`,
+  }));
+
+  it('gives every machine its own address in the range, never a taken one', () => {
+    const got = pickAddresses(macs, range, ['10.99.0.1', '10.99.0.150']);
+    expect(got).toHaveLength(60);
+    expect(new Set(got.map((g) => g.ip)).size).toBe(60);
+    for (const g of got) {
+      const last = Number(g.ip.split('.')[3]);
+      expect(g.ip.startsWith('10.99.0.')).toBe(true);
+      expect(last).toBeGreaterThanOrEqual(100);
+      expect(last).toBeLessThanOrEqual(199);
+    }
+    expect(got.map((g) => g.ip)).not.toContain('10.99.0.150');
+  });
+
+  it('is stable: the same list gives the same addresses, and a new machine never moves an older one', () => {
+    const a = pickAddresses(macs.slice(0, 40), range, []);
+    expect(pickAddresses(macs.slice(0, 40), range, [])).toEqual(a);
+    const b = pickAddresses(macs, range, []);
+    expect(b.slice(0, 40)).toEqual(a);
+  });
+
+  it('stops when the range is full (the rest get dynamic addresses) and skips .0/.255', () => {
+    expect(pickAddresses(macs, { start: '10.99.0.250', end: '10.99.1.5' }, ['10.99.1.1'])).toHaveLength(9);
+    const ips = pickAddresses(macs, { start: '10.99.0.250', end: '10.99.1.5' }, []).map((g) => g.ip);
+    expect(ips).not.toContain('10.99.0.255');
+    expect(ips).not.toContain('10.99.1.0');
+    expect(pickAddresses(macs, { start: '10.99.0.9', end: '10.99.0.1' }, [])).toEqual([]);
+  });
+
+  it('renders mac,ip,name lines and refuses what would inject a directive', () => {
+    const text = renderDnsmasqHosts([
+      { mac: '52-54-00-AA-BB-01', ip: '10.99.0.120', name: 'pc-1' },
+      { mac: '52:54:00:aa:bb:01', ip: '10.99.0.121', name: 'dup' },
+    ]);
+    expect(lines(text).filter((l) => !l.startsWith('#') && l)).toEqual([
+      '52:54:00:aa:bb:01,10.99.0.120,pc-1',
+    ]);
+    expect(() => renderDnsmasqHosts([{ mac: '52:54:00:aa:bb:01', ip: '10.0.0.1\nx', name: 'a' }])).toThrow(
+      /reserved address/,
+    );
+    const conf = lines(renderDnsmasqConf({ ...base, hostsFile: '/var/lib/ggnet/dnsmasq/hosts' }));
+    expect(conf).toContain('dhcp-hostsfile=/var/lib/ggnet/dnsmasq/hosts');
+    expect(lines(renderDnsmasqConf(base)).some((l) => l.startsWith('dhcp-hostsfile'))).toBe(false);
   });
 });

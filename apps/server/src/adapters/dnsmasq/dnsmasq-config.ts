@@ -28,6 +28,14 @@ export interface DnsmasqConfig {
   dns: string[];
   /** Fixed addresses (dhcp mode): machines with an IP get a reservation. */
   reservations: Array<{ mac: string; ip: string; name: string }>;
+  /**
+   * dhcp mode: a file of `dhcp-host` lines (renderDnsmasqHosts) that dnsmasq re-reads on SIGHUP, with
+   * the addresses GGnet picked for registered machines (pickAddresses). Without it, two PCs that send
+   * DHCPDISCOVER at the same moment can be offered the same address (no-ping keeps no record of
+   * offers); the second is NAKed and iPXE, which ignores NAKs, gives up ("Nothing to boot").
+   */
+  hostsFile?: string | null;
+  autoReservations?: Array<{ mac: string; ip: string; name: string }>;
   /** Router advertisements (ra-only, router lifetime 0) so that iPXE's IPv6 autoconf ends at once. */
   ipv6Ra: boolean;
   leaseFile: string;
@@ -126,6 +134,11 @@ export function renderDnsmasqConf(c: DnsmasqConfig): string {
       `dhcp-boot=tag:!ipxe,tag:efi64,${efi},,${boot}`,
       `dhcp-boot=tag:ipxe,${url},,${boot}`,
     );
+    if (c.hostsFile)
+      L.push(
+        '# addresses of registered machines (one each, so that a boot storm never gets two the same offer)',
+        `dhcp-hostsfile=${check(c.hostsFile, PATH_RE, 'hosts file')}`,
+      );
     const seen = new Set<string>();
     for (const h of c.reservations) {
       const mac = normalizeMac(h.mac);
@@ -160,4 +173,60 @@ export function renderDnsmasqConf(c: DnsmasqConfig): string {
     );
   }
   return `${L.join('\n')}\n`;
+}
+
+/** The dhcp-hostsfile text: `mac,ip,name` per line (validated like the main file's values). */
+export function renderDnsmasqHosts(list: Array<{ mac: string; ip: string; name: string }>): string {
+  const seen = new Set<string>();
+  const L = ['# Written by GGnet: addresses of registered machines (dnsmasq re-reads this on SIGHUP).'];
+  for (const h of list) {
+    const mac = normalizeMac(h.mac);
+    if (!mac) throw new DnsmasqConfigError(`invalid MAC ${JSON.stringify(h.mac)}`);
+    if (seen.has(mac)) continue;
+    seen.add(mac);
+    L.push(`${mac},${check(h.ip, IPV4_RE, 'reserved address')},${check(h.name, HOSTNAME_RE, 'host name')}`);
+  }
+  return `${L.join('\n')}\n`;
+}
+
+/** FNV-1a of a MAC: where in the range a machine's address search starts. */
+function macHash(mac: string): number {
+  let h = 0x811c9dc5;
+  for (const ch of mac) h = Math.imul(h ^ ch.charCodeAt(0), 0x01000193) >>> 0;
+  return h;
+}
+
+/**
+ * One address of the DHCP range for each machine, stable over time: machines are taken in the
+ * order they were registered, each starts at a hash of its MAC and takes the next free address. A
+ * new machine never moves an older one; `taken` (fixed IPs, the server, the router) is skipped.
+ * Machines beyond the size of the range get none (dnsmasq then picks a dynamic address).
+ */
+export function pickAddresses<T extends { mac: string }>(
+  machines: T[],
+  range: { start: string; end: string },
+  taken: Iterable<string>,
+): Array<T & { ip: string }> {
+  const start = ipToInt(range.start);
+  const end = ipToInt(range.end);
+  if (end < start) return [];
+  const size = end - start + 1;
+  const used = new Set<number>();
+  for (const ip of taken) if (IPV4_RE.test(ip)) used.add(ipToInt(ip));
+  // .0 and .255 confuse Windows even inside larger networks (dnsmasq does not hand them out either)
+  for (let i = start; i <= end; i++) if ((i & 255) === 0 || (i & 255) === 255) used.add(i);
+  let free = 0;
+  for (let i = start; i <= end; i++) if (!used.has(i)) free++;
+  const out: Array<T & { ip: string }> = [];
+  for (const m of machines) {
+    if (free === 0) break;
+    const mac = normalizeMac(m.mac);
+    if (!mac) continue;
+    let i = macHash(mac) % size;
+    while (used.has(start + i)) i = (i + 1) % size;
+    used.add(start + i);
+    free--;
+    out.push({ ...m, ip: intToIp(start + i) });
+  }
+  return out;
 }

@@ -17,7 +17,7 @@ import {
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { SupervisedDaemon, type DaemonState } from '../process/supervisor.js';
-import { renderDnsmasqConf, type DnsmasqConfig } from './dnsmasq-config.js';
+import { renderDnsmasqConf, renderDnsmasqHosts, type DnsmasqConfig } from './dnsmasq-config.js';
 import { DnsmasqLogParser, type DnsmasqEvent } from './dnsmasq-log.js';
 
 export type { DnsmasqConfig } from './dnsmasq-config.js';
@@ -35,7 +35,7 @@ export interface DnsmasqStatus {
 /** dnsmasq as GGnet uses it: one supervised instance whose configuration follows the settings. */
 export interface Dnsmasq {
   /** Files dnsmasq itself writes (they go into its configuration). */
-  readonly files: { pid: string; leases: string };
+  readonly files: { pid: string; leases: string; hosts?: string };
   /** Run dnsmasq with this configuration (restarting it if the text changed), or stop it (null). */
   apply(config: DnsmasqConfig | null): Promise<void>;
   status(): DnsmasqStatus;
@@ -77,6 +77,7 @@ function listensOnTftp(pid: number): boolean {
 export class DnsmasqDaemon implements Dnsmasq {
   private daemon: SupervisedDaemon | null = null;
   private currentText: string | null = null;
+  private currentHosts: string | null = null;
   private lastError: string | null = null;
   private readonly confFile: string;
   private readonly logFile: string;
@@ -107,6 +108,7 @@ export class DnsmasqDaemon implements Dnsmasq {
     return {
       pid: this.ownPidFile,
       leases: join(this.opts.dir, 'leases'),
+      hosts: join(this.opts.dir, 'hosts'),
       conf: this.confFile,
       log: this.logFile,
     };
@@ -146,8 +148,29 @@ export class DnsmasqDaemon implements Dnsmasq {
       return;
     }
     const text = renderDnsmasqConf(config);
+    const hosts = config.hostsFile ? renderDnsmasqHosts(config.autoReservations ?? []) : null;
+    const hostsChanged = hosts !== null && hosts !== this.currentHosts;
+    if (config.hostsFile && hostsChanged) {
+      const tmp = `${config.hostsFile}.tmp`;
+      writeFileSync(tmp, hosts, { mode: 0o644 });
+      renameSync(tmp, config.hostsFile);
+      this.currentHosts = hosts;
+    }
     const running = this.daemon && this.daemon.state !== 'failed' && this.daemon.state !== 'stopped';
-    if (running && text === this.currentText) return;
+    if (running && text === this.currentText) {
+      // only machine addresses changed: dnsmasq re-reads its hosts file on SIGHUP, without a restart
+      // (a restart drops the DHCP exchanges in flight, e.g. while machines register in a boot storm)
+      if (hostsChanged && this.daemon?.pid) {
+        this.opts.log.info('machine addresses changed; dnsmasq re-reads its hosts file (SIGHUP)');
+        try {
+          process.kill(this.daemon.pid, 'SIGHUP');
+        } catch (err) {
+          // gone between the check and the signal: the supervisor restarts it, reading the new file
+          this.opts.log.warn({ err }, 'could not signal dnsmasq');
+        }
+      }
+      return;
+    }
     const tmp = `${this.confFile}.tmp`;
     writeFileSync(tmp, text, { mode: 0o644 });
     renameSync(tmp, this.confFile);

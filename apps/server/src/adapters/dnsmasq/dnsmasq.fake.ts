@@ -4,7 +4,11 @@ import type { Dnsmasq, DnsmasqConfig, DnsmasqEvent, DnsmasqStatus } from './dnsm
 /** Records the configurations applied; emit() plays DHCP/TFTP events as if dnsmasq had logged them. */
 export class FakeDnsmasq implements Dnsmasq {
   readonly applied: Array<DnsmasqConfig | null> = [];
-  readonly files = { pid: '/run/ggnet-fake/dnsmasq.pid', leases: '/run/ggnet-fake/leases' };
+  readonly files = {
+    pid: '/run/ggnet-fake/dnsmasq.pid',
+    leases: '/run/ggnet-fake/leases',
+    hosts: '/run/ggnet-fake/hosts',
+  };
   /** Rendered text of the last configuration (rendering validates it like the real adapter). */
   text: string | null = null;
   restarts = 0;

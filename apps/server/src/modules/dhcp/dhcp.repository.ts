@@ -14,6 +14,17 @@ export class DhcpRepository {
       .execute() as Promise<Array<{ mac: string; ip: string; name: string }>>;
   }
 
+  /** Machines without a fixed address, oldest first (the order GGnet hands out their DHCP addresses). */
+  machinesWithoutFixedIp(): Promise<Array<{ mac: string; name: string }>> {
+    return this.db
+      .selectFrom('machines')
+      .select(['mac', 'name'])
+      .where('ip', 'is', null)
+      .orderBy('created_at')
+      .orderBy('id')
+      .execute();
+  }
+
   /** Machine and live session of each MAC (for attributing DHCP/TFTP events). */
   async machinesByMac(
     macs: string[],

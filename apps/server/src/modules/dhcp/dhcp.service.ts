@@ -10,6 +10,7 @@ import type { SettingsService } from '../settings/settings.service.js';
 import type { BootEventsRepository } from '../boot/boot-events.repository.js';
 import type { DhcpRepository } from './dhcp.repository.js';
 import { renderSnippet } from './dhcp-snippets.js';
+import { pickAddresses } from '../../adapters/dnsmasq/dnsmasq-config.js';
 
 export interface DhcpServiceOptions {
   dataDir: string;
@@ -18,7 +19,7 @@ export interface DhcpServiceOptions {
   /** Port of GGnet's HTTP server (the boot URL uses network.bootHttpPort when set). */
   httpPort: () => number;
   /** Files dnsmasq writes (pid, leases), from the adapter. */
-  files: { pid: string; leases: string };
+  files: { pid: string; leases: string; hosts?: string };
   /** The reconcile loop also runs this often (a dnsmasq that could not start is tried again). */
   reconcileIntervalSec?: number;
 }
@@ -169,6 +170,16 @@ export class DhcpService {
             ? 'dnsmasq'
             : null
           : 'root';
+    const fixed = d.mode === 'dhcp' ? await this.repo.reservations() : [];
+    // every other registered machine gets an address of its own from the range (see pickAddresses)
+    const auto =
+      d.mode === 'dhcp' && d.rangeStart && d.rangeEnd && this.opts.files.hosts
+        ? pickAddresses(await this.repo.machinesWithoutFixedIp(), { start: d.rangeStart, end: d.rangeEnd }, [
+            ...fixed.map((r) => r.ip),
+            addr,
+            ...(d.router ? [d.router] : []),
+          ])
+        : [];
     const config: DnsmasqConfig = {
       mode: d.mode === 'off' ? 'tftp' : d.mode,
       iface: d.iface,
@@ -184,7 +195,9 @@ export class DhcpService {
       netmask: d.netmask,
       router: d.router,
       dns: d.dns,
-      reservations: d.mode === 'dhcp' ? await this.repo.reservations() : [],
+      reservations: fixed,
+      hostsFile: d.mode === 'dhcp' ? (this.opts.files.hosts ?? null) : null,
+      autoReservations: auto,
       ipv6Ra: d.ipv6Ra,
       leaseFile: this.opts.files.leases,
       pidFile: this.opts.files.pid,
