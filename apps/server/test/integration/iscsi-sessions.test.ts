@@ -112,6 +112,19 @@ describeEachDialect('iSCSI sessions (tgtd + libiscsi + qemu)', (dialect) => {
     const frag = await tool('filefrag', ['-v', file]);
     expect(frag.stdout).toMatch(/shared/);
 
+    // GGnet's tgtd pings initiators (NOP-In), so a client that powered off without a logout is dropped
+    const shown = await tool('tgtadm', [
+      '-C',
+      String(controlPort),
+      '--lld',
+      'iscsi',
+      '--op',
+      'show',
+      '--mode',
+      'target',
+    ]);
+    expect(shown.stdout).toMatch(/Nop interval: 5\s+Nop count: 3/);
+
     const creds = { initiator: info.initiatorIqn, user: info.chap.username, password: info.chap.password };
     const inq = await canLogin(portalPort, info.targetIqn, 1, creds);
     expect(inq.exitCode, inq.stderr).toBe(0);

@@ -10,7 +10,19 @@ export interface TgtDaemonOptions {
   /** host:port the daemon listens on at start; later changes are applied live with tgtadm (ensurePortal). */
   portal: string;
   tgtdPath?: string;
+  /**
+   * NOP-In pings to every initiator every this many seconds; after nopCount unanswered ones tgtd
+   * drops the connection. Without them, a client that powered off (no iSCSI logout, which is what a
+   * diskless OS does) stays "logged in" until TCP keepalive gives up (tgtd: 30 min + 6 x 5 min), so its
+   * session never goes idle and a maintenance disk cannot be applied. iPXE does not answer pings: its
+   * connection is dropped after the same time and iPXE reopens it on the next read (SAN reopen).
+   */
+  nopIntervalSec?: number;
+  nopCount?: number;
 }
+
+export const TGT_NOP_INTERVAL_SEC = 5;
+export const TGT_NOP_COUNT = 3;
 
 /** Where tgtd keeps its management socket for a control port (several tgtd run side by side). */
 export const tgtSocketPath = (controlPort: number) => `/var/run/tgtd/socket.${controlPort}`;
@@ -30,7 +42,13 @@ export function createTgtDaemon(opts: TgtDaemonOptions, driver: TgtDriver, log: 
     {
       name: 'tgtd',
       command: opts.tgtdPath ?? 'tgtd',
-      args: ['-f', '-C', String(opts.controlPort), '--iscsi', `portal=${opts.portal}`],
+      args: [
+        '-f',
+        '-C',
+        String(opts.controlPort),
+        '--iscsi',
+        `portal=${opts.portal},nop_interval=${opts.nopIntervalSec ?? TGT_NOP_INTERVAL_SEC},nop_count=${opts.nopCount ?? TGT_NOP_COUNT}`,
+      ],
       logFile: join(logs, `tgtd.${opts.controlPort}.log`),
       pidFile: join(run, `tgtd.${opts.controlPort}.pid`),
       healthCheck: () => driver.healthy(),
