@@ -94,6 +94,7 @@ const skip = bootTestsUnavailable();
       const v2 = await w.api.post<ImageVersion>(`/api/v1/sessions/${b.session.id}/apply`, {
         comment: 'e2e: the maintenance boot wrote a file',
       });
+      expect(v2).toMatchObject({ parentVersionId: v1.id, comment: 'e2e: the maintenance boot wrote a file' });
       expect(v2.id).not.toBe(v1.id);
       expect(await w.session(b.session.id)).toMatchObject({ state: 'ended', endReason: 'applied' });
       expect((await readGuestFile(versionFile(v2.id), disk.p1, GUEST_FILE))?.trim()).toBe(b.wrote);
@@ -168,6 +169,42 @@ const skip = bootTestsUnavailable();
       expectLinuxUp(b);
       expect((await w.session(before.id)).state).toBe('active');
       expect((await guestFileIn(w, disk, writebackFile(w, before.writebackId!)))?.trim()).toBe(b.wrote);
+    });
+
+    it("a long iPXE stage survives tgtd dropping iPXE's connection (it answers no NOP pings): iPXE reopens it", async () => {
+      // iPXE does not answer tgtd's NOP-In pings, so tgtd drops its connection ~20 s after login; a
+      // long firmware stage (a Windows boot loader reads for a while through INT13) must survive it
+      const m = await machine('slow-ipxe-1', '52:54:00:e4:00:04');
+      const tgtdLog = join(w.dataDir, 'logs', `tgtd.${w.tgtControlPort}.log`);
+      const timeouts = () =>
+        (readFileSync(tgtdLog, 'utf8').match(/timed out after \d+ failed NOP-OUT/g) ?? []).length;
+      const before = timeouts();
+      const vm = w.vm('slow-ipxe-1', 'bios', m.mac);
+      vm.start();
+      await vm.waitFor(/Booting from SAN device/, 240_000);
+      // pause the whole VM in the middle of the INT13 stage until tgtd has given up on iPXE
+      process.kill(vm.pid!, 'SIGSTOP');
+      try {
+        await waitFor("tgtd to drop iPXE's connection", () => timeouts() > before, 60_000, 500);
+      } finally {
+        process.kill(vm.pid!, 'SIGCONT');
+      }
+      const b = keep(await finishBoot(w, vm, { name: 'slow-ipxe-1', firmware: 'bios', mac: m.mac }));
+      expectLinuxUp(b);
+      expect((await guestFileIn(w, disk, writebackFile(w, b.session.writebackId!)))?.trim()).toBe(b.wrote);
+      await fullTimeline(w, b);
+      // logged in, dropped during the pause, logged in again (iPXE's reopen, then Linux; the monitor
+      // polls every few seconds, so it may see the new connection only after the guest's end)
+      await waitFor(
+        'a login after the dropped connection in the timeline',
+        async () => {
+          const kinds = (await w.timeline(b.session.id)).map((e) => e.kind);
+          const out = kinds.indexOf('iscsi_logout');
+          return out > kinds.indexOf('iscsi_login') && kinds.lastIndexOf('iscsi_login') > out;
+        },
+        20_000,
+        500,
+      );
     });
 
     it('every boot has a full timeline: DHCP, script, iSCSI login, OS up', async () => {

@@ -127,6 +127,11 @@ export class Vm {
     this.poller.unref();
   }
 
+  /** PID of the QEMU process (e.g. to pause the whole VM with SIGSTOP). */
+  get pid(): number | null {
+    return this.proc?.pid ?? null;
+  }
+
   get startedAt(): number {
     return this.t0;
   }
