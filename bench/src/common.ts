@@ -2,7 +2,8 @@ import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { open, statfs } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
-import { dirname, resolve } from 'node:path';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 
@@ -85,6 +86,9 @@ export async function startServer(dataDir: string, env: Record<string, string> =
       GGNET_ADMIN_PASSWORD: 'bench-password-1',
       GGNET_LOG_LEVEL: 'info',
       GGNET_STORAGE_RESERVE: '0',
+      // its own tgtd (random control port, loopback portal): never another one's, never 0.0.0.0
+      GGNET_TGT_CONTROL_PORT: String(10000 + Math.floor(Math.random() * 22000)),
+      GGNET_ISCSI_PORTAL: `127.0.0.1:${20000 + Math.floor(Math.random() * 12000)}`,
       ...env,
     },
     stdio: ['ignore', 'pipe', 'inherit'],
@@ -106,9 +110,11 @@ export async function startServer(dataDir: string, env: Record<string, string> =
     url,
     proc,
     stop: async () => {
-      if (proc.exitCode !== null) return;
-      proc.kill('SIGTERM');
-      await new Promise((r) => proc.once('exit', r));
+      if (proc.exitCode === null) {
+        proc.kill('SIGTERM');
+        await new Promise((r) => proc.once('exit', r));
+      }
+      killLeftoverTgtd(dataDir);
     },
   };
 }
@@ -141,4 +147,26 @@ export function stats(ms: number[]): { min: number; median: number } {
 export function table(rows: Array<[string, string, string, string]>): string {
   const w = [0, 1, 2, 3].map((i) => Math.max(...rows.map((r) => r[i]!.length)));
   return rows.map((r) => r.map((c, i) => c.padEnd(w[i]!)).join('  ')).join('\n');
+}
+
+/** tgtd outlives `ggnet serve` on purpose (booted clients keep their disks): stop it by the PID in its pid file. */
+export function killLeftoverTgtd(dataDir: string): void {
+  let names: string[] = [];
+  try {
+    names = readdirSync(join(dataDir, 'run'));
+  } catch {
+    return;
+  }
+  for (const n of names) {
+    const port = /^tgtd\.(\d+)\.pid$/.exec(n)?.[1];
+    if (!port) continue;
+    const pid = Number(readFileSync(join(dataDir, 'run', n), 'utf8').trim());
+    try {
+      if (pid > 1) process.kill(pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+    for (const f of [`/var/run/tgtd/socket.${port}`, `/var/run/tgtd/socket.${port}.lock`])
+      rmSync(f, { force: true });
+  }
 }

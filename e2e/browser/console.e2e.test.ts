@@ -305,20 +305,23 @@ d('web console in Chromium', () => {
     await page.getByText('dhcp.mode is locked by the environment').waitFor();
     await page.getByTestId('dhcp-snippet').waitFor();
     await page.getByRole('tab', { name: 'iSCSI' }).click();
-    await page.getByLabel('Portal').fill('not-a-portal');
+    // the test server pins its portal to loopback (GGNET_ISCSI_PORTAL): locked too
+    await page.getByTestId('locked-iscsi.portal').waitFor();
+    expect(await page.getByLabel('Portal').isDisabled()).toBe(true);
+    await page.getByLabel('IQN domain').fill('not a domain');
     await page.getByTestId('save-settings').click();
     await page.getByTestId('settings-error').waitFor();
-    await expect.poll(() => page.locator('main').textContent()).toContain('must be host:port');
-    await page.getByLabel('Portal').fill('127.0.0.1:3260');
+    await expect.poll(() => page.locator('main').textContent()).toContain('must be a DNS domain');
+    await page.getByLabel('IQN domain').fill('lab.example');
     await page.getByTestId('save-settings').click();
     await page.getByText('Settings saved').waitFor();
-    const s = await apiCall<{ settings: { iscsi: { portal: string } } }>(
+    const s = await apiCall<{ settings: { iscsi: { iqnDomain: string } } }>(
       server.url,
       adminToken,
       'GET',
       '/settings',
     );
-    expect(s.settings.iscsi.portal).toBe('127.0.0.1:3260');
+    expect(s.settings.iscsi.iqnDomain).toBe('lab.example');
   });
 
   it('auto-registration: an unknown PC that boots shows up pending, live, and is approved', async (ctx) => {

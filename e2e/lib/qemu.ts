@@ -59,6 +59,8 @@ export interface VmOptions {
   hold?: number;
   /** Port of GGnet's /boot/ready (the guest calls it when it is up). */
   readyPort?: number;
+  /** Milestones to time instead of STAGES[firmware] (benchmarks of other boot chains). */
+  stages?: Array<[string, RegExp]>;
 }
 
 /**
@@ -138,7 +140,7 @@ export class Vm {
 
   private scan(): void {
     const text = this.serial();
-    for (const [name, re] of STAGES[this.o.firmware]) {
+    for (const [name, re] of this.o.stages ?? STAGES[this.o.firmware]) {
       if (this.stages[name] === undefined && re.test(text)) this.stages[name] = Date.now() - this.t0;
     }
   }

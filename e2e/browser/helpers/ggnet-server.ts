@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -30,6 +31,8 @@ export async function startGgnet(env: Record<string, string> = {}): Promise<Ggne
     throw new Error('build first: npm run build (the browser tests drive the built server and UI)');
   }
   const dataDir = mkdtempSync(join(tmpdir(), 'ggnet-e2e-web-'));
+  // its own tgtd: a random control port and a portal on loopback (never 0.0.0.0:3260)
+  const iscsiPort = await freeTcpPort();
   const child: ChildProcess = spawn(process.execPath, [bin, 'serve'], {
     cwd: REPO,
     env: {
@@ -41,6 +44,8 @@ export async function startGgnet(env: Record<string, string> = {}): Promise<Ggne
       GGNET_ADMIN_PASSWORD: ADMIN_PASSWORD,
       GGNET_LOG_LEVEL: 'info',
       GGNET_DHCP_MODE: 'off',
+      GGNET_TGT_CONTROL_PORT: String(10000 + Math.floor(Math.random() * 22000)),
+      GGNET_ISCSI_PORTAL: `127.0.0.1:${iscsiPort}`,
       ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -80,6 +85,7 @@ export async function startGgnet(env: Record<string, string> = {}): Promise<Ggne
   } catch (err) {
     // never leave a half-started server behind
     if (child.exitCode === null) child.kill('SIGKILL');
+    killLeftoverTgtd(dataDir);
     rmSync(dataDir, { recursive: true, force: true });
     throw err;
   }
@@ -97,6 +103,7 @@ export async function startGgnet(env: Record<string, string> = {}): Promise<Ggne
         await exited;
         clearTimeout(t);
       }
+      killLeftoverTgtd(dataDir);
       rmSync(dataDir, { recursive: true, force: true });
     },
   };
@@ -131,4 +138,37 @@ export async function apiCall<T>(
   const text = await res.text();
   if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${text}`);
   return (text ? JSON.parse(text) : undefined) as T;
+}
+
+/** tgtd outlives `ggnet serve` on purpose (booted clients keep their disks): stop it by the PID in its pid file. */
+export function killLeftoverTgtd(dataDir: string): void {
+  let names: string[] = [];
+  try {
+    names = readdirSync(join(dataDir, 'run'));
+  } catch {
+    return;
+  }
+  for (const n of names) {
+    const port = /^tgtd\.(\d+)\.pid$/.exec(n)?.[1];
+    if (!port) continue;
+    const pid = Number(readFileSync(join(dataDir, 'run', n), 'utf8').trim());
+    try {
+      if (pid > 1) process.kill(pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+    for (const f of [`/var/run/tgtd/socket.${port}`, `/var/run/tgtd/socket.${port}.lock`])
+      rmSync(f, { force: true });
+  }
+}
+
+function freeTcpPort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen({ port: 0, host: '127.0.0.1' }, () => {
+      const a = srv.address();
+      srv.close(() => resolvePort(typeof a === 'object' && a ? a.port : 0));
+    });
+  });
 }

@@ -1,8 +1,9 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freeControlPort, freePort, killTgtd } from '../helpers/iscsi.js';
 
 /** The real `ggnet` binary (apps/server/bin/ggnet.js -> dist/cli.js), as users run it. */
 const BIN = resolve(import.meta.dirname, '../../bin/ggnet.js');
@@ -110,10 +111,14 @@ describe('ggnet command line', () => {
 
   it('serve: first start prints the generated admin password, answers, and stops cleanly on SIGTERM', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'ggnet-serve-'));
+    // serve starts its own tgtd, which outlives it on purpose: a port of its own, loopback, stopped below
+    const controlPort = freeControlPort();
     const child = spawn(process.execPath, [BIN, 'serve'], {
       env: {
         PATH: process.env.PATH,
         GGNET_DATA_DIR: dir,
+        GGNET_TGT_CONTROL_PORT: String(controlPort),
+        GGNET_ISCSI_PORTAL: `127.0.0.1:${await freePort()}`,
         GGNET_PORT: '0',
         GGNET_HOST: '127.0.0.1',
         GGNET_LOG_LEVEL: 'info',
@@ -148,6 +153,13 @@ describe('ggnet command line', () => {
       expect(out).toContain('shutting down');
     } finally {
       if (child.exitCode === null) child.kill('SIGKILL');
+      let tgtdPid: number | null = null;
+      try {
+        tgtdPid = Number(readFileSync(join(dir, 'run', `tgtd.${controlPort}.pid`), 'utf8').trim());
+      } catch {
+        // tgtd never started
+      }
+      await killTgtd(controlPort, tgtdPid);
       rmSync(dir, { recursive: true, force: true });
     }
   });

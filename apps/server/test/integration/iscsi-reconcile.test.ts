@@ -1,5 +1,5 @@
-import { randomBytes } from 'node:crypto';
-import { mkdirSync, utimesSync, writeFileSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -210,6 +210,53 @@ describeEachDialect('reconciler (tgtd)', (dialect) => {
     await t.container.reconciler.run('test');
     expect((await t.container.repos.writebacks.findById(wb!.id))!.state).toBe('discarded');
     expect(fileExists(file)).toBe(false);
+  });
+
+  it('rolls back an apply interrupted by a crash: the file goes back and the writeback is kept', async () => {
+    const { info, creds } = await newSession('rc-apply');
+    const q = new QemuIoSession(qemuOpts(portalPort, info.targetIqn, 1, creds));
+    try {
+      await q.cmd('write -P 0x5a 1M 64k', /wrote 65536\/65536/);
+    } finally {
+      await q.close();
+    }
+    await t.container.sessions.stop(info.sessionId, { keepWriteback: true });
+    const s = await t.container.sessions.get(info.sessionId);
+    const wb = (await t.container.repos.writebacks.findById(s.writebackId!))!;
+    expect(wb.state).toBe('kept');
+    const file = t.container.imageFiles.inside(wb.path);
+    const before = createHash('sha256').update(readFileSync(file)).digest('hex');
+    // as if the server died after the move-apply renamed the file, before the version existed
+    const dir = t.container.imageFiles.inside(join('images', wb.image_id));
+    mkdirSync(dir, { recursive: true });
+    renameSync(file, join(dir, `.apply-${wb.id}-1700000000000.raw`));
+    writeFileSync(join(dir, `.apply-${wb.id}-1600000000000.raw`), 'older leftover');
+    await t.container.repos.writebacks.update(wb.id, { state: 'applying' });
+    const versionsBefore = (await t.container.images.listVersions(wb.image_id)).length;
+
+    const r = await t.container.reconciler.run('test');
+    expect(r.appliesRecovered).toBe(1);
+    expect((await t.container.repos.writebacks.findById(wb.id))!.state).toBe('kept');
+    expect(createHash('sha256').update(readFileSync(file)).digest('hex')).toBe(before);
+    expect(readdirSync(dir).filter((n) => n.startsWith('.apply-'))).toEqual([]);
+    // and it can be applied for real now
+    const v = await t.container.storage.apply(wb.id, { comment: 'after the crash' }, 'test');
+    expect(v.comment).toBe('after the crash');
+    expect((await t.container.images.listVersions(wb.image_id)).length).toBe(versionsBefore + 1);
+
+    // with no copy left anywhere, the row stops claiming a file
+    const other = await newSession('rc-apply-lost');
+    await t.container.sessions.stop(other.info.sessionId, { keepWriteback: true });
+    const wb2 = (await t.container.repos.writebacks.findById(
+      (await t.container.sessions.get(other.info.sessionId)).writebackId!,
+    ))!;
+    rmSync(t.container.imageFiles.inside(wb2.path));
+    await t.container.repos.writebacks.update(wb2.id, { state: 'applying' });
+    await t.container.reconciler.run('test');
+    expect((await t.container.repos.writebacks.findById(wb2.id))!).toMatchObject({
+      state: 'discarded',
+      error: expect.stringMatching(/stopped while applying/),
+    });
   });
 
   it('never pulls the disk of a client logged in to an active session, even when the row says otherwise', async () => {

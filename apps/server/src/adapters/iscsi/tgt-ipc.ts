@@ -99,8 +99,53 @@ export class TgtIpcError extends Error {
   }
 }
 
+/**
+ * Connections GGnet keeps open to one tgtd at a time. tgtd answers one management request after the
+ * other and listens with a backlog of 32: a boot storm that connects hundreds of times at once got
+ * EAGAIN for most of them (bench/boot-storm.bench.ts). Queued here instead, requests are answered in
+ * order and none fails; a few in flight keep tgtd busy without a gap.
+ */
+export const TGT_IPC_MAX_CONNECTIONS = 8;
+/** connect() retries when the backlog is full anyway (tgtadm or another process on the same tgtd). */
+const EAGAIN_RETRIES = 50;
+
+const slots = new Map<string, { busy: number; waiting: Array<() => void> }>();
+
+async function withSlot<T>(socketPath: string, fn: () => Promise<T>): Promise<T> {
+  let s = slots.get(socketPath);
+  if (!s) {
+    s = { busy: 0, waiting: [] };
+    slots.set(socketPath, s);
+  }
+  const slot = s;
+  if (slot.busy >= TGT_IPC_MAX_CONNECTIONS) await new Promise<void>((ok) => slot.waiting.push(ok));
+  else slot.busy++;
+  try {
+    return await fn();
+  } finally {
+    // hand the slot straight to the next waiter (busy stays the same), or free it
+    const next = slot.waiting.shift();
+    if (next) next();
+    else if (--slot.busy === 0) slots.delete(socketPath);
+  }
+}
+
 /** One request on tgtd's management socket; resolves with the response text. */
 export function tgtIpc(socketPath: string, r: TgtIpcRequest, timeoutMs = 10_000): Promise<string> {
+  return withSlot(socketPath, async () => {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await tgtIpcOnce(socketPath, r, timeoutMs);
+      } catch (e) {
+        const again = (e as NodeJS.ErrnoException).code === 'EAGAIN' && attempt < EAGAIN_RETRIES;
+        if (!again) throw e;
+        await new Promise((ok) => setTimeout(ok, 5 + attempt * 5));
+      }
+    }
+  });
+}
+
+function tgtIpcOnce(socketPath: string, r: TgtIpcRequest, timeoutMs: number): Promise<string> {
   return new Promise((resolve, reject) => {
     const sock = connect(socketPath);
     const chunks: Buffer[] = [];

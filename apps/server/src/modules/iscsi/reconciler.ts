@@ -20,6 +20,7 @@ export interface ReconcileReport {
   targetsRemoved: number;
   orphanTargetsRemoved: number;
   writebacksDiscarded: number;
+  appliesRecovered: number;
   orphanFilesRemoved: number;
   sparesMade: number;
   sparesRemoved: number;
@@ -125,6 +126,7 @@ export class Reconciler {
       targetsRemoved: 0,
       orphanTargetsRemoved: 0,
       writebacksDiscarded: 0,
+      appliesRecovered: 0,
       orphanFilesRemoved: 0,
       sparesMade: 0,
       sparesRemoved: 0,
@@ -160,7 +162,8 @@ export class Reconciler {
       r.targetsRepaired +
       r.targetsRemoved +
       r.orphanTargetsRemoved +
-      r.writebacksDiscarded;
+      r.writebacksDiscarded +
+      r.appliesRecovered;
     if (changed || r.errors.length || r.sessionsEnded) this.d.log.info({ reconcile: r }, 'reconciled');
     return r;
   }
@@ -269,7 +272,11 @@ export class Reconciler {
       let discard = false;
       if (w.state === 'discarding') discard = !w.target_id || !targetIds.has(w.target_id);
       else if (w.state === 'creating') discard = age > 10 * GRACE_MS && !owned;
-      else if (w.state === 'ready' || w.state === 'error') {
+      else if (w.state === 'applying') {
+        // a server that stopped mid-apply: put the file back and keep it (no-op while this process applies)
+        if (await this.d.storage.recoverInterruptedApply(w.id)) r.appliesRecovered++;
+        continue;
+      } else if (w.state === 'ready' || w.state === 'error') {
         if (!owned && age > GRACE_MS) {
           // its session or target ended without finishing (crash): keep what was to be kept
           if (w.kept) {

@@ -1,4 +1,4 @@
-import { rm } from 'node:fs/promises';
+import { readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type {
@@ -31,6 +31,9 @@ import type { ImagesService } from '../images/images.service.js';
 import type { SettingsService } from '../settings/settings.service.js';
 import { toWriteback, type WritebackRow, type WritebacksRepository } from './writebacks.repository.js';
 
+/** Temporary name of a writeback being turned into a version, inside images/<imageId>/. */
+const applyTmpPrefix = (writebackId: string) => `.apply-${writebackId}-`;
+
 const gib = (n: number) => `${(n / 1024 ** 3).toFixed(1)} GiB`;
 
 export interface NewWriteback {
@@ -54,6 +57,8 @@ export class StorageService {
   private readonly usedCache = new Map<string, { value: number | null; until: number }>();
   private readonly refills = new Map<string, Promise<void>>();
   private readonly discards = new Set<Promise<void>>();
+  /** Writebacks this process is applying right now (the reconciler leaves them alone). */
+  private readonly applyingNow = new Set<string>();
   private readonly refillTimers = new Map<string, { timer: NodeJS.Timeout; run: () => void }>();
   /** Quiet time after the last boot of a version before its spares are refilled. */
   refillDelayMs = 1500;
@@ -434,8 +439,9 @@ export class StorageService {
       const claimed = await this.repo.update(id, { state: 'applying' }, { onlyStates: ['kept'] });
       if (!claimed) throw conflict('writeback_busy', 'the writeback is being applied or discarded already');
     }
-    const tmp = this.files.inside(join('images', row.image_id, `.apply-${row.id}-${Date.now()}.raw`));
+    const tmp = this.files.inside(join('images', row.image_id, `${applyTmpPrefix(row.id)}${Date.now()}.raw`));
     let version: ImageVersion;
+    this.applyingNow.add(id);
     try {
       await storage.exportTo(row.path, tmp, opts.mode);
       version = await this.imagesService.addVersionFromFile(row.image_id, tmp, {
@@ -462,6 +468,8 @@ export class StorageService {
             `could not apply the writeback: ${(err as Error).message}`,
             'see the server log',
           );
+    } finally {
+      this.applyingNow.delete(id);
     }
     if (opts.mode === 'move') {
       await this.repo.update(id, {
@@ -473,6 +481,47 @@ export class StorageService {
     }
     if (opts.publish) return this.imagesService.publishVersion(row.image_id, version.id);
     return version;
+  }
+
+  /**
+   * A writeback left `applying` by a server that stopped mid-apply (the reconciler calls this for rows
+   * no apply of this process owns). Nothing the admin made is lost: the file goes back to its place
+   * (a `move` had renamed it to images/<id>/.apply-<writeback>-*.raw) and the writeback is `kept`
+   * again, to be applied once more. Only when no copy of it is left is it marked discarded.
+   */
+  async recoverInterruptedApply(id: string): Promise<'kept' | 'discarded' | null> {
+    const row = await this.repo.findById(id);
+    if (!row || row.state !== 'applying' || this.applyingNow.has(id)) return null;
+    const storage = await this.storageFor(row.backend as StorageBackend);
+    const dir = this.files.inside(join('images', row.image_id));
+    const leftovers = (await readdir(dir).catch(() => [] as string[]))
+      .filter((n) => n.startsWith(applyTmpPrefix(row.id)) && n.endsWith('.raw'))
+      .sort();
+    let present = row.path ? await storage.exists(row.path) : false;
+    if (!present && row.path && storage.kind !== 'zfs' && leftovers.length > 0) {
+      // the newest leftover is the moved file (file backends move by rename, never copy)
+      await rename(join(dir, leftovers.pop()!), storage.blockPath(row.path));
+      present = true;
+    }
+    for (const n of leftovers) await rm(join(dir, n), { force: true });
+    if (present) {
+      await this.repo.update(id, { state: 'kept', error: null }, { onlyStates: ['applying'] });
+      this.log.warn({ writeback: id }, 'an interrupted apply was rolled back: the writeback is kept');
+    } else {
+      await this.repo.update(
+        id,
+        {
+          state: 'discarded',
+          discarded_at: nowIso(),
+          error: 'the server stopped while applying it and its file is gone',
+        },
+        { onlyStates: ['applying'] },
+      );
+      this.log.error({ writeback: id }, 'an interrupted apply left no file behind');
+    }
+    const after = await this.repo.findById(id);
+    if (after) this.bus.publish('writeback.updated', id, toWriteback(after));
+    return present ? 'kept' : 'discarded';
   }
 
   async summary(): Promise<StorageSummary> {

@@ -1,0 +1,524 @@
+/**
+ * Boot storm: N simulated machines (distinct MACs, registered with a published image) ask GGnet for
+ * their boot script (`GET /boot/ipxe?mac=...`) within a time window, against a real `ggnet serve` with
+ * its real tgtd, on reflink storage (XFS, reflink=1, in a loop file made here). A client that gets
+ * "preparing, ask again" waits the `sleep` of that script and asks again, as iPXE does.
+ * Measured: scripts served (sanboot), retries, latency of each script request and of each machine's
+ * whole wait for its sanboot script, and the time until all N targets exist in tgtd (tgtd's live
+ * state, polled with tgtadm).
+ * Baseline, side by side in the same run (alternated with the GGnet runs): the same N targets made by
+ * hand in a shell loop, what a hand-made setup pays at least: per machine a reflink copy of the same
+ * version file + tgtadm target, LUN, initiator ACL, CHAP account (own tgtd, same filesystem).
+ *
+ *   npm run bench:boot-storm -- [--machines 200] [--windows 10,0] [--rounds 2] [--size-gib 20] [--data-gib 2] [--dir /var/tmp]
+ *
+ * Runs as root (loop mount, tgtd); only loopback. Cleans up (GGnet, both tgtd by PID, loop mount,
+ * temp dirs) also on Ctrl-C.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, openSync, closeSync, readFileSync, rmSync } from 'node:fs';
+import { request } from 'node:http';
+import { cpus, loadavg } from 'node:os';
+import { join, resolve } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import pino from 'pino';
+import { ConfigSchema } from '../apps/server/src/config/config.schema.js';
+import { createContainer } from '../apps/server/src/container.js';
+import { migrateToLatest } from '../apps/server/src/db/database.js';
+import {
+  fmtMs,
+  freeControlPort,
+  freePort,
+  loopXfs,
+  randomMac,
+  seedVersion,
+  sh,
+  stats,
+  table,
+} from './iscsi-lib.js';
+
+const REPO = resolve(fileURLToPath(new URL('..', import.meta.url)));
+const PASSWORD = 'bench-password-1';
+
+const { values } = parseArgs({
+  options: {
+    machines: { type: 'string', default: '200' },
+    windows: { type: 'string', default: '10,0' },
+    rounds: { type: 'string', default: '2' },
+    'size-gib': { type: 'string', default: '20' },
+    'data-gib': { type: 'string', default: '2' },
+    dir: { type: 'string', default: '/var/tmp' },
+  },
+});
+const N = Number(values.machines);
+const WINDOWS = values.windows.split(',').map(Number);
+const ROUNDS = Number(values.rounds);
+const SIZE_GIB = Number(values['size-gib']);
+const DATA_GIB = Number(values['data-gib']);
+for (const [k, v] of [
+  ['machines', N],
+  ['rounds', ROUNDS],
+  ['size-gib', SIZE_GIB],
+] as const)
+  if (!Number.isInteger(v) || v < 1) throw new Error(`--${k} must be a positive integer`);
+if (!(DATA_GIB >= 0 && DATA_GIB < SIZE_GIB)) throw new Error('--data-gib must be below --size-gib');
+if (WINDOWS.some((w) => !(w >= 0 && w <= 600))) throw new Error('--windows: seconds, e.g. 10,0');
+if (process.getuid?.() !== 0) throw new Error('run as root (loop mount, tgtd)');
+
+/** Kills one PID (tgtd ignores SIGTERM: SIGKILL) and waits until it is gone. */
+async function killPid(pid: number, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+  try {
+    process.kill(pid, signal);
+  } catch {
+    return;
+  }
+  for (let i = 0; i < 200; i++) {
+    try {
+      process.kill(pid, 0);
+    } catch {
+      return;
+    }
+    if (i === 100 && signal !== 'SIGKILL') process.kill(pid, 'SIGKILL');
+    await sleep(50);
+  }
+}
+
+function removeTgtSocket(port: number): void {
+  for (const f of ['', '.lock']) rmSync(`/var/run/tgtd/socket.${port}${f}`, { force: true });
+}
+
+/** Targets tgtd serves right now (its live state, through its control port). */
+async function tgtTargets(controlPort: number): Promise<number> {
+  const out = await sh('tgtadm', [
+    '-C',
+    String(controlPort),
+    '--lld',
+    'iscsi',
+    '--op',
+    'show',
+    '--mode',
+    'target',
+  ]);
+  return out.split('\n').filter((l) => /^Target \d+: /.test(l)).length;
+}
+
+/** One plain HTTP GET on a new connection (as iPXE does for each `chain`), body as text. */
+function httpGet(url: string): Promise<{ status: number; body: string }> {
+  return new Promise((ok, fail) => {
+    const req = request(url, { agent: false, timeout: 120_000 }, (res) => {
+      const parts: Buffer[] = [];
+      res.on('data', (b: Buffer) => parts.push(b));
+      res.on('end', () => ok({ status: res.statusCode ?? 0, body: Buffer.concat(parts).toString() }));
+      res.on('error', fail);
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', fail);
+    req.end();
+  });
+}
+
+interface Ggnet {
+  url: string;
+  controlPort: number;
+  portalPort: number;
+  token: string;
+  proc: ChildProcess;
+}
+
+async function api<T>(g: Ggnet, method: string, path: string, body?: unknown): Promise<T> {
+  const res = await fetch(`${g.url}${path}`, {
+    method,
+    headers: {
+      authorization: `Bearer ${g.token}`,
+      ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+    },
+    body: body !== undefined ? JSON.stringify(body) : undefined,
+  });
+  const text = await res.text();
+  if (!res.ok) throw new Error(`${method} ${path}: HTTP ${res.status} ${text}`);
+  return (text ? JSON.parse(text) : null) as T;
+}
+
+interface StormResult {
+  served: number;
+  failed: string[];
+  preparing: number;
+  requests: number[];
+  perMachine: number[];
+  allTargetsMs: number | null;
+  afterLastSentMs: number | null;
+  lastScript: string | null;
+}
+
+/** The storm: machine i asks at t0 + i * window / n; "preparing" answers are followed like iPXE. */
+async function storm(g: Ggnet, macs: string[], windowSec: number): Promise<StormResult> {
+  const r: StormResult = {
+    served: 0,
+    failed: [],
+    preparing: 0,
+    requests: [],
+    perMachine: [],
+    allTargetsMs: null,
+    afterLastSentMs: null,
+    lastScript: null,
+  };
+  const t0 = performance.now();
+  let lastSent = 0;
+  let done = false;
+  // tgtd's live state while the storm runs: when do all N targets exist?
+  const watcher = (async () => {
+    while (!done || r.allTargetsMs === null) {
+      const n = await tgtTargets(g.controlPort).catch(() => 0);
+      if (n >= macs.length) {
+        r.allTargetsMs = performance.now() - t0;
+        r.afterLastSentMs = r.allTargetsMs - lastSent;
+        return;
+      }
+      if (done && performance.now() - t0 > 300_000) return;
+      await sleep(100);
+    }
+  })();
+  await Promise.all(
+    macs.map(async (mac, i) => {
+      await sleep((i * windowSec * 1000) / macs.length);
+      const start = performance.now();
+      lastSent = Math.max(lastSent, start - t0);
+      let url = `${g.url}/boot/ipxe?mac=${encodeURIComponent(mac)}&arch=x86_64&platform=efi`;
+      for (let attempt = 0; attempt < 100; attempt++) {
+        const t = performance.now();
+        let res: { status: number; body: string };
+        try {
+          res = await httpGet(url);
+        } catch (e) {
+          r.failed.push(`${mac}: ${(e as Error).message}`);
+          return;
+        }
+        r.requests.push(performance.now() - t);
+        if (res.status === 200 && /^sanboot /m.test(res.body)) {
+          r.served++;
+          r.perMachine.push(performance.now() - start);
+          r.lastScript = res.body;
+          return;
+        }
+        const wait = /^sleep (\d+)$/m.exec(res.body);
+        const next = /^chain --replace --autofree (\S+) \|\| goto retry$/m.exec(res.body);
+        if (res.status === 200 && /preparing/.test(res.body) && wait && next) {
+          // iPXE: sleep, then chain the URL with its own settings filled in
+          r.preparing++;
+          await sleep(Number(wait[1]) * 1000);
+          url = next[1]!
+            .replace('${netX/mac}', encodeURIComponent(mac))
+            .replace('${buildarch}', 'x86_64')
+            .replace('${platform}', 'efi');
+          continue;
+        }
+        r.failed.push(`${mac}: HTTP ${res.status} ${res.body.slice(0, 200)}`);
+        return;
+      }
+      r.failed.push(`${mac}: still preparing after 100 attempts`);
+    }),
+  );
+  done = true;
+  await watcher;
+  return r;
+}
+
+/** The script's own credentials log in to its target with a real initiator (libiscsi). */
+async function probeScript(script: string): Promise<string> {
+  const get = (re: RegExp) => re.exec(script)?.[1] ?? '';
+  const iqn = get(/^set initiator-iqn (\S+)$/m);
+  const user = get(/^set username (\S+)$/m);
+  const pass = get(/^set password (\S+)$/m);
+  const m = /^sanboot iscsi:([\d.]+)::(\d+):([0-9a-f]+):(\S+) /m.exec(script);
+  if (!m) throw new Error(`no sanboot URI in the script:\n${script}`);
+  const lun = parseInt(m[3]!, 16);
+  return sh('iscsi-inq', ['-i', iqn, `iscsi://${user}%${pass}@${m[1]}:${m[2]}/${m[4]}/${lun}`]);
+}
+
+// The hand-made setup: what an admin's shell loop does per machine (no database, no HTTP, no CHAP
+// secrets generated, sequential). Arguments are passed as positional parameters, never spliced in.
+const HAND_LOOP = `
+set -e
+cp_=$1; golden=$2; dir=$3; n=$4
+T() { tgtadm -C "$cp_" --lld iscsi "$@"; }
+for i in $(seq 1 "$n"); do
+  cp --reflink=always "$golden" "$dir/wb-$i.raw"
+  T --op new --mode target --tid "$i" --targetname "iqn.2024-01.bench.hand:pc-$i"
+  T --op new --mode logicalunit --tid "$i" --lun 1 --backing-store "$dir/wb-$i.raw"
+  T --op bind --mode target --tid "$i" --initiator-name "iqn.2024-01.bench.hand:init-$i"
+  T --op new --mode account --user "pc$i" --password "secret-of-pc-$i"
+  T --op bind --mode account --tid "$i" --user "pc$i"
+done
+`;
+
+async function main() {
+  const fs = await loopXfs(SIZE_GIB + DATA_GIB + 16, values.dir);
+  const dataDir = join(fs.dir, 'data');
+  const handDir = join(fs.dir, 'hand');
+  mkdirSync(handDir);
+  const pids = new Set<number>();
+  const sockets = new Set<number>();
+  let ggnetProc: ChildProcess | null = null;
+  let ggnetTgtPort = 0;
+  let cleaned = false;
+  const cleanup = async () => {
+    if (cleaned) return;
+    cleaned = true;
+    if (ggnetProc?.pid && ggnetProc.exitCode === null) await killPid(ggnetProc.pid, 'SIGTERM');
+    // GGnet leaves its tgtd running by design (booted clients keep their disks): stop it by its PID
+    const pidFile = join(dataDir, 'run', `tgtd.${ggnetTgtPort}.pid`);
+    if (ggnetTgtPort && existsSync(pidFile)) pids.add(Number(readFileSync(pidFile, 'utf8').trim()));
+    for (const pid of pids) if (pid > 0) await killPid(pid);
+    for (const p of sockets) removeTgtSocket(p);
+    await fs.cleanup();
+  };
+  const onSignal = (signal: NodeJS.Signals) => {
+    process.stderr.write(`\n${signal}: cleaning up...\n`);
+    void cleanup().finally(() => process.exit(130));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+
+  try {
+    // ---- the version: a published image written straight into GGnet's data dir
+    process.stdout.write(
+      `seeding a ${SIZE_GIB} GiB version with ${DATA_GIB} GiB of data in 1 MiB pieces on XFS (reflink=1)...\n`,
+    );
+    const seedConfig = ConfigSchema.parse({
+      dataDir,
+      logLevel: 'silent',
+      jwtSecret: randomBytes(32).toString('hex'),
+    });
+    const seeder = createContainer(seedConfig, { log: pino({ level: 'silent' }) });
+    await migrateToLatest(seeder.database);
+    const every =
+      DATA_GIB > 0 ? Math.max(1, Math.floor((SIZE_GIB * 1024) / (DATA_GIB * 1024))) : SIZE_GIB * 1024;
+    const version = await seedVersion(seeder, 'bench-storm', {
+      sizeGiB: SIZE_GIB,
+      chunkMiB: 1,
+      everyMiB: every,
+    });
+    await seeder.close();
+    process.stdout.write(
+      `  version file: ${SIZE_GIB} GiB virtual, ${(version.dataBytes / 1024 ** 3).toFixed(2)} GiB written, ${version.extents} extents\n`,
+    );
+
+    // ---- GGnet as it runs in production: `ggnet serve` (built), its own tgtd, loopback only
+    const port = await freePort();
+    const portalPort = await freePort();
+    ggnetTgtPort = freeControlPort();
+    sockets.add(ggnetTgtPort);
+    const logFd = openSync(join(fs.dir, 'ggnet.log'), 'a');
+    if (!existsSync(join(REPO, 'apps', 'server', 'dist', 'cli.js')))
+      throw new Error('apps/server/dist is missing: run `npm run build` first');
+    ggnetProc = spawn(process.execPath, [join(REPO, 'apps', 'server', 'bin', 'ggnet.js'), 'serve'], {
+      env: {
+        ...process.env,
+        GGNET_DATA_DIR: dataDir,
+        GGNET_HOST: '127.0.0.1',
+        GGNET_PORT: String(port),
+        GGNET_ADMIN_PASSWORD: PASSWORD,
+        GGNET_LOG_LEVEL: 'warn',
+        GGNET_STORAGE_RESERVE: '0',
+        GGNET_TGT_CONTROL_PORT: String(ggnetTgtPort),
+        GGNET_ISCSI_PORTAL: `127.0.0.1:${portalPort}`,
+        GGNET_DHCP_MODE: 'off',
+      },
+      stdio: ['ignore', logFd, logFd],
+    });
+    closeSync(logFd);
+    const url = `http://127.0.0.1:${port}`;
+    for (let i = 0; ; i++) {
+      if (ggnetProc.exitCode !== null) throw new Error(`ggnet serve exited (see ${fs.dir}/ggnet.log)`);
+      const ok = await fetch(`${url}/readyz`)
+        .then((r) => r.ok)
+        .catch(() => false);
+      if (ok) break;
+      if (i > 600) throw new Error('ggnet serve did not get ready in 60 s');
+      await sleep(100);
+    }
+    const login = await fetch(`${url}/api/v1/auth/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ username: 'admin', password: PASSWORD }),
+    });
+    if (!login.ok) throw new Error(`login: HTTP ${login.status}`);
+    const token = ((await login.json()) as { accessToken: string }).accessToken;
+    const g: Ggnet = { url, controlPort: ggnetTgtPort, portalPort, token, proc: ggnetProc };
+
+    const macs = Array.from({ length: N }, () => randomMac());
+    if (new Set(macs).size !== N) throw new Error('MAC collision, run again');
+    for (let i = 0; i < N; i += 20)
+      await Promise.all(
+        macs
+          .slice(i, i + 20)
+          .map((mac, j) =>
+            api(g, 'POST', '/api/v1/machines', { name: `storm-${i + j}`, mac, bootImageId: version.imageId }),
+          ),
+      );
+    process.stdout.write(`  ggnet serve up at ${url}, ${N} machines registered\n`);
+
+    const endAllSessions = async () => {
+      for (;;) {
+        const page = await api<{ items: Array<{ id: string }> }>(
+          g,
+          'GET',
+          '/api/v1/sessions?live=true&limit=500',
+        );
+        if (!page.items.length) break;
+        for (let i = 0; i < page.items.length; i += 20)
+          await Promise.all(
+            page.items.slice(i, i + 20).map((s) => api(g, 'POST', `/api/v1/sessions/${s.id}/stop`, {})),
+          );
+      }
+      for (let i = 0; (await tgtTargets(g.controlPort)) > 0; i++) {
+        if (i > 600) throw new Error('targets of ended sessions still in tgtd after 60 s');
+        await sleep(100);
+      }
+      await sleep(3000); // the spare-clone pool refills (as between two storms in real life)
+    };
+
+    // ---- the hand-made baseline: own tgtd on the same filesystem, fresh for every run
+    const hand = async () => {
+      const cp = freeControlPort();
+      const portal = await freePort();
+      sockets.add(cp);
+      const tgtd = spawn('tgtd', ['-f', '-C', String(cp), '--iscsi', `portal=127.0.0.1:${portal}`], {
+        stdio: 'ignore',
+      });
+      pids.add(tgtd.pid!);
+      try {
+        for (let i = 0; ; i++) {
+          if (
+            await tgtTargets(cp).then(
+              () => true,
+              () => false,
+            )
+          )
+            break;
+          if (i > 100) throw new Error('baseline tgtd did not start');
+          await sleep(100);
+        }
+        const t = performance.now();
+        await sh('bash', ['-c', HAND_LOOP, 'hand-loop', String(cp), version.file, handDir, String(N)]);
+        const ms = performance.now() - t;
+        const n = await tgtTargets(cp);
+        if (n !== N) throw new Error(`baseline: tgtd has ${n} targets, expected ${N}`);
+        return ms;
+      } finally {
+        await killPid(tgtd.pid!);
+        pids.delete(tgtd.pid!);
+        removeTgtSocket(cp);
+        sockets.delete(cp);
+        rmSync(handDir, { recursive: true, force: true });
+        mkdirSync(handDir);
+      }
+    };
+
+    const load0 = loadavg();
+    const handMs: number[] = [];
+    const runs = new Map<number, StormResult[]>();
+    let probe = '';
+    for (let round = 1; round <= ROUNDS; round++) {
+      const h = await hand();
+      handMs.push(h);
+      process.stdout.write(
+        `round ${round}: hand-made loop: ${N} targets in ${fmtMs(h)} ms (load ${loadavg()[0]!.toFixed(1)})\n`,
+      );
+      for (const w of WINDOWS) {
+        const r = await storm(g, macs, w);
+        if (!runs.has(w)) runs.set(w, []);
+        runs.get(w)!.push(r);
+        const q = stats(r.requests);
+        process.stdout.write(
+          `round ${round}: GGnet storm over ${w} s: ${r.served}/${N} sanboot scripts, ${r.preparing} 'preparing' answers followed, ` +
+            `${r.failed.length} failed; request p50 ${fmtMs(q.p50)} ms p99 ${fmtMs(q.p99)} ms; all ${N} targets in tgtd after ${r.allTargetsMs === null ? 'NEVER' : `${fmtMs(r.allTargetsMs)} ms`} (load ${loadavg()[0]!.toFixed(1)})\n`,
+        );
+        for (const f of r.failed.slice(0, 5)) process.stdout.write(`    failed: ${f}\n`);
+        if (!probe && r.lastScript) probe = await probeScript(r.lastScript);
+        await endAllSessions();
+      }
+    }
+    const load1 = loadavg();
+    if (!/DIRECT_ACCESS/.test(probe))
+      throw new Error(`a served script does not log in to its target:\n${probe}`);
+
+    // ---- report
+    const handMed =
+      handMs.length % 2
+        ? stats(handMs).p50
+        : (stats(handMs).p50 + [...handMs].sort((x, y) => x - y)[handMs.length / 2]!) / 2;
+    const rows: Array<Record<string, string | number>> = [
+      {
+        setup: `hand-made shell loop (baseline), ${ROUNDS} runs`,
+        'served / retries': `${N} targets (no scripts)`,
+        'request p50 ms': '-',
+        'request p99 ms': '-',
+        'machine wait p50 / p99 ms': `${fmtMs(handMed / N)} per target (mean)`,
+        'all targets ms': handMs.map((x) => fmtMs(x)).join(', '),
+        'after last request ms': '-',
+      },
+    ];
+    for (const w of WINDOWS) {
+      const rs = runs.get(w)!;
+      const req = stats(rs.flatMap((r) => r.requests));
+      const pm = stats(rs.flatMap((r) => r.perMachine));
+      const all = rs.map((r) => r.allTargetsMs ?? Number.NaN);
+      const after = rs.map((r) => r.afterLastSentMs ?? Number.NaN);
+      rows.push({
+        setup: `GGnet, ${N} machines over ${w} s, ${rs.length} runs`,
+        'served / retries': rs
+          .map(
+            (r) =>
+              `${r.served}/${N}${r.failed.length ? ` (${r.failed.length} FAILED)` : ''} / ${r.preparing}`,
+          )
+          .join(', '),
+        'request p50 ms': fmtMs(req.p50),
+        'request p99 ms': fmtMs(req.p99),
+        'machine wait p50 / p99 ms': `${fmtMs(pm.p50)} / ${fmtMs(pm.p99)}`,
+        'all targets ms': all.map((x) => fmtMs(x)).join(', '),
+        'after last request ms': after.map((x) => fmtMs(x)).join(', '),
+      });
+    }
+    process.stdout.write(
+      `\nboot storm: ${N} machines, ${SIZE_GIB} GiB version (${(version.dataBytes / 1024 ** 3).toFixed(1)} GiB data, ${version.extents} extents), XFS reflink in a loop file, real tgtd\n`,
+    );
+    process.stdout.write(
+      `load average (1/5/15 min) ${load0.map((x) => x.toFixed(1)).join('/')} -> ${load1.map((x) => x.toFixed(1)).join('/')} on ${cpus().length} CPUs\n\n`,
+    );
+    process.stdout.write(`${table(rows)}\n\n`);
+    process.stdout.write(
+      'request = one GET /boot/ipxe; machine wait = first request -> sanboot script (retries after "preparing" included);\n' +
+        'all targets = first request -> tgtd lists all targets; hand-made = cp --reflink + 5 tgtadm per target, sequential.\n',
+    );
+    for (const w of WINDOWS) {
+      const rs = runs.get(w)!;
+      const all = rs.map((r) => r.allTargetsMs ?? Number.POSITIVE_INFINITY).sort((x, y) => x - y);
+      const medAll =
+        all.length % 2 ? all[(all.length - 1) / 2]! : (all[all.length / 2 - 1]! + all[all.length / 2]!) / 2;
+      process.stdout.write(
+        `ratio over ${w} s: all targets GGnet / hand loop (medians) = ${(medAll / handMed).toFixed(2)}x` +
+          (w === 0
+            ? ` (throughput: GGnet ${((N * 1000) / medAll).toFixed(1)} targets/s, hand ${((N * 1000) / handMed).toFixed(1)} targets/s)`
+            : '') +
+          '\n',
+      );
+    }
+    const allServed = [...runs.values()].flat().every((r) => r.served === N && r.failed.length === 0);
+    process.stdout.write(
+      `all served: ${allServed ? 'yes' : 'NO'}; a served script logged in to its target with iscsi-inq: yes\n`,
+    );
+    if (!allServed) process.exitCode = 1;
+  } finally {
+    await cleanup();
+  }
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
