@@ -23,9 +23,12 @@ export interface WriteAtOptions {
   /** Called after each batch of bytes is written (bytes written by this call so far). */
   onProgress?: (written: number) => void;
   signal?: AbortSignal;
+  /** Start an fdatasync in the background after this many bytes (default 256 MiB; 0: never). */
+  flushEveryBytes?: number;
 }
 
 const BATCH_BYTES = 8 * 1024 * 1024;
+const FLUSH_EVERY_BYTES = 256 * 1024 * 1024;
 
 /**
  * The chunks a stream has buffered (up to BATCH_BYTES), waiting for data if there is none; null
@@ -128,7 +131,21 @@ export async function writeAt(
     }
     written += len;
     opts.onProgress?.(written);
+    // Flush as we go (one fdatasync at a time, in the background): dirty pages stay bounded and the
+    // fsync before the rename waits for the last few hundred MiB, not for gigabytes.
+    if (flushEvery > 0 && written - flushedAt >= flushEvery && !flush.running) {
+      flushedAt = written;
+      flush.running = fh
+        .datasync()
+        .catch(() => undefined)
+        .finally(() => {
+          flush.running = null;
+        });
+    }
   };
+  const flushEvery = opts.flushEveryBytes ?? FLUSH_EVERY_BYTES;
+  let flushedAt = 0;
+  const flush: { running: Promise<void> | null } = { running: null };
   let inflight: Promise<void> | null = null;
   try {
     for (;;) {
@@ -143,6 +160,7 @@ export async function writeAt(
     return written;
   } finally {
     if (inflight) await inflight.catch(() => undefined);
+    if (flush.running) await flush.running;
     await fh.close();
   }
 }
