@@ -2,6 +2,7 @@ import type { BootEvent, Machine } from '@ggnet/contracts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildBootDisk } from './lib/bootdisk.js';
 import { bootTestsUnavailable } from './lib/netns.js';
+import { waitFor } from './lib/proc.js';
 import { World } from './lib/world.js';
 
 const skip = bootTestsUnavailable();
@@ -30,7 +31,15 @@ const kinds = (ev: BootEvent[]) => ev.map((e) => e.kind);
     afterAll(async () => w?.close());
 
     it('GGnet runs dnsmasq in DHCP mode on the boot interface', async () => {
-      const st = await w.api.get<Record<string, unknown>>('/api/v1/dhcp/status');
+      // the settings change in beforeAll restarts dnsmasq: wait until it runs again
+      const st = await waitFor(
+        'dnsmasq running',
+        async () => {
+          const s = await w.api.get<Record<string, unknown>>('/api/v1/dhcp/status');
+          return s.daemon === 'running' ? s : null;
+        },
+        30_000,
+      );
       expect(st).toMatchObject({
         mode: 'dhcp',
         daemon: 'running',

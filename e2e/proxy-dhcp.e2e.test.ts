@@ -55,7 +55,15 @@ const kinds = (ev: BootEvent[]) => ev.map((e) => e.kind);
     afterAll(async () => w?.close());
 
     it('GGnet runs dnsmasq as proxyDHCP', async () => {
-      const st = await w.api.get<Record<string, unknown>>('/api/v1/dhcp/status');
+      // the settings change in beforeAll restarts dnsmasq: wait until it runs again
+      const st = await waitFor(
+        'dnsmasq running',
+        async () => {
+          const s = await w.api.get<Record<string, unknown>>('/api/v1/dhcp/status');
+          return s.daemon === 'running' ? s : null;
+        },
+        30_000,
+      );
       expect(st).toMatchObject({ mode: 'proxy', daemon: 'running', tftp: true, problem: null });
     });
 
