@@ -2,10 +2,10 @@ import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { open, statfs } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
-import { readdirSync, readFileSync, rmSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { killLeftoverTgtd } from '../../e2e/lib/proc.js';
 
 export const run = promisify(execFile);
 export const GiB = 1024 ** 3;
@@ -147,26 +147,4 @@ export function stats(ms: number[]): { min: number; median: number } {
 export function table(rows: Array<[string, string, string, string]>): string {
   const w = [0, 1, 2, 3].map((i) => Math.max(...rows.map((r) => r[i]!.length)));
   return rows.map((r) => r.map((c, i) => c.padEnd(w[i]!)).join('  ')).join('\n');
-}
-
-/** tgtd outlives `ggnet serve` on purpose (booted clients keep their disks): stop it by the PID in its pid file. */
-export function killLeftoverTgtd(dataDir: string): void {
-  let names: string[] = [];
-  try {
-    names = readdirSync(join(dataDir, 'run'));
-  } catch {
-    return;
-  }
-  for (const n of names) {
-    const port = /^tgtd\.(\d+)\.pid$/.exec(n)?.[1];
-    if (!port) continue;
-    const pid = Number(readFileSync(join(dataDir, 'run', n), 'utf8').trim());
-    try {
-      if (pid > 1) process.kill(pid, 'SIGKILL');
-    } catch {
-      // already gone
-    }
-    for (const f of [`/var/run/tgtd/socket.${port}`, `/var/run/tgtd/socket.${port}.lock`])
-      rmSync(f, { force: true });
-  }
 }

@@ -1,5 +1,6 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, openSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 
@@ -142,5 +143,27 @@ export async function waitFor<T>(
         `timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`,
       );
     await sleep(everyMs);
+  }
+}
+
+/** tgtd outlives `ggnet serve` on purpose (booted clients keep their disks): stop it by the PID in its pid file. */
+export function killLeftoverTgtd(dataDir: string): void {
+  let names: string[] = [];
+  try {
+    names = readdirSync(join(dataDir, 'run'));
+  } catch {
+    return;
+  }
+  for (const n of names) {
+    const port = /^tgtd\.(\d+)\.pid$/.exec(n)?.[1];
+    if (!port) continue;
+    const pid = Number(readFileSync(join(dataDir, 'run', n), 'utf8').trim());
+    try {
+      if (pid > 1) process.kill(pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+    for (const f of [`/var/run/tgtd/socket.${port}`, `/var/run/tgtd/socket.${port}.lock`])
+      rmSync(f, { force: true });
   }
 }

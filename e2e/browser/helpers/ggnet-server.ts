@@ -1,9 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { killLeftoverTgtd } from '../../lib/proc.js';
 
 export const REPO = resolve(fileURLToPath(new URL('../../..', import.meta.url)));
 export const ADMIN_PASSWORD = 'e2e-admin-password';
@@ -138,28 +139,6 @@ export async function apiCall<T>(
   const text = await res.text();
   if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${text}`);
   return (text ? JSON.parse(text) : undefined) as T;
-}
-
-/** tgtd outlives `ggnet serve` on purpose (booted clients keep their disks): stop it by the PID in its pid file. */
-export function killLeftoverTgtd(dataDir: string): void {
-  let names: string[] = [];
-  try {
-    names = readdirSync(join(dataDir, 'run'));
-  } catch {
-    return;
-  }
-  for (const n of names) {
-    const port = /^tgtd\.(\d+)\.pid$/.exec(n)?.[1];
-    if (!port) continue;
-    const pid = Number(readFileSync(join(dataDir, 'run', n), 'utf8').trim());
-    try {
-      if (pid > 1) process.kill(pid, 'SIGKILL');
-    } catch {
-      // already gone
-    }
-    for (const f of [`/var/run/tgtd/socket.${port}`, `/var/run/tgtd/socket.${port}.lock`])
-      rmSync(f, { force: true });
-  }
 }
 
 function freeTcpPort(): Promise<number> {
