@@ -148,3 +148,12 @@ export function table(rows: Array<[string, string, string, string]>): string {
   const w = [0, 1, 2, 3].map((i) => Math.max(...rows.map((r) => r[i]!.length)));
   return rows.map((r) => r.map((c, i) => c.padEnd(w[i]!)).join('  ')).join('\n');
 }
+
+/** A table row of best and median time and the best throughput for `bytes`. */
+export function timingRow(
+  bytes: number,
+  name: string,
+  s: { min: number; median: number },
+): [string, string, string, string] {
+  return [name, `${(s.min / 1000).toFixed(1)} s`, `${(s.median / 1000).toFixed(1)} s`, rate(bytes, s.min)];
+}

@@ -14,13 +14,13 @@ import {
   fmtBytes,
   login,
   makeDataFile,
-  rate,
   requireFree,
   run,
   startServer,
   startWorker,
   stats,
   table,
+  timingRow,
   timed,
 } from './common.js';
 
@@ -135,12 +135,7 @@ try {
   const tu = stats(tunedMs);
   const j = stats(jobMs);
   const w = stats(wallMs);
-  const row = (name: string, s: { min: number; median: number }): [string, string, string, string] => [
-    name,
-    `${(s.min / 1000).toFixed(1)} s`,
-    `${(s.median / 1000).toFixed(1)} s`,
-    rate(size, s.min),
-  ];
+  const row = (name: string, s: { min: number; median: number }) => timingRow(size, name, s);
   process.stdout.write(
     `\n${table([
       ['run', 'best', 'median', 'best throughput'],

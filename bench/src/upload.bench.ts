@@ -13,12 +13,12 @@ import {
   fmtBytes,
   login,
   makeDataFile,
-  rate,
   requireFree,
   run,
   startServer,
   stats,
   table,
+  timingRow,
   timed,
 } from './common.js';
 
@@ -138,12 +138,7 @@ try {
   const bs = stats(syncMs);
   const o = stats(oursMs);
   const c = stats(curlMs);
-  const row = (name: string, s: { min: number; median: number }): [string, string, string, string] => [
-    name,
-    `${(s.min / 1000).toFixed(1)} s`,
-    `${(s.median / 1000).toFixed(1)} s`,
-    rate(size, s.min),
-  ];
+  const row = (name: string, s: { min: number; median: number }) => timingRow(size, name, s);
   process.stdout.write(
     `\n${table([
       ['run', 'best', 'median', 'best throughput'],

@@ -132,11 +132,6 @@ export class ImagesService {
 
   // ---- versions ----------------------------------------------------------------
 
-  /**
-   * Makes a new ready version of an image from a raw file that already exists on this filesystem
-   * (an applied writeback, a converted upload). The file is moved (rename, same filesystem) into
-   * images/<imageId>/versions/<versionId>.raw, fsynced, hashed, and only then marked ready.
-   */
   /** A version record that a conversion will fill (state pending); returns its id. */
   async createPendingVersion(
     imageId: string,
@@ -144,6 +139,7 @@ export class ImagesService {
   ): Promise<string> {
     const id = newId();
     const rel = this.files.versionRelPath(imageId, id);
+    // the number is taken inside a transaction with the insert (unique (image_id, number) guards races)
     await this.repo.transaction(async (trx) => {
       const number = await this.repo.nextVersionNumber(imageId, trx);
       await this.repo.insertVersion(
@@ -169,6 +165,11 @@ export class ImagesService {
     return id;
   }
 
+  /**
+   * Makes a new ready version of an image from a raw file that already exists on this filesystem
+   * (an applied writeback, a converted upload). The file is moved (rename, same filesystem) into
+   * images/<imageId>/versions/<versionId>.raw, fsynced, hashed, and only then marked ready.
+   */
   async addVersionFromFile(
     imageId: string,
     sourcePath: string,
@@ -176,32 +177,8 @@ export class ImagesService {
   ): Promise<ImageVersion> {
     const img = await this.repo.findRow(imageId);
     if (!img) throw notFound('image', imageId);
-    const id = newId();
+    const id = await this.createPendingVersion(imageId, opts);
     const rel = this.files.versionRelPath(imageId, id);
-    const now = nowIso();
-    // the number is taken inside a transaction with the insert (unique (image_id, number) guards races)
-    await this.repo.transaction(async (trx) => {
-      const number = await this.repo.nextVersionNumber(imageId, trx);
-      await this.repo.insertVersion(
-        {
-          id,
-          image_id: imageId,
-          number,
-          state: 'pending',
-          comment: opts.comment,
-          author: opts.author,
-          size_bytes: null,
-          sha256: null,
-          protected: 0,
-          parent_version_id: opts.parentVersionId,
-          path: rel,
-          error: null,
-          created_at: now,
-          ready_at: null,
-        },
-        trx,
-      );
-    });
     try {
       const { size, sha256 } = await this.files.adoptFile(sourcePath, rel);
       await this.repo.updateVersion(id, { state: 'ready', size_bytes: size, sha256, ready_at: nowIso() });
