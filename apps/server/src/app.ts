@@ -34,7 +34,7 @@ import { registerSessionsRoutes } from './modules/sessions/sessions.routes.js';
 import { registerSettingsRoutes } from './modules/settings/settings.routes.js';
 import { registerTargetsRoutes } from './modules/targets/targets.routes.js';
 import { registerUsersRoutes } from './modules/users/users.routes.js';
-import { createTusServer, registerUploadsRoutes } from './modules/uploads/uploads.routes.js';
+import { createTus, registerUploadsRoutes } from './modules/uploads/uploads.routes.js';
 
 const REQUEST_ID_RE = /^[A-Za-z0-9._-]{8,100}$/;
 
@@ -112,7 +112,7 @@ export async function buildApp(c: Container, ext: AppExtensions = {}): Promise<A
   registerImagesRoutes(app, { images: c.images });
   await registerUploadsRoutes(app, {
     uploads: c.uploads,
-    tus: createTusServer(c.tusStore, c.uploads, c.log),
+    tus: createTus(c.tusStore, c.uploads, c.log),
     repo: c.repos.images,
   });
   registerTargetsRoutes(app, { targets: c.targets });

@@ -25,80 +25,124 @@ export interface WriteAtOptions {
   signal?: AbortSignal;
   /** Start an fdatasync in the background after this many bytes (default 256 MiB; 0: never). */
   flushEveryBytes?: number;
+  /** Refuse (error code `body_too_large`) a stream longer than this, before writing the excess. */
+  maxBytes?: number;
 }
 
+/** writeAt's error for a stream longer than `maxBytes`. */
+export const BODY_TOO_LARGE = 'body_too_large';
+
 const BATCH_BYTES = 8 * 1024 * 1024;
+/** Bytes read ahead of the disk; above this the source is paused (TCP backpressure for a socket). */
+const READ_AHEAD_BYTES = 32 * 1024 * 1024;
 const FLUSH_EVERY_BYTES = 256 * 1024 * 1024;
 
 /**
- * The chunks a stream has buffered (up to BATCH_BYTES), waiting for data if there is none; null
- * at its end. Never destroys the stream: on our errors the caller decides what happens to it.
+ * Reads a stream in flowing mode into memory, up to READ_AHEAD_BYTES ahead of the writes. A
+ * socket's own buffer is small (its readable high-water mark is 16-64 KiB): reading only what it
+ * holds would stop the socket during every disk write and make every write tiny. Never destroys
+ * the stream: on our errors the caller decides what happens to it.
  */
-function nextBatch(source: Readable, signal?: AbortSignal): Promise<Buffer[] | null> {
-  const take = () => {
+class ReadAhead {
+  private readonly chunks: Buffer[] = [];
+  private bytes = 0;
+  private done = false;
+  private failure: Error | null = null;
+  private wake: (() => void) | null = null;
+
+  private total = 0;
+
+  constructor(
+    private readonly source: Readable,
+    private readonly signal?: AbortSignal,
+    private readonly maxBytes = Infinity,
+  ) {
+    if (source.readableEnded) this.done = true;
+    else if (source.destroyed) this.failure = source.errored ?? closedEarly();
+    source.on('data', this.onData);
+    source.once('end', this.onEnd);
+    source.once('error', this.onError);
+    source.once('close', this.onClose);
+    signal?.addEventListener('abort', this.onAbort, { once: true });
+  }
+
+  private readonly notify = () => {
+    const w = this.wake;
+    this.wake = null;
+    w?.();
+  };
+  private readonly onData = (c: Buffer | string) => {
+    const b = typeof c === 'string' ? Buffer.from(c) : c;
+    if (this.failure) return;
+    this.total += b.length;
+    if (this.total > this.maxBytes) {
+      this.failure = Object.assign(new Error(`more than ${this.maxBytes} bytes were sent`), {
+        code: BODY_TOO_LARGE,
+      });
+      this.source.pause();
+      this.notify();
+      return;
+    }
+    this.chunks.push(b);
+    this.bytes += b.length;
+    if (this.bytes >= READ_AHEAD_BYTES) this.source.pause();
+    this.notify();
+  };
+  private readonly onEnd = () => {
+    this.done = true;
+    this.notify();
+  };
+  private readonly onError = (err: Error) => {
+    this.failure ??= err;
+    this.notify();
+  };
+  private readonly onClose = () => {
+    if (!this.source.readableEnded) this.failure ??= this.source.errored ?? closedEarly();
+    this.done = true;
+    this.notify();
+  };
+  private readonly onAbort = () => {
+    this.failure ??= Object.assign(new Error('aborted'), { name: 'AbortError' });
+    this.notify();
+  };
+
+  /** The next chunks (up to BATCH_BYTES), waiting for data; null at the end of the stream. */
+  async next(): Promise<Buffer[] | null> {
+    while (!this.failure && this.bytes === 0 && !this.done) {
+      await new Promise<void>((r) => (this.wake = r));
+    }
+    if (this.failure) throw this.failure;
+    if (this.bytes === 0) return null;
     const out: Buffer[] = [];
     let n = 0;
-    let c: Buffer | null;
-    while (n < BATCH_BYTES && (c = source.read() as Buffer | null) !== null) {
+    while (this.chunks.length && n < BATCH_BYTES) {
+      const c = this.chunks.shift()!;
       out.push(c);
       n += c.length;
     }
+    this.bytes -= n;
+    if (this.bytes < READ_AHEAD_BYTES / 2 && this.source.isPaused() && !this.done) this.source.resume();
     return out;
-  };
-  return new Promise((resolve, reject) => {
-    const first = take();
-    if (first.length) return resolve(first);
-    if (source.readableEnded) return resolve(null);
-    if (source.destroyed) return reject(source.errored ?? new Error('the stream was closed before its end'));
-    const cleanup = () => {
-      source.off('readable', onReadable);
-      source.off('end', onEnd);
-      source.off('error', onError);
-      source.off('close', onClose);
-      signal?.removeEventListener('abort', onAbort);
-    };
-    const onReadable = () => {
-      const b = take();
-      if (b.length) {
-        cleanup();
-        resolve(b);
-      }
-    };
-    const onEnd = () => {
-      cleanup();
-      resolve(null);
-    };
-    const onError = (err: Error) => {
-      cleanup();
-      reject(err);
-    };
-    const onClose = () => {
-      cleanup();
-      if (source.readableEnded) resolve(null);
-      else
-        reject(
-          source.errored ??
-            Object.assign(new Error('the connection closed before the end of the data'), {
-              code: 'ECONNRESET',
-            }),
-        );
-    };
-    const onAbort = () => {
-      cleanup();
-      reject(Object.assign(new Error('aborted'), { name: 'AbortError' }));
-    };
-    source.on('readable', onReadable);
-    source.once('end', onEnd);
-    source.once('error', onError);
-    source.once('close', onClose);
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
+  }
+
+  /** Stops reading: the stream is left paused, for the caller to answer, drain or destroy. */
+  dispose(): void {
+    this.source.pause();
+    this.source.off('data', this.onData);
+    this.source.off('end', this.onEnd);
+    this.source.off('error', this.onError);
+    this.source.off('close', this.onClose);
+    this.signal?.removeEventListener('abort', this.onAbort);
+  }
 }
 
+const closedEarly = () =>
+  Object.assign(new Error('the connection closed before the end of the data'), { code: 'ECONNRESET' });
+
 /**
- * Streams `source` into `path` at `offset`, hashing every byte on the way. What the stream has
- * buffered is written with one pwritev; the next batch is read while that write is in the kernel,
- * and each batch is hashed while its write runs. The hash covers a batch only once it is given to
+ * Streams `source` into `path` at `offset`, hashing every byte on the way. Up to 32 MiB are read
+ * ahead; what has arrived (up to 8 MiB) is written with one pwritev, and each batch is hashed while
+ * its write runs in the thread pool. The hash covers a batch only once it is given to
  * the write; if a write fails (ENOSPC...) the promise rejects and the caller drops the hasher.
  * `source` is never destroyed here, so that an HTTP server can still answer the client.
  * Resolves with the number of bytes written.
@@ -147,9 +191,10 @@ export async function writeAt(
   let flushedAt = 0;
   const flush: { running: Promise<void> | null } = { running: null };
   let inflight: Promise<void> | null = null;
+  const intake = new ReadAhead(source, opts.signal, opts.maxBytes);
   try {
     for (;;) {
-      const batch = await nextBatch(source, opts.signal);
+      const batch = await intake.next();
       if (inflight) await inflight;
       inflight = null;
       if (!batch) break;
@@ -159,6 +204,7 @@ export async function writeAt(
     }
     return written;
   } finally {
+    intake.dispose();
     if (inflight) await inflight.catch(() => undefined);
     if (flush.running) await flush.running;
     await fh.close();

@@ -119,6 +119,19 @@ export class HashingTusStore extends FileStore {
   }
 
   override async write(readable: Readable, id: string, offset: number): Promise<number> {
+    return this.writeBody(id, offset, readable);
+  }
+
+  /**
+   * Appends a request body at `offset` (the current end of the upload) and returns the new
+   * offset. Our PATCH handler calls this with the raw request, without tus's stream adapters.
+   */
+  async writeBody(
+    id: string,
+    offset: number,
+    readable: Readable,
+    opts: { maxBytes?: number; signal?: AbortSignal } = {},
+  ): Promise<number> {
     const path = this.filePath(id);
     this.discarded.delete(id);
     const l = await this.hashAt(id, offset);
@@ -131,7 +144,7 @@ export class HashingTusStore extends FileStore {
     };
     let written = 0;
     try {
-      written = await writeAt(path, readable, offset, hasher);
+      written = await writeAt(path, readable, offset, hasher, opts);
     } catch (err) {
       if (this.discarded.has(id)) throw TusHttpError.of(ERRORS.FILE_NO_LONGER_EXISTS);
       const e = err as NodeJS.ErrnoException;

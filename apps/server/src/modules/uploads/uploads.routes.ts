@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { Server as TusServer, ERRORS, type Upload } from '@tus/server';
+import { Server as TusServer, ERRORS, MemoryLocker, type Upload } from '@tus/server';
 import type { Logger } from 'pino';
 import { IdParams, Image, ImageContentQuery, ImageImportRequest, ImageJobResult } from '@ggnet/contracts';
 import type { FastifyReply, FastifyRequest } from 'fastify';
@@ -14,6 +14,7 @@ import {
 } from '../../adapters/storage/tus-store.js';
 import type { ImagesRepository } from '../images/images.repository.js';
 import { MAX_UPLOAD_BYTES, type UploadsService } from './uploads.service.js';
+import { isTusError, TusPatch } from './tus-patch.js';
 
 export const UPLOADS_PATH = '/api/v1/uploads';
 /** Id of the image a POST just created, for tus's naming function (keyed by the raw request). */
@@ -101,11 +102,68 @@ function drainRest(req: IncomingMessage): void {
   req.resume();
 }
 
-/** The tus server: a HashingTusStore, upload id = image id, completion through UploadsService. */
-export function createTusServer(store: HashingTusStore, uploads: UploadsService, log: Logger): TusServer {
-  return new TusServer({
+/** The answer to a tus error: problem+json with a stable code and a hint, whatever threw it. */
+function tusErrorResponse(
+  err: unknown,
+  log: { error(obj: object, msg: string): void },
+): { status_code: number; body: string } {
+  if (isTusError(err)) {
+    if (err.body.startsWith('{')) return { status_code: err.status_code, body: err.body };
+    const known = TUS_CODES[err.status_code];
+    return {
+      status_code: err.status_code,
+      body: problemBody(
+        err.status_code,
+        known?.code ?? (err.status_code >= 500 ? 'upload_failed' : 'bad_request'),
+        String(err.body).trim(),
+        known?.hint,
+      ),
+    };
+  }
+  log.error({ err }, 'upload failed');
+  return {
+    status_code: 500,
+    body: problemBody(500, 'internal_error', 'the upload failed on the server; it has been logged'),
+  };
+}
+
+/** The last byte of an upload is in: verify it, move it into the image, queue the conversion. */
+function finishUpload(store: HashingTusStore, uploads: UploadsService, log: Logger) {
+  return async (upload: Upload): Promise<Record<string, string>> => {
+    const size = upload.size ?? upload.offset;
+    try {
+      const sha256 = await store.digest(upload.id, size);
+      const r = await uploads.complete(upload.id, store.filePath(upload.id), {
+        size,
+        sha256,
+        expectedSha256: upload.metadata?.sha256 ?? null,
+      });
+      await store.forget(upload.id);
+      return { 'GGnet-Image-Id': upload.id, 'GGnet-Sha256': sha256, 'GGnet-Job-Id': r.jobId };
+    } catch (err) {
+      await store.discard(upload.id);
+      if (isAppError(err)) throw toTusError(err);
+      log.error({ err, upload: upload.id }, 'cannot complete upload');
+      throw new TusHttpError(500, problemBody(500, 'internal_error', 'the upload could not be stored'));
+    }
+  };
+}
+
+/**
+ * The tus endpoints: @tus/server for creation, HEAD and OPTIONS, and our own PATCH (TusPatch, the
+ * hot path), both on one HashingTusStore and one lock. Upload id = image id.
+ */
+export function createTus(
+  store: HashingTusStore,
+  uploads: UploadsService,
+  log: Logger,
+): { server: TusServer; patch: TusPatch } {
+  const locker = new MemoryLocker();
+  const finish = finishUpload(store, uploads, log);
+  const server = new TusServer({
     path: UPLOADS_PATH,
     datastore: store,
+    locker,
     relativeLocation: true,
     maxSize: MAX_UPLOAD_BYTES,
     // the upload id is the id of the image the route handler created after its checks
@@ -115,49 +173,11 @@ export function createTusServer(store: HashingTusStore, uploads: UploadsService,
       if (!id) throw TusHttpError.of(ERRORS.UNKNOWN_ERROR);
       return id;
     },
-    onUploadFinish: async (_req, upload: Upload) => {
-      const size = upload.size ?? upload.offset;
-      try {
-        const sha256 = await store.digest(upload.id, size);
-        const r = await uploads.complete(upload.id, store.filePath(upload.id), {
-          size,
-          sha256,
-          expectedSha256: upload.metadata?.sha256 ?? null,
-        });
-        await store.forget(upload.id);
-        return {
-          headers: { 'GGnet-Image-Id': upload.id, 'GGnet-Sha256': sha256, 'GGnet-Job-Id': r.jobId },
-        };
-      } catch (err) {
-        await store.discard(upload.id);
-        if (isAppError(err)) throw toTusError(err);
-        log.error({ err, upload: upload.id }, 'cannot complete upload');
-        throw new TusHttpError(500, problemBody(500, 'internal_error', 'the upload could not be stored'));
-      }
-    },
-    onResponseError: (_req, err) => {
-      const e = err as Partial<{ status_code: number; body: string }> & Error;
-      if (typeof e.status_code === 'number') {
-        if (typeof e.body === 'string' && e.body.startsWith('{'))
-          return { status_code: e.status_code, body: e.body };
-        const known = TUS_CODES[e.status_code];
-        return {
-          status_code: e.status_code,
-          body: problemBody(
-            e.status_code,
-            known?.code ?? (e.status_code >= 500 ? 'upload_failed' : 'bad_request'),
-            String(e.body ?? 'upload error').trim(),
-            known?.hint,
-          ),
-        };
-      }
-      log.error({ err }, 'upload failed');
-      return {
-        status_code: 500,
-        body: problemBody(500, 'internal_error', 'the upload failed on the server; it has been logged'),
-      };
-    },
+    // a POST that carries data (creation-with-upload) can complete an upload too
+    onUploadFinish: async (_req, upload: Upload) => ({ headers: await finish(upload) }),
+    onResponseError: (_req, err) => tusErrorResponse(err, log),
   });
+  return { server, patch: new TusPatch(store, locker, finish) };
 }
 
 /**
@@ -168,7 +188,7 @@ export function createTusServer(store: HashingTusStore, uploads: UploadsService,
  */
 export async function registerUploadsRoutes(
   app: App,
-  deps: { uploads: UploadsService; tus: TusServer; repo: ImagesRepository },
+  deps: { uploads: UploadsService; tus: { server: TusServer; patch: TusPatch }; repo: ImagesRepository },
 ): Promise<void> {
   const tags = ['uploads'];
   const op = { access: 'operator' as const, targetType: 'image' };
@@ -192,7 +212,7 @@ export async function registerUploadsRoutes(
     problemJsonOnErrors(reply.raw);
     settleOnClose(reply.raw);
     try {
-      await deps.tus.handle(req.raw, reply.raw);
+      await deps.tus.server.handle(req.raw, reply.raw);
     } catch (err) {
       app.log.error({ err }, 'tus handler failed');
       if (!reply.raw.headersSent) reply.raw.writeHead(500).end();
@@ -261,7 +281,18 @@ export async function registerUploadsRoutes(
       config: { ...op, audit: false },
       handler: async (req, reply) => {
         await uploadingImage(req.params.id);
-        await toTus(req, reply);
+        try {
+          await deps.tus.patch.handle(req.params.id, req.raw, reply);
+        } catch (err) {
+          // the client may still be sending: drop what is in flight so that it reads this answer
+          drainRest(req.raw);
+          const r = tusErrorResponse(err, app.log);
+          return reply
+            .code(r.status_code)
+            .header('tus-resumable', '1.0.0')
+            .type('application/problem+json')
+            .send(JSON.parse(r.body) as object);
+        }
       },
     });
     scope.route({
