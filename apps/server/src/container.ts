@@ -27,6 +27,7 @@ import { RealQemuImg, type QemuImg } from './adapters/qemu-img/qemu-img.adapter.
 import { HashingTusStore, toTusError } from './adapters/storage/tus-store.js';
 import { ImageConvertJob, type ConvertTuning } from './modules/images/image-convert.job.js';
 import { ImageRetentionJob, RETENTION_JOB } from './modules/images/image-retention.job.js';
+import { CHECKSUM_JOB, checksumKey, ImageChecksumJob } from './modules/images/image-checksum.job.js';
 import type { JobHandler } from './modules/jobs/job-types.js';
 import { ImageImportJob } from './modules/uploads/image-import.job.js';
 import { UploadExpiryJob } from './modules/uploads/upload-expiry.job.js';
@@ -178,6 +179,13 @@ export function createContainer(config: Config, opts: ContainerOptions) {
     log,
   });
   const jobs = new JobsService(repos.jobs, bus);
+  images.onVersionFile(async (imageId, versionId) => {
+    await jobs.enqueue(
+      CHECKSUM_JOB,
+      { imageId, versionId },
+      { dedupeKey: checksumKey(versionId), createdBy: null, maxAttempts: 3 },
+    );
+  });
 
   // images in: uploads (tus, PUT, import) -> conversion jobs (qemu-img) -> versions
   const qemuImg = opts.qemuImg ?? new RealQemuImg(runner, { dieWithParent: true });
@@ -210,6 +218,7 @@ export function createContainer(config: Config, opts: ContainerOptions) {
     ),
     new ImageImportJob({ uploads, repo: repos.images, images, files: imageFiles }),
     new ImageRetentionJob({ repo: repos.images, images, settings }),
+    new ImageChecksumJob({ repo: repos.images, images, files: imageFiles, bus }),
     new UploadExpiryJob({ repo: repos.images, images, files: imageFiles, jobs, tus: tusStore }),
   ];
   /** Facts known only once the server runs (the HTTP port when config.port is 0). */

@@ -4,6 +4,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import { createTestContext, describeEachDialect, type TestContext } from '../helpers/test-context.js';
+import { startWorker, waitJob } from '../helpers/images.js';
+import { checksumKey } from '../../src/modules/images/image-checksum.job.js';
 
 describeEachDialect('images and versions', (dialect) => {
   let t: TestContext;
@@ -65,14 +67,24 @@ describeEachDialect('images and versions', (dialect) => {
       author: 'admin',
       parentVersionId: null,
     });
+    // ready at once; the sha256 comes from a checksum job, not from the request
     expect(v1).toMatchObject({
       number: 1,
       state: 'ready',
-      sha256: f1.sha256,
+      sha256: null,
       sizeBytes: f1.size,
       published: false,
     });
     expect(existsSync(f1.path)).toBe(false);
+    const queued = await t.container.jobs.activeByKey(checksumKey(v1.id));
+    expect(queued).toMatchObject({ type: 'image.checksum', state: 'queued', payload: { versionId: v1.id } });
+    const worker = startWorker(t);
+    try {
+      expect((await waitJob(t, queued!.id)).state).toBe('succeeded');
+    } finally {
+      await worker.stop();
+    }
+    expect((await t.container.images.getVersion(img.id, v1.id)).sha256).toBe(f1.sha256);
     const f2 = rawFile();
     const v2 = await t.container.images.addVersionFromFile(img.id, f2.path, {
       comment: 'second',

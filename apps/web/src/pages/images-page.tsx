@@ -262,6 +262,11 @@ export function VersionsTable({ image, canWrite }: { image: Image; canWrite: boo
                       {formatBytes(v.allocatedBytes)} on disk
                     </Text>
                   )}
+                  {v.state === 'ready' && (
+                    <Text size="xs" c="dimmed" ff="monospace" title={v.sha256 ?? undefined}>
+                      {v.sha256 ? `sha256 ${v.sha256.slice(0, 12)}…` : 'sha256 being computed'}
+                    </Text>
+                  )}
                 </Table.Td>
                 <Table.Td fz="sm">{formatRelative(v.createdAt)}</Table.Td>
                 {canWrite && (

@@ -105,9 +105,10 @@ export class ImageFiles {
    * Moves a file into the data dir at relPath (rename: same filesystem), fsyncs it and its
    * directory, and returns its size and sha256.
    */
-  async adoptFile(sourcePath: string, relPath: string): Promise<{ size: number; sha256: string }> {
+  /** Moves a file into place (fsync + rename) and returns its size; the sha256 is the caller's job. */
+  async adoptFile(sourcePath: string, relPath: string): Promise<{ size: number }> {
     const dest = await this.moveInto(sourcePath, relPath);
-    return { size: (await stat(dest)).size, sha256: await sha256File(dest) };
+    return { size: (await stat(dest)).size };
   }
 
   /** Bytes allocated on disk (raw files are sparse), or null when the file is missing. */
@@ -129,9 +130,20 @@ export class ImageFiles {
 }
 
 /** sha256 of a whole file (node's OpenSSL: SHA-NI where the CPU has it). */
-export async function sha256File(path: string): Promise<string> {
+export async function sha256File(
+  path: string,
+  opts: { signal?: AbortSignal; onProgress?: (bytesDone: number) => void } = {},
+): Promise<string> {
   const hash = createHash('sha256');
-  await pipeline(createReadStream(path, { highWaterMark: 4 * 1024 * 1024 }), hash);
+  let done = 0;
+  const src = createReadStream(path, { highWaterMark: 4 * 1024 * 1024 });
+  if (opts.onProgress) {
+    src.on('data', (c: Buffer | string) => {
+      done += c.length;
+      opts.onProgress!(done);
+    });
+  }
+  await pipeline(src, hash, { signal: opts.signal });
   return hash.digest('hex');
 }
 

@@ -24,6 +24,7 @@ const nameTaken = (name: string) =>
 
 export class ImagesService {
   private readonly deleteHooks: Array<(imageId: string) => Promise<void>> = [];
+  private readonly versionFileHooks: Array<(imageId: string, versionId: string) => Promise<void>> = [];
 
   constructor(
     private readonly repo: ImagesRepository,
@@ -37,6 +38,11 @@ export class ImagesService {
    */
   onBeforeDelete(hook: (imageId: string) => Promise<void>): void {
     this.deleteHooks.push(hook);
+  }
+
+  /** Called when a version's file is in place without a sha256 yet (the checksum job is queued here). */
+  onVersionFile(hook: (imageId: string, versionId: string) => Promise<void>): void {
+    this.versionFileHooks.push(hook);
   }
 
   async list(q: ImageListQuery): Promise<Page<Image>> {
@@ -180,12 +186,14 @@ export class ImagesService {
     const id = await this.createPendingVersion(imageId, opts);
     const rel = this.files.versionRelPath(imageId, id);
     try {
-      const { size, sha256 } = await this.files.adoptFile(sourcePath, rel);
-      await this.repo.updateVersion(id, { state: 'ready', size_bytes: size, sha256, ready_at: nowIso() });
+      const { size } = await this.files.adoptFile(sourcePath, rel);
+      await this.repo.updateVersion(id, { state: 'ready', size_bytes: size, ready_at: nowIso() });
     } catch (err) {
       await this.repo.updateVersion(id, { state: 'failed', error: (err as Error).message });
       throw err;
     }
+    // hashing hundreds of GiB takes minutes: not in the request (see image-checksum.job.ts)
+    for (const hook of this.versionFileHooks) await hook(imageId, id);
     const v = await this.getVersion(imageId, id);
     this.bus.publish('version.created', id, v);
     await this.publish('image.updated', imageId);

@@ -56,7 +56,11 @@ describe('images', () => {
         'GET /api/v1/images/i1/versions',
         200,
         {
-          items: [version(3), version(2, { published: true, inUse: true }), version(1, { protected: true })],
+          items: [
+            version(3),
+            version(2, { published: true, inUse: true, sha256: 'ab'.repeat(32) }),
+            version(1, { protected: true }),
+          ],
           total: 3,
         },
       ],
@@ -70,6 +74,9 @@ describe('images', () => {
     expect(within(row(2)).queryByRole('button', { name: /Publish|Roll back/ })).toBeNull();
     expect(within(row(2)).getByText('published')).toBeInTheDocument();
     expect(row(3)).toHaveTextContent('12.0 GiB on disk');
+    // a version made by an apply is bootable before its checksum job has run
+    expect(row(3)).toHaveTextContent('sha256 being computed');
+    expect(row(2)).toHaveTextContent(`sha256 ${'ab'.repeat(6)}…`);
 
     const u = userEvent.setup();
     await u.click(within(row(1)).getByRole('button', { name: 'Roll back' }));
