@@ -365,6 +365,48 @@ describeEachDialect('uploads (tus-js-client over a real socket)', (dialect) => {
     expect((await t.container.images.get(id)).state).toBe('uploaded');
   });
 
+  it('a server that stops does not wait for an upload in progress: the upload stops and its bytes stay for the resume', async () => {
+    const auth = { authorization: `Bearer ${await t.token('operator')}` };
+    const b64 = (s: string) => Buffer.from(s).toString('base64');
+    const created = await fetch(endpoint, {
+      method: 'POST',
+      headers: {
+        ...auth,
+        'tus-resumable': '1.0.0',
+        'upload-length': '1000',
+        'upload-metadata': `name ${b64('stopping')},filename ${b64('s.img')}`,
+      },
+    });
+    const loc = new URL(created.headers.get('location')!, url).toString();
+    const id = loc.split('/').pop()!;
+    let feed!: ReadableStreamDefaultController<Uint8Array>;
+    const stalled = fetch(loc, {
+      method: 'PATCH',
+      headers: {
+        ...auth,
+        'tus-resumable': '1.0.0',
+        'content-type': 'application/offset+octet-stream',
+        'upload-offset': '0',
+      },
+      body: new ReadableStream<Uint8Array>({
+        start(c) {
+          feed = c;
+          c.enqueue(randomBytes(100));
+        },
+      }),
+      duplex: 'half',
+    }).catch((e: unknown) => e);
+    const file = t.container.tusStore.filePath(id);
+    await until(async () => ((await stat(file).catch(() => null))?.size === 100 ? true : undefined));
+    // the client never sends the rest: without the stop, close would wait for it forever
+    await t.app.close();
+    expect((await stat(file)).size).toBe(100);
+    expect((await t.container.images.get(id)).state).toBe('uploading');
+    feed.close();
+    const answer = await stalled;
+    if (answer instanceof Response) expect(answer.status).toBe(400);
+  });
+
   it('never turns a client file name into a path', async () => {
     const r = await tusUpload(
       endpoint,

@@ -26,7 +26,7 @@ export class TusPatch {
   ) {}
 
   /** Handles the request and answers it; throws a TusHttpError for tus's error answers. */
-  async handle(id: string, req: IncomingMessage, reply: FastifyReply): Promise<void> {
+  async handle(id: string, req: IncomingMessage, reply: FastifyReply, shutdown?: AbortSignal): Promise<void> {
     const h = req.headers;
     if (h['tus-resumable'] !== '1.0.0') {
       reply.header('tus-version', '1.0.0');
@@ -48,6 +48,25 @@ export class TusPatch {
     req.once('close', () => {
       if (!req.complete) stop.abort();
     });
+    // a server that stops does not wait for uploads: they stop between two writes, the client resumes
+    if (shutdown?.aborted) throw TusHttpError.of(ERRORS.ABORTED);
+    const onShutdown = () => stop.abort();
+    shutdown?.addEventListener('abort', onShutdown, { once: true });
+    try {
+      await this.append(id, offset, req, reply, stop);
+    } finally {
+      shutdown?.removeEventListener('abort', onShutdown);
+    }
+  }
+
+  private async append(
+    id: string,
+    offset: number,
+    req: IncomingMessage,
+    reply: FastifyReply,
+    stop: AbortController,
+  ): Promise<void> {
+    const h = req.headers;
     const lock = this.locker.newLock(id);
     await lock.lock(stop.signal, () => stop.abort());
     let upload: Upload;

@@ -196,6 +196,9 @@ export async function registerUploadsRoutes(
   // hijacked requests are not waited for by Fastify's close: wait for them here, so that shutdown
   // never closes the database under an upload that is still completing
   const inflight = new Set<Promise<void>>();
+  // PATCHes can run for minutes: on shutdown they stop (the bytes written so far stay for the resume)
+  const closing = new AbortController();
+  app.addHook('preClose', async () => closing.abort());
   app.addHook('onClose', async () => {
     const t = new Promise((r) => setTimeout(r, 15_000).unref());
     await Promise.race([Promise.allSettled([...inflight]), t]);
@@ -282,7 +285,7 @@ export async function registerUploadsRoutes(
       handler: async (req, reply) => {
         await uploadingImage(req.params.id);
         try {
-          await deps.tus.patch.handle(req.params.id, req.raw, reply);
+          await deps.tus.patch.handle(req.params.id, req.raw, reply, closing.signal);
         } catch (err) {
           // the client may still be sending: drop what is in flight so that it reads this answer
           drainRest(req.raw);
