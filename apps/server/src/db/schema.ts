@@ -206,6 +206,12 @@ export interface BootEventsTable {
   detail: string;
 }
 
+/** 0004: every IQN prefix GGnet has named a target under (its namespace for orphan clean-up). */
+export interface IqnPrefixesTable {
+  prefix: string;
+  first_used_at: string;
+}
+
 export interface DB {
   users: UsersTable;
   refresh_tokens: RefreshTokensTable;
@@ -219,4 +225,5 @@ export interface DB {
   settings: SettingsTable;
   audit_log: AuditLogTable;
   boot_events: BootEventsTable;
+  iqn_prefixes: IqnPrefixesTable;
 }

@@ -165,8 +165,12 @@ describeEachDialect('reconciler (tgtd)', (dialect) => {
   it('removes orphans: targets in its namespace that no row describes, and writeback files without a row', async () => {
     const orphanIqn = 'iqn.2024-01.lan.ggnet:orphan-pc';
     const foreignIqn = 'iqn.2020-01.com.example:not-ours';
+    // left under an IQN domain GGnet used before the admin changed it
+    const formerIqn = 'iqn.2023-05.lan.oldname:pc-7';
+    await t.container.repos.targets.notePrefix('iqn.2023-05.lan.oldname');
     await tgtadm('--op', 'new', '--mode', 'target', '--tid', '900', '--targetname', orphanIqn);
     await tgtadm('--op', 'new', '--mode', 'target', '--tid', '901', '--targetname', foreignIqn);
+    await tgtadm('--op', 'new', '--mode', 'target', '--tid', '902', '--targetname', formerIqn);
     const dir = join(t.dataDir === t.config.dataDir ? t.config.dataDir : t.config.dataDir, 'writebacks');
     mkdirSync(dir, { recursive: true });
     const orphanFile = join(dir, '00000000-0000-4000-8000-000000000001.raw');
@@ -179,13 +183,18 @@ describeEachDialect('reconciler (tgtd)', (dialect) => {
     const r = await t.container.reconciler.run('test');
     const iqns = (await show()).map((x) => x.iqn);
     expect(iqns).not.toContain(orphanIqn);
-    // only GGnet's namespace is managed
+    expect(iqns).not.toContain(formerIqn);
+    // only GGnet's namespace (every prefix it has named a target under) is managed
     expect(iqns).toContain(foreignIqn);
-    expect(r.orphanTargetsRemoved).toBe(1);
+    expect(r.orphanTargetsRemoved).toBe(2);
     expect(fileExists(orphanFile)).toBe(false);
     // a file younger than the grace period may be a writeback being made right now
     expect(fileExists(freshFile)).toBe(true);
     await tgtadm('--op', 'delete', '--mode', 'target', '--force', '--tid', '901');
+    // every target GGnet names records its prefix, so a later change of the IQN domain leaves
+    // nothing behind that the reconciler would not recognise
+    const { info } = await newSession('rc-prefix');
+    expect(await t.container.repos.targets.prefixes()).toContain(info.targetIqn.split(':')[0]);
   });
 
   it('finishes an interrupted end: a session marked ended whose target and writeback are still there', async () => {

@@ -222,8 +222,12 @@ export class Reconciler {
       }
     }
 
-    // orphans: live targets in GGnet's namespace that no row describes
-    const prefix = `${iqnPrefix((await this.d.settings.get()).iscsi)}:`;
+    // orphans: live targets in GGnet's namespace that no row describes. The namespace is every
+    // IQN prefix GGnet has named a target under, so targets left under an IQN domain or date the
+    // settings no longer use are cleaned up too; other names are never touched.
+    const current = iqnPrefix((await this.d.settings.get()).iscsi);
+    const prefixes = new Set([current, ...(await this.d.targets.prefixes())]);
+    const ours = (iqn: string) => prefixes.has(iqn.split(':')[0]!);
     const known = new Set(rows.map((x) => x.iqn));
     const liveInitiators = new Set<string>();
     for (const s of sessions.values()) {
@@ -232,7 +236,7 @@ export class Reconciler {
       if (m) liveInitiators.add(m.initiator_iqn);
     }
     for (const t of live) {
-      if (known.has(t.iqn) || !t.iqn.startsWith(prefix)) continue;
+      if (known.has(t.iqn) || !ours(t.iqn)) continue;
       if (t.connections.some((c) => liveInitiators.has(c.initiator))) {
         // no row, but the initiator of an active session uses it: never pull a running client's disk
         r.skipped.push(t.iqn);

@@ -1,6 +1,7 @@
 import type { Kysely, Selectable } from 'kysely';
 import type { Lun, Page, Target, TargetListQuery } from '@ggnet/contracts';
 import type { DB, TargetsTable } from '../../db/schema.js';
+import { nowIso } from '../../db/database.js';
 import { parseJson } from '../../lib/json.js';
 
 export type TargetRow = Selectable<TargetsTable>;
@@ -82,6 +83,22 @@ export class TargetsRepository {
 
   async insert(row: TargetRow, db: Kysely<DB> = this.db): Promise<void> {
     await db.insertInto('targets').values(row).execute();
+    await this.notePrefix(row.iqn.split(':')[0]!, db);
+  }
+
+  /** Records an IQN prefix as GGnet's (see migration 0004); a known one is left as it is. */
+  async notePrefix(prefix: string, db: Kysely<DB> = this.db): Promise<void> {
+    await db
+      .insertInto('iqn_prefixes')
+      .values({ prefix, first_used_at: nowIso() })
+      .onConflict((oc) => oc.column('prefix').doNothing())
+      .execute();
+  }
+
+  /** Every IQN prefix GGnet has named a target under. */
+  async prefixes(): Promise<string[]> {
+    const rows = await this.db.selectFrom('iqn_prefixes').select('prefix').execute();
+    return rows.map((r) => r.prefix);
   }
 
   async update(id: string, patch: Partial<Omit<TargetRow, 'id'>>, db: Kysely<DB> = this.db): Promise<void> {

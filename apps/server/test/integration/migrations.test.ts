@@ -1,0 +1,61 @@
+import { Migrator } from 'kysely';
+import { afterEach, expect, it } from 'vitest';
+import { StaticMigrationProvider } from '../../src/db/migrations/index.js';
+import { migrateToLatest } from '../../src/db/database.js';
+import { createTestContext, describeEachDialect, type TestContext } from '../helpers/test-context.js';
+
+describeEachDialect('migrations', (dialect) => {
+  let t: TestContext;
+  afterEach(async () => t.close());
+
+  it('0004 records the IQN prefixes of the targets that exist at the upgrade, and runs down and up again', async () => {
+    t = await createTestContext(dialect, { app: false });
+    const db = t.container.database.db;
+    const target = (id: string, iqn: string, at: string) => ({
+      id,
+      iqn,
+      machine_id: null,
+      session_id: null,
+      backend: 'tgt',
+      luns: '[]',
+      initiator_iqn: 'iqn.2024-01.lan.ggnet:initiator.pc',
+      chap_user: null,
+      chap_secret: null,
+      mutual_user: null,
+      mutual_secret: null,
+      allowed_address: null,
+      state: 'active',
+      error: null,
+      created_at: at,
+      updated_at: at,
+    });
+    const migrator = new Migrator({
+      db,
+      provider: new StaticMigrationProvider({ dialect: t.container.database.dialect }),
+      migrationTableName: 'ggnet_migrations',
+      migrationLockTableName: 'ggnet_migrations_lock',
+    });
+    // back to before 0004, with targets named under two prefixes
+    const down = await migrator.migrateTo('0003-iscsi');
+    expect(down.error).toBeUndefined();
+    await db
+      .insertInto('targets')
+      .values(target('t1', 'iqn.2023-05.lan.old:pc-1', '2025-01-02T00:00:00.000Z'))
+      .execute();
+    await db
+      .insertInto('targets')
+      .values(target('t2', 'iqn.2023-05.lan.old:pc-2', '2025-01-01T00:00:00.000Z'))
+      .execute();
+    await db
+      .insertInto('targets')
+      .values(target('t3', 'iqn.2024-01.lan.ggnet:pc-3', '2025-03-01T00:00:00.000Z'))
+      .execute();
+    expect((await migrateToLatest(t.container.database)).applied).toContain('0004-iqn-prefixes');
+    const rows = await db.selectFrom('iqn_prefixes').selectAll().orderBy('prefix').execute();
+    expect(rows).toEqual([
+      { prefix: 'iqn.2023-05.lan.old', first_used_at: '2025-01-01T00:00:00.000Z' },
+      { prefix: 'iqn.2024-01.lan.ggnet', first_used_at: '2025-03-01T00:00:00.000Z' },
+    ]);
+    expect(await t.container.repos.targets.prefixes()).toHaveLength(2);
+  });
+});
