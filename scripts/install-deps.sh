@@ -2,14 +2,15 @@
 # Installs the Debian packages GGnet needs, idempotently.
 #   install-deps.sh runtime   what `ggnet serve` drives (tgt, qemu-img, dnsmasq, iPXE...)
 #   install-deps.sh test      runtime + what the test suite needs (PostgreSQL, Chromium,
-#                             QEMU system emulation, OVMF, boot-disk build tools, wrk)
+#                             QEMU system emulation, OVMF, boot-disk build tools, wrk,
+#                             nginx to test the shipped site config)
 set -euo pipefail
 profile=${1:-runtime}
 
 RUNTIME=(tgt qemu-utils dnsmasq ipxe xfsprogs btrfs-progs e2fsprogs iproute2 util-linux coreutils ca-certificates)
 TEST=(libiscsi-bin qemu-system-x86 qemu-block-extra ipxe-qemu ovmf syslinux syslinux-common extlinux
       busybox-static fdisk dosfstools mtools e2fsprogs cpio file systemd-boot-efi mount
-      postgresql chromium wrk procps iptables)
+      postgresql chromium wrk procps iptables nginx)
 
 pkgs=("${RUNTIME[@]}")
 [ "$profile" = test ] && pkgs+=("${TEST[@]}")
