@@ -98,6 +98,22 @@ describeEachDialect('uploads (tus-js-client over a real socket)', (dialect) => {
     await t.close();
   });
 
+  /** tus creation by hand (POST with Upload-Length and metadata); returns the upload's URL. */
+  const createUpload = async (auth: Record<string, string>, name: string, length: number) => {
+    const b64 = (v: string) => Buffer.from(v).toString('base64');
+    const created = await fetch(endpoint, {
+      method: 'POST',
+      headers: {
+        ...auth,
+        'tus-resumable': '1.0.0',
+        'upload-length': String(length),
+        'upload-metadata': `name ${b64(name)},filename ${b64(`${name}.img`)}`,
+      },
+    });
+    expect(created.status).toBe(201);
+    return new URL(created.headers.get('location')!, url).toString();
+  };
+
   it('uploads a VHDX with its sha256, stores it atomically, converts it to a ready v1', async () => {
     const vhdx = join(work.dir, `${dialect}-up.vhdx`);
     await toFormat(raw, 'vhdx', vhdx);
@@ -271,18 +287,7 @@ describeEachDialect('uploads (tus-js-client over a real socket)', (dialect) => {
 
   it('PATCH follows tus 1.0: bad headers, offset conflicts and over-long bodies change nothing; a resuming request takes over', async () => {
     const auth = { authorization: `Bearer ${await t.token('operator')}` };
-    const b64 = (s: string) => Buffer.from(s).toString('base64');
-    const created = await fetch(endpoint, {
-      method: 'POST',
-      headers: {
-        ...auth,
-        'tus-resumable': '1.0.0',
-        'upload-length': '1000',
-        'upload-metadata': `name ${b64('patched')},filename ${b64('p.img')}`,
-      },
-    });
-    expect(created.status).toBe(201);
-    const loc = new URL(created.headers.get('location')!, url).toString();
+    const loc = await createUpload(auth, 'patched', 1000);
     const id = loc.split('/').pop()!;
     const data = randomBytes(1000);
     const tusHeaders = {
@@ -367,17 +372,7 @@ describeEachDialect('uploads (tus-js-client over a real socket)', (dialect) => {
 
   it('a server that stops does not wait for an upload in progress: the upload stops and its bytes stay for the resume', async () => {
     const auth = { authorization: `Bearer ${await t.token('operator')}` };
-    const b64 = (s: string) => Buffer.from(s).toString('base64');
-    const created = await fetch(endpoint, {
-      method: 'POST',
-      headers: {
-        ...auth,
-        'tus-resumable': '1.0.0',
-        'upload-length': '1000',
-        'upload-metadata': `name ${b64('stopping')},filename ${b64('s.img')}`,
-      },
-    });
-    const loc = new URL(created.headers.get('location')!, url).toString();
+    const loc = await createUpload(auth, 'stopping', 1000);
     const id = loc.split('/').pop()!;
     let feed!: ReadableStreamDefaultController<Uint8Array>;
     const stalled = fetch(loc, {
