@@ -1,17 +1,6 @@
-const UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
+import { formatBytes } from '@ggnet/contracts';
 
-/** 1536 -> "1.5 KiB"; null/undefined -> "—". */
-export function formatBytes(n: number | null | undefined, digits = 1): string {
-  if (n === null || n === undefined || !Number.isFinite(n)) return '—';
-  let v = Math.abs(n);
-  let u = 0;
-  while (v >= 1024 && u < UNITS.length - 1) {
-    v /= 1024;
-    u++;
-  }
-  const s = u === 0 ? String(Math.round(v)) : v.toFixed(v >= 100 ? 0 : digits);
-  return `${n < 0 ? '-' : ''}${s} ${UNITS[u]}`;
-}
+export { formatBytes };
 
 export function formatRate(bytesPerSec: number | null | undefined): string {
   if (!bytesPerSec || bytesPerSec <= 0) return '—';
