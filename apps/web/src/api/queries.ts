@@ -7,13 +7,13 @@ import {
 } from '@tanstack/react-query';
 import type {
   AuditEntry,
-  BootEvent,
   Image,
   ImageVersion,
   Job,
   Machine,
   Page,
   Session,
+  SessionTimeline,
   SettingsResponse,
   Target,
   User,
@@ -75,7 +75,7 @@ export function useTimeline(sessionId: string | null) {
   return useQuery({
     queryKey: [...keys.sessions, sessionId, 'timeline'],
     queryFn: ({ signal }) =>
-      api<{ items: BootEvent[] }>(`/sessions/${sessionId}/timeline`, { signal }).then((r) => r.items),
+      api<SessionTimeline>(`/sessions/${sessionId}/timeline`, { signal }).then((r) => r.items),
     enabled: !!sessionId,
   });
 }

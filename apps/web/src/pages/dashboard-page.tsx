@@ -14,7 +14,7 @@ import {
   Tooltip,
 } from '@mantine/core';
 import { Link } from '@tanstack/react-router';
-import type { Machine } from '@ggnet/contracts';
+import type { BootEvent, BootStats, Job, Machine, Page, StorageSummary } from '@ggnet/contracts';
 import { useApiMutation, useJobs, useMachineCount, useOptional, useSessions } from '../api/queries';
 import { useCan } from '../api/use-auth';
 import { BootChart } from '../components/boot-chart';
@@ -58,40 +58,29 @@ function MachineCountCard(props: { status: Machine['status']; label: string; col
   );
 }
 
-/** GET /api/v1/storage (StorageSummary of the storage module); read loosely until it is on every server. */
-interface StorageInfo {
-  backend?: string;
-  warning?: string | null;
-  totalBytes?: number;
-  freeBytes?: number;
-  reserveBytes?: number;
-  belowReserve?: boolean;
-  versionBytes?: number;
-  writebackBytes?: number;
-  writebackCount?: number;
-}
-
 /** Sections of the storage bar: image versions, writebacks, other data, then the reserve inside the free space. */
-export function storageSections(s: StorageInfo) {
-  const total = s.totalBytes ?? 0;
-  const free = s.freeBytes ?? 0;
+export function storageSections(
+  s: Pick<StorageSummary, 'totalBytes' | 'freeBytes' | 'reserveBytes' | 'versionBytes' | 'writebackBytes'>,
+) {
+  const total = s.totalBytes;
+  const free = s.freeBytes;
   const used = Math.max(0, total - free);
-  const versions = Math.min(used, s.versionBytes ?? 0);
-  const writebacks = Math.min(used - versions, s.writebackBytes ?? 0);
+  const versions = Math.min(used, s.versionBytes);
+  const writebacks = Math.min(used - versions, s.writebackBytes);
   const other = used - versions - writebacks;
-  const reserve = Math.min(free, s.reserveBytes ?? 0);
+  const reserve = Math.min(free, s.reserveBytes);
   const pct = (n: number) => (total ? (n / total) * 100 : 0);
   return { total, free, used, versions, writebacks, other, reserve, pct };
 }
 
 function StorageCard() {
-  const q = useOptional<StorageInfo>(keys.storage, '/storage');
+  const q = useOptional<StorageSummary>(keys.storage, '/storage');
   const s = q.data;
   return (
     <Card withBorder padding="md" data-testid="storage-card">
       <Group justify="space-between" mb="xs">
         <Title order={5}>Storage</Title>
-        {s?.backend && (
+        {s && (
           <Text size="xs" c="dimmed">
             {s.backend}
           </Text>
@@ -101,29 +90,27 @@ function StorageCard() {
         <Skeleton h={40} />
       ) : q.isError ? (
         <QueryError error={q.error} retry={() => void q.refetch()} />
-      ) : !s || s.totalBytes === undefined || s.freeBytes === undefined ? (
+      ) : !s ? (
         <Text c="dimmed" size="sm">
           Storage accounting is not available from this server yet.
         </Text>
       ) : (
         (() => {
           const x = storageSections(s);
-          const below = s.belowReserve ?? x.free < (s.reserveBytes ?? 0);
+          const below = s.belowReserve;
           return (
             <Stack gap={6}>
               <Progress.Root size="xl">
                 <Tooltip label={`image versions ${formatBytes(x.versions)}`}>
                   <Progress.Section value={x.pct(x.versions)} color="indigo" />
                 </Tooltip>
-                <Tooltip
-                  label={`writebacks ${formatBytes(x.writebacks)}${s.writebackCount !== undefined ? ` (${s.writebackCount})` : ''}`}
-                >
+                <Tooltip label={`writebacks ${formatBytes(x.writebacks)} (${s.writebackCount})`}>
                   <Progress.Section value={x.pct(x.writebacks)} color="cyan" />
                 </Tooltip>
                 <Tooltip label={`other data ${formatBytes(x.other)}`}>
                   <Progress.Section value={x.pct(x.other)} color="gray" />
                 </Tooltip>
-                <Tooltip label={`reserve ${formatBytes(s.reserveBytes ?? 0)}`}>
+                <Tooltip label={`reserve ${formatBytes(s.reserveBytes)}`}>
                   <Progress.Section value={x.pct(x.reserve)} color={below ? 'red' : 'orange.3'} />
                 </Tooltip>
               </Progress.Root>
@@ -132,7 +119,7 @@ function StorageCard() {
                   {formatBytes(x.used)} used of {formatBytes(x.total)}
                 </Text>
                 <Text size="sm" c="dimmed">
-                  {formatBytes(x.free)} free · reserve {formatBytes(s.reserveBytes ?? 0)}
+                  {formatBytes(x.free)} free · reserve {formatBytes(s.reserveBytes)}
                 </Text>
               </Group>
               {below && (
@@ -155,7 +142,7 @@ function StorageCard() {
 
 function JobsCard() {
   const canCancel = useCan('operator');
-  const cancel = useApiMutation<string>(
+  const cancel = useApiMutation<string, Job>(
     (id) => ({ path: `/jobs/${id}/cancel`, method: 'POST' }),
     [keys.jobs],
   );
@@ -234,22 +221,6 @@ function BootTimesCard() {
   );
 }
 
-/** GET /api/v1/boot/stats (network boot module): server-side percentiles from the boot timelines. */
-interface BootStatsInfo {
-  sessions: number;
-  completed: number;
-  p50Ms: number | null;
-  p95Ms: number | null;
-  phasesP50Ms: Record<'dhcp' | 'tftp' | 'script' | 'iscsi' | 'os', number | null>;
-  slowestMachines: Array<{
-    machineId: string;
-    machineName: string | null;
-    boots: number;
-    p50Ms: number | null;
-    maxMs: number | null;
-  }>;
-}
-
 const PHASE_LABELS = {
   dhcp: 'DHCP',
   tftp: 'TFTP',
@@ -262,7 +233,7 @@ function BootStatsCard() {
   // the window moves in 10-minute steps so that the query key (and the cache) stays put in between
   const tenMinutes = Math.floor(useNow() / 600_000);
   const since = new Date(tenMinutes * 600_000 - 86_400_000).toISOString();
-  const q = useOptional<BootStatsInfo>(keys.boot, '/boot/stats', { since, top: 5 });
+  const q = useOptional<BootStats>(keys.boot, '/boot/stats', { since, top: 5 });
   const s = q.data;
   if (!s || !s.completed) return null;
   let t = 0;
@@ -310,16 +281,7 @@ function BootStatsCard() {
   );
 }
 
-interface BootEventRow {
-  id: number;
-  at: string;
-  mac: string | null;
-  machineId: string | null;
-  kind: string;
-  detail: Record<string, unknown>;
-}
-
-const useBootEvents = () => useOptional<{ items: BootEventRow[] }>(keys.boot, '/boot/events', { limit: 15 });
+const useBootEvents = () => useOptional<Page<BootEvent>>(keys.boot, '/boot/events', { limit: 15 });
 
 /** Boot activity (DHCP, TFTP, script, iSCSI, OS up) from GET /api/v1/boot/events, also of unknown PCs. */
 function BootActivity({ q }: { q: ReturnType<typeof useBootEvents> }) {

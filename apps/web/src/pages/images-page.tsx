@@ -34,7 +34,7 @@ import {
   IconX,
 } from '@tabler/icons-react';
 import { Link } from '@tanstack/react-router';
-import type { Image, ImageVersion, Job } from '@ggnet/contracts';
+import type { Image, ImageUpdate, ImageVersion, Job, VersionUpdate } from '@ggnet/contracts';
 import { useApiMutation, useImages, useJobs, useVersions } from '../api/queries';
 import { useCan } from '../api/use-auth';
 import { ConfirmDialog } from '../components/confirm';
@@ -183,7 +183,7 @@ export function VersionsTable({ image, canWrite }: { image: Image; canWrite: boo
   const [editing, setEditing] = useState<ImageVersion | null>(null);
   const [comment, setComment] = useState('');
   const [deleting, setDeleting] = useState<ImageVersion | null>(null);
-  const patch = useApiMutation<{ v: ImageVersion; body: Record<string, unknown> }>(
+  const patch = useApiMutation<{ v: ImageVersion; body: VersionUpdate }>(
     ({ v, body }) => ({ path: `/images/${image.id}/versions/${v.id}`, method: 'PATCH', body }),
     [keys.images],
   );
@@ -381,10 +381,10 @@ function ImageDrawer({
   const [renaming, setRenaming] = useState(false);
   const [name, setName] = useState('');
   const [desc, setDesc] = useState('');
-  const [osType, setOsType] = useState<string | null>(null);
+  const [osType, setOsType] = useState<Image['osType']>('windows');
   const [nameError, setNameError] = useState<string | undefined>();
   const [confirmDelete, setConfirmDelete] = useState(false);
-  const update = useApiMutation<Record<string, unknown>>(
+  const update = useApiMutation<ImageUpdate, Image>(
     (body) => ({ path: `/images/${image?.id}`, method: 'PATCH', body }),
     [keys.images],
     {
@@ -470,7 +470,7 @@ function ImageDrawer({
                 label="Operating system"
                 data={['windows', 'linux', 'other']}
                 value={osType}
-                onChange={setOsType}
+                onChange={(v) => v && setOsType(v as Image['osType'])}
                 allowDeselect={false}
               />
               <Textarea

@@ -32,7 +32,14 @@ import {
   IconUserCheck,
 } from '@tabler/icons-react';
 import { useNavigate, useSearch } from '@tanstack/react-router';
-import type { Machine, Session } from '@ggnet/contracts';
+import type {
+  BootMode,
+  Machine,
+  MachineBulk,
+  MachineBulkResult,
+  MachineUpdate,
+  Session,
+} from '@ggnet/contracts';
 import { useApiMutation, useImages, useLiveSessions, useMachineCount, useMachines } from '../api/queries';
 import { useCan } from '../api/use-auth';
 import { ConfirmDialog } from '../components/confirm';
@@ -44,7 +51,7 @@ import { useNow } from '../lib/use-now';
 import type { MachinesSearch } from '../router';
 import { ImportModal } from './machines/import-modal';
 import { MachineDrawer } from './machines/machine-drawer';
-import { MachineFormModal } from './machines/machine-form';
+import { MachineFormModal, type MachineSave } from './machines/machine-form';
 
 const PAGE_SIZE = 50;
 
@@ -123,7 +130,7 @@ function RowMenu(props: {
   );
 }
 
-type BulkAction = 'enable' | 'disable' | 'approve' | 'delete' | 'assignImage' | 'setBootMode';
+type BulkAction = MachineBulk['action'];
 
 export function MachinesPage() {
   const search: MachinesSearch = useSearch({ strict: false });
@@ -166,15 +173,15 @@ export function MachinesPage() {
   const [detailId, setDetailId] = useState<string | null>(null);
   const [bulkConfirm, setBulkConfirm] = useState<BulkAction | null>(null);
   const [bulkImage, setBulkImage] = useState<string | null>(null);
-  const [bulkMode, setBulkMode] = useState<string | null>('normal');
+  const [bulkMode, setBulkMode] = useState<BootMode>('normal');
 
-  const save = useApiMutation<{ id?: string; body: Record<string, unknown> }, Machine>(
+  const save = useApiMutation<MachineSave, Machine>(
     ({ id, body }) =>
       id ? { path: `/machines/${id}`, method: 'PATCH', body } : { path: '/machines', method: 'POST', body },
     [keys.machines],
     { silent: true },
   );
-  const patch = useApiMutation<{ id: string; body: Record<string, unknown> }>(
+  const patch = useApiMutation<{ id: string; body: MachineUpdate }>(
     ({ id, body }) => ({ path: `/machines/${id}`, method: 'PATCH', body }),
     [keys.machines],
   );
@@ -182,7 +189,7 @@ export function MachinesPage() {
     (id) => ({ path: `/machines/${id}`, method: 'DELETE' }),
     [keys.machines],
   );
-  const bulk = useApiMutation<Record<string, unknown>, { affected: number }>(
+  const bulk = useApiMutation<MachineBulk, MachineBulkResult>(
     (body) => ({ path: '/machines/bulk', method: 'POST', body }),
     [keys.machines],
   );
@@ -197,7 +204,7 @@ export function MachinesPage() {
       return n;
     });
 
-  const runBulk = async (action: BulkAction, extra: Record<string, unknown> = {}) => {
+  const runBulk = async (action: BulkAction, extra: Pick<MachineBulk, 'bootImageId' | 'bootMode'> = {}) => {
     const r = await bulk.mutateAsync({ ids: [...selected], action, ...extra });
     notifyOk(`${r.affected} machine${r.affected === 1 ? '' : 's'} updated`);
     setSelected(new Set());
@@ -486,8 +493,8 @@ export function MachinesPage() {
         machine={editing}
         images={images.data?.items ?? []}
         onClose={() => setFormOpen(false)}
-        onSubmit={async (body) => {
-          const m = await save.mutateAsync({ id: editing?.id, body });
+        onSubmit={async (req) => {
+          const m = await save.mutateAsync(req);
           notifyOk(editing ? `${m.name} saved` : `${m.name} added`);
         }}
       />
@@ -538,7 +545,7 @@ export function MachinesPage() {
               label="Boot mode"
               data={['normal', 'maintenance', 'local']}
               value={bulkMode}
-              onChange={setBulkMode}
+              onChange={(v) => v && setBulkMode(v as BootMode)}
               allowDeselect={false}
             />
           )}

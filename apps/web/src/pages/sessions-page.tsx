@@ -15,7 +15,7 @@ import {
 } from '@mantine/core';
 import { IconChevronDown, IconChevronRight, IconGitMerge, IconPlayerStop } from '@tabler/icons-react';
 import { useNavigate, useSearch } from '@tanstack/react-router';
-import type { Session } from '@ggnet/contracts';
+import type { ApplyWriteback, ImageVersion, Session } from '@ggnet/contracts';
 import { isApiError } from '../api/api-error';
 import { useApiMutation, useImages, useSessions } from '../api/queries';
 import { useCan } from '../api/use-auth';
@@ -32,7 +32,7 @@ function ApplyModal({ session, onClose }: { session: Session | null; onClose: ()
   const [publish, setPublish] = useState(false);
   const [force, setForce] = useState(false);
   const [error, setError] = useState<string | null>(null);
-  const apply = useApiMutation<{ id: string; comment: string; publish: boolean; force: boolean }>(
+  const apply = useApiMutation<{ id: string } & ApplyWriteback, ImageVersion>(
     ({ id, ...body }) => ({ path: `/sessions/${id}/apply`, method: 'POST', body }),
     [keys.sessions, keys.images],
     { silent: true },

@@ -21,7 +21,7 @@ import {
   Tooltip,
 } from '@mantine/core';
 import { IconLock } from '@tabler/icons-react';
-import type { Settings, SettingsPatch } from '@ggnet/contracts';
+import type { DhcpSnippet, DhcpStatus, Settings, SettingsPatch, SettingsResponse } from '@ggnet/contracts';
 import { isApiError } from '../api/api-error';
 import { useApiMutation, useImages, useOptional, useSettings } from '../api/queries';
 import { PageHeader, QueryError, StatusBadge } from '../components/ui';
@@ -60,18 +60,6 @@ export function settingsDiff(saved: Settings, draft: Settings): SettingsPatch {
   return out;
 }
 
-/** GET /api/v1/dhcp/snippet (network boot module); the text is generated here until a server has it. */
-interface ServerSnippet {
-  format: string;
-  text: string;
-}
-interface DhcpStatus {
-  daemon: string;
-  tftp: boolean;
-  problem: string | null;
-  scriptUrl: string | null;
-}
-
 const SNIPPET_FORMATS = [
   { value: 'isc', label: 'ISC dhcpd' },
   { value: 'kea', label: 'Kea' },
@@ -81,7 +69,7 @@ const SNIPPET_FORMATS = [
 
 function DhcpSnippetCard({ settings, dirty }: { settings: Settings; dirty: boolean }) {
   const [format, setFormat] = useState('isc');
-  const server = useOptional<ServerSnippet>([...keys.dhcp, 'snippet'], '/dhcp/snippet', { format });
+  const server = useOptional<DhcpSnippet>([...keys.dhcp, 'snippet'], '/dhcp/snippet', { format });
   const port = Number(window.location.port) || (window.location.protocol === 'https:' ? 443 : 80);
   const local =
     format === 'isc' || format === 'dnsmasq'
@@ -156,7 +144,7 @@ export function SettingsPage() {
   const [draft, setDraft] = useState<Settings | null>(null);
   const [errors, setErrors] = useState<Record<string, string>>({});
   const [formError, setFormError] = useState<string | null>(null);
-  const save = useApiMutation<SettingsPatch>(
+  const save = useApiMutation<SettingsPatch, SettingsResponse>(
     (body) => ({ path: '/settings', method: 'PUT', body }),
     [keys.settings],
     { silent: true },
@@ -240,7 +228,7 @@ export function SettingsPage() {
     setErrors({});
     try {
       const res = await save.mutateAsync(diff);
-      setDraft((res as { settings: Settings } | undefined)?.settings ?? d);
+      setDraft(res.settings);
       notifyOk('Settings saved');
     } catch (e) {
       if (isApiError(e)) {

@@ -18,7 +18,7 @@ import {
   Tooltip,
 } from '@mantine/core';
 import { IconCheck, IconCopy, IconEye, IconEyeOff, IconPlus, IconTrash } from '@tabler/icons-react';
-import type { Target } from '@ggnet/contracts';
+import type { Target, TargetCreate } from '@ggnet/contracts';
 import { isApiError } from '../api/api-error';
 import { api } from '../api/client';
 import { useApiMutation, useImages, useMachines, useTargets } from '../api/queries';
@@ -41,7 +41,7 @@ function NewTargetModal(props: {
   const [mutualChap, setMutualChap] = useState(false);
   const [error, setError] = useState<string | null>(null);
   const [created, setCreated] = useState<Target | null>(null);
-  const create = useApiMutation<Record<string, unknown>, Target>(
+  const create = useApiMutation<TargetCreate, Target>(
     (body) => ({ path: '/targets', method: 'POST', body }),
     [keys.targets],
     { silent: true },
@@ -106,6 +106,7 @@ function NewTargetModal(props: {
               disabled={!machineId}
               loading={create.isPending}
               onClick={async () => {
+                if (!machineId) return;
                 setError(null);
                 try {
                   const t = await create.mutateAsync({

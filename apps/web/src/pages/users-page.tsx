@@ -14,7 +14,7 @@ import {
   Tooltip,
 } from '@mantine/core';
 import { IconKey, IconTrash, IconUserPlus } from '@tabler/icons-react';
-import type { Role, User } from '@ggnet/contracts';
+import type { PasswordReset, Role, User, UserCreate, UserUpdate } from '@ggnet/contracts';
 import { isApiError } from '../api/api-error';
 import { useApiMutation, useUsers } from '../api/queries';
 import { useAuth } from '../api/use-auth';
@@ -33,9 +33,9 @@ const ROLE_DATA = [
 function CreateUser({ opened, onClose }: { opened: boolean; onClose: () => void }) {
   const [username, setUsername] = useState('');
   const [password, setPassword] = useState('');
-  const [role, setRole] = useState<string | null>('viewer');
+  const [role, setRole] = useState<Role>('viewer');
   const [errors, setErrors] = useState<Record<string, string>>({});
-  const create = useApiMutation<Record<string, unknown>>(
+  const create = useApiMutation<UserCreate, User>(
     (body) => ({ path: '/users', method: 'POST', body }),
     [keys.users],
     { silent: true },
@@ -76,7 +76,13 @@ function CreateUser({ opened, onClose }: { opened: boolean; onClose: () => void 
           onChange={(e) => setPassword(e.currentTarget.value)}
           error={errors.password}
         />
-        <Select label="Role" data={ROLE_DATA} value={role} onChange={setRole} allowDeselect={false} />
+        <Select
+          label="Role"
+          data={ROLE_DATA}
+          value={role}
+          onChange={(r) => r && setRole(r as Role)}
+          allowDeselect={false}
+        />
         <Group justify="flex-end">
           <Button variant="default" onClick={onClose}>
             Cancel
@@ -93,8 +99,8 @@ function CreateUser({ opened, onClose }: { opened: boolean; onClose: () => void 
 function ResetPassword({ user, onClose }: { user: User | null; onClose: () => void }) {
   const [password, setPassword] = useState('');
   const [error, setError] = useState<string | undefined>();
-  const reset = useApiMutation<{ id: string; password: string }>(
-    ({ id, password }) => ({ path: `/users/${id}/password`, method: 'POST', body: { password } }),
+  const reset = useApiMutation<{ id: string } & PasswordReset>(
+    ({ id, ...body }) => ({ path: `/users/${id}/password`, method: 'POST', body }),
     [keys.users],
     { silent: true },
   );
@@ -143,7 +149,7 @@ export function UsersPage() {
   const [creating, setCreating] = useState(false);
   const [resetting, setResetting] = useState<User | null>(null);
   const [deleting, setDeleting] = useState<User | null>(null);
-  const patch = useApiMutation<{ id: string; body: Partial<Pick<User, 'role' | 'disabled'>> }>(
+  const patch = useApiMutation<{ id: string; body: UserUpdate }, User>(
     ({ id, body }) => ({ path: `/users/${id}`, method: 'PATCH', body }),
     [keys.users],
   );

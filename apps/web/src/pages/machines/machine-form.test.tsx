@@ -90,7 +90,9 @@ describe('<MachineFormModal>', () => {
       expect(screen.getByText('will be saved as 52:54:00:aa:bb:01')).toBeInTheDocument();
       await user.click(screen.getByRole('button', { name: 'Add machine' }));
       await waitFor(() => expect(onSubmit).toHaveBeenCalledTimes(1));
-      expect(onSubmit.mock.calls[0]![0]).toMatchObject({ name: 'pc-02', mac: '52:54:00:aa:bb:01', ip: null });
+      expect(onSubmit.mock.calls[0]![0]).toMatchObject({
+        body: { name: 'pc-02', mac: '52:54:00:aa:bb:01', ip: null },
+      });
       expect(await screen.findByText(/already exists/)).toBeInTheDocument();
     },
   );

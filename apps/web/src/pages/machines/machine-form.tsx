@@ -12,7 +12,15 @@ import {
   TextInput,
   Textarea,
 } from '@mantine/core';
-import { HOSTNAME_RE, IPV4_RE, normalizeMac, type Image, type Machine } from '@ggnet/contracts';
+import {
+  HOSTNAME_RE,
+  IPV4_RE,
+  normalizeMac,
+  type Image,
+  type Machine,
+  type MachineCreate,
+  type MachineUpdate,
+} from '@ggnet/contracts';
 import { isApiError } from '../../api/api-error';
 
 export interface MachineFormValues {
@@ -70,9 +78,14 @@ export function validateMachine(v: MachineFormValues): Record<string, string> {
   return e;
 }
 
+/** What the form sends: a new machine, or the changes to an existing one. */
+export type MachineSave = { id: string; body: MachineUpdate } | { id?: undefined; body: MachineCreate };
+
 /** The request body for create (all fields) or update (only what changed). */
-export function machineBody(v: MachineFormValues, original?: Machine): Record<string, unknown> {
-  const full: Record<string, unknown> = {
+export function machineBody(v: MachineFormValues): MachineCreate;
+export function machineBody(v: MachineFormValues, original: Machine): MachineUpdate;
+export function machineBody(v: MachineFormValues, original?: Machine): MachineCreate | MachineUpdate {
+  const full: MachineCreate = {
     name: v.name.trim().toLowerCase(),
     mac: normalizeMac(v.mac) ?? v.mac,
     ip: v.ip.trim() || null,
@@ -84,10 +97,13 @@ export function machineBody(v: MachineFormValues, original?: Machine): Record<st
     tags: v.tags.map((t) => t.trim().toLowerCase()),
   };
   if (!original) return full;
-  const before = machineBody(machineToForm(original));
-  return Object.fromEntries(
-    Object.entries(full).filter(([k, val]) => JSON.stringify(before[k]) !== JSON.stringify(val)),
+  const before: MachineUpdate = machineBody(machineToForm(original));
+  const changed: MachineUpdate = Object.fromEntries(
+    Object.entries(full).filter(
+      ([k, val]) => JSON.stringify(before[k as keyof MachineUpdate]) !== JSON.stringify(val),
+    ),
   );
+  return changed;
 }
 
 export function MachineFormModal(props: {
@@ -95,7 +111,7 @@ export function MachineFormModal(props: {
   machine: Machine | null;
   images: Image[];
   onClose: () => void;
-  onSubmit: (body: Record<string, unknown>) => Promise<unknown>;
+  onSubmit: (save: MachineSave) => Promise<unknown>;
 }) {
   const [v, setV] = useState<MachineFormValues>(emptyMachine);
   const [errors, setErrors] = useState<Record<string, string>>({});
@@ -123,7 +139,11 @@ export function MachineFormModal(props: {
     setBusy(true);
     setFormError(null);
     try {
-      await props.onSubmit(machineBody(v, props.machine ?? undefined));
+      await props.onSubmit(
+        props.machine
+          ? { id: props.machine.id, body: machineBody(v, props.machine) }
+          : { body: machineBody(v) },
+      );
       props.onClose();
     } catch (err) {
       if (isApiError(err)) {
