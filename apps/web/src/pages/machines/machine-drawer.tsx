@@ -10,6 +10,7 @@ import {
   formatSeconds,
   secondsBetween,
 } from '../../lib/format';
+import { serverNow } from '../../lib/server-clock';
 
 /** Everything about one machine, for the admin fixing the PC that does not come up. */
 export function MachineDrawer(props: { machine: Machine | null; images: Image[]; onClose: () => void }) {
@@ -124,7 +125,7 @@ export function MachineDrawer(props: { machine: Machine | null; images: Image[];
                       {s.activeAt ? formatSeconds(secondsBetween(s.startedAt, s.activeAt)) : '—'}
                     </Table.Td>
                     <Table.Td>
-                      {formatDuration(secondsBetween(s.startedAt, s.endedAt ?? Date.now()))}
+                      {formatDuration(secondsBetween(s.startedAt, s.endedAt ?? serverNow()))}
                     </Table.Td>
                   </Table.Tr>
                 ))}
