@@ -11,6 +11,8 @@ import type { Role } from '@ggnet/contracts';
 import { auth } from './api/client';
 import { AppLayout } from './components/app-layout';
 import { hasRole } from './lib/roles';
+import { searchFlag, searchString } from './lib/search-params';
+import { validateMachinesSearch } from './pages/machines/machines-search';
 
 interface RouterContext {
   queryClient: QueryClient;
@@ -18,16 +20,12 @@ interface RouterContext {
 
 const rootRoute = createRootRouteWithContext<RouterContext>()({ component: Outlet });
 
-const str = (v: unknown) => (typeof v === 'string' && v ? v : undefined);
-const num = (v: unknown) => {
-  const n = typeof v === 'number' ? v : typeof v === 'string' ? Number(v) : NaN;
-  return Number.isInteger(n) && n > 0 ? n : undefined;
-};
-
 const loginRoute = createRoute({
   getParentRoute: () => rootRoute,
   path: '/login',
-  validateSearch: (s: Record<string, unknown>): { redirect?: string } => ({ redirect: str(s.redirect) }),
+  validateSearch: (s: Record<string, unknown>): { redirect?: string } => ({
+    redirect: searchString(s.redirect),
+  }),
   component: lazyRouteComponent(() => import('./pages/login-page'), 'LoginPage'),
 });
 
@@ -58,27 +56,11 @@ const dashboardRoute = createRoute({
   component: lazyRouteComponent(() => import('./pages/dashboard-page'), 'DashboardPage'),
 });
 
-export interface MachinesSearch {
-  q?: string;
-  status?: string;
-  bootMode?: string;
-  imageId?: string;
-  sort?: string;
-  page?: number;
-}
-
 const machinesRoute = createRoute({
   getParentRoute: () => appRoute,
   path: '/machines',
-  validateSearch: (s: Record<string, unknown>): MachinesSearch => ({
-    q: str(s.q),
-    status: str(s.status),
-    bootMode: str(s.bootMode),
-    imageId: str(s.imageId),
-    sort: str(s.sort),
-    page: num(s.page),
-  }),
-  component: lazyRouteComponent(() => import('./pages/machines-page'), 'MachinesPage'),
+  validateSearch: validateMachinesSearch,
+  component: lazyRouteComponent(() => import('./pages/machines/machines-page'), 'MachinesPage'),
 });
 
 const imagesRoute = createRoute({
@@ -91,7 +73,7 @@ const sessionsRoute = createRoute({
   getParentRoute: () => appRoute,
   path: '/sessions',
   validateSearch: (s: Record<string, unknown>): { all?: boolean } => ({
-    all: s.all === true || s.all === 'true' ? true : undefined,
+    all: searchFlag(s.all),
   }),
   component: lazyRouteComponent(() => import('./pages/sessions-page'), 'SessionsPage'),
 });
