@@ -91,3 +91,20 @@ describe('formatRelative and the clocks (a session started a moment ago)', () =>
     expect(formatRelative(stamped)).toBe('1 min ago');
   });
 });
+
+describe('ServerClock listeners', () => {
+  it('are told when the estimate moves by 100 ms or more, not for every answer', () => {
+    const c = new ServerClock();
+    const fn = vi.fn();
+    const off = c.subscribe(fn);
+    const t = Date.parse('2026-11-25T10:00:00.000Z');
+    c.observe(httpDate(t + 60_000), t, t + 10);
+    expect(fn).toHaveBeenCalledTimes(1);
+    // the same answer again narrows nothing
+    c.observe(httpDate(t + 60_000), t, t + 10);
+    expect(fn).toHaveBeenCalledTimes(1);
+    off();
+    c.observe(httpDate(t - 60_000), t, t + 10);
+    expect(fn).toHaveBeenCalledTimes(1);
+  });
+});

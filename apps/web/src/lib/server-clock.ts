@@ -12,6 +12,7 @@
 export class ServerClock {
   private lo = Number.NEGATIVE_INFINITY;
   private hi = Number.POSITIVE_INFINITY;
+  private readonly listeners = new Set<() => void>();
 
   constructor(private readonly local: () => number = () => Date.now()) {}
 
@@ -19,6 +20,7 @@ export class ServerClock {
   observe(dateHeader: string | null, sentAt: number, receivedAt: number): void {
     const date = dateHeader ? Date.parse(dateHeader) : NaN;
     if (!Number.isFinite(date) || receivedAt < sentAt) return;
+    const before = this.offset();
     const lo = date - receivedAt;
     const hi = date + 1000 - sentAt;
     if (Math.max(this.lo, lo) <= Math.min(this.hi, hi)) {
@@ -28,6 +30,20 @@ export class ServerClock {
       this.lo = lo;
       this.hi = hi;
     }
+    // a few ms more precision is not worth re-rendering every clock on screen for
+    if (Math.abs(this.offset() - before) >= 100) for (const l of this.listeners) l();
+  }
+
+  /** Calls `fn` when the estimate moves by 100 ms or more (useNow re-reads the clock at once). */
+  subscribe(fn: () => void): () => void {
+    this.listeners.add(fn);
+    return () => this.listeners.delete(fn);
+  }
+
+  /** Forgets every answer (tests; the clock is then the local one again). */
+  reset(): void {
+    this.lo = Number.NEGATIVE_INFINITY;
+    this.hi = Number.POSITIVE_INFINITY;
   }
 
   /** Milliseconds to add to the local clock to get the server's (0 until an answer was seen). */
