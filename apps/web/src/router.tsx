@@ -11,8 +11,9 @@ import type { Role } from '@ggnet/contracts';
 import { auth } from './api/client';
 import { AppLayout } from './components/app-layout';
 import { hasRole } from './lib/roles';
-import { searchFlag, searchString } from './lib/search-params';
+import { searchString } from './lib/search-params';
 import { validateMachinesSearch } from './pages/machines/machines-search';
+import { validateSessionsSearch } from './pages/sessions/sessions-search';
 
 interface RouterContext {
   queryClient: QueryClient;
@@ -72,10 +73,8 @@ const imagesRoute = createRoute({
 const sessionsRoute = createRoute({
   getParentRoute: () => appRoute,
   path: '/sessions',
-  validateSearch: (s: Record<string, unknown>): { all?: boolean } => ({
-    all: searchFlag(s.all),
-  }),
-  component: lazyRouteComponent(() => import('./pages/sessions-page'), 'SessionsPage'),
+  validateSearch: validateSessionsSearch,
+  component: lazyRouteComponent(() => import('./pages/sessions/sessions-page'), 'SessionsPage'),
 });
 
 const targetsRoute = createRoute({
