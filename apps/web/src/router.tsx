@@ -67,7 +67,7 @@ const machinesRoute = createRoute({
 const imagesRoute = createRoute({
   getParentRoute: () => appRoute,
   path: '/images',
-  component: lazyRouteComponent(() => import('./pages/images-page'), 'ImagesPage'),
+  component: lazyRouteComponent(() => import('./pages/images/images-page'), 'ImagesPage'),
 });
 
 const sessionsRoute = createRoute({

@@ -3,7 +3,7 @@
 import '@testing-library/jest-dom/vitest';
 import type { ReactElement, ReactNode } from 'react';
 import { afterEach } from 'vitest';
-import { cleanup, render } from '@testing-library/react';
+import { cleanup, configure, render } from '@testing-library/react';
 import { MantineProvider } from '@mantine/core';
 import { QueryClient, QueryClientProvider } from '@tanstack/react-query';
 import { createMemoryHistory, createRootRoute, createRouter, RouterProvider } from '@tanstack/react-router';
@@ -34,6 +34,8 @@ if (!('scrollIntoView' in Element.prototype))
 window.scrollTo = () => undefined;
 
 afterEach(() => cleanup());
+// pages render behind lazy queries and a router; on a busy 2-core machine the default 1 s is short
+configure({ asyncUtilTimeout: 5000 });
 
 export function renderWithProviders(
   ui: ReactElement,
