@@ -80,7 +80,7 @@ const sessionsRoute = createRoute({
 const targetsRoute = createRoute({
   getParentRoute: () => appRoute,
   path: '/targets',
-  component: lazyRouteComponent(() => import('./pages/targets-page'), 'TargetsPage'),
+  component: lazyRouteComponent(() => import('./pages/targets/targets-page'), 'TargetsPage'),
 });
 
 const usersRoute = createRoute({
