@@ -87,7 +87,7 @@ const usersRoute = createRoute({
   getParentRoute: () => appRoute,
   path: '/users',
   beforeLoad: requireRole('admin'),
-  component: lazyRouteComponent(() => import('./pages/users-page'), 'UsersPage'),
+  component: lazyRouteComponent(() => import('./pages/users/users-page'), 'UsersPage'),
 });
 
 const auditRoute = createRoute({
