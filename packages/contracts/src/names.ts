@@ -86,11 +86,8 @@ export const ImageName = z
     'must start with a letter or digit; letters, digits, space and . _ ( ) + - allowed',
   );
 
-export const Tag = z
-  .string()
-  .trim()
-  .toLowerCase()
-  .regex(/^[a-z0-9][a-z0-9_-]{0,31}$/, 'tags are 1-32 letters, digits, _ or -');
+export const TAG_RE = /^[a-z0-9][a-z0-9_-]{0,31}$/;
+export const Tag = z.string().trim().toLowerCase().regex(TAG_RE, 'tags are 1-32 letters, digits, _ or -');
 
 /** Free text (descriptions, comments): printable, no control characters except newline/tab. */
 export const FreeText = (max: number) =>

@@ -16,6 +16,7 @@ import {
   HOSTNAME_RE,
   IPV4_RE,
   normalizeMac,
+  TAG_RE,
   type Image,
   type Machine,
   type MachineCreate,
@@ -58,8 +59,6 @@ export const machineToForm = (m: Machine): MachineFormValues => ({
   enabled: m.enabled,
   tags: m.tags,
 });
-
-const TAG_RE = /^[a-z0-9][a-z0-9_-]{0,31}$/;
 
 /** Checks the form the way the server will, so that most mistakes never leave the browser. */
 export function validateMachine(v: MachineFormValues): Record<string, string> {

@@ -1,6 +1,6 @@
 import { useState } from 'react';
 import { Button, Group, Modal, PasswordInput, Select, Stack, TextInput } from '@mantine/core';
-import type { Role, User, UserCreate } from '@ggnet/contracts';
+import { USERNAME_RE, type Role, type User, type UserCreate } from '@ggnet/contracts';
 import { isApiError } from '../../api/api-error';
 import { useApiMutation } from '../../api/queries';
 import { keys } from '../../live/apply-event';
@@ -25,7 +25,7 @@ export function CreateUser({ opened, onClose }: { opened: boolean; onClose: () =
   );
   const submit = async () => {
     const e: Record<string, string> = {};
-    if (!/^[a-z0-9][a-z0-9._-]{1,31}$/.test(username.trim().toLowerCase()))
+    if (!USERNAME_RE.test(username.trim().toLowerCase()))
       e.username = '2-32 characters: lower-case letters, digits, dot, underscore or hyphen';
     if (password.length < 8) e.password = 'at least 8 characters';
     setErrors(e);
