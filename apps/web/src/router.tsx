@@ -27,7 +27,7 @@ const loginRoute = createRoute({
   validateSearch: (s: Record<string, unknown>): { redirect?: string } => ({
     redirect: searchString(s.redirect),
   }),
-  component: lazyRouteComponent(() => import('./pages/login-page'), 'LoginPage'),
+  component: lazyRouteComponent(() => import('./pages/login/login-page'), 'LoginPage'),
 });
 
 /** Every page but login: needs a login; redirects to /login and back afterwards. */
@@ -94,7 +94,7 @@ const auditRoute = createRoute({
   getParentRoute: () => appRoute,
   path: '/audit',
   beforeLoad: requireRole('admin'),
-  component: lazyRouteComponent(() => import('./pages/audit-page'), 'AuditPage'),
+  component: lazyRouteComponent(() => import('./pages/audit/audit-page'), 'AuditPage'),
 });
 
 const settingsRoute = createRoute({

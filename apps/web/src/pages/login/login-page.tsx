@@ -2,8 +2,8 @@ import { useEffect, useState } from 'react';
 import { Alert, Button, Center, Paper, PasswordInput, Stack, Text, TextInput, Title } from '@mantine/core';
 import { IconAlertTriangle, IconClock, IconCpu } from '@tabler/icons-react';
 import { useNavigate, useSearch } from '@tanstack/react-router';
-import { isApiError } from '../api/api-error';
-import { auth } from '../api/client';
+import { isApiError } from '../../api/api-error';
+import { auth } from '../../api/client';
 
 /** The message a login failure deserves (wrong password, paused logins, disabled account, no server). */
 export function loginErrorMessage(e: unknown): string {

@@ -9,10 +9,10 @@ import {
   Outlet,
   RouterProvider,
 } from '@tanstack/react-router';
-import { auth } from '../api/client';
-import { fakeFetch, renderWithProviders } from '../test/render';
+import { auth } from '../../api/client';
+import { fakeFetch, renderWithProviders } from '../../test/render';
 import { LoginPage, loginErrorMessage } from './login-page';
-import { ApiError } from '../api/api-error';
+import { ApiError } from '../../api/api-error';
 
 function renderLogin(initial = '/login?redirect=%2Fmachines') {
   const root = createRootRoute({ component: Outlet });
