@@ -54,7 +54,7 @@ const requireRole = (role: Role) => () => {
 const dashboardRoute = createRoute({
   getParentRoute: () => appRoute,
   path: '/',
-  component: lazyRouteComponent(() => import('./pages/dashboard-page'), 'DashboardPage'),
+  component: lazyRouteComponent(() => import('./pages/dashboard/dashboard-page'), 'DashboardPage'),
 });
 
 const machinesRoute = createRoute({

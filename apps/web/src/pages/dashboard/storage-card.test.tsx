@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { storageSections } from './dashboard-page';
+import { storageSections } from './storage-bar';
 
 describe('storage bar', () => {
   it('splits used space into versions, writebacks and other data, and puts the reserve in the free space', () => {
