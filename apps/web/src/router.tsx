@@ -101,7 +101,7 @@ const settingsRoute = createRoute({
   getParentRoute: () => appRoute,
   path: '/settings',
   beforeLoad: requireRole('admin'),
-  component: lazyRouteComponent(() => import('./pages/settings-page'), 'SettingsPage'),
+  component: lazyRouteComponent(() => import('./pages/settings/settings-page'), 'SettingsPage'),
 });
 
 const routeTree = rootRoute.addChildren([

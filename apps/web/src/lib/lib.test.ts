@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { defaultSettings, type BootEvent, type Session } from '@ggnet/contracts';
+import type { BootEvent, Session } from '@ggnet/contracts';
 import { bootBuckets, overallMedian } from './boot-stats';
-import { dhcpSnippet } from './dhcp-snippet';
 import { formatDuration, formatRelative, formatSeconds } from './format';
 import { hasRole } from './roles';
 import { bootPhases } from './timeline';
@@ -110,24 +109,5 @@ describe('bootPhases', () => {
       ['Disk prepared', 1.5],
       ['Booting OS', 8.5],
     ]);
-  });
-});
-
-describe('dhcpSnippet', () => {
-  it('points PXE at GGnet and iPXE at the per-machine script', () => {
-    const s = defaultSettings();
-    s.network.bootAddr = '192.168.50.2';
-    const isc = dhcpSnippet(s, 'isc', 'ignored', 8080);
-    expect(isc).toContain('next-server 192.168.50.2;');
-    expect(isc).toContain('filename "http://192.168.50.2:8080/boot/ipxe?mac=${net0/mac}";');
-    expect(isc).toContain('undionly.kpxe');
-    const dm = dhcpSnippet(
-      { ...s, network: { bootAddr: null, bootHttpPort: 80 } },
-      'dnsmasq',
-      'ggnet.lan',
-      8080,
-    );
-    expect(dm).toContain('dhcp-boot=tag:ipxe,http://ggnet.lan/boot/ipxe?mac=${net0/mac}');
-    expect(dm).toContain('dhcp-boot=tag:!ipxe,tag:efi64,ipxe.efi,,ggnet.lan');
   });
 });

@@ -1,0 +1,40 @@
+import { Card, Select, SimpleGrid } from '@mantine/core';
+import type { Image } from '@ggnet/contracts';
+import type { SettingsFields } from './settings-fields';
+
+/** What happens to unknown PCs that boot: ignored, pending approval or booted at once, and their name. */
+export function MachinesTab({ f, images }: { f: SettingsFields; images: Image[] }) {
+  return (
+    <Card withBorder>
+      <SimpleGrid cols={{ base: 1, sm: 2 }}>
+        <Select
+          label="Auto-registration of unknown PCs"
+          data={[
+            { value: 'off', label: 'Off: unknown PCs are ignored' },
+            { value: 'pending', label: 'Pending: listed for approval' },
+            { value: 'auto', label: 'Automatic: boot at once' },
+          ]}
+          value={f.draft.machines.autoRegister}
+          onChange={(v) => f.set('machines.autoRegister', v)}
+          allowDeselect={false}
+          {...f.field('machines.autoRegister')}
+        />
+        <Select
+          label="Default image for new machines"
+          placeholder="none"
+          clearable
+          data={images.map((i) => ({ value: i.id, label: i.name }))}
+          value={f.draft.machines.defaultImageId}
+          onChange={(v) => f.set('machines.defaultImageId', v)}
+          {...f.field('machines.defaultImageId')}
+        />
+        {f.text(
+          'machines.namePattern',
+          'Name pattern',
+          'pc-{n}',
+          '{n} is a counter, {mac} the MAC without colons',
+        )}
+      </SimpleGrid>
+    </Card>
+  );
+}
