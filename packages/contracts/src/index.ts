@@ -1,4 +1,6 @@
 export * from './common.js';
+export * from './patterns.js';
+export * from './enums.js';
 export * from './names.js';
 export * from './auth.js';
 export * from './users.js';

@@ -1,8 +1,8 @@
 import { z } from 'zod';
 import { Id, ListQuery, QueryBool, Timestamp } from './common.js';
+import { BOOT_MODES } from './enums.js';
 import { FreeText, Ipv4, Mac, MachineName, Tag } from './names.js';
 
-export const BOOT_MODES = ['normal', 'maintenance', 'local'] as const;
 export const BootMode = z.enum(BOOT_MODES);
 export type BootMode = z.infer<typeof BootMode>;
 
