@@ -1,9 +1,10 @@
 import { useEffect, useState } from 'react';
-import { Button, Group, Modal, Select, Stack, Textarea, TextInput } from '@mantine/core';
+import { Modal, Select, Stack, Textarea, TextInput } from '@mantine/core';
 import { OS_TYPES, type Image, type ImageUpdate } from '@ggnet/contracts';
 import { isApiError } from '../../api/api-error';
 import { useApiMutation } from '../../api/queries';
 import { keys } from '../../live/apply-event';
+import { ModalActions } from '../../components/modal-actions';
 
 /** Rename an image, change its operating system and description. */
 export function ImageDetailsModal(props: { image: Image; opened: boolean; onClose: () => void }) {
@@ -48,24 +49,19 @@ export function ImageDetailsModal(props: { image: Image; opened: boolean; onClos
           autosize
           minRows={2}
         />
-        <Group justify="flex-end">
-          <Button variant="default" onClick={props.onClose}>
-            Cancel
-          </Button>
-          <Button
-            loading={update.isPending}
-            onClick={async () => {
-              try {
-                await update.mutateAsync({ name, description: desc, osType });
-                props.onClose();
-              } catch (e) {
-                setNameError(isApiError(e) ? (e.fieldErrors().name ?? e.detail) : String(e));
-              }
-            }}
-          >
-            Save
-          </Button>
-        </Group>
+        <ModalActions
+          onCancel={props.onClose}
+          label="Save"
+          loading={update.isPending}
+          onConfirm={async () => {
+            try {
+              await update.mutateAsync({ name, description: desc, osType });
+              props.onClose();
+            } catch (e) {
+              setNameError(isApiError(e) ? (e.fieldErrors().name ?? e.detail) : String(e));
+            }
+          }}
+        />
       </Stack>
     </Modal>
   );

@@ -21,6 +21,7 @@ import { EmptyState, StatusBadge, TableSkeleton } from '../../components/ui';
 import { keys } from '../../live/apply-event';
 import { formatBytes, formatRelative } from '../../lib/format';
 import { notifyOk } from '../../lib/notify';
+import { ModalActions } from '../../components/modal-actions';
 
 /** The versions of an image: publish / roll back, protect, comment, delete (operators). */
 export function VersionsTable({ image, canWrite }: { image: Image; canWrite: boolean }) {
@@ -192,20 +193,15 @@ export function VersionsTable({ image, canWrite }: { image: Image; canWrite: boo
                 minRows={3}
                 maxLength={1000}
               />
-              <Group justify="flex-end">
-                <Button variant="default" onClick={() => setEditing(null)}>
-                  Cancel
-                </Button>
-                <Button
-                  loading={patch.isPending}
-                  onClick={async () => {
-                    await patch.mutateAsync({ v: editing!, body: { comment } });
-                    setEditing(null);
-                  }}
-                >
-                  Save
-                </Button>
-              </Group>
+              <ModalActions
+                onCancel={() => setEditing(null)}
+                label="Save"
+                loading={patch.isPending}
+                onConfirm={async () => {
+                  await patch.mutateAsync({ v: editing!, body: { comment } });
+                  setEditing(null);
+                }}
+              />
             </Stack>
           </Modal>
           <ConfirmDialog

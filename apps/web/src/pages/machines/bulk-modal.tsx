@@ -1,6 +1,7 @@
 import { useState } from 'react';
-import { Button, Group, Modal, Select, Stack } from '@mantine/core';
+import { Modal, Select, Stack } from '@mantine/core';
 import { BOOT_MODES, type BootMode, type Image, type MachineBulk } from '@ggnet/contracts';
+import { ModalActions } from '../../components/modal-actions';
 
 /** Asks for the image (or none) or the boot mode to set on the selected machines. */
 export function BulkModal(props: {
@@ -39,20 +40,15 @@ export function BulkModal(props: {
             allowDeselect={false}
           />
         )}
-        <Group justify="flex-end">
-          <Button variant="default" onClick={props.onClose}>
-            Cancel
-          </Button>
-          <Button
-            loading={props.busy}
-            onClick={async () => {
-              await props.onApply(assign ? { bootImageId: image } : { bootMode: mode });
-              props.onClose();
-            }}
-          >
-            Apply to {props.count}
-          </Button>
-        </Group>
+        <ModalActions
+          onCancel={props.onClose}
+          label={<>Apply to {props.count}</>}
+          loading={props.busy}
+          onConfirm={async () => {
+            await props.onApply(assign ? { bootImageId: image } : { bootMode: mode });
+            props.onClose();
+          }}
+        />
       </Stack>
     </Modal>
   );

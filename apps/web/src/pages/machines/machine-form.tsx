@@ -1,6 +1,5 @@
 import { useEffect, useState } from 'react';
 import {
-  Button,
   Group,
   Modal,
   Select,
@@ -23,6 +22,7 @@ import {
   type MachineUpdate,
 } from '@ggnet/contracts';
 import { isApiError } from '../../api/api-error';
+import { ModalActions } from '../../components/modal-actions';
 
 export interface MachineFormValues {
   name: string;
@@ -255,14 +255,12 @@ export function MachineFormModal(props: {
               {formError}
             </Text>
           )}
-          <Group justify="flex-end">
-            <Button variant="default" onClick={props.onClose}>
-              Cancel
-            </Button>
-            <Button type="submit" loading={busy}>
-              {props.machine ? 'Save' : 'Add machine'}
-            </Button>
-          </Group>
+          <ModalActions
+            onCancel={props.onClose}
+            label={props.machine ? 'Save' : 'Add machine'}
+            loading={busy}
+            submit
+          />
         </Stack>
       </form>
     </Modal>

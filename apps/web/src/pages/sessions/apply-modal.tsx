@@ -1,10 +1,11 @@
 import { useState } from 'react';
-import { Button, Checkbox, Group, Modal, Stack, Text, Textarea } from '@mantine/core';
+import { Checkbox, Modal, Stack, Text, Textarea } from '@mantine/core';
 import type { ApplyWriteback, ImageVersion, Session } from '@ggnet/contracts';
 import { isApiError } from '../../api/api-error';
 import { useApiMutation } from '../../api/queries';
 import { keys } from '../../live/apply-event';
 import { notifyOk } from '../../lib/notify';
+import { ModalActions } from '../../components/modal-actions';
 
 /** Turns the writes of a maintenance session into a new version of its image. */
 export function ApplyModal({ session, onClose }: { session: Session | null; onClose: () => void }) {
@@ -48,36 +49,28 @@ export function ApplyModal({ session, onClose }: { session: Session | null; onCl
           checked={force}
           onChange={(e) => setForce(e.currentTarget.checked)}
         />
-        <Group justify="flex-end">
-          <Button variant="default" onClick={onClose}>
-            Cancel
-          </Button>
-          <Button
-            loading={apply.isPending}
-            onClick={async () => {
-              if (!comment.trim()) return setError('a comment says what changed');
-              try {
-                await apply.mutateAsync({ id: session!.id, comment: comment.trim(), publish, force });
-                notifyOk('A new version is being created from the session');
-                setComment('');
-                onClose();
-              } catch (e) {
-                setError(
-                  isApiError(e) &&
-                    e.status === 404 &&
-                    e.code === 'not_found' &&
-                    e.detail.startsWith('no route')
-                    ? 'This server cannot apply writebacks yet.'
-                    : isApiError(e)
-                      ? `${e.detail}${e.hint ? ` — ${e.hint}` : ''}`
-                      : String(e),
-                );
-              }
-            }}
-          >
-            Apply as new version
-          </Button>
-        </Group>
+        <ModalActions
+          onCancel={onClose}
+          label="Apply as new version"
+          loading={apply.isPending}
+          onConfirm={async () => {
+            if (!comment.trim()) return setError('a comment says what changed');
+            try {
+              await apply.mutateAsync({ id: session!.id, comment: comment.trim(), publish, force });
+              notifyOk('A new version is being created from the session');
+              setComment('');
+              onClose();
+            } catch (e) {
+              setError(
+                isApiError(e) && e.status === 404 && e.code === 'not_found' && e.detail.startsWith('no route')
+                  ? 'This server cannot apply writebacks yet.'
+                  : isApiError(e)
+                    ? `${e.detail}${e.hint ? ` — ${e.hint}` : ''}`
+                    : String(e),
+              );
+            }
+          }}
+        />
       </Stack>
     </Modal>
   );

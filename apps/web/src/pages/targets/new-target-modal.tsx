@@ -4,6 +4,7 @@ import type { Target, TargetCreate } from '@ggnet/contracts';
 import { isApiError } from '../../api/api-error';
 import { useApiMutation } from '../../api/queries';
 import { keys } from '../../live/apply-event';
+import { ModalActions } from '../../components/modal-actions';
 
 /** Admins expose a fresh copy-on-write disk of a machine's image by hand (e.g. to attach it to a VM). */
 export function NewTargetModal(props: {
@@ -75,38 +76,33 @@ export function NewTargetModal(props: {
               {error}
             </Text>
           )}
-          <Group justify="flex-end">
-            <Button variant="default" onClick={close}>
-              Cancel
-            </Button>
-            <Button
-              disabled={!machineId}
-              loading={create.isPending}
-              onClick={async () => {
-                if (!machineId) return;
-                setError(null);
-                try {
-                  const t = await create.mutateAsync({
-                    machineId,
-                    ...(imageId ? { imageId } : {}),
-                    allowedAddress: allowedAddress.trim() || null,
-                    mutualChap,
-                  });
-                  setCreated(t);
-                } catch (e) {
-                  setError(
-                    isApiError(e)
-                      ? e.status === 404 && e.detail.startsWith('no route')
-                        ? 'This server cannot create targets by hand yet.'
-                        : `${e.detail}${e.hint ? ` — ${e.hint}` : ''}`
-                      : String(e),
-                  );
-                }
-              }}
-            >
-              Create target
-            </Button>
-          </Group>
+          <ModalActions
+            onCancel={close}
+            label="Create target"
+            loading={create.isPending}
+            disabled={!machineId}
+            onConfirm={async () => {
+              if (!machineId) return;
+              setError(null);
+              try {
+                const t = await create.mutateAsync({
+                  machineId,
+                  ...(imageId ? { imageId } : {}),
+                  allowedAddress: allowedAddress.trim() || null,
+                  mutualChap,
+                });
+                setCreated(t);
+              } catch (e) {
+                setError(
+                  isApiError(e)
+                    ? e.status === 404 && e.detail.startsWith('no route')
+                      ? 'This server cannot create targets by hand yet.'
+                      : `${e.detail}${e.hint ? ` — ${e.hint}` : ''}`
+                    : String(e),
+                );
+              }
+            }}
+          />
         </Stack>
       )}
     </Modal>

@@ -1,9 +1,10 @@
 import { useState } from 'react';
-import { Button, Checkbox, Group, Modal, Stack, Text } from '@mantine/core';
+import { Checkbox, Modal, Stack, Text } from '@mantine/core';
 import type { Target } from '@ggnet/contracts';
 import { useApiMutation } from '../../api/queries';
 import { keys } from '../../live/apply-event';
 import { notifyOk } from '../../lib/notify';
+import { ModalActions } from '../../components/modal-actions';
 
 /** Removes a target, keeping or discarding its writeback (the disk's changes). */
 export function RemoveTargetModal({ target, onClose }: { target: Target | null; onClose: () => void }) {
@@ -28,22 +29,17 @@ export function RemoveTargetModal({ target, onClose }: { target: Target | null; 
           checked={keepWriteback}
           onChange={(e) => setKeepWriteback(e.currentTarget.checked)}
         />
-        <Group justify="flex-end">
-          <Button variant="default" onClick={onClose}>
-            Cancel
-          </Button>
-          <Button
-            color="red"
-            loading={remove.isPending}
-            onClick={async () => {
-              await remove.mutateAsync({ id: target!.id, keep: keepWriteback });
-              notifyOk('Target removed');
-              onClose();
-            }}
-          >
-            Remove
-          </Button>
-        </Group>
+        <ModalActions
+          onCancel={onClose}
+          label="Remove"
+          color="red"
+          loading={remove.isPending}
+          onConfirm={async () => {
+            await remove.mutateAsync({ id: target!.id, keep: keepWriteback });
+            notifyOk('Target removed');
+            onClose();
+          }}
+        />
       </Stack>
     </Modal>
   );

@@ -1,10 +1,11 @@
 import { useState } from 'react';
-import { Button, Group, Modal, PasswordInput, Select, Stack, TextInput } from '@mantine/core';
+import { Modal, PasswordInput, Select, Stack, TextInput } from '@mantine/core';
 import { USERNAME_RE, type Role, type User, type UserCreate } from '@ggnet/contracts';
 import { isApiError } from '../../api/api-error';
 import { useApiMutation } from '../../api/queries';
 import { keys } from '../../live/apply-event';
 import { notifyOk } from '../../lib/notify';
+import { ModalActions } from '../../components/modal-actions';
 
 const ROLE_DATA = [
   { value: 'admin', label: 'admin — everything' },
@@ -66,14 +67,7 @@ export function CreateUser({ opened, onClose }: { opened: boolean; onClose: () =
           onChange={(r) => r && setRole(r as Role)}
           allowDeselect={false}
         />
-        <Group justify="flex-end">
-          <Button variant="default" onClick={onClose}>
-            Cancel
-          </Button>
-          <Button loading={create.isPending} onClick={submit}>
-            Create
-          </Button>
-        </Group>
+        <ModalActions onCancel={onClose} label="Create" loading={create.isPending} onConfirm={submit} />
       </Stack>
     </Modal>
   );

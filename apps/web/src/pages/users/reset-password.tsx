@@ -1,10 +1,11 @@
 import { useState } from 'react';
-import { Button, Group, Modal, PasswordInput, Stack, Text } from '@mantine/core';
+import { Modal, PasswordInput, Stack, Text } from '@mantine/core';
 import type { PasswordReset, User } from '@ggnet/contracts';
 import { isApiError } from '../../api/api-error';
 import { useApiMutation } from '../../api/queries';
 import { keys } from '../../live/apply-event';
 import { notifyOk } from '../../lib/notify';
+import { ModalActions } from '../../components/modal-actions';
 
 /** An admin sets a new password for a user; the user's logins end. */
 export function ResetPassword({ user, onClose }: { user: User | null; onClose: () => void }) {
@@ -28,27 +29,22 @@ export function ResetPassword({ user, onClose }: { user: User | null; onClose: (
           error={error}
           data-autofocus
         />
-        <Group justify="flex-end">
-          <Button variant="default" onClick={onClose}>
-            Cancel
-          </Button>
-          <Button
-            loading={reset.isPending}
-            onClick={async () => {
-              if (password.length < 8) return setError('at least 8 characters');
-              try {
-                await reset.mutateAsync({ id: user!.id, password });
-                notifyOk(`Password of ${user!.username} changed`);
-                setPassword('');
-                onClose();
-              } catch (e) {
-                setError(isApiError(e) ? (e.fieldErrors().password ?? e.detail) : String(e));
-              }
-            }}
-          >
-            Set password
-          </Button>
-        </Group>
+        <ModalActions
+          onCancel={onClose}
+          label="Set password"
+          loading={reset.isPending}
+          onConfirm={async () => {
+            if (password.length < 8) return setError('at least 8 characters');
+            try {
+              await reset.mutateAsync({ id: user!.id, password });
+              notifyOk(`Password of ${user!.username} changed`);
+              setPassword('');
+              onClose();
+            } catch (e) {
+              setError(isApiError(e) ? (e.fieldErrors().password ?? e.detail) : String(e));
+            }
+          }}
+        />
       </Stack>
     </Modal>
   );
