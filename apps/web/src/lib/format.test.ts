@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatBytes, formatRate } from './format';
+import { formatBytes, formatDuration, formatRate, formatSeconds, secondsBetween } from './format';
 
 describe('formatBytes (the one byte formatter of console, API messages and CLI)', () => {
   it('picks the binary unit and keeps one decimal below 100 of it', () => {
@@ -25,5 +25,21 @@ describe('formatBytes (the one byte formatter of console, API messages and CLI)'
     expect(formatRate(50 * 1024 ** 2)).toBe('50.0 MiB/s');
     expect(formatRate(0)).toBe('—');
     expect(formatRate(null)).toBe('—');
+  });
+});
+
+describe('durations', () => {
+  it('seconds, minutes, hours, days; one decimal for short spans', () => {
+    expect(formatDuration(42)).toBe('42 s');
+    expect(formatDuration(185)).toBe('3 min 05 s');
+    expect(formatDuration(7620)).toBe('2 h 07 min');
+    expect(formatDuration(90000)).toBe('1 d 1 h');
+    expect(formatDuration(-1)).toBe('—');
+    expect(formatSeconds(12.34)).toBe('12.3 s');
+    expect(formatSeconds(125)).toBe('2 min 05 s');
+    expect(secondsBetween('2026-11-25T10:00:00Z', '2026-11-25T10:00:42Z')).toBe(42);
+    // a start after the end (clocks) is no negative duration
+    expect(secondsBetween('2026-11-25T10:00:42Z', Date.parse('2026-11-25T10:00:00Z'))).toBe(0);
+    expect(secondsBetween(null, 0)).toBeNull();
   });
 });

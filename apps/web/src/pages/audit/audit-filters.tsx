@@ -9,6 +9,19 @@ export interface AuditFilterValues {
   since: string;
 }
 
+const FILTERS: Array<{
+  key: keyof AuditFilterValues;
+  label: string;
+  placeholder?: string;
+  type?: string;
+  w: number;
+}> = [
+  { key: 'username', label: 'Filter by user', placeholder: 'User', w: 160 },
+  { key: 'action', label: 'Filter by action', placeholder: 'Action, e.g. machine.create', w: 220 },
+  { key: 'targetType', label: 'Filter by target type', placeholder: 'Target type, e.g. image', w: 180 },
+  { key: 'since', label: 'Since', type: 'datetime-local', w: 210 },
+];
+
 /** User, action, target type and since; and how many entries match. */
 export function AuditFilters(props: {
   values: AuditFilterValues;
@@ -18,35 +31,18 @@ export function AuditFilters(props: {
   const { values, onChange } = props;
   return (
     <Group p="sm" gap="sm">
-      <TextInput
-        placeholder="User"
-        leftSection={<IconSearch size={14} />}
-        value={values.username}
-        onChange={(e) => onChange({ username: e.currentTarget.value })}
-        w={160}
-        aria-label="Filter by user"
-      />
-      <TextInput
-        placeholder="Action, e.g. machine.create"
-        value={values.action}
-        onChange={(e) => onChange({ action: e.currentTarget.value })}
-        w={220}
-        aria-label="Filter by action"
-      />
-      <TextInput
-        placeholder="Target type, e.g. image"
-        value={values.targetType}
-        onChange={(e) => onChange({ targetType: e.currentTarget.value })}
-        w={180}
-        aria-label="Filter by target type"
-      />
-      <TextInput
-        type="datetime-local"
-        value={values.since}
-        onChange={(e) => onChange({ since: e.currentTarget.value })}
-        w={210}
-        aria-label="Since"
-      />
+      {FILTERS.map((f) => (
+        <TextInput
+          key={f.key}
+          type={f.type}
+          placeholder={f.placeholder}
+          leftSection={f.key === 'username' ? <IconSearch size={14} /> : undefined}
+          value={values[f.key]}
+          onChange={(e) => onChange({ [f.key]: e.currentTarget.value })}
+          w={f.w}
+          aria-label={f.label}
+        />
+      ))}
       <Text size="sm" c="dimmed" ml="auto">
         {props.total !== undefined ? `${props.total} entries` : ''}
       </Text>

@@ -1,22 +1,14 @@
 import { Badge, Table, Text, Tooltip } from '@mantine/core';
 import type { AuditEntry } from '@ggnet/contracts';
 import { formatDateTime, formatRelative } from '../../lib/format';
+import { TableHead } from '../../components/table-head';
 
 /** Audit entries: when, who, what (action and request), on what, the answer's status, from where. */
 export function AuditTable({ entries }: { entries: AuditEntry[] }) {
   return (
     <Table.ScrollContainer minWidth={860}>
       <Table striped verticalSpacing={4} fz="sm" data-testid="audit-table">
-        <Table.Thead>
-          <Table.Tr>
-            <Table.Th>When</Table.Th>
-            <Table.Th>User</Table.Th>
-            <Table.Th>Action</Table.Th>
-            <Table.Th>Target</Table.Th>
-            <Table.Th>Result</Table.Th>
-            <Table.Th>From</Table.Th>
-          </Table.Tr>
-        </Table.Thead>
+        <TableHead columns={['When', 'User', 'Action', 'Target', 'Result', 'From']} />
         <Table.Tbody>
           {entries.map((a) => (
             <Table.Tr key={a.id}>

@@ -5,6 +5,7 @@ import { TimelineBar } from '../../components/boot-timeline';
 import { keys } from '../../live/apply-event';
 import { formatSeconds } from '../../lib/format';
 import { useNow } from '../../lib/use-now';
+import { TableHead } from '../../components/table-head';
 
 const PHASE_LABELS: Record<BootPhase, string> = {
   dhcp: 'DHCP',
@@ -42,14 +43,7 @@ export function BootStatsCard() {
       <TimelineBar phases={phases} />
       {s.slowestMachines.length > 0 && (
         <Table fz="sm" verticalSpacing={2} mt="sm">
-          <Table.Thead>
-            <Table.Tr>
-              <Table.Th>Slowest machines</Table.Th>
-              <Table.Th>Boots</Table.Th>
-              <Table.Th>Median</Table.Th>
-              <Table.Th>Slowest</Table.Th>
-            </Table.Tr>
-          </Table.Thead>
+          <TableHead columns={['Slowest machines', 'Boots', 'Median', 'Slowest']} />
           <Table.Tbody>
             {s.slowestMachines.map((m) => (
               <Table.Tr key={m.machineId}>

@@ -5,23 +5,14 @@ import { JobProgress } from '../../components/job-progress';
 import { StatusBadge } from '../../components/ui';
 import { formatBytes, formatDateTime, formatRelative } from '../../lib/format';
 import { jobForImage } from './job-for-image';
+import { TableHead } from '../../components/table-head';
 
 /** The images, with the progress of their conversion; a click opens one. */
 export function ImagesTable(props: { images: Image[]; jobs: Job[]; onOpen: (image: Image) => void }) {
   return (
     <Table.ScrollContainer minWidth={800}>
       <Table highlightOnHover verticalSpacing={8} data-testid="images-table">
-        <Table.Thead>
-          <Table.Tr>
-            <Table.Th>Name</Table.Th>
-            <Table.Th>State</Table.Th>
-            <Table.Th>OS</Table.Th>
-            <Table.Th>Size</Table.Th>
-            <Table.Th>Versions</Table.Th>
-            <Table.Th>Machines</Table.Th>
-            <Table.Th>Updated</Table.Th>
-          </Table.Tr>
-        </Table.Thead>
+        <TableHead columns={['Name', 'State', 'OS', 'Size', 'Versions', 'Machines', 'Updated']} />
         <Table.Tbody>
           {props.images.map((img) => {
             const job = jobForImage(props.jobs, img);

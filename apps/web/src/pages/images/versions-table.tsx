@@ -22,6 +22,7 @@ import { keys } from '../../live/apply-event';
 import { formatBytes, formatRelative } from '../../lib/format';
 import { notifyOk } from '../../lib/notify';
 import { ModalActions } from '../../components/modal-actions';
+import { TableHead } from '../../components/table-head';
 
 /** The versions of an image: publish / roll back, protect, comment, delete (operators). */
 export function VersionsTable({ image, canWrite }: { image: Image; canWrite: boolean }) {
@@ -55,16 +56,7 @@ export function VersionsTable({ image, canWrite }: { image: Image; canWrite: boo
         <>
           <Table.ScrollContainer minWidth={640}>
             <Table verticalSpacing={6} data-testid="versions-table">
-              <Table.Thead>
-                <Table.Tr>
-                  <Table.Th>#</Table.Th>
-                  <Table.Th>State</Table.Th>
-                  <Table.Th>Comment</Table.Th>
-                  <Table.Th>Size</Table.Th>
-                  <Table.Th>Created</Table.Th>
-                  {canWrite && <Table.Th />}
-                </Table.Tr>
-              </Table.Thead>
+              <TableHead columns={['#', 'State', 'Comment', 'Size', 'Created', canWrite && '']} />
               <Table.Tbody>
                 {data.items.map((v) => (
                   <Table.Tr key={v.id} data-version={v.number}>

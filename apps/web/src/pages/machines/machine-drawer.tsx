@@ -11,6 +11,7 @@ import {
   secondsBetween,
 } from '../../lib/format';
 import { serverNow } from '../../lib/server-clock';
+import { TableHead } from '../../components/table-head';
 
 /** Everything about one machine, for the admin fixing the PC that does not come up. */
 export function MachineDrawer(props: { machine: Machine | null; images: Image[]; onClose: () => void }) {
@@ -105,14 +106,7 @@ export function MachineDrawer(props: { machine: Machine | null; images: Image[];
             </Text>
           ) : (
             <Table fz="sm" verticalSpacing={4} data-testid="machine-sessions">
-              <Table.Thead>
-                <Table.Tr>
-                  <Table.Th>Started</Table.Th>
-                  <Table.Th>State</Table.Th>
-                  <Table.Th>Boot time</Table.Th>
-                  <Table.Th>Duration</Table.Th>
-                </Table.Tr>
-              </Table.Thead>
+              <TableHead columns={['Started', 'State', 'Boot time', 'Duration']} />
               <Table.Tbody>
                 {items.map((s) => (
                   <Table.Tr key={s.id}>

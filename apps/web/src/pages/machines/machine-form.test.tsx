@@ -1,32 +1,12 @@
 import { describe, expect, it, vi } from 'vitest';
 import { screen, waitFor } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
-import type { Machine } from '@ggnet/contracts';
 import { ApiError } from '../../api/api-error';
+import { aMachine } from '../../test/fixtures';
 import { renderWithProviders } from '../../test/render';
 import { emptyMachine, MachineFormModal, machineBody, validateMachine } from './machine-form';
 
-const existing: Machine = {
-  id: 'm1',
-  name: 'pc-01',
-  mac: '52:54:00:aa:bb:01',
-  ip: null,
-  description: '',
-  enabled: true,
-  pending: false,
-  bootImageId: null,
-  extraImageIds: [],
-  keepWriteback: false,
-  bootMode: 'normal',
-  tags: [],
-  initiatorIqn: 'iqn.2024-01.lan.ggnet:pc-01',
-  status: 'offline',
-  sessionId: null,
-  lastSeenAt: null,
-  lastIp: null,
-  createdAt: '',
-  updatedAt: '',
-};
+const existing = aMachine();
 
 describe('machine form rules', () => {
   it('accepts every common MAC form and refuses the rest', () => {

@@ -170,30 +170,15 @@ describe('machines page parts', () => {
   it('BulkModal sends the boot mode, or the image (none removes it)', async () => {
     const onApply = vi.fn().mockResolvedValue(undefined);
     const onClose = vi.fn();
-    const { rerender } = renderWithProviders(
-      <BulkModal
-        action="setBootMode"
-        count={2}
-        images={[]}
-        busy={false}
-        onApply={onApply}
-        onClose={onClose}
-      />,
+    const modal = (action: 'setBootMode' | 'assignImage') => (
+      <BulkModal action={action} count={2} images={[]} busy={false} onApply={onApply} onClose={onClose} />
     );
+    const { rerender } = renderWithProviders(modal('setBootMode'));
     const u = userEvent.setup();
     await u.click(await screen.findByRole('button', { name: 'Apply to 2' }));
     expect(onApply).toHaveBeenLastCalledWith({ bootMode: 'normal' });
     await waitFor(() => expect(onClose).toHaveBeenCalled());
-    rerender(
-      <BulkModal
-        action="assignImage"
-        count={2}
-        images={[]}
-        busy={false}
-        onApply={onApply}
-        onClose={onClose}
-      />,
-    );
+    rerender(modal('assignImage'));
     expect(await screen.findByText('Assign a boot image')).toBeInTheDocument();
     await u.click(screen.getByRole('button', { name: 'Apply to 2' }));
     expect(onApply).toHaveBeenLastCalledWith({ bootImageId: null });

@@ -12,6 +12,7 @@ import { useNow } from '../../lib/use-now';
 import { ApplyModal } from './apply-modal';
 import { SessionRow } from './session-row';
 import type { SessionsSearch } from './sessions-search';
+import { TableHead } from '../../components/table-head';
 
 export function SessionsPage() {
   const search: SessionsSearch = useSearch({ strict: false });
@@ -72,20 +73,20 @@ export function SessionsPage() {
           {(data) => (
             <Table.ScrollContainer minWidth={860}>
               <Table verticalSpacing={6} data-testid="sessions-table">
-                <Table.Thead>
-                  <Table.Tr>
-                    <Table.Th w={30} />
-                    <Table.Th>Machine</Table.Th>
-                    <Table.Th>State</Table.Th>
-                    <Table.Th>Mode</Table.Th>
-                    <Table.Th>Image</Table.Th>
-                    <Table.Th>Client IP</Table.Th>
-                    <Table.Th>Started</Table.Th>
-                    <Table.Th>Boot time</Table.Th>
-                    <Table.Th>Up for</Table.Th>
-                    {canWrite && <Table.Th />}
-                  </Table.Tr>
-                </Table.Thead>
+                <TableHead
+                  columns={[
+                    { w: 30 },
+                    'Machine',
+                    'State',
+                    'Mode',
+                    'Image',
+                    'Client IP',
+                    'Started',
+                    'Boot time',
+                    'Up for',
+                    canWrite && '',
+                  ]}
+                />
                 <Table.Tbody>
                   {data.items.map((s) => (
                     <SessionRow

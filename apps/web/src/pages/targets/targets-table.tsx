@@ -4,6 +4,7 @@ import type { Target } from '@ggnet/contracts';
 import { StatusBadge } from '../../components/ui';
 import { formatBytes } from '../../lib/format';
 import { ChapSecret } from './chap-secret';
+import { TableHead } from '../../components/table-head';
 
 /** The targets GGnet serves: LUNs, ACL, CHAP, who is logged in; admins may remove one. */
 export function TargetsTable(props: {
@@ -17,17 +18,7 @@ export function TargetsTable(props: {
   return (
     <Table.ScrollContainer minWidth={980}>
       <Table verticalSpacing={8} data-testid="targets-table">
-        <Table.Thead>
-          <Table.Tr>
-            <Table.Th>Target</Table.Th>
-            <Table.Th>State</Table.Th>
-            <Table.Th>LUNs</Table.Th>
-            <Table.Th>ACL</Table.Th>
-            <Table.Th>CHAP</Table.Th>
-            <Table.Th>Connected</Table.Th>
-            {isAdmin && <Table.Th />}
-          </Table.Tr>
-        </Table.Thead>
+        <TableHead columns={['Target', 'State', 'LUNs', 'ACL', 'CHAP', 'Connected', isAdmin && '']} />
         <Table.Tbody>
           {props.targets.map((t) => (
             <Table.Tr key={t.id}>

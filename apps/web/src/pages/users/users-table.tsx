@@ -2,6 +2,7 @@ import { Button, Group, Select, Switch, Table, Text, Tooltip } from '@mantine/co
 import { IconKey, IconTrash } from '@tabler/icons-react';
 import { ROLES, type Role, type User, type UserUpdate } from '@ggnet/contracts';
 import { formatRelative } from '../../lib/format';
+import { TableHead } from '../../components/table-head';
 
 /** The users with their role and whether they may log in; nobody changes their own role or account. */
 export function UsersTable(props: {
@@ -13,15 +14,7 @@ export function UsersTable(props: {
 }) {
   return (
     <Table verticalSpacing={8} data-testid="users-table">
-      <Table.Thead>
-        <Table.Tr>
-          <Table.Th>User</Table.Th>
-          <Table.Th>Role</Table.Th>
-          <Table.Th>Enabled</Table.Th>
-          <Table.Th>Last login</Table.Th>
-          <Table.Th />
-        </Table.Tr>
-      </Table.Thead>
+      <TableHead columns={['User', 'Role', 'Enabled', 'Last login', '']} />
       <Table.Tbody>
         {props.users.map((u) => {
           const self = u.id === props.meId;
