@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { Id, Timestamp } from './common.js';
-import { ROLES } from './enums.js';
+import { ROLES } from './plain.js';
 
 export const Role = z.enum(ROLES);
 export type Role = z.infer<typeof Role>;

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { Id, ListQuery, Timestamp } from './common.js';
-import { OS_TYPES } from './enums.js';
+import { OS_TYPES } from './plain.js';
 import { FreeText, ImageName } from './names.js';
 
 export const IMAGE_STATES = ['uploading', 'uploaded', 'converting', 'ready', 'failed'] as const;

@@ -1,6 +1,5 @@
 export * from './common.js';
-export * from './patterns.js';
-export * from './enums.js';
+export * from './plain.js';
 export * from './names.js';
 export * from './auth.js';
 export * from './users.js';
@@ -14,4 +13,3 @@ export * from './audit.js';
 export * from './events.js';
 export * from './boot.js';
 export * from './storage.js';
-export * from './format.js';

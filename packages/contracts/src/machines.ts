@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { Id, ListQuery, QueryBool, Timestamp } from './common.js';
-import { BOOT_MODES } from './enums.js';
+import { BOOT_MODES } from './plain.js';
 import { FreeText, Ipv4, Mac, MachineName, Tag } from './names.js';
 
 export const BootMode = z.enum(BOOT_MODES);

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { HOSTNAME_RE, IPV4_RE, IQN_RE, normalizeMac, TAG_RE, USERNAME_RE } from './patterns.js';
+import { HOSTNAME_RE, IPV4_RE, IQN_RE, normalizeMac, TAG_RE, USERNAME_RE } from './plain.js';
 
 // Strict schemas for every name that ever reaches a system tool or a file path (their patterns:
 // patterns.ts).

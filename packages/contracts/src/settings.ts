@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { Id } from './common.js';
 import { Ipv4 } from './names.js';
-import { DOMAIN_RE } from './patterns.js';
+import { DOMAIN_RE } from './plain.js';
 
 export const DHCP_MODES = ['off', 'dhcp', 'proxy'] as const;
 export const DhcpMode = z.enum(DHCP_MODES);

@@ -1,7 +1,7 @@
 import { Badge, Table, Text, Tooltip } from '@mantine/core';
 import type { AuditEntry } from '@ggnet/contracts';
 import { formatDateTime, formatRelative } from '../../lib/format';
-import { TableHead } from '../../components/table-head';
+import { TableHead } from '../../components/ui';
 
 /** Audit entries: when, who, what (action and request), on what, the answer's status, from where. */
 export function AuditTable({ entries }: { entries: AuditEntry[] }) {

@@ -5,7 +5,7 @@ import { TimelineBar } from '../../components/boot-timeline';
 import { keys } from '../../live/apply-event';
 import { formatSeconds } from '../../lib/format';
 import { useNow } from '../../lib/use-now';
-import { TableHead } from '../../components/table-head';
+import { TableHead } from '../../components/ui';
 
 const PHASE_LABELS: Record<BootPhase, string> = {
   dhcp: 'DHCP',

@@ -2,10 +2,9 @@ import { Anchor, Table, Text, Tooltip } from '@mantine/core';
 import { Link } from '@tanstack/react-router';
 import type { Image, Job } from '@ggnet/contracts';
 import { JobProgress } from '../../components/job-progress';
-import { StatusBadge } from '../../components/ui';
+import { StatusBadge, TableHead } from '../../components/ui';
 import { formatBytes, formatDateTime, formatRelative } from '../../lib/format';
 import { jobForImage } from './job-for-image';
-import { TableHead } from '../../components/table-head';
 
 /** The images, with the progress of their conversion; a click opens one. */
 export function ImagesTable(props: { images: Image[]; jobs: Job[]; onOpen: (image: Image) => void }) {

@@ -17,12 +17,11 @@ import type { Image, ImageVersion, VersionUpdate } from '@ggnet/contracts';
 import { useApiMutation, useVersions } from '../../api/queries';
 import { ConfirmDialog } from '../../components/confirm';
 import { QueryState } from '../../components/query-state';
-import { EmptyState, StatusBadge, TableSkeleton } from '../../components/ui';
+import { EmptyState, StatusBadge, TableHead, TableSkeleton } from '../../components/ui';
 import { keys } from '../../live/apply-event';
 import { formatBytes, formatRelative } from '../../lib/format';
 import { notifyOk } from '../../lib/notify';
 import { ModalActions } from '../../components/modal-actions';
-import { TableHead } from '../../components/table-head';
 
 /** The versions of an image: publish / roll back, protect, comment, delete (operators). */
 export function VersionsTable({ image, canWrite }: { image: Image; canWrite: boolean }) {

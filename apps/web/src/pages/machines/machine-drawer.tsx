@@ -2,7 +2,7 @@ import { Alert, Badge, Drawer, Group, Skeleton, Stack, Table, Text, Title } from
 import type { Image, Machine } from '@ggnet/contracts';
 import { useSessions } from '../../api/queries';
 import { SessionTimeline } from '../../components/boot-timeline';
-import { StatusBadge } from '../../components/ui';
+import { StatusBadge, TableHead } from '../../components/ui';
 import {
   formatDateTime,
   formatDuration,
@@ -11,7 +11,6 @@ import {
   secondsBetween,
 } from '../../lib/format';
 import { serverNow } from '../../lib/server-clock';
-import { TableHead } from '../../components/table-head';
 
 /** Everything about one machine, for the admin fixing the PC that does not come up. */
 export function MachineDrawer(props: { machine: Machine | null; images: Image[]; onClose: () => void }) {

@@ -6,13 +6,12 @@ import { useApiMutation, useImages, useSessions } from '../../api/queries';
 import { useCan } from '../../api/use-auth';
 import { ConfirmDialog } from '../../components/confirm';
 import { QueryState } from '../../components/query-state';
-import { EmptyState, PageHeader, TableSkeleton } from '../../components/ui';
+import { EmptyState, PageHeader, TableHead, TableSkeleton } from '../../components/ui';
 import { keys } from '../../live/apply-event';
 import { useNow } from '../../lib/use-now';
 import { ApplyModal } from './apply-modal';
 import { SessionRow } from './session-row';
 import type { SessionsSearch } from './sessions-search';
-import { TableHead } from '../../components/table-head';
 
 export function SessionsPage() {
   const search: SessionsSearch = useSearch({ strict: false });

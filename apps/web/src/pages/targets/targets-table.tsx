@@ -1,10 +1,9 @@
 import { ActionIcon, Badge, Stack, Table, Text, Tooltip } from '@mantine/core';
 import { IconTrash } from '@tabler/icons-react';
 import type { Target } from '@ggnet/contracts';
-import { StatusBadge } from '../../components/ui';
+import { StatusBadge, TableHead } from '../../components/ui';
 import { formatBytes } from '../../lib/format';
 import { ChapSecret } from './chap-secret';
-import { TableHead } from '../../components/table-head';
 
 /** The targets GGnet serves: LUNs, ACL, CHAP, who is logged in; admins may remove one. */
 export function TargetsTable(props: {

@@ -2,7 +2,7 @@ import { Button, Group, Select, Switch, Table, Text, Tooltip } from '@mantine/co
 import { IconKey, IconTrash } from '@tabler/icons-react';
 import { ROLES, type Role, type User, type UserUpdate } from '@ggnet/contracts';
 import { formatRelative } from '../../lib/format';
-import { TableHead } from '../../components/table-head';
+import { TableHead } from '../../components/ui';
 
 /** The users with their role and whether they may log in; nobody changes their own role or account. */
 export function UsersTable(props: {

@@ -4,7 +4,7 @@ import userEvent from '@testing-library/user-event';
 import { Table } from '@mantine/core';
 import { renderWithProviders } from '../test/render';
 import { ModalActions } from './modal-actions';
-import { TableHead } from './table-head';
+import { TableHead } from './ui';
 
 describe('<TableHead> and <ModalActions>', () => {
   it('TableHead: titled, untitled and sized columns; falsy ones left out', () => {

@@ -1,5 +1,7 @@
-// The patterns behind the name schemas of names.ts, without zod: the console checks its forms
-// with them and bundles them without the schema library (the package is side-effect free).
+// The contracts' plain values: the patterns behind the name schemas of names.ts, the value lists of
+// the enums the console offers in its forms, and the byte formatter. They import nothing (no zod),
+// so that the console bundles them without the schema library (the package is side-effect free);
+// the schemas are built from them. One module, so that the console's pages share one small chunk.
 
 /** Hostname label (RFC 1123): 1-63 chars, letters/digits/hyphen, no leading/trailing hyphen. Stored lower-case. */
 export const HOSTNAME_RE = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
@@ -44,3 +46,28 @@ export const DOMAIN_RE =
 export const USERNAME_RE = /^[a-z0-9][a-z0-9._-]{1,31}$/;
 
 export const TAG_RE = /^[a-z0-9][a-z0-9_-]{0,31}$/;
+
+export const ROLES = ['admin', 'operator', 'viewer'] as const;
+
+export const BOOT_MODES = ['normal', 'maintenance', 'local'] as const;
+
+export const OS_TYPES = ['windows', 'linux', 'other'] as const;
+
+const UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
+
+/**
+ * Bytes for people, in binary units: 1536 -> "1.5 KiB", 10 GiB -> "10.0 GiB", 150 GiB -> "150 GiB"
+ * (`digits` decimals below 100 of a unit, none from 100 on, none for plain bytes). null, undefined
+ * and non-finite values -> "—". The one byte formatter of GGnet: console, API messages and CLI.
+ */
+export function formatBytes(n: number | null | undefined, digits = 1): string {
+  if (n === null || n === undefined || !Number.isFinite(n)) return '—';
+  let v = Math.abs(n);
+  let u = 0;
+  while (v >= 1024 && u < UNITS.length - 1) {
+    v /= 1024;
+    u++;
+  }
+  const s = u === 0 ? String(Math.round(v)) : v.toFixed(v >= 100 ? 0 : digits);
+  return `${n < 0 ? '-' : ''}${s} ${UNITS[u]}`;
+}
