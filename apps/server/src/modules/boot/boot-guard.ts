@@ -83,7 +83,8 @@ const ms = (t: string | null) => (t ? Date.parse(t) : 0);
 export function decideBoot(f: GuardFacts, alive?: boolean): Verdict {
   const ip = f.clientIp;
   const sid = f.session?.id ?? null;
-  if (f.fixedIp && ip !== f.fixedIp) return { kind: 'refuse', reason: 'fixed_ip', owner: f.fixedIp, sessionId: sid };
+  if (f.fixedIp && ip !== f.fixedIp)
+    return { kind: 'refuse', reason: 'fixed_ip', owner: f.fixedIp, sessionId: sid };
   if (f.leased && !f.leased.includes(ip))
     return { kind: 'refuse', reason: 'not_leased', owner: f.leased[0] ?? null, sessionId: sid };
   if (f.inFlight && f.inFlight.clientIp !== ip)

@@ -282,8 +282,10 @@ export class BootService {
     clientIp: string,
     resumeId: string | null = null,
   ): Promise<BootSessionInfo | null> {
-    // the same client asking again before it logged in: the same session, not a new one
-    const resumed = resumeId ? await this.d.sessions.resumeSession?.(resumeId) : null;
+    // the same client asking again before it logged in: the same session, not a new one (an OS
+    // that reported itself up has booted from it: this is a new boot)
+    const again = resumeId && !(await this.d.events.hasKind(resumeId, 'os_up'));
+    const resumed = again ? await this.d.sessions.resumeSession?.(resumeId) : null;
     if (resumed) return resumed;
     let entry = this.starts.get(machineId);
     if (entry && (entry.mode !== mode || Date.now() - entry.at > START_KEEP_MS)) {
