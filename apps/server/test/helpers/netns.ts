@@ -97,3 +97,77 @@ export function cmdline(pid: number): string | null {
     return null;
   }
 }
+
+/**
+ * A network namespace joined to this host's own namespace by a veth pair, on a /30 of 10.200-249.x.y
+ * that nothing here uses: `hostAddr` on this host, `peerAddr` inside the namespace. A daemon of this
+ * host listening on hostAddr is reached from two addresses: this host (source hostAddr) and the
+ * namespace (source peerAddr), as from two PCs. Traffic stays on the pair.
+ */
+export class HostPeer {
+  readonly ns: string;
+  readonly hostIface: string;
+  readonly peerIface = 'eth0';
+  readonly hostAddr: string;
+  readonly peerAddr: string;
+
+  constructor() {
+    const id = randomBytes(3).toString('hex');
+    this.ns = `ggt-${id}-p`;
+    this.hostIface = `ggh${id}`;
+    const used = ip('-4', '-o', 'addr', 'show') + ip('-4', 'route', 'show', 'table', 'all');
+    for (;;) {
+      const [a, b, c] = [
+        200 + Math.floor(Math.random() * 50),
+        Math.floor(Math.random() * 256),
+        Math.floor(Math.random() * 64) * 4,
+      ];
+      if (used.includes(`10.${a}.${b}.`)) continue;
+      this.hostAddr = `10.${a}.${b}.${c + 1}`;
+      this.peerAddr = `10.${a}.${b}.${c + 2}`;
+      break;
+    }
+  }
+
+  up(): void {
+    ip('netns', 'add', this.ns);
+    ip('-n', this.ns, 'link', 'set', 'lo', 'up');
+    ip('link', 'add', this.hostIface, 'type', 'veth', 'peer', 'name', this.peerIface, 'netns', this.ns);
+    ip('addr', 'add', `${this.hostAddr}/30`, 'dev', this.hostIface);
+    ip('link', 'set', this.hostIface, 'up');
+    ip('-n', this.ns, 'addr', 'add', `${this.peerAddr}/30`, 'dev', this.peerIface);
+    ip('-n', this.ns, 'link', 'set', this.peerIface, 'up');
+  }
+
+  /** A command run inside the namespace (argument array for `ip`). */
+  exec(cmd: string, args: string[]): string[] {
+    return ['netns', 'exec', this.ns, cmd, ...args];
+  }
+
+  /** Kills (by PID) whatever still runs in the namespace, then deletes it and the pair. */
+  down(): void {
+    let pids: number[] = [];
+    try {
+      pids = ip('netns', 'pids', this.ns).split('\n').filter(Boolean).map(Number);
+    } catch {
+      /* no namespace */
+    }
+    for (const pid of pids) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+    }
+    for (const args of [
+      ['netns', 'del', this.ns],
+      ['link', 'del', this.hostIface],
+    ]) {
+      try {
+        ip(...args);
+      } catch {
+        /* already gone (deleting the namespace deletes the pair) */
+      }
+    }
+  }
+}
