@@ -59,7 +59,7 @@ describeEachDialect('migrations', (dialect) => {
     expect(await t.container.repos.targets.prefixes()).toHaveLength(2);
   });
 
-  it('0005 drops the per-machine CHAP secrets (a secret lives for one session), and runs down and up again', async () => {
+  it('0006 drops the per-machine CHAP secrets (a secret lives for one session), and runs down and up again', async () => {
     t = await createTestContext(dialect, { app: false });
     const db = t.container.database.db as unknown as Kysely<Record<string, Record<string, unknown>>>;
     const migrator = new Migrator({
@@ -89,7 +89,7 @@ describeEachDialect('migrations', (dialect) => {
         updated_at: now,
       })
       .execute();
-    expect((await migrateToLatest(t.container.database)).applied).toContain('0005-session-chap');
+    expect((await migrateToLatest(t.container.database)).applied).toContain('0006-session-chap');
     expect(await columns()).not.toEqual(expect.arrayContaining(['chap_secret']));
     expect(await columns()).not.toEqual(expect.arrayContaining(['chap_mutual_secret']));
     const row = await db.selectFrom('machines').selectAll().where('id', '=', 'm1').executeTakeFirstOrThrow();
