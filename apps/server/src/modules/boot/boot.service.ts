@@ -282,15 +282,17 @@ export class BootService {
     clientIp: string,
     resumeId: string | null = null,
   ): Promise<BootSessionInfo | null> {
-    // the same client asking again before it logged in: the same session, not a new one (an OS
-    // that reported itself up has booted from it: this is a new boot)
-    const again = resumeId && !(await this.d.events.hasKind(resumeId, 'os_up'));
-    const resumed = again ? await this.d.sessions.resumeSession?.(resumeId) : null;
-    if (resumed) return resumed;
     let entry = this.starts.get(machineId);
     if (entry && (entry.mode !== mode || Date.now() - entry.at > START_KEEP_MS)) {
       this.starts.delete(machineId);
       entry = undefined;
+    }
+    if (!entry && resumeId) {
+      // the same client asking again before it logged in: the same session, not a new one (an OS
+      // that reported itself up has booted from it: this is a new boot)
+      const again = !(await this.d.events.hasKind(resumeId, 'os_up'));
+      const resumed = again ? await this.d.sessions.resumeSession?.(resumeId) : null;
+      if (resumed) return resumed;
     }
     if (!entry) {
       const p = this.d.sessions.startSession({ machineId, mode, clientIp });
