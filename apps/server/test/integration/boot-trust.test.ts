@@ -98,7 +98,7 @@ type Creds = { initiator: string; user: string; password: string };
       const api = async <T>(url: string): Promise<T> => {
         const r = await t.app.inject({ url, headers: await t.auth() });
         expect(r.statusCode, url).toBe(200);
-        return r.json() as T;
+        return r.json<T>();
       };
       const machine = (name: string, ip?: string) =>
         t.container.machines.create({ name, mac: mac(), bootImageId: img.imageId, ...(ip ? { ip } : {}) });
@@ -234,9 +234,9 @@ type Creds = { initiator: string; user: string; password: string };
       });
 
       it('the OpenAPI document has no secret in the machine and session shapes', async () => {
-        const doc = (await t.app.inject({ url: '/api/openapi.json' })).json() as {
+        const doc = (await t.app.inject({ url: '/api/openapi.json' })).json<{
           paths: Record<string, Record<string, { responses?: Record<string, unknown> }>>;
-        };
+        }>();
         for (const p of [
           '/api/v1/machines',
           '/api/v1/machines/{id}',

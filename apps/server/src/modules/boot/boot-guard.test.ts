@@ -209,7 +209,8 @@ describe('BootGuard', () => {
       leasesOf: async () => ['10.0.0.21'],
       recordEvent: async (e) => {
         events.push(e);
-        return { id: events.length, ...e } as BootEvent;
+        const ev: BootEvent = { id: events.length, ...e };
+        return ev;
       },
       audit: async (e) => void audits.push(e),
       bus,

@@ -104,7 +104,7 @@ export function MachineDrawer(props: { machine: Machine | null; images: Image[];
                 {refused.data.items.map((e) => (
                   <Text size="sm" key={e.id}>
                     {formatRelative(e.at)}: {typeof e.detail.ip === 'string' ? e.detail.ip : '?'} —{' '}
-                    {refusalLabel(String(e.detail.reason ?? ''))}
+                    {refusalLabel(typeof e.detail.reason === 'string' ? e.detail.reason : '')}
                   </Text>
                 ))}
               </Stack>
