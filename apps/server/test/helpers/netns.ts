@@ -1,6 +1,7 @@
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
+import { promisify } from 'node:util';
 
 /** Network namespaces need root (and `ip`); tests that need them are skipped otherwise, with this reason. */
 export function netnsUnavailable(): string | null {
@@ -170,4 +171,45 @@ export class HostPeer {
       }
     }
   }
+}
+
+// busybox udhcpc plays the PXE firmware / iPXE: it sends the same vendor class, client
+// architecture (option 93) and user class (option 77) and prints what the server answered.
+const UDHCPC_SCRIPT = `#!/bin/sh
+if [ "$1" = bound ]; then
+  ip addr add "$ip/$mask" dev "$interface"
+  echo "BOUND ip=$ip siaddr=$siaddr boot_file=$boot_file"
+fi
+`;
+
+/** Writes udhcpc's event script (it configures the address and prints what the server answered). */
+export function writeUdhcpcScript(file: string): void {
+  writeFileSync(file, UDHCPC_SCRIPT);
+  chmodSync(file, 0o755);
+}
+
+export interface DhcpClientOptions {
+  /** Client architecture (option 93, e.g. '00007'): also sets the PXE vendor class. */
+  arch?: string;
+  /** User class iPXE (option 77). */
+  ipxe?: boolean;
+  vendor?: string;
+}
+
+/** One DHCP exchange from the client namespace of a VethPair; null when no address was bound. */
+export async function udhcpc(
+  net: VethPair,
+  script: string,
+  opts: DhcpClientOptions = {},
+): Promise<{ ip: string; siaddr: string; bootFile: string } | null> {
+  const run = promisify(execFile);
+  await run('ip', ['-n', net.client, 'addr', 'flush', 'dev', net.clientIface]);
+  const args = ['netns', 'exec', net.client, 'busybox', 'udhcpc', '-f', '-q', '-n', '-t', '4', '-T', '1'];
+  args.push('-i', net.clientIface, '-s', script);
+  if (opts.vendor ?? opts.arch) args.push('-V', opts.vendor ?? `PXEClient:Arch:${opts.arch}:UNDI:002001`);
+  if (opts.arch) args.push('-x', `0x5d:${opts.arch.slice(1)}`);
+  if (opts.ipxe) args.push('-x', `0x4d:${Buffer.from('iPXE').toString('hex')}`);
+  const r = await run('ip', args, { timeout: 20_000 }).catch((e: { stdout?: string; stderr?: string }) => e);
+  const m = /BOUND ip=(\S*) siaddr=(\S*) boot_file=(.*)/.exec(r.stdout ?? '');
+  return m ? { ip: m[1]!, siaddr: m[2]!, bootFile: m[3]!.trim() } : null;
 }

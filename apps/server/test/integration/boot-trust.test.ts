@@ -1,9 +1,7 @@
-import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import pino from 'pino';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { AuditEntry, BootEvent, Page, Session, Target } from '@ggnet/contracts';
@@ -11,7 +9,7 @@ import { DnsmasqDaemon } from '../../src/adapters/dnsmasq/dnsmasq.adapter.js';
 import type { TgtDriver } from '../../src/adapters/iscsi/tgt.adapter.js';
 import { FakeBootSessionStarter } from '../../src/modules/boot/boot-session.fake.js';
 import { createTestContext, describeEachDialect, type TestContext } from '../helpers/test-context.js';
-import { HostPeer, VethPair, netnsUnavailable } from '../helpers/netns.js';
+import { HostPeer, VethPair, netnsUnavailable, udhcpc, writeUdhcpcScript } from '../helpers/netns.js';
 import {
   QemuIoSession,
   alivePid,
@@ -23,7 +21,6 @@ import {
   type SeededImage,
 } from '../helpers/iscsi.js';
 
-const run = promisify(execFile);
 const skip = netnsUnavailable();
 const mac = () => `52:54:00:${[0, 0, 0].map(() => randomBytes(1).toString('hex')).join(':')}`;
 
@@ -330,14 +327,6 @@ type Creds = { initiator: string; user: string; password: string };
   },
 );
 
-// busybox udhcpc plays the PXE firmware and prints the address it was given
-const UDHCPC_SCRIPT = `#!/bin/sh
-if [ "$1" = bound ]; then
-  ip addr add "$ip/$mask" dev "$interface"
-  echo "BOUND ip=$ip"
-fi
-`;
-
 (skip ? describe.skip : describe)(
   `boot LAN trust: dhcp mode checks the lease (real dnsmasq in a namespace)${skip ? ` (skipped: ${skip})` : ''}`,
   () => {
@@ -351,8 +340,7 @@ fi
         net = new VethPair('52:54:00:77:10:01');
         net.up();
         dir = mkdtempSync(join(tmpdir(), 'ggnet-trust-dhcp-'));
-        writeFileSync(join(dir, 'udhcpc.sh'), UDHCPC_SCRIPT);
-        chmodSync(join(dir, 'udhcpc.sh'), 0o755);
+        writeUdhcpcScript(join(dir, 'udhcpc.sh'));
         const daemon = new DnsmasqDaemon({
           dir: join(dir, 'dnsmasq'),
           log: pino({ level: process.env.GGNET_TEST_LOG ?? 'silent' }),
@@ -400,29 +388,7 @@ fi
           mac: net.clientMac,
           bootImageId: image.imageId,
         });
-        const r = await run(
-          'ip',
-          [
-            'netns',
-            'exec',
-            net.client,
-            'busybox',
-            'udhcpc',
-            '-f',
-            '-q',
-            '-n',
-            '-t',
-            '4',
-            '-T',
-            '1',
-            '-i',
-            net.clientIface,
-            '-s',
-            join(dir, 'udhcpc.sh'),
-          ],
-          { timeout: 20_000 },
-        );
-        const leased = /BOUND ip=(\S+)/.exec(r.stdout)?.[1];
+        const leased = (await udhcpc(net, join(dir, 'udhcpc.sh')))?.ip;
         expect(leased).toMatch(/^10\.77\.0\.(1[01]\d|120)$/);
         const boot = (m: string, ip: string) =>
           t.app.inject({

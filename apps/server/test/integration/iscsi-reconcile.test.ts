@@ -193,20 +193,17 @@ describeEachDialect('reconciler (tgtd)', (dialect) => {
         { user: 'rc-accounts.sfeedf00d', secret: 'OldSecret7654321' },
         null,
       );
-      await tool('tgtadm', [
-        '-C',
-        String(controlPort),
-        '--lld',
-        'iscsi',
+      const tid = (await driver.list()).find((x) => x.iqn === info.targetIqn)!.tid;
+      await tgtadm(
         '--op',
         'unbind',
         '--mode',
         'account',
         '--tid',
-        String((await driver.list()).find((x) => x.iqn === info.targetIqn)!.tid),
+        String(tid),
         '--user',
         'rc-accounts.sfeedf00d',
-      ]);
+      );
       const old = { ...creds, user: 'rc-accounts.sdeadbeef', password: 'OldSecret1234567' };
       expect((await canLogin(portalPort, info.targetIqn, 1, old)).exitCode).toBe(0);
       const r2 = await t.container.reconciler.run('test');

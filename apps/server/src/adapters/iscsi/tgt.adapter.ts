@@ -212,8 +212,9 @@ const ops = {
       String(lun),
     ],
   }),
-  bindInitiator: (tid: number, iqn: string, unbind = false): TgtOp => ({
-    ipc: { mode: M.target, op: unbind ? O.unbind : O.bind, lld, tid, params: `initiator-name=${iqn}` },
+  /** An ACL entry: `initiator-name` (IQN) or `initiator-address` (IPv4). */
+  acl: (tid: number, key: 'initiator-name' | 'initiator-address', value: string, unbind = false): TgtOp => ({
+    ipc: { mode: M.target, op: unbind ? O.unbind : O.bind, lld, tid, params: `${key}=${value}` },
     cli: [
       '--lld',
       lld,
@@ -223,23 +224,8 @@ const ops = {
       'target',
       '--tid',
       String(tid),
-      '--initiator-name',
-      iqn,
-    ],
-  }),
-  bindAddress: (tid: number, address: string, unbind = false): TgtOp => ({
-    ipc: { mode: M.target, op: unbind ? O.unbind : O.bind, lld, tid, params: `initiator-address=${address}` },
-    cli: [
-      '--lld',
-      lld,
-      '--op',
-      unbind ? 'unbind' : 'bind',
-      '--mode',
-      'target',
-      '--tid',
-      String(tid),
-      '--initiator-address',
-      address,
+      `--${key}`,
+      value,
     ],
   }),
   // Only through the socket: tgtadm takes the password as an argument, which every user of the host
@@ -438,20 +424,20 @@ export class TgtDriver implements IscsiTargetDriver {
   async bindInitiator(iqn: string, initiatorIqn: string): Promise<void> {
     const tid = await this.tid(iqn);
     try {
-      await this.run(ops.bindInitiator(tid, checkIqn(initiatorIqn)));
+      await this.run(ops.acl(tid, 'initiator-name', checkIqn(initiatorIqn)));
     } catch (err) {
       if (!exists(err)) throw err;
     }
   }
 
   async unbindInitiator(iqn: string, initiatorIqn: string): Promise<void> {
-    await this.run(ops.bindInitiator(await this.tid(iqn), checkIqn(initiatorIqn), true));
+    await this.run(ops.acl(await this.tid(iqn), 'initiator-name', checkIqn(initiatorIqn), true));
   }
 
   async bindAddress(iqn: string, address: string): Promise<void> {
     const tid = await this.tid(iqn);
     try {
-      await this.run(ops.bindAddress(tid, checkAddress(address)));
+      await this.run(ops.acl(tid, 'initiator-address', checkAddress(address)));
     } catch (err) {
       if (!exists(err)) throw err;
     }
@@ -461,7 +447,7 @@ export class TgtDriver implements IscsiTargetDriver {
     // ALL and CIDR entries (made by hand) are unbound by their own text
     if (address !== 'ALL' && !/^\d{1,3}(\.\d{1,3}){3}(\/\d{1,2})?$/.test(address))
       throw new Error(`invalid initiator address: ${address}`);
-    await this.run(ops.bindAddress(await this.tid(iqn), address, true));
+    await this.run(ops.acl(await this.tid(iqn), 'initiator-address', address, true));
   }
 
   async accounts(): Promise<string[]> {
