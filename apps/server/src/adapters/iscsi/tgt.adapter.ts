@@ -421,13 +421,18 @@ export class TgtDriver implements IscsiTargetDriver {
     await this.run(ops.deleteLun(await this.tid(iqn), lun));
   }
 
-  async bindInitiator(iqn: string, initiatorIqn: string): Promise<void> {
+  /** Adds an ACL entry; one that is there already is fine. */
+  private async bindAcl(iqn: string, key: 'initiator-name' | 'initiator-address', value: string) {
     const tid = await this.tid(iqn);
     try {
-      await this.run(ops.acl(tid, 'initiator-name', checkIqn(initiatorIqn)));
+      await this.run(ops.acl(tid, key, value));
     } catch (err) {
       if (!exists(err)) throw err;
     }
+  }
+
+  async bindInitiator(iqn: string, initiatorIqn: string): Promise<void> {
+    await this.bindAcl(iqn, 'initiator-name', checkIqn(initiatorIqn));
   }
 
   async unbindInitiator(iqn: string, initiatorIqn: string): Promise<void> {
@@ -435,12 +440,7 @@ export class TgtDriver implements IscsiTargetDriver {
   }
 
   async bindAddress(iqn: string, address: string): Promise<void> {
-    const tid = await this.tid(iqn);
-    try {
-      await this.run(ops.acl(tid, 'initiator-address', checkAddress(address)));
-    } catch (err) {
-      if (!exists(err)) throw err;
-    }
+    await this.bindAcl(iqn, 'initiator-address', checkAddress(address));
   }
 
   async unbindAddress(iqn: string, address: string): Promise<void> {
