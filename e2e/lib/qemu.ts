@@ -61,7 +61,14 @@ export interface VmOptions {
   readyPort?: number;
   /** Milestones to time instead of STAGES[firmware] (benchmarks of other boot chains). */
   stages?: Array<[string, RegExp]>;
+  /**
+   * BIOS only: instead of the NIC's PXE ROM, boot Debian's iPXE (ipxe.lkrn) with this script, as a
+   * customer's USB stick would (a static address, a MAC of someone else's in the boot URL, ...).
+   */
+  ipxeScript?: string;
 }
+
+const IPXE_LKRN = '/usr/lib/ipxe/ipxe.lkrn';
 
 /**
  * One QEMU VM with no disk that boots from the network (-accel tcg: the host's KVM cannot run guest
@@ -102,7 +109,14 @@ export class Vm {
       `name=opt/ggnet/port,string=${this.o.readyPort ?? 8080}`,
     ];
     if (this.o.firmware === 'bios') {
-      args.push('-M', 'pc', '-m', '512', '-device', `e1000,netdev=n0,mac=${this.o.mac}`, '-boot', 'n');
+      args.push('-M', 'pc', '-m', '512', '-device', `e1000,netdev=n0,mac=${this.o.mac}`);
+      if (this.o.ipxeScript !== undefined) {
+        const script = join(this.o.artifacts, `${this.o.name}.ipxe`);
+        writeFileSync(script, this.o.ipxeScript);
+        args.push('-kernel', IPXE_LKRN, '-initrd', script);
+      } else {
+        args.push('-boot', 'n');
+      }
     } else {
       const vars = join(this.o.artifacts, `${this.o.name}.OVMF_VARS.fd`);
       if (!existsSync(vars)) copyFileSync(OVMF_VARS, vars);

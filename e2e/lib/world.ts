@@ -98,7 +98,39 @@ export class World {
     this.log(`ggnet up (pid ${this.ggnet.pid}), API at ${this.api.baseUrl}`);
   }
 
-  vm(name: string, firmware: Firmware, mac: string, opts: { hold?: number } = {}): Vm {
+  /**
+   * The site's own DHCP server in the peer namespace (dhcpPeer): a plain dnsmasq that hands out
+   * addresses and no boot options at all, as a LAN café's router does; GGnet answers as proxyDHCP.
+   */
+  async startSiteDhcp(range = '10.99.0.100,10.99.0.199'): Promise<void> {
+    const conf = join(this.runDir, 'site-dhcp.conf');
+    writeFileSync(
+      conf,
+      [
+        'port=0',
+        'interface=eth0',
+        'bind-interfaces',
+        'no-resolv',
+        'no-hosts',
+        `pid-file=${join(this.runDir, 'site-dhcp.pid')}`,
+        `dhcp-leasefile=${join(this.runDir, 'site-dhcp.leases')}`,
+        'log-dhcp',
+        'no-ping',
+        'dhcp-authoritative',
+        'dhcp-option=option:router',
+        `dhcp-range=${range},255.255.255.0,10m`,
+        '',
+      ].join('\n'),
+    );
+    const [cmd, args] = this.net.exec(
+      ['dnsmasq', '-k', `--conf-file=${conf}`, '--log-facility=-'],
+      this.net.dhcpNs,
+    );
+    this.procs.start('site-dhcp', cmd, args, { logFile: join(this.artifacts, 'site-dhcp.log') });
+    await waitFor('the site DHCP server', () => this.net.pids(this.net.dhcpNs).length > 0, 5000);
+  }
+
+  vm(name: string, firmware: Firmware, mac: string, opts: { hold?: number; ipxeScript?: string } = {}): Vm {
     this.log(`vm ${name}: ${firmware} ${mac}`);
     const vm = new Vm({
       name,

@@ -12,6 +12,8 @@ import { DnsmasqDaemon, type Dnsmasq } from './adapters/dnsmasq/dnsmasq.adapter.
 import { BootEventsRepository } from './modules/boot/boot-events.repository.js';
 import { BootHttpListener } from './modules/boot/boot-http.js';
 import { BootService } from './modules/boot/boot.service.js';
+import { BootGuard } from './modules/boot/boot-guard.js';
+import { DnsmasqLeases } from './adapters/dnsmasq/dnsmasq-leases.js';
 import { DhcpRepository } from './modules/dhcp/dhcp.repository.js';
 import { DhcpService } from './modules/dhcp/dhcp.service.js';
 import type { BootSessionStarter } from './modules/sessions/boot-session.js';
@@ -233,6 +235,42 @@ export function createContainer(config: Config, opts: ContainerOptions) {
   });
   // the boot endpoint starts sessions through the iSCSI side's orchestrator
   const bootSessions = opts.bootSessions ?? orchestrator;
+  // who may get a machine's script: fixed IPs, dhcp leases, no takeover of a running machine
+  const leases = new DnsmasqLeases(dnsmasq.files.leases);
+  const bootGuard = new BootGuard({
+    liveSession: (machineId) => repos.sessions.liveForMachine(machineId),
+    targetIqn: async (targetId) => (await repos.targets.findById(targetId))?.iqn ?? null,
+    liveConnections: async (iqn) => (await iscsi.live(1000)).find((t) => t.iqn === iqn)?.connections ?? [],
+    connectionRx: async (iqn, c) => {
+      const driver = await iscsi.driver();
+      return driver.connectionRx ? driver.connectionRx(iqn, c) : null;
+    },
+    leasesOf: async (mac) => {
+      const leased = await leases.addressesOf(mac);
+      if (leased.length) return leased;
+      // dnsmasq logs its DHCPACK as it sends it: an answer not yet in the lease file still counts
+      const s = await settings.get();
+      const since = new Date(Date.now() - s.dhcp.leaseTimeSec * 1000).toISOString();
+      const acked = await repos.bootEvents.lastAckedIp(mac, since);
+      return acked ? [acked] : [];
+    },
+    recordEvent: async (e) => (await repos.bootEvents.insertMany([e]))[0],
+    audit: (e) =>
+      repos.audit.insert({
+        at: new Date().toISOString(),
+        user_id: null,
+        username: null,
+        action: 'boot.refused',
+        method: 'GET',
+        path: '/boot/ipxe',
+        target_type: e.machineId ? 'machine' : 'mac',
+        target_id: e.machineId ?? e.mac,
+        status_code: 403,
+        ip: e.ip,
+      }),
+    bus,
+    log,
+  });
   const boot = new BootService({
     machines,
     machinesRepo: repos.machines,
@@ -244,6 +282,7 @@ export function createContainer(config: Config, opts: ContainerOptions) {
     bus,
     log,
     httpPort: () => runtime.httpPort,
+    guard: bootGuard,
   });
   const bootHttp = new BootHttpListener({
     boot,

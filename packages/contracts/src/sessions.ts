@@ -103,6 +103,8 @@ export const BOOT_EVENT_KINDS = [
   'iscsi_logout',
   'os_up',
   'error',
+  /** A script request GGnet turned down (another address asked for a running machine's MAC...). */
+  'refused',
 ] as const;
 export const BootEventKind = z.enum(BOOT_EVENT_KINDS);
 export type BootEventKind = z.infer<typeof BootEventKind>;

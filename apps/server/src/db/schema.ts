@@ -45,8 +45,6 @@ export interface MachinesTable {
   boot_mode: string;
   tags: string;
   initiator_iqn: string;
-  chap_secret: string;
-  chap_mutual_secret: string | null;
   last_seen_at: string | null;
   last_ip: string | null;
   created_at: string;
@@ -120,6 +118,7 @@ export interface TargetsTable {
   luns: string;
   initiator_iqn: string;
   chap_user: string | null;
+  /** CHAP secrets of this target only: made with the row (one session or one manual target), gone with it. */
   chap_secret: string | null;
   mutual_user: string | null;
   mutual_secret: string | null;

@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -9,20 +9,18 @@ import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DnsmasqDaemon } from '../../src/adapters/dnsmasq/dnsmasq.adapter.js';
 import { createTestContext, describeEachDialect, type TestContext } from '../helpers/test-context.js';
-import { cmdline, netnsUnavailable, VethPair } from '../helpers/netns.js';
+import {
+  cmdline,
+  netnsUnavailable,
+  udhcpc,
+  VethPair,
+  writeUdhcpcScript,
+  type DhcpClientOptions,
+} from '../helpers/netns.js';
 
 const run = promisify(execFile);
 const skip = netnsUnavailable();
 const sha = (f: string) => createHash('sha256').update(readFileSync(f)).digest('hex');
-
-// busybox udhcpc plays the PXE firmware / iPXE: it sends the same vendor class, client
-// architecture (option 93) and user class (option 77) and prints what the server answered.
-const UDHCPC_SCRIPT = `#!/bin/sh
-if [ "$1" = bound ]; then
-  ip addr add "$ip/$mask" dev "$interface"
-  echo "BOUND ip=$ip siaddr=$siaddr boot_file=$boot_file"
-fi
-`;
 
 (skip ? describe.skip : describe)(
   `dnsmasq for real, in network namespaces${skip ? ` (skipped: ${skip})` : ''}`,
@@ -37,8 +35,7 @@ fi
         net = new VethPair();
         net.up();
         dir = mkdtempSync(join(tmpdir(), 'ggnet-dnsmasq-'));
-        writeFileSync(join(dir, 'udhcpc.sh'), UDHCPC_SCRIPT);
-        chmodSync(join(dir, 'udhcpc.sh'), 0o755);
+        writeUdhcpcScript(join(dir, 'udhcpc.sh'));
         daemon = new DnsmasqDaemon({
           dir: join(dir, 'dnsmasq'),
           log: pino({ level: process.env.GGNET_TEST_LOG ?? 'silent' }),
@@ -54,33 +51,7 @@ fi
         rmSync(dir, { recursive: true, force: true });
       });
 
-      async function dhcpClient(opts: { arch?: string; ipxe?: boolean; vendor?: string }) {
-        await run('ip', ['-n', net.client, 'addr', 'flush', 'dev', net.clientIface]);
-        const args = [
-          'netns',
-          'exec',
-          net.client,
-          'busybox',
-          'udhcpc',
-          '-f',
-          '-q',
-          '-n',
-          '-t',
-          '4',
-          '-T',
-          '1',
-        ];
-        args.push('-i', net.clientIface, '-s', join(dir, 'udhcpc.sh'));
-        if (opts.vendor ?? opts.arch)
-          args.push('-V', opts.vendor ?? `PXEClient:Arch:${opts.arch}:UNDI:002001`);
-        if (opts.arch) args.push('-x', `0x5d:${opts.arch.slice(1)}`);
-        if (opts.ipxe) args.push('-x', `0x4d:${Buffer.from('iPXE').toString('hex')}`);
-        const r = await run('ip', args, { timeout: 20_000 }).catch(
-          (e: { stdout?: string; stderr?: string }) => e,
-        );
-        const m = /BOUND ip=(\S*) siaddr=(\S*) boot_file=(.*)/.exec(r.stdout ?? '');
-        return m ? { ip: m[1]!, siaddr: m[2]!, bootFile: m[3]!.trim() } : null;
-      }
+      const dhcpClient = (opts: DhcpClientOptions) => udhcpc(net, join(dir, 'udhcpc.sh'), opts);
 
       it('dhcp mode: BIOS, UEFI and iPXE clients get their boot file; TFTP serves iPXE; events land in boot_events', async () => {
         const dhcp = t.container.dhcp;

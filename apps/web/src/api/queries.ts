@@ -91,8 +91,14 @@ export function useSettings() {
  * An endpoint another part of GGnet may not serve yet (storage accounting, boot statistics):
  * resolves null on 404 so that the page shows an empty state instead of an error.
  */
-export function useOptional<T>(key: QueryKey, path: string, query?: Params) {
+export function useOptional<T>(
+  key: QueryKey,
+  path: string,
+  query?: Params,
+  opts: { enabled?: boolean } = {},
+) {
   return useQuery({
+    enabled: opts.enabled ?? true,
     queryKey: [...key, query ?? {}],
     queryFn: async ({ signal }) => {
       try {

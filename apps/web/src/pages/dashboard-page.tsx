@@ -24,6 +24,7 @@ import { EmptyState, PageHeader, QueryError } from '../components/ui';
 import { keys } from '../live/apply-event';
 import { eventFeed } from '../live/event-feed';
 import { bootBuckets, overallMedian } from '../lib/boot-stats';
+import { refusalLabel } from '../lib/boot-refusal';
 import { formatBytes, formatRelative, formatSeconds } from '../lib/format';
 import { useNow } from '../lib/use-now';
 
@@ -338,12 +339,21 @@ function BootActivity({ q }: { q: ReturnType<typeof useBootEvents> }) {
         <Table fz="sm" verticalSpacing={4}>
           <Table.Tbody>
             {q.data.items.map((e) => (
-              <Table.Tr key={e.id}>
+              <Table.Tr key={e.id} data-kind={e.kind}>
                 <Table.Td c="dimmed" w={110}>
                   {formatRelative(e.at, now)}
                 </Table.Td>
-                <Table.Td>
+                <Table.Td
+                  c={e.kind === 'refused' ? 'red' : undefined}
+                  fw={e.kind === 'refused' ? 600 : undefined}
+                >
                   {e.kind.replace('_', ' ')}
+                  {e.kind === 'refused' && typeof e.detail.reason === 'string' && (
+                    <Text span size="xs" c="red">
+                      {' '}
+                      {refusalLabel(e.detail.reason)}
+                    </Text>
+                  )}
                   {typeof e.detail.result === 'string' && (
                     <Text span size="xs" c="dimmed">
                       {' '}

@@ -24,6 +24,7 @@ import type { MachinesService } from '../machines/machines.service.js';
 import type { BootSessionInfo, BootSessionStarter } from '../sessions/boot-session.js';
 import type { SettingsService } from '../settings/settings.service.js';
 import type { BootEventsRepository, NewBootEvent } from './boot-events.repository.js';
+import type { BootGuard } from './boot-guard.js';
 import { computeBootStats } from './boot-stats.js';
 import { chainScript, exitScript, menuScript, sanbootScript, waitScript } from './ipxe-script.js';
 
@@ -45,6 +46,7 @@ export type ScriptResult =
   | 'disabled'
   | 'local'
   | 'no_image'
+  | 'refused'
   | 'error';
 
 /** Pending machines above which unknown MACs are no longer registered (a LAN full of strangers). */
@@ -74,6 +76,8 @@ export interface BootServiceDeps {
   httpPort: () => number;
   /** How long a request waits for its session (default 15 s) before answering "preparing". */
   sessionWaitMs?: number;
+  /** Who may get a machine's script (no takeover of a running machine); see boot-guard.ts. */
+  guard?: BootGuard;
 }
 
 /**
@@ -86,7 +90,7 @@ export class BootService {
   /** Session starts in flight (or finished but not yet fetched), per machine. */
   private readonly starts = new Map<
     string,
-    { p: Promise<BootSessionInfo>; mode: 'normal' | 'maintenance'; at: number }
+    { p: Promise<BootSessionInfo>; mode: 'normal' | 'maintenance'; at: number; clientIp: string }
   >();
 
   /** How long a script request waits for its session before answering "preparing, ask again". */
@@ -121,6 +125,16 @@ export class BootService {
     const s = await this.d.settings.get();
     const seen = { arch: req.arch ?? null, platform: req.platform ?? null, ip: req.clientIp };
     let row = await this.d.machinesRepo.findByMac(mac);
+    const inFlight = row ? this.starts.get(row.id) : undefined;
+    const guard = await this.d.guard?.check({
+      mac,
+      machine: row ?? null,
+      clientIp: req.clientIp,
+      baseUrl: req.baseUrl,
+      settings: s,
+      inFlight: inFlight && Date.now() - inFlight.at <= START_KEEP_MS ? inFlight : null,
+    });
+    if (guard?.refused) return { script: guard.refused.script, result: 'refused' };
     if (!row) {
       const reg = await this.register(mac, s);
       if (reg.result) {
@@ -166,7 +180,8 @@ export class BootService {
 
     let info: BootSessionInfo;
     try {
-      const started = await this.sessionFor(row.id, mode, req.clientIp);
+      const resume = guard?.resume?.mode === mode ? guard.resume.sessionId : null;
+      const started = await this.sessionFor(row.id, mode, req.clientIp, resume);
       if (!started) {
         // still being prepared (a boot storm queues on tgtd): let iPXE ask again instead of hanging
         await this.record(mac, row.id, null, 'preparing', { ...seen, mode });
@@ -265,15 +280,23 @@ export class BootService {
     machineId: string,
     mode: 'normal' | 'maintenance',
     clientIp: string,
+    resumeId: string | null = null,
   ): Promise<BootSessionInfo | null> {
     let entry = this.starts.get(machineId);
     if (entry && (entry.mode !== mode || Date.now() - entry.at > START_KEEP_MS)) {
       this.starts.delete(machineId);
       entry = undefined;
     }
+    if (!entry && resumeId) {
+      // the same client asking again before it logged in: the same session, not a new one (an OS
+      // that reported itself up has booted from it: this is a new boot)
+      const again = !(await this.d.events.hasKind(resumeId, 'os_up'));
+      const resumed = again ? await this.d.sessions.resumeSession?.(resumeId) : null;
+      if (resumed) return resumed;
+    }
     if (!entry) {
       const p = this.d.sessions.startSession({ machineId, mode, clientIp });
-      entry = { p, mode, at: Date.now() };
+      entry = { p, mode, at: Date.now(), clientIp };
       this.starts.set(machineId, entry);
       p.catch(() => undefined); // a start nobody waits for any more must not be an unhandled rejection
     }
