@@ -223,11 +223,13 @@ export function createContainer(config: Config, opts: ContainerOptions) {
   ];
   /** Facts known only once the server runs (the HTTP port when config.port is 0). */
   const runtime = { httpPort: config.port };
+  /** Port in the boot URLs handed to PXE clients: a reverse proxy's (bootPublicPort) or ours. */
+  const bootUrlPort = () => config.bootPublicPort ?? runtime.httpPort;
   const dnsmasq = opts.dnsmasq ?? new DnsmasqDaemon({ dir: join(config.dataDir, 'dnsmasq'), log });
   const dhcp = new DhcpService(dnsmasq, settings, repos.dhcp, repos.bootEvents, bus, log, {
     dataDir: config.dataDir,
     ipxeDir: config.ipxeDir,
-    httpPort: () => runtime.httpPort,
+    httpPort: bootUrlPort,
     files: dnsmasq.files,
     reconcileIntervalSec: config.reconcileIntervalSec,
   });
@@ -243,7 +245,7 @@ export function createContainer(config: Config, opts: ContainerOptions) {
     drainDhcpLog: () => dhcp.drain(),
     bus,
     log,
-    httpPort: () => runtime.httpPort,
+    httpPort: bootUrlPort,
   });
   const bootHttp = new BootHttpListener({
     boot,

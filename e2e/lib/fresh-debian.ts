@@ -1,0 +1,504 @@
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import {
+  closeSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { createServer, connect, type Server } from 'node:net';
+import { request as httpRequest, createServer as createHttpServer } from 'node:http';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { alive, killPid, sh, waitFor } from './proc.js';
+
+/**
+ * A fresh Debian server in a container, for the tests of scripts/run.sh and deploy/install.sh:
+ * a root built with mmdebstrap (Debian's packages only, apt as configured on the host), cached
+ * under /var/tmp keyed by what goes into it, copied for each test, and booted with
+ * `systemd-nspawn --boot` (systemd as PID 1) inside a network namespace the test creates.
+ *
+ * Test scaffolding (never part of the product): the host's extra CA certificates are trusted in
+ * the root (this workplace reaches the registries through them), and the container reaches the
+ * package registries, and nothing else, through an HTTP proxy the test runs (see EgressProxy).
+ */
+
+export const FRESH_CACHE = process.env.GGNET_FRESH_CACHE ?? '/var/tmp/ggnet-fresh';
+export const DEBIAN_MIRROR = 'http://deb.debian.org/debian';
+const ROOT_BUILDER_VERSION = '1';
+
+export type Suite = 'trixie' | 'bookworm';
+
+/** Why the fresh-Debian tests cannot run here, or null. */
+export function freshDebianUnavailable(): string | null {
+  if (process.getuid?.() !== 0) return 'needs root (mmdebstrap, systemd-nspawn, network namespaces)';
+  for (const cmd of ['mmdebstrap', 'systemd-nspawn', 'nsenter', 'ip']) {
+    try {
+      execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' });
+    } catch {
+      return `${cmd} is not installed (bash scripts/install-deps.sh test)`;
+    }
+  }
+  return null;
+}
+
+/**
+ * A Debian root (mmdebstrap minbase + `include`), built once and kept under FRESH_CACHE, keyed by
+ * suite, package list and builder version. Returns its directory (read-only: copy it to use it).
+ */
+export async function debianRoot(suite: Suite, include: string[], log: (l: string) => void): Promise<string> {
+  const key = createHash('sha256')
+    .update(JSON.stringify({ v: ROOT_BUILDER_VERSION, suite, include: [...include].sort(), DEBIAN_MIRROR }))
+    .digest('hex')
+    .slice(0, 12);
+  const dir = join(FRESH_CACHE, `root-${suite}-${key}`);
+  if (existsSync(join(dir, '.ggnet-root-complete'))) {
+    log(`root ${suite}: cached ${dir}`);
+    return dir;
+  }
+  mkdirSync(FRESH_CACHE, { recursive: true });
+  const tmp = `${dir}.build-${process.pid}`;
+  rmSync(tmp, { recursive: true, force: true });
+  const t0 = Date.now();
+  log(`root ${suite}: building ${dir} with mmdebstrap (${include.join(' ')})`);
+  await sh(
+    'mmdebstrap',
+    ['--variant=minbase', '--quiet', `--include=${include.join(',')}`, suite, tmp, DEBIAN_MIRROR],
+    { timeoutMs: 900_000 },
+  );
+  writeFileSync(join(tmp, '.ggnet-root-complete'), `${new Date().toISOString()}\n`);
+  // another run may have finished the same root meanwhile: keep the first
+  if (existsSync(dir)) rmSync(tmp, { recursive: true, force: true });
+  else renameSync(tmp, dir);
+  log(`root ${suite}: built in ${Math.round((Date.now() - t0) / 1000)} s`);
+  return dir;
+}
+
+/**
+ * A copy of a cached root for one test, with the CA scaffolding of this workplace (the host's
+ * extra certificates trusted, so that npm and apt reach the registries as the host does).
+ */
+export async function copyRoot(base: string, dest: string): Promise<void> {
+  rmSync(dest, { recursive: true, force: true });
+  await sh('cp', ['-a', '--reflink=auto', base, dest], { timeoutMs: 300_000 });
+  rmSync(join(dest, '.ggnet-root-complete'), { force: true });
+  const extra = '/usr/local/share/ca-certificates';
+  if (existsSync(extra)) {
+    const crts = readdirSync(extra).filter((f) => f.endsWith('.crt'));
+    if (crts.length) {
+      mkdirSync(join(dest, extra), { recursive: true });
+      for (const f of crts) copyFileSync(join(extra, f), join(dest, extra, f));
+      await sh('chroot', [dest, 'update-ca-certificates', '--fresh'], { timeoutMs: 120_000 });
+    }
+  }
+}
+
+/** The environment a root shell on a fresh server has (no host npm settings leak in). */
+export const CLEAN_ENV: Record<string, string> = {
+  PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+  HOME: '/root',
+  LANG: 'C.UTF-8',
+  TERM: 'dumb',
+  USER: 'root',
+  LOGNAME: 'root',
+};
+
+/** Scaffolding for commands that reach the registries: the proxy and the CA bundle. */
+export function registryEnv(proxyUrl: string): Record<string, string> {
+  return {
+    http_proxy: proxyUrl,
+    https_proxy: proxyUrl,
+    HTTP_PROXY: proxyUrl,
+    HTTPS_PROXY: proxyUrl,
+    npm_config_cafile: '/etc/ssl/certs/ca-certificates.crt',
+    NODE_EXTRA_CA_CERTS: '/etc/ssl/certs/ca-certificates.crt',
+  };
+}
+
+export interface ExecResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+  ms: number;
+}
+
+/** Runs a command on the host and collects exit code and output (no throw). */
+function run(cmd: string, args: string[], opts: { timeoutMs: number; logFile?: string }): Promise<ExecResult> {
+  return new Promise((resolve) => {
+    const t0 = Date.now();
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on('data', (b: Buffer) => out.push(b));
+    child.stderr.on('data', (b: Buffer) => err.push(b));
+    const timer = setTimeout(() => {
+      if (child.pid) void killPid(child.pid, 2000);
+    }, opts.timeoutMs);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      const r = {
+        code: code ?? (signal ? 128 : -1),
+        stdout: Buffer.concat(out).toString(),
+        stderr: Buffer.concat(err).toString(),
+        ms: Date.now() - t0,
+      };
+      if (opts.logFile)
+        writeFileSync(opts.logFile, `$ ${args.join(' ')}\n# exit ${r.code} after ${r.ms} ms\n${r.stdout}\n--- stderr\n${r.stderr}\n`, {
+          flag: 'a',
+        });
+      resolve(r);
+    });
+  });
+}
+
+/**
+ * A network namespace of this test, with loopback only: the container inside reaches nothing but
+ * what the test forwards into it (the registry proxy); the test reaches GGnet through it.
+ */
+export class TestNetns {
+  readonly name: string;
+  constructor(tag: string) {
+    this.name = `ggf-${process.pid}-${tag}`;
+  }
+  up(): void {
+    TestNetns.purgeStale();
+    execFileSync('ip', ['netns', 'add', this.name]);
+    execFileSync('ip', ['-n', this.name, 'link', 'set', 'lo', 'up']);
+  }
+  /** Removes namespaces of earlier runs whose test process is gone (by the PIDs inside them). */
+  static purgeStale(): void {
+    let list: string[] = [];
+    try {
+      list = execFileSync('ip', ['netns', 'list']).toString().split('\n').map((l) => l.split(' ')[0]!);
+    } catch {
+      return;
+    }
+    for (const ns of list) {
+      const m = /^ggf-(\d+)-/.exec(ns);
+      if (!m || alive(Number(m[1]))) continue;
+      new TestNetns('x').downNamed(ns);
+    }
+  }
+  private downNamed(ns: string): void {
+    let pids: number[] = [];
+    try {
+      pids = execFileSync('ip', ['netns', 'pids', ns]).toString().split('\n').filter(Boolean).map(Number);
+    } catch {
+      /* gone */
+    }
+    for (const pid of pids) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+    }
+    try {
+      execFileSync('ip', ['netns', 'del', ns]);
+    } catch {
+      /* gone */
+    }
+  }
+  /** Kills (by PID) what still runs in the namespace and deletes it. */
+  down(): void {
+    this.downNamed(this.name);
+  }
+}
+
+// Runs inside the namespace: TCP listener on loopback piped to a unix socket (a path the host sees).
+const TCP_TO_UNIX = `
+const net = require('net');
+const [port, sock] = process.argv.slice(1);
+net.createServer((c) => {
+  const u = net.connect(sock);
+  c.pipe(u).pipe(c);
+  u.on('error', () => c.destroy()); c.on('error', () => u.destroy());
+}).listen(Number(port), '127.0.0.1');
+`;
+// Runs inside the namespace: unix socket piped to a TCP port on the namespace's loopback.
+const UNIX_TO_TCP = `
+const net = require('net'); const fs = require('fs');
+const [sock, port] = process.argv.slice(1);
+try { fs.unlinkSync(sock); } catch {}
+net.createServer((c) => {
+  const u = net.connect(Number(port), '127.0.0.1');
+  c.pipe(u).pipe(c);
+  u.on('error', () => c.destroy()); c.on('error', () => u.destroy());
+}).listen(sock);
+`;
+
+/**
+ * An HTTP proxy on the host for the container: CONNECT (https) and plain GET (apt over http) to
+ * the package registries' hosts only; anything else is refused with 403. Its socket is a unix
+ * socket; a forwarder inside the namespace offers it on 127.0.0.1:3128 there.
+ */
+export class EgressProxy {
+  private server: Server | null = null;
+  readonly refused: string[] = [];
+  readonly allowed = new Set<string>();
+
+  constructor(
+    readonly socket: string,
+    hosts: string[],
+  ) {
+    for (const h of hosts) this.allowed.add(h.toLowerCase());
+  }
+
+  async start(): Promise<void> {
+    rmSync(this.socket, { force: true });
+    const server = createHttpServer((req, res) => {
+      // plain http through the proxy: absolute URI
+      let url: URL;
+      try {
+        url = new URL(req.url ?? '');
+      } catch {
+        res.writeHead(400).end();
+        return;
+      }
+      if (url.protocol !== 'http:' || !this.allowed.has(url.hostname.toLowerCase())) {
+        this.refused.push(url.host);
+        res.writeHead(403).end('not a package registry');
+        return;
+      }
+      const up = httpRequest(
+        {
+          host: url.hostname,
+          port: url.port || 80,
+          path: `${url.pathname}${url.search}`,
+          method: req.method,
+          headers: { ...req.headers, host: url.host },
+        },
+        (r) => {
+          res.writeHead(r.statusCode ?? 502, r.headers);
+          r.pipe(res);
+        },
+      );
+      up.on('error', () => res.destroy());
+      req.pipe(up);
+    });
+    server.on('connect', (req, client, head) => {
+      const [host, port] = (req.url ?? '').split(':');
+      if (!host || !this.allowed.has(host.toLowerCase()) || port !== '443') {
+        this.refused.push(req.url ?? '');
+        client.end('HTTP/1.1 403 Forbidden\r\n\r\n');
+        return;
+      }
+      const up = connect(Number(port), host, () => {
+        client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+        if (head.length) up.write(head);
+        up.pipe(client).pipe(up);
+      });
+      up.on('error', () => client.destroy());
+      client.on('error', () => up.destroy());
+    });
+    await new Promise<void>((ok) => server.listen(this.socket, ok));
+    this.server = server;
+  }
+
+  async stop(): Promise<void> {
+    const s = this.server;
+    this.server = null;
+    if (s) {
+      s.closeAllConnections?.();
+      await new Promise<void>((ok) => s.close(() => ok()));
+    }
+    rmSync(this.socket, { force: true });
+  }
+}
+
+export interface ContainerOptions {
+  name: string;
+  root: string;
+  netns: TestNetns;
+  artifacts: string;
+  /** host dir -> container dir */
+  binds?: Array<[string, string]>;
+}
+
+/**
+ * A container booted with `systemd-nspawn --boot` in the test's namespace. Commands run in it
+ * through nsenter (as a root shell on that server would run them, with a clean environment).
+ */
+export class BootedContainer {
+  private nspawn: ChildProcess | null = null;
+  private exited: Promise<number | null> = Promise.resolve(null);
+  private boots = 0;
+  private readonly helpers: ChildProcess[] = [];
+
+  constructor(readonly o: ContainerOptions) {}
+
+  get nspawnPid(): number | null {
+    return this.nspawn?.pid ?? null;
+  }
+
+  async boot(): Promise<void> {
+    const n = ++this.boots;
+    const fd = openSync(join(this.o.artifacts, `console-${n}.log`), 'a');
+    const binds = (this.o.binds ?? []).flatMap(([h, c]) => [`--bind=${h}:${c}`]);
+    let child: ChildProcess;
+    try {
+      child = spawn(
+        'ip',
+        [
+          'netns',
+          'exec',
+          this.o.netns.name,
+          'systemd-nspawn',
+          '--quiet',
+          '--boot',
+          '--register=no',
+          '--keep-unit',
+          `--machine=${this.o.name}`,
+          `--directory=${this.o.root}`,
+          ...binds,
+        ],
+        { stdio: ['ignore', fd, fd] },
+      );
+    } finally {
+      closeSync(fd);
+    }
+    this.nspawn = child;
+    this.exited = new Promise((ok) => child.once('exit', (code) => ok(code)));
+    await waitFor(
+      `the container ${this.o.name} to boot (console-${n}.log)`,
+      async () => {
+        if (child.exitCode !== null) throw new Error(`systemd-nspawn exited with ${child.exitCode}`);
+        const r = await this.exec('systemctl is-system-running', { timeoutMs: 10_000, quiet: true }).catch(
+          () => null,
+        );
+        const state = r?.stdout.trim();
+        return state === 'running' || state === 'degraded' ? state : null;
+      },
+      180_000,
+      500,
+    );
+  }
+
+  /** PID (on the host) of the container's init: the child of systemd-nspawn. */
+  leaderPid(): number {
+    const pid = this.nspawn?.pid;
+    if (!pid) throw new Error('container not running');
+    // ip netns exec execs systemd-nspawn in place: the nspawn process is `pid`; its child is init
+    const kids = readdirSync(`/proc/${pid}/task`).flatMap((t) =>
+      readFileSync(`/proc/${pid}/task/${t}/children`, 'utf8').split(' ').filter(Boolean).map(Number),
+    );
+    for (const k of kids) {
+      try {
+        const status = readFileSync(`/proc/${k}/status`, 'utf8');
+        if (/^NSpid:\s+\d+\s+1$/m.test(status)) return k;
+      } catch {
+        /* gone */
+      }
+    }
+    throw new Error(`no init process under systemd-nspawn ${pid}`);
+  }
+
+  /** Runs `bash -c cmd` inside the container as root with a clean environment (+ env). */
+  async exec(
+    cmd: string,
+    opts: { env?: Record<string, string>; timeoutMs?: number; quiet?: boolean; check?: boolean } = {},
+  ): Promise<ExecResult> {
+    const leader = this.leaderPid();
+    const env = Object.entries({ ...CLEAN_ENV, ...(opts.env ?? {}) }).map(([k, v]) => `${k}=${v}`);
+    const r = await run(
+      'nsenter',
+      [
+        `--target=${leader}`,
+        '--mount',
+        '--uts',
+        '--ipc',
+        '--net',
+        '--pid',
+        '--root',
+        '--wd=/root',
+        '--',
+        '/usr/bin/env',
+        '-i',
+        ...env,
+        '/bin/bash',
+        '-c',
+        cmd,
+      ],
+      {
+        timeoutMs: opts.timeoutMs ?? 120_000,
+        logFile: opts.quiet ? undefined : join(this.o.artifacts, 'exec.log'),
+      },
+    );
+    if (opts.check && r.code !== 0)
+      throw new Error(`in ${this.o.name}: \`${cmd}\` exited ${r.code}\n${r.stdout.slice(-3000)}\n${r.stderr.slice(-3000)}`);
+    return r;
+  }
+
+  /** Starts a helper process inside the test's namespace (not the container): e.g. a forwarder. */
+  helper(args: string[], logName: string): ChildProcess {
+    const fd = openSync(join(this.o.artifacts, logName), 'a');
+    try {
+      const c = spawn('ip', ['netns', 'exec', this.o.netns.name, ...args], { stdio: ['ignore', fd, fd] });
+      this.helpers.push(c);
+      return c;
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  /** The registry proxy, offered inside the namespace on 127.0.0.1:<port>. */
+  forwardProxy(socket: string, port = 3128): string {
+    this.helper(['node', '-e', TCP_TO_UNIX, String(port), socket], 'proxy-forwarder.log');
+    return `http://127.0.0.1:${port}`;
+  }
+
+  /**
+   * A TCP port on the namespace's loopback (GGnet, nginx) offered to the test as a port on the
+   * host's loopback (unix socket + local relay).
+   */
+  async expose(port: number, socketDir: string): Promise<{ url: (scheme?: string) => string; close: () => Promise<void> }> {
+    const sock = join(socketDir, `fwd-${port}.sock`);
+    this.helper(['node', '-e', UNIX_TO_TCP, sock, String(port)], `forwarder-${port}.log`);
+    await waitFor(`forwarder socket for port ${port}`, () => existsSync(sock), 10_000, 50);
+    const conns = new Set<import('node:net').Socket>();
+    const server = createServer((c) => {
+      conns.add(c);
+      c.on('close', () => conns.delete(c));
+      const u = connect(sock);
+      c.pipe(u).pipe(c);
+      u.on('error', () => c.destroy());
+      c.on('error', () => u.destroy());
+    });
+    await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
+    const a = server.address();
+    const local = typeof a === 'object' && a ? a.port : 0;
+    return {
+      url: (scheme = 'http') => `${scheme}://127.0.0.1:${local}`,
+      close: async () => {
+        for (const c of conns) c.destroy();
+        await new Promise<void>((ok) => server.close(() => ok()));
+      },
+    };
+  }
+
+  /** `systemctl reboot` inside: nspawn exits (133) and is started again on the same root. */
+  async reboot(): Promise<void> {
+    await this.exec('systemctl reboot', { timeoutMs: 30_000 });
+    const code = await Promise.race([this.exited, sleep(120_000).then(() => 'timeout' as const)]);
+    if (code === 'timeout') throw new Error('the container did not go down for the reboot');
+    await this.boot();
+  }
+
+  /** Powers the container off (systemctl poweroff), else kills nspawn by PID; stops the helpers. */
+  async stop(): Promise<void> {
+    const child = this.nspawn;
+    if (child && child.exitCode === null) {
+      await this.exec('systemctl poweroff', { timeoutMs: 20_000, quiet: true }).catch(() => undefined);
+      const done = await Promise.race([this.exited.then(() => true), sleep(60_000).then(() => false)]);
+      if (!done && child.pid) await killPid(child.pid, 10_000);
+    }
+    this.nspawn = null;
+    for (const h of this.helpers.splice(0)) if (h.pid && h.exitCode === null) await killPid(h.pid, 2000);
+  }
+}
