@@ -13,10 +13,10 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { createServer, connect, type Server } from 'node:net';
-import { request as httpRequest, createServer as createHttpServer } from 'node:http';
+import { request as httpRequest, createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { alive, killPid, sh, waitFor } from './proc.js';
+import { GiveUp, alive, killPid, sh, waitFor } from './proc.js';
 
 /**
  * A fresh Debian server in a container, for the tests of scripts/run.sh and deploy/install.sh:
@@ -239,7 +239,7 @@ net.createServer((c) => {
  * socket; a forwarder inside the namespace offers it on 127.0.0.1:3128 there.
  */
 export class EgressProxy {
-  private server: Server | null = null;
+  private server: HttpServer | null = null;
   readonly refused: string[] = [];
   readonly allowed = new Set<string>();
 
@@ -305,7 +305,7 @@ export class EgressProxy {
     const s = this.server;
     this.server = null;
     if (s) {
-      s.closeAllConnections?.();
+      s.closeAllConnections();
       await new Promise<void>((ok) => s.close(() => ok()));
     }
     rmSync(this.socket, { force: true });
@@ -343,13 +343,11 @@ export class BootedContainer {
     const binds = (this.o.binds ?? []).flatMap(([h, c]) => [`--bind=${h}:${c}`]);
     let child: ChildProcess;
     try {
+      // --network-namespace-path, not `ip netns exec` (which remounts /sys without the cgroup tree)
       child = spawn(
-        'ip',
+        'systemd-nspawn',
         [
-          'netns',
-          'exec',
-          this.o.netns.name,
-          'systemd-nspawn',
+          `--network-namespace-path=/run/netns/${this.o.netns.name}`,
           '--quiet',
           '--boot',
           '--register=no',
@@ -368,7 +366,7 @@ export class BootedContainer {
     await waitFor(
       `the container ${this.o.name} to boot (console-${n}.log)`,
       async () => {
-        if (child.exitCode !== null) throw new Error(`systemd-nspawn exited with ${child.exitCode}`);
+        if (child.exitCode !== null) throw new GiveUp(`systemd-nspawn exited with ${child.exitCode}`);
         const r = await this.exec('systemctl is-system-running', { timeoutMs: 10_000, quiet: true }).catch(
           () => null,
         );
@@ -384,7 +382,7 @@ export class BootedContainer {
   leaderPid(): number {
     const pid = this.nspawn?.pid;
     if (!pid) throw new Error('container not running');
-    // ip netns exec execs systemd-nspawn in place: the nspawn process is `pid`; its child is init
+    // the nspawn process is `pid`; its child is the container's init
     const kids = readdirSync(`/proc/${pid}/task`).flatMap((t) =>
       readFileSync(`/proc/${pid}/task/${t}/children`, 'utf8').split(' ').filter(Boolean).map(Number),
     );
@@ -416,7 +414,7 @@ export class BootedContainer {
         '--net',
         '--pid',
         '--root',
-        '--wd=/root',
+        '--wd',
         '--',
         '/usr/bin/env',
         '-i',
@@ -502,3 +500,88 @@ export class BootedContainer {
     for (const h of this.helpers.splice(0)) if (h.pid && h.exitCode === null) await killPid(h.pid, 2000);
   }
 }
+
+/** Copies this checkout (tracked and untracked files, not ignored ones: no node_modules, no dist) to dest. */
+export async function copyCheckout(repo: string, dest: string): Promise<void> {
+  mkdirSync(dest, { recursive: true });
+  const files = (await sh('git', ['-C', repo, 'ls-files', '-z', '-c', '-o', '--exclude-standard'])).split('\0');
+  const list = files.filter((f) => f && existsSync(join(repo, f)));
+  const listFile = join(dest, '..', `.files-${process.pid}`);
+  writeFileSync(listFile, list.join('\0'));
+  await sh('tar', ['-C', repo, '--null', '-T', listFile, '-cf', join(dest, '..', `.src-${process.pid}.tar`)], {
+    timeoutMs: 120_000,
+  });
+  await sh('tar', ['-C', dest, '-xf', join(dest, '..', `.src-${process.pid}.tar`)], { timeoutMs: 120_000 });
+  rmSync(listFile, { force: true });
+  rmSync(join(dest, '..', `.src-${process.pid}.tar`), { force: true });
+}
+
+/**
+ * What a root holds, for "changed nothing" checks: every path (except the kernel's and the
+ * runtime's file systems) with its type, mode, size and mtime, plus the installed package list.
+ */
+export async function snapshotRoot(root: string): Promise<{ files: Map<string, string>; packages: string }> {
+  const out = await sh(
+    'find',
+    [
+      root,
+      '-xdev',
+      '(',
+      '-path',
+      `${root}/proc`,
+      '-o',
+      '-path',
+      `${root}/sys`,
+      '-o',
+      '-path',
+      `${root}/dev`,
+      '-o',
+      '-path',
+      `${root}/run`,
+      '-o',
+      '-path',
+      `${root}/tmp`,
+      ')',
+      '-prune',
+      '-o',
+      '-printf',
+      '%P\\t%y %m %s %T@\\n',
+    ],
+    { timeoutMs: 120_000 },
+  );
+  const files = new Map<string, string>();
+  for (const line of out.split('\n')) {
+    const [p, v] = line.split('\t');
+    if (p !== undefined && v !== undefined) files.set(p, v);
+  }
+  const packages = await sh('chroot', [root, 'dpkg-query', '-W', '-f', '${Package} ${Version} ${Status}\\n']);
+  return { files, packages };
+}
+
+/** Differences between two snapshots ("+ path", "- path", "~ path"). */
+export function diffSnapshots(
+  a: { files: Map<string, string> },
+  b: { files: Map<string, string> },
+): string[] {
+  const d: string[] = [];
+  for (const [p, v] of b.files) {
+    const was = a.files.get(p);
+    if (was === undefined) d.push(`+ ${p}`);
+    else if (was !== v) d.push(`~ ${p} (${was} -> ${v})`);
+  }
+  for (const p of a.files.keys()) if (!b.files.has(p)) d.push(`- ${p}`);
+  return d;
+}
+
+/** Runs one command in a root with systemd-nspawn (no boot, no network at all). */
+export function nspawnRun(root: string, cmd: string, logFile: string, timeoutMs = 300_000): Promise<ExecResult> {
+  const env = Object.entries(CLEAN_ENV).flatMap(([k, v]) => [`--setenv=${k}=${v}`]);
+  return run(
+    'systemd-nspawn',
+    ['--quiet', '--register=no', '--keep-unit', '--private-network', '--console=pipe', `--directory=${root}`, ...env, '/bin/bash', '-c', cmd],
+    { timeoutMs, logFile },
+  );
+}
+
+/** Packages of the cached Debian 13 root: a minimal server with systemd (no Node.js). */
+export const TRIXIE_BASE = ['systemd-sysv', 'dbus', 'ca-certificates', 'hostname'];

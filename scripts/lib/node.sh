@@ -54,7 +54,7 @@ ggnet_node_plan() {
     return 0
   fi
   {
-    echo "GGnet needs Node.js >= $GGNET_NODE_MIN with npm, and this machine has ${have:+Node.js $have}${have:-no Node.js}${have:+ (too old)}."
+    echo "GGnet needs Node.js >= ${GGNET_NODE_MIN%.0} with npm, and this machine has ${have:+Node.js $have}${have:-no Node.js}${have:+ (too old)}."
     if [ "$release" = 12 ]; then
       echo "Debian 12 (bookworm) ships nodejs 18, which is too old; Debian 13 (trixie) ships nodejs 20.19."
     else

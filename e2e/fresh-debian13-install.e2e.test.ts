@@ -1,0 +1,470 @@
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { request as httpsRequest } from 'node:https';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Image, Machine, Page, SessionStartResult, Settings } from '@ggnet/contracts';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Api, REPO } from './lib/ggnet.js';
+import {
+  BootedContainer,
+  EgressProxy,
+  FRESH_CACHE,
+  TestNetns,
+  copyCheckout,
+  copyRoot,
+  debianRoot,
+  freshDebianUnavailable,
+  registryEnv,
+  TRIXIE_BASE,
+} from './lib/fresh-debian.js';
+import { waitFor } from './lib/proc.js';
+import { QemuIo, iscsiImageOpts } from './lib/qemu-io.js';
+import { artifactsDir } from './lib/world.js';
+
+const unavailable = freshDebianUnavailable();
+const NPM_REGISTRY_HOST = 'registry.npmjs.org';
+const BOOT_ADDR = '10.98.0.1';
+
+/** GET/POST over TLS, trusting only the given certificate (the one install.sh generated). */
+function tls(
+  url: string,
+  ca: string,
+  opts: { method?: string; body?: unknown; headers?: Record<string, string> } = {},
+): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> {
+  return new Promise((ok, fail) => {
+    const body = opts.body === undefined ? undefined : JSON.stringify(opts.body);
+    const req = httpsRequest(
+      url,
+      {
+        method: opts.method ?? 'GET',
+        ca,
+        headers: { ...(body ? { 'content-type': 'application/json' } : {}), ...(opts.headers ?? {}) },
+      },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (text += c));
+        res.on('end', () => ok({ status: res.statusCode ?? 0, headers: res.headers, body: text }));
+      },
+    );
+    req.on('upgrade', (res, socket) => {
+      socket.destroy();
+      ok({ status: res.statusCode ?? 0, headers: res.headers, body: '' });
+    });
+    req.on('error', fail);
+    req.end(body);
+  });
+}
+
+/**
+ * deploy/install.sh on a fresh Debian 13 server, as an admin runs it: a root built with mmdebstrap
+ * (Debian's packages only, no Node.js), booted with systemd as PID 1 (systemd-nspawn --boot) in a
+ * network namespace of this test, the checkout copied in. Then everything the service must do under
+ * the real systemd: the unit, the journal's admin password, a restart under a client's I/O, a
+ * reboot, an upgrade from a newer commit (with nginx and TLS), --uninstall.
+ */
+describe.skipIf(unavailable !== null)('fresh Debian 13: deploy/install.sh under systemd', () => {
+  const artifacts = artifactsDir('fresh-debian13-install');
+  const root = join(FRESH_CACHE, `run-d13i-${process.pid}`);
+  const sockets = join(FRESH_CACHE, `s-${process.pid}-i`);
+  const netns = new TestNetns('i');
+  const proxy = new EgressProxy(join(sockets, 'proxy.sock'), [NPM_REGISTRY_HOST, 'deb.debian.org']);
+  const log = (l: string) => {
+    writeFileSync(join(artifacts, 'steps.log'), `${new Date().toISOString()} ${l}\n`, { flag: 'a' });
+  };
+  const timings: Record<string, number> = {};
+  const timed = async <T>(name: string, fn: () => Promise<T>): Promise<T> => {
+    const t0 = Date.now();
+    try {
+      return await fn();
+    } finally {
+      timings[name] = Math.round((Date.now() - t0) / 1000);
+      writeFileSync(join(artifacts, 'timings.json'), `${JSON.stringify(timings, null, 2)}\n`);
+    }
+  };
+  let ct: BootedContainer;
+  let proxyUrl = '';
+  let api: Api;
+  let password = '';
+  let firstPasswordLine = '';
+  const closers: Array<() => Promise<void>> = [];
+  const ggnetRoot = () => join(root, 'root', 'ggnet');
+
+  const installSh = (args = '') =>
+    ct.exec(`cd /root/ggnet && bash deploy/install.sh ${args} </dev/null`, {
+      env: registryEnv(proxyUrl),
+      timeoutMs: 1_500_000,
+    });
+
+  const ready = () =>
+    waitFor(
+      'GGnet to answer /readyz in the container',
+      async () => (await fetch(`${api.baseUrl}/readyz`, { signal: AbortSignal.timeout(3000) })).ok,
+      120_000,
+      500,
+    );
+
+  beforeAll(async () => {
+    mkdirSync(sockets, { recursive: true });
+    const base = await timed('root', () => debianRoot('trixie', TRIXIE_BASE, log));
+    await timed('copy', async () => {
+      await copyRoot(base, root);
+      await copyCheckout(REPO, ggnetRoot());
+    });
+    netns.up();
+    // the boot network of this server: an interface of its own (GGnet's DHCP serves it)
+    // (a veth pair: no kernel module to load; the other end stays in the namespace)
+    for (const a of [
+      ['link', 'add', 'boot0', 'type', 'veth', 'peer', 'name', 'boot1'],
+      ['addr', 'add', `${BOOT_ADDR}/24`, 'dev', 'boot0'],
+      ['link', 'set', 'boot0', 'up'],
+      ['link', 'set', 'boot1', 'up'],
+    ])
+      execFileSync('ip', ['-n', netns.name, ...a]);
+    await proxy.start();
+    const npmCache = join(FRESH_CACHE, 'npm-cache');
+    const aptCache = join(FRESH_CACHE, 'apt-archives-trixie');
+    mkdirSync(npmCache, { recursive: true });
+    mkdirSync(join(aptCache, 'partial'), { recursive: true });
+    ct = new BootedContainer({
+      name: `ggf-i-${process.pid}`,
+      root,
+      netns,
+      artifacts,
+      // download caches only (the installs themselves run for real)
+      binds: [
+        [npmCache, '/root/.npm'],
+        [aptCache, '/var/cache/apt/archives'],
+      ],
+    });
+    await timed('boot', () => ct.boot());
+    proxyUrl = ct.forwardProxy(proxy.socket);
+    const g = await ct.expose(8080, sockets);
+    closers.push(g.close);
+    api = new Api(g.url());
+  }, 900_000);
+
+  afterAll(async () => {
+    try {
+      if (ct) {
+        for (const [cmd, file] of [
+          ['journalctl --no-pager -u ggnet', 'journal-ggnet.log'],
+          ['journalctl --no-pager -b', 'journal.log'],
+          ['cat /var/lib/ggnet/logs/*.log', 'daemons.log'],
+        ] as const) {
+          const r = await ct.exec(cmd, { quiet: true, timeoutMs: 30_000 }).catch(() => null);
+          if (r) writeFileSync(join(artifacts, file), r.stdout + r.stderr);
+        }
+      }
+    } finally {
+      for (const c of closers.reverse()) await c().catch(() => undefined);
+      await ct?.stop();
+      await proxy.stop();
+      netns.down();
+      rmSync(root, { recursive: true, force: true });
+      rmSync(sockets, { recursive: true, force: true });
+      log(`refused by the proxy: ${JSON.stringify(proxy.refused)}`);
+    }
+  }, 300_000);
+
+  it('installs: unit active and enabled, nothing as root, admin password once in the journal, login, console', async () => {
+    const node = await ct.exec('command -v node; command -v npm', {});
+    expect(node.stdout.trim()).toBe('');
+    const r = await timed('install', () => installSh());
+    writeFileSync(join(artifacts, 'install-1.log'), r.stdout + r.stderr);
+    expect(r.code, r.stdout.slice(-3000) + r.stderr.slice(-3000)).toBe(0);
+    expect(r.stdout).toContain('install-deps: installing');
+    expect(r.stdout).toContain('GGnet is running');
+    // Debian's own Node.js and npm, better-sqlite3 built from source with Debian's headers
+    const v = await ct.exec("node --version; npm --version; dpkg-query -W -f='${Version}' nodejs", { check: true });
+    expect(v.stdout).toMatch(/^v20\.19\.\d+\n9\.\d+\.\d+\n20\.19/);
+    expect(existsSync(join(ggnetRoot(), 'node_modules/better-sqlite3/build/Release/better_sqlite3.node'))).toBe(true);
+    expect(existsSync(join(root, 'opt/ggnet/node_modules/better-sqlite3/build/Release/better_sqlite3.node'))).toBe(
+      true,
+    );
+    // production dependencies only in /opt/ggnet
+    expect(existsSync(join(root, 'opt/ggnet/node_modules/vitest'))).toBe(false);
+    expect(existsSync(join(root, 'opt/ggnet/node_modules/fastify'))).toBe(true);
+
+    const state = await ct.exec('systemctl is-active ggnet; systemctl is-enabled ggnet', {});
+    expect(state.stdout.split('\n').slice(0, 2)).toEqual(['active', 'enabled']);
+    // nothing runs as root: GGnet and its tgtd are the ggnet user's
+    const owners = await ct.exec(
+      'stat -c %U /proc/$(systemctl show -p MainPID --value ggnet); stat -c %U /proc/$(cat /var/lib/ggnet/run/tgtd.7300.pid); stat -c "%U %a" /var/lib/ggnet',
+      { check: true },
+    );
+    expect(owners.stdout.trim().split('\n')).toEqual(['ggnet', 'ggnet', 'ggnet 700']);
+
+    const journal = await ct.exec('journalctl -u ggnet --no-pager -o cat', { check: true });
+    const lines = journal.stdout.split('\n').filter((l) => l.includes('generated password: '));
+    expect(lines).toHaveLength(1);
+    password = /generated password: (\S+)/.exec(lines[0]!)![1]!;
+    firstPasswordLine = lines[0]!;
+    expect(lines[0]).toContain('ggnet user passwd admin');
+
+    await ready();
+    expect((await fetch(`${api.baseUrl}/healthz`)).status).toBe(200);
+    await api.login(password);
+    const page = await fetch(`${api.baseUrl}/`);
+    expect(page.status).toBe(200);
+    expect(await page.text()).toMatch(/<div id="root">/);
+
+    // `ggnet` on the command line runs as the service's user with its configuration
+    const users = await ct.exec('ggnet user list', { check: true });
+    expect(users.stdout).toMatch(/^admin\s+admin\s+enabled/m);
+    const sec = await ct.exec('systemd-analyze security --no-pager ggnet.service ggnet-worker.service', {});
+    writeFileSync(join(artifacts, 'systemd-analyze-security.txt'), sec.stdout + sec.stderr);
+    const score = /Overall exposure level for ggnet\.service: ([\d.]+)/.exec(sec.stdout);
+    log(`systemd-analyze security ggnet.service: ${score?.[1]}`);
+  }, 1_800_000);
+
+  let login: SessionStartResult;
+  let imageId = '';
+  let before: { machines: Machine[]; images: Image[]; settings: Settings };
+
+  it('systemctl restart ggnet while an initiator reads and writes its disk: no I/O error, tgtd adopted', async () => {
+    expect(password).not.toBe('');
+    // DHCP on the boot network: dnsmasq runs under the unit's capabilities (NET_ADMIN, NET_RAW, port 67)
+    await api.put('/api/v1/settings', {
+      network: { bootAddr: BOOT_ADDR },
+      dhcp: { mode: 'dhcp', iface: 'boot0', rangeStart: '10.98.0.100', rangeEnd: '10.98.0.199' },
+      storage: { reserveBytes: 0 },
+    });
+    await waitFor(
+      'dnsmasq to run',
+      async () => (await api.get<{ daemon: string }>('/api/v1/dhcp/status')).daemon === 'running',
+      30_000,
+      500,
+    );
+    // a small disk image, converted by GGnet in the container
+    const image = await api.post<Image>('/api/v1/images', { name: 'fresh-img', osType: 'linux' });
+    imageId = image.id;
+    const data = Buffer.concat([randomBytes(1024 * 1024), Buffer.alloc(15 * 1024 * 1024)]);
+    const put = await fetch(`${api.baseUrl}/api/v1/images/${image.id}/content?filename=disk.img`, {
+      method: 'PUT',
+      headers: { authorization: `Bearer ${api.token}`, 'content-type': 'application/octet-stream' },
+      body: data,
+    });
+    expect(put.status, await put.text()).toBeLessThan(300);
+    await waitFor(
+      'the image to be converted',
+      async () => {
+        const i = await api.get<Image>(`/api/v1/images/${image.id}`);
+        if (i.state === 'failed') throw new Error(`conversion failed: ${i.error}`);
+        return i.state === 'ready' && i.publishedVersionId;
+      },
+      180_000,
+      500,
+    );
+    const m = await api.post<Machine>('/api/v1/machines', {
+      name: 'pc-fresh',
+      mac: '52:54:00:12:34:56',
+      bootImageId: image.id,
+    });
+    login = await api.post<SessionStartResult>('/api/v1/sessions', { machineId: m.id });
+    const q = new QemuIo(
+      iscsiImageOpts({
+        portal: `${BOOT_ADDR}:3260`,
+        targetIqn: login.targetIqn,
+        lun: 1,
+        initiatorIqn: login.initiatorIqn,
+        user: login.chap.username,
+        password: login.chap.password,
+      }),
+      ['ip', 'netns', 'exec', netns.name],
+    );
+    closers.push(() => q.close());
+    const tgtdBefore = readFileSync(join(root, 'var/lib/ggnet/run/tgtd.7300.pid'), 'utf8').trim();
+    const mainBefore = (await ct.exec('systemctl show -p MainPID --value ggnet', {})).stdout.trim();
+    let cycles = 0;
+    let stop = false;
+    const io = (async () => {
+      for (let n = 0; !stop; n++) {
+        const p = (n % 250) + 1;
+        await q.cmd(`write -P ${p} 4M 64k`, /wrote 65536\/65536/);
+        await q.cmd(`read -P ${p} 4M 64k`, /read 65536\/65536/);
+        cycles++;
+        await sleep(20);
+      }
+    })();
+    const waitCycles = async (more: number) => {
+      const target = cycles + more;
+      await waitFor(`${more} more I/O cycles`, () => cycles >= target, 60_000, 50);
+    };
+    try {
+      await waitCycles(5);
+      const r = await ct.exec('systemctl restart ggnet', { check: true });
+      expect(r.code).toBe(0);
+      const mainAfter = (await ct.exec('systemctl show -p MainPID --value ggnet', {})).stdout.trim();
+      expect(mainAfter).not.toBe(mainBefore);
+      await ready();
+      await waitCycles(10);
+    } finally {
+      stop = true;
+      await io;
+    }
+    expect(readFileSync(join(root, 'var/lib/ggnet/run/tgtd.7300.pid'), 'utf8').trim()).toBe(tgtdBefore);
+    const journal = await ct.exec('journalctl -u ggnet --no-pager -o cat', {});
+    expect(journal.stdout).toContain('adopted running daemon');
+    // a marker the client wrote, to be read back after the reboot
+    await q.cmd('write -P 0x5a 1M 64k', /wrote 65536\/65536/);
+    await q.close();
+  }, 600_000);
+
+  it('a reboot of the server brings GGnet back, with the session reconciled (same disk, new tgtd)', async () => {
+    expect(login).toBeDefined();
+    await api.login(password);
+    const tgtdBefore = readFileSync(join(root, 'var/lib/ggnet/run/tgtd.7300.pid'), 'utf8').trim();
+    await timed('reboot', () => ct.reboot());
+    const state = await ct.exec('systemctl is-active ggnet; systemctl is-enabled ggnet', {});
+    expect(state.stdout.split('\n').slice(0, 2)).toEqual(['active', 'enabled']);
+    await ready();
+    await api.login(password);
+    const s = await api.get<{ state: string }>(`/api/v1/sessions/${login.sessionId}`);
+    expect(['ready', 'active']).toContain(s.state);
+    await waitFor(
+      'tgtd to be started again',
+      () => {
+        const p = join(root, 'var/lib/ggnet/run/tgtd.7300.pid');
+        return existsSync(p) && readFileSync(p, 'utf8').trim() !== tgtdBefore;
+      },
+      60_000,
+      500,
+    );
+    // the target is back (the reconciler made it again) with the writeback the client wrote to
+    const q = new QemuIo(
+      iscsiImageOpts({
+        portal: `${BOOT_ADDR}:3260`,
+        targetIqn: login.targetIqn,
+        lun: 1,
+        initiatorIqn: login.initiatorIqn,
+        user: login.chap.username,
+        password: login.chap.password,
+      }),
+      ['ip', 'netns', 'exec', netns.name],
+    );
+    try {
+      await waitFor(
+        'the session target to accept the client again',
+        async () => {
+          try {
+            await q.cmd('read -P 0x5a 1M 64k', /read 65536\/65536/, 10_000);
+            return true;
+          } catch (e) {
+            if (/Pattern verification failed/.test((e as Error).message)) throw e;
+            return false;
+          }
+        },
+        60_000,
+        1000,
+      );
+    } finally {
+      await q.close();
+    }
+    before = {
+      machines: (await api.get<Page<Machine>>('/api/v1/machines?limit=100')).items,
+      images: (await api.get<Page<Image>>('/api/v1/images?limit=100')).items,
+      settings: (await api.get<{ settings: Settings }>('/api/v1/settings')).settings,
+    };
+  }, 600_000);
+
+  it('install.sh again from a newer commit, with nginx: keeps data, runs the new migration, TLS in front', async () => {
+    expect(before).toBeDefined();
+    // the newer commit: one more migration
+    const mig = join(ggnetRoot(), 'apps/server/src/db/migrations');
+    writeFileSync(
+      join(mig, '9999-e2e-upgrade-probe.ts'),
+      [
+        "import type { Kysely } from 'kysely';",
+        "import type { MigrationContext } from './index.js';",
+        'export async function up(db: Kysely<unknown>, _ctx: MigrationContext): Promise<void> {',
+        "  await db.schema.createTable('e2e_upgrade_probe').addColumn('id', 'text', (c) => c.primaryKey()).execute();",
+        '}',
+        '',
+      ].join('\n'),
+    );
+    const index = readFileSync(join(mig, 'index.ts'), 'utf8')
+      .replace("import type { Kysely,", "import * as m9999 from './9999-e2e-upgrade-probe.js';\nimport type { Kysely,")
+      .replace(/(const MIGRATIONS: Record<string, MigrationModule> = \{\n(?:.*\n)*?)(\};)/, "$1  '9999-e2e-upgrade-probe': m9999,\n$2");
+    expect(index).toContain("'9999-e2e-upgrade-probe': m9999");
+    writeFileSync(join(mig, 'index.ts'), index);
+
+    const r = await timed('upgrade', () => installSh('--nginx'));
+    writeFileSync(join(artifacts, 'install-2.log'), r.stdout + r.stderr);
+    expect(r.code, r.stdout.slice(-3000) + r.stderr.slice(-3000)).toBe(0);
+    const migrate = await ct.exec('ggnet migrate', { check: true });
+    expect(migrate.stdout).toContain('up to date (current: 9999-e2e-upgrade-probe)');
+    const journal = await ct.exec('journalctl -u ggnet --no-pager -o cat', {});
+    expect(journal.stdout).toContain('9999-e2e-upgrade-probe');
+    // only the first start printed a password (the journal may have forgotten the boots before)
+    for (const l of journal.stdout.split('\n').filter((x) => x.includes('generated password: ')))
+      expect(l).toBe(firstPasswordLine);
+
+    // nginx: console and API over TLS with the generated certificate, /boot/ on plain HTTP
+    const ca = readFileSync(join(root, 'etc/ggnet/tls/ggnet.crt'), 'utf8');
+    const tlsPort = await ct.expose(443, sockets);
+    const plain = await ct.expose(80, sockets);
+    closers.push(tlsPort.close, plain.close);
+    const https = tlsPort.url('https');
+    await waitFor('nginx over TLS', async () => (await tls(`${https}/healthz`, ca)).status === 200, 60_000, 500);
+    const page = await tls(`${https}/`, ca);
+    expect(page.status).toBe(200);
+    expect(page.body).toMatch(/<div id="root">/);
+    const lr = await tls(`${https}/api/v1/auth/login`, ca, {
+      method: 'POST',
+      body: { username: 'admin', password },
+    });
+    expect(lr.status).toBe(200);
+    const token = (JSON.parse(lr.body) as { accessToken: string }).accessToken;
+    const auth = { authorization: `Bearer ${token}` };
+    const machines = JSON.parse((await tls(`${https}/api/v1/machines?limit=100`, ca, { headers: auth })).body) as Page<Machine>;
+    const images = JSON.parse((await tls(`${https}/api/v1/images?limit=100`, ca, { headers: auth })).body) as Page<Image>;
+    const settings = (JSON.parse((await tls(`${https}/api/v1/settings`, ca, { headers: auth })).body) as { settings: Settings })
+      .settings;
+    expect(machines.items.map((m) => [m.id, m.name, m.mac])).toEqual(before.machines.map((m) => [m.id, m.name, m.mac]));
+    expect(images.items.map((i) => [i.id, i.name, i.state, i.publishedVersionId])).toEqual(
+      before.images.map((i) => [i.id, i.name, i.state, i.publishedVersionId]),
+    );
+    expect(settings).toEqual(before.settings);
+    // the events WebSocket through TLS
+    const ws = await tls(`${https}/api/v1/events?token=${encodeURIComponent(token)}`, ca, {
+      headers: {
+        connection: 'Upgrade',
+        upgrade: 'websocket',
+        'sec-websocket-key': randomBytes(16).toString('base64'),
+        'sec-websocket-version': '13',
+      },
+    });
+    expect(ws.status).toBe(101);
+    // port 80: the console and API go to HTTPS, /boot/ stays plain for PXE clients
+    const redirect = await fetch(`${plain.url()}/api/v1/machines`, { redirect: 'manual' });
+    expect(redirect.status).toBe(301);
+    expect(redirect.headers.get('location')).toMatch(/^https:\/\//);
+    const script = await fetch(`${plain.url()}/boot/ipxe?mac=52:54:00:00:00:99&arch=x86_64&platform=pcbios`);
+    expect(script.status).toBe(200);
+    expect(await script.text()).toMatch(/^#!ipxe/);
+    // GGnet itself answers on loopback only now, and tells PXE clients to use nginx's port 80
+    const conf = readFileSync(join(root, 'var/lib/ggnet/dnsmasq/dnsmasq.conf'), 'utf8');
+    expect(conf).toContain(`http://${BOOT_ADDR}:80/boot/ipxe`);
+    const nginxT = await ct.exec('nginx -t', {});
+    expect(nginxT.code, nginxT.stderr).toBe(0);
+  }, 1_800_000);
+
+  it('--uninstall removes the service and the code, keeps /var/lib/ggnet and /etc/ggnet', async () => {
+    const r = await ct.exec('bash /root/ggnet/deploy/install.sh --uninstall', { timeoutMs: 120_000 });
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    const cat = await ct.exec('systemctl cat ggnet.service', {});
+    expect(cat.code).not.toBe(0);
+    expect(existsSync(join(root, 'opt/ggnet'))).toBe(false);
+    expect(existsSync(join(root, 'usr/local/bin/ggnet'))).toBe(false);
+    expect(existsSync(join(root, 'etc/nginx/sites-enabled/ggnet.conf'))).toBe(false);
+    expect(existsSync(join(root, 'var/lib/ggnet/ggnet.db'))).toBe(true);
+    expect(existsSync(join(root, `var/lib/ggnet/images/${imageId}`))).toBe(true);
+    expect(existsSync(join(root, 'etc/ggnet/ggnet.toml'))).toBe(true);
+    // tgtd went with the service
+    const tgtd = await ct.exec('kill -0 $(cat /var/lib/ggnet/run/tgtd.7300.pid)', {});
+    expect(tgtd.code).not.toBe(0);
+  }, 300_000);
+});
