@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -8,23 +8,19 @@ import type { Image, Machine, Page, SessionStartResult, Settings } from '@ggnet/
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Api, REPO } from './lib/ggnet.js';
 import {
-  BootedContainer,
-  EgressProxy,
-  FRESH_CACHE,
-  TestNetns,
-  copyCheckout,
-  copyRoot,
-  debianRoot,
   freshDebianUnavailable,
   registryEnv,
-  TRIXIE_BASE,
+  runtimePackages,
+  startFreshServer,
+  stepsOf,
+  type BootedContainer,
+  type FreshServer,
 } from './lib/fresh-debian.js';
 import { waitFor } from './lib/proc.js';
 import { QemuIo, iscsiImageOpts } from './lib/qemu-io.js';
 import { artifactsDir } from './lib/world.js';
 
 const unavailable = freshDebianUnavailable();
-const NPM_REGISTRY_HOST = 'registry.npmjs.org';
 const BOOT_ADDR = '10.98.0.1';
 
 /** GET/POST over TLS, trusting only the given certificate (the one install.sh generated). */
@@ -67,25 +63,12 @@ function tls(
  */
 describe.skipIf(unavailable !== null)('fresh Debian 13: deploy/install.sh under systemd', () => {
   const artifacts = artifactsDir('fresh-debian13-install');
-  const root = join(FRESH_CACHE, `run-d13i-${process.pid}`);
-  const sockets = join(FRESH_CACHE, `s-${process.pid}-i`);
-  const netns = new TestNetns('i');
-  const proxy = new EgressProxy(join(sockets, 'proxy.sock'), [NPM_REGISTRY_HOST, 'deb.debian.org']);
-  const log = (l: string) => {
-    writeFileSync(join(artifacts, 'steps.log'), `${new Date().toISOString()} ${l}\n`, { flag: 'a' });
-  };
-  const timings: Record<string, number> = {};
-  const timed = async <T>(name: string, fn: () => Promise<T>): Promise<T> => {
-    const t0 = Date.now();
-    try {
-      return await fn();
-    } finally {
-      timings[name] = Math.round((Date.now() - t0) / 1000);
-      writeFileSync(join(artifacts, 'timings.json'), `${JSON.stringify(timings, null, 2)}\n`);
-    }
-  };
+  const { log, timed } = stepsOf(artifacts);
+  let fresh: FreshServer;
   let ct: BootedContainer;
-  let proxyUrl = '';
+  let root = '';
+  let sockets = '';
+  let netnsName = '';
   let api: Api;
   let password = '';
   let firstPasswordLine = '';
@@ -94,7 +77,7 @@ describe.skipIf(unavailable !== null)('fresh Debian 13: deploy/install.sh under 
 
   const installSh = (args = '') =>
     ct.exec(`cd /root/ggnet && bash deploy/install.sh ${args} </dev/null`, {
-      env: registryEnv(proxyUrl),
+      env: registryEnv(fresh.proxyUrl),
       timeoutMs: 1_500_000,
     });
 
@@ -107,83 +90,66 @@ describe.skipIf(unavailable !== null)('fresh Debian 13: deploy/install.sh under 
     );
 
   beforeAll(async () => {
-    mkdirSync(sockets, { recursive: true });
-    const base = await timed('root', () => debianRoot('trixie', TRIXIE_BASE, log));
-    await timed('copy', async () => {
-      await copyRoot(base, root);
-      await copyCheckout(REPO, ggnetRoot());
-    });
-    netns.up();
-    // the boot network of this server: an interface of its own (GGnet's DHCP serves it)
-    // (a veth pair: no kernel module to load; the other end stays in the namespace)
-    for (const a of [
-      ['link', 'add', 'boot0', 'type', 'veth', 'peer', 'name', 'boot1'],
-      ['addr', 'add', `${BOOT_ADDR}/24`, 'dev', 'boot0'],
-      ['link', 'set', 'boot0', 'up'],
-      ['link', 'set', 'boot1', 'up'],
-    ])
-      execFileSync('ip', ['-n', netns.name, ...a]);
-    await proxy.start();
-    const npmCache = join(FRESH_CACHE, 'npm-cache');
-    const aptCache = join(FRESH_CACHE, 'apt-archives-trixie');
-    mkdirSync(npmCache, { recursive: true });
-    mkdirSync(join(aptCache, 'partial'), { recursive: true });
-    ct = new BootedContainer({
-      name: `ggf-i-${process.pid}`,
-      root,
-      netns,
+    // the Debian packages install.sh installs are in the cached root (keyed by their list,
+    // scripts/install-deps.sh --list runtime); the run.sh test installs them for real
+    fresh = await startFreshServer({
+      tag: 'i',
+      repo: REPO,
       artifacts,
-      // download caches only (the installs themselves run for real)
-      binds: [
-        [npmCache, '/root/.npm'],
-        [aptCache, '/var/cache/apt/archives'],
-      ],
+      packages: runtimePackages(REPO),
+      log,
+      timed,
+      // the boot network of this server: an interface of its own (GGnet's DHCP serves it); a
+      // veth pair, as no kernel module can be loaded here; the other end stays in the namespace
+      netSetup: (ns) => {
+        for (const a of [
+          ['link', 'add', 'boot0', 'type', 'veth', 'peer', 'name', 'boot1'],
+          ['addr', 'add', `${BOOT_ADDR}/24`, 'dev', 'boot0'],
+          ['link', 'set', 'boot0', 'up'],
+          ['link', 'set', 'boot1', 'up'],
+        ])
+          execFileSync('ip', ['-n', ns, ...a]);
+      },
     });
-    await timed('boot', () => ct.boot());
-    proxyUrl = ct.forwardProxy(proxy.socket);
+    ct = fresh.ct;
+    root = fresh.root;
+    sockets = fresh.sockets;
+    netnsName = fresh.netns.name;
     const g = await ct.expose(8080, sockets);
     closers.push(g.close);
     api = new Api(g.url());
-  }, 900_000);
+  }, 1_800_000);
 
   afterAll(async () => {
     try {
-      if (ct) {
-        for (const [cmd, file] of [
-          ['journalctl --no-pager -u ggnet', 'journal-ggnet.log'],
-          ['journalctl --no-pager -b', 'journal.log'],
-          ['cat /var/lib/ggnet/logs/*.log', 'daemons.log'],
-        ] as const) {
-          const r = await ct.exec(cmd, { quiet: true, timeoutMs: 30_000 }).catch(() => null);
-          if (r) writeFileSync(join(artifacts, file), r.stdout + r.stderr);
-        }
-      }
+      const r = await ct?.exec('journalctl --no-pager -u ggnet', { quiet: true }).catch(() => null);
+      if (r) writeFileSync(join(artifacts, 'journal-ggnet.log'), r.stdout);
     } finally {
       for (const c of closers.reverse()) await c().catch(() => undefined);
-      await ct?.stop();
-      await proxy.stop();
-      netns.down();
-      rmSync(root, { recursive: true, force: true });
-      rmSync(sockets, { recursive: true, force: true });
-      log(`refused by the proxy: ${JSON.stringify(proxy.refused)}`);
+      await fresh?.close();
     }
   }, 300_000);
 
   it('installs: unit active and enabled, nothing as root, admin password once in the journal, login, console', async () => {
-    const node = await ct.exec('command -v node; command -v npm', {});
-    expect(node.stdout.trim()).toBe('');
+    // Debian's tgt.service came with the tgt package and took port 3260
+    const tgt = await ct.exec('systemctl is-active tgt.service', {});
+    expect(tgt.stdout.trim()).toBe('active');
     const r = await timed('install', () => installSh());
     writeFileSync(join(artifacts, 'install-1.log'), r.stdout + r.stderr);
     expect(r.code, r.stdout.slice(-3000) + r.stderr.slice(-3000)).toBe(0);
-    expect(r.stdout).toContain('install-deps: installing');
+    expect(r.stdout).toContain("disabled Debian's tgt.service");
     expect(r.stdout).toContain('GGnet is running');
     // Debian's own Node.js and npm, better-sqlite3 built from source with Debian's headers
-    const v = await ct.exec("node --version; npm --version; dpkg-query -W -f='${Version}' nodejs", { check: true });
+    const v = await ct.exec("node --version; npm --version; dpkg-query -W -f='${Version}' nodejs", {
+      check: true,
+    });
     expect(v.stdout).toMatch(/^v20\.19\.\d+\n9\.\d+\.\d+\n20\.19/);
-    expect(existsSync(join(ggnetRoot(), 'node_modules/better-sqlite3/build/Release/better_sqlite3.node'))).toBe(true);
-    expect(existsSync(join(root, 'opt/ggnet/node_modules/better-sqlite3/build/Release/better_sqlite3.node'))).toBe(
-      true,
-    );
+    expect(
+      existsSync(join(ggnetRoot(), 'node_modules/better-sqlite3/build/Release/better_sqlite3.node')),
+    ).toBe(true);
+    expect(
+      existsSync(join(root, 'opt/ggnet/node_modules/better-sqlite3/build/Release/better_sqlite3.node')),
+    ).toBe(true);
     // production dependencies only in /opt/ggnet
     expect(existsSync(join(root, 'opt/ggnet/node_modules/vitest'))).toBe(false);
     expect(existsSync(join(root, 'opt/ggnet/node_modules/fastify'))).toBe(true);
@@ -202,6 +168,7 @@ describe.skipIf(unavailable !== null)('fresh Debian 13: deploy/install.sh under 
     expect(lines).toHaveLength(1);
     password = /generated password: (\S+)/.exec(lines[0]!)![1]!;
     firstPasswordLine = lines[0]!;
+    log(`admin password line: ${firstPasswordLine.replace(password, '<password>')}`);
     expect(lines[0]).toContain('ggnet user passwd admin');
 
     await ready();
@@ -273,7 +240,7 @@ describe.skipIf(unavailable !== null)('fresh Debian 13: deploy/install.sh under 
         user: login.chap.username,
         password: login.chap.password,
       }),
-      ['ip', 'netns', 'exec', netns.name],
+      ['ip', 'netns', 'exec', netnsName],
     );
     closers.push(() => q.close());
     const tgtdBefore = readFileSync(join(root, 'var/lib/ggnet/run/tgtd.7300.pid'), 'utf8').trim();
@@ -343,7 +310,7 @@ describe.skipIf(unavailable !== null)('fresh Debian 13: deploy/install.sh under 
         user: login.chap.username,
         password: login.chap.password,
       }),
-      ['ip', 'netns', 'exec', netns.name],
+      ['ip', 'netns', 'exec', netnsName],
     );
     try {
       await waitFor(
@@ -386,8 +353,14 @@ describe.skipIf(unavailable !== null)('fresh Debian 13: deploy/install.sh under 
       ].join('\n'),
     );
     const index = readFileSync(join(mig, 'index.ts'), 'utf8')
-      .replace("import type { Kysely,", "import * as m9999 from './9999-e2e-upgrade-probe.js';\nimport type { Kysely,")
-      .replace(/(const MIGRATIONS: Record<string, MigrationModule> = \{\n(?:.*\n)*?)(\};)/, "$1  '9999-e2e-upgrade-probe': m9999,\n$2");
+      .replace(
+        'import type { Kysely,',
+        "import * as m9999 from './9999-e2e-upgrade-probe.js';\nimport type { Kysely,",
+      )
+      .replace(
+        /(const MIGRATIONS: Record<string, MigrationModule> = \{\n(?:.*\n)*?)(\};)/,
+        "$1  '9999-e2e-upgrade-probe': m9999,\n$2",
+      );
     expect(index).toContain("'9999-e2e-upgrade-probe': m9999");
     writeFileSync(join(mig, 'index.ts'), index);
 
@@ -408,7 +381,12 @@ describe.skipIf(unavailable !== null)('fresh Debian 13: deploy/install.sh under 
     const plain = await ct.expose(80, sockets);
     closers.push(tlsPort.close, plain.close);
     const https = tlsPort.url('https');
-    await waitFor('nginx over TLS', async () => (await tls(`${https}/healthz`, ca)).status === 200, 60_000, 500);
+    await waitFor(
+      'nginx over TLS',
+      async () => (await tls(`${https}/healthz`, ca)).status === 200,
+      60_000,
+      500,
+    );
     const page = await tls(`${https}/`, ca);
     expect(page.status).toBe(200);
     expect(page.body).toMatch(/<div id="root">/);
@@ -419,11 +397,20 @@ describe.skipIf(unavailable !== null)('fresh Debian 13: deploy/install.sh under 
     expect(lr.status).toBe(200);
     const token = (JSON.parse(lr.body) as { accessToken: string }).accessToken;
     const auth = { authorization: `Bearer ${token}` };
-    const machines = JSON.parse((await tls(`${https}/api/v1/machines?limit=100`, ca, { headers: auth })).body) as Page<Machine>;
-    const images = JSON.parse((await tls(`${https}/api/v1/images?limit=100`, ca, { headers: auth })).body) as Page<Image>;
-    const settings = (JSON.parse((await tls(`${https}/api/v1/settings`, ca, { headers: auth })).body) as { settings: Settings })
-      .settings;
-    expect(machines.items.map((m) => [m.id, m.name, m.mac])).toEqual(before.machines.map((m) => [m.id, m.name, m.mac]));
+    const machines = JSON.parse(
+      (await tls(`${https}/api/v1/machines?limit=100`, ca, { headers: auth })).body,
+    ) as Page<Machine>;
+    const images = JSON.parse(
+      (await tls(`${https}/api/v1/images?limit=100`, ca, { headers: auth })).body,
+    ) as Page<Image>;
+    const settings = (
+      JSON.parse((await tls(`${https}/api/v1/settings`, ca, { headers: auth })).body) as {
+        settings: Settings;
+      }
+    ).settings;
+    expect(machines.items.map((m) => [m.id, m.name, m.mac])).toEqual(
+      before.machines.map((m) => [m.id, m.name, m.mac]),
+    );
     expect(images.items.map((i) => [i.id, i.name, i.state, i.publishedVersionId])).toEqual(
       before.images.map((i) => [i.id, i.name, i.state, i.publishedVersionId]),
     );

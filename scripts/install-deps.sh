@@ -10,7 +10,12 @@
 # Node.js: Debian 13 (trixie) and later ship a new enough nodejs and npm, which are installed
 # from Debian. Elsewhere (Debian 12 ships nodejs 18) a Node.js >= 20.19 must already be there;
 # otherwise this stops with what to install, before changing anything (scripts/lib/node.sh).
+#   install-deps.sh --list runtime|test
+#                             print the packages a fresh Debian 13 gets (Node.js from Debian),
+#                             changing nothing (the fresh-Debian tests key their cached root by it)
 set -euo pipefail
+list=0
+if [ "${1:-}" = --list ]; then list=1; shift; fi
 profile=${1:-runtime}
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=scripts/lib/node.sh
@@ -18,11 +23,11 @@ here=$(cd "$(dirname "$0")" && pwd)
 
 case "$profile" in
   runtime | test) ;;
-  *) echo "usage: install-deps.sh runtime|test" >&2; exit 2 ;;
+  *) echo "usage: install-deps.sh [--list] runtime|test" >&2; exit 2 ;;
 esac
 
 # First, before anything is changed: where Node.js comes from (or stop with what to install).
-ggnet_node_plan || exit 1
+if [ "$list" = 1 ]; then GGNET_NODE_PLAN=debian; else ggnet_node_plan || exit 1; fi
 
 # dnsmasq-base is the dnsmasq binary without Debian's dnsmasq.service (GGnet runs its own dnsmasq)
 RUNTIME=(tgt qemu-utils dnsmasq-base ipxe xfsprogs btrfs-progs e2fsprogs iproute2 util-linux coreutils
@@ -34,7 +39,8 @@ TEST=(libiscsi-bin qemu-system-x86 qemu-block-extra ipxe-qemu ovmf syslinux sysl
       shellcheck mmdebstrap systemd-container debian-archive-keyring)
 
 pkgs=("${RUNTIME[@]}" "${NODE[@]}")
-[ "$profile" = test ] && pkgs+=("${TEST[@]}")
+if [ "$profile" = test ]; then pkgs+=("${TEST[@]}"); fi
+if [ "$list" = 1 ]; then printf '%s\n' "${pkgs[@]}"; exit 0; fi
 
 missing=()
 for p in "${pkgs[@]}"; do

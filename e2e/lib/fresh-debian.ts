@@ -12,8 +12,12 @@ import {
   rmSync,
   writeFileSync,
 } from 'node:fs';
-import { createServer, connect, type Server } from 'node:net';
-import { request as httpRequest, createServer as createHttpServer, type Server as HttpServer } from 'node:http';
+import { createServer, connect, type Socket } from 'node:net';
+import {
+  request as httpRequest,
+  createServer as createHttpServer,
+  type Server as HttpServer,
+} from 'node:http';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { GiveUp, alive, killPid, sh, waitFor } from './proc.js';
@@ -31,7 +35,7 @@ import { GiveUp, alive, killPid, sh, waitFor } from './proc.js';
 
 export const FRESH_CACHE = process.env.GGNET_FRESH_CACHE ?? '/var/tmp/ggnet-fresh';
 export const DEBIAN_MIRROR = 'http://deb.debian.org/debian';
-const ROOT_BUILDER_VERSION = '1';
+const ROOT_BUILDER_VERSION = '2';
 
 export type Suite = 'trixie' | 'bookworm';
 
@@ -69,7 +73,15 @@ export async function debianRoot(suite: Suite, include: string[], log: (l: strin
   log(`root ${suite}: building ${dir} with mmdebstrap (${include.join(' ')})`);
   await sh(
     'mmdebstrap',
-    ['--variant=minbase', '--quiet', `--include=${include.join(',')}`, suite, tmp, DEBIAN_MIRROR],
+    [
+      '--variant=minbase',
+      '--quiet',
+      '--aptopt=APT::Install-Recommends "false"',
+      `--include=${include.join(',')}`,
+      suite,
+      tmp,
+      DEBIAN_MIRROR,
+    ],
     { timeoutMs: 900_000 },
   );
   writeFileSync(join(tmp, '.ggnet-root-complete'), `${new Date().toISOString()}\n`);
@@ -129,7 +141,11 @@ export interface ExecResult {
 }
 
 /** Runs a command on the host and collects exit code and output (no throw). */
-function run(cmd: string, args: string[], opts: { timeoutMs: number; logFile?: string }): Promise<ExecResult> {
+function run(
+  cmd: string,
+  args: string[],
+  opts: { timeoutMs: number; logFile?: string },
+): Promise<ExecResult> {
   return new Promise((resolve) => {
     const t0 = Date.now();
     const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -149,9 +165,13 @@ function run(cmd: string, args: string[], opts: { timeoutMs: number; logFile?: s
         ms: Date.now() - t0,
       };
       if (opts.logFile)
-        writeFileSync(opts.logFile, `$ ${args.join(' ')}\n# exit ${r.code} after ${r.ms} ms\n${r.stdout}\n--- stderr\n${r.stderr}\n`, {
-          flag: 'a',
-        });
+        writeFileSync(
+          opts.logFile,
+          `$ ${args.join(' ')}\n# exit ${r.code} after ${r.ms} ms\n${r.stdout}\n--- stderr\n${r.stderr}\n`,
+          {
+            flag: 'a',
+          },
+        );
       resolve(r);
     });
   });
@@ -175,7 +195,10 @@ export class TestNetns {
   static purgeStale(): void {
     let list: string[] = [];
     try {
-      list = execFileSync('ip', ['netns', 'list']).toString().split('\n').map((l) => l.split(' ')[0]!);
+      list = execFileSync('ip', ['netns', 'list'])
+        .toString()
+        .split('\n')
+        .map((l) => l.split(' ')[0]!);
     } catch {
       return;
     }
@@ -429,7 +452,9 @@ export class BootedContainer {
       },
     );
     if (opts.check && r.code !== 0)
-      throw new Error(`in ${this.o.name}: \`${cmd}\` exited ${r.code}\n${r.stdout.slice(-3000)}\n${r.stderr.slice(-3000)}`);
+      throw new Error(
+        `in ${this.o.name}: \`${cmd}\` exited ${r.code}\n${r.stdout.slice(-3000)}\n${r.stderr.slice(-3000)}`,
+      );
     return r;
   }
 
@@ -455,11 +480,14 @@ export class BootedContainer {
    * A TCP port on the namespace's loopback (GGnet, nginx) offered to the test as a port on the
    * host's loopback (unix socket + local relay).
    */
-  async expose(port: number, socketDir: string): Promise<{ url: (scheme?: string) => string; close: () => Promise<void> }> {
+  async expose(
+    port: number,
+    socketDir: string,
+  ): Promise<{ url: (scheme?: string) => string; close: () => Promise<void> }> {
     const sock = join(socketDir, `fwd-${port}.sock`);
     this.helper(['node', '-e', UNIX_TO_TCP, sock, String(port)], `forwarder-${port}.log`);
     await waitFor(`forwarder socket for port ${port}`, () => existsSync(sock), 10_000, 50);
-    const conns = new Set<import('node:net').Socket>();
+    const conns = new Set<Socket>();
     const server = createServer((c) => {
       conns.add(c);
       c.on('close', () => conns.delete(c));
@@ -504,13 +532,19 @@ export class BootedContainer {
 /** Copies this checkout (tracked and untracked files, not ignored ones: no node_modules, no dist) to dest. */
 export async function copyCheckout(repo: string, dest: string): Promise<void> {
   mkdirSync(dest, { recursive: true });
-  const files = (await sh('git', ['-C', repo, 'ls-files', '-z', '-c', '-o', '--exclude-standard'])).split('\0');
+  const files = (await sh('git', ['-C', repo, 'ls-files', '-z', '-c', '-o', '--exclude-standard'])).split(
+    '\0',
+  );
   const list = files.filter((f) => f && existsSync(join(repo, f)));
   const listFile = join(dest, '..', `.files-${process.pid}`);
   writeFileSync(listFile, list.join('\0'));
-  await sh('tar', ['-C', repo, '--null', '-T', listFile, '-cf', join(dest, '..', `.src-${process.pid}.tar`)], {
-    timeoutMs: 120_000,
-  });
+  await sh(
+    'tar',
+    ['-C', repo, '--null', '-T', listFile, '-cf', join(dest, '..', `.src-${process.pid}.tar`)],
+    {
+      timeoutMs: 120_000,
+    },
+  );
   await sh('tar', ['-C', dest, '-xf', join(dest, '..', `.src-${process.pid}.tar`)], { timeoutMs: 120_000 });
   rmSync(listFile, { force: true });
   rmSync(join(dest, '..', `.src-${process.pid}.tar`), { force: true });
@@ -574,14 +608,149 @@ export function diffSnapshots(
 }
 
 /** Runs one command in a root with systemd-nspawn (no boot, no network at all). */
-export function nspawnRun(root: string, cmd: string, logFile: string, timeoutMs = 300_000): Promise<ExecResult> {
+export function nspawnRun(
+  root: string,
+  cmd: string,
+  logFile: string,
+  timeoutMs = 300_000,
+): Promise<ExecResult> {
   const env = Object.entries(CLEAN_ENV).flatMap(([k, v]) => [`--setenv=${k}=${v}`]);
   return run(
     'systemd-nspawn',
-    ['--quiet', '--register=no', '--keep-unit', '--private-network', '--console=pipe', `--directory=${root}`, ...env, '/bin/bash', '-c', cmd],
+    [
+      '--quiet',
+      '--register=no',
+      '--keep-unit',
+      '--private-network',
+      '--console=pipe',
+      `--directory=${root}`,
+      ...env,
+      '/bin/bash',
+      '-c',
+      cmd,
+    ],
     { timeoutMs, logFile },
   );
 }
 
 /** Packages of the cached Debian 13 root: a minimal server with systemd (no Node.js). */
 export const TRIXIE_BASE = ['systemd-sysv', 'dbus', 'ca-certificates', 'hostname'];
+
+/** The packages deploy/install.sh installs on a fresh Debian 13 (scripts/install-deps.sh --list runtime). */
+export function runtimePackages(repo: string): string[] {
+  return execFileSync('bash', [join(repo, 'scripts/install-deps.sh'), '--list', 'runtime'])
+    .toString()
+    .split('\n')
+    .filter(Boolean);
+}
+
+export interface FreshServer {
+  root: string;
+  ct: BootedContainer;
+  netns: TestNetns;
+  proxy: EgressProxy;
+  /** The registry proxy as the container sees it. */
+  proxyUrl: string;
+  /** Directory for the test's unix sockets. */
+  sockets: string;
+  /** Saves the journal and daemon logs to the artifacts, stops everything by PID, deletes the copy. */
+  close(): Promise<void>;
+}
+
+/**
+ * A fresh Debian 13 server for one test file: a copy of a cached root (+ `packages`), the
+ * checkout in /root/ggnet, booted with systemd in the test's network namespace, with download
+ * caches (npm, apt) bind-mounted and the registry proxy forwarded in.
+ */
+export async function startFreshServer(o: {
+  tag: string;
+  repo: string;
+  artifacts: string;
+  packages?: string[];
+  log: (l: string) => void;
+  timed: <T>(name: string, fn: () => Promise<T>) => Promise<T>;
+  /** Extra set-up of the namespace before the boot (interfaces). */
+  netSetup?: (ns: string) => void;
+}): Promise<FreshServer> {
+  const root = join(FRESH_CACHE, `run-${o.tag}-${process.pid}`);
+  const sockets = join(FRESH_CACHE, `s-${process.pid}-${o.tag}`);
+  mkdirSync(sockets, { recursive: true });
+  const netns = new TestNetns(o.tag);
+  const proxy = new EgressProxy(join(sockets, 'proxy.sock'), [
+    NPM_REGISTRY_HOST,
+    new URL(DEBIAN_MIRROR).hostname,
+  ]);
+  const base = await o.timed('root', () =>
+    debianRoot('trixie', [...TRIXIE_BASE, ...(o.packages ?? [])], o.log),
+  );
+  await o.timed('copy', async () => {
+    await copyRoot(base, root);
+    await copyCheckout(o.repo, join(root, 'root', 'ggnet'));
+  });
+  netns.up();
+  o.netSetup?.(netns.name);
+  await proxy.start();
+  const npmCache = join(FRESH_CACHE, 'npm-cache');
+  const aptCache = join(FRESH_CACHE, 'apt-archives-trixie');
+  mkdirSync(npmCache, { recursive: true });
+  mkdirSync(join(aptCache, 'partial'), { recursive: true });
+  const ct = new BootedContainer({
+    name: `ggf-${o.tag}-${process.pid}`,
+    root,
+    netns,
+    artifacts: o.artifacts,
+    // download caches only: the installs themselves run for real
+    binds: [
+      [npmCache, '/root/.npm'],
+      [aptCache, '/var/cache/apt/archives'],
+    ],
+  });
+  await o.timed('boot', () => ct.boot());
+  const proxyUrl = ct.forwardProxy(proxy.socket);
+  return {
+    root,
+    ct,
+    netns,
+    proxy,
+    proxyUrl,
+    sockets,
+    close: async () => {
+      try {
+        for (const [cmd, file] of [
+          ['journalctl --no-pager -b', 'journal.log'],
+          ['cat /var/lib/ggnet/logs/*.log', 'daemons.log'],
+        ] as const) {
+          const r = await ct.exec(cmd, { quiet: true, timeoutMs: 30_000 }).catch(() => null);
+          if (r) writeFileSync(join(o.artifacts, file), r.stdout + r.stderr);
+        }
+      } finally {
+        await ct.stop();
+        await proxy.stop();
+        netns.down();
+        o.log(`refused by the registry proxy: ${JSON.stringify(proxy.refused)}`);
+        rmSync(root, { recursive: true, force: true });
+        rmSync(sockets, { recursive: true, force: true });
+      }
+    },
+  };
+}
+
+export const NPM_REGISTRY_HOST = 'registry.npmjs.org';
+
+/** Step log and timings of a test file (artifacts steps.log, timings.json). */
+export function stepsOf(artifacts: string) {
+  const timings: Record<string, number> = {};
+  const log = (l: string) =>
+    writeFileSync(join(artifacts, 'steps.log'), `${new Date().toISOString()} ${l}\n`, { flag: 'a' });
+  const timed = async <T>(name: string, fn: () => Promise<T>): Promise<T> => {
+    const t0 = Date.now();
+    try {
+      return await fn();
+    } finally {
+      timings[name] = Math.round((Date.now() - t0) / 1000);
+      writeFileSync(join(artifacts, 'timings.json'), `${JSON.stringify(timings, null, 2)}\n`);
+      log(`${name}: ${timings[name]} s`);
+    }
+  };
+  return { timings, log, timed };
+}

@@ -35,7 +35,7 @@ export class QemuIo {
 
   constructor(opts: string, prefix: string[] = []) {
     const [cmd, ...args] = [...prefix, 'qemu-io', '--image-opts', opts];
-    this.child = spawn(cmd!, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    this.child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
     this.child.stdout!.on('data', (b: Buffer) => (this.out += b.toString()));
     this.child.stderr!.on('data', (b: Buffer) => (this.out += b.toString()));
   }

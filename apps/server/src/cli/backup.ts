@@ -24,7 +24,10 @@ export async function backupCommand(
     throw new CliError('usage: ggnet backup FILE|-', 'FILE gets a .tar.gz; - writes it to stdout');
   const toStdout = file === '-';
   if (toStdout && process.stdout.isTTY)
-    throw new CliError('the backup is binary: redirect stdout to a file', 'ggnet backup - > ggnet-backup.tar.gz');
+    throw new CliError(
+      'the backup is binary: redirect stdout to a file',
+      'ggnet backup - > ggnet-backup.tar.gz',
+    );
   return withContainer(async (c) => {
     const target = toStdout ? '-' : resolve(file);
     const b = await c.backups.queue('cli', null, target);
@@ -47,7 +50,10 @@ export async function restoreCommand(config: Config, argv: string[], version: st
   });
   const [file] = positionals;
   if (!file || positionals.length > 1)
-    throw new CliError('usage: ggnet restore FILE|- [--force]', 'stop the server first: systemctl stop ggnet');
+    throw new CliError(
+      'usage: ggnet restore FILE|- [--force]',
+      'stop the server first: systemctl stop ggnet',
+    );
   const log = createLogger('warn', process.stderr);
   const r = await restoreBackup(file === '-' ? process.stdin : resolve(file), {
     dataDir: config.dataDir,
@@ -69,9 +75,12 @@ export async function restoreCommand(config: Config, argv: string[], version: st
         .map((v) => `${v.imageId}/v${v.number}`)
         .join(', ')}${r.versionsWithoutFile.length > 5 ? ', ...' : ''})`,
     );
-  if (r.sessionsEnded) out.push(`${r.sessionsEnded} live session(s) ended: their disks are not on this server`);
+  if (r.sessionsEnded)
+    out.push(`${r.sessionsEnded} live session(s) ended: their disks are not on this server`);
   if (r.configFiles.length)
-    out.push(`configuration of the backup put aside (the files in use are unchanged): ${r.configFiles.join(', ')}`);
+    out.push(
+      `configuration of the backup put aside (the files in use are unchanged): ${r.configFiles.join(', ')}`,
+    );
   if (r.previous.length) out.push(`kept what it replaced: ${r.previous.join(', ')}`);
   out.push('start the server: systemctl start ggnet');
   process.stdout.write(`${out.join('\n')}\n`);

@@ -28,7 +28,10 @@ import {
 import { seedImage } from '../helpers/iscsi.js';
 
 const log = pino({ level: 'silent' });
-const mapItems = (page: { items: Array<Record<string, unknown>> }, f: (x: Record<string, unknown>) => unknown) => ({
+const mapItems = (
+  page: { items: Array<Record<string, unknown>> },
+  f: (x: Record<string, unknown>) => unknown,
+) => ({
   ...page,
   items: page.items.map(f),
 });
@@ -113,7 +116,11 @@ describeEachDialect('backup and restore', (dialect) => {
       method: 'PUT',
       url: '/api/v1/settings',
       headers: h,
-      payload: { boot: { menu: true, retries: 7 }, machines: { namePattern: 'lab-{n}' }, backup: { keep: 3 } },
+      payload: {
+        boot: { menu: true, retries: 7 },
+        machines: { namePattern: 'lab-{n}' },
+        backup: { keep: 3 },
+      },
     });
     expect(s.statusCode, s.body).toBe(200);
     // a live session whose disk will not be on the server it is restored to
@@ -157,15 +164,15 @@ describeEachDialect('backup and restore', (dialect) => {
       applied_version_id: null,
       error: null,
     });
-    machines = ((await src.app.inject({ url: '/api/v1/machines', headers: h })).json() as Page<Machine>).items;
-    images = ((await src.app.inject({ url: '/api/v1/images', headers: h })).json() as Page<Image>).items;
+    machines = (await src.app.inject({ url: '/api/v1/machines', headers: h })).json<Page<Machine>>().items;
+    images = (await src.app.inject({ url: '/api/v1/images', headers: h })).json<Page<Image>>().items;
     expect(machines).toHaveLength(2);
     expect(images).toHaveLength(1);
 
     // a backup from the API: 202 and a queued job; the job's work is BackupService.run
     const r = await src.app.inject({ method: 'POST', url: '/api/v1/backups', headers: h });
     expect(r.statusCode, r.body).toBe(202);
-    const queued = r.json() as Backup;
+    const queued = r.json<Backup>();
     expect(queued).toMatchObject({ state: 'queued', trigger: 'manual', createdBy: 'admin', dialect });
     const jobs = await c.jobs.list({ limit: 10, offset: 0, type: 'backup.create' });
     expect(jobs.items.map((j) => j.payload.backupId)).toContain(queued.id);
@@ -183,8 +190,13 @@ describeEachDialect('backup and restore', (dialect) => {
     expect(backup.sizeBytes).toBe(statSync(file).size);
     expect(backup.schema).toBe('0005-backups');
     const h = await src.auth();
-    const list = (await src.app.inject({ url: '/api/v1/backups', headers: h })).json() as Page<Backup>;
-    expect(list.items[0]).toMatchObject({ id: backup.id, state: 'done', present: true, sizeBytes: backup.sizeBytes });
+    const list = (await src.app.inject({ url: '/api/v1/backups', headers: h })).json<Page<Backup>>();
+    expect(list.items[0]).toMatchObject({
+      id: backup.id,
+      state: 'done',
+      present: true,
+      sizeBytes: backup.sizeBytes,
+    });
     const status = (await src.app.inject({ url: '/api/v1/backups/status', headers: h })).json();
     expect(status).toMatchObject({ daily: true, keep: 3, totalBytes: backup.sizeBytes, lastFailure: null });
     const dl = await src.app.inject({ url: `/api/v1/backups/${backup.id}/download`, headers: h });
@@ -212,7 +224,9 @@ describeEachDialect('backup and restore', (dialect) => {
       const m = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as BackupManifest;
       expect(m).toMatchObject({ format: 'ggnet-backup', dialect, backupId: backup.id });
       expect(m.migrations.at(-1)).toBe('0005-backups');
-      expect(JSON.parse(readFileSync(join(dir, 'settings.json'), 'utf8'))).toMatchObject({ boot: { retries: 7 } });
+      expect(JSON.parse(readFileSync(join(dir, 'settings.json'), 'utf8'))).toMatchObject({
+        boot: { retries: 7 },
+      });
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -222,7 +236,12 @@ describeEachDialect('backup and restore', (dialect) => {
     const target = await emptyInstall(dialect);
     try {
       // image files are not in a backup: the admin copies <data dir>/images over (rsync)
-      execFileSync('cp', ['-a', '--sparse=always', join(src.dataDir, 'images'), join(target.dataDir, 'images')]);
+      execFileSync('cp', [
+        '-a',
+        '--sparse=always',
+        join(src.dataDir, 'images'),
+        join(target.dataDir, 'images'),
+      ]);
       const report = await restoreBackup(file, restoreOpts(target.dataDir, target.config.databaseUrl));
       expect(report.counts).toEqual({ users: 2, machines: 2, images: 1, versions: 1 });
       expect(report.versionsWithoutFile).toEqual([]);
@@ -313,7 +332,9 @@ describeEachDialect('backup and restore', (dialect) => {
     try {
       const before = (await target.open()).c;
       const n = (await before.users.list({ limit: 10, offset: 0 })).total;
-      const err = await restoreBackup(f, restoreOpts(target.dataDir, target.config.databaseUrl)).catch((e) => e);
+      const err = await restoreBackup(f, restoreOpts(target.dataDir, target.config.databaseUrl)).catch(
+        (e) => e,
+      );
       expect(err).toBeInstanceOf(AppError);
       expect(err).toMatchObject({ code, statusCode: status });
       // nothing changed

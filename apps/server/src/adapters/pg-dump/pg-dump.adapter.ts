@@ -42,7 +42,14 @@ export class RealPgDump implements PgDump {
     const c = pgConnection(databaseUrl);
     await this.runner.run(
       this.bin.restore,
-      ['--no-owner', '--no-privileges', '--exit-on-error', '--single-transaction', `--dbname=${c.dbname}`, file],
+      [
+        '--no-owner',
+        '--no-privileges',
+        '--exit-on-error',
+        '--single-transaction',
+        `--dbname=${c.dbname}`,
+        file,
+      ],
       { env: c.env, signal, timeoutMs: 6 * 3600_000 },
     );
   }

@@ -146,7 +146,10 @@ export async function extractArchive(
           }
           const name = h.subarray(0, 100).toString('utf8').replace(/\0.*$/s, '');
           const type = String.fromCharCode(h[156]!);
-          const size = parseInt(h.subarray(124, 136).toString('ascii').replace(/\0.*$/s, '').trim() || '0', 8);
+          const size = parseInt(
+            h.subarray(124, 136).toString('ascii').replace(/\0.*$/s, '').trim() || '0',
+            8,
+          );
           if (type !== '0' && type !== '\0') throw new ArchiveError(`${name}: not a regular file`);
           if (!NAME_RE.test(name) || name.split('/').includes('..'))
             throw new ArchiveError(`unexpected file ${JSON.stringify(name)} in the archive`);

@@ -60,19 +60,35 @@ export async function restoreBackup(input: string | Readable, o: RestoreOptions)
       files = await extractArchive(input, tmp);
     } catch (err) {
       if (err instanceof ArchiveError)
-        throw badRequest('backup_unreadable', `not a GGnet backup: ${err.message}`, 'give a file made by `ggnet backup`');
+        throw badRequest(
+          'backup_unreadable',
+          `not a GGnet backup: ${err.message}`,
+          'give a file made by `ggnet backup`',
+        );
       throw err;
     }
     if (!files.has('manifest.json'))
-      throw badRequest('backup_unreadable', 'not a GGnet backup: manifest.json is missing', 'give a file made by `ggnet backup`');
+      throw badRequest(
+        'backup_unreadable',
+        'not a GGnet backup: manifest.json is missing',
+        'give a file made by `ggnet backup`',
+      );
     const parsed = BackupManifest.safeParse(JSON.parse(readFileSync(join(tmp, 'manifest.json'), 'utf8')));
     if (!parsed.success)
-      throw badRequest('backup_unreadable', 'not a GGnet backup: its manifest is not understood', 'give a file made by `ggnet backup`');
+      throw badRequest(
+        'backup_unreadable',
+        'not a GGnet backup: its manifest is not understood',
+        'give a file made by `ggnet backup`',
+      );
     const m = parsed.data;
     for (const [name, f] of Object.entries(m.files)) {
       const got = files.get(name);
       if (!got || got.sha256 !== f.sha256 || got.size !== f.size)
-        throw badRequest('backup_damaged', `the backup is damaged: ${name} does not match its checksum`, 'use another backup file');
+        throw badRequest(
+          'backup_damaged',
+          `the backup is damaged: ${name} does not match its checksum`,
+          'use another backup file',
+        );
     }
     const unknown = m.migrations.filter((n) => !MIGRATION_NAMES.includes(n));
     if (unknown.length)

@@ -11,7 +11,12 @@ export function registerBackupRoutes(app: App, deps: { backups: BackupService; j
   app.get(
     '/api/v1/backups',
     {
-      schema: { tags, summary: 'List backups, newest first', querystring: BackupListQuery, response: { 200: page(Backup) } },
+      schema: {
+        tags,
+        summary: 'List backups, newest first',
+        querystring: BackupListQuery,
+        response: { 200: page(Backup) },
+      },
       config: admin,
     },
     async (req) => deps.backups.list(req.query),
@@ -19,7 +24,11 @@ export function registerBackupRoutes(app: App, deps: { backups: BackupService; j
   app.get(
     '/api/v1/backups/status',
     {
-      schema: { tags, summary: 'Backup schedule, last success and failure, space used', response: { 200: BackupStatus } },
+      schema: {
+        tags,
+        summary: 'Backup schedule, last success and failure, space used',
+        response: { 200: BackupStatus },
+      },
       config: admin,
     },
     async () => deps.backups.status(),
@@ -36,7 +45,11 @@ export function registerBackupRoutes(app: App, deps: { backups: BackupService; j
     },
     async (req, reply) => {
       const b = await deps.backups.queue('manual', req.user?.username ?? null);
-      await deps.jobs.enqueue(BACKUP_JOB, { backupId: b.id }, { createdBy: req.user?.id ?? null, maxAttempts: 1 });
+      await deps.jobs.enqueue(
+        BACKUP_JOB,
+        { backupId: b.id },
+        { createdBy: req.user?.id ?? null, maxAttempts: 1 },
+      );
       req.auditTarget = { type: 'backup', id: b.id };
       return reply.status(202).send(b);
     },

@@ -95,8 +95,7 @@ export class BackupService {
   /** Absolute path of a finished backup in the backup directory (for downloads). */
   async fileOf(id: string): Promise<{ path: string; name: string; size: number }> {
     const b = await this.get(id);
-    if (b.state !== 'done' || !BACKUP_FILE_RE.test(b.file) || !b.present)
-      throw notFound('backup file', id);
+    if (b.state !== 'done' || !BACKUP_FILE_RE.test(b.file) || !b.present) throw notFound('backup file', id);
     const path = join(this.dir, b.file);
     return { path, name: b.file, size: statSync(path).size };
   }
@@ -122,7 +121,12 @@ export class BackupService {
   }
 
   /** A new backup row, queued (the job or the caller makes the file). */
-  async queue(trigger: BackupTrigger, createdBy: string | null, file?: string, now = new Date()): Promise<Backup> {
+  async queue(
+    trigger: BackupTrigger,
+    createdBy: string | null,
+    file?: string,
+    now = new Date(),
+  ): Promise<Backup> {
     const id = newId();
     const at = now.toISOString();
     const name = file ?? `ggnet-backup-${stamp(at)}-${trigger}-${id.replace(/-/g, '').slice(0, 6)}.tar.gz`;
@@ -172,9 +176,9 @@ export class BackupService {
         await this.d.database.snapshot!(snap);
         const copy = new SQLite(snap, { readonly: true });
         try {
-          migrations = (copy.prepare('select name from ggnet_migrations order by name').all() as Array<{ name: string }>).map(
-            (r) => r.name,
-          );
+          migrations = (
+            copy.prepare('select name from ggnet_migrations order by name').all() as Array<{ name: string }>
+          ).map((r) => r.name);
         } finally {
           copy.close();
         }
@@ -183,7 +187,9 @@ export class BackupService {
         const dump = join(tmp, 'ggnet.pgdump');
         await this.d.pgDump.dump(this.d.databaseUrl!, dump, signal);
         migrations = (
-          await sql<{ name: string }>`select name from ggnet_migrations order by name`.execute(this.d.database.db)
+          await sql<{ name: string }>`select name from ggnet_migrations order by name`.execute(
+            this.d.database.db,
+          )
         ).rows.map((r) => r.name);
         await add('database/ggnet.pgdump', dump);
       }
@@ -205,7 +211,10 @@ export class BackupService {
       // 4. the effective settings, readable without GGnet
       const settings = Buffer.from(`${JSON.stringify(await this.d.settings.get(), null, 2)}\n`);
       entries.push({ name: 'settings.json', data: settings });
-      files['settings.json'] = { size: settings.length, sha256: createHash('sha256').update(settings).digest('hex') };
+      files['settings.json'] = {
+        size: settings.length,
+        sha256: createHash('sha256').update(settings).digest('hex'),
+      };
       const manifest: BackupManifest = {
         format: 'ggnet-backup',
         formatVersion: 1,
@@ -237,7 +246,11 @@ export class BackupService {
       const msg = (err as Error).message;
       await this.d.repo.update(id, { state: 'failed', error: msg, finished_at: nowIso() });
       this.d.bus.publish('backup.updated', id, await this.get(id));
-      throw unavailable('backup_failed', `the backup failed: ${msg}`, 'see the server log; check free space in the data dir');
+      throw unavailable(
+        'backup_failed',
+        `the backup failed: ${msg}`,
+        'see the server log; check free space in the data dir',
+      );
     } finally {
       rmSync(tmp, { recursive: true, force: true });
     }
@@ -261,7 +274,10 @@ export class BackupService {
    * the hour of the day has come, and the last scheduled backup is older than 23 hours. Then the
    * scheduled backups beyond backup.keep are deleted. Returns the new backup, if one was made.
    */
-  async runScheduled(now = new Date(), signal?: AbortSignal): Promise<{ backup: Backup | null; deleted: string[] }> {
+  async runScheduled(
+    now = new Date(),
+    signal?: AbortSignal,
+  ): Promise<{ backup: Backup | null; deleted: string[] }> {
     const s = (await this.d.settings.get()).backup;
     await this.d.repo.failStale(new Date(now.getTime() - 6 * 3600_000).toISOString(), nowIso());
     if (!s.daily) return { backup: null, deleted: [] };

@@ -106,14 +106,21 @@ export class RestoredDatabase {
   constructor(private readonly db: Kysely<DB>) {}
 
   async migrations(): Promise<string[]> {
-    const rows = await sql<{ name: string }>`select name from ggnet_migrations order by name`.execute(this.db);
+    const rows = await sql<{ name: string }>`select name from ggnet_migrations order by name`.execute(
+      this.db,
+    );
     return rows.rows.map((r) => r.name);
   }
 
   async counts(): Promise<Record<'users' | 'machines' | 'images' | 'versions', number>> {
     const n = async (t: 'users' | 'machines' | 'images' | 'image_versions') =>
       Number(
-        (await this.db.selectFrom(t).select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n,
+        (
+          await this.db
+            .selectFrom(t)
+            .select((eb) => eb.fn.countAll<number>().as('n'))
+            .executeTakeFirstOrThrow()
+        ).n,
       );
     return {
       users: await n('users'),
@@ -123,7 +130,9 @@ export class RestoredDatabase {
     };
   }
 
-  async readyVersions(): Promise<Array<{ id: string; imageId: string; number: number; path: string | null }>> {
+  async readyVersions(): Promise<
+    Array<{ id: string; imageId: string; number: number; path: string | null }>
+  > {
     const rows = await this.db
       .selectFrom('image_versions')
       .select(['id', 'image_id', 'number', 'path'])
@@ -133,8 +142,14 @@ export class RestoredDatabase {
   }
 
   /** Live sessions with their writebacks (a restore ends those whose disks did not come along). */
-  async liveSessions(): Promise<Array<{ id: string; writebacks: Array<{ id: string; path: string; backend: string }> }>> {
-    const sessions = await this.db.selectFrom('sessions').select(['id']).where('state', '!=', 'ended').execute();
+  async liveSessions(): Promise<
+    Array<{ id: string; writebacks: Array<{ id: string; path: string; backend: string }> }>
+  > {
+    const sessions = await this.db
+      .selectFrom('sessions')
+      .select(['id'])
+      .where('state', '!=', 'ended')
+      .execute();
     const out = [];
     for (const s of sessions) {
       const wbs = await this.db
