@@ -84,7 +84,7 @@ describe.skipIf(unavailable !== null)('fresh Debian 13: scripts/run.sh', () => {
     expect(out).toContain('install-deps: installing');
     const m = /generated password: (\S+)/.exec(out);
     expect(m, out.slice(-2000)).not.toBeNull();
-    await api.login(m![1]!);
+    await api.login(m![1]);
     const me = await api.get<{ username: string; role: string }>('/api/v1/auth/me');
     expect(me).toMatchObject({ username: 'admin', role: 'admin' });
     const page = await fetch(`${api.baseUrl}/`);
