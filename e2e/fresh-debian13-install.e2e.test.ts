@@ -1,7 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { request as httpsRequest } from 'node:https';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Image, Machine, Page, SessionStartResult, Settings } from '@ggnet/contracts';
@@ -18,41 +17,11 @@ import {
 } from './lib/fresh-debian.js';
 import { waitFor } from './lib/proc.js';
 import { QemuIo, iscsiImageOpts } from './lib/qemu-io.js';
+import { tls } from './lib/tls.js';
 import { artifactsDir } from './lib/world.js';
 
 const unavailable = freshDebianUnavailable();
 const BOOT_ADDR = '10.98.0.1';
-
-/** GET/POST over TLS, trusting only the given certificate (the one install.sh generated). */
-function tls(
-  url: string,
-  ca: string,
-  opts: { method?: string; body?: unknown; headers?: Record<string, string> } = {},
-): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> {
-  return new Promise((ok, fail) => {
-    const body = opts.body === undefined ? undefined : JSON.stringify(opts.body);
-    const req = httpsRequest(
-      url,
-      {
-        method: opts.method ?? 'GET',
-        ca,
-        headers: { ...(body ? { 'content-type': 'application/json' } : {}), ...(opts.headers ?? {}) },
-      },
-      (res) => {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (c: string) => (text += c));
-        res.on('end', () => ok({ status: res.statusCode ?? 0, headers: res.headers, body: text }));
-      },
-    );
-    req.on('upgrade', (res, socket) => {
-      socket.destroy();
-      ok({ status: res.statusCode ?? 0, headers: res.headers, body: '' });
-    });
-    req.on('error', fail);
-    req.end(body);
-  });
-}
 
 /**
  * deploy/install.sh on a fresh Debian 13 server, as an admin runs it: a root built with mmdebstrap
