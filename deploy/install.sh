@@ -107,8 +107,9 @@ bash "$SRC/scripts/install-deps.sh" runtime
 
 say "building in $SRC"
 cd "$SRC"
+# --prefer-offline: what npm's cache already has (e.g. from the previous install) is not fetched again
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  npm ci --no-audit --no-fund
+  npm ci --no-audit --no-fund --prefer-offline
 fi
 npm run build
 
@@ -122,7 +123,7 @@ tar -cf - package.json package-lock.json packages/contracts/package.json package
   e2e/package.json bench/package.json | tar -xf - -C "$stage"
 # better-sqlite3 was just compiled in the checkout (same lockfile, same version, same Node): reuse
 # its binary instead of compiling it a second time; compile it if that is not possible
-(cd "$stage" && npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
+(cd "$stage" && npm ci --omit=dev --ignore-scripts --no-audit --no-fund --prefer-offline \
   --workspace @ggnet/server --include-workspace-root=false >/dev/null)
 built="$SRC/node_modules/better-sqlite3/build/Release/better_sqlite3.node"
 ver() { node -p "require('$1/package.json').version" 2>/dev/null || true; }
@@ -216,7 +217,7 @@ if have_systemd; then
     die "ggnet.service did not start (journalctl -u ggnet)"
   fi
   say "GGnet is running. The first start prints the password of user admin once:"
-  say "  journalctl -u ggnet | grep 'generated password'     (change it: ggnet user passwd admin)"
+  say "  journalctl -u ggnet | grep 'generated password:'     (change it: ggnet user passwd admin)"
   if [ "$NGINX" = 1 ]; then
     say "console: https://$(hostname -f 2>/dev/null || hostname)/   (PXE clients: http://<server>/boot/ipxe)"
   else

@@ -45,6 +45,21 @@ describe('deploy files and shell scripts', () => {
     expect(bad.out).toMatch(/Unknown key '?NoNewPriviledges'?/);
   });
 
+  it('systemd-analyze security rates both units OK (exposure 2.0 or less; the README has the figures)', async () => {
+    const scores: Record<string, number> = {};
+    for (const u of ['ggnet.service', 'ggnet-worker.service']) {
+      copyFileSync(join(REPO, 'deploy/systemd', u), join(dir, u));
+      const r = await run('systemd-analyze', ['security', '--offline=true', '--no-pager', join(dir, u)]);
+      const m = /Overall exposure level for \S+: ([\d.]+) (\w+)/.exec(r.out);
+      expect(m, r.out).not.toBeNull();
+      scores[u] = Number(m![1]);
+      expect(m![2]).toBe('OK');
+    }
+    expect(scores['ggnet.service']).toBeLessThanOrEqual(2.0);
+    expect(scores['ggnet-worker.service']).toBeLessThanOrEqual(1.5);
+    console.log(`systemd-analyze security (offline): ${JSON.stringify(scores)}`);
+  });
+
   it('nginx -t accepts the shipped site (only the certificate paths changed)', async () => {
     const cert = selfSigned(dir);
     const site = readFileSync(join(REPO, 'deploy/nginx/ggnet.conf'), 'utf8')

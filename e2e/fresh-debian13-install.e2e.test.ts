@@ -134,6 +134,8 @@ describe.skipIf(unavailable !== null)('fresh Debian 13: deploy/install.sh under 
 
     const journal = await ct.exec('journalctl -u ggnet --no-pager -o cat', { check: true });
     const lines = journal.stdout.split('\n').filter((l) => l.includes('generated password: '));
+    // the log line says where the password went, without it
+    expect(journal.stdout).toContain('printed once on stdout (not in this log)');
     expect(lines).toHaveLength(1);
     password = /generated password: (\S+)/.exec(lines[0]!)![1]!;
     firstPasswordLine = lines[0]!;
@@ -150,6 +152,14 @@ describe.skipIf(unavailable !== null)('fresh Debian 13: deploy/install.sh under 
     // `ggnet` on the command line runs as the service's user with its configuration
     const users = await ct.exec('ggnet user list', { check: true });
     expect(users.stdout).toMatch(/^admin\s+admin\s+enabled/m);
+    // the separate worker unit starts too (with no capabilities at all) and shares the database
+    const w = await ct.exec(
+      'systemctl start ggnet-worker && sleep 3 && systemctl is-active ggnet-worker && journalctl -u ggnet-worker -o cat --no-pager',
+      {},
+    );
+    expect(w.code, w.stdout + w.stderr).toBe(0);
+    expect(w.stdout).toContain('GGnet worker is up');
+    await ct.exec('systemctl stop ggnet-worker', { check: true });
     const sec = await ct.exec('systemd-analyze security --no-pager ggnet.service ggnet-worker.service', {});
     writeFileSync(join(artifacts, 'systemd-analyze-security.txt'), sec.stdout + sec.stderr);
     const score = /Overall exposure level for ggnet\.service: ([\d.]+)/.exec(sec.stdout);

@@ -14,7 +14,7 @@ cd "$(dirname "$0")/.."
 ggnet_node_plan || exit 1
 bash scripts/install-deps.sh runtime
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  npm ci --no-audit --no-fund
+  npm ci --no-audit --no-fund --prefer-offline
 fi
 if [ ! -f apps/server/dist/cli.js ] || [ -n "$(find apps packages -path '*/node_modules' -prune -o -newer apps/server/dist/cli.js -name '*.ts*' -print -quit)" ] || [ ! -f apps/web/dist/index.html ]; then
   npm run build

@@ -105,7 +105,12 @@ async function main(argv: string[]): Promise<void> {
         services: backgroundServices,
         announce: (line) => {
           process.stdout.write(`\n*** ${line}\n\n`);
-          log.warn(line.replace(/password: \S+/, 'password: [printed on stdout]'));
+          // the password itself only on stdout (once); the log says where it went
+          log.warn(
+            line.includes('generated password')
+              ? 'created user "admin" with a generated password, printed once on stdout (not in this log)'
+              : line,
+          );
         },
       });
       log.info(
