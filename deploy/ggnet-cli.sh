@@ -17,8 +17,23 @@ if [ -r /etc/systemd/system/ggnet.service.d/nginx.conf ]; then
 $(sed -n 's/^Environment=//p' /etc/systemd/system/ggnet.service.d/nginx.conf)
 EOF2
 fi
+as_ggnet() { setpriv --reuid=ggnet --regid=ggnet --init-groups --inh-caps=-all -- /usr/bin/node "$CLI" "$@"; }
 if [ "$(id -u)" -eq 0 ]; then
-  # paths given on the command line stay the caller's (backup/restore files): resolve them first
-  exec setpriv --reuid=ggnet --regid=ggnet --init-groups --inh-caps=-all -- /usr/bin/node "$CLI" "$@"
+  # A backup or restore file named by root stays root's: GGnet (as ggnet) streams it through a pipe
+  # that this root shell opens (e.g. `ggnet backup /root/ggnet.tar.gz`, `ggnet restore /root/x.tar.gz`).
+  if [ $# -ge 2 ] && [ "$2" != - ] && [ "${2#-}" = "$2" ]; then
+    case "$1" in
+      backup)
+        file=$2; shift 2
+        umask 077
+        if as_ggnet backup - "$@" > "$file.partial"; then mv "$file.partial" "$file"; exit 0; fi
+        rm -f "$file.partial"; exit 1 ;;
+      restore)
+        file=$2; shift 2
+        [ -r "$file" ] || { echo "ggnet: cannot read $file" >&2; exit 1; }
+        as_ggnet restore - "$@" < "$file"; exit $? ;;
+    esac
+  fi
+  as_ggnet "$@"; exit $?
 fi
 exec /usr/bin/node "$CLI" "$@"

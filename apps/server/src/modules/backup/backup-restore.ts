@@ -1,6 +1,6 @@
 import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import type { Readable } from 'node:stream';
+import { Transform, type Readable } from 'node:stream';
 import { BackupManifest } from '@ggnet/contracts';
 import { sql } from 'kysely';
 import type { Logger } from 'pino';
@@ -56,8 +56,20 @@ export async function restoreBackup(input: string | Readable, o: RestoreOptions)
   mkdirSync(tmp, { mode: 0o700 });
   try {
     let files: Map<string, { size: number; sha256: string }>;
+    let inputBytes = 0;
+    const counted =
+      typeof input === 'string'
+        ? input
+        : input.pipe(
+            new Transform({
+              transform(chunk: Buffer, _enc, done) {
+                inputBytes += chunk.length;
+                done(null, chunk);
+              },
+            }),
+          );
     try {
-      files = await extractArchive(input, tmp);
+      files = await extractArchive(counted, tmp);
     } catch (err) {
       if (err instanceof ArchiveError)
         throw badRequest(
@@ -168,7 +180,7 @@ export async function restoreBackup(input: string | Readable, o: RestoreOptions)
         }
       }
       await r.requeueRunningJobs(at);
-      const size = typeof input === 'string' && existsSync(input) ? statSync(input).size : 0;
+      const size = typeof input === 'string' ? statSync(input).size : inputBytes;
       await r.closeOpenBackups(m.backupId, size, m.createdAt, at);
       report = {
         from: {
