@@ -93,22 +93,51 @@ export async function debianRoot(suite: Suite, include: string[], log: (l: strin
 }
 
 /**
- * A copy of a cached root for one test, with the CA scaffolding of this workplace (the host's
- * extra certificates trusted, so that npm and apt reach the registries as the host does).
+ * A writable view of a cached root for one test: an overlay mount (the cached root stays
+ * untouched below, the test's changes land in `<dir>/upper`), with the CA scaffolding of this
+ * workplace (the host's extra certificates trusted, so that npm and apt reach the registries as
+ * the host does). Returns the mounted root.
  */
-export async function copyRoot(base: string, dest: string): Promise<void> {
-  rmSync(dest, { recursive: true, force: true });
-  await sh('cp', ['-a', '--reflink=auto', base, dest], { timeoutMs: 300_000 });
-  rmSync(join(dest, '.ggnet-root-complete'), { force: true });
+export async function overlayRoot(
+  base: string,
+  dir: string,
+): Promise<{ root: string; unmount: () => Promise<void> }> {
+  await unmountRoot(dir);
+  rmSync(dir, { recursive: true, force: true });
+  const root = join(dir, 'root');
+  for (const d of ['upper', 'work', 'root']) mkdirSync(join(dir, d), { recursive: true });
+  await sh('mount', [
+    '-t',
+    'overlay',
+    'overlay',
+    '-o',
+    `lowerdir=${base},upperdir=${join(dir, 'upper')},workdir=${join(dir, 'work')}`,
+    root,
+  ]);
+  rmSync(join(root, '.ggnet-root-complete'), { force: true });
   const extra = '/usr/local/share/ca-certificates';
   if (existsSync(extra)) {
     const crts = readdirSync(extra).filter((f) => f.endsWith('.crt'));
     if (crts.length) {
-      mkdirSync(join(dest, extra), { recursive: true });
-      for (const f of crts) copyFileSync(join(extra, f), join(dest, extra, f));
-      await sh('chroot', [dest, 'update-ca-certificates', '--fresh'], { timeoutMs: 120_000 });
+      mkdirSync(join(root, extra), { recursive: true });
+      for (const f of crts) copyFileSync(join(extra, f), join(root, extra, f));
+      await sh('chroot', [root, 'update-ca-certificates', '--fresh'], { timeoutMs: 120_000 });
     }
   }
+  return {
+    root,
+    unmount: async () => {
+      await unmountRoot(dir);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+async function unmountRoot(dir: string): Promise<void> {
+  const root = join(dir, 'root');
+  const mounts = readFileSync('/proc/self/mounts', 'utf8');
+  if (!mounts.split('\n').some((l) => l.split(' ')[1] === root)) return;
+  await sh('umount', [root]).catch(() => sh('umount', ['-l', root]));
 }
 
 /** The environment a root shell on a fresh server has (no host npm settings leak in). */
@@ -672,7 +701,7 @@ export async function startFreshServer(o: {
   /** Extra set-up of the namespace before the boot (interfaces). */
   netSetup?: (ns: string) => void;
 }): Promise<FreshServer> {
-  const root = join(FRESH_CACHE, `run-${o.tag}-${process.pid}`);
+  const runDir = join(FRESH_CACHE, `run-${o.tag}-${process.pid}`);
   const sockets = join(FRESH_CACHE, `s-${process.pid}-${o.tag}`);
   mkdirSync(sockets, { recursive: true });
   const netns = new TestNetns(o.tag);
@@ -683,9 +712,10 @@ export async function startFreshServer(o: {
   const base = await o.timed('root', () =>
     debianRoot('trixie', [...TRIXIE_BASE, ...(o.packages ?? [])], o.log),
   );
-  await o.timed('copy', async () => {
-    await copyRoot(base, root);
-    await copyCheckout(o.repo, join(root, 'root', 'ggnet'));
+  const { root, unmount } = await o.timed('copy', async () => {
+    const r = await overlayRoot(base, runDir);
+    await copyCheckout(o.repo, join(r.root, 'root', 'ggnet'));
+    return r;
   });
   netns.up();
   o.netSetup?.(netns.name);
@@ -728,7 +758,7 @@ export async function startFreshServer(o: {
         await proxy.stop();
         netns.down();
         o.log(`refused by the registry proxy: ${JSON.stringify(proxy.refused)}`);
-        rmSync(root, { recursive: true, force: true });
+        await unmount();
         rmSync(sockets, { recursive: true, force: true });
       }
     },
