@@ -316,6 +316,43 @@ describe.skipIf(unavailable !== null)('fresh Debian 13: deploy/install.sh under 
     };
   }, 600_000);
 
+  it("ggnet backup and restore as root with the installed command: the file stays root's, the data the service's", async () => {
+    expect(before).toBeDefined();
+    const b = await ct.exec(
+      'ggnet backup /root/ggnet-backup.tar.gz && stat -c "%U %a" /root/ggnet-backup.tar.gz',
+      {
+        timeoutMs: 120_000,
+      },
+    );
+    expect(b.code, b.stdout + b.stderr).toBe(0);
+    expect(b.stdout.trim().split('\n').at(-1)).toBe('root 600');
+    const list = await ct.exec('tar -tzf /root/ggnet-backup.tar.gz | sort', { check: true });
+    expect(list.stdout.trim().split('\n')).toEqual([
+      'config/ggnet.env',
+      'config/ggnet.toml',
+      'database/ggnet.db',
+      'manifest.json',
+      'secrets/jwt-secret',
+      'settings.json',
+    ]);
+    // a change after the backup, undone by the restore
+    await api.post('/api/v1/machines', { name: 'pc-after-backup', mac: '52:54:00:12:34:57' });
+    const r = await ct.exec(
+      'systemctl stop ggnet && ggnet restore /root/ggnet-backup.tar.gz && stat -c %U /var/lib/ggnet/ggnet.db && systemctl start ggnet',
+      { timeoutMs: 120_000 },
+    );
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout).toContain('restored the backup of');
+    expect(r.stdout).toMatch(/^ggnet$/m);
+    await ready();
+    await api.login(password);
+    const machines = (await api.get<Page<Machine>>('/api/v1/machines?limit=100')).items;
+    expect(machines.map((m) => m.name)).toEqual(before.machines.map((m) => m.name));
+    // the session's disk is on this server: its session lives on, its target is still served
+    const s = await api.get<{ state: string }>(`/api/v1/sessions/${login.sessionId}`);
+    expect(['ready', 'active']).toContain(s.state);
+  }, 300_000);
+
   it('install.sh again from a newer commit, with nginx: keeps data, runs the new migration, TLS in front', async () => {
     expect(before).toBeDefined();
     // the newer commit: one more migration
