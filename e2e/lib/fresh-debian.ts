@@ -402,6 +402,9 @@ export class BootedContainer {
           `--network-namespace-path=/run/netns/${this.o.netns.name}`,
           '--quiet',
           '--boot',
+          // a server has CAP_NET_ADMIN (dnsmasq needs it for DHCP); nspawn keeps it only for
+          // containers with a network of their own, which this one has (the test's namespace)
+          '--capability=CAP_NET_ADMIN',
           '--register=no',
           '--keep-unit',
           `--machine=${this.o.name}`,
