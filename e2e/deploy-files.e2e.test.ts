@@ -65,35 +65,30 @@ describe('deploy files and shell scripts', () => {
     const site = readFileSync(join(REPO, 'deploy/nginx/ggnet.conf'), 'utf8')
       .replace('/etc/ggnet/tls/ggnet.crt', cert.certFile)
       .replace('/etc/ggnet/tls/ggnet.key', cert.keyFile);
-    writeFileSync(join(dir, 'site.conf'), site);
-    const conf = (include: string) =>
-      `pid ${dir}/nginx.pid;\nerror_log ${dir}/error.log;\nevents {}\nhttp {\n  access_log off;\n  include ${include};\n}\n`;
-    writeFileSync(join(dir, 'nginx.conf'), conf(join(dir, 'site.conf')));
-    const r = await run('/usr/sbin/nginx', [
-      '-t',
-      '-p',
-      dir,
-      '-e',
-      join(dir, 'error.log'),
-      '-c',
-      join(dir, 'nginx.conf'),
-    ]);
+    /** nginx -t on a main configuration that includes one site file. */
+    const nginxT = (name: string, siteText: string) => {
+      writeFileSync(join(dir, `${name}.site`), siteText);
+      writeFileSync(
+        join(dir, `${name}.conf`),
+        `pid ${dir}/nginx.pid;\nerror_log ${dir}/error.log;\nevents {}\nhttp {\n  access_log off;\n  include ${join(dir, `${name}.site`)};\n}\n`,
+      );
+      return run('/usr/sbin/nginx', [
+        '-t',
+        '-p',
+        dir,
+        '-e',
+        join(dir, 'error.log'),
+        '-c',
+        join(dir, `${name}.conf`),
+      ]);
+    };
+    const r = await nginxT('shipped', site);
     expect(r.code, r.out).toBe(0);
     expect(r.out).toContain('test is successful');
-    writeFileSync(
-      join(dir, 'bad.conf'),
+    const bad = await nginxT(
+      'broken',
       site.replace('proxy_request_buffering off;', 'proxy_request_buffering of;'),
     );
-    writeFileSync(join(dir, 'nginx-bad.conf'), conf(join(dir, 'bad.conf')));
-    const bad = await run('/usr/sbin/nginx', [
-      '-t',
-      '-p',
-      dir,
-      '-e',
-      join(dir, 'error.log'),
-      '-c',
-      join(dir, 'nginx-bad.conf'),
-    ]);
     expect(bad.code).not.toBe(0);
   });
 

@@ -17,7 +17,7 @@ import * as tus from 'tus-js-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_PASSWORD, REPO, startGgnet, type GgnetServer } from './browser/helpers/ggnet-server.js';
 import { killPid, waitFor } from './lib/proc.js';
-import { selfSigned, tls } from './lib/tls.js';
+import { selfSigned, tls, wsUpgradeStatus } from './lib/tls.js';
 
 const NGINX = '/usr/sbin/nginx';
 const run = promisify(execFile);
@@ -157,14 +157,6 @@ describe.skipIf(!existsSync(NGINX))('deploy: nginx in front of GGnet (deploy/ngi
     expect(img).toMatchObject({ sourceSha256: sha256, sourceSize: data.length });
 
     // the events WebSocket: nginx passes the upgrade through
-    const ws = await tls(`${base}/api/v1/events?token=${encodeURIComponent(token)}`, ca, {
-      headers: {
-        connection: 'Upgrade',
-        upgrade: 'websocket',
-        'sec-websocket-key': randomBytes(16).toString('base64'),
-        'sec-websocket-version': '13',
-      },
-    });
-    expect(ws.status).toBe(101);
+    expect(await wsUpgradeStatus(base, ca, token)).toBe(101);
   });
 });

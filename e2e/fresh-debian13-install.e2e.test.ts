@@ -17,7 +17,7 @@ import {
 } from './lib/fresh-debian.js';
 import { waitFor } from './lib/proc.js';
 import { QemuIo, iscsiImageOpts } from './lib/qemu-io.js';
-import { tls } from './lib/tls.js';
+import { tls, wsUpgradeStatus } from './lib/tls.js';
 import { artifactsDir } from './lib/world.js';
 
 const unavailable = freshDebianUnavailable();
@@ -167,6 +167,19 @@ describe.skipIf(unavailable !== null)('fresh Debian 13: deploy/install.sh under 
   }, 1_800_000);
 
   let login: SessionStartResult;
+  /** A real initiator (qemu-io) in the test's namespace, logged in to the session's boot disk. */
+  const initiator = () =>
+    new QemuIo(
+      iscsiImageOpts({
+        portal: `${BOOT_ADDR}:3260`,
+        targetIqn: login.targetIqn,
+        lun: 1,
+        initiatorIqn: login.initiatorIqn,
+        user: login.chap.username,
+        password: login.chap.password,
+      }),
+      ['ip', 'netns', 'exec', netnsName],
+    );
   let imageId = '';
   let before: { machines: Machine[]; images: Image[]; settings: Settings };
 
@@ -210,17 +223,7 @@ describe.skipIf(unavailable !== null)('fresh Debian 13: deploy/install.sh under 
       bootImageId: image.id,
     });
     login = await api.post<SessionStartResult>('/api/v1/sessions', { machineId: m.id });
-    const q = new QemuIo(
-      iscsiImageOpts({
-        portal: `${BOOT_ADDR}:3260`,
-        targetIqn: login.targetIqn,
-        lun: 1,
-        initiatorIqn: login.initiatorIqn,
-        user: login.chap.username,
-        password: login.chap.password,
-      }),
-      ['ip', 'netns', 'exec', netnsName],
-    );
+    const q = initiator();
     closers.push(() => q.close());
     const tgtdBefore = readFileSync(join(root, 'var/lib/ggnet/run/tgtd.7300.pid'), 'utf8').trim();
     const mainBefore = (await ct.exec('systemctl show -p MainPID --value ggnet', {})).stdout.trim();
@@ -280,17 +283,7 @@ describe.skipIf(unavailable !== null)('fresh Debian 13: deploy/install.sh under 
       500,
     );
     // the target is back (the reconciler made it again) with the writeback the client wrote to
-    const q = new QemuIo(
-      iscsiImageOpts({
-        portal: `${BOOT_ADDR}:3260`,
-        targetIqn: login.targetIqn,
-        lun: 1,
-        initiatorIqn: login.initiatorIqn,
-        user: login.chap.username,
-        password: login.chap.password,
-      }),
-      ['ip', 'netns', 'exec', netnsName],
-    );
+    const q = initiator();
     try {
       await waitFor(
         'the session target to accept the client again',
@@ -432,15 +425,7 @@ describe.skipIf(unavailable !== null)('fresh Debian 13: deploy/install.sh under 
     );
     expect(settings).toEqual(before.settings);
     // the events WebSocket through TLS
-    const ws = await tls(`${https}/api/v1/events?token=${encodeURIComponent(token)}`, ca, {
-      headers: {
-        connection: 'Upgrade',
-        upgrade: 'websocket',
-        'sec-websocket-key': randomBytes(16).toString('base64'),
-        'sec-websocket-version': '13',
-      },
-    });
-    expect(ws.status).toBe(101);
+    expect(await wsUpgradeStatus(https, ca, token)).toBe(101);
     // port 80: the console and API go to HTTPS, /boot/ stays plain for PXE clients
     const redirect = await fetch(`${plain.url()}/api/v1/machines`, { redirect: 'manual' });
     expect(redirect.status).toBe(301);

@@ -20,6 +20,7 @@ import {
 } from 'node:http';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { FORWARDER } from './ggnet.js';
 import { GiveUp, alive, killPid, sh, waitFor } from './proc.js';
 
 /**
@@ -273,18 +274,6 @@ net.createServer((c) => {
   u.on('error', () => c.destroy()); c.on('error', () => u.destroy());
 }).listen(Number(port), '127.0.0.1');
 `;
-// Runs inside the namespace: unix socket piped to a TCP port on the namespace's loopback.
-const UNIX_TO_TCP = `
-const net = require('net'); const fs = require('fs');
-const [sock, port] = process.argv.slice(1);
-try { fs.unlinkSync(sock); } catch {}
-net.createServer((c) => {
-  const u = net.connect(Number(port), '127.0.0.1');
-  c.pipe(u).pipe(c);
-  u.on('error', () => c.destroy()); c.on('error', () => u.destroy());
-}).listen(sock);
-`;
-
 /**
  * An HTTP proxy on the host for the container: CONNECT (https) and plain GET (apt over http) to
  * the package registries' hosts only; anything else is refused with 403. Its socket is a unix
@@ -517,7 +506,7 @@ export class BootedContainer {
     socketDir: string,
   ): Promise<{ url: (scheme?: string) => string; close: () => Promise<void> }> {
     const sock = join(socketDir, `fwd-${port}.sock`);
-    this.helper(['node', '-e', UNIX_TO_TCP, sock, String(port)], `forwarder-${port}.log`);
+    this.helper(['node', '-e', FORWARDER, sock, String(port)], `forwarder-${port}.log`);
     await waitFor(`forwarder socket for port ${port}`, () => existsSync(sock), 10_000, 50);
     const conns = new Set<Socket>();
     const server = createServer((c) => {

@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { join } from 'node:path';
@@ -71,4 +72,17 @@ export function selfSigned(dir: string): { cert: string; certFile: string; keyFi
     { stdio: 'ignore' },
   );
   return { cert: readFileSync(certFile, 'utf8'), certFile, keyFile };
+}
+
+/** Opens the events WebSocket over TLS and returns the HTTP status of the answer (101 = upgraded). */
+export async function wsUpgradeStatus(base: string, ca: string, token: string): Promise<number> {
+  const r = await tls(`${base}/api/v1/events?token=${encodeURIComponent(token)}`, ca, {
+    headers: {
+      connection: 'Upgrade',
+      upgrade: 'websocket',
+      'sec-websocket-key': randomBytes(16).toString('base64'),
+      'sec-websocket-version': '13',
+    },
+  });
+  return r.status;
 }
