@@ -62,6 +62,11 @@ uninstall() {
     # uninstalling ends it: stop what is left in the unit's control group
     systemctl kill --signal=SIGKILL ggnet.service 2>/dev/null || true
   fi
+  for pidfile in "$DATA"/run/tgtd.*.pid; do
+    [ -f "$pidfile" ] || continue
+    pid=$(cat "$pidfile")
+    if [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = tgtd ]; then kill -KILL "$pid" 2>/dev/null || true; fi
+  done
   rm -f "$UNITS/ggnet.service" "$UNITS/ggnet-worker.service" /usr/local/bin/ggnet
   rm -rf "$UNITS/ggnet.service.d"
   if [ -e /etc/nginx/sites-available/ggnet.conf ] || [ -L /etc/nginx/sites-enabled/ggnet.conf ]; then

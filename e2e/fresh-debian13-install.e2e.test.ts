@@ -440,7 +440,7 @@ describe.skipIf(unavailable !== null)('fresh Debian 13: deploy/install.sh under 
     expect(nginxT.code, nginxT.stderr).toBe(0);
   }, 1_800_000);
 
-  it('--uninstall removes the service and the code, keeps /var/lib/ggnet and /etc/ggnet', async () => {
+  it('--uninstall removes the service and the code, keeps /var/lib/ggnet and /etc/ggnet; --purge removes them after confirmation', async () => {
     const r = await ct.exec('bash /root/ggnet/deploy/install.sh --uninstall', { timeoutMs: 120_000 });
     expect(r.code, r.stdout + r.stderr).toBe(0);
     const cat = await ct.exec('systemctl cat ggnet.service', {});
@@ -454,5 +454,15 @@ describe.skipIf(unavailable !== null)('fresh Debian 13: deploy/install.sh under 
     // tgtd went with the service
     const tgtd = await ct.exec('kill -0 $(cat /var/lib/ggnet/run/tgtd.7300.pid)', {});
     expect(tgtd.code).not.toBe(0);
+    // --purge: refused without a confirmation (no terminal here), then with --yes it deletes the data
+    const refused = await ct.exec('bash /root/ggnet/deploy/install.sh --purge </dev/null', {});
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain('confirm on a terminal or add --yes');
+    expect(existsSync(join(root, 'var/lib/ggnet/ggnet.db'))).toBe(true);
+    const purged = await ct.exec('bash /root/ggnet/deploy/install.sh --purge --yes', {});
+    expect(purged.code, purged.stdout + purged.stderr).toBe(0);
+    expect(existsSync(join(root, 'var/lib/ggnet'))).toBe(false);
+    expect(existsSync(join(root, 'etc/ggnet'))).toBe(false);
+    expect((await ct.exec('getent passwd ggnet', {})).code).not.toBe(0);
   }, 300_000);
 });
