@@ -15,7 +15,7 @@ import {
   type BootedContainer,
   type FreshServer,
 } from './lib/fresh-debian.js';
-import { waitFor } from './lib/proc.js';
+import { GiveUp, waitFor } from './lib/proc.js';
 import { QemuIo, iscsiImageOpts } from './lib/qemu-io.js';
 import { tls, wsUpgradeStatus } from './lib/tls.js';
 import { artifactsDir } from './lib/world.js';
@@ -153,12 +153,22 @@ describe.skipIf(unavailable !== null)('fresh Debian 13: deploy/install.sh under 
     const users = await ct.exec('ggnet user list', { check: true });
     expect(users.stdout).toMatch(/^admin\s+admin\s+enabled/m);
     // the separate worker unit starts too (with no capabilities at all) and shares the database
-    const w = await ct.exec(
-      'systemctl start ggnet-worker && sleep 3 && systemctl is-active ggnet-worker && journalctl -u ggnet-worker -o cat --no-pager',
-      {},
+    await ct.exec('systemctl start ggnet-worker', { check: true });
+    await waitFor(
+      'ggnet-worker.service to say it is up',
+      async () => {
+        const w = await ct.exec(
+          'systemctl is-active ggnet-worker; journalctl -u ggnet-worker -o cat --no-pager',
+          {
+            quiet: true,
+          },
+        );
+        if (/^failed$/m.test(w.stdout)) throw new GiveUp(`ggnet-worker failed: ${w.stdout}`);
+        return w.stdout.includes('GGnet worker is up');
+      },
+      120_000,
+      1000,
     );
-    expect(w.code, w.stdout + w.stderr).toBe(0);
-    expect(w.stdout).toContain('GGnet worker is up');
     await ct.exec('systemctl stop ggnet-worker', { check: true });
     const sec = await ct.exec('systemd-analyze security --no-pager ggnet.service ggnet-worker.service', {});
     writeFileSync(join(artifacts, 'systemd-analyze-security.txt'), sec.stdout + sec.stderr);

@@ -98,6 +98,7 @@ describe.skipIf(unavailable !== null)('fresh Debian 13: scripts/run.sh', () => {
     );
     expect(built.code, built.stderr).toBe(0);
     log(`proxy refused: ${JSON.stringify(fresh.proxy.refused)}`);
-    await ct.exec('systemctl stop ggnet-run', { check: true, timeoutMs: 60_000 });
+    // run.sh is the foreground way: it ends with its terminal (tgtd ignores SIGTERM, so SIGKILL)
+    await ct.exec('systemctl kill --signal=SIGKILL ggnet-run', { check: true });
   }, 1_800_000);
 });
