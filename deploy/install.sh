@@ -174,7 +174,15 @@ fi
 
 if [ "$NGINX" = 1 ]; then
   say "nginx with TLS"
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nginx openssl >/dev/null
+  missing=()
+  for p in nginx openssl; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    # the package lists may be missing or old (nothing else needed a download): refresh them first
+    apt-get update -qq >/dev/null 2>&1 || true
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
   install -d -m 0750 -o root -g root "$CONF/tls"
   if [ -n "$CERT" ]; then
     install -m 0644 "$CERT" "$CONF/tls/ggnet.crt"
