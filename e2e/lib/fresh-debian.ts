@@ -103,6 +103,7 @@ export async function overlayRoot(
   base: string,
   dir: string,
 ): Promise<{ root: string; unmount: () => Promise<void> }> {
+  await purgeStaleRuns();
   await unmountRoot(dir);
   rmSync(dir, { recursive: true, force: true });
   const root = join(dir, 'root');
@@ -132,6 +133,22 @@ export async function overlayRoot(
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** Run directories and socket directories of test processes that are gone (killed runs). */
+async function purgeStaleRuns(): Promise<void> {
+  let names: string[] = [];
+  try {
+    names = readdirSync(FRESH_CACHE);
+  } catch {
+    return;
+  }
+  for (const n of names) {
+    const pid = /^run-[a-z0-9]+-(\d+)$/.exec(n)?.[1] ?? /^s-(\d+)-[a-z0-9]+$/.exec(n)?.[1];
+    if (!pid || alive(Number(pid))) continue;
+    await unmountRoot(join(FRESH_CACHE, n));
+    rmSync(join(FRESH_CACHE, n), { recursive: true, force: true });
+  }
 }
 
 async function unmountRoot(dir: string): Promise<void> {
