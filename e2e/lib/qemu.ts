@@ -9,6 +9,14 @@ export type Firmware = 'bios' | 'uefi';
 const OVMF_CODE = '/usr/share/OVMF/OVMF_CODE_4M.fd';
 const OVMF_VARS = '/usr/share/OVMF/OVMF_VARS_4M.fd';
 
+/**
+ * Another iPXE build to boot with (scripts/ipxe-from-trixie.sh unpacks Debian 13's): its
+ * undionly.kpxe/snponly.efi are what GGnet serves (GGNET_IPXE_DIR, see world.ts), its qemu/
+ * ROMs what the VMs' NICs run. Unset: this machine's ipxe and ipxe-qemu packages.
+ */
+export const E2E_IPXE_DIR = process.env.GGNET_E2E_IPXE_DIR || null;
+const IPXE_ROM_DIR = E2E_IPXE_DIR ? join(E2E_IPXE_DIR, 'qemu') : null;
+
 /** Milestones read from the serial console (first time each pattern appears). */
 export const STAGES: Record<Firmware, Array<[string, RegExp]>> = {
   bios: [
@@ -24,7 +32,7 @@ export const STAGES: Record<Firmware, Array<[string, RegExp]>> = {
   uefi: [
     ['pxe_start', /Start PXE over IPv4|>>Start PXE/],
     ['nbp', /NBP file downloaded|Downloading NBP/],
-    ['ipxe', /iPXE 1\.0/],
+    ['ipxe', /iPXE \d+\.\d+/],
     ['dhcp_ok', /net0: \d+\.\d+\.\d+\.\d+\//],
     ['script', /GGnet: /],
     ['sanboot', /Registered SAN device|Booting from SAN device/],
@@ -68,7 +76,11 @@ export interface VmOptions {
   ipxeScript?: string;
 }
 
-const IPXE_LKRN = '/usr/lib/ipxe/ipxe.lkrn';
+/** iPXE as a Linux kernel image (to run a given script); from GGNET_E2E_IPXE_DIR when it has one. */
+const IPXE_LKRN =
+  E2E_IPXE_DIR && existsSync(join(E2E_IPXE_DIR, 'ipxe.lkrn'))
+    ? join(E2E_IPXE_DIR, 'ipxe.lkrn')
+    : '/usr/lib/ipxe/ipxe.lkrn';
 
 /**
  * One QEMU VM with no disk that boots from the network (-accel tcg: the host's KVM cannot run guest
@@ -109,7 +121,9 @@ export class Vm {
       `name=opt/ggnet/port,string=${this.o.readyPort ?? 8080}`,
     ];
     if (this.o.firmware === 'bios') {
-      args.push('-M', 'pc', '-m', '512', '-device', `e1000,netdev=n0,mac=${this.o.mac}`);
+      // the e1000's iPXE option ROM: QEMU's (Debian's ipxe-qemu), or another build's (GGNET_E2E_IPXE_DIR)
+      const rom = IPXE_ROM_DIR ? `,romfile=${join(IPXE_ROM_DIR, 'efi-e1000.rom')}` : '';
+      args.push('-M', 'pc', '-m', '512', '-device', `e1000,netdev=n0,mac=${this.o.mac}${rom}`);
       if (this.o.ipxeScript !== undefined) {
         const script = join(this.o.artifacts, `${this.o.name}.ipxe`);
         writeFileSync(script, this.o.ipxeScript);

@@ -16,7 +16,7 @@ import { E2E_CACHE } from './bootdisk.js';
 import { GGnetUnderTest, REPO } from './ggnet.js';
 import { BootNet } from './netns.js';
 import { Procs, sh, waitFor } from './proc.js';
-import { Vm, type Firmware } from './qemu.js';
+import { E2E_IPXE_DIR, Vm, type Firmware } from './qemu.js';
 
 /** Artifacts (serial logs, GGnet logs, timings) of one test file: test-output/e2e/<name>/. */
 export function artifactsDir(name: string): string {
@@ -67,6 +67,7 @@ export class World {
         // a control port of its own: other test runs use other tgtd instances
         GGNET_TGT_CONTROL_PORT: String(this.tgtControlPort),
         GGNET_ISCSI_PORTAL: `${this.net.addr}:3260`,
+        ...(E2E_IPXE_DIR ? { GGNET_IPXE_DIR: E2E_IPXE_DIR } : {}),
         ...o.env,
       },
     });

@@ -20,6 +20,7 @@ import { registerAuth } from './http/auth.hooks.js';
 import { registerInputGuard } from './http/input-guard.js';
 import type { App } from './http/types.js';
 import { registerAuditRoutes } from './modules/audit/audit.routes.js';
+import { registerBackupRoutes } from './modules/backup/backup.routes.js';
 import { registerAuthRoutes } from './modules/auth/auth.routes.js';
 import { registerBootApiRoutes, registerBootEndpoints } from './modules/boot/boot.routes.js';
 import { registerDhcpRoutes } from './modules/dhcp/dhcp.routes.js';
@@ -122,6 +123,7 @@ export async function buildApp(c: Container, ext: AppExtensions = {}): Promise<A
   registerJobsRoutes(app, { jobs: c.jobs });
   registerSettingsRoutes(app, { settings: c.settings });
   registerAuditRoutes(app, { audit: c.repos.audit });
+  registerBackupRoutes(app, { backups: c.backups, jobs: c.jobs });
   registerEventsRoutes(app, { bus: c.bus, auth: c.auth });
   await registerBootEndpoints(app, { boot: c.boot });
   registerBootApiRoutes(app, { boot: c.boot });

@@ -51,6 +51,10 @@ import { TargetsRepository } from './modules/targets/targets.repository.js';
 import { TargetsService } from './modules/targets/targets.service.js';
 import { UsersRepository } from './modules/users/users.repository.js';
 import { UsersService } from './modules/users/users.service.js';
+import { RealPgDump, type PgDump } from './adapters/pg-dump/pg-dump.adapter.js';
+import { BackupJob, ScheduledBackupJob } from './modules/backup/backup.job.js';
+import { BackupService } from './modules/backup/backup.service.js';
+import { BackupsRepository } from './modules/backup/backups.repository.js';
 
 /** Reads GGNET_JWT_SECRET, or the one generated on first start and kept in the data dir (0600). */
 function jwtSecret(config: Config): string {
@@ -77,6 +81,9 @@ export interface ContainerOptions {
   iscsiDriver?: IscsiTargetDriver;
   qemuImg?: QemuImg;
   convertTuning?: ConvertTuning;
+  pgDump?: PgDump;
+  /** Configuration files a backup includes (default: GGNET_CONFIG or /etc/ggnet/ggnet.{toml,json}, ggnet.env). */
+  configFiles?: string[];
 }
 
 /**
@@ -106,6 +113,7 @@ export function createContainer(config: Config, opts: ContainerOptions) {
     audit: new AuditRepository(db),
     bootEvents: new BootEventsRepository(db),
     dhcp: new DhcpRepository(db),
+    backups: new BackupsRepository(db),
   };
 
   const auth = new AuthService(repos.users, repos.refreshTokens, {
@@ -203,6 +211,23 @@ export function createContainer(config: Config, opts: ContainerOptions) {
     onDiskFull: async (id, err) => toTusError(await uploads.diskFull(id, err)),
   });
   uploads.attachTusStore(tusStore);
+  const pgDump = opts.pgDump ?? new RealPgDump(runner);
+  const backups = new BackupService({
+    repo: repos.backups,
+    database,
+    databaseUrl: config.databaseUrl,
+    dataDir: config.dataDir,
+    configFiles: opts.configFiles ?? [
+      process.env.GGNET_CONFIG ?? '/etc/ggnet/ggnet.toml',
+      '/etc/ggnet/ggnet.json',
+      '/etc/ggnet/ggnet.env',
+    ],
+    settings,
+    pgDump,
+    bus,
+    log,
+    version: opts.version ?? '0.0.0',
+  });
   const jobHandlers: JobHandler[] = [
     new ImageConvertJob(
       {
@@ -222,14 +247,18 @@ export function createContainer(config: Config, opts: ContainerOptions) {
     new ImageRetentionJob({ repo: repos.images, images, settings }),
     new ImageChecksumJob({ repo: repos.images, images, files: imageFiles, bus }),
     new UploadExpiryJob({ repo: repos.images, images, files: imageFiles, jobs, tus: tusStore }),
+    new BackupJob(backups),
+    new ScheduledBackupJob(backups),
   ];
   /** Facts known only once the server runs (the HTTP port when config.port is 0). */
   const runtime = { httpPort: config.port };
+  /** Port in the boot URLs handed to PXE clients: a reverse proxy's (bootPublicPort) or ours. */
+  const bootUrlPort = () => config.bootPublicPort ?? runtime.httpPort;
   const dnsmasq = opts.dnsmasq ?? new DnsmasqDaemon({ dir: join(config.dataDir, 'dnsmasq'), log });
   const dhcp = new DhcpService(dnsmasq, settings, repos.dhcp, repos.bootEvents, bus, log, {
     dataDir: config.dataDir,
     ipxeDir: config.ipxeDir,
-    httpPort: () => runtime.httpPort,
+    httpPort: bootUrlPort,
     files: dnsmasq.files,
     reconcileIntervalSec: config.reconcileIntervalSec,
   });
@@ -281,7 +310,7 @@ export function createContainer(config: Config, opts: ContainerOptions) {
     drainDhcpLog: () => dhcp.drain(),
     bus,
     log,
-    httpPort: () => runtime.httpPort,
+    httpPort: bootUrlPort,
     guard: bootGuard,
   });
   const bootHttp = new BootHttpListener({
@@ -333,6 +362,8 @@ export function createContainer(config: Config, opts: ContainerOptions) {
     qemuImg,
     uploads,
     tusStore,
+    pgDump,
+    backups,
     /** What the job worker can run (`ggnet serve` with GGNET_WORKER, or `ggnet worker`). */
     jobHandlers,
     runtime,

@@ -13,6 +13,7 @@ export const EVENT_TOPICS = [
   'storage',
   'writeback',
   'iscsi',
+  'backup',
 ] as const;
 export type EventTopic = (typeof EVENT_TOPICS)[number];
 

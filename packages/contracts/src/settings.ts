@@ -109,6 +109,14 @@ export const Settings = z.object({
       )
       .default('pc-{n}'),
   }),
+  backup: z.object({
+    /** A backup of the database, secrets, configuration and settings every day (to <data dir>/backups). */
+    daily: z.boolean().default(true),
+    /** Hour of the day (server time, 0-23) at or after which the daily backup runs. */
+    hour: z.number().int().min(0).max(23).default(3),
+    /** Daily backups kept; older ones are deleted after each new one. */
+    keep: z.number().int().min(1).max(365).default(7),
+  }),
   sessions: z.object({
     /** A session with no iSCSI connection for this long ends as idle. */
     idleTimeoutSec: z
@@ -152,4 +160,13 @@ export const SettingsResponse = z.object({
 export type SettingsResponse = z.infer<typeof SettingsResponse>;
 
 export const defaultSettings = (): Settings =>
-  Settings.parse({ network: {}, dhcp: {}, boot: {}, storage: {}, iscsi: {}, machines: {}, sessions: {} });
+  Settings.parse({
+    network: {},
+    dhcp: {},
+    boot: {},
+    storage: {},
+    iscsi: {},
+    machines: {},
+    backup: {},
+    sessions: {},
+  });

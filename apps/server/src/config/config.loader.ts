@@ -19,6 +19,7 @@ export const ENV_KEYS: Record<string, string> = {
   GGNET_WORKER_LEASE: 'workerLeaseSec',
   GGNET_WORKER_CONCURRENCY: 'workerConcurrency',
   GGNET_TRUST_PROXY: 'trustProxy',
+  GGNET_BOOT_PUBLIC_PORT: 'bootPublicPort',
   GGNET_ACCESS_TOKEN_TTL: 'accessTokenTtlSec',
   GGNET_REFRESH_TOKEN_TTL: 'refreshTokenTtlSec',
   GGNET_LOGIN_LIMIT_PER_IP: 'loginLimit.perIp',

@@ -36,6 +36,13 @@ export const ConfigSchema = z
     workerConcurrency: z.coerce.number().int().min(1).max(16).default(1),
     /** Trust X-Forwarded-For from a reverse proxy (nginx in deploy/). */
     trustProxy: Bool.default(false),
+    /**
+     * Port that PXE clients use for the boot endpoint when a reverse proxy serves /boot/ for GGnet
+     * (deploy/install.sh --nginx: nginx's port 80 while GGnet listens on 127.0.0.1:8080). Boot URLs
+     * handed out (DHCP, iPXE scripts) name this port; GGnet does not listen on it.
+     * network.bootHttpPort, when set, wins.
+     */
+    bootPublicPort: z.coerce.number().int().min(1).max(65535).optional(),
     accessTokenTtlSec: z.coerce.number().int().min(30).max(86400).default(900),
     refreshTokenTtlSec: z.coerce
       .number()

@@ -14,6 +14,11 @@ export interface Database {
   dialect: Dialect;
   /** Human-readable location (file path or host/db, no password). */
   location: string;
+  /**
+   * SQLite only: a consistent copy of the open database into `file` (SQLite's online backup API,
+   * page by page while the server keeps writing). PostgreSQL is dumped with pg_dump instead.
+   */
+  snapshot?: (file: string) => Promise<void>;
   close(): Promise<void>;
 }
 
@@ -45,7 +50,15 @@ export function createDatabase(opts: DatabaseOptions): Database {
   sqlite.pragma('foreign_keys = ON');
   sqlite.pragma('busy_timeout = 5000');
   const db = new Kysely<DB>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) });
-  return { db, dialect: 'sqlite', location: file, close: () => db.destroy() };
+  return {
+    db,
+    dialect: 'sqlite',
+    location: file,
+    snapshot: async (dest: string) => {
+      await sqlite.backup(dest);
+    },
+    close: () => db.destroy(),
+  };
 }
 
 /**

@@ -211,6 +211,21 @@ export interface IqnPrefixesTable {
   first_used_at: string;
 }
 
+/** 0005: backups (database snapshot + secrets + configuration in one .tar.gz). */
+export interface BackupsTable {
+  id: string;
+  file: string;
+  trigger: string;
+  state: string;
+  size_bytes: number | null;
+  schema: string | null;
+  dialect: string;
+  error: string | null;
+  created_by: string | null;
+  created_at: string;
+  finished_at: string | null;
+}
+
 export interface DB {
   users: UsersTable;
   refresh_tokens: RefreshTokensTable;
@@ -225,4 +240,5 @@ export interface DB {
   audit_log: AuditLogTable;
   boot_events: BootEventsTable;
   iqn_prefixes: IqnPrefixesTable;
+  backups: BackupsTable;
 }

@@ -28,6 +28,7 @@ import { PageHeader, QueryError, StatusBadge } from '../components/ui';
 import { keys } from '../live/apply-event';
 import { dhcpSnippet } from '../lib/dhcp-snippet';
 import { notifyOk } from '../lib/notify';
+import { BackupsPanel } from './backups/backups-panel';
 
 type Obj = Record<string, unknown>;
 const GiB = 1024 ** 3;
@@ -303,6 +304,7 @@ export function SettingsPage() {
           {tab('storage', 'Storage')}
           {tab('iscsi', 'iSCSI')}
           {tab('machines', 'Machines')}
+          {tab('backup', 'Backups')}
         </Tabs.List>
         <Tabs.Panel value="dhcp">
           <Stack>
@@ -453,6 +455,18 @@ export function SettingsPage() {
               {bool('iscsi.mutualChap', 'Mutual CHAP', 'The target proves itself to the client too')}
             </Stack>
           </Card>
+        </Tabs.Panel>
+        <Tabs.Panel value="backup">
+          <Stack>
+            <Card withBorder>
+              <SimpleGrid cols={{ base: 1, sm: 3 }}>
+                {bool('backup.daily', 'Daily backup', 'Database, secrets, configuration, settings')}
+                {num('backup.hour', 'At (hour of the day)', { min: 0, max: 23, suffix: ':00' })}
+                {num('backup.keep', 'Daily backups kept', { min: 1, max: 365 })}
+              </SimpleGrid>
+            </Card>
+            <BackupsPanel />
+          </Stack>
         </Tabs.Panel>
         <Tabs.Panel value="machines">
           <Card withBorder>
