@@ -221,8 +221,11 @@ describeEachDialect('boot endpoint', (dialect) => {
     expect(menu.headers['x-ggnet-boot-result']).toBe('menu');
     expect(menu.body).toContain('choose --timeout 7000 --default normal mode');
     expect((await bootMac(MAC, '&mode=local')).headers['x-ggnet-boot-result']).toBe('local');
+    // maintenance from the menu needs a PIN or an operator's approval (boot-maintenance.test.ts):
+    // without either it is not offered, and asking for it anyway boots the machine's own mode
+    expect(menu.body).not.toContain('item maintenance');
     await bootMac(MAC, '&mode=maintenance');
-    expect(starter.requests.at(-1)).toMatchObject({ mode: 'maintenance' });
+    expect(starter.requests.at(-1)).toMatchObject({ mode: 'normal' });
   });
 
   it('an image without a published version is not booted', async () => {
@@ -421,7 +424,8 @@ describeEachDialect('boot endpoint', (dialect) => {
       bootMac(macs[0]),
     ]);
     expect(results.every((r) => r.headers['x-ggnet-boot-result'] === 'boot')).toBe(true);
-    expect(starter.requests).toHaveLength(22);
+    // the two duplicates of macs[0] joined its start (one session start in flight per machine)
+    expect(starter.requests).toHaveLength(20);
     expect(starter.maxRunning).toBeGreaterThan(10);
     expect(starter.maxRunningPerMachine).toBe(1);
   });

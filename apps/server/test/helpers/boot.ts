@@ -1,0 +1,64 @@
+import { nowIso } from '../../src/db/database.js';
+import { newId } from '../../src/lib/ids.js';
+import type { TestContext } from './test-context.js';
+
+/** An image with a published (fake) version in the database, for tests with a fake session starter. */
+export async function publishedImage(
+  t: TestContext,
+  name = 'Win 11',
+): Promise<{ id: string; versionId: string }> {
+  const id = newId();
+  const versionId = newId();
+  const now = nowIso();
+  await t.container.repos.images.insert({
+    id,
+    name,
+    description: '',
+    os_type: 'windows',
+    state: 'ready',
+    error: null,
+    source_format: 'vhdx',
+    source_filename: 'x.vhdx',
+    source_path: null,
+    source_size: 1,
+    source_sha256: null,
+    published_version_id: null,
+    created_by: null,
+    created_at: now,
+    updated_at: now,
+  });
+  await t.container.repos.images.insertVersion({
+    id: versionId,
+    image_id: id,
+    number: 1,
+    state: 'ready',
+    comment: '',
+    author: null,
+    size_bytes: 1,
+    sha256: null,
+    protected: 0,
+    parent_version_id: null,
+    path: `images/${id}/v1.raw`,
+    error: null,
+    created_at: now,
+    ready_at: now,
+  });
+  await t.container.repos.images.update(id, { published_version_id: versionId });
+  return { id, versionId };
+}
+
+/** GET /boot/ipxe as iPXE asks it, from a given client address (through app.inject). */
+export function bootClient(t: TestContext, host = '10.0.0.1:8080') {
+  const get = (query: string, ip: string) =>
+    t.app.inject({ method: 'GET', url: `/boot/ipxe${query}`, remoteAddress: ip, headers: { host } });
+  return {
+    /** `extra` is appended to the query, e.g. `&mode=maintenance`. */
+    boot: (mac: string, ip: string, extra = '') =>
+      get(`?mac=${encodeURIComponent(mac)}&arch=x86_64&platform=efi${extra}`, ip),
+    /** The bare URL an external DHCP server hands out. */
+    identify: (ip: string) => get('', ip),
+  };
+}
+
+export const result = (r: { headers: Record<string, unknown> }): string =>
+  String(r.headers['x-ggnet-boot-result']);
