@@ -26,8 +26,9 @@ export function applyServerLimits(app: App, limits: ServerLimits): void {
     const hasBody = req.headers['transfer-encoding'] !== undefined || (len !== undefined && len !== '0');
     if (!hasBody || raw.complete || req.routeOptions.config?.streamsBody) return done();
     const timer = setTimeout(() => {
-      if (raw.complete) return;
-      const socket = raw.socket;
+      const socket = raw.socket as typeof raw.socket | undefined;
+      // app.inject() has no socket: nothing to cut
+      if (raw.complete || typeof socket?.destroy !== 'function') return;
       req.log.warn(
         {
           ip: req.ip,

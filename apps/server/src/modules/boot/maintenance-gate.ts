@@ -17,6 +17,7 @@ const REQUEST_IDLE_MS = 2 * 60_000;
 /** A decision nobody picked up is dropped after this. */
 const DECIDED_KEEP_MS = 10 * 60_000;
 const MAX_REQUESTS = 1000;
+const MAX_REQUESTS_PER_MAC = 4;
 /** Wrong PINs: 5 per client address per 15 minutes, and 20 per hour from everyone together. */
 export const PIN_PER_ADDRESS: RateLimit = { burst: 5, perMinute: 5 / 15 };
 export const PIN_OVERALL: RateLimit = { burst: 20, perMinute: 20 / 60 };
@@ -238,8 +239,10 @@ export class MaintenanceGate {
       existing.lastSeenAt = this.iso();
       return { ...existing };
     }
-    // one request per machine: a request of the same MAC from another address replaces it
-    for (const [id, r] of this.requests) if (r.mac === c.mac) this.requests.delete(id);
+    // one request per MAC and address, each shown with its address (a spoofed MAC elsewhere on the
+    // network neither replaces nor inherits the real PC's request); a few per MAC at most
+    const ofMac = [...this.requests.values()].filter((r) => r.mac === c.mac && r.state === 'pending');
+    if (ofMac.length >= MAX_REQUESTS_PER_MAC) this.requests.delete(ofMac[0]!.id);
     if (this.requests.size >= MAX_REQUESTS) this.requests.delete(this.requests.keys().next().value!);
     const at = this.iso();
     const r: MaintenanceRequest = {

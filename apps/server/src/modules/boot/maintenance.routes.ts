@@ -36,7 +36,8 @@ export function registerMaintenanceRoutes(app: App, deps: { gate: MaintenanceGat
           params: IdParams,
           response: { 200: MaintenanceRequest },
         },
-        config: { access: 'operator', audit: `boot.maintenance_${verb}`, targetType: 'machine' },
+        // refused attempts are logged against the request; a decision against its machine
+        config: { access: 'operator', audit: `boot.maintenance_${verb}`, targetType: 'maintenance_request' },
       },
       async (req) => {
         const r = deps.gate.decide(req.params.id, approve, req.user!.username);
