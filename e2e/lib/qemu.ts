@@ -1,4 +1,5 @@
 import { copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { BootNet } from './netns.js';
@@ -61,6 +62,8 @@ export interface VmOptions {
   readyPort?: number;
   /** Milestones to time instead of STAGES[firmware] (benchmarks of other boot chains). */
   stages?: Array<[string, RegExp]>;
+  /** The serial console also takes input (`type()`): a unix socket next to the log. */
+  serialInput?: boolean;
 }
 
 /**
@@ -92,8 +95,14 @@ export class Vm {
       '-no-reboot',
       '-monitor',
       'none',
-      '-serial',
-      `file:${this.serialFile}`,
+      ...(this.o.serialInput
+        ? [
+            '-chardev',
+            `socket,id=ser0,path=${this.serialSocket},server=on,wait=off,logfile=${this.serialFile}`,
+            '-serial',
+            'chardev:ser0',
+          ]
+        : ['-serial', `file:${this.serialFile}`]),
       '-netdev',
       `tap,id=n0,ifname=${this.tap},script=no,downscript=no`,
       '-fw_cfg',
@@ -127,6 +136,31 @@ export class Vm {
     });
     this.poller = setInterval(() => this.scan(), 100);
     this.poller.unref();
+  }
+
+  get serialSocket(): string {
+    return join(this.o.artifacts, `${this.o.name}.serial.sock`);
+  }
+
+  private input: Socket | null = null;
+
+  /**
+   * Types on the serial console (serialInput), one character at a time as a person would (the
+   * guest's UART holds 16). `\r` is Enter, `\x1b[B` the down arrow.
+   */
+  async type(text: string, perCharMs = 40): Promise<void> {
+    if (!this.input) {
+      const sock = connect(this.serialSocket);
+      await new Promise<void>((ok, fail) => sock.once('connect', ok).once('error', fail));
+      sock.on('data', () => undefined); // the log file has the output
+      sock.on('error', () => undefined);
+      this.input = sock;
+    }
+    // an escape sequence goes in one write, so that it is not read as a lone Esc
+    for (const part of text.match(/\x1b\[[A-D]|[\s\S]/g) ?? []) {
+      this.input.write(part);
+      await sleep(perCharMs);
+    }
   }
 
   /** PID of the QEMU process (e.g. to pause the whole VM with SIGSTOP). */
@@ -202,6 +236,8 @@ export class Vm {
   async stop(): Promise<void> {
     this.scan();
     this.stopPolling();
+    this.input?.destroy();
+    this.input = null;
     await this.proc?.stop(2000);
   }
 }

@@ -98,7 +98,7 @@ export class World {
     this.log(`ggnet up (pid ${this.ggnet.pid}), API at ${this.api.baseUrl}`);
   }
 
-  vm(name: string, firmware: Firmware, mac: string, opts: { hold?: number } = {}): Vm {
+  vm(name: string, firmware: Firmware, mac: string, opts: { hold?: number; serialInput?: boolean } = {}): Vm {
     this.log(`vm ${name}: ${firmware} ${mac}`);
     const vm = new Vm({
       name,

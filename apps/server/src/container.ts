@@ -290,6 +290,7 @@ export function createContainer(config: Config, opts: ContainerOptions) {
     mainPort: () => runtime.httpPort,
     trustProxy: config.trustProxy,
     maxConnections: config.bootMaxConnections,
+    maxConnectionsPerAddress: config.bootMaxConnectionsPerAddress,
     bodyTimeoutMs: config.bodyTimeoutSec * 1000,
   });
 

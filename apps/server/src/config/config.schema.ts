@@ -66,6 +66,8 @@ export const ConfigSchema = z
      */
     maxConnections: z.coerce.number().int().min(16).max(65_535).default(1024),
     bootMaxConnections: z.coerce.number().int().min(16).max(65_535).default(1024),
+    /** ... of them from one client address on the boot listener (a PC uses one or two at a time). */
+    bootMaxConnectionsPerAddress: z.coerce.number().int().min(2).max(65_535).default(16),
     /** Headers and body of a request must arrive within this many seconds (uploads excepted). */
     bodyTimeoutSec: z.coerce.number().int().min(1).max(3600).default(30),
     /** Settings pinned by the operator (env or file); the API reports them as locked. */

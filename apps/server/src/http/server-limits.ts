@@ -6,6 +6,11 @@ export interface ServerLimits {
   maxConnections: number;
   /** A request's headers and body must have arrived within this (config: bodyTimeoutSec). */
   bodyTimeoutMs: number;
+  /**
+   * Open connections per client address at most (the boot listener: one host must not hold all of
+   * them). Not on the API port, which nginx may reach from one address for every client.
+   */
+  maxConnectionsPerAddress?: number;
 }
 
 /**
@@ -19,6 +24,24 @@ export function applyServerLimits(app: App, limits: ServerLimits): void {
   const server: Server = app.server;
   server.maxConnections = limits.maxConnections;
   server.headersTimeout = Math.min(60_000, Math.max(1000, limits.bodyTimeoutMs));
+  const perAddress = limits.maxConnectionsPerAddress;
+  if (perAddress) {
+    const open = new Map<string, number>();
+    server.on('connection', (socket) => {
+      const ip = socket.remoteAddress ?? '';
+      const n = (open.get(ip) ?? 0) + 1;
+      if (n > perAddress) {
+        socket.destroy();
+        return;
+      }
+      open.set(ip, n);
+      socket.once('close', () => {
+        const left = (open.get(ip) ?? 1) - 1;
+        if (left > 0) open.set(ip, left);
+        else open.delete(ip);
+      });
+    });
+  }
 
   app.addHook('onRequest', (req, reply, done) => {
     const raw = req.raw;

@@ -59,9 +59,9 @@ async function trickle(
   return r;
 }
 
-/** Opens a raw connection and says whether the server answers a request on it. */
-async function answers(port: number): Promise<boolean> {
-  const sock = connect(port, '127.0.0.1');
+/** Opens a raw connection (from `from`) and says whether the server answers a request on it. */
+async function answers(port: number, from = '127.0.0.1'): Promise<boolean> {
+  const sock = connect({ port, host: '127.0.0.1', localAddress: from });
   return new Promise((ok) => {
     let data = '';
     sock.on('error', () => ok(false));
@@ -92,7 +92,12 @@ describeEachDialect('boot listener, body deadline and connection limits', (diale
 
   beforeEach(async () => {
     t = await createTestContext(dialect, {
-      config: { bodyTimeoutSec: 1, maxConnections: 16, bootMaxConnections: 16 },
+      config: {
+        bodyTimeoutSec: 1,
+        maxConnections: 16,
+        bootMaxConnections: 16,
+        bootMaxConnectionsPerAddress: 4,
+      },
       container: { dnsmasq: new FakeDnsmasq() },
     });
     await t.app.listen({ host: '127.0.0.1', port: 0 });
@@ -196,27 +201,41 @@ describeEachDialect('boot listener, body deadline and connection limits', (diale
     expect(r.received).not.toMatch(/^HTTP\/1\.1 408 /);
   });
 
-  it('each listener takes at most its configured number of connections', async () => {
+  it('each listener takes at most its configured number of connections; the boot listener also per address', async () => {
     const bootPort = await freePort();
     await put({ network: { bootHttpPort: bootPort } });
     await t.container.bootHttp.start();
-    for (const port of [mainPort, bootPort]) {
-      const held: Socket[] = [];
-      try {
-        for (let i = 0; i < 16; i++) {
-          const s = connect(port, '127.0.0.1');
-          s.on('error', () => undefined);
-          await new Promise((ok) => s.once('connect', ok));
-          held.push(s);
-        }
-        await sleep(100); // the server has accepted them
-        expect(await answers(port)).toBe(false);
-        held.pop()!.destroy();
-        await sleep(100);
-        expect(await answers(port)).toBe(true);
-      } finally {
-        for (const s of held) s.destroy();
+    const held: Socket[] = [];
+    const hold = async (port: number, from: string, n: number) => {
+      for (let i = 0; i < n; i++) {
+        const s = connect({ port, host: '127.0.0.1', localAddress: from });
+        s.on('error', () => undefined);
+        await new Promise((ok) => s.once('connect', ok));
+        held.push(s);
       }
+      await sleep(100); // the server has accepted them
+    };
+    try {
+      // the API port: 16 in all (no limit per address: behind nginx every client is 127.0.0.1)
+      await hold(mainPort, '127.0.0.1', 16);
+      expect(await answers(mainPort)).toBe(false);
+      held.pop()!.destroy();
+      await sleep(100);
+      expect(await answers(mainPort)).toBe(true);
+      for (const s of held.splice(0)) s.destroy();
+
+      // the boot listener: 4 per client address...
+      await hold(bootPort, '127.0.0.1', 4);
+      expect(await answers(bootPort, '127.0.0.1')).toBe(false);
+      expect(await answers(bootPort, '127.0.0.2')).toBe(true);
+      // ...and 16 in all
+      for (const from of ['127.0.0.2', '127.0.0.3', '127.0.0.4']) await hold(bootPort, from, 4);
+      expect(await answers(bootPort, '127.0.0.5')).toBe(false);
+      held.pop()!.destroy();
+      await sleep(100);
+      expect(await answers(bootPort, '127.0.0.5')).toBe(true);
+    } finally {
+      for (const s of held) s.destroy();
     }
   });
 });

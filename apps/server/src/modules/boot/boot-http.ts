@@ -22,6 +22,8 @@ export interface BootHttpOptions {
   trustProxy: boolean;
   /** Open connections at most (config bootMaxConnections). */
   maxConnections: number;
+  /** ... from one client address (config bootMaxConnectionsPerAddress). */
+  maxConnectionsPerAddress: number;
   /** Headers and body of a request must arrive within this (config bodyTimeoutSec). */
   bodyTimeoutMs: number;
 }
@@ -72,7 +74,11 @@ export class BootHttpListener {
       app.setValidatorCompiler(validatorCompiler);
       app.setSerializerCompiler(serializerCompiler);
       registerErrorHandling(app);
-      applyServerLimits(app, { maxConnections: this.o.maxConnections, bodyTimeoutMs: this.o.bodyTimeoutMs });
+      applyServerLimits(app, {
+        maxConnections: this.o.maxConnections,
+        maxConnectionsPerAddress: this.o.maxConnectionsPerAddress,
+        bodyTimeoutMs: this.o.bodyTimeoutMs,
+      });
       await registerBootEndpoints(app, { boot: this.o.boot, limits: this.o.limits });
       try {
         await app.listen({ host: this.o.host, port });
