@@ -252,6 +252,9 @@ describeEachDialect('maintenance from the boot menu', (dialect) => {
     expect(wait.body).toContain('waits for an operator');
     // while it waits, its polls (no PIN) keep waiting
     expect((await c.boot(mac, '10.0.0.7', '&mode=maintenance')).body).toContain('waits for an operator');
+    // the PIN typed meanwhile (reset, menu, maintenance, PIN) unlocks it and answers the request
+    expect(result(await c.boot(mac, '10.0.0.7', pinQuery(PIN)))).toBe('boot');
+    expect((await api('GET', '/api/v1/boot/maintenance', 'operator')).json().requests).toHaveLength(0);
     for (let i = 0; i < 5; i++) await c.boot('52:54:00:07:07:07', '10.0.0.70', pinQuery('000000'));
     const locked = await c.boot(mac, '10.0.0.70', pinQuery('000000'));
     expect(locked.body).toContain('Too many wrong PINs');

@@ -231,6 +231,8 @@ export class MaintenanceGate {
 
   private grant(c: GateClient): void {
     this.grants.set(c.mac, { ip: c.ip, until: this.now() + GRANT_TTL_MS });
+    // a request of this PC that waits in the console is answered
+    for (const [id, r] of this.requests) if (r.mac === c.mac && r.ip === c.ip) this.requests.delete(id);
   }
 
   private async request(c: GateClient): Promise<MaintenanceRequest> {
