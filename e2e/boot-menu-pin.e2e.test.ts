@@ -18,7 +18,11 @@ const PIN = '482916';
     beforeAll(async () => {
       w = new World({
         name: 'boot-menu-pin',
-        env: { GGNET_DHCP_MODE: 'dhcp', GGNET_DHCP_RANGE: '10.99.0.100,10.99.0.199', GGNET_AUTO_REGISTER: 'off' },
+        env: {
+          GGNET_DHCP_MODE: 'dhcp',
+          GGNET_DHCP_RANGE: '10.99.0.100,10.99.0.199',
+          GGNET_AUTO_REGISTER: 'off',
+        },
       });
       await w.start();
       await w.api.put('/api/v1/settings', { boot: { menu: true, menuTimeoutSec: 120 } });
@@ -32,7 +36,7 @@ const PIN = '482916';
       const vm = w.vm('bios-pin', 'bios', mac, { serialInput: true });
       vm.start();
       await vm.waitFor(/GGnet - maint-pin \(no image\)/, 120_000);
-      await vm.waitFor(/Maintenance \(PIN or operator approval\)/, 10_000);
+      await vm.waitFor(/Maintenance \(needs the PIN or an operator approval\)/, 10_000);
       await vm.type('\x1b[B\r'); // down to "maintenance", Enter
       await vm.waitFor(/Enter the maintenance PIN as the password/, 60_000);
       await vm.waitFor(/Password/, 30_000);

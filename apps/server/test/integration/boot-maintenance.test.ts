@@ -93,7 +93,7 @@ describeEachDialect('maintenance from the boot menu', (dialect) => {
 
     const c = bootClient(t);
     const menu = await c.boot(mac, '10.0.0.7');
-    expect(menu.body).toContain('item maintenance Maintenance (PIN or operator approval)');
+    expect(menu.body).toContain('item maintenance Maintenance (needs the PIN or an operator approval)');
     // the menu's choice without a PIN: the prompt (masked login form)
     const prompt = await c.boot(mac, '10.0.0.7', '&mode=maintenance');
     expect(result(prompt)).toBe('maintenance');

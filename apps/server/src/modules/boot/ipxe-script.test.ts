@@ -125,7 +125,7 @@ describe('iPXE scripts', () => {
       timeoutSec: 5,
       maintenance: 'gated',
     });
-    expect(gated).toContain('item maintenance Maintenance (PIN or operator approval)');
+    expect(gated).toContain('item maintenance Maintenance (needs the PIN or an operator approval)');
     // a machine an operator put in maintenance mode has it as its default
     const open = menuScript({
       baseUrl: 'http://h:80',

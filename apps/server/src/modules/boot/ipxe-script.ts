@@ -119,7 +119,7 @@ export function menuScript(o: MenuScriptOptions): string {
     ...(maintenance === 'open'
       ? ['item maintenance Maintenance: changes can become a new image version']
       : maintenance === 'gated'
-        ? ['item maintenance Maintenance (PIN or operator approval): changes can become a new image version']
+        ? ['item maintenance Maintenance (needs the PIN or an operator approval)']
         : []),
     'item local Boot from the local disk',
     `choose --timeout ${Math.max(0, Math.round(o.timeoutSec)) * 1000} --default ${o.defaultMode} mode || set mode ${o.defaultMode}`,
