@@ -32,7 +32,7 @@ import { gateScript, type MaintenanceGate } from './maintenance-gate.js';
 interface StartEntry {
   p: Promise<BootSessionInfo>;
   mode: 'normal' | 'maintenance';
-  ip: string;
+  clientIp: string;
   at: number;
   settled: boolean;
   /** Arrival number of the last request before the session (or its error) was first handed out. */
@@ -317,7 +317,7 @@ export class BootService {
   ): Promise<BootSessionInfo | null> {
     let entry = this.starts.get(machineId);
     if (entry) {
-      const same = entry.mode === mode && entry.ip === clientIp;
+      const same = entry.mode === mode && entry.clientIp === clientIp;
       const old = Date.now() - entry.at > START_KEEP_MS;
       if (entry.deliveredAt !== null) {
         // handed out already: a duplicate of that boot joins it; anything later is a new boot
@@ -333,7 +333,7 @@ export class BootService {
     }
     if (!entry) {
       const p = this.d.sessions.startSession({ machineId, mode, clientIp });
-      const e: StartEntry = { p, mode, ip: clientIp, at: Date.now(), settled: false, deliveredAt: null };
+      const e: StartEntry = { p, mode, clientIp, at: Date.now(), settled: false, deliveredAt: null };
       const settle = () => {
         e.settled = true;
       };
