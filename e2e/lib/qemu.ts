@@ -157,6 +157,7 @@ export class Vm {
       this.input = sock;
     }
     // an escape sequence goes in one write, so that it is not read as a lone Esc
+    // eslint-disable-next-line no-control-regex
     for (const part of text.match(/\x1b\[[A-D]|[\s\S]/g) ?? []) {
       this.input.write(part);
       await sleep(perCharMs);

@@ -1,6 +1,41 @@
+import type { LiveEvent } from '@ggnet/contracts';
+import { FakeDnsmasq } from '../../src/adapters/dnsmasq/dnsmasq.fake.js';
+import type { ContainerOptions } from '../../src/container.js';
 import { nowIso } from '../../src/db/database.js';
 import { newId } from '../../src/lib/ids.js';
-import type { TestContext } from './test-context.js';
+import { FakeBootSessionStarter } from '../../src/modules/boot/boot-session.fake.js';
+import { createTestContext, type Dialect, type TestContext } from './test-context.js';
+
+export interface BootTestContext {
+  t: TestContext;
+  /** Stands in for the iSCSI side; writes session rows into the test's database. */
+  starter: FakeBootSessionStarter;
+  /** What was published on the event bus (WebSocket events). */
+  events: LiveEvent[];
+  /** The clock of the limits, registration caps and maintenance grants (starts at Date.now()). */
+  clock: { now: number };
+}
+
+/** A test context for the boot endpoint: fake dnsmasq, fake session starter, a clock tests move. */
+export async function bootTestContext(
+  dialect: Dialect,
+  container: Partial<ContainerOptions> = {},
+): Promise<BootTestContext> {
+  const clock = { now: Date.now() }; // moved by hand; DB timestamps stay on the real clock
+  let starter: FakeBootSessionStarter | null = null;
+  const t = await createTestContext(dialect, {
+    container: {
+      dnsmasq: new FakeDnsmasq(),
+      bootSessions: { startSession: (r) => starter!.startSession(r) },
+      now: () => clock.now,
+      ...container,
+    },
+  });
+  starter = new FakeBootSessionStarter(t.container.database.db);
+  const events: LiveEvent[] = [];
+  t.container.bus.subscribe((e) => events.push(e));
+  return { t, starter, events, clock };
+}
 
 /** An image with a published (fake) version in the database, for tests with a fake session starter. */
 export async function publishedImage(

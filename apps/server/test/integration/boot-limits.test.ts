@@ -1,10 +1,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import pino from 'pino';
 import { afterEach, beforeEach, expect, it } from 'vitest';
-import { FakeDnsmasq } from '../../src/adapters/dnsmasq/dnsmasq.fake.js';
-import { FakeBootSessionStarter } from '../../src/modules/boot/boot-session.fake.js';
-import { createTestContext, describeEachDialect, type TestContext } from '../helpers/test-context.js';
-import { bootClient, publishedImage, result } from '../helpers/boot.js';
+import type { FakeBootSessionStarter } from '../../src/modules/boot/boot-session.fake.js';
+import { describeEachDialect, type TestContext } from '../helpers/test-context.js';
+import { bootClient, bootTestContext, publishedImage, result } from '../helpers/boot.js';
 
 /**
  * Issue 10, point 3: /boot/* is rate-limited per MAC and per client address (a limited iPXE gets a
@@ -19,15 +18,7 @@ describeEachDialect('boot endpoint limits', (dialect) => {
   beforeEach(async () => {
     logs = [];
     const log = pino({ level: 'warn' }, { write: (line: string) => void logs.push(JSON.parse(line)) });
-    let real: FakeBootSessionStarter | null = null;
-    t = await createTestContext(dialect, {
-      container: {
-        log,
-        dnsmasq: new FakeDnsmasq(),
-        bootSessions: { startSession: (r) => real!.startSession(r) },
-      },
-    });
-    starter = real = new FakeBootSessionStarter(t.container.database.db);
+    ({ t, starter } = await bootTestContext(dialect, { log }));
   });
   afterEach(async () => t.close());
 

@@ -1,19 +1,9 @@
-import { connect, createServer, type Socket } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import { FakeDnsmasq } from '../../src/adapters/dnsmasq/dnsmasq.fake.js';
+import { freePort } from '../helpers/iscsi.js';
 import { createTestContext, describeEachDialect, type TestContext } from '../helpers/test-context.js';
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      s.close(() => resolve(typeof a === 'object' && a ? a.port : 0));
-    });
-  });
-}
 
 interface Trickle {
   /** Everything the server sent. */

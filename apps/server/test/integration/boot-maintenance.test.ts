@@ -1,10 +1,9 @@
 import type { LiveEvent } from '@ggnet/contracts';
 import { afterEach, beforeEach, expect, it } from 'vitest';
-import { FakeDnsmasq } from '../../src/adapters/dnsmasq/dnsmasq.fake.js';
-import { FakeBootSessionStarter } from '../../src/modules/boot/boot-session.fake.js';
+import type { FakeBootSessionStarter } from '../../src/modules/boot/boot-session.fake.js';
 import { GRANT_TTL_MS } from '../../src/modules/boot/maintenance-gate.js';
-import { bootClient, publishedImage, result } from '../helpers/boot.js';
-import { createTestContext, describeEachDialect, type TestContext } from '../helpers/test-context.js';
+import { bootClient, bootTestContext, publishedImage, result } from '../helpers/boot.js';
+import { describeEachDialect, type TestContext } from '../helpers/test-context.js';
 
 const PIN = '482916';
 
@@ -16,24 +15,13 @@ const PIN = '482916';
 describeEachDialect('maintenance from the boot menu', (dialect) => {
   let t: TestContext;
   let starter: FakeBootSessionStarter;
-  let clock: number;
+  let clock: { now: number };
   let events: LiveEvent[];
   let mac: string;
   let machineId: string;
 
   beforeEach(async () => {
-    clock = Date.now();
-    let real: FakeBootSessionStarter | null = null;
-    t = await createTestContext(dialect, {
-      container: {
-        dnsmasq: new FakeDnsmasq(),
-        bootSessions: { startSession: (r) => real!.startSession(r) },
-        now: () => clock,
-      },
-    });
-    starter = real = new FakeBootSessionStarter(t.container.database.db);
-    events = [];
-    t.container.bus.subscribe((e) => events.push(e));
+    ({ t, starter, events, clock } = await bootTestContext(dialect));
     const img = await publishedImage(t);
     const m = await t.container.machines.create({
       name: 'pc-07',
@@ -127,7 +115,7 @@ describeEachDialect('maintenance from the boot menu', (dialect) => {
     // the unlock lasts a while for this PC (retries, a quick reboot); not for another address
     expect(result(await c.boot(mac, '10.0.0.7', '&mode=maintenance'))).toBe('boot');
     expect(result(await c.boot(mac, '10.0.0.8', '&mode=maintenance'))).toBe('maintenance');
-    clock += GRANT_TTL_MS + 1000;
+    clock.now += GRANT_TTL_MS + 1000;
     expect(result(await c.boot(mac, '10.0.0.7', '&mode=maintenance'))).toBe('maintenance');
     // the admin removes the PIN: maintenance is no longer offered
     expect((await api('DELETE', '/api/v1/boot/maintenance/pin', 'admin')).json()).toEqual({ pinSet: false });
@@ -167,7 +155,7 @@ describeEachDialect('maintenance from the boot menu', (dialect) => {
     expect(a.filter((x) => x.action === 'boot.maintenance_pin_wrong')).toHaveLength(20);
     expect(a.filter((x) => x.action === 'boot.maintenance_pin_locked')).toHaveLength(2);
     // an hour later the right PIN works again
-    clock += 3_600_000;
+    clock.now += 3_600_000;
     expect(result(await c.boot(mac, '10.0.2.1', pinQuery(PIN)))).toBe('boot');
   });
 
@@ -235,7 +223,7 @@ describeEachDialect('maintenance from the boot menu', (dialect) => {
       'waits for an operator',
     );
     // a request the PC stopped asking for goes away
-    clock += 3 * 60_000;
+    clock.now += 3 * 60_000;
     expect((await api('GET', '/api/v1/boot/maintenance', 'operator')).json().requests).toHaveLength(0);
     expect((await api('POST', '/api/v1/boot/maintenance/requests/nope/approve', 'operator')).statusCode).toBe(
       404,

@@ -1,9 +1,8 @@
 import type { LiveEvent } from '@ggnet/contracts';
 import { afterEach, beforeEach, expect, it } from 'vitest';
-import { FakeDnsmasq } from '../../src/adapters/dnsmasq/dnsmasq.fake.js';
-import { FakeBootSessionStarter } from '../../src/modules/boot/boot-session.fake.js';
-import { bootClient, publishedImage, result } from '../helpers/boot.js';
-import { createTestContext, describeEachDialect, type TestContext } from '../helpers/test-context.js';
+import type { FakeBootSessionStarter } from '../../src/modules/boot/boot-session.fake.js';
+import { bootClient, bootTestContext, publishedImage, result } from '../helpers/boot.js';
+import { describeEachDialect, type TestContext } from '../helpers/test-context.js';
 
 const randomMac = (i: number) =>
   `02:${[i >> 16, (i >> 8) & 255, i & 255, 0x5a].map((b) => b.toString(16).padStart(2, '0')).join(':')}:01`;
@@ -19,22 +18,11 @@ const floodIp = (i: number) => `10.9.${(i >> 8) & 255}.${(i & 255) + 1}`;
 describeEachDialect('registration caps', (dialect) => {
   let t: TestContext;
   let starter: FakeBootSessionStarter;
-  let clock: number;
+  let clock: { now: number };
   let events: LiveEvent[];
 
   beforeEach(async () => {
-    clock = Date.now(); // moved by hand; DB timestamps stay on the real clock
-    let real: FakeBootSessionStarter | null = null;
-    t = await createTestContext(dialect, {
-      container: {
-        dnsmasq: new FakeDnsmasq(),
-        bootSessions: { startSession: (r) => real!.startSession(r) },
-        now: () => clock,
-      },
-    });
-    starter = real = new FakeBootSessionStarter(t.container.database.db);
-    events = [];
-    t.container.bus.subscribe((e) => events.push(e));
+    ({ t, starter, events, clock } = await bootTestContext(dialect));
   });
   afterEach(async () => t.close());
 
@@ -46,17 +34,21 @@ describeEachDialect('registration caps', (dialect) => {
   // (filtered here: the audit list's `action` filter escapes `_` in a way SQLite's LIKE does not honour)
   const audit = async (action: string) =>
     (await t.container.repos.audit.list({ limit: 500, offset: 0 })).items.filter((a) => a.action === action);
+  /** `n` random MACs, each from its own address, one request each: how many got which answer. */
+  const flood = async (c: ReturnType<typeof bootClient>, n: number) => {
+    const results: Record<string, number> = {};
+    for (let i = 0; i < n; i++) {
+      const r = result(await c.boot(randomMac(i), floodIp(i)));
+      results[r] = (results[r] ?? 0) + 1;
+    }
+    return results;
+  };
   const capEvents = () => events.filter((e) => e.type === 'machine.registration_capped');
 
   it('pending: a flood fills the list and stops; stale entries make room for a real PC, oldest first', async () => {
     await settings({ machines: { pendingMax: 40, registerPerHour: 1000, pendingExpireSec: 600 } });
     const c = bootClient(t);
-    const results = new Map<string, number>();
-    for (let i = 0; i < 55; i++) {
-      const r = result(await c.boot(randomMac(i), floodIp(i)));
-      results.set(r, (results.get(r) ?? 0) + 1);
-    }
-    expect(Object.fromEntries(results)).toEqual({ pending: 40, registration_closed: 15 });
+    expect(await flood(c, 55)).toEqual({ pending: 40, registration_closed: 15 });
     expect(await machines(true)).toBe(40);
     // one event for the console, not fifteen: WebSocket, audit log and the boot activity feed
     expect(capEvents()).toHaveLength(1);
@@ -103,13 +95,8 @@ describeEachDialect('registration caps', (dialect) => {
 
   it('pending with the defaults: 550 random MACs stop at the hourly cap; a real PC registers once the hour passed', async () => {
     const c = bootClient(t);
-    const results = new Map<string, number>();
-    for (let i = 0; i < 550; i++) {
-      const r = result(await c.boot(randomMac(i), floodIp(i)));
-      results.set(r, (results.get(r) ?? 0) + 1);
-    }
     // machines.registerPerHour (250) bites before machines.pendingMax (500)
-    expect(Object.fromEntries(results)).toEqual({ pending: 250, registration_capped: 300 });
+    expect(await flood(c, 550)).toEqual({ pending: 250, registration_capped: 300 });
     expect(await machines(true)).toBe(250);
     expect(capEvents()).toHaveLength(1);
     expect(capEvents()[0]!.data).toMatchObject({ reason: 'per_hour', cap: 250, retryAfterSec: 3600 });
@@ -119,12 +106,12 @@ describeEachDialect('registration caps', (dialect) => {
     expect(refused.body).toContain('registers no more new PCs right now');
     expect(refused.body.trim().split('\n').at(-1)).toBe('exit 1');
     // 11 minutes later: a second event, counting what was refused meanwhile
-    clock += 11 * 60_000;
+    clock.now += 11 * 60_000;
     expect(result(await c.boot(real, '10.0.0.50'))).toBe('registration_capped');
     expect(capEvents()).toHaveLength(2);
     expect(capEvents()[1]!.data).toMatchObject({ reason: 'per_hour', refused: 301 });
     // the hour has passed: the real PC registers
-    clock += 50 * 60_000;
+    clock.now += 50 * 60_000;
     expect(result(await c.boot(real, '10.0.0.50'))).toBe('pending');
     expect((await t.container.machines.findByMac(real))?.pending).toBe(true);
   });
@@ -133,12 +120,7 @@ describeEachDialect('registration caps', (dialect) => {
     const img = await publishedImage(t);
     await settings({ machines: { autoRegister: 'auto', defaultImageId: img.id, registerPerHour: 10 } });
     const c = bootClient(t);
-    const results = new Map<string, number>();
-    for (let i = 0; i < 40; i++) {
-      const r = result(await c.boot(randomMac(i), floodIp(i)));
-      results.set(r, (results.get(r) ?? 0) + 1);
-    }
-    expect(Object.fromEntries(results)).toEqual({ boot: 10, registration_capped: 30 });
+    expect(await flood(c, 40)).toEqual({ boot: 10, registration_capped: 30 });
     expect(await machines()).toBe(10);
     expect(starter.requests).toHaveLength(10);
     expect(capEvents()).toHaveLength(1);

@@ -171,20 +171,9 @@ export class MaintenanceGate {
           { scope, mac: c.mac, ip: c.ip, suppressed },
           'maintenance PIN entry locked: too many wrong PINs',
         );
-        this.d.bus.publish('boot.maintenance_pin_locked', c.machineId, {
+        await this.report(c, 'boot.maintenance_pin_locked', 429, {
           scope,
-          machineId: c.machineId,
-          machineName: c.machineName,
-          mac: c.mac,
-          ip: c.ip,
           retryAfterSec: Math.ceil(retryMs / 1000),
-          at: this.iso(),
-        });
-        await this.d.reports.audit({
-          action: 'boot.maintenance_pin_locked',
-          machineId: c.machineId,
-          ip: c.ip,
-          status: 429,
         });
       }
       if (approval) return { kind: 'pending', request: await this.request(c), lockedOut: true };
@@ -196,37 +185,30 @@ export class MaintenanceGate {
       this.pinByAddress.refund(c.ip, PIN_PER_ADDRESS);
       this.pinOverall.refund('all', PIN_OVERALL);
       this.grant(c);
-      await this.d.reports.audit({
-        action: 'boot.maintenance_unlocked',
-        machineId: c.machineId,
-        ip: c.ip,
-        status: 200,
-      });
-      this.d.bus.publish('boot.maintenance_unlocked', c.machineId, {
-        machineId: c.machineId,
-        machineName: c.machineName,
-        mac: c.mac,
-        ip: c.ip,
-        by: 'pin',
-        at: this.iso(),
-      });
+      await this.report(c, 'boot.maintenance_unlocked', 200, { by: 'pin' });
       return { kind: 'granted', by: 'pin' };
     }
     this.d.log.warn({ mac: c.mac, ip: c.ip, machine: c.machineName }, 'wrong maintenance PIN');
-    await this.d.reports.audit({
-      action: 'boot.maintenance_pin_wrong',
-      machineId: c.machineId,
-      ip: c.ip,
-      status: 403,
-    });
-    this.d.bus.publish('boot.maintenance_pin_wrong', c.machineId, {
+    await this.report(c, 'boot.maintenance_pin_wrong', 403);
+    return { kind: 'ask_pin', wrong: true, approval };
+  }
+
+  /** An audit entry (no user; the client's address) and the same event on the WebSocket. */
+  private async report(
+    c: GateClient,
+    action: string,
+    status: number,
+    extra: Record<string, unknown> = {},
+  ): Promise<void> {
+    await this.d.reports.audit({ action, machineId: c.machineId, ip: c.ip, status });
+    this.d.bus.publish(action, c.machineId, {
       machineId: c.machineId,
       machineName: c.machineName,
       mac: c.mac,
       ip: c.ip,
       at: this.iso(),
+      ...extra,
     });
-    return { kind: 'ask_pin', wrong: true, approval };
   }
 
   private grant(c: GateClient): void {
