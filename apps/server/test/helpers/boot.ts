@@ -37,11 +37,16 @@ export async function bootTestContext(
   return { t, starter, events, clock };
 }
 
-/** An image with a published (fake) version in the database, for tests with a fake session starter. */
+/**
+ * An image with a ready (fake) version `number` in the database, published unless `published` is
+ * false, for tests with a fake session starter.
+ */
 export async function publishedImage(
   t: TestContext,
   name = 'Win 11',
+  opts: { number?: number; published?: boolean } = {},
 ): Promise<{ id: string; versionId: string }> {
+  const number = opts.number ?? 1;
   const id = newId();
   const versionId = newId();
   const now = nowIso();
@@ -65,7 +70,7 @@ export async function publishedImage(
   await t.container.repos.images.insertVersion({
     id: versionId,
     image_id: id,
-    number: 1,
+    number,
     state: 'ready',
     comment: '',
     author: null,
@@ -73,12 +78,13 @@ export async function publishedImage(
     sha256: null,
     protected: 0,
     parent_version_id: null,
-    path: `images/${id}/v1.raw`,
+    path: `images/${id}/v${number}.raw`,
     error: null,
     created_at: now,
     ready_at: now,
   });
-  await t.container.repos.images.update(id, { published_version_id: versionId });
+  if (opts.published !== false)
+    await t.container.repos.images.update(id, { published_version_id: versionId });
   return { id, versionId };
 }
 

@@ -1,9 +1,8 @@
 import { createServer } from 'node:net';
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import { FakeDnsmasq } from '../../src/adapters/dnsmasq/dnsmasq.fake.js';
-import { nowIso } from '../../src/db/database.js';
-import { newId } from '../../src/lib/ids.js';
 import { FakeBootSessionStarter } from '../../src/modules/boot/boot-session.fake.js';
+import { publishedImage } from '../helpers/boot.js';
 import { createTestContext, describeEachDialect, type TestContext } from '../helpers/test-context.js';
 
 const MAC = '52:54:00:12:34:56';
@@ -38,46 +37,7 @@ describeEachDialect('boot endpoint', (dialect) => {
   const settings = (patch: Parameters<TestContext['container']['settings']['update']>[0]) =>
     t.container.settings.update(patch, 'test');
 
-  async function image(name = 'Win 11', published = true): Promise<{ id: string; versionId: string }> {
-    const id = newId();
-    const versionId = newId();
-    const now = nowIso();
-    await t.container.repos.images.insert({
-      id,
-      name,
-      description: '',
-      os_type: 'windows',
-      state: 'ready',
-      error: null,
-      source_format: 'vhdx',
-      source_filename: 'x.vhdx',
-      source_path: null,
-      source_size: 1,
-      source_sha256: null,
-      published_version_id: null,
-      created_by: null,
-      created_at: now,
-      updated_at: now,
-    });
-    await t.container.repos.images.insertVersion({
-      id: versionId,
-      image_id: id,
-      number: 3,
-      state: 'ready',
-      comment: '',
-      author: null,
-      size_bytes: 1,
-      sha256: null,
-      protected: 0,
-      parent_version_id: null,
-      path: `images/${id}/v3.raw`,
-      error: null,
-      created_at: now,
-      ready_at: now,
-    });
-    if (published) await t.container.repos.images.update(id, { published_version_id: versionId });
-    return { id, versionId };
-  }
+  const image = (name = 'Win 11', published = true) => publishedImage(t, name, { number: 3, published });
 
   const boot = (query: string, ip = '10.0.0.50') =>
     t.app.inject({
