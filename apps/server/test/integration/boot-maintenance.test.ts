@@ -258,4 +258,30 @@ describeEachDialect('maintenance from the boot menu', (dialect) => {
     expect(result(await c.boot(mac, '10.0.0.7', '&mode=maintenance'))).toBe('boot');
     expect(starter.requests.at(-1)).toMatchObject({ mode: 'maintenance' });
   });
+
+  it('the OpenAPI document shows the maintenance routes and the new settings', async () => {
+    const doc = (await t.app.inject({ url: '/api/openapi.json' })).json();
+    expect(
+      Object.keys(doc.paths)
+        .filter((p) => p.startsWith('/api/v1/boot/maintenance'))
+        .sort(),
+    ).toEqual([
+      '/api/v1/boot/maintenance',
+      '/api/v1/boot/maintenance/pin',
+      '/api/v1/boot/maintenance/requests/{id}/approve',
+      '/api/v1/boot/maintenance/requests/{id}/deny',
+    ]);
+    const text = JSON.stringify(doc);
+    for (const key of [
+      'bootEndpointOnlyOnBootListener',
+      'maintenanceApproval',
+      'macRequestsPerMin',
+      'addressBurst',
+      'registerPerHour',
+      'pendingMax',
+      'pendingExpireSec',
+      'autoRegisterMax',
+    ])
+      expect(text).toContain(`"${key}"`);
+  });
 });
