@@ -1,4 +1,5 @@
 import { copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { BootNet } from './netns.js';
@@ -74,6 +75,8 @@ export interface VmOptions {
    * customer's USB stick would (a static address, a MAC of someone else's in the boot URL, ...).
    */
   ipxeScript?: string;
+  /** The serial console also takes input (`type()`): a unix socket next to the log. */
+  serialInput?: boolean;
 }
 
 /** iPXE as a Linux kernel image (to run a given script); from GGNET_E2E_IPXE_DIR when it has one. */
@@ -111,8 +114,14 @@ export class Vm {
       '-no-reboot',
       '-monitor',
       'none',
-      '-serial',
-      `file:${this.serialFile}`,
+      ...(this.o.serialInput
+        ? [
+            '-chardev',
+            `socket,id=ser0,path=${this.serialSocket},server=on,wait=off,logfile=${this.serialFile}`,
+            '-serial',
+            'chardev:ser0',
+          ]
+        : ['-serial', `file:${this.serialFile}`]),
       '-netdev',
       `tap,id=n0,ifname=${this.tap},script=no,downscript=no`,
       '-fw_cfg',
@@ -155,6 +164,32 @@ export class Vm {
     });
     this.poller = setInterval(() => this.scan(), 100);
     this.poller.unref();
+  }
+
+  get serialSocket(): string {
+    return join(this.o.artifacts, `${this.o.name}.serial.sock`);
+  }
+
+  private input: Socket | null = null;
+
+  /**
+   * Types on the serial console (serialInput), one character at a time as a person would (the
+   * guest's UART holds 16). `\r` is Enter, `\x1b[B` the down arrow.
+   */
+  async type(text: string, perCharMs = 40): Promise<void> {
+    if (!this.input) {
+      const sock = connect(this.serialSocket);
+      await new Promise<void>((ok, fail) => sock.once('connect', ok).once('error', fail));
+      sock.on('data', () => undefined); // the log file has the output
+      sock.on('error', () => undefined);
+      this.input = sock;
+    }
+    // an escape sequence goes in one write, so that it is not read as a lone Esc
+    // eslint-disable-next-line no-control-regex
+    for (const part of text.match(/\x1b\[[A-D]|[\s\S]/g) ?? []) {
+      this.input.write(part);
+      await sleep(perCharMs);
+    }
   }
 
   /** PID of the QEMU process (e.g. to pause the whole VM with SIGSTOP). */
@@ -230,6 +265,8 @@ export class Vm {
   async stop(): Promise<void> {
     this.scan();
     this.stopPolling();
+    this.input?.destroy();
+    this.input = null;
     await this.proc?.stop(2000);
   }
 }

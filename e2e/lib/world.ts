@@ -131,7 +131,12 @@ export class World {
     await waitFor('the site DHCP server', () => this.net.pids(this.net.dhcpNs).length > 0, 5000);
   }
 
-  vm(name: string, firmware: Firmware, mac: string, opts: { hold?: number; ipxeScript?: string } = {}): Vm {
+  vm(
+    name: string,
+    firmware: Firmware,
+    mac: string,
+    opts: { hold?: number; ipxeScript?: string; serialInput?: boolean } = {},
+  ): Vm {
     this.log(`vm ${name}: ${firmware} ${mac}`);
     const vm = new Vm({
       name,

@@ -18,11 +18,13 @@ import { registerErrorHandling, sendProblem } from './errors/problem.js';
 import { registerAudit } from './http/audit.hooks.js';
 import { registerAuth } from './http/auth.hooks.js';
 import { registerInputGuard } from './http/input-guard.js';
+import { applyServerLimits } from './http/server-limits.js';
 import type { App } from './http/types.js';
 import { registerAuditRoutes } from './modules/audit/audit.routes.js';
 import { registerBackupRoutes } from './modules/backup/backup.routes.js';
 import { registerAuthRoutes } from './modules/auth/auth.routes.js';
 import { registerBootApiRoutes, registerBootEndpoints } from './modules/boot/boot.routes.js';
+import { registerMaintenanceRoutes } from './modules/boot/maintenance.routes.js';
 import { registerDhcpRoutes } from './modules/dhcp/dhcp.routes.js';
 import { registerEventsRoutes } from './modules/events/events.routes.js';
 import { registerHealthRoutes } from './modules/health/health.routes.js';
@@ -77,6 +79,10 @@ export async function buildApp(c: Container, ext: AppExtensions = {}): Promise<A
 
   registerErrorHandling(app);
   c.metrics.register(app);
+  applyServerLimits(app, {
+    maxConnections: c.config.maxConnections,
+    bodyTimeoutMs: c.config.bodyTimeoutSec * 1000,
+  });
 
   await app.register(fastifySwagger, {
     openapi: {
@@ -125,8 +131,13 @@ export async function buildApp(c: Container, ext: AppExtensions = {}): Promise<A
   registerAuditRoutes(app, { audit: c.repos.audit });
   registerBackupRoutes(app, { backups: c.backups, jobs: c.jobs });
   registerEventsRoutes(app, { bus: c.bus, auth: c.auth });
-  await registerBootEndpoints(app, { boot: c.boot });
+  await registerBootEndpoints(app, {
+    boot: c.boot,
+    limits: c.bootLimits,
+    refuse: async () => (await c.settings.get()).network.bootEndpointOnlyOnBootListener,
+  });
   registerBootApiRoutes(app, { boot: c.boot });
+  registerMaintenanceRoutes(app, { gate: c.maintenance });
   registerDhcpRoutes(app, { dhcp: c.dhcp });
   for (const r of ext.routes ?? []) await r(app);
 

@@ -11,9 +11,14 @@ import { SpawnProcessRunner, type ProcessRunner } from './adapters/process/proce
 import { DnsmasqDaemon, type Dnsmasq } from './adapters/dnsmasq/dnsmasq.adapter.js';
 import { BootEventsRepository } from './modules/boot/boot-events.repository.js';
 import { BootHttpListener } from './modules/boot/boot-http.js';
+import { BootRateLimits } from './modules/boot/boot-limits.js';
+import { BootReports } from './modules/boot/boot-reports.js';
+import { BootSecretsRepository } from './modules/boot/boot-secrets.repository.js';
 import { BootService } from './modules/boot/boot.service.js';
 import { BootGuard } from './modules/boot/boot-guard.js';
 import { DnsmasqLeases } from './adapters/dnsmasq/dnsmasq-leases.js';
+import { MaintenanceGate } from './modules/boot/maintenance-gate.js';
+import { RegistrationPolicy } from './modules/machines/registration-policy.js';
 import { DhcpRepository } from './modules/dhcp/dhcp.repository.js';
 import { DhcpService } from './modules/dhcp/dhcp.service.js';
 import type { BootSessionStarter } from './modules/sessions/boot-session.js';
@@ -84,6 +89,8 @@ export interface ContainerOptions {
   pgDump?: PgDump;
   /** Configuration files a backup includes (default: GGNET_CONFIG or /etc/ggnet/ggnet.{toml,json}, ggnet.env). */
   configFiles?: string[];
+  /** Clock of the boot endpoint's limits, registration caps and maintenance grants (tests move it). */
+  now?: () => number;
 }
 
 /**
@@ -112,6 +119,7 @@ export function createContainer(config: Config, opts: ContainerOptions) {
     settings: new SettingsRepository(db),
     audit: new AuditRepository(db),
     bootEvents: new BootEventsRepository(db),
+    bootSecrets: new BootSecretsRepository(db),
     dhcp: new DhcpRepository(db),
     backups: new BackupsRepository(db),
   };
@@ -300,6 +308,31 @@ export function createContainer(config: Config, opts: ContainerOptions) {
     bus,
     log,
   });
+  // the boot LAN is not trusted (issue 10): rate limits, registration caps, gated maintenance
+  const bootReports = new BootReports({ audit: repos.audit, events: repos.bootEvents, bus, log });
+  const registration = new RegistrationPolicy({
+    repo: repos.machines,
+    bus,
+    log,
+    report: (e) => bootReports.registrationCapped(e),
+    now: opts.now,
+  });
+  const maintenance = new MaintenanceGate({
+    settings,
+    secrets: repos.bootSecrets,
+    reports: bootReports,
+    bus,
+    log,
+    now: opts.now,
+  });
+  const bootLimits = new BootRateLimits({
+    settings,
+    log,
+    counter: metrics.counter('ggnet_boot_rate_limited_total', 'Boot requests refused by a rate limit', [
+      'key',
+    ]),
+    now: opts.now,
+  });
   const boot = new BootService({
     machines,
     machinesRepo: repos.machines,
@@ -312,15 +345,21 @@ export function createContainer(config: Config, opts: ContainerOptions) {
     log,
     httpPort: bootUrlPort,
     guard: bootGuard,
+    registration,
+    maintenance,
   });
   const bootHttp = new BootHttpListener({
     boot,
+    limits: bootLimits,
     settings,
     bus,
     log,
     host: config.host,
     mainPort: () => runtime.httpPort,
     trustProxy: config.trustProxy,
+    maxConnections: config.bootMaxConnections,
+    maxConnectionsPerAddress: config.bootMaxConnectionsPerAddress,
+    bodyTimeoutMs: config.bodyTimeoutSec * 1000,
   });
 
   settings.addValidator(async (s) => {
@@ -332,6 +371,26 @@ export function createContainer(config: Config, opts: ContainerOptions) {
   });
 
   settings.addValidator(async (s) => StorageService.validateSettings(s));
+
+  settings.addValidator(async (s) => {
+    const n = s.network;
+    if (!n.bootEndpointOnlyOnBootListener) return [];
+    if (n.bootHttpPort === null)
+      return [
+        {
+          path: 'network.bootEndpointOnlyOnBootListener',
+          message: 'needs network.bootHttpPort: the boot listener is opened on that port',
+        },
+      ];
+    if (n.bootHttpPort === runtime.httpPort)
+      return [
+        {
+          path: 'network.bootHttpPort',
+          message: `must differ from the API's port (${runtime.httpPort}) to serve /boot/* only there`,
+        },
+      ];
+    return [];
+  });
 
   const closers: Array<() => Promise<void>> = [];
   return {
@@ -372,6 +431,10 @@ export function createContainer(config: Config, opts: ContainerOptions) {
     bootSessions,
     boot,
     bootHttp,
+    bootLimits,
+    bootReports,
+    registration,
+    maintenance,
     /** Registers something to close on shutdown (daemons, loops), in reverse order. */
     onClose(fn: () => Promise<void>) {
       closers.push(fn);

@@ -28,6 +28,10 @@ export const ENV_KEYS: Record<string, string> = {
   GGNET_RECONCILE_INTERVAL: 'reconcileIntervalSec',
   GGNET_IPXE_DIR: 'ipxeDir',
   GGNET_SESSION_MONITOR_INTERVAL: 'sessionMonitorIntervalSec',
+  GGNET_MAX_CONNECTIONS: 'maxConnections',
+  GGNET_BOOT_MAX_CONNECTIONS: 'bootMaxConnections',
+  GGNET_BOOT_MAX_CONNECTIONS_PER_ADDRESS: 'bootMaxConnectionsPerAddress',
+  GGNET_BODY_TIMEOUT: 'bodyTimeoutSec',
   // settings pins (documented in the README's configuration reference)
   GGNET_DHCP_MODE: 'settings.dhcp.mode',
   GGNET_BOOT_IFACE: 'settings.dhcp.iface',

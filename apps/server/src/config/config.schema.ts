@@ -65,6 +65,18 @@ export const ConfigSchema = z
     reconcileIntervalSec: z.coerce.number().int().min(1).max(3600).default(30),
     /** How often the session monitor reads the targets' live state (logins, logouts, idle sessions). */
     sessionMonitorIntervalSec: z.coerce.number().int().min(1).max(300).default(3),
+    /**
+     * Open connections at most on the API port, and on the boot listener (network.bootHttpPort).
+     * Process configuration, not a setting: it bounds the process's file descriptors (systemd's
+     * LimitNOFILE) and must hold before the database is read. A 200-PC boot storm holds about one
+     * connection per PC; a console tab about six.
+     */
+    maxConnections: z.coerce.number().int().min(16).max(65_535).default(1024),
+    bootMaxConnections: z.coerce.number().int().min(16).max(65_535).default(1024),
+    /** ... of them from one client address on the boot listener (a PC uses one or two at a time). */
+    bootMaxConnectionsPerAddress: z.coerce.number().int().min(2).max(65_535).default(16),
+    /** Headers and body of a request must arrive within this many seconds (uploads excepted). */
+    bodyTimeoutSec: z.coerce.number().int().min(1).max(3600).default(30),
     /** Settings pinned by the operator (env or file); the API reports them as locked. */
     settings: SettingsPatch.default({}),
   })

@@ -126,7 +126,7 @@ describe('dhcpSnippet', () => {
     expect(isc).toContain('filename "http://192.168.50.2:8080/boot/ipxe?mac=${net0/mac}";');
     expect(isc).toContain('undionly.kpxe');
     const dm = dhcpSnippet(
-      { ...s, network: { bootAddr: null, bootHttpPort: 80 } },
+      { ...s, network: { ...s.network, bootAddr: null, bootHttpPort: 80 } },
       'dnsmasq',
       'ggnet.lan',
       8080,

@@ -22,6 +22,7 @@ import { TimelineBar } from '../components/boot-timeline';
 import { JobProgress, jobLabel } from '../components/job-progress';
 import { EmptyState, PageHeader, QueryError } from '../components/ui';
 import { keys } from '../live/apply-event';
+import { MaintenanceRequestsCard } from '../components/maintenance-requests';
 import { eventFeed } from '../live/event-feed';
 import { bootBuckets, overallMedian } from '../lib/boot-stats';
 import { refusalLabel } from '../lib/boot-refusal';
@@ -417,6 +418,7 @@ export function DashboardPage() {
   return (
     <>
       <PageHeader title="Dashboard" description="What the boot network is doing right now." />
+      <MaintenanceRequestsCard />
       <SimpleGrid cols={{ base: 2, sm: 3, lg: 5 }} mb="md">
         {STATUS_CARDS.map((c) => (
           <MachineCountCard key={c.status} {...c} />

@@ -24,6 +24,8 @@ import { IconLock } from '@tabler/icons-react';
 import type { Settings, SettingsPatch } from '@ggnet/contracts';
 import { isApiError } from '../api/api-error';
 import { useApiMutation, useImages, useOptional, useSettings } from '../api/queries';
+import { BootLimitsCard } from '../components/boot-limits-card';
+import { MaintenancePinCard } from '../components/maintenance-pin-card';
 import { PageHeader, QueryError, StatusBadge } from '../components/ui';
 import { keys } from '../live/apply-event';
 import { dhcpSnippet } from '../lib/dhcp-snippet';
@@ -369,6 +371,11 @@ export function SettingsPage() {
                   'Send IPv6 router advertisements',
                   'Saves ~13 s per boot: iPXE stops waiting for IPv6',
                 )}
+                {bool(
+                  'network.bootEndpointOnlyOnBootListener',
+                  'Serve /boot/* only on the boot HTTP port',
+                  'The API port then answers /boot/* with 404: it need not face the boot network',
+                )}
               </Stack>
             </Card>
             {d.dhcp.mode !== 'dhcp' && <DhcpSnippetCard settings={q.data.settings} dirty={dirty} />}
@@ -392,8 +399,15 @@ export function SettingsPage() {
                 max: 604800,
                 suffix: ' s',
               })}
+              {bool(
+                'boot.maintenanceApproval',
+                "Maintenance from the menu needs an operator's approval",
+                'The PC waits until an operator approves or denies it on the dashboard',
+              )}
             </Stack>
           </Card>
+          <MaintenancePinCard />
+          <BootLimitsCard num={num} />
         </Tabs.Panel>
         <Tabs.Panel value="storage">
           <Card withBorder>
@@ -498,6 +512,19 @@ export function SettingsPage() {
                 'pc-{n}',
                 '{n} is a counter, {mac} the MAC without colons',
               )}
+              {num('machines.registerPerHour', 'New PCs registered per hour at most', {
+                min: 1,
+                description: 'Pending and automatic alike; more are refused (the dashboard says so)',
+              })}
+              {num('machines.pendingMax', 'Pending machines at most', { min: 1 })}
+              {num('machines.pendingExpireSec', 'A pending PC not seen for this long gives its place', {
+                min: 120,
+                suffix: ' s',
+                description: 'Only when the pending list is full; oldest first',
+              })}
+              {num('machines.autoRegisterMax', 'Automatic registration stops at this many machines', {
+                min: 1,
+              })}
             </SimpleGrid>
           </Card>
         </Tabs.Panel>

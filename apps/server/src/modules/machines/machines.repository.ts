@@ -225,4 +225,42 @@ export class MachinesRepository {
   async transaction<T>(fn: (db: Kysely<DB>) => Promise<T>): Promise<T> {
     return this.db.transaction().execute(fn);
   }
+
+  // ---- registration caps (registration-policy.ts) ----
+
+  async count(pendingOnly = false): Promise<number> {
+    let q = this.db.selectFrom('machines').select((eb) => eb.fn.countAll<number>().as('n'));
+    if (pendingOnly) q = q.where('pending', '=', 1);
+    return Number((await q.executeTakeFirstOrThrow()).n);
+  }
+
+  /** Pending machines not seen since `before` (never seen: created before it), oldest first. */
+  async stalePending(before: string, limit: number): Promise<string[]> {
+    const rows = await this.db
+      .selectFrom('machines')
+      .select('id')
+      .where('pending', '=', 1)
+      .where((eb) => eb(eb.fn.coalesce('last_seen_at', 'created_at'), '<', before))
+      .orderBy((eb) => eb.fn.coalesce('last_seen_at', 'created_at'))
+      .orderBy('id')
+      .limit(limit)
+      .execute();
+    return rows.map((r) => r.id);
+  }
+
+  /** Deletes those of `ids` that are still pending (one approved meanwhile stays); returns what went. */
+  async deletePending(ids: string[]): Promise<string[]> {
+    if (!ids.length) return [];
+    return this.db.transaction().execute(async (trx) => {
+      const still = await trx
+        .selectFrom('machines')
+        .select('id')
+        .where('id', 'in', ids)
+        .where('pending', '=', 1)
+        .execute();
+      const gone = still.map((r) => r.id);
+      if (gone.length) await trx.deleteFrom('machines').where('id', 'in', gone).execute();
+      return gone;
+    });
+  }
 }
