@@ -1,5 +1,12 @@
 import type { Kysely, Selectable } from 'kysely';
-import type { Page, Role, User, UserListQuery } from '@ggnet/contracts';
+import {
+  parseSort,
+  type Page,
+  type Role,
+  type User,
+  type UserListQuery,
+  type USER_SORT_FIELDS,
+} from '@ggnet/contracts';
 import { containsInsensitive } from '../../db/database.js';
 import type { DB, UsersTable } from '../../db/schema.js';
 
@@ -15,7 +22,7 @@ export const toUser = (r: UserRow): User => ({
   lastLoginAt: r.last_login_at,
 });
 
-const SORT: Record<string, keyof UsersTable> = {
+const SORT: Record<(typeof USER_SORT_FIELDS)[number], keyof UsersTable> = {
   username: 'username',
   role: 'role',
   createdAt: 'created_at',
@@ -57,8 +64,8 @@ export class UsersRepository {
     if (q.role) query = query.where('role', '=', q.role);
     if (q.disabled !== undefined) query = query.where('disabled', '=', q.disabled ? 1 : 0);
     const total = await query.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
-    const desc = q.sort?.startsWith('-');
-    const col = SORT[q.sort?.replace(/^-/, '') ?? 'username'] ?? 'username';
+    const { field, desc } = parseSort(q.sort, 'username');
+    const col = SORT[field];
     const items = await query
       .selectAll()
       .orderBy(col, desc ? 'desc' : 'asc')
