@@ -127,6 +127,7 @@ describeEachDialect('bad input', (dialect) => {
         'dhcp.mode',
         'network.bootAddr',
         'machines.namePattern',
+        'storage.zfsDataset',
       ],
       table: 'settings',
     },
@@ -196,7 +197,11 @@ describeEachDialect('bad input', (dialect) => {
       expect(unknown.errors.length).toBeGreaterThan(0);
       for (const f of r.strict) {
         for (const wrong of [123, true, null, ['a'], { a: 1 }]) {
-          if (wrong === null && ['ip', 'bootImageId', 'network.bootAddr', 'dhcp.iface'].includes(f)) continue; // nullable by design
+          if (
+            wrong === null &&
+            ['ip', 'bootImageId', 'network.bootAddr', 'dhcp.iface', 'storage.zfsDataset'].includes(f)
+          )
+            continue; // nullable by design
           const body = await expectRefusedUnchanged(
             r,
             setPath(r.valid, f, wrong),
@@ -354,6 +359,33 @@ describeEachDialect('bad input', (dialect) => {
           }
         }
       }
+    });
+
+    it('refuses a ZFS dataset that climbs out of its pool (tank/../..) naming the field', async () => {
+      const r = routes().find((x) => x.method === 'PUT')!;
+      for (const ds of ['tank/../..', 'tank/..', 'tank//x', '/tank', 'tank/.', 'tank/ggnet/']) {
+        const body = await expectRefusedUnchanged(r, { storage: { zfsDataset: ds } }, `zfsDataset=${ds}`);
+        expect(body.code).toBe('validation_failed');
+        expect(body.hint).toBeTruthy();
+        expect(body.errors).toContainEqual({
+          path: 'body.storage.zfsDataset',
+          message: expect.stringContaining('must be a ZFS dataset such as tank/ggnet'),
+        });
+      }
+      const ok = await t.app.inject({
+        method: 'PUT',
+        url: '/api/v1/settings',
+        headers: h,
+        payload: { storage: { zfsDataset: 'tank/ggnet' } },
+      });
+      expect(ok.statusCode, ok.body).toBe(200);
+      expect(ok.json().settings.storage.zfsDataset).toBe('tank/ggnet');
+      await t.app.inject({
+        method: 'PUT',
+        url: '/api/v1/settings',
+        headers: h,
+        payload: { storage: { zfsDataset: null } },
+      });
     });
 
     it('answers unknown ids with 404 problem+json', async () => {
