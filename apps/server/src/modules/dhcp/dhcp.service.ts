@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import { unavailable } from '../../errors/app-error.js';
 import type { EventBus } from '../../events/event-bus.js';
 import type { Dnsmasq, DnsmasqConfig, DnsmasqEvent } from '../../adapters/dnsmasq/dnsmasq.adapter.js';
-import type { SettingsService } from '../settings/settings.service.js';
+import { crossCheck, type SettingsService } from '../settings/settings.service.js';
 import type { BootEventsRepository } from '../boot/boot-events.repository.js';
 import type { DhcpRepository } from './dhcp.repository.js';
 import { renderSnippet } from './dhcp-snippets.js';
@@ -159,6 +159,12 @@ export class DhcpService {
           ? `interface ${d.iface} has no IPv4 address; set network.bootAddr or configure the interface`
           : 'set dhcp.iface (the boot network interface) or network.bootAddr',
       };
+    }
+    if (d.mode !== 'off') {
+      // values that never passed the settings' checks (pinned by the environment, stored by an older
+      // version): a netmask of 0.0.0.0 would make the address pool billions of addresses long
+      const bad = crossCheck(s).filter((e) => /^dhcp\.(netmask|rangeStart|rangeEnd)$/.test(e.path));
+      if (bad.length) return { config: null, problem: bad.map((e) => `${e.path}: ${e.message}`).join('; ') };
     }
     const files = this.populateTftpRoot();
     const missing = !files.biosFile || !files.efiFile;
