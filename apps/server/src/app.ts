@@ -57,7 +57,8 @@ export async function buildApp(c: Container, ext: AppExtensions = {}): Promise<A
   const logger: FastifyBaseLogger = c.log;
   const app = Fastify({
     loggerInstance: logger,
-    trustProxy: c.config.trustProxy,
+    // the client address is the right-most X-Forwarded-For entry that is not a trusted proxy
+    trustProxy: c.config.trustProxy.length ? c.config.trustProxy : false,
     bodyLimit: 1024 * 1024,
     genReqId: (req) => {
       const given = req.headers['x-request-id'];

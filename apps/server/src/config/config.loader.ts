@@ -23,6 +23,8 @@ export const ENV_KEYS: Record<string, string> = {
   GGNET_REFRESH_TOKEN_TTL: 'refreshTokenTtlSec',
   GGNET_LOGIN_LIMIT_PER_IP: 'loginLimit.perIp',
   GGNET_LOGIN_LIMIT_PER_USER: 'loginLimit.perUser',
+  GGNET_LOGIN_SLOWDOWN_AFTER: 'loginLimit.slowdownAfter',
+  GGNET_LOGIN_SLOWDOWN_MS: 'loginLimit.slowdownMs',
   GGNET_TGT_CONTROL_PORT: 'tgtControlPort',
   GGNET_RECONCILE_INTERVAL: 'reconcileIntervalSec',
   GGNET_IPXE_DIR: 'ipxeDir',

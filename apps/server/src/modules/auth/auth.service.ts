@@ -1,14 +1,14 @@
 import { createHash } from 'node:crypto';
 import { SignJWT, jwtVerify, errors as joseErrors } from 'jose';
 import type { Role, TokenPair, User } from '@ggnet/contracts';
-import { AppError, tooManyRequests, unauthorized } from '../../errors/app-error.js';
+import { AppError, unauthorized } from '../../errors/app-error.js';
 import { nowIso } from '../../db/database.js';
 import { newId, randomSecret } from '../../lib/ids.js';
 import type { UsersRepository } from '../users/users.repository.js';
 import { toUser } from '../users/users.repository.js';
 import type { RefreshTokensRepository } from './refresh-tokens.repository.js';
 import { dummyHash, verifyPassword } from './password.js';
-import { RateLimiter } from './rate-limiter.js';
+import { LoginGuard, type LoginLimits } from './login-guard.js';
 
 export interface AuthUser {
   id: string;
@@ -20,7 +20,7 @@ export interface AuthConfig {
   jwtSecret: string;
   accessTokenTtlSec: number;
   refreshTokenTtlSec: number;
-  loginLimit: { perIp: number; perUser: number; windowSec: number };
+  loginLimit: LoginLimits;
 }
 
 export interface ClientInfo {
@@ -39,8 +39,7 @@ export const roleAtLeast = (role: Role, min: Role): boolean => ROLE_RANK[role] >
  */
 export class AuthService {
   private readonly key: Uint8Array;
-  private readonly ipLimiter: RateLimiter;
-  private readonly userLimiter: RateLimiter;
+  private readonly guard: LoginGuard;
   /** Short cache of user rows for token checks; invalidated on every user change. */
   private readonly userCache = new Map<string, { user: AuthUser | null; until: number }>();
 
@@ -50,24 +49,23 @@ export class AuthService {
     private readonly cfg: AuthConfig,
   ) {
     this.key = new TextEncoder().encode(cfg.jwtSecret);
-    this.ipLimiter = new RateLimiter(cfg.loginLimit.perIp, cfg.loginLimit.windowSec * 1000);
-    this.userLimiter = new RateLimiter(cfg.loginLimit.perUser, cfg.loginLimit.windowSec * 1000);
+    this.guard = new LoginGuard(cfg.loginLimit);
   }
 
   async login(username: string, password: string, client: ClientInfo): Promise<TokenPair> {
     const name = username.trim().toLowerCase();
-    const ipKey = `ip:${client.ip ?? 'unknown'}`;
-    const userKey = `user:${name}`;
-    const wait = Math.max(this.ipLimiter.retryAfter(ipKey), this.userLimiter.retryAfter(userKey));
-    if (wait > 0) throw tooManyRequests('too many login attempts', wait);
-    this.ipLimiter.hit(ipKey);
+    const ip = client.ip ?? 'unknown';
+    // 429 for this address (or this user from this address) only: never for the user everywhere
+    this.guard.admit(name, ip);
+    // a user under attack from elsewhere: password checks one at a time, known addresses first
+    await this.guard.turn(name, ip);
 
     const row = await this.users.findByUsername(name);
     const ok = await verifyPassword(password, row?.password_hash ?? (await dummyHash()));
     if (!row || !ok) {
-      this.userLimiter.hit(userKey);
+      this.guard.failed(name, ip);
       throw new AppError(401, 'invalid_credentials', 'wrong username or password', {
-        hint: 'check the username and password; after several failures logins are paused for a minute',
+        hint: 'check the username and password; after several failures from this address its logins are paused for a minute',
       });
     }
     if (row.disabled) {
@@ -75,7 +73,7 @@ export class AuthService {
         hint: 'ask an administrator to enable the account',
       });
     }
-    this.userLimiter.reset(userKey);
+    this.guard.succeeded(name, ip);
     const now = nowIso();
     await this.users.update(row.id, { last_login_at: now });
     return this.issue(toUser({ ...row, last_login_at: now }), newId(), client);

@@ -16,7 +16,8 @@ export interface BootHttpOptions {
   host: string;
   /** Port of the main server (which serves /boot/* already). */
   mainPort: () => number;
-  trustProxy: boolean;
+  /** Reverse proxies whose X-Forwarded-For is believed (config trustProxy; empty = none). */
+  trustProxy: string[];
 }
 
 /**
@@ -57,7 +58,7 @@ export class BootHttpListener {
       const logger: FastifyBaseLogger = this.o.log;
       const app = Fastify({
         loggerInstance: logger,
-        trustProxy: this.o.trustProxy,
+        trustProxy: this.o.trustProxy.length ? this.o.trustProxy : false,
         bodyLimit: 4096,
       }).withTypeProvider<ZodTypeProvider>();
       app.setValidatorCompiler(validatorCompiler);
