@@ -3,6 +3,7 @@ import * as m0001 from './0001-initial.js';
 import * as m0002 from './0002-images.js';
 import * as m0003 from './0003-iscsi.js';
 import * as m0004 from './0004-iqn-prefixes.js';
+import * as m0005 from './0005-user-token-version.js';
 
 export type Dialect = 'sqlite' | 'postgres';
 export interface MigrationContext {
@@ -20,6 +21,7 @@ const MIGRATIONS: Record<string, MigrationModule> = {
   '0002-images': m0002,
   '0003-iscsi': m0003,
   '0004-iqn-prefixes': m0004,
+  '0005-user-token-version': m0005,
 };
 
 /** Migrations compiled into the bundle (no directory scanning, so it works from dist/ and from tests). */

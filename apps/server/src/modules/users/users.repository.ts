@@ -84,6 +84,15 @@ export class UsersRepository {
     await this.db.updateTable('users').set(patch).where('id', '=', id).execute();
   }
 
+  /** Every access token issued to the user before stops working (they carry the old version). */
+  async bumpTokenVersion(id: string, at: string): Promise<void> {
+    await this.db
+      .updateTable('users')
+      .set((eb) => ({ token_version: eb('token_version', '+', 1), updated_at: at }))
+      .where('id', '=', id)
+      .execute();
+  }
+
   async delete(id: string): Promise<number> {
     const r = await this.db.deleteFrom('users').where('id', '=', id).executeTakeFirst();
     return Number(r.numDeletedRows);
