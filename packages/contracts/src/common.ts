@@ -1,5 +1,13 @@
 import { z } from 'zod';
 
+// In a browser the console runs under a Content-Security-Policy without 'unsafe-eval' (the server's
+// security headers): zod must then never compile parsers with `new Function`, not even probe whether
+// it may (the CSP reports the probe as a violation). The probe happens when a schema is built, so
+// this runs here, before any schema of this package exists (every module of it imports this one
+// first). The server keeps zod's faster compiled parsers.
+const g = globalThis as { window?: unknown; document?: unknown };
+if (g.window !== undefined && g.document !== undefined) z.config({ jitless: true });
+
 /** ISO-8601 UTC timestamp as stored and returned by the API. */
 export const Timestamp = z.string().meta({ description: 'ISO-8601 UTC timestamp' });
 export const Id = z

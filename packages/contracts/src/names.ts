@@ -1,4 +1,6 @@
 import { z } from 'zod';
+// first: sets zod up for the browser's CSP before any schema is built (see common.ts)
+import './common.js';
 
 // Strict patterns for every name that ever reaches a system tool or a file path.
 

@@ -64,6 +64,13 @@ export const ConfigSchema = z
     databaseUrl: z.string().regex(DB_URL_RE, 'must be postgres://... or sqlite:<path>').optional(),
     adminPassword: z.string().min(8, 'must be at least 8 characters').max(256).optional(),
     jwtSecret: z.string().min(32, 'must be at least 32 characters').optional(),
+    /** Bearer token that lets Prometheus scrape /metrics from another host (loopback needs none). */
+    metricsToken: z
+      .string()
+      .min(24, 'must be at least 24 characters')
+      .max(512)
+      .regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces')
+      .optional(),
     logLevel: z.enum(LOG_LEVELS).default('info'),
     /** Directory from which `ggnet image import` / POST /images/import may read files. */
     importDir: z.string().min(1).optional(),
@@ -114,4 +121,4 @@ export const ConfigSchema = z
 export type Config = z.infer<typeof ConfigSchema>;
 
 /** Keys whose values are masked by `ggnet config`. */
-export const SECRET_KEYS = ['adminPassword', 'jwtSecret', 'databaseUrl'] as const;
+export const SECRET_KEYS = ['adminPassword', 'jwtSecret', 'metricsToken', 'databaseUrl'] as const;

@@ -95,4 +95,30 @@ describeEachDialect('client address behind a reverse proxy (X-Forwarded-For)', (
     for (let i = 0; i < 12; i++) for (const ip of await auditIps(`direct-${i}`)) ips.add(ip);
     expect([...ips]).toEqual(['127.0.0.2']);
   });
+
+  it('X-Forwarded-Proto only counts from a trusted proxy', async () => {
+    // fresh addresses: the floods above used up 10.9.9.9 and 127.0.0.2
+    const me = async (from: string) => {
+      const r = await send(
+        port,
+        from,
+        'POST',
+        '/api/v1/auth/login',
+        { 'x-forwarded-proto': 'https', 'x-forwarded-for': '10.7.7.7', 'x-ggnet-csrf': '1' },
+        {
+          username: 'admin',
+          password: 'admin-password-1',
+          refreshIn: 'cookie',
+        },
+      );
+      return r;
+    };
+    // the refresh cookie is Secure only when the request came over TLS (here: as the proxy says)
+    const viaProxy = await me('127.0.0.1');
+    expect(viaProxy.status).toBe(200);
+    expect(String(viaProxy.headers['set-cookie'])).toMatch(/; Secure/);
+    const direct = await me('127.0.0.3');
+    expect(direct.status).toBe(200);
+    expect(String(direct.headers['set-cookie'])).not.toMatch(/; Secure/);
+  });
 });
