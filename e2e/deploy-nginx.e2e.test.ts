@@ -157,4 +157,71 @@ describe.skipIf(!existsSync(NGINX))('deploy: nginx in front of GGnet (deploy/ngi
     });
     expect(status).toBe(101);
   });
+
+  it('a client’s own X-Forwarded-For never picks its address; the console’s refresh cookie passes through', async () => {
+    const { port } = new URL(base);
+    // the client talks to nginx from 127.0.0.2; nginx appends that to the header the client made up
+    const send = (path: string, body: unknown, headers: Record<string, string> = {}) =>
+      new Promise<{ status: number; body: string; cookie: string[] }>((ok, fail) => {
+        const data = JSON.stringify(body);
+        const req = request(
+          {
+            host: '127.0.0.1',
+            port,
+            localAddress: '127.0.0.2',
+            method: 'POST',
+            path,
+            headers: { 'content-type': 'application/json', ...headers },
+          },
+          (res) => {
+            let text = '';
+            res.setEncoding('utf8');
+            res.on('data', (c: string) => (text += c));
+            res.on('end', () =>
+              ok({ status: res.statusCode ?? 0, body: text, cookie: res.headers['set-cookie'] ?? [] }),
+            );
+          },
+        );
+        req.on('error', fail);
+        req.end(data);
+      });
+    const codes: number[] = [];
+    for (let i = 0; i < 25; i++) {
+      const r = await send(
+        '/api/v1/auth/login',
+        { username: `nobody-${i}`, password: 'wrong-password' },
+        { 'x-forwarded-for': `6.6.${i}.6, 127.0.0.1` },
+      );
+      codes.push(r.status);
+    }
+    // 20 attempts per address and minute (the default), counted for the real address
+    expect(codes.slice(0, 20).every((c) => c === 401)).toBe(true);
+    expect(codes.slice(20).every((c) => c === 429)).toBe(true);
+    const token = await apiToken(base, 'admin', ADMIN_PASSWORD);
+    const audit = (await (
+      await fetch(`${base}/api/v1/audit?action=auth.login&limit=100`, {
+        headers: { authorization: `Bearer ${token}` },
+      })
+    ).json()) as { items: Array<{ username: string; ip: string }> };
+    const ips = new Set(audit.items.filter((i) => i.username?.startsWith('nobody-')).map((i) => i.ip));
+    expect([...ips]).toEqual(['127.0.0.2']);
+
+    // the console's login: the refresh token comes back as an httpOnly cookie, and refreshes with it
+    const csrf = { 'x-ggnet-csrf': '1', origin: base };
+    const login = await fetch(`${base}/api/v1/auth/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...csrf },
+      body: JSON.stringify({ username: 'admin', password: ADMIN_PASSWORD, refreshIn: 'cookie' }),
+    });
+    expect(login.status).toBe(200);
+    const set = login.headers.get('set-cookie') ?? '';
+    expect(set).toMatch(/^ggnet_refresh=[A-Za-z0-9_-]+; Path=\/api\/v1\/auth; .*HttpOnly; SameSite=Strict/);
+    const refreshed = await fetch(`${base}/api/v1/auth/refresh`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...csrf, cookie: set.split(';')[0]! },
+      body: '{}',
+    });
+    expect(refreshed.status).toBe(200);
+    expect(((await refreshed.json()) as { refreshToken?: string }).refreshToken).toBeUndefined();
+  });
 });
