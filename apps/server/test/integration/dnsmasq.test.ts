@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -8,6 +8,7 @@ import { promisify } from 'node:util';
 import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DnsmasqDaemon } from '../../src/adapters/dnsmasq/dnsmasq.adapter.js';
+import { secureDataDir } from '../../src/lib/data-dir.js';
 import { createTestContext, describeEachDialect, type TestContext } from '../helpers/test-context.js';
 import { cmdline, netnsUnavailable, VethPair } from '../helpers/netns.js';
 
@@ -252,6 +253,93 @@ fi
         expect(got).toBe(mine);
         expect(dhcp.status().pid).toBe(pid);
         expect(readFileSync(join(dir, 'dnsmasq', 'dnsmasq.log'), 'utf8')).toMatch(/read .*hosts/);
+      });
+
+      it('as its own user in the production layout (owner-only data dir): TFTP and the hosts file still work', async () => {
+        // like `ggnet serve`: umask 077, a data dir under traversable parents, modes fixed at start
+        const base = mkdtempSync('/var/tmp/ggnet-dnsmasq-user-');
+        chmodSync(base, 0o755);
+        const umask = process.umask(0o077);
+        const dataDir = join(base, 'data');
+        const own = new DnsmasqDaemon({
+          dir: join(dataDir, 'dnsmasq'),
+          log: pino({ level: process.env.GGNET_TEST_LOG ?? 'silent' }),
+          wrap: ['ip', 'netns', 'exec', net.server],
+          healthIntervalMs: 500,
+        });
+        const p = await createTestContext(dialect, {
+          container: { dnsmasq: own },
+          app: false,
+          config: { dataDir },
+        });
+        try {
+          secureDataDir(dataDir);
+          await p.container.settings.update(
+            {
+              network: { bootAddr: net.serverAddr },
+              dhcp: {
+                mode: 'dhcp',
+                iface: net.serverIface,
+                rangeStart: '10.77.0.100',
+                rangeEnd: '10.77.0.120',
+              },
+            },
+            'test',
+          );
+          await p.container.dhcp.start();
+          const pid = p.container.dhcp.status().pid!;
+          expect(p.container.dhcp.status()).toMatchObject({ daemon: 'running', problem: null });
+          // dnsmasq dropped root
+          const uid = /^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+          const dnsmasqUid = /^dnsmasq:[^:]*:(\d+):/m.exec(readFileSync('/etc/passwd', 'utf8'))?.[1];
+          expect(uid).toBe(dnsmasqUid);
+          const mode = (f: string) => statSync(join(dataDir, f)).mode & 0o7777;
+          expect(mode('.')).toBe(0o711);
+          if (dialect === 'sqlite') expect(mode('ggnet.db')).toBe(0o600);
+          expect(mode('dnsmasq')).toBe(0o711);
+          expect(mode('dnsmasq/dnsmasq.conf')).toBe(0o600);
+          expect(mode('tftp')).toBe(0o755);
+          expect(mode('tftp/undionly.kpxe')).toBe(0o644);
+
+          // the hosts file, re-read on SIGHUP by the unprivileged dnsmasq
+          await p.container.machines.create({ name: 'pc-other', mac: '52:54:00:77:00:99' });
+          await p.container.machines.create({ name: 'pc-auto', mac: net.clientMac });
+          await p.container.dhcp.reconcile();
+          expect(p.container.dhcp.status().pid).toBe(pid);
+          expect(mode('dnsmasq/hosts')).toBe(0o644);
+          const hosts = readFileSync(join(dataDir, 'dnsmasq', 'hosts'), 'utf8');
+          const mine = new RegExp(`^${net.clientMac},(10\\.77\\.0\\.\\d+),pc-auto$`, 'm').exec(hosts)?.[1];
+          expect(mine).toBeDefined();
+          let got: string | undefined;
+          for (let i = 0; i < 5 && got !== mine; i++) got = (await dhcpClient({ arch: '00000' }))?.ip;
+          expect(got).toBe(mine);
+
+          // TFTP: the unprivileged dnsmasq still reads its root
+          const file = join(dir, 'got.kpxe');
+          await run(
+            'ip',
+            [
+              'netns',
+              'exec',
+              net.client,
+              'busybox',
+              'tftp',
+              '-g',
+              '-r',
+              'undionly.kpxe',
+              '-l',
+              file,
+              net.serverAddr,
+            ],
+            { timeout: 30_000 },
+          );
+          expect(sha(file)).toBe(sha('/usr/lib/ipxe/undionly.kpxe'));
+        } finally {
+          process.umask(umask);
+          await p.container.dhcp.stop().catch(() => undefined);
+          await p.close();
+          rmSync(base, { recursive: true, force: true });
+        }
       });
 
       it('a configuration dnsmasq refuses is reported, not fatal', async () => {

@@ -168,14 +168,12 @@ export class DhcpService {
     }
     const files = this.populateTftpRoot();
     const missing = !files.biosFile || !files.efiFile;
+    // dnsmasq drops root (to its own user) only when it can still reach, as that user, its TFTP root
+    // and the hosts file it re-reads on SIGHUP (see lib/data-dir.ts for their modes)
+    const hosts = this.opts.files.hosts;
+    const reachable = traversableByOthers(this.tftpRoot) && (!hosts || traversableByOthers(dirname(hosts)));
     const user =
-      process.getuid?.() !== 0
-        ? null
-        : traversableByOthers(this.tftpRoot)
-          ? userExists('dnsmasq')
-            ? 'dnsmasq'
-            : null
-          : 'root';
+      process.getuid?.() !== 0 ? null : reachable ? (userExists('dnsmasq') ? 'dnsmasq' : null) : 'root';
     const fixed = d.mode === 'dhcp' ? await this.repo.reservations() : [];
     // every other registered machine gets an address of its own from the range (see pickAddresses)
     const auto =
