@@ -55,6 +55,41 @@ fi
         rmSync(dir, { recursive: true, force: true });
       });
 
+      /** A DHCP server on the test's veth pair, range 10.77.0.100-120. */
+      const dhcpOn = (c: TestContext) =>
+        c.container.settings.update(
+          {
+            network: { bootAddr: net.serverAddr },
+            dhcp: {
+              mode: 'dhcp',
+              iface: net.serverIface,
+              rangeStart: '10.77.0.100',
+              rangeEnd: '10.77.0.120',
+            },
+          },
+          'test',
+        );
+
+      /** Fetches a file from dnsmasq's TFTP server as the client; returns where it was stored. */
+      async function tftpGet(name: string): Promise<string> {
+        const got = join(dir, `got-${name}`);
+        const args = [
+          'netns',
+          'exec',
+          net.client,
+          'busybox',
+          'tftp',
+          '-g',
+          '-r',
+          name,
+          '-l',
+          got,
+          net.serverAddr,
+        ];
+        await run('ip', args, { timeout: 30_000 });
+        return got;
+      }
+
       async function dhcpClient(opts: { arch?: string; ipxe?: boolean; vendor?: string }) {
         await run('ip', ['-n', net.client, 'addr', 'flush', 'dev', net.clientIface]);
         const args = [
@@ -115,27 +150,7 @@ fi
         );
 
         // TFTP: the file the client gets is Debian's iPXE
-        const got = join(dir, 'got.efi');
-        await run(
-          'ip',
-          [
-            'netns',
-            'exec',
-            net.client,
-            'busybox',
-            'tftp',
-            '-g',
-            '-r',
-            'snponly.efi',
-            '-l',
-            got,
-            net.serverAddr,
-          ],
-          {
-            timeout: 30_000,
-          },
-        );
-        expect(sha(got)).toBe(sha('/usr/lib/ipxe/snponly.efi'));
+        expect(sha(await tftpGet('snponly.efi'))).toBe(sha('/usr/lib/ipxe/snponly.efi'));
 
         // dnsmasq logs a transfer when the client's last ACK arrived, which can be after busybox exited
         const load = async () => {
@@ -166,18 +181,7 @@ fi
       it('a machine with a fixed IP gets its reservation; a settings change restarts dnsmasq; stop ends it', async () => {
         const dhcp = t.container.dhcp;
         await t.container.machines.create({ name: 'pc-fixed', mac: net.clientMac, ip: '10.77.0.42' });
-        await t.container.settings.update(
-          {
-            network: { bootAddr: net.serverAddr },
-            dhcp: {
-              mode: 'dhcp',
-              iface: net.serverIface,
-              rangeStart: '10.77.0.100',
-              rangeEnd: '10.77.0.120',
-            },
-          },
-          'test',
-        );
+        await dhcpOn(t);
         await dhcp.start();
         const pid1 = dhcp.status().pid!;
         expect((await dhcpClient({ arch: '00000' }))?.ip).toBe('10.77.0.42');
@@ -219,18 +223,7 @@ fi
         // Two PCs that DISCOVER at the same moment can be offered one address (no-ping keeps no record
         // of offers); iPXE ignores the NAK the loser gets and fails. Registered machines get their own.
         const dhcp = t.container.dhcp;
-        await t.container.settings.update(
-          {
-            network: { bootAddr: net.serverAddr },
-            dhcp: {
-              mode: 'dhcp',
-              iface: net.serverIface,
-              rangeStart: '10.77.0.100',
-              rangeEnd: '10.77.0.120',
-            },
-          },
-          'test',
-        );
+        await dhcpOn(t);
         await dhcp.start();
         const pid = dhcp.status().pid!;
         const hostsFile = join(dir, 'dnsmasq', 'hosts');
@@ -274,18 +267,7 @@ fi
         });
         try {
           secureDataDir(dataDir);
-          await p.container.settings.update(
-            {
-              network: { bootAddr: net.serverAddr },
-              dhcp: {
-                mode: 'dhcp',
-                iface: net.serverIface,
-                rangeStart: '10.77.0.100',
-                rangeEnd: '10.77.0.120',
-              },
-            },
-            'test',
-          );
+          await dhcpOn(p);
           await p.container.dhcp.start();
           const pid = p.container.dhcp.status().pid!;
           expect(p.container.dhcp.status()).toMatchObject({ daemon: 'running', problem: null });
@@ -315,25 +297,7 @@ fi
           expect(got).toBe(mine);
 
           // TFTP: the unprivileged dnsmasq still reads its root
-          const file = join(dir, 'got.kpxe');
-          await run(
-            'ip',
-            [
-              'netns',
-              'exec',
-              net.client,
-              'busybox',
-              'tftp',
-              '-g',
-              '-r',
-              'undionly.kpxe',
-              '-l',
-              file,
-              net.serverAddr,
-            ],
-            { timeout: 30_000 },
-          );
-          expect(sha(file)).toBe(sha('/usr/lib/ipxe/undionly.kpxe'));
+          expect(sha(await tftpGet('undionly.kpxe'))).toBe(sha('/usr/lib/ipxe/undionly.kpxe'));
         } finally {
           process.umask(umask);
           await p.container.dhcp.stop().catch(() => undefined);
