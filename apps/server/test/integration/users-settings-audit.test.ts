@@ -319,7 +319,12 @@ describeEachDialect('users, settings, audit', (dialect) => {
     });
     await t.app.inject({ method: 'GET', url: '/api/v1/machines', headers: op });
 
-    const res = await t.app.inject({ method: 'GET', url: '/api/v1/audit?limit=10', headers: h });
+    // the audit row is written when the response has gone out: wait until the last one is there
+    let res = await t.app.inject({ method: 'GET', url: '/api/v1/audit?limit=10', headers: h });
+    for (let i = 0; i < 50 && !JSON.stringify(res.json().items).includes('"auth.login"'); i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      res = await t.app.inject({ method: 'GET', url: '/api/v1/audit?limit=10', headers: h });
+    }
     expect(res.statusCode).toBe(200);
     const items = res.json().items as Array<Record<string, unknown>>;
     const actions = items.map((i) => `${String(i.action)} ${String(i.statusCode)}`);
