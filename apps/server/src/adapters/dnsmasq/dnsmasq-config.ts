@@ -237,15 +237,19 @@ export function pickAddresses<T extends { mac: string }>(
   if (size === 0) return [];
   const start = ipToInt(range.start);
   const end = start + size - 1;
-  // an occupied offset points at the next offset to try; a free one is not in the map
-  const next = new Map<number, number>();
-  const occupy = (o: number) => next.set(o, (o + 1) % size);
+  // an occupied offset points at the next offset to try; a free one is -1 (at most 256 KiB)
+  const next = new Int32Array(size).fill(-1);
+  let occupied = 0;
+  const occupy = (o: number) => {
+    if (next[o] === -1) occupied++;
+    next[o] = (o + 1) % size;
+  };
   const find = (o: number): number => {
     let root = o;
-    while (next.has(root)) root = next.get(root)!;
+    while (next[root] !== -1) root = next[root]!;
     for (let c = o; c !== root;) {
-      const n = next.get(c)!;
-      next.set(c, root);
+      const n = next[c]!;
+      next[c] = root;
       c = n;
     }
     return root;
@@ -259,7 +263,7 @@ export function pickAddresses<T extends { mac: string }>(
   for (let block = (start & ~255) >>> 0; block <= end; block += 256) {
     for (const i of [block, block + 255]) if (i >= start && i <= end) occupy(i - start);
   }
-  let free = size - next.size;
+  let free = size - occupied;
   const out: Array<T & { ip: string }> = [];
   for (const m of machines) {
     if (free <= 0) break;
