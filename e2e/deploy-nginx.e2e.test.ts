@@ -9,6 +9,7 @@ import {
   rmSync,
   writeFileSync,
 } from 'node:fs';
+import { request as httpsRequest } from 'node:https';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -158,5 +159,80 @@ describe.skipIf(!existsSync(NGINX))('deploy: nginx in front of GGnet (deploy/ngi
 
     // the events WebSocket: nginx passes the upgrade through
     expect(await wsUpgradeStatus(base, ca, token)).toBe(101);
+  });
+
+  it('a client’s own X-Forwarded-For never picks its address; the console’s refresh cookie passes through', async () => {
+    const { port } = new URL(base);
+    // the client talks to nginx from 127.0.0.2; nginx appends that to the header the client made up
+    const send = (path: string, body: unknown, headers: Record<string, string> = {}) =>
+      new Promise<{ status: number; body: string }>((ok, fail) => {
+        const data = JSON.stringify(body);
+        const req = httpsRequest(
+          {
+            host: '127.0.0.1',
+            port,
+            ca,
+            localAddress: '127.0.0.2',
+            method: 'POST',
+            path,
+            headers: { 'content-type': 'application/json', ...headers },
+          },
+          (res) => {
+            let text = '';
+            res.setEncoding('utf8');
+            res.on('data', (c: string) => (text += c));
+            res.on('end', () => ok({ status: res.statusCode ?? 0, body: text }));
+          },
+        );
+        req.on('error', fail);
+        req.end(data);
+      });
+    const codes: number[] = [];
+    for (let i = 0; i < 25; i++) {
+      const r = await send(
+        '/api/v1/auth/login',
+        { username: `nobody-${i}`, password: 'wrong-password' },
+        { 'x-forwarded-for': `6.6.${i}.6, 127.0.0.1` },
+      );
+      codes.push(r.status);
+    }
+    // 20 attempts per address and minute (the default), counted for the real address
+    expect(codes.slice(0, 20).every((c) => c === 401)).toBe(true);
+    expect(codes.slice(20).every((c) => c === 429)).toBe(true);
+    const login = await tls(`${base}/api/v1/auth/login`, ca, {
+      method: 'POST',
+      body: { username: 'admin', password: ADMIN_PASSWORD },
+    });
+    const token = (JSON.parse(login.body) as { accessToken: string }).accessToken;
+    const audit = JSON.parse(
+      (
+        await tls(`${base}/api/v1/audit?action=auth.login&limit=100`, ca, {
+          headers: { authorization: `Bearer ${token}` },
+        })
+      ).body,
+    ) as { items: Array<{ username: string; ip: string }> };
+    const ips = new Set(audit.items.filter((i) => i.username?.startsWith('nobody-')).map((i) => i.ip));
+    expect([...ips]).toEqual(['127.0.0.2']);
+
+    // the console's login: the refresh token comes back as an httpOnly cookie, and refreshes with it
+    const csrf = { 'x-ggnet-csrf': '1', origin: base };
+    const cookieLogin = await tls(`${base}/api/v1/auth/login`, ca, {
+      method: 'POST',
+      headers: csrf,
+      body: { username: 'admin', password: ADMIN_PASSWORD, refreshIn: 'cookie' },
+    });
+    expect(cookieLogin.status).toBe(200);
+    const setCookie = cookieLogin.headers['set-cookie'];
+    const set = (Array.isArray(setCookie) ? setCookie[0] : setCookie) ?? '';
+    // over TLS (X-Forwarded-Proto from the trusted nginx) the cookie is Secure
+    expect(set).toMatch(/^ggnet_refresh=[A-Za-z0-9_-]+; Path=\/api\/v1\/auth; .*HttpOnly; SameSite=Strict/);
+    expect(set).toMatch(/; Secure/);
+    const refreshed = await tls(`${base}/api/v1/auth/refresh`, ca, {
+      method: 'POST',
+      headers: { ...csrf, cookie: set.split(';')[0]! },
+      body: {},
+    });
+    expect(refreshed.status).toBe(200);
+    expect((JSON.parse(refreshed.body) as { refreshToken?: string }).refreshToken).toBeUndefined();
   });
 });

@@ -19,6 +19,7 @@ import { registerAudit } from './http/audit.hooks.js';
 import { registerAuth } from './http/auth.hooks.js';
 import { registerInputGuard } from './http/input-guard.js';
 import { applyServerLimits } from './http/server-limits.js';
+import { registerSecurityHeaders } from './http/security-headers.js';
 import type { App } from './http/types.js';
 import { registerAuditRoutes } from './modules/audit/audit.routes.js';
 import { registerBackupRoutes } from './modules/backup/backup.routes.js';
@@ -60,7 +61,8 @@ export async function buildApp(c: Container, ext: AppExtensions = {}): Promise<A
   const logger: FastifyBaseLogger = c.log;
   const app = Fastify({
     loggerInstance: logger,
-    trustProxy: c.config.trustProxy,
+    // the client address is the right-most X-Forwarded-For entry that is not a trusted proxy
+    trustProxy: c.config.trustProxy.length ? c.config.trustProxy : false,
     bodyLimit: 1024 * 1024,
     genReqId: (req) => {
       const given = req.headers['x-request-id'];
@@ -78,6 +80,7 @@ export async function buildApp(c: Container, ext: AppExtensions = {}): Promise<A
   });
 
   registerErrorHandling(app);
+  registerSecurityHeaders(app);
   c.metrics.register(app);
   applyServerLimits(app, {
     maxConnections: c.config.maxConnections,
@@ -105,6 +108,16 @@ export async function buildApp(c: Container, ext: AppExtensions = {}): Promise<A
   await app.register(fastifySwaggerUi, {
     routePrefix: '/api/docs',
     uiConfig: { docExpansion: 'list', deepLinking: true },
+    // the docs page gets swagger-ui's own CSP (scripts from 'self' only), not framable, with the
+    // inline styles swagger-ui sets, and without upgrade-insecure-requests (GGnet often runs on plain
+    // HTTP inside the LAN)
+    staticCSP: true,
+    transformStaticCSP: (h: string) =>
+      h
+        .replace(/\s*upgrade-insecure-requests;?/, '')
+        .replace("frame-ancestors 'self'", "frame-ancestors 'none'")
+        // swagger-ui sets inline styles (style attributes and a <style> element)
+        .replace(/style-src [^;]*;/, "style-src 'self' 'unsafe-inline';"),
   });
   await app.register(fastifyWebsocket, { options: { maxPayload: 64 * 1024 } });
 
@@ -112,8 +125,13 @@ export async function buildApp(c: Container, ext: AppExtensions = {}): Promise<A
   registerInputGuard(app);
   registerAudit(app, c.repos.audit, c.log);
 
-  registerHealthRoutes(app, { database: c.database, metrics: c.metrics, version: c.version });
-  registerAuthRoutes(app, { auth: c.auth, users: c.users });
+  registerHealthRoutes(app, {
+    database: c.database,
+    metrics: c.metrics,
+    version: c.version,
+    metricsToken: c.config.metricsToken,
+  });
+  registerAuthRoutes(app, { auth: c.auth, users: c.users, refreshTokenTtlSec: c.config.refreshTokenTtlSec });
   registerUsersRoutes(app, { users: c.users });
   registerMachinesRoutes(app, { machines: c.machines });
   registerImagesRoutes(app, { images: c.images });

@@ -9,6 +9,7 @@ import { createContainer } from './container.js';
 import { migrateToLatest } from './db/database.js';
 import { AppError } from './errors/app-error.js';
 import { createLogger } from './lib/logger.js';
+import { secureDataDir } from './lib/data-dir.js';
 import { randomSecret } from './lib/ids.js';
 import { SpawnProcessRunner } from './adapters/process/process-runner.adapter.js';
 import { formatTable, runDoctor } from './cli/doctor.js';
@@ -79,6 +80,9 @@ async function withContainer<T>(
 }
 
 async function main(argv: string[]): Promise<void> {
+  // everything GGnet (and the tools it starts) creates is its user's only; the few files dnsmasq
+  // must read after dropping root get their modes explicitly (see lib/data-dir.ts)
+  process.umask(0o077);
   const [cmd, ...rest] = argv;
   if (!cmd || cmd === 'help' || cmd === '--help' || cmd === '-h') {
     process.stdout.write(`${USAGE}\n`);
@@ -191,6 +195,7 @@ async function main(argv: string[]): Promise<void> {
 
 /** `ggnet worker`: the job worker as its own process, until SIGTERM/SIGINT. */
 async function workerCommand(config: Config): Promise<void> {
+  secureDataDir(config.dataDir);
   const log = createLogger(config.logLevel);
   const c = createContainer(config, { log, version: VERSION });
   await migrateToLatest(c.database);

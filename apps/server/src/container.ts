@@ -6,6 +6,7 @@ import { createDatabase, type Database } from './db/database.js';
 import { EventBus } from './events/event-bus.js';
 import { Metrics } from './http/metrics.js';
 import { randomSecret } from './lib/ids.js';
+import { prepareDataDir } from './lib/data-dir.js';
 import { ImageFiles } from './adapters/storage/image-files.js';
 import { SpawnProcessRunner, type ProcessRunner } from './adapters/process/process-runner.adapter.js';
 import { DnsmasqDaemon, type Dnsmasq } from './adapters/dnsmasq/dnsmasq.adapter.js';
@@ -98,7 +99,8 @@ export interface ContainerOptions {
  * Tests build the same graph (with fakes where a system tool would run).
  */
 export function createContainer(config: Config, opts: ContainerOptions) {
-  mkdirSync(config.dataDir, { recursive: true });
+  // owner only (others may pass through to the TFTP root; see lib/data-dir.ts)
+  prepareDataDir(config.dataDir);
   const log = opts.log;
   const database: Database = createDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
   const db = database.db;

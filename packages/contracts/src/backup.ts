@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { Id, ListQuery, Timestamp } from './common.js';
+import { Id, ListQuery, Timestamp, sortBy } from './common.js';
 
 export const BACKUP_STATES = ['queued', 'running', 'done', 'failed'] as const;
 export const BackupState = z.enum(BACKUP_STATES);
@@ -32,7 +32,9 @@ export const Backup = z.object({
 });
 export type Backup = z.infer<typeof Backup>;
 
+export const BACKUP_SORT_FIELDS = ['createdAt', 'sizeBytes', 'state'] as const;
 export const BackupListQuery = ListQuery.extend({
+  sort: sortBy(BACKUP_SORT_FIELDS),
   trigger: BackupTrigger.optional(),
 });
 export type BackupListQuery = z.infer<typeof BackupListQuery>;

@@ -1,4 +1,6 @@
 import { z } from 'zod';
+// first: sets zod up for the browser's CSP before any schema is built (see common.ts)
+import './common.js';
 
 export const EVENT_TOPICS = [
   'machine',

@@ -1,4 +1,6 @@
 import { z } from 'zod';
+// first: sets zod up for the browser's CSP before any schema is built (see common.ts)
+import './common.js';
 
 // Strict patterns for every name that ever reaches a system tool or a file path.
 
@@ -66,6 +68,20 @@ export const Iqn = z
 /** DNS domain used to build IQNs (reversed), e.g. `ggnet.lan`. */
 export const DOMAIN_RE =
   /^(?=.{1,200}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/;
+
+/**
+ * A ZFS dataset GGnet creates its zvols under, e.g. `tank/ggnet`: a pool name (starts with a letter)
+ * and child names separated by single `/`; each part letters, digits, `_ - . :`, a child never
+ * starting with `.` or `-` (so never `.` or `..`), at most 200 characters (GGnet appends
+ * `/writebacks/<id>`; ZFS allows 255).
+ */
+export const ZFS_DATASET_RE = /^(?=.{1,200}$)[A-Za-z][A-Za-z0-9_.:-]*(?:\/[A-Za-z0-9_:][A-Za-z0-9_.:-]*)*$/;
+export const ZfsDataset = z
+  .string()
+  .regex(
+    ZFS_DATASET_RE,
+    'must be a ZFS dataset such as tank/ggnet: pool/child/..., letters, digits, _ - . : in each part, no empty, "." or ".." parts',
+  );
 
 export const USERNAME_RE = /^[a-z0-9][a-z0-9._-]{1,31}$/;
 export const Username = z

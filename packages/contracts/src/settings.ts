@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { Id } from './common.js';
-import { DOMAIN_RE, Ipv4 } from './names.js';
+import { DOMAIN_RE, Ipv4, ZfsDataset } from './names.js';
 
 export const DHCP_MODES = ['off', 'dhcp', 'proxy'] as const;
 export const DhcpMode = z.enum(DHCP_MODES);
@@ -98,11 +98,8 @@ export const Settings = z.object({
     keepSource: z.boolean().default(false),
     /** Unprotected, unpublished versions kept per image; older ones are deleted by the retention job. */
     retainVersions: z.number().int().min(1).max(100).default(5),
-    zfsDataset: z
-      .string()
-      .regex(/^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,200}$/)
-      .nullable()
-      .default(null),
+    /** Parent dataset of GGnet's zvols (storage.backend=zfs), e.g. tank/ggnet. */
+    zfsDataset: ZfsDataset.nullable().default(null),
   }),
   iscsi: z.object({
     backend: z.enum(['tgt', 'lio']).default('tgt'),

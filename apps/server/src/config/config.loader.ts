@@ -12,6 +12,7 @@ export const ENV_KEYS: Record<string, string> = {
   GGNET_DATABASE_URL: 'databaseUrl',
   GGNET_ADMIN_PASSWORD: 'adminPassword',
   GGNET_JWT_SECRET: 'jwtSecret',
+  GGNET_METRICS_TOKEN: 'metricsToken',
   GGNET_LOG_LEVEL: 'logLevel',
   GGNET_IMPORT_DIR: 'importDir',
   GGNET_WEB_DIR: 'webDir',
@@ -24,6 +25,8 @@ export const ENV_KEYS: Record<string, string> = {
   GGNET_REFRESH_TOKEN_TTL: 'refreshTokenTtlSec',
   GGNET_LOGIN_LIMIT_PER_IP: 'loginLimit.perIp',
   GGNET_LOGIN_LIMIT_PER_USER: 'loginLimit.perUser',
+  GGNET_LOGIN_SLOWDOWN_AFTER: 'loginLimit.slowdownAfter',
+  GGNET_LOGIN_SLOWDOWN_MS: 'loginLimit.slowdownMs',
   GGNET_TGT_CONTROL_PORT: 'tgtControlPort',
   GGNET_RECONCILE_INTERVAL: 'reconcileIntervalSec',
   GGNET_IPXE_DIR: 'ipxeDir',
@@ -146,6 +149,7 @@ export function maskConfig(cfg: Config): Record<string, unknown> {
   const out: Record<string, unknown> = { ...cfg };
   if (cfg.adminPassword) out.adminPassword = '********';
   if (cfg.jwtSecret) out.jwtSecret = '********';
+  if (cfg.metricsToken) out.metricsToken = '********';
   if (cfg.databaseUrl) out.databaseUrl = cfg.databaseUrl.replace(/\/\/([^:/@]+):([^@]*)@/, '//$1:********@');
   return out;
 }

@@ -16,6 +16,8 @@ export interface UsersTable {
   created_at: string;
   updated_at: string;
   last_login_at: string | null;
+  /** Raised when every access token of the user must stop working (migration 0005). */
+  token_version: Generated<number>;
 }
 
 export interface RefreshTokensTable {

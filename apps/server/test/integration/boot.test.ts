@@ -431,14 +431,14 @@ describeEachDialect('boot endpoint', (dialect) => {
           iface: 'lo',
           rangeStart: '127.0.0.100',
           rangeEnd: '127.0.0.199',
-          netmask: '255.0.0.0',
+          netmask: '255.255.255.0',
         },
       });
       await dhcp.reconcile();
       expect(dnsmasq.current).toMatchObject({
         mode: 'dhcp',
         iface: 'lo',
-        range: { start: '127.0.0.100', end: '127.0.0.199', netmask: '255.0.0.0', leaseTimeSec: 3600 },
+        range: { start: '127.0.0.100', end: '127.0.0.199', netmask: '255.255.255.0', leaseTimeSec: 3600 },
         reservations: [{ mac: MAC, ip: '127.0.0.50', name: 'pc-01' }],
       });
       expect(dnsmasq.text).toContain(

@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -8,6 +8,7 @@ import { promisify } from 'node:util';
 import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DnsmasqDaemon } from '../../src/adapters/dnsmasq/dnsmasq.adapter.js';
+import { secureDataDir } from '../../src/lib/data-dir.js';
 import { createTestContext, describeEachDialect, type TestContext } from '../helpers/test-context.js';
 import {
   cmdline,
@@ -53,6 +54,41 @@ const sha = (f: string) => createHash('sha256').update(readFileSync(f)).digest('
 
       const dhcpClient = (opts: DhcpClientOptions) => udhcpc(net, join(dir, 'udhcpc.sh'), opts);
 
+      /** A DHCP server on the test's veth pair, range 10.77.0.100-120. */
+      const dhcpOn = (c: TestContext) =>
+        c.container.settings.update(
+          {
+            network: { bootAddr: net.serverAddr },
+            dhcp: {
+              mode: 'dhcp',
+              iface: net.serverIface,
+              rangeStart: '10.77.0.100',
+              rangeEnd: '10.77.0.120',
+            },
+          },
+          'test',
+        );
+
+      /** Fetches a file from dnsmasq's TFTP server as the client; returns where it was stored. */
+      async function tftpGet(name: string): Promise<string> {
+        const got = join(dir, `got-${name}`);
+        const args = [
+          'netns',
+          'exec',
+          net.client,
+          'busybox',
+          'tftp',
+          '-g',
+          '-r',
+          name,
+          '-l',
+          got,
+          net.serverAddr,
+        ];
+        await run('ip', args, { timeout: 30_000 });
+        return got;
+      }
+
       it('dhcp mode: BIOS, UEFI and iPXE clients get their boot file; TFTP serves iPXE; events land in boot_events', async () => {
         const dhcp = t.container.dhcp;
         await t.container.settings.update(
@@ -85,27 +121,7 @@ const sha = (f: string) => createHash('sha256').update(readFileSync(f)).digest('
         );
 
         // TFTP: the file the client gets is Debian's iPXE
-        const got = join(dir, 'got.efi');
-        await run(
-          'ip',
-          [
-            'netns',
-            'exec',
-            net.client,
-            'busybox',
-            'tftp',
-            '-g',
-            '-r',
-            'snponly.efi',
-            '-l',
-            got,
-            net.serverAddr,
-          ],
-          {
-            timeout: 30_000,
-          },
-        );
-        expect(sha(got)).toBe(sha('/usr/lib/ipxe/snponly.efi'));
+        expect(sha(await tftpGet('snponly.efi'))).toBe(sha('/usr/lib/ipxe/snponly.efi'));
 
         // dnsmasq logs a transfer when the client's last ACK arrived, which can be after busybox exited
         const load = async () => {
@@ -136,18 +152,7 @@ const sha = (f: string) => createHash('sha256').update(readFileSync(f)).digest('
       it('a machine with a fixed IP gets its reservation; a settings change restarts dnsmasq; stop ends it', async () => {
         const dhcp = t.container.dhcp;
         await t.container.machines.create({ name: 'pc-fixed', mac: net.clientMac, ip: '10.77.0.42' });
-        await t.container.settings.update(
-          {
-            network: { bootAddr: net.serverAddr },
-            dhcp: {
-              mode: 'dhcp',
-              iface: net.serverIface,
-              rangeStart: '10.77.0.100',
-              rangeEnd: '10.77.0.120',
-            },
-          },
-          'test',
-        );
+        await dhcpOn(t);
         await dhcp.start();
         const pid1 = dhcp.status().pid!;
         expect((await dhcpClient({ arch: '00000' }))?.ip).toBe('10.77.0.42');
@@ -189,18 +194,7 @@ const sha = (f: string) => createHash('sha256').update(readFileSync(f)).digest('
         // Two PCs that DISCOVER at the same moment can be offered one address (no-ping keeps no record
         // of offers); iPXE ignores the NAK the loser gets and fails. Registered machines get their own.
         const dhcp = t.container.dhcp;
-        await t.container.settings.update(
-          {
-            network: { bootAddr: net.serverAddr },
-            dhcp: {
-              mode: 'dhcp',
-              iface: net.serverIface,
-              rangeStart: '10.77.0.100',
-              rangeEnd: '10.77.0.120',
-            },
-          },
-          'test',
-        );
+        await dhcpOn(t);
         await dhcp.start();
         const pid = dhcp.status().pid!;
         const hostsFile = join(dir, 'dnsmasq', 'hosts');
@@ -223,6 +217,64 @@ const sha = (f: string) => createHash('sha256').update(readFileSync(f)).digest('
         expect(got).toBe(mine);
         expect(dhcp.status().pid).toBe(pid);
         expect(readFileSync(join(dir, 'dnsmasq', 'dnsmasq.log'), 'utf8')).toMatch(/read .*hosts/);
+      });
+
+      it('as its own user in the production layout (owner-only data dir): TFTP and the hosts file still work', async () => {
+        // like `ggnet serve`: umask 077, a data dir under traversable parents, modes fixed at start
+        const base = mkdtempSync('/var/tmp/ggnet-dnsmasq-user-');
+        chmodSync(base, 0o755);
+        const umask = process.umask(0o077);
+        const dataDir = join(base, 'data');
+        const own = new DnsmasqDaemon({
+          dir: join(dataDir, 'dnsmasq'),
+          log: pino({ level: process.env.GGNET_TEST_LOG ?? 'silent' }),
+          wrap: ['ip', 'netns', 'exec', net.server],
+          healthIntervalMs: 500,
+        });
+        const p = await createTestContext(dialect, {
+          container: { dnsmasq: own },
+          app: false,
+          config: { dataDir },
+        });
+        try {
+          secureDataDir(dataDir);
+          await dhcpOn(p);
+          await p.container.dhcp.start();
+          const pid = p.container.dhcp.status().pid!;
+          expect(p.container.dhcp.status()).toMatchObject({ daemon: 'running', problem: null });
+          // dnsmasq dropped root
+          const uid = /^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+          const dnsmasqUid = /^dnsmasq:[^:]*:(\d+):/m.exec(readFileSync('/etc/passwd', 'utf8'))?.[1];
+          expect(uid).toBe(dnsmasqUid);
+          const mode = (f: string) => statSync(join(dataDir, f)).mode & 0o7777;
+          expect(mode('.')).toBe(0o711);
+          if (dialect === 'sqlite') expect(mode('ggnet.db')).toBe(0o600);
+          expect(mode('dnsmasq')).toBe(0o711);
+          expect(mode('dnsmasq/dnsmasq.conf')).toBe(0o600);
+          expect(mode('tftp')).toBe(0o755);
+          expect(mode('tftp/undionly.kpxe')).toBe(0o644);
+
+          // the hosts file, re-read on SIGHUP by the unprivileged dnsmasq
+          await p.container.machines.create({ name: 'pc-other', mac: '52:54:00:77:00:99' });
+          await p.container.machines.create({ name: 'pc-auto', mac: net.clientMac });
+          await p.container.dhcp.reconcile();
+          expect(p.container.dhcp.status().pid).toBe(pid);
+          expect(mode('dnsmasq/hosts')).toBe(0o644);
+          const hosts = readFileSync(join(dataDir, 'dnsmasq', 'hosts'), 'utf8');
+          const mine = new RegExp(`^${net.clientMac},(10\\.77\\.0\\.\\d+),pc-auto$`, 'm').exec(hosts)?.[1];
+          expect(mine).toBeDefined();
+          let got: string | undefined;
+          for (let i = 0; i < 5 && got !== mine; i++) got = (await dhcpClient({ arch: '00000' }))?.ip;
+          expect(got).toBe(mine);
+
+          // TFTP: the unprivileged dnsmasq still reads its root
+          expect(sha(await tftpGet('undionly.kpxe'))).toBe(sha('/usr/lib/ipxe/undionly.kpxe'));
+        } finally {
+          process.umask(umask);
+          await p.container.dhcp.stop().catch(() => undefined);
+          await p.close();
+          rmSync(base, { recursive: true, force: true });
+        }
       });
 
       it('a configuration dnsmasq refuses is reported, not fatal', async () => {

@@ -96,4 +96,39 @@ describeEachDialect('migrations', (dialect) => {
     expect(row).toMatchObject({ name: 'pc-1', mac: '52:54:00:00:00:01' });
     expect(JSON.stringify(row)).not.toContain('OldMachineSecret');
   });
+
+  it('0007 gives every existing user token version 0, and runs down and up again', async () => {
+    t = await createTestContext(dialect, { app: false });
+    const db = t.container.database.db;
+    const migrator = new Migrator({
+      db,
+      provider: new StaticMigrationProvider({ dialect: t.container.database.dialect }),
+      migrationTableName: 'ggnet_migrations',
+      migrationLockTableName: 'ggnet_migrations_lock',
+    });
+    expect((await migrator.migrateTo('0004-iqn-prefixes')).error).toBeUndefined();
+    const now = new Date().toISOString();
+    await (db as unknown as Kysely<{ users: Record<string, unknown> }>)
+      .insertInto('users')
+      .values({
+        id: 'u-old',
+        username: 'from-before',
+        password_hash: 'x',
+        role: 'viewer',
+        disabled: 0,
+        created_at: now,
+        updated_at: now,
+        last_login_at: null,
+      })
+      .execute();
+    expect((await migrateToLatest(t.container.database)).applied).toContain('0007-user-token-version');
+    const row = await db
+      .selectFrom('users')
+      .select(['username', 'token_version'])
+      .where('id', '=', 'u-old')
+      .executeTakeFirst();
+    expect(row).toEqual({ username: 'from-before', token_version: 0 });
+    await t.container.repos.users.bumpTokenVersion('u-old', now);
+    expect((await t.container.repos.users.findById('u-old'))?.token_version).toBe(1);
+  });
 });

@@ -1,4 +1,11 @@
-import type { Backup, BackupListQuery, BackupState, BackupTrigger } from '@ggnet/contracts';
+import {
+  parseSort,
+  type Backup,
+  type BACKUP_SORT_FIELDS,
+  type BackupListQuery,
+  type BackupState,
+  type BackupTrigger,
+} from '@ggnet/contracts';
 import { sql, type Kysely, type Selectable } from 'kysely';
 import type { BackupsTable, DB } from '../../db/schema.js';
 
@@ -19,7 +26,7 @@ export const toBackup = (r: BackupRow, present: boolean): Backup => ({
   present,
 });
 
-const SORTS: Record<string, keyof BackupsTable> = {
+const SORTS: Record<(typeof BACKUP_SORT_FIELDS)[number], keyof BackupsTable> = {
   createdAt: 'created_at',
   sizeBytes: 'size_bytes',
   state: 'state',
@@ -47,8 +54,8 @@ export class BackupsRepository {
     const total = Number(
       (await base.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n,
     );
-    const desc = !q.sort || q.sort.startsWith('-');
-    const col = SORTS[(q.sort ?? '-createdAt').replace(/^-/, '')] ?? 'created_at';
+    const { field, desc } = parseSort(q.sort, '-createdAt');
+    const col = SORTS[field];
     const rows = await base
       .selectAll()
       .orderBy(col, desc ? 'desc' : 'asc')

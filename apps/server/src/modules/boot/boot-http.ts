@@ -19,7 +19,8 @@ export interface BootHttpOptions {
   host: string;
   /** Port of the main server (which serves /boot/* already). */
   mainPort: () => number;
-  trustProxy: boolean;
+  /** Reverse proxies whose X-Forwarded-For is believed (config trustProxy; empty = none). */
+  trustProxy: string[];
   /** Open connections at most (config bootMaxConnections). */
   maxConnections: number;
   /** ... from one client address (config bootMaxConnectionsPerAddress). */
@@ -66,7 +67,7 @@ export class BootHttpListener {
       const logger: FastifyBaseLogger = this.o.log;
       const app = Fastify({
         loggerInstance: logger,
-        trustProxy: this.o.trustProxy,
+        trustProxy: this.o.trustProxy.length ? this.o.trustProxy : false,
         bodyLimit: 4096,
         // only small requests here: the whole request (headers + body) within the deadline
         requestTimeout: this.o.bodyTimeoutMs,

@@ -6,7 +6,15 @@ import {
   type Selectable,
   type SqlBool,
 } from 'kysely';
-import type { BootMode, Machine, MachineListQuery, MachineStatus, Page } from '@ggnet/contracts';
+import {
+  parseSort,
+  type BootMode,
+  type Machine,
+  type MachineListQuery,
+  type MACHINE_SORT_FIELDS,
+  type MachineStatus,
+  type Page,
+} from '@ggnet/contracts';
 import { containsInsensitive } from '../../db/database.js';
 import type { DB, MachinesTable } from '../../db/schema.js';
 import { parseJson } from '../../lib/json.js';
@@ -44,7 +52,7 @@ export const toMachine = (r: MachineRowWithSession): Machine => ({
   updatedAt: r.updated_at,
 });
 
-const SORT: Record<string, string> = {
+const SORT: Record<(typeof MACHINE_SORT_FIELDS)[number], string> = {
   name: 'm.name',
   mac: 'm.mac',
   ip: 'm.ip',
@@ -153,10 +161,9 @@ export class MachinesRepository {
       ? query
       : this.db.selectFrom('machines as m').where((eb) => own(eb as unknown as MachineEb));
     const total = await countQuery.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
-    const desc = q.sort?.startsWith('-');
-    const col = SORT[q.sort?.replace(/^-/, '') ?? 'name'] ?? 'm.name';
+    const { field, desc } = parseSort(q.sort, 'name');
     const items = await this.withSession(query)
-      .orderBy(sql.ref(col), desc ? 'desc' : 'asc')
+      .orderBy(sql.ref(SORT[field]), desc ? 'desc' : 'asc')
       .orderBy('m.id')
       .limit(q.limit)
       .offset(q.offset)
