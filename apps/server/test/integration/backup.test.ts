@@ -12,6 +12,7 @@ import { SpawnProcessRunner } from '../../src/adapters/process/process-runner.ad
 import { ConfigSchema, type Config } from '../../src/config/config.schema.js';
 import { createContainer, type Container } from '../../src/container.js';
 import { migrateToLatest, nowIso } from '../../src/db/database.js';
+import { MIGRATION_NAMES } from '../../src/db/migrations/index.js';
 import { AppError } from '../../src/errors/app-error.js';
 import type { App } from '../../src/http/types.js';
 import { newId } from '../../src/lib/ids.js';
@@ -188,7 +189,7 @@ describeEachDialect('backup and restore', (dialect) => {
   it('lists the backup with its size, and serves the file for download', async () => {
     expect(backup.state).toBe('done');
     expect(backup.sizeBytes).toBe(statSync(file).size);
-    expect(backup.schema).toBe('0005-backups');
+    expect(backup.schema).toBe(MIGRATION_NAMES.at(-1));
     const h = await src.auth();
     const list = (await src.app.inject({ url: '/api/v1/backups', headers: h })).json<Page<Backup>>();
     expect(list.items[0]).toMatchObject({
@@ -223,7 +224,7 @@ describeEachDialect('backup and restore', (dialect) => {
       );
       const m = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as BackupManifest;
       expect(m).toMatchObject({ format: 'ggnet-backup', dialect, backupId: backup.id });
-      expect(m.migrations.at(-1)).toBe('0005-backups');
+      expect(m.migrations).toEqual([...MIGRATION_NAMES]);
       expect(JSON.parse(readFileSync(join(dir, 'settings.json'), 'utf8'))).toMatchObject({
         boot: { retries: 7 },
       });
