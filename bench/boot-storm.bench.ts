@@ -2,7 +2,9 @@
  * Boot storm: N simulated machines (distinct MACs, registered with a published image) ask GGnet for
  * their boot script (`GET /boot/ipxe?mac=...`) within a time window, against a real `ggnet serve` with
  * its real tgtd, on reflink storage (XFS, reflink=1, in a loop file made here). A client that gets
- * "preparing, ask again" waits the `sleep` of that script and asks again, as iPXE does.
+ * "preparing, ask again" (or "rate_limited") waits the `sleep` of that script and asks again, as iPXE
+ * does. Every machine asks from its own loopback address (127.100.x.y), as PCs on a boot network each
+ * have their own, so GGnet's default rate limits (per MAC and per address) are in force as in a room.
  * Measured: scripts served (sanboot), retries, latency of each script request and of each machine's
  * whole wait for its sanboot script, and the time until all N targets exist in tgtd (tgtd's live
  * state, polled with tgtadm).
@@ -106,13 +108,26 @@ async function tgtTargets(controlPort: number): Promise<number> {
   return out.split('\n').filter((l) => /^Target \d+: /.test(l)).length;
 }
 
-/** One plain HTTP GET on a new connection (as iPXE does for each `chain`), body as text. */
-function httpGet(url: string): Promise<{ status: number; body: string }> {
+/**
+ * One plain HTTP GET on a new connection (as iPXE does for each `chain`), body as text, from the
+ * client's own address: every machine of the storm has one (127.x.y.z, all loopback), as PCs on a
+ * boot network do, so that GGnet's per-address limits see what they would see in a real room.
+ */
+function httpGet(
+  url: string,
+  localAddress: string,
+): Promise<{ status: number; body: string; result: string }> {
   return new Promise((ok, fail) => {
-    const req = request(url, { agent: false, timeout: 120_000 }, (res) => {
+    const req = request(url, { agent: false, timeout: 120_000, localAddress }, (res) => {
       const parts: Buffer[] = [];
       res.on('data', (b: Buffer) => parts.push(b));
-      res.on('end', () => ok({ status: res.statusCode ?? 0, body: Buffer.concat(parts).toString() }));
+      res.on('end', () =>
+        ok({
+          status: res.statusCode ?? 0,
+          body: Buffer.concat(parts).toString(),
+          result: String(res.headers['x-ggnet-boot-result'] ?? ''),
+        }),
+      );
       res.on('error', fail);
     });
     req.on('timeout', () => req.destroy(new Error('timeout')));
@@ -147,6 +162,8 @@ interface StormResult {
   served: number;
   failed: string[];
   preparing: number;
+  /** 'rate_limited' answers (followed like 'preparing'): none expected with the default limits. */
+  limited: number;
   requests: number[];
   perMachine: number[];
   allTargetsMs: number | null;
@@ -160,6 +177,7 @@ async function storm(g: Ggnet, macs: string[], windowSec: number): Promise<Storm
     served: 0,
     failed: [],
     preparing: 0,
+    limited: 0,
     requests: [],
     perMachine: [],
     allTargetsMs: null,
@@ -188,11 +206,12 @@ async function storm(g: Ggnet, macs: string[], windowSec: number): Promise<Storm
       const start = performance.now();
       lastSent = Math.max(lastSent, start - t0);
       let url = `${g.url}/boot/ipxe?mac=${encodeURIComponent(mac)}&arch=x86_64&platform=efi`;
+      const from = `127.${100 + (i >> 16)}.${(i >> 8) & 255}.${(i & 255) + 1}`;
       for (let attempt = 0; attempt < 100; attempt++) {
         const t = performance.now();
-        let res: { status: number; body: string };
+        let res: { status: number; body: string; result: string };
         try {
-          res = await httpGet(url);
+          res = await httpGet(url, from);
         } catch (e) {
           r.failed.push(`${mac}: ${(e as Error).message}`);
           return;
@@ -206,9 +225,10 @@ async function storm(g: Ggnet, macs: string[], windowSec: number): Promise<Storm
         }
         const wait = /^sleep (\d+)$/m.exec(res.body);
         const next = /^chain --replace --autofree (\S+) \|\| goto retry$/m.exec(res.body);
-        if (res.status === 200 && /preparing/.test(res.body) && wait && next) {
+        if (res.status === 200 && ['preparing', 'rate_limited'].includes(res.result) && wait && next) {
           // iPXE: sleep, then chain the URL with its own settings filled in
-          r.preparing++;
+          if (res.result === 'rate_limited') r.limited++;
+          else r.preparing++;
           await sleep(Number(wait[1]) * 1000);
           url = next[1]!
             .replace('${netX/mac}', encodeURIComponent(mac))
@@ -435,7 +455,7 @@ async function main() {
         runs.get(w)!.push(r);
         const q = stats(r.requests);
         process.stdout.write(
-          `round ${round}: GGnet storm over ${w} s: ${r.served}/${N} sanboot scripts, ${r.preparing} 'preparing' answers followed, ` +
+          `round ${round}: GGnet storm over ${w} s: ${r.served}/${N} sanboot scripts, ${r.preparing} 'preparing' and ${r.limited} 'rate_limited' answers followed, ` +
             `${r.failed.length} failed; request p50 ${fmtMs(q.p50)} ms p99 ${fmtMs(q.p99)} ms; all ${N} targets in tgtd after ${r.allTargetsMs === null ? 'NEVER' : `${fmtMs(r.allTargetsMs)} ms`} (load ${loadavg()[0]!.toFixed(1)})\n`,
         );
         for (const f of r.failed.slice(0, 5)) process.stdout.write(`    failed: ${f}\n`);
@@ -455,7 +475,7 @@ async function main() {
     const rows: Array<Record<string, string | number>> = [
       {
         setup: `hand-made shell loop (baseline), ${ROUNDS} runs`,
-        'served / retries': `${N} targets (no scripts)`,
+        'served / retries / limited': `${N} targets (no scripts)`,
         'request p50 ms': '-',
         'request p99 ms': '-',
         'machine wait p50 / p99 ms': `${fmtMs(handMed / N)} per target (mean)`,
@@ -471,10 +491,10 @@ async function main() {
       const after = rs.map((r) => r.afterLastSentMs ?? Number.NaN);
       rows.push({
         setup: `GGnet, ${N} machines over ${w} s, ${rs.length} runs`,
-        'served / retries': rs
+        'served / retries / limited': rs
           .map(
             (r) =>
-              `${r.served}/${N}${r.failed.length ? ` (${r.failed.length} FAILED)` : ''} / ${r.preparing}`,
+              `${r.served}/${N}${r.failed.length ? ` (${r.failed.length} FAILED)` : ''} / ${r.preparing} / ${r.limited}`,
           )
           .join(', '),
         'request p50 ms': fmtMs(req.p50),
@@ -509,10 +529,11 @@ async function main() {
       );
     }
     const allServed = [...runs.values()].flat().every((r) => r.served === N && r.failed.length === 0);
+    const limited = [...runs.values()].flat().reduce((n, r) => n + r.limited, 0);
     process.stdout.write(
-      `all served: ${allServed ? 'yes' : 'NO'}; a served script logged in to its target with iscsi-inq: yes\n`,
+      `all served: ${allServed ? 'yes' : 'NO'}; rate-limited answers with the default limits: ${limited}; a served script logged in to its target with iscsi-inq: yes\n`,
     );
-    if (!allServed) process.exitCode = 1;
+    if (!allServed || limited > 0) process.exitCode = 1;
   } finally {
     await cleanup();
   }

@@ -1,5 +1,3 @@
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import type { BootEvent } from '@ggnet/contracts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildBootDisk } from './lib/bootdisk.js';
@@ -25,31 +23,7 @@ const kinds = (ev: BootEvent[]) => ev.map((e) => e.kind);
         env: { GGNET_DHCP_MODE: 'proxy', GGNET_AUTO_REGISTER: 'pending' },
       });
       await w.start();
-      const conf = join(w.runDir, 'site-dhcp.conf');
-      writeFileSync(
-        conf,
-        [
-          'port=0',
-          'interface=eth0',
-          'bind-interfaces',
-          'no-resolv',
-          'no-hosts',
-          `pid-file=${join(w.runDir, 'site-dhcp.pid')}`,
-          `dhcp-leasefile=${join(w.runDir, 'site-dhcp.leases')}`,
-          'log-dhcp',
-          'no-ping',
-          'dhcp-authoritative',
-          'dhcp-option=option:router',
-          'dhcp-range=10.99.0.100,10.99.0.199,255.255.255.0,10m',
-          '',
-        ].join('\n'),
-      );
-      const [cmd, args] = w.net.exec(
-        ['dnsmasq', '-k', `--conf-file=${conf}`, '--log-facility=-'],
-        w.net.dhcpNs,
-      );
-      w.procs.start('site-dhcp', cmd, args, { logFile: join(w.artifacts, 'site-dhcp.log') });
-      await waitFor('the site DHCP server', () => w.net.pids(w.net.dhcpNs).length > 0, 5000);
+      await w.startSiteDhcp();
       await w.api.put('/api/v1/settings', { boot: { pendingRetrySec: 2 } });
     });
     afterAll(async () => w?.close());

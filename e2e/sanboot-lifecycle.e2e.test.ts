@@ -43,7 +43,9 @@ const skip = bootTestsUnavailable();
     const expectLinuxUp = (b: Boot) => {
       expect(b.serial).toContain(MARK.iscsiRoot);
       expect(b.serial).toContain('GGNET-UMOUNT-OK');
-      expect(b.ibft).toMatchObject({ initiator: b.machine.initiatorIqn, chap: b.machine.name });
+      expect(b.ibft).toMatchObject({ initiator: b.machine.initiatorIqn });
+      // the CHAP user of that session (a secret per session): <machine>.s<8 hex of the session id>
+      expect(b.ibft.chap).toBe(`${b.machine.name}.s${b.session.id.replace(/-/g, '').slice(0, 8)}`);
     };
 
     beforeAll(async () => {

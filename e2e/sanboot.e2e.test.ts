@@ -40,7 +40,8 @@ const skip = bootTestsUnavailable();
       expect(b.serial).toContain('GGNET-UMOUNT-OK');
       expect(b.ibft).toMatchObject({
         initiator: b.machine.initiatorIqn,
-        chap: b.machine.name,
+        // the CHAP user of that session (a secret per session): <machine>.s<8 hex of the session id>
+        chap: `${b.machine.name}.s${b.session.id.replace(/-/g, '').slice(0, 8)}`,
         portal: `${w.net.addr}:3260`,
         // iscsi_ibft prints the 8 LUN bytes as %x each: LUN 1 (tgt's first disk) is 0,1,0,0,0,0,0,0
         lun: '01000000',

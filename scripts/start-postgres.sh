@@ -6,7 +6,7 @@ set -euo pipefail
 # which would end up inside the URL of whoever captures it. (No extra fd for the URL: the server
 # started below would inherit it and hold the caller's $(...) open.)
 {
-PGVER=$(ls /usr/lib/postgresql | sort -V | tail -1)
+PGVER=$(find /usr/lib/postgresql -mindepth 1 -maxdepth 1 -printf '%f\n' | sort -V | tail -1)
 CLUSTER=${GGNET_PG_CLUSTER:-main}
 if ! pg_lsclusters -h | awk -v v="$PGVER" -v c="$CLUSTER" '$1==v && $2==c {found=1} END {exit !found}'; then
   pg_createcluster "$PGVER" "$CLUSTER" >/dev/null
@@ -15,7 +15,7 @@ if ! pg_lsclusters -h | awk -v v="$PGVER" -v c="$CLUSTER" '$1==v && $2==c && $4=
   pg_ctlcluster "$PGVER" "$CLUSTER" start
 fi
 PORT=$(pg_lsclusters -h | awk -v v="$PGVER" -v c="$CLUSTER" '$1==v && $2==c {print $3}')
-for i in $(seq 1 50); do
+for _ in $(seq 1 50); do
   su postgres -c "psql -p $PORT -qAtc 'select 1'" >/dev/null 2>&1 && break
   sleep 0.2
 done

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The whole test suite, on a fresh Debian 12 machine as root:
+# The whole test suite, as root on Debian 13 (or Debian 12 with a Node.js >= 20.19):
 #   installs every Debian and npm package the tests need, builds, type-checks, lints,
 #   starts PostgreSQL, runs unit + integration tests (SQLite and PostgreSQL), then the
 #   end-to-end tests (VMs that PXE-boot from GGnet, the web UI in Chromium).

@@ -15,6 +15,8 @@ d('web console in Chromium', () => {
   let browser: Browser;
   let adminToken: string;
   const contexts: BrowserContext[] = [];
+  /** Everything the Content-Security-Policy refused, on any page of any test (must stay empty). */
+  const cspViolations: string[] = [];
 
   const newPage = async (opts: { width?: number; height?: number; dark?: boolean } = {}): Promise<Page> => {
     const ctx = await browser.newContext({
@@ -24,6 +26,20 @@ d('web console in Chromium', () => {
     contexts.push(ctx);
     const page = await ctx.newPage();
     page.on('pageerror', (e) => console.error('page error:', e.message));
+    // a refused script, style, image, fetch or WebSocket shows as a console error in Chromium...
+    page.on('console', (m) => {
+      if (/Content Security Policy/i.test(m.text())) cspViolations.push(`${page.url()}: ${m.text()}`);
+    });
+    // ...and as a securitypolicyviolation event in the page
+    await page.exposeFunction('__cspViolation', (v: string) => cspViolations.push(`${page.url()}: ${v}`));
+    await page.addInitScript(() => {
+      document.addEventListener('securitypolicyviolation', (e) => {
+        const w = window as unknown as { __cspViolation: (v: string) => void };
+        void w.__cspViolation(
+          `${e.violatedDirective} blocked ${e.blockedURI} at ${e.sourceFile}:${e.lineNumber}:${e.columnNumber}`,
+        );
+      });
+    });
     return page;
   };
 
@@ -234,37 +250,63 @@ d('web console in Chromium', () => {
     );
   });
 
-  it('session expiry: a refused access token is refreshed silently; a reused refresh token ends the login', async () => {
+  it('session: the refresh token is an httpOnly cookie; a refused access token is refreshed silently; a reused refresh cookie ends the login', async () => {
     const page = await newPage();
     await uiLogin(page, server.url, 'admin', ADMIN_PASSWORD);
-    // the browser's access token stops being accepted (as when it expires): the UI refreshes and goes on
-    await page.evaluate(() => {
-      const s = JSON.parse(localStorage.getItem('ggnet.auth')!);
-      localStorage.setItem('ggnet.auth', JSON.stringify({ ...s, accessToken: 'expired.token.value' }));
+    // nothing secret in localStorage; the refresh token is an httpOnly SameSite=Strict cookie that
+    // only goes to /api/v1/auth and that the page's scripts cannot read
+    const stored = await page.evaluate(() => JSON.stringify({ ...localStorage }));
+    expect(stored).toContain('admin');
+    expect(stored).not.toMatch(/accessToken|refreshToken|eyJ/);
+    const cookie = (await page.context().cookies()).find((c) => c.name === 'ggnet_refresh');
+    expect(cookie).toMatchObject({ httpOnly: true, sameSite: 'Strict', path: '/api/v1/auth', secure: false });
+    expect(await page.evaluate(() => document.cookie)).not.toContain('ggnet_refresh');
+
+    // the server stops accepting the browser's access token (as when it expires or is revoked): the
+    // UI refreshes with the cookie and goes on
+    let forged = 0;
+    await page.route('**/api/v1/users?**', async (route) => {
+      if (forged++ > 0) return route.continue();
+      await route.continue({
+        headers: { ...route.request().headers(), authorization: 'Bearer expired.token.value' },
+      });
     });
     await page.goto(`${server.url}/users`);
     await page.locator('tr[data-user="olga"]').waitFor();
-    const after = await page.evaluate(() => JSON.parse(localStorage.getItem('ggnet.auth')!));
-    expect(after.accessToken).not.toBe('expired.token.value');
+    expect(forged).toBeGreaterThan(1);
+    await page.unroute('**/api/v1/users?**');
+    // a reload keeps the login: the new page has no access token yet and gets one with the cookie
+    await page.reload();
+    await page.locator('tr[data-user="olga"]').waitFor();
 
-    // someone used this browser's refresh token elsewhere: the server revokes the login, the UI says so
+    // someone used this browser's refresh cookie elsewhere: the server revokes the login, the UI says so
+    const stolen = (await page.context().cookies()).find((c) => c.name === 'ggnet_refresh')!.value;
     const r = await fetch(`${server.url}/api/v1/auth/refresh`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ refreshToken: after.refreshToken }),
+      headers: { 'content-type': 'application/json', 'x-ggnet-csrf': '1', cookie: `ggnet_refresh=${stolen}` },
+      body: '{}',
     });
     expect(r.status).toBe(200);
-    await page.evaluate(() => {
-      const s = JSON.parse(localStorage.getItem('ggnet.auth')!);
-      localStorage.setItem(
-        'ggnet.auth',
-        JSON.stringify({ ...s, accessToken: 'expired.token.value', expiresAt: 0 }),
-      );
-    });
     await page.goto(`${server.url}/machines`);
     await page.waitForURL(/\/login/);
     await page.getByTestId('session-ended').waitFor();
     expect(await page.getByTestId('session-ended').textContent()).toContain('used elsewhere');
+  });
+
+  it('a user disabled while logged in is logged out of the console at once', async () => {
+    const u = await apiCall<{ id: string }>(server.url, adminToken, 'POST', '/users', {
+      username: 'dora',
+      password: 'dora-password-1',
+      role: 'viewer',
+    });
+    const page = await newPage();
+    await uiLogin(page, server.url, 'dora', 'dora-password-1');
+    await page.goto(`${server.url}/machines`);
+    await page.locator('[data-live="live"]').waitFor();
+    await apiCall(server.url, adminToken, 'PATCH', `/users/${u.id}`, { disabled: true });
+    // the events socket is closed by the server; its refresh is refused: back to the login page
+    await page.waitForURL(/\/login/, { timeout: 15_000 });
+    await page.getByTestId('session-ended').waitFor();
   });
 
   it('a viewer sees no buttons it cannot use', async () => {
@@ -533,5 +575,35 @@ d('web console in Chromium', () => {
       await dark.evaluate(() => document.documentElement.getAttribute('data-mantine-color-scheme')),
     ).toBe('dark');
     await screenshot(dark, 'dashboard-dark');
+  });
+
+  it('no page broke the Content-Security-Policy (console, API docs)', async () => {
+    const page = await newPage();
+    await uiLogin(page, server.url, 'admin', ADMIN_PASSWORD);
+    const home = await page.goto(`${server.url}/`);
+    expect(home?.headers()['content-security-policy']).toMatch(/script-src 'self'(;|$)/);
+    expect(home?.headers()['x-frame-options']).toBe('DENY');
+    // the policy is enforced: a script injected into the page (as an XSS would) does not run
+    await page.locator('[data-live="live"]').waitFor();
+    const ran = await page.evaluate(() => {
+      const s = document.createElement('script');
+      s.textContent = 'window.__injected = true';
+      document.body.appendChild(s);
+      return (window as unknown as { __injected?: boolean }).__injected === true;
+    });
+    expect(ran).toBe(false);
+    // reported twice: as a console error and as a securitypolicyviolation event
+    await expect.poll(() => cspViolations.filter((v) => /script-src/.test(v)).length).toBe(2);
+    cspViolations.length = 0;
+    for (const p of ['/', '/machines', '/images', '/sessions', '/targets', '/users', '/audit', '/settings']) {
+      await page.goto(`${server.url}${p}`);
+      await page.locator('[data-live="live"]').waitFor();
+      await page.waitForLoadState('networkidle');
+    }
+    const res = await page.goto(`${server.url}/api/docs`);
+    expect(res?.headers()['content-security-policy']).toContain("frame-ancestors 'none'");
+    await page.getByText('GGnet API').first().waitFor();
+    await page.waitForLoadState('networkidle');
+    expect(cspViolations).toEqual([]);
   });
 });

@@ -10,7 +10,7 @@ export const ADMIN_PASSWORD = 'e2e-admin-password';
 
 // Runs inside the namespace: a unix socket (a path, visible from the host) forwarded to GGnet's
 // port on the namespace's loopback. The test reaches GGnet only through it, never over a host network.
-const FORWARDER = `
+export const FORWARDER = `
 const net = require('net'); const fs = require('fs');
 const [sock, port] = process.argv.slice(1);
 try { fs.unlinkSync(sock); } catch {}

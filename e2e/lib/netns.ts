@@ -100,6 +100,28 @@ export class BootNet {
     return tap;
   }
 
+  /**
+   * MAC learning on a tap off: frames for a MAC that the bridge would send to one port only (the last
+   * it saw that MAC on) go to every such port. Two VMs with the same MAC then both get their frames,
+   * as on a hub; on a switch they would take turns (and port security would stop them).
+   */
+  learning(tap: string, on: boolean): void {
+    // what the bridge has learnt so far goes too, or it keeps sending to the port it knows
+    ip(
+      '-n',
+      this.ns,
+      'link',
+      'set',
+      'dev',
+      tap,
+      'type',
+      'bridge_slave',
+      'learning',
+      on ? 'on' : 'off',
+      'fdb_flush',
+    );
+  }
+
   /** A second namespace on the segment (10.99.0.2) for the site's own DHCP server (proxyDHCP tests). */
   addDhcpPeer(): void {
     ip('netns', 'add', this.dhcpNs);

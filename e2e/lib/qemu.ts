@@ -1,4 +1,5 @@
 import { copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { BootNet } from './netns.js';
@@ -8,6 +9,14 @@ export type Firmware = 'bios' | 'uefi';
 
 const OVMF_CODE = '/usr/share/OVMF/OVMF_CODE_4M.fd';
 const OVMF_VARS = '/usr/share/OVMF/OVMF_VARS_4M.fd';
+
+/**
+ * Another iPXE build to boot with (scripts/ipxe-from-trixie.sh unpacks Debian 13's): its
+ * undionly.kpxe/snponly.efi are what GGnet serves (GGNET_IPXE_DIR, see world.ts), its qemu/
+ * ROMs what the VMs' NICs run. Unset: this machine's ipxe and ipxe-qemu packages.
+ */
+export const E2E_IPXE_DIR = process.env.GGNET_E2E_IPXE_DIR || null;
+const IPXE_ROM_DIR = E2E_IPXE_DIR ? join(E2E_IPXE_DIR, 'qemu') : null;
 
 /** Milestones read from the serial console (first time each pattern appears). */
 export const STAGES: Record<Firmware, Array<[string, RegExp]>> = {
@@ -24,7 +33,7 @@ export const STAGES: Record<Firmware, Array<[string, RegExp]>> = {
   uefi: [
     ['pxe_start', /Start PXE over IPv4|>>Start PXE/],
     ['nbp', /NBP file downloaded|Downloading NBP/],
-    ['ipxe', /iPXE 1\.0/],
+    ['ipxe', /iPXE \d+\.\d+/],
     ['dhcp_ok', /net0: \d+\.\d+\.\d+\.\d+\//],
     ['script', /GGnet: /],
     ['sanboot', /Registered SAN device|Booting from SAN device/],
@@ -61,7 +70,20 @@ export interface VmOptions {
   readyPort?: number;
   /** Milestones to time instead of STAGES[firmware] (benchmarks of other boot chains). */
   stages?: Array<[string, RegExp]>;
+  /**
+   * BIOS only: instead of the NIC's PXE ROM, boot Debian's iPXE (ipxe.lkrn) with this script, as a
+   * customer's USB stick would (a static address, a MAC of someone else's in the boot URL, ...).
+   */
+  ipxeScript?: string;
+  /** The serial console also takes input (`type()`): a unix socket next to the log. */
+  serialInput?: boolean;
 }
+
+/** iPXE as a Linux kernel image (to run a given script); from GGNET_E2E_IPXE_DIR when it has one. */
+const IPXE_LKRN =
+  E2E_IPXE_DIR && existsSync(join(E2E_IPXE_DIR, 'ipxe.lkrn'))
+    ? join(E2E_IPXE_DIR, 'ipxe.lkrn')
+    : '/usr/lib/ipxe/ipxe.lkrn';
 
 /**
  * One QEMU VM with no disk that boots from the network (-accel tcg: the host's KVM cannot run guest
@@ -92,8 +114,14 @@ export class Vm {
       '-no-reboot',
       '-monitor',
       'none',
-      '-serial',
-      `file:${this.serialFile}`,
+      ...(this.o.serialInput
+        ? [
+            '-chardev',
+            `socket,id=ser0,path=${this.serialSocket},server=on,wait=off,logfile=${this.serialFile}`,
+            '-serial',
+            'chardev:ser0',
+          ]
+        : ['-serial', `file:${this.serialFile}`]),
       '-netdev',
       `tap,id=n0,ifname=${this.tap},script=no,downscript=no`,
       '-fw_cfg',
@@ -102,7 +130,16 @@ export class Vm {
       `name=opt/ggnet/port,string=${this.o.readyPort ?? 8080}`,
     ];
     if (this.o.firmware === 'bios') {
-      args.push('-M', 'pc', '-m', '512', '-device', `e1000,netdev=n0,mac=${this.o.mac}`, '-boot', 'n');
+      // the e1000's iPXE option ROM: QEMU's (Debian's ipxe-qemu), or another build's (GGNET_E2E_IPXE_DIR)
+      const rom = IPXE_ROM_DIR ? `,romfile=${join(IPXE_ROM_DIR, 'efi-e1000.rom')}` : '';
+      args.push('-M', 'pc', '-m', '512', '-device', `e1000,netdev=n0,mac=${this.o.mac}${rom}`);
+      if (this.o.ipxeScript !== undefined) {
+        const script = join(this.o.artifacts, `${this.o.name}.ipxe`);
+        writeFileSync(script, this.o.ipxeScript);
+        args.push('-kernel', IPXE_LKRN, '-initrd', script);
+      } else {
+        args.push('-boot', 'n');
+      }
     } else {
       const vars = join(this.o.artifacts, `${this.o.name}.OVMF_VARS.fd`);
       if (!existsSync(vars)) copyFileSync(OVMF_VARS, vars);
@@ -127,6 +164,32 @@ export class Vm {
     });
     this.poller = setInterval(() => this.scan(), 100);
     this.poller.unref();
+  }
+
+  get serialSocket(): string {
+    return join(this.o.artifacts, `${this.o.name}.serial.sock`);
+  }
+
+  private input: Socket | null = null;
+
+  /**
+   * Types on the serial console (serialInput), one character at a time as a person would (the
+   * guest's UART holds 16). `\r` is Enter, `\x1b[B` the down arrow.
+   */
+  async type(text: string, perCharMs = 40): Promise<void> {
+    if (!this.input) {
+      const sock = connect(this.serialSocket);
+      await new Promise<void>((ok, fail) => sock.once('connect', ok).once('error', fail));
+      sock.on('data', () => undefined); // the log file has the output
+      sock.on('error', () => undefined);
+      this.input = sock;
+    }
+    // an escape sequence goes in one write, so that it is not read as a lone Esc
+    // eslint-disable-next-line no-control-regex
+    for (const part of text.match(/\x1b\[[A-D]|[\s\S]/g) ?? []) {
+      this.input.write(part);
+      await sleep(perCharMs);
+    }
   }
 
   /** PID of the QEMU process (e.g. to pause the whole VM with SIGSTOP). */
@@ -202,6 +265,8 @@ export class Vm {
   async stop(): Promise<void> {
     this.scan();
     this.stopPolling();
+    this.input?.destroy();
+    this.input = null;
     await this.proc?.stop(2000);
   }
 }

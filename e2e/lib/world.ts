@@ -16,7 +16,7 @@ import { E2E_CACHE } from './bootdisk.js';
 import { GGnetUnderTest, REPO } from './ggnet.js';
 import { BootNet } from './netns.js';
 import { Procs, sh, waitFor } from './proc.js';
-import { Vm, type Firmware } from './qemu.js';
+import { E2E_IPXE_DIR, Vm, type Firmware } from './qemu.js';
 
 /** Artifacts (serial logs, GGnet logs, timings) of one test file: test-output/e2e/<name>/. */
 export function artifactsDir(name: string): string {
@@ -67,6 +67,7 @@ export class World {
         // a control port of its own: other test runs use other tgtd instances
         GGNET_TGT_CONTROL_PORT: String(this.tgtControlPort),
         GGNET_ISCSI_PORTAL: `${this.net.addr}:3260`,
+        ...(E2E_IPXE_DIR ? { GGNET_IPXE_DIR: E2E_IPXE_DIR } : {}),
         ...o.env,
       },
     });
@@ -98,7 +99,44 @@ export class World {
     this.log(`ggnet up (pid ${this.ggnet.pid}), API at ${this.api.baseUrl}`);
   }
 
-  vm(name: string, firmware: Firmware, mac: string, opts: { hold?: number } = {}): Vm {
+  /**
+   * The site's own DHCP server in the peer namespace (dhcpPeer): a plain dnsmasq that hands out
+   * addresses and no boot options at all, as a LAN café's router does; GGnet answers as proxyDHCP.
+   */
+  async startSiteDhcp(range = '10.99.0.100,10.99.0.199'): Promise<void> {
+    const conf = join(this.runDir, 'site-dhcp.conf');
+    writeFileSync(
+      conf,
+      [
+        'port=0',
+        'interface=eth0',
+        'bind-interfaces',
+        'no-resolv',
+        'no-hosts',
+        `pid-file=${join(this.runDir, 'site-dhcp.pid')}`,
+        `dhcp-leasefile=${join(this.runDir, 'site-dhcp.leases')}`,
+        'log-dhcp',
+        'no-ping',
+        'dhcp-authoritative',
+        'dhcp-option=option:router',
+        `dhcp-range=${range},255.255.255.0,10m`,
+        '',
+      ].join('\n'),
+    );
+    const [cmd, args] = this.net.exec(
+      ['dnsmasq', '-k', `--conf-file=${conf}`, '--log-facility=-'],
+      this.net.dhcpNs,
+    );
+    this.procs.start('site-dhcp', cmd, args, { logFile: join(this.artifacts, 'site-dhcp.log') });
+    await waitFor('the site DHCP server', () => this.net.pids(this.net.dhcpNs).length > 0, 5000);
+  }
+
+  vm(
+    name: string,
+    firmware: Firmware,
+    mac: string,
+    opts: { hold?: number; ipxeScript?: string; serialInput?: boolean } = {},
+  ): Vm {
     this.log(`vm ${name}: ${firmware} ${mac}`);
     const vm = new Vm({
       name,

@@ -18,10 +18,14 @@ import { registerErrorHandling, sendProblem } from './errors/problem.js';
 import { registerAudit } from './http/audit.hooks.js';
 import { registerAuth } from './http/auth.hooks.js';
 import { registerInputGuard } from './http/input-guard.js';
+import { applyServerLimits } from './http/server-limits.js';
+import { registerSecurityHeaders } from './http/security-headers.js';
 import type { App } from './http/types.js';
 import { registerAuditRoutes } from './modules/audit/audit.routes.js';
+import { registerBackupRoutes } from './modules/backup/backup.routes.js';
 import { registerAuthRoutes } from './modules/auth/auth.routes.js';
 import { registerBootApiRoutes, registerBootEndpoints } from './modules/boot/boot.routes.js';
+import { registerMaintenanceRoutes } from './modules/boot/maintenance.routes.js';
 import { registerDhcpRoutes } from './modules/dhcp/dhcp.routes.js';
 import { registerEventsRoutes } from './modules/events/events.routes.js';
 import { registerHealthRoutes } from './modules/health/health.routes.js';
@@ -57,7 +61,8 @@ export async function buildApp(c: Container, ext: AppExtensions = {}): Promise<A
   const logger: FastifyBaseLogger = c.log;
   const app = Fastify({
     loggerInstance: logger,
-    trustProxy: c.config.trustProxy,
+    // the client address is the right-most X-Forwarded-For entry that is not a trusted proxy
+    trustProxy: c.config.trustProxy.length ? c.config.trustProxy : false,
     bodyLimit: 1024 * 1024,
     genReqId: (req) => {
       const given = req.headers['x-request-id'];
@@ -75,7 +80,12 @@ export async function buildApp(c: Container, ext: AppExtensions = {}): Promise<A
   });
 
   registerErrorHandling(app);
+  registerSecurityHeaders(app);
   c.metrics.register(app);
+  applyServerLimits(app, {
+    maxConnections: c.config.maxConnections,
+    bodyTimeoutMs: c.config.bodyTimeoutSec * 1000,
+  });
 
   await app.register(fastifySwagger, {
     openapi: {
@@ -98,6 +108,16 @@ export async function buildApp(c: Container, ext: AppExtensions = {}): Promise<A
   await app.register(fastifySwaggerUi, {
     routePrefix: '/api/docs',
     uiConfig: { docExpansion: 'list', deepLinking: true },
+    // the docs page gets swagger-ui's own CSP (scripts from 'self' only), not framable, with the
+    // inline styles swagger-ui sets, and without upgrade-insecure-requests (GGnet often runs on plain
+    // HTTP inside the LAN)
+    staticCSP: true,
+    transformStaticCSP: (h: string) =>
+      h
+        .replace(/\s*upgrade-insecure-requests;?/, '')
+        .replace("frame-ancestors 'self'", "frame-ancestors 'none'")
+        // swagger-ui sets inline styles (style attributes and a <style> element)
+        .replace(/style-src [^;]*;/, "style-src 'self' 'unsafe-inline';"),
   });
   await app.register(fastifyWebsocket, { options: { maxPayload: 64 * 1024 } });
 
@@ -105,8 +125,13 @@ export async function buildApp(c: Container, ext: AppExtensions = {}): Promise<A
   registerInputGuard(app);
   registerAudit(app, c.repos.audit, c.log);
 
-  registerHealthRoutes(app, { database: c.database, metrics: c.metrics, version: c.version });
-  registerAuthRoutes(app, { auth: c.auth, users: c.users });
+  registerHealthRoutes(app, {
+    database: c.database,
+    metrics: c.metrics,
+    version: c.version,
+    metricsToken: c.config.metricsToken,
+  });
+  registerAuthRoutes(app, { auth: c.auth, users: c.users, refreshTokenTtlSec: c.config.refreshTokenTtlSec });
   registerUsersRoutes(app, { users: c.users });
   registerMachinesRoutes(app, { machines: c.machines });
   registerImagesRoutes(app, { images: c.images });
@@ -122,9 +147,15 @@ export async function buildApp(c: Container, ext: AppExtensions = {}): Promise<A
   registerJobsRoutes(app, { jobs: c.jobs });
   registerSettingsRoutes(app, { settings: c.settings });
   registerAuditRoutes(app, { audit: c.repos.audit });
+  registerBackupRoutes(app, { backups: c.backups, jobs: c.jobs });
   registerEventsRoutes(app, { bus: c.bus, auth: c.auth });
-  await registerBootEndpoints(app, { boot: c.boot });
+  await registerBootEndpoints(app, {
+    boot: c.boot,
+    limits: c.bootLimits,
+    refuse: async () => (await c.settings.get()).network.bootEndpointOnlyOnBootListener,
+  });
   registerBootApiRoutes(app, { boot: c.boot });
+  registerMaintenanceRoutes(app, { gate: c.maintenance });
   registerDhcpRoutes(app, { dhcp: c.dhcp });
   for (const r of ext.routes ?? []) await r(app);
 

@@ -9,6 +9,7 @@ import { createContainer } from './container.js';
 import { migrateToLatest } from './db/database.js';
 import { AppError } from './errors/app-error.js';
 import { createLogger } from './lib/logger.js';
+import { secureDataDir } from './lib/data-dir.js';
 import { randomSecret } from './lib/ids.js';
 import { SpawnProcessRunner } from './adapters/process/process-runner.adapter.js';
 import { formatTable, runDoctor } from './cli/doctor.js';
@@ -16,6 +17,7 @@ import { startServer } from './server.js';
 import { backgroundServices } from './background.js';
 import { CliError, imageImport, imageUpload } from './cli/image.js';
 import { createJobWorker } from './modules/jobs/job-services.js';
+import { backupCommand, restoreCommand } from './cli/backup.js';
 
 const VERSION = (() => {
   try {
@@ -45,6 +47,8 @@ usage: ggnet <command> [options]
                                 import a file from the import directory (GGNET_IMPORT_DIR) on this server
   dhcp snippet [--format isc|kea|dnsmasq|router]
                                 configuration for the site's own DHCP server (dhcp.mode=off)
+  backup FILE|-                 a backup of the database, secrets, configuration and settings (.tar.gz; - = stdout)
+  restore FILE|- [--force]      restore a backup into this install (stop the server first); - = stdin
   doctor                        check the host (tools, iPXE, space, ports, reflink); exit 1 if something required is missing
   config                        print the effective configuration (secrets masked)
   version
@@ -76,6 +80,9 @@ async function withContainer<T>(
 }
 
 async function main(argv: string[]): Promise<void> {
+  // everything GGnet (and the tools it starts) creates is its user's only; the few files dnsmasq
+  // must read after dropping root get their modes explicitly (see lib/data-dir.ts)
+  process.umask(0o077);
   const [cmd, ...rest] = argv;
   if (!cmd || cmd === 'help' || cmd === '--help' || cmd === '-h') {
     process.stdout.write(`${USAGE}\n`);
@@ -102,7 +109,12 @@ async function main(argv: string[]): Promise<void> {
         services: backgroundServices,
         announce: (line) => {
           process.stdout.write(`\n*** ${line}\n\n`);
-          log.warn(line.replace(/password: \S+/, 'password: [printed on stdout]'));
+          // the password itself only on stdout (once); the log says where it went
+          log.warn(
+            line.includes('generated password')
+              ? 'created user "admin" with a generated password, printed once on stdout (not in this log)'
+              : line,
+          );
         },
       });
       log.info(
@@ -154,6 +166,12 @@ async function main(argv: string[]): Promise<void> {
     }
     case 'dhcp':
       return dhcpCommand(config, rest);
+    case 'backup':
+      process.exitCode = await backupCommand(config, rest, VERSION, (fn) => withContainer(config, fn));
+      return;
+    case 'restore':
+      process.exitCode = await restoreCommand(config, rest, VERSION);
+      return;
     case 'doctor': {
       const runner = new SpawnProcessRunner();
       const rows = await runDoctor(config, runner, config.settings.storage?.reserveBytes ?? 10 * 1024 ** 3);
@@ -177,6 +195,7 @@ async function main(argv: string[]): Promise<void> {
 
 /** `ggnet worker`: the job worker as its own process, until SIGTERM/SIGINT. */
 async function workerCommand(config: Config): Promise<void> {
+  secureDataDir(config.dataDir);
   const log = createLogger(config.logLevel);
   const c = createContainer(config, { log, version: VERSION });
   await migrateToLatest(c.database);

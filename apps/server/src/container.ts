@@ -6,12 +6,20 @@ import { createDatabase, type Database } from './db/database.js';
 import { EventBus } from './events/event-bus.js';
 import { Metrics } from './http/metrics.js';
 import { randomSecret } from './lib/ids.js';
+import { prepareDataDir } from './lib/data-dir.js';
 import { ImageFiles } from './adapters/storage/image-files.js';
 import { SpawnProcessRunner, type ProcessRunner } from './adapters/process/process-runner.adapter.js';
 import { DnsmasqDaemon, type Dnsmasq } from './adapters/dnsmasq/dnsmasq.adapter.js';
 import { BootEventsRepository } from './modules/boot/boot-events.repository.js';
 import { BootHttpListener } from './modules/boot/boot-http.js';
+import { BootRateLimits } from './modules/boot/boot-limits.js';
+import { BootReports } from './modules/boot/boot-reports.js';
+import { BootSecretsRepository } from './modules/boot/boot-secrets.repository.js';
 import { BootService } from './modules/boot/boot.service.js';
+import { BootGuard } from './modules/boot/boot-guard.js';
+import { DnsmasqLeases } from './adapters/dnsmasq/dnsmasq-leases.js';
+import { MaintenanceGate } from './modules/boot/maintenance-gate.js';
+import { RegistrationPolicy } from './modules/machines/registration-policy.js';
 import { DhcpRepository } from './modules/dhcp/dhcp.repository.js';
 import { DhcpService } from './modules/dhcp/dhcp.service.js';
 import type { BootSessionStarter } from './modules/sessions/boot-session.js';
@@ -49,6 +57,10 @@ import { TargetsRepository } from './modules/targets/targets.repository.js';
 import { TargetsService } from './modules/targets/targets.service.js';
 import { UsersRepository } from './modules/users/users.repository.js';
 import { UsersService } from './modules/users/users.service.js';
+import { RealPgDump, type PgDump } from './adapters/pg-dump/pg-dump.adapter.js';
+import { BackupJob, ScheduledBackupJob } from './modules/backup/backup.job.js';
+import { BackupService } from './modules/backup/backup.service.js';
+import { BackupsRepository } from './modules/backup/backups.repository.js';
 
 /** Reads GGNET_JWT_SECRET, or the one generated on first start and kept in the data dir (0600). */
 function jwtSecret(config: Config): string {
@@ -75,6 +87,11 @@ export interface ContainerOptions {
   iscsiDriver?: IscsiTargetDriver;
   qemuImg?: QemuImg;
   convertTuning?: ConvertTuning;
+  pgDump?: PgDump;
+  /** Configuration files a backup includes (default: GGNET_CONFIG or /etc/ggnet/ggnet.{toml,json}, ggnet.env). */
+  configFiles?: string[];
+  /** Clock of the boot endpoint's limits, registration caps and maintenance grants (tests move it). */
+  now?: () => number;
 }
 
 /**
@@ -82,7 +99,8 @@ export interface ContainerOptions {
  * Tests build the same graph (with fakes where a system tool would run).
  */
 export function createContainer(config: Config, opts: ContainerOptions) {
-  mkdirSync(config.dataDir, { recursive: true });
+  // owner only (others may pass through to the TFTP root; see lib/data-dir.ts)
+  prepareDataDir(config.dataDir);
   const log = opts.log;
   const database: Database = createDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
   const db = database.db;
@@ -103,7 +121,9 @@ export function createContainer(config: Config, opts: ContainerOptions) {
     settings: new SettingsRepository(db),
     audit: new AuditRepository(db),
     bootEvents: new BootEventsRepository(db),
+    bootSecrets: new BootSecretsRepository(db),
     dhcp: new DhcpRepository(db),
+    backups: new BackupsRepository(db),
   };
 
   const auth = new AuthService(repos.users, repos.refreshTokens, {
@@ -201,6 +221,23 @@ export function createContainer(config: Config, opts: ContainerOptions) {
     onDiskFull: async (id, err) => toTusError(await uploads.diskFull(id, err)),
   });
   uploads.attachTusStore(tusStore);
+  const pgDump = opts.pgDump ?? new RealPgDump(runner);
+  const backups = new BackupService({
+    repo: repos.backups,
+    database,
+    databaseUrl: config.databaseUrl,
+    dataDir: config.dataDir,
+    configFiles: opts.configFiles ?? [
+      process.env.GGNET_CONFIG ?? '/etc/ggnet/ggnet.toml',
+      '/etc/ggnet/ggnet.json',
+      '/etc/ggnet/ggnet.env',
+    ],
+    settings,
+    pgDump,
+    bus,
+    log,
+    version: opts.version ?? '0.0.0',
+  });
   const jobHandlers: JobHandler[] = [
     new ImageConvertJob(
       {
@@ -220,19 +257,84 @@ export function createContainer(config: Config, opts: ContainerOptions) {
     new ImageRetentionJob({ repo: repos.images, images, settings }),
     new ImageChecksumJob({ repo: repos.images, images, files: imageFiles, bus }),
     new UploadExpiryJob({ repo: repos.images, images, files: imageFiles, jobs, tus: tusStore }),
+    new BackupJob(backups),
+    new ScheduledBackupJob(backups),
   ];
   /** Facts known only once the server runs (the HTTP port when config.port is 0). */
   const runtime = { httpPort: config.port };
+  /** Port in the boot URLs handed to PXE clients: a reverse proxy's (bootPublicPort) or ours. */
+  const bootUrlPort = () => config.bootPublicPort ?? runtime.httpPort;
   const dnsmasq = opts.dnsmasq ?? new DnsmasqDaemon({ dir: join(config.dataDir, 'dnsmasq'), log });
   const dhcp = new DhcpService(dnsmasq, settings, repos.dhcp, repos.bootEvents, bus, log, {
     dataDir: config.dataDir,
     ipxeDir: config.ipxeDir,
-    httpPort: () => runtime.httpPort,
+    httpPort: bootUrlPort,
     files: dnsmasq.files,
     reconcileIntervalSec: config.reconcileIntervalSec,
   });
   // the boot endpoint starts sessions through the iSCSI side's orchestrator
   const bootSessions = opts.bootSessions ?? orchestrator;
+  // who may get a machine's script: fixed IPs, dhcp leases, no takeover of a running machine
+  const leases = new DnsmasqLeases(dnsmasq.files.leases);
+  const bootGuard = new BootGuard({
+    liveSession: (machineId) => repos.sessions.liveForMachine(machineId),
+    targetIqn: async (targetId) => (await repos.targets.findById(targetId))?.iqn ?? null,
+    liveConnections: async (iqn) => (await iscsi.live(1000)).find((t) => t.iqn === iqn)?.connections ?? [],
+    connectionRx: async (iqn, c) => {
+      const driver = await iscsi.driver();
+      return driver.connectionRx ? driver.connectionRx(iqn, c) : null;
+    },
+    leasesOf: async (mac) => {
+      const leased = await leases.addressesOf(mac);
+      if (leased.length) return leased;
+      // dnsmasq logs its DHCPACK as it sends it: an answer not yet in the lease file still counts
+      const s = await settings.get();
+      const since = new Date(Date.now() - s.dhcp.leaseTimeSec * 1000).toISOString();
+      const acked = await repos.bootEvents.lastAckedIp(mac, since);
+      return acked ? [acked] : [];
+    },
+    recordEvent: async (e) => (await repos.bootEvents.insertMany([e]))[0],
+    audit: (e) =>
+      repos.audit.insert({
+        at: new Date().toISOString(),
+        user_id: null,
+        username: null,
+        action: 'boot.refused',
+        method: 'GET',
+        path: '/boot/ipxe',
+        target_type: e.machineId ? 'machine' : 'mac',
+        target_id: e.machineId ?? e.mac,
+        status_code: 403,
+        ip: e.ip,
+      }),
+    bus,
+    log,
+  });
+  // the boot LAN is not trusted (issue 10): rate limits, registration caps, gated maintenance
+  const bootReports = new BootReports({ audit: repos.audit, events: repos.bootEvents, bus, log });
+  const registration = new RegistrationPolicy({
+    repo: repos.machines,
+    bus,
+    log,
+    report: (e) => bootReports.registrationCapped(e),
+    now: opts.now,
+  });
+  const maintenance = new MaintenanceGate({
+    settings,
+    secrets: repos.bootSecrets,
+    reports: bootReports,
+    bus,
+    log,
+    now: opts.now,
+  });
+  const bootLimits = new BootRateLimits({
+    settings,
+    log,
+    counter: metrics.counter('ggnet_boot_rate_limited_total', 'Boot requests refused by a rate limit', [
+      'key',
+    ]),
+    now: opts.now,
+  });
   const boot = new BootService({
     machines,
     machinesRepo: repos.machines,
@@ -243,16 +345,23 @@ export function createContainer(config: Config, opts: ContainerOptions) {
     drainDhcpLog: () => dhcp.drain(),
     bus,
     log,
-    httpPort: () => runtime.httpPort,
+    httpPort: bootUrlPort,
+    guard: bootGuard,
+    registration,
+    maintenance,
   });
   const bootHttp = new BootHttpListener({
     boot,
+    limits: bootLimits,
     settings,
     bus,
     log,
     host: config.host,
     mainPort: () => runtime.httpPort,
     trustProxy: config.trustProxy,
+    maxConnections: config.bootMaxConnections,
+    maxConnectionsPerAddress: config.bootMaxConnectionsPerAddress,
+    bodyTimeoutMs: config.bodyTimeoutSec * 1000,
   });
 
   settings.addValidator(async (s) => {
@@ -264,6 +373,26 @@ export function createContainer(config: Config, opts: ContainerOptions) {
   });
 
   settings.addValidator(async (s) => StorageService.validateSettings(s));
+
+  settings.addValidator(async (s) => {
+    const n = s.network;
+    if (!n.bootEndpointOnlyOnBootListener) return [];
+    if (n.bootHttpPort === null)
+      return [
+        {
+          path: 'network.bootEndpointOnlyOnBootListener',
+          message: 'needs network.bootHttpPort: the boot listener is opened on that port',
+        },
+      ];
+    if (n.bootHttpPort === runtime.httpPort)
+      return [
+        {
+          path: 'network.bootHttpPort',
+          message: `must differ from the API's port (${runtime.httpPort}) to serve /boot/* only there`,
+        },
+      ];
+    return [];
+  });
 
   const closers: Array<() => Promise<void>> = [];
   return {
@@ -294,6 +423,8 @@ export function createContainer(config: Config, opts: ContainerOptions) {
     qemuImg,
     uploads,
     tusStore,
+    pgDump,
+    backups,
     /** What the job worker can run (`ggnet serve` with GGNET_WORKER, or `ggnet worker`). */
     jobHandlers,
     runtime,
@@ -302,6 +433,10 @@ export function createContainer(config: Config, opts: ContainerOptions) {
     bootSessions,
     boot,
     bootHttp,
+    bootLimits,
+    bootReports,
+    registration,
+    maintenance,
     /** Registers something to close on shutdown (daemons, loops), in reverse order. */
     onClose(fn: () => Promise<void>) {
       closers.push(fn);

@@ -3,6 +3,7 @@ import { buildApp, type AppExtensions } from './app.js';
 import type { Config } from './config/config.schema.js';
 import { createContainer, type Container } from './container.js';
 import { migrateToLatest } from './db/database.js';
+import { secureDataDir } from './lib/data-dir.js';
 import type { App } from './http/types.js';
 
 export interface RunningServer {
@@ -24,6 +25,8 @@ export interface StartOptions {
 
 /** `ggnet serve`: migrate, make the first admin, listen, start background services. */
 export async function startServer(config: Config, opts: StartOptions): Promise<RunningServer> {
+  // files an older GGnet left readable to everyone (database, secrets, writebacks): owner only
+  secureDataDir(config.dataDir, opts.log);
   const container = createContainer(config, { log: opts.log, version: opts.version });
   try {
     const m = await migrateToLatest(container.database);

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ListQuery, Timestamp } from './common.js';
+import { ListQuery, Timestamp, sortBy } from './common.js';
 
 export const AuditEntry = z.object({
   id: z.number().int(),
@@ -16,7 +16,10 @@ export const AuditEntry = z.object({
 });
 export type AuditEntry = z.infer<typeof AuditEntry>;
 
+export const AUDIT_SORT_FIELDS = ['at'] as const;
 export const AuditListQuery = ListQuery.extend({
+  /** Default: -at (newest first). */
+  sort: sortBy(AUDIT_SORT_FIELDS),
   username: z.string().max(64).optional(),
   action: z.string().max(100).optional(),
   targetType: z.string().max(40).optional(),

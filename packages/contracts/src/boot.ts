@@ -21,6 +21,8 @@ export const BootScriptQuery = z.object({
     .optional(),
   /** Choice from the boot menu (only honoured when the boot menu is enabled). */
   mode: z.enum(['normal', 'maintenance', 'local']).optional(),
+  /** Maintenance PIN typed at the PC (with mode=maintenance); checked, rate-limited and audited. */
+  pin: z.string().max(64).optional(),
 });
 export type BootScriptQuery = z.infer<typeof BootScriptQuery>;
 
@@ -132,3 +134,42 @@ export const BootEventListQuery = z.object({
   since: z.iso.datetime({ offset: true }).optional(),
 });
 export type BootEventListQuery = z.infer<typeof BootEventListQuery>;
+
+/** `PUT /api/v1/boot/maintenance/pin`: the PIN that unlocks maintenance from the boot menu (stored hashed). */
+export const MaintenancePinSet = z.strictObject({
+  pin: z
+    .string()
+    .regex(/^\d{4,12}$/, 'must be 4 to 12 digits (at least 6 recommended: the boot network is not trusted)'),
+});
+export type MaintenancePinSet = z.infer<typeof MaintenancePinSet>;
+
+export const MAINTENANCE_REQUEST_STATES = ['pending', 'approved', 'denied'] as const;
+
+/** A PC asked for maintenance from its boot menu and waits for an operator (boot.maintenanceApproval). */
+export const MaintenanceRequest = z.object({
+  id: Id,
+  machineId: Id,
+  machineName: z.string(),
+  mac: z.string(),
+  /** Address the request came from; only that address gets the maintenance boot. */
+  ip: z.string(),
+  requestedAt: Timestamp,
+  /** The waiting PC asks every few seconds; a request it stopped asking for goes away. */
+  lastSeenAt: Timestamp,
+  state: z.enum(MAINTENANCE_REQUEST_STATES),
+  decidedBy: z.string().nullable(),
+  decidedAt: Timestamp.nullable(),
+});
+export type MaintenanceRequest = z.infer<typeof MaintenanceRequest>;
+
+/** `GET /api/v1/boot/maintenance`: how maintenance from the boot menu is unlocked, and who waits. */
+export const MaintenanceAccess = z.object({
+  /** A maintenance PIN is set (the PIN itself is never shown). */
+  pinSet: z.boolean(),
+  /** boot.maintenanceApproval */
+  approval: z.boolean(),
+  /** The boot menu offers maintenance (a PIN is set or approval is on). */
+  offered: z.boolean(),
+  requests: z.array(MaintenanceRequest),
+});
+export type MaintenanceAccess = z.infer<typeof MaintenanceAccess>;

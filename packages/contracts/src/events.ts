@@ -1,4 +1,6 @@
 import { z } from 'zod';
+// first: sets zod up for the browser's CSP before any schema is built (see common.ts)
+import './common.js';
 
 export const EVENT_TOPICS = [
   'machine',
@@ -13,6 +15,7 @@ export const EVENT_TOPICS = [
   'storage',
   'writeback',
   'iscsi',
+  'backup',
 ] as const;
 export type EventTopic = (typeof EVENT_TOPICS)[number];
 

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { Id, ListQuery, Timestamp } from './common.js';
+import { Id, ListQuery, Timestamp, sortBy } from './common.js';
 import { OS_TYPES } from './plain.js';
 import { FreeText, ImageName } from './names.js';
 
@@ -50,9 +50,12 @@ export const ImageUpdate = z.strictObject({
 });
 export type ImageUpdate = z.infer<typeof ImageUpdate>;
 
-export const ImageListQuery = ListQuery.extend({ state: ImageState.optional() });
-export type ImageListQuery = z.infer<typeof ImageListQuery>;
 export const IMAGE_SORT_FIELDS = ['name', 'state', 'createdAt', 'updatedAt'] as const;
+export const ImageListQuery = ListQuery.extend({
+  sort: sortBy(IMAGE_SORT_FIELDS),
+  state: ImageState.optional(),
+});
+export type ImageListQuery = z.infer<typeof ImageListQuery>;
 
 export const VERSION_STATES = ['pending', 'converting', 'ready', 'failed'] as const;
 export const VersionState = z.enum(VERSION_STATES);

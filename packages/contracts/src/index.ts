@@ -13,3 +13,4 @@ export * from './audit.js';
 export * from './events.js';
 export * from './boot.js';
 export * from './storage.js';
+export * from './backup.js';

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { Id, ListQuery, Timestamp } from './common.js';
+import { Id, ListQuery, Timestamp, sortBy } from './common.js';
 
 export const JOB_STATES = ['queued', 'running', 'succeeded', 'failed', 'dead', 'cancelled'] as const;
 export const JobState = z.enum(JOB_STATES);
@@ -34,7 +34,10 @@ export const Job = z.object({
 });
 export type Job = z.infer<typeof Job>;
 
+export const JOB_SORT_FIELDS = ['createdAt', 'state', 'type', 'runAt'] as const;
 export const JobListQuery = ListQuery.extend({
+  /** Default: -createdAt (newest first). */
+  sort: sortBy(JOB_SORT_FIELDS),
   state: JobState.optional(),
   type: z.string().max(64).optional(),
 });

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { Id, ListQuery, QueryBool, Timestamp } from './common.js';
+import { Id, ListQuery, QueryBool, Timestamp, sortBy } from './common.js';
 import { BOOT_MODES } from './plain.js';
 import { FreeText, Ipv4, Mac, MachineName, Tag } from './names.js';
 
@@ -56,16 +56,6 @@ export type MachineCreateData = z.infer<typeof MachineCreate>;
 export const MachineUpdate = MachineCreate.partial().extend({ pending: z.literal(false).optional() });
 export type MachineUpdate = z.infer<typeof MachineUpdate>;
 
-export const MachineListQuery = ListQuery.extend({
-  enabled: QueryBool.optional(),
-  pending: QueryBool.optional(),
-  bootMode: BootMode.optional(),
-  imageId: Id.optional(),
-  tag: Tag.optional(),
-  status: MachineStatus.optional(),
-});
-export type MachineListQuery = z.infer<typeof MachineListQuery>;
-
 export const MACHINE_SORT_FIELDS = [
   'name',
   'mac',
@@ -74,7 +64,19 @@ export const MACHINE_SORT_FIELDS = [
   'updatedAt',
   'lastSeenAt',
   'bootMode',
+  'status',
 ] as const;
+
+export const MachineListQuery = ListQuery.extend({
+  sort: sortBy(MACHINE_SORT_FIELDS),
+  enabled: QueryBool.optional(),
+  pending: QueryBool.optional(),
+  bootMode: BootMode.optional(),
+  imageId: Id.optional(),
+  tag: Tag.optional(),
+  status: MachineStatus.optional(),
+});
+export type MachineListQuery = z.infer<typeof MachineListQuery>;
 
 export const BULK_ACTIONS = ['enable', 'disable', 'assignImage', 'setBootMode', 'delete', 'approve'] as const;
 export const MachineBulk = z.strictObject({

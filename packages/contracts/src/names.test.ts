@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Iqn, MachineCreate, MachineName, normalizeMac } from './index.js';
+import { Iqn, MachineCreate, MachineName, Settings, ZfsDataset, normalizeMac } from './index.js';
 
 describe('normalizeMac', () => {
   it.each([
@@ -71,5 +71,47 @@ describe('Iqn', () => {
     'eui.0123456789abcdef',
   ])('refuses %s', (v) => {
     expect(Iqn.safeParse(v).success).toBe(false);
+  });
+});
+
+describe('ZfsDataset', () => {
+  it.each(['tank', 'tank/ggnet', 'tank/ggnet/pcs', 'Tank_1/gg-net.v2/a:b', `tank/${'x'.repeat(190)}`])(
+    'accepts %j',
+    (d) => {
+      expect(ZfsDataset.safeParse(d).success).toBe(true);
+    },
+  );
+  it.each([
+    'tank/../..',
+    'tank/..',
+    '../tank',
+    'tank/./x',
+    'tank/.',
+    'tank/.hidden',
+    'tank//ggnet',
+    'tank/',
+    '/tank',
+    '1tank',
+    '-tank',
+    'tank/-x',
+    'tank/gg net',
+    'tank/$(reboot)',
+    'tank;ls',
+    'tank/x\ny',
+    '',
+    `tank/${'x'.repeat(200)}`,
+  ])('refuses %j with a message that says what a dataset looks like', (d) => {
+    const r = ZfsDataset.safeParse(d);
+    expect(r.success).toBe(false);
+    expect(r.error?.issues[0]?.message).toContain('must be a ZFS dataset such as tank/ggnet');
+  });
+  it('is what settings storage.zfsDataset takes', () => {
+    const base = { network: {}, dhcp: {}, boot: {}, iscsi: {}, machines: {}, sessions: {}, backup: {} };
+    const r = Settings.safeParse({ ...base, storage: { zfsDataset: 'tank/../..' } });
+    expect(r.success).toBe(false);
+    expect(r.error?.issues[0]?.path.join('.')).toBe('storage.zfsDataset');
+    expect(Settings.parse({ ...base, storage: { zfsDataset: 'tank/ggnet' } }).storage.zfsDataset).toBe(
+      'tank/ggnet',
+    );
   });
 });

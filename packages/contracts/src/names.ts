@@ -1,5 +1,7 @@
 import { z } from 'zod';
-import { HOSTNAME_RE, IPV4_RE, IQN_RE, normalizeMac, TAG_RE, USERNAME_RE } from './plain.js';
+// first: sets zod up for the browser's CSP before any schema is built (see common.ts)
+import './common.js';
+import { HOSTNAME_RE, IPV4_RE, IQN_RE, normalizeMac, TAG_RE, USERNAME_RE, ZFS_DATASET_RE } from './plain.js';
 
 // Strict schemas for every name that ever reaches a system tool or a file path (their patterns:
 // patterns.ts).
@@ -31,6 +33,13 @@ export const Iqn = z
   .string()
   .max(223)
   .regex(IQN_RE, 'must be an iSCSI name such as iqn.2026-11.lan.ggnet:pc-01');
+
+export const ZfsDataset = z
+  .string()
+  .regex(
+    ZFS_DATASET_RE,
+    'must be a ZFS dataset such as tank/ggnet: pool/child/..., letters, digits, _ - . : in each part, no empty, "." or ".." parts',
+  );
 
 export const Username = z
   .string()

@@ -43,6 +43,14 @@ export const IQN_RE =
 export const DOMAIN_RE =
   /^(?=.{1,200}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/;
 
+/**
+ * A ZFS dataset GGnet creates its zvols under, e.g. `tank/ggnet`: a pool name (starts with a letter)
+ * and child names separated by single `/`; each part letters, digits, `_ - . :`, a child never
+ * starting with `.` or `-` (so never `.` or `..`), at most 200 characters (GGnet appends
+ * `/writebacks/<id>`; ZFS allows 255).
+ */
+export const ZFS_DATASET_RE = /^(?=.{1,200}$)[A-Za-z][A-Za-z0-9_.:-]*(?:\/[A-Za-z0-9_:][A-Za-z0-9_.:-]*)*$/;
+
 export const USERNAME_RE = /^[a-z0-9][a-z0-9._-]{1,31}$/;
 
 export const TAG_RE = /^[a-z0-9][a-z0-9_-]{0,31}$/;

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { Id, ListQuery, Timestamp } from './common.js';
+import { Id, ListQuery, Timestamp, sortBy } from './common.js';
 import { FreeText } from './names.js';
 import { Connection } from './targets.js';
 
@@ -37,7 +37,10 @@ export const Session = z.object({
 });
 export type Session = z.infer<typeof Session>;
 
+export const SESSION_SORT_FIELDS = ['startedAt', 'state', 'endedAt', 'machineName'] as const;
 export const SessionListQuery = ListQuery.extend({
+  /** Default: -startedAt (newest first). */
+  sort: sortBy(SESSION_SORT_FIELDS),
   machineId: Id.optional(),
   state: SessionState.optional(),
   /** `live` = every state but ended. */
@@ -103,6 +106,8 @@ export const BOOT_EVENT_KINDS = [
   'iscsi_logout',
   'os_up',
   'error',
+  /** A script request GGnet turned down (another address asked for a running machine's MAC...). */
+  'refused',
 ] as const;
 export const BootEventKind = z.enum(BOOT_EVENT_KINDS);
 export type BootEventKind = z.infer<typeof BootEventKind>;

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { Id } from './common.js';
-import { Ipv4 } from './names.js';
+import { Ipv4, ZfsDataset } from './names.js';
 import { DOMAIN_RE } from './plain.js';
 
 export const DHCP_MODES = ['off', 'dhcp', 'proxy'] as const;
@@ -29,6 +29,11 @@ export const Settings = z.object({
     bootAddr: Ipv4.nullable().default(null),
     /** Port of the plain-HTTP boot endpoint when it differs from the API's. */
     bootHttpPort: Port.nullable().default(null),
+    /**
+     * Serve /boot/* only on the boot listener (network.bootHttpPort): the API's port then answers
+     * /boot/* with 404, so it need not face the boot network at all.
+     */
+    bootEndpointOnlyOnBootListener: z.boolean().default(false),
   }),
   dhcp: z.object({
     mode: DhcpMode.default('off'),
@@ -59,6 +64,21 @@ export const Settings = z.object({
     retries: z.number().int().min(0).max(20).default(3),
     /** How long the client waits before asking again while pending approval. */
     pendingRetrySec: z.number().int().min(2).max(600).default(10),
+    /**
+     * Maintenance chosen from the boot menu waits for an operator's approval in the console. With
+     * neither this nor a maintenance PIN (PUT /api/v1/boot/maintenance-pin) the menu does not offer
+     * maintenance at all.
+     */
+    maintenanceApproval: z.boolean().default(false),
+    /**
+     * Requests to /boot/* per MAC: sustained per minute (0 = no limit) and burst. A PC asks at
+     * most every 2 s while its disk is prepared or it waits for approval; these leave it 2x room.
+     */
+    macRequestsPerMin: z.number().int().min(0).max(60_000).default(60),
+    macBurst: z.number().int().min(1).max(10_000).default(20),
+    /** Requests to /boot/* per client address: sustained per minute (0 = no limit) and burst. */
+    addressRequestsPerMin: z.number().int().min(0).max(60_000).default(120),
+    addressBurst: z.number().int().min(1).max(10_000).default(40),
   }),
   storage: z.object({
     /** null = detected at start-up (reflink where supported, else copy). */
@@ -79,11 +99,8 @@ export const Settings = z.object({
     keepSource: z.boolean().default(false),
     /** Unprotected, unpublished versions kept per image; older ones are deleted by the retention job. */
     retainVersions: z.number().int().min(1).max(100).default(5),
-    zfsDataset: z
-      .string()
-      .regex(/^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,200}$/)
-      .nullable()
-      .default(null),
+    /** Parent dataset of GGnet's zvols (storage.backend=zfs), e.g. tank/ggnet. */
+    zfsDataset: ZfsDataset.nullable().default(null),
   }),
   iscsi: z.object({
     backend: z.enum(['tgt', 'lio']).default('tgt'),
@@ -109,6 +126,27 @@ export const Settings = z.object({
         'must contain {n} or {mac} and otherwise hostname characters',
       )
       .default('pc-{n}'),
+    /** Unknown PCs registered by their first boot (pending or auto) per hour; more are refused. */
+    registerPerHour: z.number().int().min(1).max(100_000).default(250),
+    /** Pending machines at most; when full, stale ones (see pendingExpireSec) make room, oldest first. */
+    pendingMax: z.number().int().min(1).max(100_000).default(500),
+    /** A pending machine not seen for this long is stale: it gives its place to a new PC when the list is full. */
+    pendingExpireSec: z
+      .number()
+      .int()
+      .min(120)
+      .max(30 * 86400)
+      .default(900),
+    /** autoRegister=auto stops registering once there are this many machines in all. */
+    autoRegisterMax: z.number().int().min(1).max(100_000).default(500),
+  }),
+  backup: z.object({
+    /** A backup of the database, secrets, configuration and settings every day (to <data dir>/backups). */
+    daily: z.boolean().default(true),
+    /** Hour of the day (server time, 0-23) at or after which the daily backup runs. */
+    hour: z.number().int().min(0).max(23).default(3),
+    /** Daily backups kept; older ones are deleted after each new one. */
+    keep: z.number().int().min(1).max(365).default(7),
   }),
   sessions: z.object({
     /** A session with no iSCSI connection for this long ends as idle. */
@@ -153,4 +191,13 @@ export const SettingsResponse = z.object({
 export type SettingsResponse = z.infer<typeof SettingsResponse>;
 
 export const defaultSettings = (): Settings =>
-  Settings.parse({ network: {}, dhcp: {}, boot: {}, storage: {}, iscsi: {}, machines: {}, sessions: {} });
+  Settings.parse({
+    network: {},
+    dhcp: {},
+    boot: {},
+    storage: {},
+    iscsi: {},
+    machines: {},
+    backup: {},
+    sessions: {},
+  });

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { Id, ListQuery, Timestamp } from './common.js';
+import { Id, ListQuery, Timestamp, sortBy } from './common.js';
 import { StorageBackend } from './settings.js';
 
 /**
@@ -45,7 +45,10 @@ export const Writeback = z.object({
 });
 export type Writeback = z.infer<typeof Writeback>;
 
+export const WRITEBACK_SORT_FIELDS = ['createdAt', 'machineName'] as const;
 export const WritebackListQuery = ListQuery.extend({
+  /** Default: -createdAt (newest first). */
+  sort: sortBy(WRITEBACK_SORT_FIELDS),
   machineId: Id.optional(),
   imageId: Id.optional(),
   state: WritebackState.optional(),

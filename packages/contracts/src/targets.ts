@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { Id, ListQuery, Timestamp } from './common.js';
+import { Id, ListQuery, Timestamp, sortBy } from './common.js';
 import { Iqn, Ipv4 } from './names.js';
 
 export const ISCSI_BACKENDS = ['tgt', 'lio'] as const;
@@ -72,7 +72,9 @@ export const TargetDeleteQuery = z.object({
   keepWriteback: z.enum(['true', 'false']).optional(),
 });
 
+export const TARGET_SORT_FIELDS = ['createdAt', 'iqn'] as const;
 export const TargetListQuery = ListQuery.extend({
+  sort: sortBy(TARGET_SORT_FIELDS),
   machineId: Id.optional(),
   state: TargetState.optional(),
   reveal: z.enum(['true', 'false']).optional(),

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ListQuery, QueryBool } from './common.js';
+import { ListQuery, QueryBool, sortBy } from './common.js';
 import { Password, Username } from './names.js';
 import { Role } from './auth.js';
 
@@ -20,7 +20,9 @@ export type UserUpdate = z.infer<typeof UserUpdate>;
 export const PasswordReset = z.strictObject({ password: Password });
 export type PasswordReset = z.infer<typeof PasswordReset>;
 
+export const USER_SORT_FIELDS = ['username', 'role', 'createdAt', 'lastLoginAt'] as const;
 export const UserListQuery = ListQuery.extend({
+  sort: sortBy(USER_SORT_FIELDS),
   role: Role.optional(),
   disabled: QueryBool.optional(),
 });

@@ -24,7 +24,7 @@ describe('loadConfig', () => {
       port: 8080,
       logLevel: 'info',
       worker: true,
-      trustProxy: false,
+      trustProxy: ['127.0.0.1', '::1'],
     });
     expect(c.dataDir).toBe(join(process.cwd(), 'data'));
     expect(c.databaseUrl).toBeUndefined();
@@ -43,9 +43,40 @@ describe('loadConfig', () => {
       port: 9090,
       dataDir: '/srv/gg',
       worker: false,
-      trustProxy: true,
+      trustProxy: ['127.0.0.1', '::1'],
       logLevel: 'debug',
     });
+  });
+
+  it('trusts a list of proxies (addresses, CIDRs, presets), never every hop; the old boolean still works', () => {
+    expect(load({ GGNET_TRUST_PROXY: '10.0.0.5, 192.168.0.0/16,fd00::/8, loopback' }).trustProxy).toEqual([
+      '10.0.0.5',
+      '192.168.0.0/16',
+      'fd00::/8',
+      'loopback',
+    ]);
+    for (const off of ['false', '0', 'no', 'none'])
+      expect(load({ GGNET_TRUST_PROXY: off }).trustProxy).toEqual([]);
+    for (const on of ['true', '1', 'yes'])
+      expect(load({ GGNET_TRUST_PROXY: on }).trustProxy).toEqual(['127.0.0.1', '::1']);
+    for (const bad of [
+      'everything',
+      '10.0.0.0/0',
+      '10.0.0.0/33',
+      '::1/129',
+      '10.0.0.1/8/8',
+      '*',
+      '10.0.0.0/x',
+    ])
+      expect(() => load({ GGNET_TRUST_PROXY: bad }), bad).toThrow(
+        /trustProxy \(from GGNET_TRUST_PROXY\): ".*" is not an address, a CIDR/,
+      );
+    const d = tmp();
+    const toml = join(d, 'ggnet.toml');
+    writeFileSync(toml, 'trustProxy = ["10.1.1.1", "10.2.0.0/16"]\n');
+    expect(load({ GGNET_CONFIG: toml }).trustProxy).toEqual(['10.1.1.1', '10.2.0.0/16']);
+    writeFileSync(toml, 'trustProxy = true\n');
+    expect(load({ GGNET_CONFIG: toml }).trustProxy).toEqual(['127.0.0.1', '::1']);
   });
 
   it('pins settings from the environment', () => {
@@ -102,7 +133,7 @@ describe('loadConfig', () => {
     const c = load({ GGNET_CONFIG: uncommented });
     expect(c).toMatchObject({
       port: 8080,
-      trustProxy: false,
+      trustProxy: ['127.0.0.1', '::1'],
       settings: { dhcp: { mode: 'proxy', iface: 'eth1' }, iscsi: { portal: '192.168.10.1:3260' } },
     });
   });

@@ -12,6 +12,7 @@ export const ENV_KEYS: Record<string, string> = {
   GGNET_DATABASE_URL: 'databaseUrl',
   GGNET_ADMIN_PASSWORD: 'adminPassword',
   GGNET_JWT_SECRET: 'jwtSecret',
+  GGNET_METRICS_TOKEN: 'metricsToken',
   GGNET_LOG_LEVEL: 'logLevel',
   GGNET_IMPORT_DIR: 'importDir',
   GGNET_WEB_DIR: 'webDir',
@@ -19,14 +20,21 @@ export const ENV_KEYS: Record<string, string> = {
   GGNET_WORKER_LEASE: 'workerLeaseSec',
   GGNET_WORKER_CONCURRENCY: 'workerConcurrency',
   GGNET_TRUST_PROXY: 'trustProxy',
+  GGNET_BOOT_PUBLIC_PORT: 'bootPublicPort',
   GGNET_ACCESS_TOKEN_TTL: 'accessTokenTtlSec',
   GGNET_REFRESH_TOKEN_TTL: 'refreshTokenTtlSec',
   GGNET_LOGIN_LIMIT_PER_IP: 'loginLimit.perIp',
   GGNET_LOGIN_LIMIT_PER_USER: 'loginLimit.perUser',
+  GGNET_LOGIN_SLOWDOWN_AFTER: 'loginLimit.slowdownAfter',
+  GGNET_LOGIN_SLOWDOWN_MS: 'loginLimit.slowdownMs',
   GGNET_TGT_CONTROL_PORT: 'tgtControlPort',
   GGNET_RECONCILE_INTERVAL: 'reconcileIntervalSec',
   GGNET_IPXE_DIR: 'ipxeDir',
   GGNET_SESSION_MONITOR_INTERVAL: 'sessionMonitorIntervalSec',
+  GGNET_MAX_CONNECTIONS: 'maxConnections',
+  GGNET_BOOT_MAX_CONNECTIONS: 'bootMaxConnections',
+  GGNET_BOOT_MAX_CONNECTIONS_PER_ADDRESS: 'bootMaxConnectionsPerAddress',
+  GGNET_BODY_TIMEOUT: 'bodyTimeoutSec',
   // settings pins (documented in the README's configuration reference)
   GGNET_DHCP_MODE: 'settings.dhcp.mode',
   GGNET_BOOT_IFACE: 'settings.dhcp.iface',
@@ -141,6 +149,7 @@ export function maskConfig(cfg: Config): Record<string, unknown> {
   const out: Record<string, unknown> = { ...cfg };
   if (cfg.adminPassword) out.adminPassword = '********';
   if (cfg.jwtSecret) out.jwtSecret = '********';
+  if (cfg.metricsToken) out.metricsToken = '********';
   if (cfg.databaseUrl) out.databaseUrl = cfg.databaseUrl.replace(/\/\/([^:/@]+):([^@]*)@/, '//$1:********@');
   return out;
 }

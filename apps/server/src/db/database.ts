@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { chmodSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import SQLite from 'better-sqlite3';
 import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql, type Expression, type SqlBool } from 'kysely';
@@ -14,6 +14,11 @@ export interface Database {
   dialect: Dialect;
   /** Human-readable location (file path or host/db, no password). */
   location: string;
+  /**
+   * SQLite only: a consistent copy of the open database into `file` (SQLite's online backup API,
+   * page by page while the server keeps writing). PostgreSQL is dumped with pg_dump instead.
+   */
+  snapshot?: (file: string) => Promise<void>;
   close(): Promise<void>;
 }
 
@@ -38,14 +43,32 @@ export function createDatabase(opts: DatabaseOptions): Database {
     };
   }
   const file = url?.startsWith('sqlite:') ? url.slice('sqlite:'.length) : join(opts.dataDir, 'ggnet.db');
-  if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
+  if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
   const sqlite = new SQLite(file);
+  // password hashes and CHAP secrets: the owner only (SQLite gives -wal and -shm the same mode)
+  if (file !== ':memory:') {
+    for (const f of [file, `${file}-wal`, `${file}-shm`]) {
+      try {
+        chmodSync(f, 0o600);
+      } catch {
+        /* -wal/-shm do not exist yet */
+      }
+    }
+  }
   sqlite.pragma('journal_mode = WAL');
   sqlite.pragma('synchronous = NORMAL');
   sqlite.pragma('foreign_keys = ON');
   sqlite.pragma('busy_timeout = 5000');
   const db = new Kysely<DB>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) });
-  return { db, dialect: 'sqlite', location: file, close: () => db.destroy() };
+  return {
+    db,
+    dialect: 'sqlite',
+    location: file,
+    snapshot: async (dest: string) => {
+      await sqlite.backup(dest);
+    },
+    close: () => db.destroy(),
+  };
 }
 
 /**

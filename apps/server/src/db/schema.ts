@@ -16,6 +16,8 @@ export interface UsersTable {
   created_at: string;
   updated_at: string;
   last_login_at: string | null;
+  /** Raised when every access token of the user must stop working (migration 0005). */
+  token_version: Generated<number>;
 }
 
 export interface RefreshTokensTable {
@@ -45,8 +47,6 @@ export interface MachinesTable {
   boot_mode: string;
   tags: string;
   initiator_iqn: string;
-  chap_secret: string;
-  chap_mutual_secret: string | null;
   last_seen_at: string | null;
   last_ip: string | null;
   created_at: string;
@@ -120,6 +120,7 @@ export interface TargetsTable {
   luns: string;
   initiator_iqn: string;
   chap_user: string | null;
+  /** CHAP secrets of this target only: made with the row (one session or one manual target), gone with it. */
   chap_secret: string | null;
   mutual_user: string | null;
   mutual_secret: string | null;
@@ -212,6 +213,21 @@ export interface IqnPrefixesTable {
   first_used_at: string;
 }
 
+/** 0005: backups (database snapshot + secrets + configuration in one .tar.gz). */
+export interface BackupsTable {
+  id: string;
+  file: string;
+  trigger: string;
+  state: string;
+  size_bytes: number | null;
+  schema: string | null;
+  dialect: string;
+  error: string | null;
+  created_by: string | null;
+  created_at: string;
+  finished_at: string | null;
+}
+
 export interface DB {
   users: UsersTable;
   refresh_tokens: RefreshTokensTable;
@@ -226,4 +242,5 @@ export interface DB {
   audit_log: AuditLogTable;
   boot_events: BootEventsTable;
   iqn_prefixes: IqnPrefixesTable;
+  backups: BackupsTable;
 }

@@ -33,5 +33,7 @@ declare module 'fastify' {
     audit?: string | false;
     /** Kind of object the route acts on (`machine`), for the audit log. */
     targetType?: string;
+    /** The handler streams a large body itself (uploads): no deadline for the whole body. */
+    streamsBody?: boolean;
   }
 }

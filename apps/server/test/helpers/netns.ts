@@ -1,6 +1,7 @@
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
+import { promisify } from 'node:util';
 
 /** Network namespaces need root (and `ip`); tests that need them are skipped otherwise, with this reason. */
 export function netnsUnavailable(): string | null {
@@ -96,4 +97,119 @@ export function cmdline(pid: number): string | null {
   } catch {
     return null;
   }
+}
+
+/**
+ * A network namespace joined to this host's own namespace by a veth pair, on a /30 of 10.200-249.x.y
+ * that nothing here uses: `hostAddr` on this host, `peerAddr` inside the namespace. A daemon of this
+ * host listening on hostAddr is reached from two addresses: this host (source hostAddr) and the
+ * namespace (source peerAddr), as from two PCs. Traffic stays on the pair.
+ */
+export class HostPeer {
+  readonly ns: string;
+  readonly hostIface: string;
+  readonly peerIface = 'eth0';
+  readonly hostAddr: string;
+  readonly peerAddr: string;
+
+  constructor() {
+    const id = randomBytes(3).toString('hex');
+    this.ns = `ggt-${id}-p`;
+    this.hostIface = `ggh${id}`;
+    const used = ip('-4', '-o', 'addr', 'show') + ip('-4', 'route', 'show', 'table', 'all');
+    for (;;) {
+      const [a, b, c] = [
+        200 + Math.floor(Math.random() * 50),
+        Math.floor(Math.random() * 256),
+        Math.floor(Math.random() * 64) * 4,
+      ];
+      if (used.includes(`10.${a}.${b}.`)) continue;
+      this.hostAddr = `10.${a}.${b}.${c + 1}`;
+      this.peerAddr = `10.${a}.${b}.${c + 2}`;
+      break;
+    }
+  }
+
+  up(): void {
+    ip('netns', 'add', this.ns);
+    ip('-n', this.ns, 'link', 'set', 'lo', 'up');
+    ip('link', 'add', this.hostIface, 'type', 'veth', 'peer', 'name', this.peerIface, 'netns', this.ns);
+    ip('addr', 'add', `${this.hostAddr}/30`, 'dev', this.hostIface);
+    ip('link', 'set', this.hostIface, 'up');
+    ip('-n', this.ns, 'addr', 'add', `${this.peerAddr}/30`, 'dev', this.peerIface);
+    ip('-n', this.ns, 'link', 'set', this.peerIface, 'up');
+  }
+
+  /** A command run inside the namespace (argument array for `ip`). */
+  exec(cmd: string, args: string[]): string[] {
+    return ['netns', 'exec', this.ns, cmd, ...args];
+  }
+
+  /** Kills (by PID) whatever still runs in the namespace, then deletes it and the pair. */
+  down(): void {
+    let pids: number[] = [];
+    try {
+      pids = ip('netns', 'pids', this.ns).split('\n').filter(Boolean).map(Number);
+    } catch {
+      /* no namespace */
+    }
+    for (const pid of pids) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+    }
+    for (const args of [
+      ['netns', 'del', this.ns],
+      ['link', 'del', this.hostIface],
+    ]) {
+      try {
+        ip(...args);
+      } catch {
+        /* already gone (deleting the namespace deletes the pair) */
+      }
+    }
+  }
+}
+
+// busybox udhcpc plays the PXE firmware / iPXE: it sends the same vendor class, client
+// architecture (option 93) and user class (option 77) and prints what the server answered.
+const UDHCPC_SCRIPT = `#!/bin/sh
+if [ "$1" = bound ]; then
+  ip addr add "$ip/$mask" dev "$interface"
+  echo "BOUND ip=$ip siaddr=$siaddr boot_file=$boot_file"
+fi
+`;
+
+/** Writes udhcpc's event script (it configures the address and prints what the server answered). */
+export function writeUdhcpcScript(file: string): void {
+  writeFileSync(file, UDHCPC_SCRIPT);
+  chmodSync(file, 0o755);
+}
+
+export interface DhcpClientOptions {
+  /** Client architecture (option 93, e.g. '00007'): also sets the PXE vendor class. */
+  arch?: string;
+  /** User class iPXE (option 77). */
+  ipxe?: boolean;
+  vendor?: string;
+}
+
+/** One DHCP exchange from the client namespace of a VethPair; null when no address was bound. */
+export async function udhcpc(
+  net: VethPair,
+  script: string,
+  opts: DhcpClientOptions = {},
+): Promise<{ ip: string; siaddr: string; bootFile: string } | null> {
+  const run = promisify(execFile);
+  await run('ip', ['-n', net.client, 'addr', 'flush', 'dev', net.clientIface]);
+  const args = ['netns', 'exec', net.client, 'busybox', 'udhcpc', '-f', '-q', '-n', '-t', '4', '-T', '1'];
+  args.push('-i', net.clientIface, '-s', script);
+  if (opts.vendor ?? opts.arch) args.push('-V', opts.vendor ?? `PXEClient:Arch:${opts.arch}:UNDI:002001`);
+  if (opts.arch) args.push('-x', `0x5d:${opts.arch.slice(1)}`);
+  if (opts.ipxe) args.push('-x', `0x4d:${Buffer.from('iPXE').toString('hex')}`);
+  const r = await run('ip', args, { timeout: 20_000 }).catch((e: { stdout?: string; stderr?: string }) => e);
+  const m = /BOUND ip=(\S*) siaddr=(\S*) boot_file=(.*)/.exec(r.stdout ?? '');
+  return m ? { ip: m[1]!, siaddr: m[2]!, bootFile: m[3]!.trim() } : null;
 }

@@ -30,7 +30,7 @@ export function describeEachDialect(name: string, fn: (dialect: Dialect) => void
 }
 
 /** A fresh PostgreSQL database for one test context; dropped by the returned function. */
-async function createPgDatabase(): Promise<{ url: string; drop: () => Promise<void> }> {
+export async function createPgDatabase(): Promise<{ url: string; drop: () => Promise<void> }> {
   const name = `ggnet_t_${randomBytes(6).toString('hex')}`;
   const admin = new pg.Client({ connectionString: PG_URL });
   await admin.connect();

@@ -1,4 +1,5 @@
 import { afterEach, beforeEach, expect, it } from 'vitest';
+import { MAX_WAITING } from '../../src/modules/auth/login-guard.js';
 import {
   ADMIN_PASSWORD,
   createTestContext,
@@ -89,16 +90,46 @@ describeEachDialect('auth', (dialect) => {
     expect(nobody.json().detail).toBe(res.json().detail);
   });
 
-  it('rate-limits failed logins per user with 429 and Retry-After, independent of IP', async () => {
-    for (let i = 0; i < 3; i++)
-      expect((await login('admin', 'nope-nope', `10.0.1.${i}`)).statusCode).toBe(401);
-    const limited = await login('admin', ADMIN_PASSWORD, '10.0.1.99');
+  it('a stranger cannot lock a user out: failures count per user and address', async () => {
+    // the attacker's PC: 3 wrong passwords (perUser in this suite), then 429 from there, even right ones
+    for (let i = 0; i < 3; i++) expect((await login('admin', 'nope-nope', '10.66.0.1')).statusCode).toBe(401);
+    const limited = await login('admin', ADMIN_PASSWORD, '10.66.0.1');
     expect(limited.statusCode).toBe(429);
     expect(Number(limited.headers['retry-after'])).toBeGreaterThan(0);
     expect(limited.json().code).toBe('rate_limited');
-    // another user from the same IPs is not affected
+    // the admin at their own PC gets in at once; a typo there is a 401, not a 429
+    expect((await login('admin', ADMIN_PASSWORD, '10.0.0.7')).statusCode).toBe(200);
+    expect((await login('admin', 'typo-typo', '10.0.0.8')).statusCode).toBe(401);
+    // another user from the attacker's address is not affected
     await t.container.users.create({ username: 'op', password: 'operator-pw-1', role: 'operator' });
-    expect((await login('op', 'operator-pw-1', '10.0.1.0')).statusCode).toBe(200);
+    expect((await login('op', 'operator-pw-1', '10.66.0.1')).statusCode).toBe(200);
+  });
+
+  it('a user attacked from many addresses is slowed down (bounded guesses), never locked out', async () => {
+    const t2 = await createTestContext(dialect, {
+      config: { loginLimit: { perIp: 50, perUser: 3, slowdownAfter: 6, slowdownMs: 300, windowSec: 60 } },
+    });
+    try {
+      const l = (password: string, ip: string) =>
+        t2.app.inject({
+          method: 'POST',
+          url: '/api/v1/auth/login',
+          payload: { username: 'admin', password },
+          remoteAddress: ip,
+        });
+      expect((await l(ADMIN_PASSWORD, '10.0.0.7')).statusCode).toBe(200); // the admin's usual PC
+      for (let i = 0; i < 6; i++) expect((await l('wrong-pw', `10.66.3.${i}`)).statusCode).toBe(401);
+      // now a burst of guesses from fresh addresses, and the admin logging in meanwhile: the checks
+      // run one at a time, at most MAX_WAITING wait, the rest are refused; the admin goes first
+      const burst = Array.from({ length: MAX_WAITING + 5 }, (_, i) => l('wrong-pw', `10.66.4.${i}`));
+      const admin = await l(ADMIN_PASSWORD, '10.0.0.7');
+      expect(admin.statusCode, admin.body).toBe(200);
+      const codes = (await Promise.all(burst)).map((r) => r.statusCode);
+      expect(codes.filter((c) => c === 429)).toHaveLength(5);
+      expect(codes.filter((c) => c === 401)).toHaveLength(MAX_WAITING);
+    } finally {
+      await t2.close();
+    }
   });
 
   it('rate-limits per IP', async () => {

@@ -1,9 +1,8 @@
 import { createServer } from 'node:net';
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import { FakeDnsmasq } from '../../src/adapters/dnsmasq/dnsmasq.fake.js';
-import { nowIso } from '../../src/db/database.js';
-import { newId } from '../../src/lib/ids.js';
 import { FakeBootSessionStarter } from '../../src/modules/boot/boot-session.fake.js';
+import { publishedImage } from '../helpers/boot.js';
 import { createTestContext, describeEachDialect, type TestContext } from '../helpers/test-context.js';
 
 const MAC = '52:54:00:12:34:56';
@@ -38,46 +37,7 @@ describeEachDialect('boot endpoint', (dialect) => {
   const settings = (patch: Parameters<TestContext['container']['settings']['update']>[0]) =>
     t.container.settings.update(patch, 'test');
 
-  async function image(name = 'Win 11', published = true): Promise<{ id: string; versionId: string }> {
-    const id = newId();
-    const versionId = newId();
-    const now = nowIso();
-    await t.container.repos.images.insert({
-      id,
-      name,
-      description: '',
-      os_type: 'windows',
-      state: 'ready',
-      error: null,
-      source_format: 'vhdx',
-      source_filename: 'x.vhdx',
-      source_path: null,
-      source_size: 1,
-      source_sha256: null,
-      published_version_id: null,
-      created_by: null,
-      created_at: now,
-      updated_at: now,
-    });
-    await t.container.repos.images.insertVersion({
-      id: versionId,
-      image_id: id,
-      number: 3,
-      state: 'ready',
-      comment: '',
-      author: null,
-      size_bytes: 1,
-      sha256: null,
-      protected: 0,
-      parent_version_id: null,
-      path: `images/${id}/v3.raw`,
-      error: null,
-      created_at: now,
-      ready_at: now,
-    });
-    if (published) await t.container.repos.images.update(id, { published_version_id: versionId });
-    return { id, versionId };
-  }
+  const image = (name = 'Win 11', published = true) => publishedImage(t, name, { number: 3, published });
 
   const boot = (query: string, ip = '10.0.0.50') =>
     t.app.inject({
@@ -221,8 +181,11 @@ describeEachDialect('boot endpoint', (dialect) => {
     expect(menu.headers['x-ggnet-boot-result']).toBe('menu');
     expect(menu.body).toContain('choose --timeout 7000 --default normal mode');
     expect((await bootMac(MAC, '&mode=local')).headers['x-ggnet-boot-result']).toBe('local');
+    // maintenance from the menu needs a PIN or an operator's approval (boot-maintenance.test.ts):
+    // without either it is not offered, and asking for it anyway boots the machine's own mode
+    expect(menu.body).not.toContain('item maintenance');
     await bootMac(MAC, '&mode=maintenance');
-    expect(starter.requests.at(-1)).toMatchObject({ mode: 'maintenance' });
+    expect(starter.requests.at(-1)).toMatchObject({ mode: 'normal' });
   });
 
   it('an image without a published version is not booted', async () => {
@@ -421,7 +384,8 @@ describeEachDialect('boot endpoint', (dialect) => {
       bootMac(macs[0]),
     ]);
     expect(results.every((r) => r.headers['x-ggnet-boot-result'] === 'boot')).toBe(true);
-    expect(starter.requests).toHaveLength(22);
+    // the two duplicates of macs[0] joined its start (one session start in flight per machine)
+    expect(starter.requests).toHaveLength(20);
     expect(starter.maxRunning).toBeGreaterThan(10);
     expect(starter.maxRunningPerMachine).toBe(1);
   });
@@ -467,14 +431,14 @@ describeEachDialect('boot endpoint', (dialect) => {
           iface: 'lo',
           rangeStart: '127.0.0.100',
           rangeEnd: '127.0.0.199',
-          netmask: '255.0.0.0',
+          netmask: '255.255.255.0',
         },
       });
       await dhcp.reconcile();
       expect(dnsmasq.current).toMatchObject({
         mode: 'dhcp',
         iface: 'lo',
-        range: { start: '127.0.0.100', end: '127.0.0.199', netmask: '255.0.0.0', leaseTimeSec: 3600 },
+        range: { start: '127.0.0.100', end: '127.0.0.199', netmask: '255.255.255.0', leaseTimeSec: 3600 },
         reservations: [{ mac: MAC, ip: '127.0.0.50', name: 'pc-01' }],
       });
       expect(dnsmasq.text).toContain(

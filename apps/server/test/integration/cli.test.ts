@@ -1,7 +1,17 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freeControlPort, freePort, killTgtd } from '../helpers/iscsi.js';
 
@@ -109,8 +119,20 @@ describe('ggnet command line', () => {
     expect(missing.out).toContain('required check(s) failed');
   });
 
-  it('serve: first start prints the generated admin password, answers, and stops cleanly on SIGTERM', async () => {
+  it('serve: first start prints the generated admin password, answers, and stops cleanly on SIGTERM; the data dir is owner-only', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'ggnet-serve-'));
+    // what an older GGnet left: a 0755 data dir with files everyone can read
+    const old: Record<string, number> = {
+      'secrets/jwt-secret': 0o644,
+      'writebacks/00000000-0000-4000-8000-000000000001.raw': 0o644,
+      'tftp/undionly.kpxe': 0o600,
+    };
+    for (const [f, m] of Object.entries(old)) {
+      mkdirSync(dirname(join(dir, f)), { recursive: true, mode: 0o755 });
+      writeFileSync(join(dir, f), f.startsWith('secrets') ? `${'s'.repeat(48)}\n` : 'x', { mode: m });
+      chmodSync(join(dir, f), m);
+    }
+    chmodSync(dir, 0o755);
     // serve starts its own tgtd, which outlives it on purpose: a port of its own, loopback, stopped below
     const controlPort = freeControlPort();
     const child = spawn(process.execPath, [BIN, 'serve'], {
@@ -147,6 +169,54 @@ describe('ggnet command line', () => {
         body: JSON.stringify({ username: 'admin', password: pw }),
       });
       expect(login.status).toBe(200);
+
+      // everything in the data dir is GGnet's only; dnsmasq (dropping root) may pass through the
+      // data dir to its TFTP root and hosts file, nothing else
+      const token = ((await login.json()) as { accessToken: string }).accessToken;
+      const auth = { authorization: `Bearer ${token}` };
+      const img = (await (
+        await fetch(`${url}/api/v1/images`, {
+          method: 'POST',
+          headers: { ...auth, 'content-type': 'application/json' },
+          body: JSON.stringify({ name: 'modes' }),
+        })
+      ).json()) as { id: string };
+      const put = await fetch(`${url}/api/v1/images/${img.id}/content?filename=disk.raw`, {
+        method: 'PUT',
+        headers: { ...auth, 'content-type': 'application/octet-stream' },
+        body: Buffer.alloc(1024 * 1024, 7),
+      });
+      expect(put.status, await put.clone().text()).toBeLessThan(300);
+      let state = '';
+      for (let i = 0; i < 100 && state !== 'ready' && state !== 'failed'; i++) {
+        await new Promise((r) => setTimeout(r, 200));
+        state = (
+          (await (await fetch(`${url}/api/v1/images/${img.id}`, { headers: auth })).json()) as {
+            state: string;
+          }
+        ).state;
+      }
+      expect(state).toBe('ready');
+      const mode = (p: string) => statSync(join(dir, p)).mode & 0o7777;
+      expect(mode('.')).toBe(0o711);
+      expect(mode('ggnet.db')).toBe(0o600);
+      expect(mode('ggnet.db-wal')).toBe(0o600);
+      expect(mode('secrets')).toBe(0o700);
+      expect(mode('secrets/jwt-secret')).toBe(0o600);
+      expect(mode('writebacks')).toBe(0o700);
+      expect(mode('writebacks/00000000-0000-4000-8000-000000000001.raw')).toBe(0o600);
+      expect(mode('tftp')).toBe(0o755);
+      expect(mode('tftp/undionly.kpxe')).toBe(0o644);
+      expect(mode('dnsmasq')).toBe(0o711);
+      const walk = (rel: string): string[] =>
+        readdirSync(join(dir, rel), { withFileTypes: true }).flatMap((e) => {
+          const r = rel ? `${rel}/${e.name}` : e.name;
+          return e.isDirectory() ? [r, ...walk(r)] : [r];
+        });
+      const open = walk('').filter((r) => !/^(tftp|dnsmasq)(\/|$)/.test(r) && (mode(r) & 0o077) !== 0);
+      expect(open).toEqual([]);
+      // the converted version (made by qemu-img as a child of serve) is among them
+      expect(walk('images').some((r) => r.endsWith('.raw'))).toBe(true);
       const exit = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
       child.kill('SIGTERM');
       expect(await exit).toBe(0);

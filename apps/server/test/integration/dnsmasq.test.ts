@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -8,21 +8,20 @@ import { promisify } from 'node:util';
 import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DnsmasqDaemon } from '../../src/adapters/dnsmasq/dnsmasq.adapter.js';
+import { secureDataDir } from '../../src/lib/data-dir.js';
 import { createTestContext, describeEachDialect, type TestContext } from '../helpers/test-context.js';
-import { cmdline, netnsUnavailable, VethPair } from '../helpers/netns.js';
+import {
+  cmdline,
+  netnsUnavailable,
+  udhcpc,
+  VethPair,
+  writeUdhcpcScript,
+  type DhcpClientOptions,
+} from '../helpers/netns.js';
 
 const run = promisify(execFile);
 const skip = netnsUnavailable();
 const sha = (f: string) => createHash('sha256').update(readFileSync(f)).digest('hex');
-
-// busybox udhcpc plays the PXE firmware / iPXE: it sends the same vendor class, client
-// architecture (option 93) and user class (option 77) and prints what the server answered.
-const UDHCPC_SCRIPT = `#!/bin/sh
-if [ "$1" = bound ]; then
-  ip addr add "$ip/$mask" dev "$interface"
-  echo "BOUND ip=$ip siaddr=$siaddr boot_file=$boot_file"
-fi
-`;
 
 (skip ? describe.skip : describe)(
   `dnsmasq for real, in network namespaces${skip ? ` (skipped: ${skip})` : ''}`,
@@ -37,8 +36,7 @@ fi
         net = new VethPair();
         net.up();
         dir = mkdtempSync(join(tmpdir(), 'ggnet-dnsmasq-'));
-        writeFileSync(join(dir, 'udhcpc.sh'), UDHCPC_SCRIPT);
-        chmodSync(join(dir, 'udhcpc.sh'), 0o755);
+        writeUdhcpcScript(join(dir, 'udhcpc.sh'));
         daemon = new DnsmasqDaemon({
           dir: join(dir, 'dnsmasq'),
           log: pino({ level: process.env.GGNET_TEST_LOG ?? 'silent' }),
@@ -54,32 +52,41 @@ fi
         rmSync(dir, { recursive: true, force: true });
       });
 
-      async function dhcpClient(opts: { arch?: string; ipxe?: boolean; vendor?: string }) {
-        await run('ip', ['-n', net.client, 'addr', 'flush', 'dev', net.clientIface]);
+      const dhcpClient = (opts: DhcpClientOptions) => udhcpc(net, join(dir, 'udhcpc.sh'), opts);
+
+      /** A DHCP server on the test's veth pair, range 10.77.0.100-120. */
+      const dhcpOn = (c: TestContext) =>
+        c.container.settings.update(
+          {
+            network: { bootAddr: net.serverAddr },
+            dhcp: {
+              mode: 'dhcp',
+              iface: net.serverIface,
+              rangeStart: '10.77.0.100',
+              rangeEnd: '10.77.0.120',
+            },
+          },
+          'test',
+        );
+
+      /** Fetches a file from dnsmasq's TFTP server as the client; returns where it was stored. */
+      async function tftpGet(name: string): Promise<string> {
+        const got = join(dir, `got-${name}`);
         const args = [
           'netns',
           'exec',
           net.client,
           'busybox',
-          'udhcpc',
-          '-f',
-          '-q',
-          '-n',
-          '-t',
-          '4',
-          '-T',
-          '1',
+          'tftp',
+          '-g',
+          '-r',
+          name,
+          '-l',
+          got,
+          net.serverAddr,
         ];
-        args.push('-i', net.clientIface, '-s', join(dir, 'udhcpc.sh'));
-        if (opts.vendor ?? opts.arch)
-          args.push('-V', opts.vendor ?? `PXEClient:Arch:${opts.arch}:UNDI:002001`);
-        if (opts.arch) args.push('-x', `0x5d:${opts.arch.slice(1)}`);
-        if (opts.ipxe) args.push('-x', `0x4d:${Buffer.from('iPXE').toString('hex')}`);
-        const r = await run('ip', args, { timeout: 20_000 }).catch(
-          (e: { stdout?: string; stderr?: string }) => e,
-        );
-        const m = /BOUND ip=(\S*) siaddr=(\S*) boot_file=(.*)/.exec(r.stdout ?? '');
-        return m ? { ip: m[1]!, siaddr: m[2]!, bootFile: m[3]!.trim() } : null;
+        await run('ip', args, { timeout: 30_000 });
+        return got;
       }
 
       it('dhcp mode: BIOS, UEFI and iPXE clients get their boot file; TFTP serves iPXE; events land in boot_events', async () => {
@@ -114,27 +121,7 @@ fi
         );
 
         // TFTP: the file the client gets is Debian's iPXE
-        const got = join(dir, 'got.efi');
-        await run(
-          'ip',
-          [
-            'netns',
-            'exec',
-            net.client,
-            'busybox',
-            'tftp',
-            '-g',
-            '-r',
-            'snponly.efi',
-            '-l',
-            got,
-            net.serverAddr,
-          ],
-          {
-            timeout: 30_000,
-          },
-        );
-        expect(sha(got)).toBe(sha('/usr/lib/ipxe/snponly.efi'));
+        expect(sha(await tftpGet('snponly.efi'))).toBe(sha('/usr/lib/ipxe/snponly.efi'));
 
         // dnsmasq logs a transfer when the client's last ACK arrived, which can be after busybox exited
         const load = async () => {
@@ -165,18 +152,7 @@ fi
       it('a machine with a fixed IP gets its reservation; a settings change restarts dnsmasq; stop ends it', async () => {
         const dhcp = t.container.dhcp;
         await t.container.machines.create({ name: 'pc-fixed', mac: net.clientMac, ip: '10.77.0.42' });
-        await t.container.settings.update(
-          {
-            network: { bootAddr: net.serverAddr },
-            dhcp: {
-              mode: 'dhcp',
-              iface: net.serverIface,
-              rangeStart: '10.77.0.100',
-              rangeEnd: '10.77.0.120',
-            },
-          },
-          'test',
-        );
+        await dhcpOn(t);
         await dhcp.start();
         const pid1 = dhcp.status().pid!;
         expect((await dhcpClient({ arch: '00000' }))?.ip).toBe('10.77.0.42');
@@ -218,18 +194,7 @@ fi
         // Two PCs that DISCOVER at the same moment can be offered one address (no-ping keeps no record
         // of offers); iPXE ignores the NAK the loser gets and fails. Registered machines get their own.
         const dhcp = t.container.dhcp;
-        await t.container.settings.update(
-          {
-            network: { bootAddr: net.serverAddr },
-            dhcp: {
-              mode: 'dhcp',
-              iface: net.serverIface,
-              rangeStart: '10.77.0.100',
-              rangeEnd: '10.77.0.120',
-            },
-          },
-          'test',
-        );
+        await dhcpOn(t);
         await dhcp.start();
         const pid = dhcp.status().pid!;
         const hostsFile = join(dir, 'dnsmasq', 'hosts');
@@ -252,6 +217,64 @@ fi
         expect(got).toBe(mine);
         expect(dhcp.status().pid).toBe(pid);
         expect(readFileSync(join(dir, 'dnsmasq', 'dnsmasq.log'), 'utf8')).toMatch(/read .*hosts/);
+      });
+
+      it('as its own user in the production layout (owner-only data dir): TFTP and the hosts file still work', async () => {
+        // like `ggnet serve`: umask 077, a data dir under traversable parents, modes fixed at start
+        const base = mkdtempSync('/var/tmp/ggnet-dnsmasq-user-');
+        chmodSync(base, 0o755);
+        const umask = process.umask(0o077);
+        const dataDir = join(base, 'data');
+        const own = new DnsmasqDaemon({
+          dir: join(dataDir, 'dnsmasq'),
+          log: pino({ level: process.env.GGNET_TEST_LOG ?? 'silent' }),
+          wrap: ['ip', 'netns', 'exec', net.server],
+          healthIntervalMs: 500,
+        });
+        const p = await createTestContext(dialect, {
+          container: { dnsmasq: own },
+          app: false,
+          config: { dataDir },
+        });
+        try {
+          secureDataDir(dataDir);
+          await dhcpOn(p);
+          await p.container.dhcp.start();
+          const pid = p.container.dhcp.status().pid!;
+          expect(p.container.dhcp.status()).toMatchObject({ daemon: 'running', problem: null });
+          // dnsmasq dropped root
+          const uid = /^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+          const dnsmasqUid = /^dnsmasq:[^:]*:(\d+):/m.exec(readFileSync('/etc/passwd', 'utf8'))?.[1];
+          expect(uid).toBe(dnsmasqUid);
+          const mode = (f: string) => statSync(join(dataDir, f)).mode & 0o7777;
+          expect(mode('.')).toBe(0o711);
+          if (dialect === 'sqlite') expect(mode('ggnet.db')).toBe(0o600);
+          expect(mode('dnsmasq')).toBe(0o711);
+          expect(mode('dnsmasq/dnsmasq.conf')).toBe(0o600);
+          expect(mode('tftp')).toBe(0o755);
+          expect(mode('tftp/undionly.kpxe')).toBe(0o644);
+
+          // the hosts file, re-read on SIGHUP by the unprivileged dnsmasq
+          await p.container.machines.create({ name: 'pc-other', mac: '52:54:00:77:00:99' });
+          await p.container.machines.create({ name: 'pc-auto', mac: net.clientMac });
+          await p.container.dhcp.reconcile();
+          expect(p.container.dhcp.status().pid).toBe(pid);
+          expect(mode('dnsmasq/hosts')).toBe(0o644);
+          const hosts = readFileSync(join(dataDir, 'dnsmasq', 'hosts'), 'utf8');
+          const mine = new RegExp(`^${net.clientMac},(10\\.77\\.0\\.\\d+),pc-auto$`, 'm').exec(hosts)?.[1];
+          expect(mine).toBeDefined();
+          let got: string | undefined;
+          for (let i = 0; i < 5 && got !== mine; i++) got = (await dhcpClient({ arch: '00000' }))?.ip;
+          expect(got).toBe(mine);
+
+          // TFTP: the unprivileged dnsmasq still reads its root
+          expect(sha(await tftpGet('undionly.kpxe'))).toBe(sha('/usr/lib/ipxe/undionly.kpxe'));
+        } finally {
+          process.umask(umask);
+          await p.container.dhcp.stop().catch(() => undefined);
+          await p.close();
+          rmSync(base, { recursive: true, force: true });
+        }
       });
 
       it('a configuration dnsmasq refuses is reported, not fatal', async () => {

@@ -356,7 +356,10 @@ describeEachDialect('uploads (tus-js-client over a real socket)', (dialect) => {
         },
       }),
     ).catch((e: unknown) => e);
-    await until(async () => ((await offset()) === start + 100 ? true : undefined));
+    // watch the file, not HEAD: a HEAD takes the upload's lock and so asks the PATCH to stop, which
+    // (under load, before the PATCH wrote its 100 bytes) would end it with nothing written
+    const onDisk = () => stat(t.container.tusStore.filePath(id)).then((s) => s.size);
+    await until(async () => ((await onDisk()) === start + 100 ? true : undefined));
     const resumed = await patch(
       { ...tusHeaders, 'upload-offset': String(start + 100) },
       data.subarray(start + 100),

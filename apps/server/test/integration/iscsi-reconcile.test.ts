@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createTargetFromSpec } from '../../src/adapters/iscsi/iscsi-target.adapter.js';
-import { TgtDriver } from '../../src/adapters/iscsi/tgt.adapter.js';
+import { TgtDriver, TgtSecretTransportError } from '../../src/adapters/iscsi/tgt.adapter.js';
 import { createTestContext, describeEachDialect, type TestContext } from '../helpers/test-context.js';
 import {
   QemuIoSession,
@@ -133,17 +133,96 @@ describeEachDialect('reconciler (tgtd)', (dialect) => {
     const s = await t.container.sessions.get(info.sessionId);
     const wb = await t.container.repos.writebacks.findById(s.writebackId!);
     const iqn = 'iqn.2024-01.lan.ggnet:rc-transport.cli';
-    await createTargetFromSpec(cli, {
+    const spec = {
       iqn,
       luns: [{ lun: 1, path: t.container.imageFiles.inside(wb!.path), serial: 'cafe01' }],
       initiatorIqn: creds.initiator,
       chap: { user: 'rc-transport.cli', secret: creds.password },
       mutual: null,
-    });
+    };
+    // a CHAP secret never goes on tgtadm's command line: the fallback refuses the account, and the
+    // half-made target goes again (no target without CHAP is left behind)
+    await expect(createTargetFromSpec(cli, spec)).rejects.toBeInstanceOf(TgtSecretTransportError);
+    expect((await driver.list()).some((x) => x.iqn === iqn)).toBe(false);
+    expect(await driver.accounts()).not.toContain('rc-transport.cli');
+    // everything else works through tgtadm, with the account made through the socket
+    await cli.createTarget(iqn);
+    await cli.addLun(iqn, spec.luns[0]!);
+    await driver.setChap(iqn, creds.initiator, spec.chap, null);
+    await cli.bindInitiator(iqn, creds.initiator);
     expect((await canLogin(portalPort, iqn, 1, { ...creds, user: 'rc-transport.cli' })).exitCode).toBe(0);
-    expect((await driver.list()).find((x) => x.iqn === iqn)?.chapUsers).toEqual(['rc-transport.cli']);
+    expect((await cli.list()).find((x) => x.iqn === iqn)?.chapUsers).toEqual(['rc-transport.cli']);
+    expect(await cli.accounts()).toContain('rc-transport.cli');
     await driver.deleteTarget(iqn, { force: true });
     expect((await cli.list()).some((x) => x.iqn === iqn)).toBe(false);
+    expect(await cli.accounts()).not.toContain('rc-transport.cli');
+  });
+
+  it('per-session CHAP accounts: a missing one is made again from the row, foreign and ended ones are deleted', async () => {
+    const driver = (await t.container.iscsi.driver()) as TgtDriver;
+    const { info, creds } = await newSession('rc-accounts');
+    expect(info.chap.username).toMatch(/^rc-accounts\.s[0-9a-f]{8}$/);
+    expect(await driver.accounts()).toContain(info.chap.username);
+    const q = new QemuIoSession(qemuOpts(portalPort, info.targetIqn, 1, creds));
+    try {
+      await q.cmd('write -P 0x33 0 64k', /wrote 65536\/65536/);
+      // the account goes behind GGnet's back (a GGnet that stopped half-way, a hand-made tgtadm call):
+      // the target would take logins without CHAP; the reconciler makes the account from the row again
+      await driver.deleteAccount(info.chap.username);
+      expect((await driver.list()).find((x) => x.iqn === info.targetIqn)?.chapUsers).toEqual([]);
+      const r1 = await t.container.reconciler.run('test');
+      expect(r1.targetsRepaired).toBe(1);
+      expect((await driver.list()).find((x) => x.iqn === info.targetIqn)?.chapUsers).toEqual([
+        info.chap.username,
+      ]);
+      expect((await canLogin(portalPort, info.targetIqn, 1, creds)).exitCode).toBe(0);
+      expect(
+        (await canLogin(portalPort, info.targetIqn, 1, { ...creds, user: undefined })).exitCode,
+      ).not.toBe(0);
+      // an account of an older session still bound to the target (its secret must be worth nothing),
+      // and one left behind unbound: both go, the session's own stays
+      await driver.setChap(
+        info.targetIqn,
+        creds.initiator,
+        { user: 'rc-accounts.sdeadbeef', secret: 'OldSecret1234567' },
+        null,
+      );
+      await driver.setChap(
+        info.targetIqn,
+        creds.initiator,
+        { user: 'rc-accounts.sfeedf00d', secret: 'OldSecret7654321' },
+        null,
+      );
+      const tid = (await driver.list()).find((x) => x.iqn === info.targetIqn)!.tid;
+      await tgtadm(
+        '--op',
+        'unbind',
+        '--mode',
+        'account',
+        '--tid',
+        String(tid),
+        '--user',
+        'rc-accounts.sfeedf00d',
+      );
+      const old = { ...creds, user: 'rc-accounts.sdeadbeef', password: 'OldSecret1234567' };
+      expect((await canLogin(portalPort, info.targetIqn, 1, old)).exitCode).toBe(0);
+      const r2 = await t.container.reconciler.run('test');
+      expect(r2.targetsRepaired).toBe(1);
+      expect(r2.accountsRemoved).toBe(1);
+      expect(r2.errors).toEqual([]);
+      expect((await canLogin(portalPort, info.targetIqn, 1, old)).exitCode).not.toBe(0);
+      expect(await driver.accounts()).not.toEqual(expect.arrayContaining(['rc-accounts.sdeadbeef']));
+      expect(await driver.accounts()).not.toContain('rc-accounts.sfeedf00d');
+      expect((await canLogin(portalPort, info.targetIqn, 1, creds)).exitCode).toBe(0);
+      // the client never lost its disk
+      await q.cmd('read -P 0x33 0 64k', /read 65536\/65536/);
+      // ending the session deletes its account from tgtd, not only the binding
+      await t.container.orchestrator.endSession(info.sessionId, 'stopped');
+      expect(await driver.accounts()).not.toContain(info.chap.username);
+      expect((await t.container.reconciler.run('test')).accountsRemoved).toBe(0);
+    } finally {
+      await q.close();
+    }
   });
 
   it('moves the portal live: clients reach the new address, not the old one', async () => {

@@ -100,9 +100,11 @@ describeEachDialect('iSCSI sessions (tgtd + libiscsi + qemu)', (dialect) => {
       portalHost: '127.0.0.1',
       portalPort,
       initiatorIqn: m.initiatorIqn,
-      chap: { username: 'pc-data' },
       reverseChap: null,
     });
+    // a CHAP user and secret of this session only
+    expect(info.chap.username).toMatch(/^pc-data\.s[0-9a-f]{8}$/);
+    expect(info.chap.username).toBe(`pc-data.s${info.sessionId.replace(/-/g, '').slice(0, 8)}`);
     expect(info.luns).toEqual([{ lun: 1, kind: 'boot', imageId: img.imageId, versionId: img.versionId }]);
     expect(info.chap.password).toMatch(/^[A-Za-z0-9]{16}$/);
 
@@ -427,35 +429,34 @@ describeEachDialect('iSCSI sessions (tgtd + libiscsi + qemu)', (dialect) => {
     expect(await liveIqns()).not.toContain(info.targetIqn);
   });
 
-  it("a login from another address than the machine's fixed IP is dropped", async () => {
+  it("a login from another address than the machine's fixed IP is refused by the target itself", async () => {
     const m = await newMachine('pc-ip', { ip: '10.200.0.9' });
     const info = await start(m.id);
     const target = await t.container.repos.targets.findByIqn(info.targetIqn);
     expect(target!.allowed_address).toBe('10.200.0.9');
-    const q = new QemuIoSession(
-      qemuOpts(portalPort, info.targetIqn, 1, {
-        initiator: info.initiatorIqn,
-        user: info.chap.username,
-        password: info.chap.password,
-      }),
-    );
-    try {
-      await q.cmd('read 0 4k', /read 4096\/4096/);
-      const before = (await t.container.iscsi.driver().then((d) => d.list())).find(
-        (x) => x.iqn === info.targetIqn,
-      )!;
-      expect(before.connections).toHaveLength(1);
-      await t.container.sessionMonitor.tick();
-      const events = await t.container.sessions.timeline(info.sessionId);
-      expect(events.find((e) => e.kind === 'error')?.detail).toMatchObject({
-        reason: 'address_not_allowed',
-        address: '127.0.0.1',
-        kicked: true,
-      });
-      expect((await t.container.sessions.get(info.sessionId)).state).toBe('ready');
-    } finally {
-      await q.close();
-    }
+    // bound by address only: tgt lets a login in when its address OR its name is listed
+    const live = () =>
+      t.container.iscsi.driver().then(async (d) => (await d.list()).find((x) => x.iqn === info.targetIqn)!);
+    expect(await live()).toMatchObject({ addresses: ['10.200.0.9'], initiators: [] });
+    const creds = { initiator: info.initiatorIqn, user: info.chap.username, password: info.chap.password };
+    // the right name and the right secret from 127.0.0.1: the login itself is refused, no byte is read
+    const login = await canLogin(portalPort, info.targetIqn, 1, creds);
+    expect(login.exitCode).not.toBe(0);
+    expect(`${login.stdout}${login.stderr}`).toMatch(/not found|failed|refused/i);
+    const read = await tool('qemu-img', [
+      'info',
+      '--image-opts',
+      qemuOpts(portalPort, info.targetIqn, 1, creds),
+    ]);
+    expect(read.exitCode).not.toBe(0);
+    expect((await live()).connections).toEqual([]);
+    // nothing ever got in, so the monitor has nobody to drop
+    await t.container.sessionMonitor.tick();
+    const events = await t.container.sessions.timeline(info.sessionId);
+    expect(events.filter((e) => e.kind === 'error' || e.kind === 'iscsi_login')).toEqual([]);
+    expect((await t.container.sessions.get(info.sessionId)).state).toBe('ready');
+    // the reconciler sees no drift in an address-bound target
+    expect((await t.container.reconciler.run('test')).targetsRepaired).toBe(0);
   });
 
   it('maintenance: one per image; apply turns the writeback into a new version without copying', async () => {

@@ -74,7 +74,8 @@ describeEachDialect('listening server', (dialect) => {
 
   it('serves health, readiness and Prometheus metrics', async () => {
     expect(await (await fetch(`${server.url}/healthz`)).json()).toMatchObject({ status: 'ok' });
-    expect(await (await fetch(`${server.url}/readyz`)).json()).toMatchObject({ status: 'ready', dialect });
+    // readyz says ready, nothing about where the database is
+    expect(await (await fetch(`${server.url}/readyz`)).json()).toEqual({ status: 'ready' });
     await api('/api/v1/machines');
     const metrics = await (await fetch(`${server.url}/metrics`)).text();
     expect(metrics).toContain('ggnet_http_request_duration_seconds_bucket');

@@ -67,6 +67,9 @@ describeEachDialect('storage backends', (dialect) => {
         expect(wb.backend).toBe('reflink');
         const file = t.container.imageFiles.inside(wb.path);
         expect(statSync(file).size).toBe(img.sizeBytes);
+        // a client's disk is GGnet's only, even when the version file is readable by others
+        expect(statSync(img.file).mode & 0o777).toBe(0o644);
+        expect(statSync(file).mode & 0o777).toBe(0o600);
         expect(await fileSha256(file)).toBe(master);
         const frag = await tool('filefrag', ['-v', file]);
         expect(frag.stdout).toMatch(/shared/);
@@ -109,6 +112,7 @@ describeEachDialect('storage backends', (dialect) => {
         expect(spares()).toHaveLength(4);
         expect(r.removed).toBe(0);
         const inodes = new Set(spares().map((n) => statSync(join(spareDir, n)).ino));
+        for (const n of spares()) expect(statSync(join(spareDir, n)).mode & 0o777).toBe(0o600);
         const m = await t.container.machines.create({
           name: `pc-spare-${kind}`,
           mac: mac(),
@@ -184,6 +188,8 @@ describeEachDialect('storage backends', (dialect) => {
       const file = t.container.imageFiles.inside(wb.path);
       expect(wb.backend).toBe('copy');
       expect(await fileSha256(file)).toBe(await fileSha256(img.file));
+      expect(statSync(img.file).mode & 0o777).toBe(0o644);
+      expect(statSync(file).mode & 0o777).toBe(0o600);
       // holes stay holes: about the 4 MiB of data is allocated, not 128 MiB
       expect(statSync(file).blocks * 512).toBeLessThan(16 * 1024 * 1024);
       const summary = await t.app.inject({

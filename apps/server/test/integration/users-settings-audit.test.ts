@@ -1,4 +1,5 @@
 import { afterEach, beforeEach, expect, it } from 'vitest';
+import { FakeDnsmasq } from '../../src/adapters/dnsmasq/dnsmasq.fake.js';
 import { createTestContext, describeEachDialect, type TestContext } from '../helpers/test-context.js';
 
 describeEachDialect('users, settings, audit', (dialect) => {
@@ -187,6 +188,58 @@ describeEachDialect('users, settings, audit', (dialect) => {
     expect(cross.statusCode).toBe(422);
     expect(cross.json().errors[0].path).toBe('dhcp.rangeEnd');
 
+    // a netmask of 0.0.0.0 makes 1.0.0.1-223.255.255.254 "one subnet": refused with the field, a code
+    // and a hint, and so is every netmask shorter than /16 (see crossCheck)
+    for (const [netmask, rangeStart, rangeEnd] of [
+      ['0.0.0.0', '1.0.0.1', '223.255.255.254'],
+      ['255.0.0.0', '10.0.0.1', '10.255.255.254'],
+      ['255.254.0.0', '10.0.0.1', '10.1.255.254'],
+    ]) {
+      const huge = await t.app.inject({
+        method: 'PUT',
+        url: '/api/v1/settings',
+        headers: h,
+        payload: { dhcp: { netmask, rangeStart, rangeEnd } },
+      });
+      expect(huge.statusCode, huge.body).toBe(422);
+      expect(huge.headers['content-type']).toContain('application/problem+json');
+      expect(huge.json()).toMatchObject({
+        code: 'invalid_settings',
+        hint: expect.stringContaining('netmask of the boot network'),
+      });
+      expect(huge.json().errors).toContainEqual({
+        path: 'dhcp.netmask',
+        message: expect.stringContaining('at most 65,534 addresses (netmask 255.255.0.0'),
+      });
+    }
+    // a /16 is the largest boot network, its first and last addresses are not for clients
+    const edge = await t.app.inject({
+      method: 'PUT',
+      url: '/api/v1/settings',
+      headers: h,
+      payload: { dhcp: { netmask: '255.255.0.0', rangeStart: '10.8.0.0', rangeEnd: '10.8.255.255' } },
+    });
+    expect(edge.statusCode).toBe(422);
+    expect(
+      edge
+        .json()
+        .errors.map((e: { path: string }) => e.path)
+        .sort(),
+    ).toEqual(['dhcp.rangeEnd', 'dhcp.rangeStart']);
+    const wide = await t.app.inject({
+      method: 'PUT',
+      url: '/api/v1/settings',
+      headers: h,
+      payload: { dhcp: { netmask: '255.255.0.0', rangeStart: '10.8.0.1', rangeEnd: '10.8.255.254' } },
+    });
+    expect(wide.statusCode, wide.body).toBe(200);
+    await t.app.inject({
+      method: 'PUT',
+      url: '/api/v1/settings',
+      headers: h,
+      payload: { dhcp: { netmask: '255.255.255.0', rangeStart: null, rangeEnd: null } },
+    });
+
     const img = await t.app.inject({
       method: 'PUT',
       url: '/api/v1/settings',
@@ -200,6 +253,41 @@ describeEachDialect('users, settings, audit', (dialect) => {
       (await t.app.inject({ method: 'GET', url: '/api/v1/settings', headers: h })).json().settings.dhcp
         .rangeStart,
     ).toBeNull();
+  });
+
+  it('a DHCP range pinned by the environment that no check has seen is reported, never computed', async () => {
+    // GGNET_DHCP_RANGE + a stored netmask of 0.0.0.0 (e.g. saved by an older version): the pool would
+    // be 3.7 billion addresses. The DHCP service reports it at once and leaves dnsmasq alone.
+    const dnsmasq = new FakeDnsmasq();
+    const p = await createTestContext(dialect, {
+      container: { dnsmasq },
+      config: {
+        settings: {
+          dhcp: { mode: 'dhcp', iface: 'lo', rangeStart: '1.0.0.1', rangeEnd: '223.255.255.254' },
+          network: { bootAddr: '127.0.0.1' },
+        },
+      },
+    });
+    try {
+      await p.container.repos.settings.put(
+        { dhcp: { netmask: '0.0.0.0' } },
+        'old-version',
+        new Date().toISOString(),
+      );
+      p.container.settings.invalidate();
+      for (let i = 1; i <= 40; i++)
+        await p.container.machines.create({
+          name: `pc-${i}`,
+          mac: `52:54:00:00:77:${i.toString(16).padStart(2, '0')}`,
+        });
+      await p.container.dhcp.reconcile();
+      await p.container.dhcp.reconcile(); // every pass: the same report, no exception
+      expect(dnsmasq.applied.every((c) => c === null)).toBe(true);
+      const st = await p.app.inject({ url: '/api/v1/dhcp/status', headers: await p.auth() });
+      expect(st.json().problem).toContain('dhcp.netmask: /0 is too large');
+    } finally {
+      await p.close();
+    }
   });
 
   it('writes an audit entry for every mutating request, successful or not, readable by admins', async () => {
@@ -231,7 +319,12 @@ describeEachDialect('users, settings, audit', (dialect) => {
     });
     await t.app.inject({ method: 'GET', url: '/api/v1/machines', headers: op });
 
-    const res = await t.app.inject({ method: 'GET', url: '/api/v1/audit?limit=10', headers: h });
+    // the audit row is written when the response has gone out: wait until the last one is there
+    let res = await t.app.inject({ method: 'GET', url: '/api/v1/audit?limit=10', headers: h });
+    for (let i = 0; i < 50 && !JSON.stringify(res.json().items).includes('"auth.login"'); i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      res = await t.app.inject({ method: 'GET', url: '/api/v1/audit?limit=10', headers: h });
+    }
     expect(res.statusCode).toBe(200);
     const items = res.json().items as Array<Record<string, unknown>>;
     const actions = items.map((i) => `${String(i.action)} ${String(i.statusCode)}`);

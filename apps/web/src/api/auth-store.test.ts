@@ -12,12 +12,7 @@ const user = {
   updatedAt: '',
   lastLoginAt: null,
 };
-const pair = (n: number, expiresIn = 900): TokenPair => ({
-  accessToken: `access-${n}`,
-  refreshToken: `refresh-${n}`,
-  expiresIn,
-  user,
-});
+const pair = (n: number, expiresIn = 900): TokenPair => ({ accessToken: `access-${n}`, expiresIn, user });
 
 class MemoryStorage implements Storage {
   private m = new Map<string, string>();
@@ -41,21 +36,32 @@ class MemoryStorage implements Storage {
   }
 }
 
-/** A fake /auth server: rotates refresh tokens, and treats a reused one like the real server. */
+/**
+ * A fake /auth server and the browser's cookie jar: the refresh token is a cookie the page never
+ * sees; it rotates on every refresh, and a reused one is refused like the real server does.
+ */
 function fakeAuthServer() {
   let n = 0;
+  const jar = { cookie: null as string | null };
   const valid = new Set<string>();
-  const calls: string[] = [];
+  const calls: Array<{ path: string; body: Record<string, string>; csrf: string | undefined }> = [];
   let delayMs = 0;
   const json = (status: number, body: unknown, headers: Record<string, string> = {}) =>
     new Response(JSON.stringify(body), {
       status,
       headers: { 'content-type': 'application/json', ...headers },
     });
+  const rotate = () => {
+    const p = pair(++n);
+    jar.cookie = `cookie-${n}`;
+    valid.add(jar.cookie);
+    return json(200, p);
+  };
   const fetchFn = (async (url: RequestInfo | URL, init?: RequestInit) => {
     const path = typeof url === 'string' ? url : url instanceof URL ? url.href : url.url;
-    calls.push(path);
     const body = JSON.parse((init?.body as string | undefined) ?? '{}') as Record<string, string>;
+    const csrf = (init?.headers as Record<string, string> | undefined)?.['x-ggnet-csrf'];
+    calls.push({ path, body, csrf });
     if (delayMs) await new Promise((r) => setTimeout(r, delayMs));
     if (path.endsWith('/login')) {
       if (body.password === 'limited')
@@ -66,42 +72,58 @@ function fakeAuthServer() {
         );
       if (body.password !== 'pw')
         return json(401, { code: 'invalid_credentials', detail: 'wrong username or password' });
-      const p = pair(++n);
-      valid.add(p.refreshToken);
-      return json(200, p);
+      return rotate();
     }
     if (path.endsWith('/refresh')) {
-      if (!valid.delete(body.refreshToken!))
+      if (csrf !== '1') return json(403, { code: 'csrf_refused', detail: 'no csrf header' });
+      if (!jar.cookie || !valid.delete(jar.cookie))
         return json(401, { code: 'refresh_token_reused', detail: 'reused' });
-      const p = pair(++n);
-      valid.add(p.refreshToken);
-      return json(200, p);
+      return rotate();
+    }
+    if (path.endsWith('/logout')) {
+      if (jar.cookie) valid.delete(jar.cookie);
+      jar.cookie = null;
     }
     return json(200, { ok: true });
   }) as typeof fetch;
   return {
     fetchFn,
     calls,
+    jar,
+    /** Someone with a copy of the cookie used it first (a stolen cookie). */
+    steal: () => {
+      if (jar.cookie) valid.delete(jar.cookie);
+    },
     setDelay: (ms: number) => (delayMs = ms),
   };
 }
 
 describe('AuthStore', () => {
-  it('logs in, keeps the pair in storage, and logs out (revoking the refresh token)', async () => {
+  it('logs in with the refresh token in a cookie: storage holds who is logged in, never a token', async () => {
     const srv = fakeAuthServer();
     const storage = new MemoryStorage();
     const store = new AuthStore({ fetch: srv.fetchFn, storage });
     const seen: Array<string | null> = [];
     store.subscribe((s) => seen.push(s?.accessToken ?? null));
     await store.login('admin', 'pw');
+    expect(srv.calls[0]).toEqual({
+      path: '/api/v1/auth/login',
+      body: { username: 'admin', password: 'pw', refreshIn: 'cookie' },
+      csrf: '1',
+    });
     expect(store.get()?.accessToken).toBe('access-1');
-    expect(JSON.parse(storage.getItem('ggnet.auth')!).refreshToken).toBe('refresh-1');
-    // a new tab (new store over the same storage) is logged in too
-    expect(new AuthStore({ fetch: srv.fetchFn, storage }).get()?.user.username).toBe('admin');
+    expect(JSON.parse(storage.getItem('ggnet.auth')!)).toEqual({ user });
+    expect(storage.getItem('ggnet.auth')).not.toMatch(/access|cookie|refresh/);
+    // a new tab (new store over the same storage) is logged in too, and gets its own access token
+    const tab = new AuthStore({ fetch: srv.fetchFn, storage });
+    expect(tab.get()?.user.username).toBe('admin');
+    expect(tab.get()?.accessToken).toBeNull();
+    expect(await tab.accessToken()).toBe('access-2');
     await store.logout();
     expect(store.get()).toBeNull();
     expect(storage.getItem('ggnet.auth')).toBeNull();
-    expect(srv.calls.at(-1)).toBe('/api/v1/auth/logout');
+    expect(srv.calls.at(-1)).toEqual({ path: '/api/v1/auth/logout', body: {}, csrf: '1' });
+    expect(srv.jar.cookie).toBeNull();
     expect(seen).toEqual(['access-1', null]);
   });
 
@@ -127,11 +149,11 @@ describe('AuthStore', () => {
     srv.setDelay(20);
     const tokens = await Promise.all([store.accessToken(), store.accessToken(), store.accessToken()]);
     expect(tokens).toEqual(['access-2', 'access-2', 'access-2']);
-    expect(srv.calls.filter((c) => c.endsWith('/refresh'))).toHaveLength(1);
-    expect(store.get()?.refreshToken).toBe('refresh-2');
+    expect(srv.calls.filter((c) => c.path.endsWith('/refresh'))).toHaveLength(1);
+    expect(srv.jar.cookie).toBe('cookie-2');
   });
 
-  it('adopts the pair another tab already rotated instead of reusing the old refresh token', async () => {
+  it('two tabs refresh one after the other with the cookie the previous refresh set (no reuse)', async () => {
     const srv = fakeAuthServer();
     const storage = new MemoryStorage();
     let now = 1_000_000;
@@ -139,29 +161,57 @@ describe('AuthStore', () => {
     const tabB = new AuthStore({ fetch: srv.fetchFn, storage, now: () => now });
     await tabA.login('admin', 'pw');
     tabB.syncFromStorage();
+    expect(tabB.get()?.user.username).toBe('admin');
     now += 899_000;
-    await tabA.refresh(); // tab A rotates: refresh-1 is now used
-    const adopted = await tabB.refresh(); // tab B still holds refresh-1 in memory
-    expect(adopted?.refreshToken).toBe('refresh-2');
-    expect(srv.calls.filter((c) => c.endsWith('/refresh'))).toHaveLength(1);
-    expect(tabB.get()?.accessToken).toBe('access-2');
+    expect((await tabA.refresh())?.accessToken).toBe('access-2');
+    expect((await tabB.refresh())?.accessToken).toBe('access-3');
+    expect(tabA.get()?.accessToken).toBe('access-2');
+    expect(tabB.get()).not.toBeNull();
   });
 
-  it('ends the login with a message when the server says the refresh token was reused', async () => {
+  it('ends the login with a message when the server says the refresh cookie was reused', async () => {
     const srv = fakeAuthServer();
     const storage = new MemoryStorage();
     const store = new AuthStore({ fetch: srv.fetchFn, storage });
     await store.login('admin', 'pw');
-    // someone else used this refresh token (stolen copy): the server refuses it
-    await srv.fetchFn('/api/v1/auth/refresh', {
-      method: 'POST',
-      body: JSON.stringify({ refreshToken: 'refresh-1' }),
-    });
-    storage.setItem('ggnet.auth', JSON.stringify({ ...store.get(), expiresAt: 0 }));
-    store.syncFromStorage();
+    srv.steal();
     expect(await store.refresh()).toBeNull();
     expect(store.get()).toBeNull();
+    expect(storage.getItem('ggnet.auth')).toBeNull();
     expect(store.endedReason).toMatch(/used elsewhere/);
+  });
+
+  it('follows logins and logouts of other tabs', async () => {
+    const srv = fakeAuthServer();
+    const storage = new MemoryStorage();
+    const tabA = new AuthStore({ fetch: srv.fetchFn, storage });
+    const tabB = new AuthStore({ fetch: srv.fetchFn, storage });
+    await tabA.login('admin', 'pw');
+    tabB.syncFromStorage();
+    expect(tabB.get()?.user.username).toBe('admin');
+    await tabA.logout();
+    tabB.syncFromStorage();
+    expect(tabB.get()).toBeNull();
+    expect(await tabB.refresh()).toBeNull();
+    expect(srv.calls.filter((c) => c.path.endsWith('/refresh'))).toHaveLength(0);
+  });
+
+  it('takes a refresh token an older console left in storage out of it and ends that login', async () => {
+    const srv = fakeAuthServer();
+    const storage = new MemoryStorage();
+    storage.setItem(
+      'ggnet.auth',
+      JSON.stringify({ accessToken: 'a', refreshToken: 'old-refresh-token-123', expiresAt: 0, user }),
+    );
+    const store = new AuthStore({ fetch: srv.fetchFn, storage });
+    expect(store.get()).toBeNull();
+    expect(storage.getItem('ggnet.auth')).toBeNull();
+    await Promise.resolve();
+    expect(srv.calls[0]).toEqual({
+      path: '/api/v1/auth/logout',
+      body: { refreshToken: 'old-refresh-token-123' },
+      csrf: '1',
+    });
   });
 
   it('serialises refreshes through Web Locks when the browser has them', async () => {

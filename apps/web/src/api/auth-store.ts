@@ -1,16 +1,20 @@
-import type { TokenPair, User } from '@ggnet/contracts';
+import { CSRF_HEADER, type TokenPair, type User } from '@ggnet/contracts';
 import { ApiError, errorFromResponse } from './api-error';
 
 export interface AuthSession {
-  accessToken: string;
-  refreshToken: string;
-  /** Epoch ms when the access token expires. */
+  /** In memory only; null until this tab has got one (a new tab, a reload). */
+  accessToken: string | null;
+  /** Epoch ms when the access token expires (0 = none yet). */
   expiresAt: number;
   user: User;
 }
 
 type Listener = (s: AuthSession | null) => void;
 
+/**
+ * What this browser keeps in localStorage: who is logged in, never a token. The refresh token is an
+ * httpOnly cookie the scripts of the page cannot read; the access token lives in memory per tab.
+ */
 const KEY = 'ggnet.auth';
 /** Refresh this long before the access token expires, so that a request never carries a dead token. */
 const EARLY_MS = 30_000;
@@ -24,9 +28,11 @@ export interface AuthStoreDeps {
 }
 
 /**
- * Holds the login of this browser and keeps its access token fresh. Refresh tokens rotate on every
- * use and a reused one revokes the whole login, so refreshes are single-flight within a tab and
- * serialised across tabs (Web Locks); a tab that waited adopts the pair another tab already got.
+ * Holds the login of this browser and keeps its access token fresh. The refresh token is an httpOnly,
+ * SameSite=Strict cookie (sent only to /api/v1/auth, with the CSRF header) that rotates on every use,
+ * and a reused one revokes the whole login; so refreshes are single-flight within a tab and
+ * serialised across tabs (Web Locks): each refresh sends the cookie the previous one set. Every tab
+ * gets its own access token; logging in or out in one tab is seen by the others (storage event).
  */
 export class AuthStore {
   private session: AuthSession | null;
@@ -43,19 +49,28 @@ export class AuthStore {
     return this.deps.now ? this.deps.now() : Date.now();
   }
 
+  /** The stored login (a user, no tokens). A login stored by an older console is cleared and ended. */
   private read(): AuthSession | null {
     try {
       const raw = this.deps.storage.getItem(KEY);
       if (!raw) return null;
-      const s = JSON.parse(raw) as AuthSession;
-      return s && typeof s.refreshToken === 'string' && s.user ? s : null;
+      const s = JSON.parse(raw) as { user?: User; refreshToken?: unknown };
+      if (typeof s.refreshToken === 'string') {
+        // an older console kept the refresh token here: take it out of storage and end that login
+        this.deps.storage.removeItem(KEY);
+        void this.post('/api/v1/auth/logout', { refreshToken: s.refreshToken }).catch(() => undefined);
+        return null;
+      }
+      return s.user && typeof s.user.username === 'string'
+        ? { accessToken: null, expiresAt: 0, user: s.user }
+        : null;
     } catch {
       return null;
     }
   }
 
   private write(s: AuthSession | null): void {
-    if (s) this.deps.storage.setItem(KEY, JSON.stringify(s));
+    if (s) this.deps.storage.setItem(KEY, JSON.stringify({ user: s.user }));
     else this.deps.storage.removeItem(KEY);
     this.set(s);
   }
@@ -65,12 +80,16 @@ export class AuthStore {
     for (const l of this.listeners) l(s);
   }
 
-  /** Another tab changed the stored login (storage event). */
+  /** Another tab logged in, out, or as someone else (storage event). */
   syncFromStorage(): void {
     const s = this.read();
-    if (s?.refreshToken !== this.session?.refreshToken || s?.accessToken !== this.session?.accessToken) {
-      this.set(s);
+    if (!s) {
+      if (this.session) this.set(null);
+      return;
     }
+    if (!this.session || this.session.user.id !== s.user.id) this.set(s);
+    else if (JSON.stringify(this.session.user) !== JSON.stringify(s.user))
+      this.set({ ...this.session, user: s.user });
   }
 
   get(): AuthSession | null {
@@ -83,16 +102,11 @@ export class AuthStore {
   }
 
   private fromPair(p: TokenPair): AuthSession {
-    return {
-      accessToken: p.accessToken,
-      refreshToken: p.refreshToken,
-      expiresAt: this.now() + p.expiresIn * 1000,
-      user: p.user,
-    };
+    return { accessToken: p.accessToken, expiresAt: this.now() + p.expiresIn * 1000, user: p.user };
   }
 
   async login(username: string, password: string): Promise<AuthSession> {
-    const res = await this.post('/api/v1/auth/login', { username, password });
+    const res = await this.post('/api/v1/auth/login', { username, password, refreshIn: 'cookie' });
     if (!res.ok) throw await errorFromResponse(res);
     const s = this.fromPair((await res.json()) as TokenPair);
     this.endedReason = null;
@@ -100,10 +114,11 @@ export class AuthStore {
     return s;
   }
 
+  /** Ends the login on the server (its cookie and tokens) and in every tab. */
   async logout(): Promise<void> {
-    const s = this.session;
+    const had = this.session;
     this.write(null);
-    if (s) await this.post('/api/v1/auth/logout', { refreshToken: s.refreshToken }).catch(() => undefined);
+    if (had) await this.post('/api/v1/auth/logout', {}).catch(() => undefined);
   }
 
   /** Ends the login locally (refresh refused, account disabled). */
@@ -116,20 +131,19 @@ export class AuthStore {
     if (this.session) this.write({ ...this.session, user });
   }
 
-  /** A valid access token, refreshed first when it is about to expire; null when logged out. */
+  /** A valid access token, refreshed first when missing or about to expire; null when logged out. */
   async accessToken(): Promise<string | null> {
     const s = this.session;
     if (!s) return null;
-    if (s.expiresAt - EARLY_MS > this.now()) return s.accessToken;
+    if (s.accessToken && s.expiresAt - EARLY_MS > this.now()) return s.accessToken;
     const fresh = await this.refresh();
     return fresh?.accessToken ?? null;
   }
 
-  /** Rotates the refresh token. Resolves null (and logs out) when the server refuses it. */
+  /** Gets a new access token with the refresh cookie. Resolves null (and logs out) when refused. */
   refresh(): Promise<AuthSession | null> {
     if (!this.inflight) {
-      const used = this.session?.refreshToken;
-      const run = () => this.doRefresh(used);
+      const run = () => this.doRefresh();
       const locks = this.deps.locks;
       const p: Promise<AuthSession | null> = locks
         ? (locks.request('ggnet-auth-refresh', run) as unknown as Promise<AuthSession | null>)
@@ -141,20 +155,15 @@ export class AuthStore {
     return this.inflight;
   }
 
-  private async doRefresh(used: string | undefined): Promise<AuthSession | null> {
-    // another tab may have rotated while this one waited for the lock: adopt its pair
-    const stored = this.read();
-    if (!stored) {
-      this.set(null);
+  private async doRefresh(): Promise<AuthSession | null> {
+    // logged out meanwhile (here or in another tab): nothing to refresh
+    if (!this.session || !this.deps.storage.getItem(KEY)) {
+      if (this.session) this.set(null);
       return null;
-    }
-    if (stored.refreshToken !== used && stored.expiresAt - EARLY_MS > this.now()) {
-      this.set(stored);
-      return stored;
     }
     let res: Response;
     try {
-      res = await this.post('/api/v1/auth/refresh', { refreshToken: stored.refreshToken });
+      res = await this.post('/api/v1/auth/refresh', {});
     } catch {
       throw new ApiError({
         status: 0,
@@ -165,7 +174,9 @@ export class AuthStore {
     }
     if (res.ok) {
       const s = this.fromPair((await res.json()) as TokenPair);
-      this.write(s);
+      // the stored user changes only when the server says so (a new role): other tabs follow
+      if (JSON.stringify(s.user) !== JSON.stringify(this.session?.user)) this.write(s);
+      else this.set(s);
       return s;
     }
     const err = await errorFromResponse(res);
@@ -183,7 +194,9 @@ export class AuthStore {
   private post(url: string, body: unknown): Promise<Response> {
     return this.deps.fetch(url, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      // the refresh cookie is same-origin; the header is what a page of another site cannot send
+      credentials: 'same-origin',
+      headers: { 'content-type': 'application/json', [CSRF_HEADER]: '1' },
       body: JSON.stringify(body),
     });
   }

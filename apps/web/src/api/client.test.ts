@@ -13,10 +13,21 @@ const user = {
   lastLoginAt: null,
 };
 
-function storeWith(session: { accessToken: string; refreshToken: string }, refreshFetch: typeof fetch) {
-  const storage = window.localStorage;
-  storage.setItem('ggnet.auth', JSON.stringify({ ...session, expiresAt: Date.now() + 600_000, user }));
-  return new AuthStore({ fetch: refreshFetch, storage });
+/** A store logged in as `user` whose access token is `accessToken` (the refresh cookie is the server's). */
+async function storeWith(session: { accessToken: string }, refreshFetch: typeof fetch) {
+  const login = vi.fn(
+    async () =>
+      new Response(JSON.stringify({ accessToken: session.accessToken, expiresIn: 600, user }), {
+        status: 200,
+      }),
+  );
+  const store = new AuthStore({
+    fetch: (url, init) =>
+      typeof url === 'string' && url.endsWith('/login') ? login() : refreshFetch(url, init),
+    storage: window.localStorage,
+  });
+  await store.login('op', 'pw');
+  return store;
 }
 
 afterEach(() => {
@@ -30,7 +41,7 @@ describe('api()', () => {
       async () => new Response(JSON.stringify({ items: [], total: 0 }), { status: 200 }),
     );
     vi.stubGlobal('fetch', fetchMock);
-    const store = storeWith({ accessToken: 'a1', refreshToken: 'r1'.padEnd(16, 'x') }, fetchMock);
+    const store = await storeWith({ accessToken: 'a1' }, fetchMock);
     const r = await api('/machines', { query: { q: 'pc', status: undefined, limit: 50, x: '' } }, store);
     expect(r).toEqual({ items: [], total: 0 });
     const [url, init] = fetchMock.mock.calls[0] as unknown as [string, RequestInit];
@@ -54,17 +65,38 @@ describe('api()', () => {
     );
     const refresh = vi.fn(
       async () =>
-        new Response(
-          JSON.stringify({ accessToken: 'new', refreshToken: 'r2'.padEnd(16, 'x'), expiresIn: 900, user }),
-          {
-            status: 200,
-          },
-        ),
+        new Response(JSON.stringify({ accessToken: 'new', expiresIn: 900, user }), {
+          status: 200,
+        }),
     );
-    const store = storeWith({ accessToken: 'old', refreshToken: 'r1'.padEnd(16, 'x') }, refresh);
+    const store = await storeWith({ accessToken: 'old' }, refresh);
     expect(await api('/jobs', {}, store)).toEqual({ ok: true });
     expect(seen).toEqual(['Bearer old', 'Bearer new']);
     expect(refresh).toHaveBeenCalledTimes(1);
+  });
+
+  it('a token the server ended (token_revoked) is refreshed once; a refused refresh logs out', async () => {
+    vi.stubGlobal(
+      'fetch',
+      vi.fn(
+        async () =>
+          new Response(JSON.stringify({ code: 'token_revoked', detail: 'this login was ended' }), {
+            status: 401,
+          }),
+      ),
+    );
+    const refresh = vi.fn(
+      async () =>
+        new Response(JSON.stringify({ code: 'invalid_refresh_token', detail: 'log in again' }), {
+          status: 401,
+        }),
+    );
+    const store = await storeWith({ accessToken: 'gone' }, refresh);
+    const e = (await api('/jobs', {}, store).catch((x: unknown) => x)) as ApiError;
+    expect(e.code).toBe('token_revoked');
+    expect(refresh).toHaveBeenCalledTimes(1);
+    expect(store.get()).toBeNull();
+    expect(store.endedReason).toMatch(/expired/);
   });
 
   it('throws ApiError with code, hint and per-field errors from problem+json', async () => {
@@ -83,7 +115,7 @@ describe('api()', () => {
           ),
       ),
     );
-    const store = storeWith({ accessToken: 'a', refreshToken: 'r'.padEnd(16, 'x') }, fetch);
+    const store = await storeWith({ accessToken: 'a' }, fetch);
     const e = (await api('/machines', { method: 'POST', body: {} }, store).catch(
       (x: unknown) => x,
     )) as ApiError;
@@ -100,7 +132,7 @@ describe('api()', () => {
         throw new TypeError('Failed to fetch');
       }),
     );
-    const store = storeWith({ accessToken: 'a', refreshToken: 'r'.padEnd(16, 'x') }, fetch);
+    const store = await storeWith({ accessToken: 'a' }, fetch);
     const e = (await api('/machines', {}, store).catch((x: unknown) => x)) as ApiError;
     expect(e.code).toBe('network_error');
     expect(e.status).toBe(0);

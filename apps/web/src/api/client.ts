@@ -61,7 +61,9 @@ export async function api<T>(path: string, opts: RequestOptions = {}, store: Aut
   let res = await send(await store.accessToken());
   if (res.status === 401 && store.get()) {
     const err = await errorFromResponse(res.clone());
-    if (err.code === 'token_expired' || err.code === 'unauthorized') {
+    // expired, or ended by the server (logout elsewhere, new password, account change): a refresh
+    // either gets a token with the current role or finds the login ended and logs out
+    if (err.code === 'token_expired' || err.code === 'unauthorized' || err.code === 'token_revoked') {
       const fresh = await store.refresh();
       if (!fresh) throw err;
       res = await send(fresh.accessToken);

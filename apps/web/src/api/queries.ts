@@ -11,6 +11,7 @@ import type {
   ImageVersion,
   Job,
   Machine,
+  MaintenanceAccess,
   Page,
   Session,
   SessionTimeline,
@@ -87,12 +88,27 @@ export function useSettings() {
   });
 }
 
+/** GET /api/v1/boot/maintenance (operators): PIN set? approval? who waits at a boot menu. */
+export function useMaintenanceAccess(enabled = true) {
+  return useQuery({
+    queryKey: [...keys.boot, 'maintenance'],
+    queryFn: ({ signal }) => api<MaintenanceAccess>('/boot/maintenance', { signal }),
+    enabled,
+  });
+}
+
 /**
  * An endpoint another part of GGnet may not serve yet (storage accounting, boot statistics):
  * resolves null on 404 so that the page shows an empty state instead of an error.
  */
-export function useOptional<T>(key: QueryKey, path: string, query?: Params) {
+export function useOptional<T>(
+  key: QueryKey,
+  path: string,
+  query?: Params,
+  opts: { enabled?: boolean } = {},
+) {
   return useQuery({
+    enabled: opts.enabled ?? true,
     queryKey: [...key, query ?? {}],
     queryFn: async ({ signal }) => {
       try {

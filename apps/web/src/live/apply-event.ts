@@ -15,6 +15,7 @@ export const keys = {
   boot: ['boot'] as const,
   dhcp: ['dhcp'] as const,
   iscsi: ['iscsi'] as const,
+  backups: ['backups'] as const,
 };
 
 /** Which caches an event of a topic makes stale. */
@@ -31,6 +32,7 @@ const STALE: Record<string, QueryKey[]> = {
   storage: [keys.storage],
   settings: [keys.settings, keys.dhcp],
   user: [keys.users],
+  backup: [keys.backups],
 };
 
 const isPage = (v: unknown): v is Page<{ id: string }> =>

@@ -3,6 +3,7 @@ import { useQueryClient } from '@tanstack/react-query';
 import { auth } from '../api/client';
 import { useAuth } from '../api/use-auth';
 import { applyEvent, throttledInvalidator } from './apply-event';
+import { showBootAlert } from './boot-alerts';
 import { eventFeed } from './event-feed';
 import { LiveConnection, type LiveStatus } from './live-connection';
 
@@ -32,6 +33,7 @@ export function LiveProvider({ children }: { children: ReactNode }) {
       onEvent: (e) => {
         eventFeed.push(e);
         applyEvent(qc, e, invalidate);
+        showBootAlert(e);
       },
       onReady: () => {
         // after a reconnect, whatever changed meanwhile was missed: refetch what is on screen

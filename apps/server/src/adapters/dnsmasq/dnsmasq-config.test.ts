@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import {
+  MAX_DHCP_POOL,
   networkOf,
   pickAddresses,
+  poolSize,
   renderDnsmasqConf,
   renderDnsmasqHosts,
   type DnsmasqConfig,
@@ -143,6 +145,58 @@ describe('addresses of registered machines (dhcp-hostsfile)', () => {
     expect(ips).not.toContain('10.99.0.255');
     expect(ips).not.toContain('10.99.1.0');
     expect(pickAddresses(macs, { start: '10.99.0.9', end: '10.99.0.1' }, [])).toEqual([]);
+  });
+
+  it('picks exactly what linear probing over the whole range picks (addresses stay where they were)', () => {
+    // the algorithm before the pick was bounded: kept here as the reference
+    const toInt = (ip: string) => ip.split('.').reduce((a, o) => (a << 8) + Number(o), 0) >>> 0;
+    const toIp = (n: number) => [24, 16, 8, 0].map((s) => (n >>> s) & 255).join('.');
+    const fnv = (mac: string) => {
+      let h = 0x811c9dc5;
+      for (const ch of mac) h = Math.imul(h ^ ch.charCodeAt(0), 0x01000193) >>> 0;
+      return h;
+    };
+    const reference = (ms: typeof macs, r: { start: string; end: string }, taken: string[]) => {
+      const start = toInt(r.start);
+      const end = toInt(r.end);
+      const size = end - start + 1;
+      const used = new Set(taken.map(toInt));
+      for (let i = start; i <= end; i++) if ((i & 255) === 0 || (i & 255) === 255) used.add(i);
+      let free = 0;
+      for (let i = start; i <= end; i++) if (!used.has(i)) free++;
+      const out: string[] = [];
+      for (const m of ms) {
+        if (free === 0) break;
+        let i = fnv(m.mac) % size;
+        while (used.has(start + i)) i = (i + 1) % size;
+        used.add(start + i);
+        free--;
+        out.push(toIp(start + i));
+      }
+      return out;
+    };
+    let seed = 7;
+    const rnd = (n: number) => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) % n) >>> 0;
+    for (let round = 0; round < 30; round++) {
+      const start = toInt('10.20.0.0') + rnd(2000);
+      const r = { start: toIp(start), end: toIp(start + 1 + rnd(round % 3 === 0 ? 40 : 700)) };
+      const taken = Array.from({ length: rnd(20) }, () => toIp(start + rnd(300)));
+      const ms = Array.from({ length: rnd(800) }, (_, i) => ({
+        mac: `52:54:00:${rnd(256).toString(16).padStart(2, '0')}:${(i >> 8).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`,
+        name: `pc-${i}`,
+      }));
+      expect(pickAddresses(ms, r, taken).map((g) => g.ip)).toEqual(reference(ms, r, taken));
+    }
+  });
+
+  it('refuses a range larger than a /16 instead of walking billions of addresses', () => {
+    expect(() => pickAddresses(macs, { start: '1.0.0.1', end: '223.255.255.254' }, [])).toThrow(
+      /has 3741319166 addresses; GGnet serves at most 65536/,
+    );
+    expect(() => pickAddresses(macs, { start: '10.0.0.0', end: '10.1.0.0' }, [])).toThrow(/65537 addresses/);
+    const full = pickAddresses(macs, { start: '10.0.0.0', end: '10.0.255.255' }, []);
+    expect(full).toHaveLength(60);
+    expect(poolSize({ start: '10.0.0.0', end: '10.0.255.255' })).toBe(MAX_DHCP_POOL);
   });
 
   it('renders mac,ip,name lines and refuses what would inject a directive', () => {

@@ -197,36 +197,82 @@ function macHash(mac: string): number {
 }
 
 /**
+ * The largest DHCP range GGnet computes addresses for: a /16 (the settings refuse a shorter netmask,
+ * so a range in one subnet never has more). Checked here too, for values that never passed the
+ * settings' checks (pinned by the environment, stored by an older version).
+ */
+export const MAX_DHCP_POOL = 65_536;
+
+/** Number of addresses in a range, or an error that says why GGnet will not hand them out. */
+export function poolSize(range: { start: string; end: string }): number {
+  const start = ipToInt(check(range.start, IPV4_RE, 'range start'));
+  const end = ipToInt(check(range.end, IPV4_RE, 'range end'));
+  if (end < start) return 0;
+  const size = end - start + 1;
+  if (size > MAX_DHCP_POOL) {
+    throw new DnsmasqConfigError(
+      `DHCP range ${range.start}-${range.end} has ${size} addresses; GGnet serves at most ${MAX_DHCP_POOL} (netmask 255.255.0.0 or longer)`,
+    );
+  }
+  return size;
+}
+
+/**
  * One address of the DHCP range for each machine, stable over time: machines are taken in the
  * order they were registered, each starts at a hash of its MAC and takes the next free address. A
  * new machine never moves an older one; `taken` (fixed IPs, the server, the router) is skipped.
  * Machines beyond the size of the range get none (dnsmasq then picks a dynamic address).
+ *
+ * Bounded work whatever the input: the range is at most MAX_DHCP_POOL addresses (else it throws),
+ * and the next free address is found through "next free" links with path compression, so the
+ * whole pick costs about (range / 128 + taken + machines) steps, never range x machines, even
+ * when MACs are chosen so that they all hash to the same start.
  */
 export function pickAddresses<T extends { mac: string }>(
   machines: T[],
   range: { start: string; end: string },
   taken: Iterable<string>,
 ): Array<T & { ip: string }> {
+  const size = poolSize(range);
+  if (size === 0) return [];
   const start = ipToInt(range.start);
-  const end = ipToInt(range.end);
-  if (end < start) return [];
-  const size = end - start + 1;
-  const used = new Set<number>();
-  for (const ip of taken) if (IPV4_RE.test(ip)) used.add(ipToInt(ip));
+  const end = start + size - 1;
+  // an occupied offset points at the next offset to try; a free one is -1 (at most 256 KiB)
+  const next = new Int32Array(size).fill(-1);
+  let occupied = 0;
+  const occupy = (o: number) => {
+    if (next[o] === -1) occupied++;
+    next[o] = (o + 1) % size;
+  };
+  const find = (o: number): number => {
+    let root = o;
+    while (next[root] !== -1) root = next[root]!;
+    for (let c = o; c !== root;) {
+      const n = next[c]!;
+      next[c] = root;
+      c = n;
+    }
+    return root;
+  };
+  for (const ip of taken) {
+    if (!IPV4_RE.test(ip)) continue;
+    const i = ipToInt(ip);
+    if (i >= start && i <= end) occupy(i - start);
+  }
   // .0 and .255 confuse Windows even inside larger networks (dnsmasq does not hand them out either)
-  for (let i = start; i <= end; i++) if ((i & 255) === 0 || (i & 255) === 255) used.add(i);
-  let free = 0;
-  for (let i = start; i <= end; i++) if (!used.has(i)) free++;
+  for (let block = (start & ~255) >>> 0; block <= end; block += 256) {
+    for (const i of [block, block + 255]) if (i >= start && i <= end) occupy(i - start);
+  }
+  let free = size - occupied;
   const out: Array<T & { ip: string }> = [];
   for (const m of machines) {
-    if (free === 0) break;
+    if (free <= 0) break;
     const mac = normalizeMac(m.mac);
     if (!mac) continue;
-    let i = macHash(mac) % size;
-    while (used.has(start + i)) i = (i + 1) % size;
-    used.add(start + i);
+    const o = find(macHash(mac) % size);
+    occupy(o);
     free--;
-    out.push({ ...m, ip: intToIp(start + i) });
+    out.push({ ...m, ip: intToIp(start + o) });
   }
   return out;
 }

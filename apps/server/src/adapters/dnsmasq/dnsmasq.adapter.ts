@@ -1,4 +1,5 @@
 import {
+  chmodSync,
   closeSync,
   copyFileSync,
   existsSync,
@@ -95,7 +96,9 @@ export class DnsmasqDaemon implements Dnsmasq {
   private applying: Promise<void> = Promise.resolve();
 
   constructor(private readonly opts: DnsmasqDaemonOptions) {
-    mkdirSync(opts.dir, { recursive: true });
+    mkdirSync(opts.dir, { recursive: true, mode: 0o700 });
+    // dnsmasq drops root and re-reads its hosts file in here on SIGHUP: others may pass through
+    chmodSync(opts.dir, 0o711);
     this.confFile = join(opts.dir, 'dnsmasq.conf');
     this.logFile = join(opts.dir, 'dnsmasq.log');
     this.pidFile = join(opts.dir, 'dnsmasq.supervisor.pid');
@@ -153,6 +156,8 @@ export class DnsmasqDaemon implements Dnsmasq {
     if (config.hostsFile && hostsChanged) {
       const tmp = `${config.hostsFile}.tmp`;
       writeFileSync(tmp, hosts, { mode: 0o644 });
+      // readable by dnsmasq after it dropped root (whatever the umask): it re-reads it on SIGHUP
+      chmodSync(tmp, 0o644);
       renameSync(tmp, config.hostsFile);
       this.currentHosts = hosts;
     }
@@ -172,7 +177,8 @@ export class DnsmasqDaemon implements Dnsmasq {
       return;
     }
     const tmp = `${this.confFile}.tmp`;
-    writeFileSync(tmp, text, { mode: 0o644 });
+    // read by dnsmasq at start, while it is still root
+    writeFileSync(tmp, text, { mode: 0o600 });
     renameSync(tmp, this.confFile);
     this.currentText = text;
     this.startTail();

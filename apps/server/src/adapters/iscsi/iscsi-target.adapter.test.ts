@@ -63,3 +63,68 @@ describe('targetDrift', () => {
     expect(d.chapMismatch).toBe(true);
   });
 });
+
+describe('targets of machines with a fixed IP', () => {
+  const fixed: TargetSpec = { ...spec, allowedAddress: '10.0.0.21' };
+
+  it('are bound to the address only (tgt ORs name and address entries), last, after CHAP', async () => {
+    const d = new FakeIscsiDriver();
+    await createTargetFromSpec(d, fixed);
+    expect(d.calls.at(-1)).toBe(`bind-address ${spec.iqn} 10.0.0.21`);
+    expect(d.calls.some((c) => c.startsWith('bind '))).toBe(false);
+    const live = (await d.list())[0]!;
+    expect(live).toMatchObject({ addresses: ['10.0.0.21'], initiators: [] });
+    expect(hasDrift(targetDrift(fixed, live, 1, true))).toBe(false);
+  });
+
+  it('drift: a name entry next to the address, a missing address, a foreign address', () => {
+    const live = {
+      iqn: spec.iqn,
+      luns: spec.luns.map((l) => ({ lun: l.lun, path: l.path })),
+      initiators: [spec.initiatorIqn],
+      addresses: ['10.0.0.66'],
+      chapUsers: ['pc-01'],
+      mutualUser: null,
+      connections: [],
+    };
+    const d = targetDrift(fixed, live, 1, true);
+    expect(d).toMatchObject({
+      missingInitiator: false,
+      extraInitiators: [spec.initiatorIqn],
+      missingAddress: '10.0.0.21',
+      extraAddresses: ['10.0.0.66'],
+    });
+    // a driver without address ACLs (LIO) keeps the name ACL
+    expect(targetDrift(fixed, { ...live, addresses: [] }, 1, false)).toMatchObject({
+      missingInitiator: false,
+      extraInitiators: [],
+      missingAddress: null,
+    });
+  });
+
+  it('drift: accounts of older sessions bound to the target, and a wrong mutual user', () => {
+    const d = targetDrift(
+      {
+        ...spec,
+        chap: { user: 'pc-01.s2', secret: 'Secret1234567890' },
+        mutual: { user: 'tgt.pc-01.s2', secret: 'x' },
+      },
+      {
+        iqn: spec.iqn,
+        luns: spec.luns.map((l) => ({ lun: l.lun, path: l.path })),
+        initiators: [spec.initiatorIqn],
+        addresses: [],
+        chapUsers: ['pc-01.s1'],
+        mutualUser: 'tgt.pc-01.s1',
+        connections: [],
+      },
+      1,
+    );
+    expect(d).toMatchObject({
+      missingChapUsers: ['pc-01.s2'],
+      extraChapUsers: ['pc-01.s1'],
+      mutualMismatch: true,
+      chapMismatch: true,
+    });
+  });
+});

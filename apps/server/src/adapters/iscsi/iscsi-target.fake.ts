@@ -11,7 +11,12 @@ import {
 export class FakeIscsiDriver implements IscsiTargetDriver {
   readonly backend = 'tgt' as const;
   readonly firstLun = 1;
+  readonly addressAcl = true;
   readonly targets = new Map<string, LiveTarget>();
+  /** Global CHAP accounts, as tgtd keeps them (user -> secret). */
+  readonly accountList = new Map<string, string>();
+  /** rxdata_octets per connection sid (tests move it to play a client that answers pings). */
+  readonly rx = new Map<string, number>();
   readonly calls: string[] = [];
   portal: string | null = null;
   failOn: string | null = null;
@@ -60,6 +65,16 @@ export class FakeIscsiDriver implements IscsiTargetDriver {
     const t = this.get(iqn);
     t.initiators = t.initiators.filter((i) => i !== initiatorIqn);
   }
+  async bindAddress(iqn: string, address: string): Promise<void> {
+    this.step(`bind-address ${iqn} ${address}`);
+    const t = this.get(iqn);
+    if (!t.addresses.includes(address)) t.addresses.push(address);
+  }
+  async unbindAddress(iqn: string, address: string): Promise<void> {
+    this.step(`unbind-address ${iqn} ${address}`);
+    const t = this.get(iqn);
+    t.addresses = t.addresses.filter((a) => a !== address);
+  }
   async setChap(
     iqn: string,
     _i: string,
@@ -68,7 +83,9 @@ export class FakeIscsiDriver implements IscsiTargetDriver {
   ): Promise<void> {
     this.step(`chap ${iqn}`);
     const t = this.get(iqn);
-    t.chapUsers = [chap.user];
+    this.accountList.set(chap.user, chap.secret);
+    if (!t.chapUsers.includes(chap.user)) t.chapUsers.push(chap.user);
+    if (mutual) this.accountList.set(mutual.user, mutual.secret);
     t.mutualUser = mutual?.user ?? null;
   }
   async deleteTarget(iqn: string, opts: { force: boolean }): Promise<void> {
@@ -77,6 +94,24 @@ export class FakeIscsiDriver implements IscsiTargetDriver {
     if (!t) return;
     if (t.connections.length && !opts.force) throw new Error('target is still active');
     this.targets.delete(iqn);
+    for (const u of [...t.chapUsers, ...(t.mutualUser ? [t.mutualUser] : [])]) this.accountList.delete(u);
+  }
+  async accounts(): Promise<string[]> {
+    this.step('accounts');
+    return [...this.accountList.keys()];
+  }
+  async deleteAccount(user: string): Promise<void> {
+    this.step(`delete-account ${user}`);
+    this.accountList.delete(user);
+    for (const t of this.targets.values()) {
+      t.chapUsers = t.chapUsers.filter((u) => u !== user);
+      if (t.mutualUser === user) t.mutualUser = null;
+    }
+  }
+  async connectionRx(iqn: string, c: LiveConnection): Promise<number | null> {
+    const t = this.targets.get(iqn);
+    if (!t?.connections.some((x) => x.sid === c.sid)) return null;
+    return this.rx.get(c.sid) ?? 0;
   }
   async list(): Promise<LiveTarget[]> {
     this.step('list');

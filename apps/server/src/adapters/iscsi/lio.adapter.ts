@@ -105,6 +105,8 @@ export function parseLioSessions(text: string): LioSession[] {
 export class LioDriver implements IscsiTargetDriver {
   readonly backend = 'lio' as const;
   readonly firstLun = 0;
+  /** LIO's ACLs name initiators only: a target cannot be restricted to one client address. */
+  readonly addressAcl = false;
   private prepared = false;
 
   constructor(
@@ -211,6 +213,14 @@ export class LioDriver implements IscsiTargetDriver {
 
   async unbindInitiator(iqn: string, initiatorIqn: string): Promise<void> {
     await this.tcli([`${this.tpg(iqn)}/acls`, 'delete', checkIqn(initiatorIqn)]);
+  }
+
+  async bindAddress(_iqn: string, _address: string): Promise<void> {
+    throw new Error('the LIO backend cannot restrict a target to one client address');
+  }
+
+  async unbindAddress(_iqn: string, _address: string): Promise<void> {
+    throw new Error('the LIO backend has no address ACLs');
   }
 
   async setChap(

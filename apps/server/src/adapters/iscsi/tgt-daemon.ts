@@ -36,8 +36,8 @@ export const tgtSocketPath = (controlPort: number) => `/var/run/tgtd/socket.${co
 export function createTgtDaemon(opts: TgtDaemonOptions, driver: TgtDriver, log: Logger): SupervisedDaemon {
   const run = join(opts.dataDir, 'run');
   const logs = join(opts.dataDir, 'logs');
-  mkdirSync(run, { recursive: true });
-  mkdirSync(logs, { recursive: true });
+  mkdirSync(run, { recursive: true, mode: 0o700 });
+  mkdirSync(logs, { recursive: true, mode: 0o700 });
   const daemon = new SupervisedDaemon(
     {
       name: 'tgtd',

@@ -85,6 +85,24 @@ describe('tgtd management protocol', () => {
       'portalOps portal=127.0.0.1:39783,',
     ],
     ['show sys', { mode: M.system, op: O.show }, { mode: 0, op: 2, tid: -1 }, ''],
+    [
+      'bind address',
+      { mode: M.target, op: O.bind, lld: 'iscsi', tid: 3, params: 'initiator-address=10.0.0.21' },
+      { mode: 1, op: 3, tid: 3 },
+      'initiator-address=10.0.0.21',
+    ],
+    [
+      'show account',
+      { mode: M.account, op: O.show, lld: 'iscsi' },
+      { mode: 7, op: 2, tid: -1, lun: 0xffffffffffffffffn },
+      '',
+    ],
+    [
+      'stat conn',
+      { mode: M.connection, op: O.stats, lld: 'iscsi', tid: 3, sid: 9, cid: 0 },
+      { mode: 6, op: 6, tid: 3, sid: 9n, lun: 0xffffffffffffffffn },
+      '',
+    ],
   ];
   it.each(cases)('%s', (_name, req, fields, params) => {
     const b = encodeTgtRequest(req);

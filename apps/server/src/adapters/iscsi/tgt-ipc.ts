@@ -16,7 +16,7 @@ import { connect } from 'node:net';
  * falls back to tgtadm otherwise.
  */
 export const TGT_MODE = { system: 0, target: 1, device: 2, portal: 3, connection: 6, account: 7 } as const;
-export const TGT_OP = { new: 0, delete: 1, show: 2, bind: 3, unbind: 4, update: 5 } as const;
+export const TGT_OP = { new: 0, delete: 1, show: 2, bind: 3, unbind: 4, update: 5, stats: 6 } as const;
 
 export interface TgtIpcRequest {
   mode: number;

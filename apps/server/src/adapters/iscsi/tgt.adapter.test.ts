@@ -2,7 +2,13 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { FakeProcessRunner } from '../process/process-runner.fake.js';
 import { TargetExistsError } from './iscsi-target.adapter.js';
-import { TgtDriver, parseTgtPortals, parseTgtShow } from './tgt.adapter.js';
+import {
+  TgtDriver,
+  TgtSecretTransportError,
+  parseTgtConnRx,
+  parseTgtPortals,
+  parseTgtShow,
+} from './tgt.adapter.js';
 
 const SHOW = readFileSync(new URL('./__fixtures__/tgtadm-show.txt', import.meta.url), 'utf8');
 const T = ['-C', '7300', '--lld', 'iscsi'];
@@ -44,19 +50,15 @@ describe('parseTgtShow', () => {
 });
 
 describe('TgtDriver commands', () => {
-  it('creates a target, LUN with a stable serial, CHAP (+ mutual) and ACL with exact tgtadm arguments', async () => {
+  it('creates a target, LUN with a stable serial and the ACLs (name or address) with exact tgtadm arguments', async () => {
     const r = new FakeProcessRunner();
     const d = new TgtDriver(r, 7300);
     const iqn = 'iqn.2024-01.lan.ggnet:pc-01';
     await d.createTarget(iqn);
     await d.addLun(iqn, { lun: 1, path: '/data/writebacks/x.raw', serial: 'abcdef0123456789' });
-    await d.setChap(
-      iqn,
-      'iqn.2024-01.lan.ggnet:initiator.pc-01',
-      { user: 'pc-01', secret: 'Secret1234567890' },
-      { user: 'tgt.pc-01', secret: 'Mutual1234567890' },
-    );
     await d.bindInitiator(iqn, 'iqn.2024-01.lan.ggnet:initiator.pc-01');
+    await d.bindAddress(iqn, '10.0.0.21');
+    await d.unbindAddress(iqn, '10.0.0.21');
     expect(r.calls.map((c) => c.args)).toEqual([
       [...T, '--op', 'new', '--mode', 'target', '--tid', '1', '--targetname', iqn],
       [
@@ -85,11 +87,6 @@ describe('TgtDriver commands', () => {
         '--params',
         'vendor_id=GGnet,product_id=VirtualDisk,scsi_sn=abcdef0123456789',
       ],
-      // incoming and mutual accounts are made side by side, each bound once it exists
-      [...T, '--op', 'new', '--mode', 'account', '--user', 'pc-01', '--password', 'Secret1234567890'],
-      [...T, '--op', 'new', '--mode', 'account', '--user', 'tgt.pc-01', '--password', 'Mutual1234567890'],
-      [...T, '--op', 'bind', '--mode', 'account', '--tid', '1', '--user', 'pc-01'],
-      [...T, '--op', 'bind', '--mode', 'account', '--tid', '1', '--user', 'tgt.pc-01', '--outgoing'],
       [
         ...T,
         '--op',
@@ -101,8 +98,58 @@ describe('TgtDriver commands', () => {
         '--initiator-name',
         'iqn.2024-01.lan.ggnet:initiator.pc-01',
       ],
+      [...T, '--op', 'bind', '--mode', 'target', '--tid', '1', '--initiator-address', '10.0.0.21'],
+      [...T, '--op', 'unbind', '--mode', 'target', '--tid', '1', '--initiator-address', '10.0.0.21'],
     ]);
     expect(r.calls.every((c) => c.command === 'tgtadm')).toBe(true);
+    await expect(d.bindAddress(iqn, '10.0.0.21 --force')).rejects.toThrow(/invalid initiator address/);
+  });
+
+  it('never puts a CHAP secret on a command line: with the tgtadm fallback, accounts are refused', async () => {
+    const r = new FakeProcessRunner();
+    const d = new TgtDriver(r, 7300, { transport: 'tgtadm' });
+    const iqn = 'iqn.2024-01.lan.ggnet:pc-01';
+    await d.createTarget(iqn);
+    await expect(
+      d.setChap(
+        iqn,
+        'iqn.2024-01.lan.ggnet:initiator.pc-01',
+        { user: 'pc-01.s0a1b2c3d', secret: 'Secret1234567890' },
+        { user: 'tgt.pc-01.s0a1b2c3d', secret: 'Mutual1234567890' },
+      ),
+    ).rejects.toBeInstanceOf(TgtSecretTransportError);
+    const lines = r.lines().join('\n');
+    expect(lines).not.toContain('Secret1234567890');
+    expect(lines).not.toContain('Mutual1234567890');
+    expect(lines).not.toContain('--password');
+    // what carries no secret still works over tgtadm: listing and deleting accounts
+    r.on((c) => c.args.includes('account') && c.args.includes('show'), {
+      stdout: 'Account list:\n    pc-01.s0a1b2c3d\n    tgt.pc-01.s0a1b2c3d\n',
+    });
+    expect(await d.accounts()).toEqual(['pc-01.s0a1b2c3d', 'tgt.pc-01.s0a1b2c3d']);
+    await d.deleteAccount('pc-01.s0a1b2c3d');
+    expect(r.lines().at(-1)).toBe(
+      'tgtadm -C 7300 --lld iscsi --op delete --mode account --user pc-01.s0a1b2c3d',
+    );
+  });
+
+  it("reads a connection's received bytes from `--op stat --mode conn`", async () => {
+    expect(
+      parseTgtConnRx(
+        'sid cid rxdata_octets txdata_octets dataout_pdus datain_pdus cmd_pdus rsp_pdus\n  1   0          1404          2212            0           3        7        7\n',
+      ),
+    ).toBe(1404);
+    expect(parseTgtConnRx('')).toBeNull();
+    const r = new FakeProcessRunner()
+      .on((c) => c.args.includes('stat'), {
+        stdout:
+          'sid cid rxdata_octets txdata_octets dataout_pdus datain_pdus cmd_pdus rsp_pdus\n  4   0   96   48  0  0  0  0\n',
+      })
+      .on((c) => c.args.includes('show'), { stdout: SHOW });
+    const d = new TgtDriver(r, 7300);
+    const [t] = await d.list();
+    expect(await d.connectionRx(t!.iqn, t!.connections[0]!)).toBe(96);
+    expect(r.lines().at(-1)).toBe('tgtadm -C 7300 --lld iscsi --op stat --mode conn --tid 1 --sid 4 --cid 0');
   });
 
   it('allocates the next free tid and tells a taken name from a taken tid', async () => {
@@ -181,5 +228,6 @@ describe('TgtDriver commands', () => {
     await expect(
       d.setChap('iqn.2024-01.lan.ggnet:pc-09', 'x', { user: 'pc-09', secret: 'short' }, null),
     ).rejects.toThrow(/CHAP secret/);
+    await expect(d.deleteAccount('pc-09 --force')).rejects.toThrow(/CHAP user/);
   });
 });

@@ -3,6 +3,7 @@ import { TGT_MODE as M, TGT_OP as O, TgtIpcError, tgtIpc, type TgtIpcRequest } f
 import { tgtSocketPath } from './tgt-daemon.js';
 import {
   TargetExistsError,
+  checkAddress,
   checkChap,
   checkIqn,
   checkPath,
@@ -96,6 +97,30 @@ export function parseTgtShow(text: string): TgtTarget[] {
   return out;
 }
 
+/** `--op show --mode account`: "Account list:" and one user name per line. */
+export function parseTgtAccounts(text: string): string[] {
+  const out: string[] = [];
+  let inList = false;
+  for (const raw of text.split('\n')) {
+    const line = raw.trim();
+    if (line === 'Account list:') inList = true;
+    else if (inList && line) out.push(line);
+  }
+  return out;
+}
+
+/**
+ * `--op stat --mode conn`: a header line `sid cid rxdata_octets txdata_octets ...` and one line of
+ * numbers; returns rxdata_octets (every byte the initiator sent, NOP-Out answers included).
+ */
+export function parseTgtConnRx(text: string): number | null {
+  const lines = text.split('\n').map((l) => l.trim());
+  const h = lines.findIndex((l) => /^sid cid rxdata_octets\b/.test(l));
+  const row = h >= 0 ? lines[h + 1]?.split(/\s+/) : undefined;
+  if (!row || row.length < 3 || !/^\d+$/.test(row[2]!)) return null;
+  return Number(row[2]);
+}
+
 /** `Portal: 127.0.0.1:3260,1` lines of `--op show --mode portal`. */
 export function parseTgtPortals(text: string): string[] {
   return [...text.matchAll(/^Portal: (\S+),\d+$/gm)].map((m) => m[1]!);
@@ -187,8 +212,9 @@ const ops = {
       String(lun),
     ],
   }),
-  bindInitiator: (tid: number, iqn: string, unbind = false): TgtOp => ({
-    ipc: { mode: M.target, op: unbind ? O.unbind : O.bind, lld, tid, params: `initiator-name=${iqn}` },
+  /** An ACL entry: `initiator-name` (IQN) or `initiator-address` (IPv4). */
+  acl: (tid: number, key: 'initiator-name' | 'initiator-address', value: string, unbind = false): TgtOp => ({
+    ipc: { mode: M.target, op: unbind ? O.unbind : O.bind, lld, tid, params: `${key}=${value}` },
     cli: [
       '--lld',
       lld,
@@ -198,13 +224,36 @@ const ops = {
       'target',
       '--tid',
       String(tid),
-      '--initiator-name',
-      iqn,
+      `--${key}`,
+      value,
     ],
   }),
-  newAccount: (user: string, password: string): TgtOp => ({
+  // Only through the socket: tgtadm takes the password as an argument, which every user of the host
+  // can read in the process list (/proc/<pid>/cmdline) while it runs.
+  newAccount: (user: string, password: string): { ipc: TgtIpcRequest; cli: null } => ({
     ipc: { mode: M.account, op: O.new, lld, params: `user=${user},password=${password}` },
-    cli: ['--lld', lld, '--op', 'new', '--mode', 'account', '--user', user, '--password', password],
+    cli: null,
+  }),
+  showAccounts: (): TgtOp => ({
+    ipc: { mode: M.account, op: O.show, lld },
+    cli: ['--lld', lld, '--op', 'show', '--mode', 'account'],
+  }),
+  connectionStats: (tid: number, sid: number, cid: number): TgtOp => ({
+    ipc: { mode: M.connection, op: O.stats, lld, tid, sid, cid },
+    cli: [
+      '--lld',
+      lld,
+      '--op',
+      'stat',
+      '--mode',
+      'conn',
+      '--tid',
+      String(tid),
+      '--sid',
+      String(sid),
+      '--cid',
+      String(cid),
+    ],
   }),
   deleteAccount: (user: string): TgtOp => ({
     ipc: { mode: M.account, op: O.delete, lld, params: `user=${user}` },
@@ -260,15 +309,28 @@ const ops = {
 
 export type TgtTransport = 'auto' | 'ipc' | 'tgtadm';
 
+/** A CHAP account cannot be made without the management socket (see `newAccount`). */
+export class TgtSecretTransportError extends Error {
+  constructor() {
+    super(
+      "tgtd does not answer GGnet's management protocol, and creating a CHAP account with tgtadm would " +
+        'put its secret on a command line that every user of the server can read; no account was created',
+    );
+    this.name = 'TgtSecretTransportError';
+  }
+}
+
 /**
  * The tgt driver: GGnet's own tgtd (see tgt-daemon.ts), driven through its management socket (no
  * process per step), or with `tgtadm -C <control port>` when that protocol does not match the
  * installed tgtd. Target ids are allocated here; accounts (CHAP users) are global in tgtd, so each
- * target gets its own users.
+ * target gets its own users. CHAP secrets only ever travel over the socket: with the tgtadm
+ * fallback, accounts are refused (TgtSecretTransportError) rather than put on a command line.
  */
 export class TgtDriver implements IscsiTargetDriver {
   readonly backend = 'tgt' as const;
   readonly firstLun = 1;
+  readonly addressAcl = true;
   private tids = new Map<string, number>();
   private nextTid = 1;
   private resolved: Promise<'ipc' | 'tgtadm'> | null = null;
@@ -303,9 +365,10 @@ export class TgtDriver implements IscsiTargetDriver {
     return this.resolved;
   }
 
-  private async run(op: TgtOp): Promise<string> {
+  private async run(op: { ipc: TgtIpcRequest; cli: string[] | null }): Promise<string> {
     if ((await this.transport()) === 'ipc')
       return tgtIpc(tgtSocketPath(this.controlPort), op.ipc, this.opts.timeoutMs ?? 15_000);
+    if (!op.cli) throw new TgtSecretTransportError();
     const r = await this.runner.run('tgtadm', ['-C', String(this.controlPort), ...op.cli], {
       timeoutMs: this.opts.timeoutMs ?? 15_000,
     });
@@ -358,17 +421,57 @@ export class TgtDriver implements IscsiTargetDriver {
     await this.run(ops.deleteLun(await this.tid(iqn), lun));
   }
 
-  async bindInitiator(iqn: string, initiatorIqn: string): Promise<void> {
+  /** Adds an ACL entry; one that is there already is fine. */
+  private async bindAcl(iqn: string, key: 'initiator-name' | 'initiator-address', value: string) {
     const tid = await this.tid(iqn);
     try {
-      await this.run(ops.bindInitiator(tid, checkIqn(initiatorIqn)));
+      await this.run(ops.acl(tid, key, value));
     } catch (err) {
       if (!exists(err)) throw err;
     }
   }
 
+  async bindInitiator(iqn: string, initiatorIqn: string): Promise<void> {
+    await this.bindAcl(iqn, 'initiator-name', checkIqn(initiatorIqn));
+  }
+
   async unbindInitiator(iqn: string, initiatorIqn: string): Promise<void> {
-    await this.run(ops.bindInitiator(await this.tid(iqn), checkIqn(initiatorIqn), true));
+    await this.run(ops.acl(await this.tid(iqn), 'initiator-name', checkIqn(initiatorIqn), true));
+  }
+
+  async bindAddress(iqn: string, address: string): Promise<void> {
+    await this.bindAcl(iqn, 'initiator-address', checkAddress(address));
+  }
+
+  async unbindAddress(iqn: string, address: string): Promise<void> {
+    // ALL and CIDR entries (made by hand) are unbound by their own text
+    if (address !== 'ALL' && !/^\d{1,3}(\.\d{1,3}){3}(\/\d{1,2})?$/.test(address))
+      throw new Error(`invalid initiator address: ${address}`);
+    await this.run(ops.acl(await this.tid(iqn), 'initiator-address', address, true));
+  }
+
+  async accounts(): Promise<string[]> {
+    return parseTgtAccounts(await this.run(ops.showAccounts()));
+  }
+
+  async deleteAccount(user: string): Promise<void> {
+    checkChap({ user, secret: 'x'.repeat(12) });
+    try {
+      await this.run(ops.deleteAccount(user));
+    } catch (err) {
+      if (!notFound(err)) throw err;
+    }
+  }
+
+  async connectionRx(iqn: string, c: LiveConnection): Promise<number | null> {
+    const tid = this.tids.get(iqn) ?? (await this.tid(iqn).catch(() => null));
+    if (tid === null) return null;
+    try {
+      return parseTgtConnRx(await this.run(ops.connectionStats(tid, Number(c.sid), Number(c.cid))));
+    } catch (err) {
+      if (notFound(err)) return null;
+      throw err;
+    }
   }
 
   private async newAccount(c: ChapCredentials): Promise<void> {
@@ -403,13 +506,10 @@ export class TgtDriver implements IscsiTargetDriver {
     if (!live) return;
     await this.run(ops.deleteTarget(live.tid, opts.force));
     this.tids.delete(iqn);
-    for (const user of [...live.chapUsers, ...(live.mutualUser ? [live.mutualUser] : [])]) {
-      try {
-        await this.run(ops.deleteAccount(user));
-      } catch (err) {
-        if (!notFound(err)) throw err;
-      }
-    }
+    // the target is gone first: deleting an account that a live target still has would leave that
+    // target with no incoming account, and tgtd lets anyone into such a target without CHAP
+    for (const user of [...live.chapUsers, ...(live.mutualUser ? [live.mutualUser] : [])])
+      await this.deleteAccount(user);
   }
 
   async kick(iqn: string, c: LiveConnection): Promise<boolean> {

@@ -115,7 +115,7 @@ export class SupervisedDaemon extends EventEmitter {
   }
 
   private async spawnAndWait(): Promise<void> {
-    const fd = openSync(this.spec.logFile, 'a');
+    const fd = openSync(this.spec.logFile, 'a', 0o600);
     let child: ChildProcess;
     try {
       child = spawn(this.spec.command, this.spec.args, {
@@ -140,7 +140,7 @@ export class SupervisedDaemon extends EventEmitter {
       if (child.exitCode !== null) break;
       if (await this.spec.healthCheck().catch(() => false)) {
         this._pid = child.pid!;
-        writeFileSync(this.spec.pidFile, `${child.pid}\n`);
+        writeFileSync(this.spec.pidFile, `${child.pid}\n`, { mode: 0o600 });
         this.log.info({ daemon: this.spec.name, pid: child.pid }, 'daemon started');
         return;
       }

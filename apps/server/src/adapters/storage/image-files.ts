@@ -94,7 +94,7 @@ export class ImageFiles {
    */
   async moveInto(sourcePath: string, relPath: string): Promise<string> {
     const dest = this.inside(relPath);
-    await mkdir(dirname(dest), { recursive: true });
+    await mkdir(dirname(dest), { recursive: true, mode: 0o700 });
     await syncFile(sourcePath);
     await rename(sourcePath, dest);
     await syncDir(dirname(dest));
@@ -123,7 +123,7 @@ export class ImageFiles {
 
   /** Bytes available to GGnet on the filesystem of the data dir. */
   async freeBytes(): Promise<number> {
-    await mkdir(this.dataDir, { recursive: true });
+    await mkdir(this.dataDir, { recursive: true, mode: 0o700 });
     const s = await statfs(this.dataDir);
     return s.bavail * s.bsize;
   }

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { constants } from 'node:fs';
-import { copyFile, mkdir, readdir, rename, rm, stat, statfs, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, readdir, rename, rm, stat, statfs, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { StorageBackend } from '@ggnet/contracts';
 import type { ProcessRunner } from '../process/process-runner.adapter.js';
@@ -146,6 +146,8 @@ export class FileWritebackStorage implements WritebackStorage {
           timeoutMs: 6 * 3600_000,
         });
       }
+      // a client's disk: GGnet (and root's tgtd) only, whatever mode the version file has
+      await chmod(part, 0o600);
       await rename(part, dest);
     } catch (err) {
       await rm(part, { force: true });
@@ -202,6 +204,7 @@ export class FileWritebackStorage implements WritebackStorage {
         timeoutMs: 6 * 3600_000,
       });
     }
+    await chmod(destAbs, 0o600);
   }
 
   async list(): Promise<StoredWriteback[]> {
@@ -274,6 +277,7 @@ class ReflinkSpares implements SparePool {
     const dest = join(dir, `${randomUUID()}.raw`);
     try {
       await copyFile(this.files.inside(version.path), `${dest}.part`, constants.COPYFILE_FICLONE_FORCE);
+      await chmod(`${dest}.part`, 0o600);
       await rename(`${dest}.part`, dest);
     } catch (err) {
       await rm(`${dest}.part`, { force: true });

@@ -1,10 +1,10 @@
 import { existsSync } from 'node:fs';
+import { ZFS_DATASET_RE } from '@ggnet/contracts';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ProcessError, type ProcessRunner } from '../process/process-runner.adapter.js';
 import type { ImageFiles } from './image-files.js';
 import type { StoredWriteback, VersionSource, WritebackStorage } from './storage.adapter.js';
 
-const DATASET_RE = /^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,200}$/;
 const ID_RE = /^[0-9a-f-]{36}$/;
 
 /**
@@ -26,8 +26,7 @@ export class ZfsWritebackStorage implements WritebackStorage {
     private readonly runner: ProcessRunner,
     private readonly opts: { deviceWaitMs?: number; deviceExists?: (path: string) => boolean } = {},
   ) {
-    if (!DATASET_RE.test(dataset) || dataset.includes('..') || dataset.endsWith('/'))
-      throw new Error(`invalid ZFS dataset name: ${dataset}`);
+    if (!ZFS_DATASET_RE.test(dataset)) throw new Error(`invalid ZFS dataset name: ${dataset}`);
     this.root = dataset;
   }
 

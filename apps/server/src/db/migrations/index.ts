@@ -3,6 +3,9 @@ import * as m0001 from './0001-initial.js';
 import * as m0002 from './0002-images.js';
 import * as m0003 from './0003-iscsi.js';
 import * as m0004 from './0004-iqn-prefixes.js';
+import * as m0005 from './0005-backups.js';
+import * as m0006 from './0006-session-chap.js';
+import * as m0007 from './0007-user-token-version.js';
 
 export type Dialect = 'sqlite' | 'postgres';
 export interface MigrationContext {
@@ -20,7 +23,13 @@ const MIGRATIONS: Record<string, MigrationModule> = {
   '0002-images': m0002,
   '0003-iscsi': m0003,
   '0004-iqn-prefixes': m0004,
+  '0005-backups': m0005,
+  '0006-session-chap': m0006,
+  '0007-user-token-version': m0007,
 };
+
+/** Names of every migration this build knows, in order (a backup with another one is from a newer GGnet). */
+export const MIGRATION_NAMES: readonly string[] = Object.keys(MIGRATIONS);
 
 /** Migrations compiled into the bundle (no directory scanning, so it works from dist/ and from tests). */
 export class StaticMigrationProvider implements MigrationProvider {

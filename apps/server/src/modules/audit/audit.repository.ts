@@ -1,5 +1,5 @@
 import type { Insertable, Kysely, Selectable } from 'kysely';
-import type { AuditEntry, AuditListQuery, Page } from '@ggnet/contracts';
+import { parseSort, type AuditEntry, type AuditListQuery, type Page } from '@ggnet/contracts';
 import type { AuditLogTable, DB } from '../../db/schema.js';
 
 export type AuditRow = Selectable<AuditLogTable>;
@@ -38,7 +38,7 @@ export class AuditRepository {
       );
     }
     const total = await query.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
-    const asc = q.sort === 'at';
+    const asc = parseSort(q.sort, '-at').desc === false;
     const items = await query
       .selectAll()
       .orderBy('id', asc ? 'asc' : 'desc')

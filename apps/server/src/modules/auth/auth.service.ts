@@ -1,14 +1,14 @@
 import { createHash } from 'node:crypto';
-import { SignJWT, jwtVerify, errors as joseErrors } from 'jose';
-import type { Role, TokenPair, User } from '@ggnet/contracts';
-import { AppError, tooManyRequests, unauthorized } from '../../errors/app-error.js';
+import { SignJWT, jwtVerify, errors as joseErrors, type JWTPayload } from 'jose';
+import type { Role, TokenPair } from '@ggnet/contracts';
+import { AppError, unauthorized } from '../../errors/app-error.js';
 import { nowIso } from '../../db/database.js';
 import { newId, randomSecret } from '../../lib/ids.js';
 import type { UsersRepository } from '../users/users.repository.js';
-import { toUser } from '../users/users.repository.js';
+import { toUser, type UserRow } from '../users/users.repository.js';
 import type { RefreshTokensRepository } from './refresh-tokens.repository.js';
 import { dummyHash, verifyPassword } from './password.js';
-import { RateLimiter } from './rate-limiter.js';
+import { LoginGuard, type LoginLimits } from './login-guard.js';
 
 export interface AuthUser {
   id: string;
@@ -20,8 +20,31 @@ export interface AuthConfig {
   jwtSecret: string;
   accessTokenTtlSec: number;
   refreshTokenTtlSec: number;
-  loginLimit: { perIp: number; perUser: number; windowSec: number };
+  loginLimit: LoginLimits;
 }
+
+export interface VerifiedToken {
+  user: AuthUser;
+  /** Expiry of the token (seconds since the epoch). */
+  exp: number;
+  /** The login (refresh family) the token belongs to. */
+  familyId: string;
+}
+
+/** A change that may end or alter logins: a user changed, or a login (refresh family) was ended. */
+export type AuthChange = { userId: string; familyId?: undefined } | { familyId: string; userId?: undefined };
+
+interface CachedUser extends AuthUser {
+  tokenVersion: number;
+}
+
+/**
+ * How long a user row / a family's revocation is trusted without asking the database again. Changes
+ * made by this process invalidate at once; this bounds how late a change by another process (the
+ * `ggnet user passwd` CLI) is seen.
+ */
+const USER_CACHE_MS = 2000;
+const FAMILY_CACHE_MS = 2000;
 
 export interface ClientInfo {
   ip: string | null;
@@ -39,10 +62,12 @@ export const roleAtLeast = (role: Role, min: Role): boolean => ROLE_RANK[role] >
  */
 export class AuthService {
   private readonly key: Uint8Array;
-  private readonly ipLimiter: RateLimiter;
-  private readonly userLimiter: RateLimiter;
+  private readonly guard: LoginGuard;
   /** Short cache of user rows for token checks; invalidated on every user change. */
-  private readonly userCache = new Map<string, { user: AuthUser | null; until: number }>();
+  private readonly userCache = new Map<string, { user: CachedUser | null; until: number }>();
+  /** Short cache of "was this login ended"; set at once when this process ends one. */
+  private readonly familyCache = new Map<string, { revoked: boolean; until: number }>();
+  private readonly watchers = new Set<(change: AuthChange) => void>();
 
   constructor(
     private readonly users: UsersRepository,
@@ -50,24 +75,23 @@ export class AuthService {
     private readonly cfg: AuthConfig,
   ) {
     this.key = new TextEncoder().encode(cfg.jwtSecret);
-    this.ipLimiter = new RateLimiter(cfg.loginLimit.perIp, cfg.loginLimit.windowSec * 1000);
-    this.userLimiter = new RateLimiter(cfg.loginLimit.perUser, cfg.loginLimit.windowSec * 1000);
+    this.guard = new LoginGuard(cfg.loginLimit);
   }
 
   async login(username: string, password: string, client: ClientInfo): Promise<TokenPair> {
     const name = username.trim().toLowerCase();
-    const ipKey = `ip:${client.ip ?? 'unknown'}`;
-    const userKey = `user:${name}`;
-    const wait = Math.max(this.ipLimiter.retryAfter(ipKey), this.userLimiter.retryAfter(userKey));
-    if (wait > 0) throw tooManyRequests('too many login attempts', wait);
-    this.ipLimiter.hit(ipKey);
+    const ip = client.ip ?? 'unknown';
+    // 429 for this address (or this user from this address) only: never for the user everywhere
+    this.guard.admit(name, ip);
+    // a user under attack from elsewhere: password checks one at a time, known addresses first
+    await this.guard.turn(name, ip);
 
     const row = await this.users.findByUsername(name);
     const ok = await verifyPassword(password, row?.password_hash ?? (await dummyHash()));
     if (!row || !ok) {
-      this.userLimiter.hit(userKey);
+      this.guard.failed(name, ip);
       throw new AppError(401, 'invalid_credentials', 'wrong username or password', {
-        hint: 'check the username and password; after several failures logins are paused for a minute',
+        hint: 'check the username and password; after several failures from this address its logins are paused for a minute',
       });
     }
     if (row.disabled) {
@@ -75,10 +99,10 @@ export class AuthService {
         hint: 'ask an administrator to enable the account',
       });
     }
-    this.userLimiter.reset(userKey);
+    this.guard.succeeded(name, ip);
     const now = nowIso();
     await this.users.update(row.id, { last_login_at: now });
-    return this.issue(toUser({ ...row, last_login_at: now }), newId(), client);
+    return this.issue({ ...row, last_login_at: now }, newId(), client);
   }
 
   async refresh(refreshToken: string, client: ClientInfo): Promise<TokenPair> {
@@ -90,7 +114,7 @@ export class AuthService {
       });
     if (row.revoked_at || row.used_at) {
       // reuse of a rotated token: someone else has (had) it; revoke the whole family
-      await this.tokens.revokeFamily(row.family_id, now);
+      await this.revokeFamily(row.family_id, now);
       throw new AppError(
         401,
         'refresh_token_reused',
@@ -103,26 +127,40 @@ export class AuthService {
     if (row.expires_at <= now)
       throw new AppError(401, 'refresh_token_expired', 'refresh token has expired', { hint: 'log in again' });
     if (!(await this.tokens.markUsed(row.id, now))) {
-      await this.tokens.revokeFamily(row.family_id, now);
+      await this.revokeFamily(row.family_id, now);
       throw new AppError(401, 'refresh_token_reused', 'refresh token was already used', {
         hint: 'log in again',
       });
     }
     const user = await this.users.findById(row.user_id);
     if (!user || user.disabled) {
-      await this.tokens.revokeFamily(row.family_id, now);
+      await this.revokeFamily(row.family_id, now);
       throw unauthorized('the account no longer exists or is disabled', 'ask an administrator');
     }
-    return this.issue(toUser(user), row.family_id, client);
+    return this.issue(user, row.family_id, client);
   }
 
+  /** Ends a login: its refresh tokens, and at once the access tokens issued with them. */
   async logout(refreshToken: string): Promise<void> {
     const row = await this.tokens.findByHash(sha256(refreshToken));
-    if (row) await this.tokens.revokeFamily(row.family_id, nowIso());
+    if (row) await this.revokeFamily(row.family_id, nowIso());
   }
 
-  private async issue(user: User, familyId: string, client: ClientInfo): Promise<TokenPair> {
-    const accessToken = await new SignJWT({ role: user.role, username: user.username })
+  private async revokeFamily(familyId: string, at: string): Promise<void> {
+    await this.tokens.revokeFamily(familyId, at);
+    this.familyCache.set(familyId, { revoked: true, until: Date.now() + FAMILY_CACHE_MS });
+    this.notify({ familyId });
+  }
+
+  private async issue(row: UserRow, familyId: string, client: ClientInfo): Promise<TokenPair> {
+    const user = toUser(row);
+    // tv: the user's token version (raised on password reset / disable); fam: the login it belongs to
+    const accessToken = await new SignJWT({
+      role: user.role,
+      username: user.username,
+      tv: row.token_version,
+      fam: familyId,
+    })
       .setProtectedHeader({ alg: 'HS256' })
       .setSubject(user.id)
       .setIssuedAt()
@@ -148,10 +186,22 @@ export class AuthService {
 
   /** Verifies an access token and returns the (current, enabled) user behind it. */
   async authenticate(token: string): Promise<AuthUser> {
-    let sub: string | undefined;
+    return (await this.verify(token)).user;
+  }
+
+  /**
+   * Verifies an access token: signature, issuer, `exp` (required), and that it was not revoked since:
+   * the user still exists and is enabled, its token version is the one in the token (password reset
+   * and disable raise it) and its login (refresh family) was not ended. The current role is returned.
+   */
+  async verify(token: string): Promise<VerifiedToken> {
+    let payload: JWTPayload;
     try {
-      const { payload } = await jwtVerify(token, this.key, { issuer: 'ggnet', algorithms: ['HS256'] });
-      sub = payload.sub;
+      ({ payload } = await jwtVerify(token, this.key, {
+        issuer: 'ggnet',
+        algorithms: ['HS256'],
+        requiredClaims: ['exp', 'iat', 'sub'],
+      }));
     } catch (err) {
       if (err instanceof joseErrors.JWTExpired) {
         throw new AppError(401, 'token_expired', 'access token has expired', {
@@ -160,23 +210,67 @@ export class AuthService {
       }
       throw unauthorized('access token is not valid');
     }
-    if (!sub) throw unauthorized('access token is not valid');
+    const { sub, exp, tv, fam } = payload;
+    if (
+      typeof sub !== 'string' ||
+      typeof exp !== 'number' ||
+      typeof tv !== 'number' ||
+      typeof fam !== 'string'
+    )
+      throw unauthorized('access token is not valid');
     const user = await this.cachedUser(sub);
     if (!user) throw unauthorized('the account no longer exists or is disabled', 'ask an administrator');
-    return user;
+    if (user.tokenVersion !== tv || (await this.familyRevoked(fam))) {
+      throw new AppError(
+        401,
+        'token_revoked',
+        'this login was ended (logout, new password or account change)',
+        {
+          hint: 'log in again',
+        },
+      );
+    }
+    return { user: { id: user.id, username: user.username, role: user.role }, exp, familyId: fam };
   }
 
-  private async cachedUser(id: string): Promise<AuthUser | null> {
+  private async cachedUser(id: string): Promise<CachedUser | null> {
     const hit = this.userCache.get(id);
     if (hit && hit.until > Date.now()) return hit.user;
     const row = await this.users.findById(id);
-    const user = row && !row.disabled ? { id: row.id, username: row.username, role: row.role as Role } : null;
-    this.userCache.set(id, { user, until: Date.now() + 2000 });
+    const user =
+      row && !row.disabled
+        ? { id: row.id, username: row.username, role: row.role as Role, tokenVersion: row.token_version }
+        : null;
+    if (this.userCache.size > 10_000) this.userCache.clear();
+    this.userCache.set(id, { user, until: Date.now() + USER_CACHE_MS });
     return user;
   }
 
-  /** Called by the users service on every change, so that role/disable changes apply at once. */
+  private async familyRevoked(familyId: string): Promise<boolean> {
+    const hit = this.familyCache.get(familyId);
+    if (hit && hit.until > Date.now()) return hit.revoked;
+    const revoked = await this.tokens.familyRevoked(familyId);
+    if (this.familyCache.size > 10_000) this.familyCache.clear();
+    this.familyCache.set(familyId, { revoked, until: Date.now() + FAMILY_CACHE_MS });
+    return revoked;
+  }
+
+  /**
+   * Called by the users service on every change of a user (role, disable, password, delete), so that
+   * it applies to the next request at once, and to open event sockets (see watch()).
+   */
   forgetUser(id: string): void {
     this.userCache.delete(id);
+    this.notify({ userId: id });
+  }
+
+  /** Tells `fn` about every change that may end or change a login (for long-lived sockets). */
+  watch(fn: (change: AuthChange) => void): () => void {
+    this.watchers.add(fn);
+    return () => this.watchers.delete(fn);
+  }
+
+  private notify(change: AuthChange): void {
+    for (const w of this.watchers) w(change);
   }
 }

@@ -18,6 +18,12 @@ export class RateLimiter {
     return w.count >= this.limit ? Math.max(1, Math.ceil((w.resetAt - this.now()) / 1000)) : 0;
   }
 
+  /** Hits of `key` in its current window. */
+  count(key: string): number {
+    const w = this.windows.get(key);
+    return !w || w.resetAt <= this.now() ? 0 : w.count;
+  }
+
   hit(key: string): void {
     const t = this.now();
     const w = this.windows.get(key);

@@ -35,6 +35,18 @@ export class RefreshTokensRepository {
       .execute();
   }
 
+  /** True when the login (refresh family) was revoked: logout, reuse detected, account disabled. */
+  async familyRevoked(familyId: string): Promise<boolean> {
+    const r = await this.db
+      .selectFrom('refresh_tokens')
+      .select('id')
+      .where('family_id', '=', familyId)
+      .where('revoked_at', 'is not', null)
+      .limit(1)
+      .executeTakeFirst();
+    return !!r;
+  }
+
   async revokeAllForUser(userId: string, at: string): Promise<void> {
     await this.db
       .updateTable('refresh_tokens')

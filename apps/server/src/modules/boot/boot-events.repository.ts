@@ -23,7 +23,7 @@ export const PRE_SCRIPT_KINDS: BootEventKind[] = [
 ];
 
 /** Script outcomes after which the same iPXE run asks again (no new power-on in between). */
-const CONTINUING_RESULTS = new Set(['pending', 'error', 'identify', 'menu', 'preparing']);
+const CONTINUING_RESULTS = new Set(['pending', 'error', 'identify', 'menu', 'preparing', 'maintenance']);
 
 export interface SessionForStats {
   id: string;

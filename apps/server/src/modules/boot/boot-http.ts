@@ -3,20 +3,30 @@ import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fas
 import type { Logger } from 'pino';
 import { registerErrorHandling } from '../../errors/problem.js';
 import type { EventBus } from '../../events/event-bus.js';
+import { applyServerLimits } from '../../http/server-limits.js';
 import type { App } from '../../http/types.js';
 import type { SettingsService } from '../settings/settings.service.js';
+import type { BootRateLimits } from './boot-limits.js';
 import { registerBootEndpoints } from './boot.routes.js';
 import type { BootService } from './boot.service.js';
 
 export interface BootHttpOptions {
   boot: BootService;
+  limits?: BootRateLimits;
   settings: SettingsService;
   bus: EventBus;
   log: Logger;
   host: string;
   /** Port of the main server (which serves /boot/* already). */
   mainPort: () => number;
-  trustProxy: boolean;
+  /** Reverse proxies whose X-Forwarded-For is believed (config trustProxy; empty = none). */
+  trustProxy: string[];
+  /** Open connections at most (config bootMaxConnections). */
+  maxConnections: number;
+  /** ... from one client address (config bootMaxConnectionsPerAddress). */
+  maxConnectionsPerAddress: number;
+  /** Headers and body of a request must arrive within this (config bodyTimeoutSec). */
+  bodyTimeoutMs: number;
 }
 
 /**
@@ -57,13 +67,20 @@ export class BootHttpListener {
       const logger: FastifyBaseLogger = this.o.log;
       const app = Fastify({
         loggerInstance: logger,
-        trustProxy: this.o.trustProxy,
+        trustProxy: this.o.trustProxy.length ? this.o.trustProxy : false,
         bodyLimit: 4096,
+        // only small requests here: the whole request (headers + body) within the deadline
+        requestTimeout: this.o.bodyTimeoutMs,
       }).withTypeProvider<ZodTypeProvider>();
       app.setValidatorCompiler(validatorCompiler);
       app.setSerializerCompiler(serializerCompiler);
       registerErrorHandling(app);
-      await registerBootEndpoints(app, { boot: this.o.boot });
+      applyServerLimits(app, {
+        maxConnections: this.o.maxConnections,
+        maxConnectionsPerAddress: this.o.maxConnectionsPerAddress,
+        bodyTimeoutMs: this.o.bodyTimeoutMs,
+      });
+      await registerBootEndpoints(app, { boot: this.o.boot, limits: this.o.limits });
       try {
         await app.listen({ host: this.o.host, port });
         this.app = app;

@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Kysely } from 'kysely';
 import type { DB } from '../../db/schema.js';
 import { nowIso } from '../../db/database.js';
-import { newId } from '../../lib/ids.js';
+import { chapSecret, newId } from '../../lib/ids.js';
 import type { BootSessionInfo, BootSessionRequest, BootSessionStarter } from '../sessions/boot-session.js';
 
 /**
@@ -17,6 +17,9 @@ export class FakeBootSessionStarter implements BootSessionStarter {
   maxRunning = 0;
   private readonly runningPerMachine = new Map<string, number>();
   maxRunningPerMachine = 0;
+  /** What each session was answered with (resumeSession hands the same back). */
+  readonly answers = new Map<string, BootSessionInfo>();
+  readonly resumed: string[] = [];
 
   constructor(
     private readonly db: Kysely<DB> | null,
@@ -82,7 +85,7 @@ export class FakeBootSessionStarter implements BootSessionStarter {
         versionId = image?.published_version_id ?? versionId;
       }
       const name = machine?.name ?? 'pc';
-      return {
+      const info: BootSessionInfo = {
         sessionId: id,
         state: 'ready',
         targetIqn: `iqn.2024-01.lan.ggnet:${name}`,
@@ -97,12 +100,30 @@ export class FakeBootSessionStarter implements BootSessionStarter {
             versionId,
           },
         ],
-        chap: { username: name, password: machine?.chap_secret ?? 'abcdefgh23456789' },
+        // a fresh secret per session, as the real one makes
+        chap: { username: `${name}.s${id.replace(/-/g, '').slice(0, 8)}`, password: chapSecret(16) },
         reverseChap: null,
       };
+      this.answers.set(id, info);
+      return info;
     } finally {
       this.running--;
       this.runningPerMachine.set(req.machineId, (this.runningPerMachine.get(req.machineId) ?? 1) - 1);
     }
+  }
+
+  async resumeSession(sessionId: string): Promise<BootSessionInfo | null> {
+    const info = this.answers.get(sessionId);
+    if (!info) return null;
+    if (this.db) {
+      const row = await this.db
+        .selectFrom('sessions')
+        .select(['state', 'active_at'])
+        .where('id', '=', sessionId)
+        .executeTakeFirst();
+      if (!row || row.state !== 'ready' || row.active_at) return null;
+    }
+    this.resumed.push(sessionId);
+    return info;
   }
 }

@@ -8,12 +8,23 @@ import {
   BootScriptQuery,
   BootStats,
   BootStatsQuery,
+  normalizeMac,
   page,
 } from '@ggnet/contracts';
 import { z } from 'zod';
-import { unavailable } from '../../errors/app-error.js';
+import { tooManyRequests, unavailable } from '../../errors/app-error.js';
+import { sendProblem } from '../../errors/problem.js';
 import type { App } from '../../http/types.js';
+import { limitedScript, type BootRateLimits } from './boot-limits.js';
 import type { BootService } from './boot.service.js';
+
+export interface BootEndpointDeps {
+  boot: BootService;
+  /** Rate limits per MAC and per client address. */
+  limits?: BootRateLimits;
+  /** Main server only: true = /boot/* is served on the boot listener only (404 here). */
+  refuse?: () => Promise<boolean>;
+}
 
 const HOST_HEADER_RE = /^[A-Za-z0-9.-]{1,253}(:\d{1,5})?$/;
 
@@ -34,9 +45,23 @@ const clientIp = (req: FastifyRequest) => (req.ip ?? '').replace(/^::ffff:/, '')
  * The unauthenticated boot endpoints iPXE and booted clients call. Registered on the main server
  * and, when network.bootHttpPort is set, on a plain-HTTP listener of their own.
  */
-export async function registerBootEndpoints(app: App, deps: { boot: BootService }): Promise<void> {
+export async function registerBootEndpoints(app: App, deps: BootEndpointDeps): Promise<void> {
   await app.register(async (plain) => {
     const scope = plain.withTypeProvider<ZodTypeProvider>();
+    // network.bootEndpointOnlyOnBootListener: the API's port does not serve the boot network
+    const refuse = deps.refuse;
+    if (refuse) {
+      plain.addHook('onRequest', async (req, reply) => {
+        if (!(await refuse())) return;
+        return sendProblem(reply, {
+          status: 404,
+          code: 'not_found',
+          detail: `no route ${req.method} ${req.url.split('?')[0]}`,
+          hint: 'the boot endpoint is served on the boot listener only (network.bootHttpPort)',
+          requestId: String(req.id),
+        });
+      });
+    }
     // busybox/curl `--post-data ''` sends a form content type; the body is ignored or tiny
     scope.addContentTypeParser(
       'application/x-www-form-urlencoded',
@@ -55,11 +80,18 @@ export async function registerBootEndpoints(app: App, deps: { boot: BootService 
         logLevel: 'warn',
       },
       async (req, reply) => {
-        const r = await deps.boot.script({
-          ...req.query,
-          clientIp: clientIp(req),
-          baseUrl: await baseUrl(req, deps.boot),
-        });
+        const ip = clientIp(req);
+        const base = await baseUrl(req, deps.boot);
+        const limited = await deps.limits?.check(normalizeMac(req.query.mac ?? ''), ip);
+        if (limited && !limited.ok) {
+          const mode = req.query.mode;
+          return reply
+            .header('cache-control', 'no-store')
+            .header('x-ggnet-boot-result', 'rate_limited')
+            .type('text/plain; charset=utf-8')
+            .send(limitedScript(base, limited.retryAfterSec, mode));
+        }
+        const r = await deps.boot.script({ ...req.query, clientIp: ip, baseUrl: base });
         return reply
           .header('cache-control', 'no-store')
           .header('x-ggnet-boot-result', r.result)
@@ -79,7 +111,14 @@ export async function registerBootEndpoints(app: App, deps: { boot: BootService 
         },
         config: { access: 'public' },
       },
-      async (req) => deps.boot.ready({ mac: req.body?.mac ?? req.query.mac }, clientIp(req)),
+      async (req) => {
+        const mac = req.body?.mac ?? req.query.mac;
+        const limited = await deps.limits?.check(normalizeMac(mac ?? ''), clientIp(req));
+        if (limited && !limited.ok) {
+          throw tooManyRequests('too many boot requests from this client', limited.retryAfterSec);
+        }
+        return deps.boot.ready({ mac }, clientIp(req));
+      },
     );
   });
 }

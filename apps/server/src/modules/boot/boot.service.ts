@@ -21,11 +21,24 @@ import {
   type MachinesRepository,
 } from '../machines/machines.repository.js';
 import type { MachinesService } from '../machines/machines.service.js';
+import type { RegistrationPolicy } from '../machines/registration-policy.js';
 import type { BootSessionInfo, BootSessionStarter } from '../sessions/boot-session.js';
 import type { SettingsService } from '../settings/settings.service.js';
 import type { BootEventsRepository, NewBootEvent } from './boot-events.repository.js';
+import type { BootGuard } from './boot-guard.js';
 import { computeBootStats } from './boot-stats.js';
 import { chainScript, exitScript, menuScript, sanbootScript, waitScript } from './ipxe-script.js';
+import { gateScript, type MaintenanceGate } from './maintenance-gate.js';
+
+interface StartEntry {
+  p: Promise<BootSessionInfo>;
+  mode: 'normal' | 'maintenance';
+  clientIp: string;
+  at: number;
+  settled: boolean;
+  /** Arrival number of the last request before the session (or its error) was first handed out. */
+  deliveredAt: number | null;
+}
 
 export interface BootScriptRequest extends BootScriptQuery {
   clientIp: string;
@@ -41,14 +54,16 @@ export type ScriptResult =
   | 'pending'
   | 'unknown'
   | 'registration_closed'
+  | 'registration_capped'
+  | 'maintenance'
+  | 'rate_limited'
   | 'preparing'
   | 'disabled'
   | 'local'
   | 'no_image'
+  | 'refused'
   | 'error';
 
-/** Pending machines above which unknown MACs are no longer registered (a LAN full of strangers). */
-export const MAX_PENDING_MACHINES = 500;
 /** Firmware DHCP/TFTP events at most this old are linked to the session a script starts. */
 const LINK_WINDOW_MS = 10 * 60_000;
 /** How long a script request waits for its session before answering "preparing, ask again". */
@@ -56,6 +71,8 @@ const SESSION_WAIT_MS = 15_000;
 const PREPARING_RETRY_SEC = 2;
 /** A started session nobody came back for is forgotten after this (the idle timeout ends it). */
 const START_KEEP_MS = 5 * 60_000;
+/** A delivered start is kept this long for requests that arrived while it was in flight. */
+const DELIVERED_KEEP_MS = 60_000;
 /** A waiting client asks every few seconds: its repeats are recorded once per this interval. */
 const REPEAT_RECORD_MS = 10 * 60_000;
 
@@ -74,6 +91,12 @@ export interface BootServiceDeps {
   httpPort: () => number;
   /** How long a request waits for its session (default 15 s) before answering "preparing". */
   sessionWaitMs?: number;
+  /** Who may get a machine's script (no takeover of a running machine); see boot-guard.ts. */
+  guard?: BootGuard;
+  /** Caps on registrations of unknown MACs (machines.autoRegister). */
+  registration?: RegistrationPolicy;
+  /** Maintenance from the boot menu needs a PIN or an operator's approval. */
+  maintenance?: MaintenanceGate;
 }
 
 /**
@@ -83,11 +106,13 @@ export interface BootServiceDeps {
 export class BootService {
   private readonly locks = new KeyedMutex();
   private readonly lastRecorded = new Map<string, { result: ScriptResult; at: number }>();
-  /** Session starts in flight (or finished but not yet fetched), per machine. */
-  private readonly starts = new Map<
-    string,
-    { p: Promise<BootSessionInfo>; mode: 'normal' | 'maintenance'; at: number }
-  >();
+  /**
+   * Session starts per machine: in flight, finished but not yet fetched, or delivered (kept for the
+   * requests that arrived before the delivery: duplicates of the same boot get the same session).
+   */
+  private readonly starts = new Map<string, StartEntry>();
+  /** Arrival number of each script request, to tell duplicates from a later boot. */
+  private arrivals = 0;
 
   /** How long a script request waits for its session before answering "preparing, ask again". */
   sessionWaitMs: number;
@@ -110,21 +135,35 @@ export class BootService {
         'iPXE sends it as mac=${netX/mac}; check the boot URL the DHCP server hands out',
       );
     }
+    const arrival = ++this.arrivals;
     await this.d.drainDhcpLog?.().catch((err) => this.d.log.warn({ err }, 'reading the DHCP log failed'));
-    return this.locks.run(mac, () => this.scriptFor(mac, req));
+    return this.locks.run(mac, () => this.scriptFor(mac, req, arrival));
   }
 
   private async scriptFor(
     mac: string,
     req: BootScriptRequest,
+    arrival: number,
   ): Promise<{ script: string; result: ScriptResult; sessionId?: string }> {
     const s = await this.d.settings.get();
     const seen = { arch: req.arch ?? null, platform: req.platform ?? null, ip: req.clientIp };
     let row = await this.d.machinesRepo.findByMac(mac);
+    const inFlight = row ? this.starts.get(row.id) : undefined;
+    const guard = await this.d.guard?.check({
+      mac,
+      machine: row ?? null,
+      clientIp: req.clientIp,
+      baseUrl: req.baseUrl,
+      settings: s,
+      // a start not yet settled (one already handed out is judged by its session's state instead)
+      inFlight: inFlight && !inFlight.settled && Date.now() - inFlight.at <= START_KEEP_MS ? inFlight : null,
+    });
+    if (guard?.refused) return { script: guard.refused.script, result: 'refused' };
     if (!row) {
-      const reg = await this.register(mac, s);
+      const reg = await this.register(mac, s, req.clientIp);
       if (reg.result) {
-        await this.record(mac, null, null, reg.result, seen);
+        // a cap that bites is reported once per interval by the policy, not once per MAC of a flood
+        if (!reg.capped) await this.record(mac, null, null, reg.result, seen);
         return { script: this.nonBootScript(reg.result, req, s, mac, null), result: reg.result };
       }
       row = reg.row!;
@@ -149,12 +188,31 @@ export class BootService {
           imageName: image?.name ?? null,
           defaultMode: machineMode,
           timeoutSec: s.boot.menuTimeoutSec,
+          maintenance: (await this.d.maintenance?.offered()) ? 'gated' : 'off',
         }),
         result: 'menu',
       };
     }
     // the menu is the only way a client picks its mode; without it, the machine's setting decides
-    const mode = s.boot.menu && req.mode ? req.mode : machineMode;
+    let mode = s.boot.menu && req.mode ? req.mode : machineMode;
+    if (mode === 'maintenance' && machineMode !== 'maintenance') {
+      // maintenance from the menu: the PIN or an operator's approval, never a keypress alone
+      const gate = (await this.d.maintenance?.check({
+        mac,
+        machineId: row.id,
+        machineName: row.name,
+        ip: req.clientIp,
+        pin: req.pin,
+      })) ?? { kind: 'not_offered' as const };
+      if (gate.kind === 'not_offered') mode = machineMode;
+      else if (gate.kind !== 'granted') {
+        await this.record(mac, row.id, null, 'maintenance', { ...seen, gate: gate.kind });
+        return {
+          script: gateScript(gate, { baseUrl: req.baseUrl, machineName: row.name }),
+          result: 'maintenance',
+        };
+      }
+    }
     if (mode === 'local') {
       await this.record(mac, row.id, null, 'local', seen);
       return { script: this.nonBootScript('local', req, s, mac, row), result: 'local' };
@@ -166,7 +224,8 @@ export class BootService {
 
     let info: BootSessionInfo;
     try {
-      const started = await this.sessionFor(row.id, mode, req.clientIp);
+      const resume = guard?.resume?.mode === mode ? guard.resume.sessionId : null;
+      const started = await this.sessionFor(row.id, mode, req.clientIp, arrival, resume);
       if (!started) {
         // still being prepared (a boot storm queues on tgtd): let iPXE ask again instead of hanging
         await this.record(mac, row.id, null, 'preparing', { ...seen, mode });
@@ -174,8 +233,10 @@ export class BootService {
           script: waitScript({
             baseUrl: req.baseUrl,
             title: `preparing the disk of ${row.name}`,
-            lines: [`${this.starts.size} machine(s) are being prepared right now.`],
+            lines: [`${this.inFlight()} machine(s) are being prepared right now.`],
             retrySec: PREPARING_RETRY_SEC,
+            // the mode chosen in the boot menu goes along, or the retry would show the menu again
+            query: s.boot.menu && req.mode ? { mode } : {},
           }),
           result: 'preparing',
         };
@@ -259,37 +320,79 @@ export class BootService {
   /**
    * The session of this boot: started now, or the one a previous request of the same client left
    * starting. Null when it is not ready within sessionWaitMs; it keeps starting in the background
-   * and the client's next request (a few seconds later) picks it up.
+   * and the client's next request (a few seconds later) picks it up. At most one start per machine
+   * is in flight: requests that arrive meanwhile (an impatient iPXE, a flood for one MAC) wait for
+   * it and get its session; one with another mode or address gets "preparing" and never starts a
+   * second. A request that arrives after a session was handed out is a new boot.
    */
   private async sessionFor(
     machineId: string,
     mode: 'normal' | 'maintenance',
     clientIp: string,
+    arrival: number,
+    resumeId: string | null = null,
   ): Promise<BootSessionInfo | null> {
     let entry = this.starts.get(machineId);
-    if (entry && (entry.mode !== mode || Date.now() - entry.at > START_KEEP_MS)) {
-      this.starts.delete(machineId);
-      entry = undefined;
+    if (entry) {
+      const same = entry.mode === mode && entry.clientIp === clientIp;
+      const old = Date.now() - entry.at > START_KEEP_MS;
+      if (entry.deliveredAt !== null) {
+        // handed out already: a duplicate of that boot joins it; anything later is a new boot
+        if (arrival > entry.deliveredAt || old) entry = undefined;
+        else if (!same) return null;
+      } else if (!entry.settled) {
+        if (old) {
+          this.d.log.warn({ machineId }, 'a session start has been running for minutes; starting anew');
+          entry = undefined;
+        } else if (!same) return null;
+      } else if (!same || old) entry = undefined; // finished, nobody took it, and this is another boot
+      if (!entry) this.starts.delete(machineId);
+    }
+    if (!entry && resumeId) {
+      // the same client asking again before it logged in: the same session, not a new one (an OS
+      // that reported itself up has booted from it: this is a new boot)
+      const again = !(await this.d.events.hasKind(resumeId, 'os_up'));
+      const resumed = again ? await this.d.sessions.resumeSession?.(resumeId) : null;
+      if (resumed) return resumed;
     }
     if (!entry) {
       const p = this.d.sessions.startSession({ machineId, mode, clientIp });
-      entry = { p, mode, at: Date.now() };
-      this.starts.set(machineId, entry);
-      p.catch(() => undefined); // a start nobody waits for any more must not be an unhandled rejection
+      const e: StartEntry = { p, mode, clientIp, at: Date.now(), settled: false, deliveredAt: null };
+      const settle = () => {
+        e.settled = true;
+      };
+      p.then(settle, settle); // also: a start nobody waits for any more is not an unhandled rejection
+      this.starts.set(machineId, e);
+      entry = e;
     }
+    const e = entry;
     const wait = this.sessionWaitMs;
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), wait)));
+    const delivered = () => {
+      if (e.deliveredAt !== null) return;
+      e.deliveredAt = this.arrivals;
+      setTimeout(() => {
+        if (this.starts.get(machineId) === e) this.starts.delete(machineId);
+      }, DELIVERED_KEEP_MS).unref();
+    };
     try {
-      const r = await Promise.race([entry.p, timeout]);
-      if (r) this.starts.delete(machineId);
+      const r = await Promise.race([e.p, timeout]);
+      if (r) delivered();
       return r;
     } catch (err) {
-      this.starts.delete(machineId);
+      delivered(); // requests that arrived meanwhile get the same error, not a second attempt
       throw err;
     } finally {
       clearTimeout(timer);
     }
+  }
+
+  /** Session starts still running. */
+  private inFlight(): number {
+    let n = 0;
+    for (const e of this.starts.values()) if (!e.settled) n++;
+    return n;
   }
 
   private nonBootScript(
@@ -327,6 +430,15 @@ export class BootService {
           [`Too many PCs wait for approval; ${mac} was not registered. Booting the local disk.`],
           3,
         );
+      case 'registration_capped':
+        return exitScript(
+          'this PC is not registered',
+          [
+            `GGnet registers no more new PCs right now (limit reached); ${mac} was not registered.`,
+            'An administrator can add it in the GGnet console. Booting the local disk.',
+          ],
+          3,
+        );
       case 'disabled':
         return exitScript(
           `${name} is disabled`,
@@ -355,13 +467,26 @@ export class BootService {
   private async register(
     mac: string,
     s: Settings,
-  ): Promise<{ row?: MachineRowWithSession; result?: ScriptResult }> {
+    ip: string,
+  ): Promise<{ row?: MachineRowWithSession; result?: ScriptResult; capped?: boolean }> {
     const policy = s.machines.autoRegister;
     if (policy === 'off') return { result: 'unknown' };
-    if (policy === 'pending') {
-      const pending = await this.d.machinesRepo.list({ pending: true, limit: 1, offset: 0 });
-      if (pending.total >= MAX_PENDING_MACHINES) return { result: 'registration_closed' };
-    }
+    if (!this.d.registration) return this.registerNow(mac, s, policy);
+    const r = await this.d.registration.register(policy, s.machines, { mac, ip }, () =>
+      this.registerNow(mac, s, policy),
+    );
+    if (r.ok) return r.value;
+    return {
+      result: r.reason === 'pending_full' ? 'registration_closed' : 'registration_capped',
+      capped: true,
+    };
+  }
+
+  private async registerNow(
+    mac: string,
+    s: Settings,
+    policy: 'pending' | 'auto',
+  ): Promise<{ row: MachineRowWithSession }> {
     const image = policy === 'auto' ? s.machines.defaultImageId : null;
     for (let attempt = 0; attempt < 8; attempt++) {
       const name = await this.nextName(s.machines.namePattern, mac, attempt);

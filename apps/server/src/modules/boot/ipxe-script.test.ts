@@ -5,6 +5,7 @@ import {
   ipxeText,
   iscsiUri,
   menuScript,
+  pinPromptScript,
   sanbootScript,
   waitScript,
   type SanbootScriptOptions,
@@ -114,6 +115,69 @@ describe('iPXE scripts', () => {
     });
     expect(m).toContain('choose --timeout 5000 --default local mode || set mode local');
     expect(m).toContain('&mode=${mode}');
-    expect(m).toContain('item maintenance');
+    // maintenance is offered only when a PIN or an operator's approval guards it
+    expect(m).not.toContain('item maintenance');
+    const gated = menuScript({
+      baseUrl: 'http://h:80',
+      machineName: 'pc-01',
+      imageName: 'Win',
+      defaultMode: 'normal',
+      timeoutSec: 5,
+      maintenance: 'gated',
+    });
+    expect(gated).toContain('item maintenance Maintenance (needs the PIN or an operator approval)');
+    // a machine an operator put in maintenance mode has it as its default
+    const open = menuScript({
+      baseUrl: 'http://h:80',
+      machineName: 'pc-01',
+      imageName: 'Win',
+      defaultMode: 'maintenance',
+      timeoutSec: 5,
+    });
+    expect(open).toContain('item maintenance Maintenance: changes');
+    expect(open).toContain('--default maintenance');
+  });
+
+  it('PIN prompt: masked login form, URI-encoded PIN, Esc back to the menu, PIN cleared', () => {
+    const p = pinPromptScript({
+      baseUrl: 'http://h:80',
+      machineName: 'pc-01 ${x}',
+      wrong: true,
+      approval: true,
+    });
+    const l = p.split('\n');
+    expect(l[0]).toBe('#!ipxe');
+    expect(p).toContain('Wrong PIN');
+    expect(p).toContain('Leave the password empty to ask an operator');
+    expect(p).not.toContain('${x}');
+    expect(l).toContain('login || goto menu');
+    expect(l).toContain(
+      'chain --replace --autofree http://h:80/boot/ipxe?mac=${netX/mac}&arch=${buildarch}&platform=${platform}&mode=maintenance&pin=${password:uristring} || goto menu',
+    );
+    // the PIN does not stay in iPXE's settings on the way back to the menu
+    expect(l.slice(l.indexOf(':menu'))).toContain('clear password');
+    expect(l.indexOf('clear password')).toBeLessThan(l.indexOf('login || goto menu'));
+    const q = pinPromptScript({
+      baseUrl: 'http://h:80',
+      machineName: 'pc-01',
+      wrong: false,
+      approval: false,
+    });
+    expect(q).not.toContain('Wrong PIN');
+    expect(q).not.toContain('empty');
+  });
+
+  it('a wait script can carry the mode chosen in the menu to its next request', () => {
+    const w = waitScript({
+      baseUrl: 'http://h:80',
+      title: 't',
+      lines: [],
+      retrySec: 2,
+      query: { mode: 'maintenance' },
+    });
+    expect(w).toContain('&platform=${platform}&mode=maintenance || goto retry');
+    expect(() =>
+      waitScript({ baseUrl: 'http://h:80', title: 't', lines: [], retrySec: 2, query: { mode: 'x y' } }),
+    ).toThrow();
   });
 });

@@ -62,6 +62,8 @@ export interface WaitScriptOptions {
   title: string;
   lines: string[];
   retrySec: number;
+  /** Extra query of the next request (e.g. the mode chosen in the boot menu). */
+  query?: Record<string, string>;
 }
 
 /** Shows a message and asks again after a while (pending approval, temporary errors). */
@@ -75,7 +77,7 @@ export function waitScript(o: WaitScriptOptions): string {
     `echo Asking again in ${sec} s...`,
     ':retry',
     `sleep ${sec}`,
-    `chain --replace --autofree ${selfUrl(o.baseUrl)} || goto retry`,
+    `chain --replace --autofree ${selfUrl(o.baseUrl, o.query)} || goto retry`,
     '',
   ].join('\n');
 }
@@ -98,16 +100,27 @@ export interface MenuScriptOptions {
   imageName: string | null;
   defaultMode: 'normal' | 'maintenance' | 'local';
   timeoutSec: number;
+  /**
+   * Maintenance for a machine whose own mode is not maintenance: `gated` (offered; it needs the
+   * maintenance PIN or an operator's approval) or `off` (default: not offered). A machine that an
+   * operator put in maintenance mode always has it, as its default.
+   */
+  maintenance?: 'gated' | 'off';
 }
 
 /** Boot menu: normal / maintenance / local disk, with a timeout on the machine's own mode. */
 export function menuScript(o: MenuScriptOptions): string {
   const img = o.imageName ? ipxeText(o.imageName, 60) : 'no image';
+  const maintenance = o.defaultMode === 'maintenance' ? 'open' : o.maintenance === 'gated' ? 'gated' : 'off';
   return [
     ...header(`boot menu of ${o.machineName}`),
     `menu GGnet - ${ipxeText(o.machineName, 63)} (${img})`,
     'item normal Boot the image',
-    'item maintenance Maintenance: changes can become a new image version',
+    ...(maintenance === 'open'
+      ? ['item maintenance Maintenance: changes can become a new image version']
+      : maintenance === 'gated'
+        ? ['item maintenance Maintenance (needs the PIN or an operator approval)']
+        : []),
     'item local Boot from the local disk',
     `choose --timeout ${Math.max(0, Math.round(o.timeoutSec)) * 1000} --default ${o.defaultMode} mode || set mode ${o.defaultMode}`,
     `chain --replace --autofree ${selfUrl(o.baseUrl)}&mode=\${mode}`,
@@ -195,4 +208,43 @@ export function sanbootScript(o: SanbootScriptOptions): string {
     '',
   );
   return L.join('\n');
+}
+
+export interface PinPromptOptions {
+  baseUrl: string;
+  machineName: string;
+  /** The previous PIN was wrong. */
+  wrong: boolean;
+  /** An empty PIN asks an operator instead (boot.maintenanceApproval). */
+  approval: boolean;
+}
+
+/**
+ * Maintenance needs the PIN the admin set: iPXE's `login` form reads it as the password (masked on
+ * screen, unlike `read`) and it travels URI-encoded to GGnet. Esc goes back to the boot menu. The
+ * settings are cleared before and after, so the PIN does not stay in iPXE's memory.
+ */
+export function pinPromptScript(o: PinPromptOptions): string {
+  const url = selfUrl(o.baseUrl);
+  return [
+    ...header(`maintenance PIN for ${o.machineName}`),
+    'echo',
+    `echo ======== GGnet: maintenance of ${ipxeText(o.machineName, 63)} ========`,
+    ...(o.wrong ? ['echo Wrong PIN. Every attempt is recorded in the audit log.'] : []),
+    'echo Enter the maintenance PIN as the password (the user name is not used).',
+    ...(o.approval
+      ? ['echo Leave the password empty to ask an operator to approve it in the GGnet console.']
+      : []),
+    'echo Esc: back to the boot menu.',
+    'clear username',
+    'clear password',
+    'login || goto menu',
+    `chain --replace --autofree ${url}&mode=maintenance&pin=\${password:uristring} || goto menu`,
+    ':menu',
+    'clear username',
+    'clear password',
+    'sleep 1',
+    `chain --replace --autofree ${url} || goto menu`,
+    '',
+  ].join('\n');
 }

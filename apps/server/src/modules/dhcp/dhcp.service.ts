@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import { unavailable } from '../../errors/app-error.js';
 import type { EventBus } from '../../events/event-bus.js';
 import type { Dnsmasq, DnsmasqConfig, DnsmasqEvent } from '../../adapters/dnsmasq/dnsmasq.adapter.js';
-import type { SettingsService } from '../settings/settings.service.js';
+import { crossCheck, type SettingsService } from '../settings/settings.service.js';
 import type { BootEventsRepository } from '../boot/boot-events.repository.js';
 import type { DhcpRepository } from './dhcp.repository.js';
 import { renderSnippet } from './dhcp-snippets.js';
@@ -160,16 +160,20 @@ export class DhcpService {
           : 'set dhcp.iface (the boot network interface) or network.bootAddr',
       };
     }
+    if (d.mode !== 'off') {
+      // values that never passed the settings' checks (pinned by the environment, stored by an older
+      // version): a netmask of 0.0.0.0 would make the address pool billions of addresses long
+      const bad = crossCheck(s).filter((e) => /^dhcp\.(netmask|rangeStart|rangeEnd)$/.test(e.path));
+      if (bad.length) return { config: null, problem: bad.map((e) => `${e.path}: ${e.message}`).join('; ') };
+    }
     const files = this.populateTftpRoot();
     const missing = !files.biosFile || !files.efiFile;
+    // dnsmasq drops root (to its own user) only when it can still reach, as that user, its TFTP root
+    // and the hosts file it re-reads on SIGHUP (see lib/data-dir.ts for their modes)
+    const hosts = this.opts.files.hosts;
+    const reachable = traversableByOthers(this.tftpRoot) && (!hosts || traversableByOthers(dirname(hosts)));
     const user =
-      process.getuid?.() !== 0
-        ? null
-        : traversableByOthers(this.tftpRoot)
-          ? userExists('dnsmasq')
-            ? 'dnsmasq'
-            : null
-          : 'root';
+      process.getuid?.() !== 0 ? null : reachable ? (userExists('dnsmasq') ? 'dnsmasq' : null) : 'root';
     const fixed = d.mode === 'dhcp' ? await this.repo.reservations() : [];
     // every other registered machine gets an address of its own from the range (see pickAddresses)
     const auto =

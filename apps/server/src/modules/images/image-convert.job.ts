@@ -243,10 +243,10 @@ export class ImageConvertJob implements JobHandler {
 
     // 4. convert window by window into a sparse .partial, hashing each finished window
     const partial = files.partialVersionPath(imageId, versionId);
-    await mkdir(dirname(partial), { recursive: true });
+    await mkdir(dirname(partial), { recursive: true, mode: 0o700 });
     const total = info.virtualSize;
     const hasher = new NodeSha256();
-    const fh = await open(partial, 'wx+');
+    const fh = await open(partial, 'wx+', 0o600);
     try {
       await fh.truncate(total);
       // the hash runs in order, window after window, behind the conversion

@@ -1,5 +1,13 @@
 import { sql, type Kysely, type Selectable } from 'kysely';
-import type { Image, ImageListQuery, ImageState, ImageVersion, Page } from '@ggnet/contracts';
+import {
+  parseSort,
+  type IMAGE_SORT_FIELDS,
+  type Image,
+  type ImageListQuery,
+  type ImageState,
+  type ImageVersion,
+  type Page,
+} from '@ggnet/contracts';
 import { containsInsensitive } from '../../db/database.js';
 import type { DB, ImagesTable, ImageVersionsTable } from '../../db/schema.js';
 
@@ -54,7 +62,7 @@ export const toVersion = (
   readyAt: r.ready_at,
 });
 
-const SORT: Record<string, string> = {
+const SORT: Record<(typeof IMAGE_SORT_FIELDS)[number], string> = {
   name: 'images.name',
   state: 'images.state',
   createdAt: 'images.created_at',
@@ -109,10 +117,9 @@ export class ImagesRepository {
     let query = this.withStats();
     if (q.q) query = query.where(containsInsensitive('images.name', q.q));
     if (q.state) query = query.where('images.state', '=', q.state);
-    const desc = q.sort?.startsWith('-');
-    const col = SORT[q.sort?.replace(/^-/, '') ?? 'name'] ?? 'images.name';
+    const { field, desc } = parseSort(q.sort, 'name');
     const items = (await query
-      .orderBy(sql.ref(col), desc ? 'desc' : 'asc')
+      .orderBy(sql.ref(SORT[field]), desc ? 'desc' : 'asc')
       .orderBy('images.id')
       .limit(q.limit)
       .offset(q.offset)

@@ -19,6 +19,8 @@ export interface ReconcileReport {
   targetsRepaired: number;
   targetsRemoved: number;
   orphanTargetsRemoved: number;
+  /** CHAP accounts of ended sessions (no target binds them, no row names them) deleted from the daemon. */
+  accountsRemoved: number;
   writebacksDiscarded: number;
   appliesRecovered: number;
   orphanFilesRemoved: number;
@@ -125,6 +127,7 @@ export class Reconciler {
       targetsRepaired: 0,
       targetsRemoved: 0,
       orphanTargetsRemoved: 0,
+      accountsRemoved: 0,
       writebacksDiscarded: 0,
       appliesRecovered: 0,
       orphanFilesRemoved: 0,
@@ -148,6 +151,7 @@ export class Reconciler {
     });
     await step('sessions', () => this.sessions(r));
     await step('targets', () => this.targets(r));
+    await step('accounts', () => this.accounts(r));
     await step('writebacks', () => this.writebacks(r));
     await step('spares', async () => {
       const s = await this.d.storage.reconcileSpares();
@@ -162,6 +166,7 @@ export class Reconciler {
       r.targetsRepaired +
       r.targetsRemoved +
       r.orphanTargetsRemoved +
+      r.accountsRemoved +
       r.writebacksDiscarded +
       r.appliesRecovered;
     if (changed || r.errors.length || r.sessionsEnded) this.d.log.info({ reconcile: r }, 'reconciled');
@@ -247,6 +252,35 @@ export class Reconciler {
         if (await this.d.manager.removeOrphan(t.iqn)) r.orphanTargetsRemoved++;
       } catch (err) {
         r.errors.push(`orphan ${t.iqn}: ${(err as Error).message}`);
+      }
+    }
+  }
+
+  /**
+   * A CHAP secret lives for one session: ending a session deletes its accounts with its target, and
+   * this removes any that were left behind (a crash between the two, a GGnet stopped half-way).
+   * Accounts bound to a live target are left to the target repair (which knows which are its own);
+   * an account no target binds grants nothing, but it is a secret that outlived its session.
+   */
+  private async accounts(r: ReconcileReport): Promise<void> {
+    const driver = await this.d.iscsi.driver();
+    if (!driver.accounts || !driver.deleteAccount) return;
+    // accounts first, then bindings, then rows: a session start writes its row before it makes its
+    // account and binds it, so an account seen here that is neither bound nor named is not in the making
+    const accounts = await driver.accounts();
+    const live = await driver.list();
+    const bound = new Set(live.flatMap((t) => [...t.chapUsers, ...(t.mutualUser ? [t.mutualUser] : [])]));
+    const named = new Set(
+      (await this.d.targets.all()).flatMap((t) => [t.chap_user, t.mutual_user]).filter((u) => u !== null),
+    );
+    for (const user of accounts) {
+      if (bound.has(user) || named.has(user)) continue;
+      try {
+        await driver.deleteAccount(user);
+        r.accountsRemoved++;
+        this.d.log.info({ user }, 'removed a CHAP account that no session owns');
+      } catch (err) {
+        r.errors.push(`account ${user}: ${(err as Error).message}`);
       }
     }
   }

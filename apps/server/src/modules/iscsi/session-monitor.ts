@@ -17,7 +17,8 @@ const ACTIVITY_WRITE_MS = 30_000;
  * Watches the targets' live state: a session whose initiator logs in becomes `active`
  * (boot event iscsi_login), a logout is recorded (iscsi_logout), a session with no connection for
  * sessions.idleTimeoutSec ends as `idle`, and a connection from another address than the target's
- * allowed one is dropped (tgt's own address ACLs would widen access, see README).
+ * allowed one is dropped. On tgt such a login is refused by the target itself (the target of a
+ * fixed-IP machine is bound to its address only); this catches targets made before that, and LIO.
  */
 export class SessionMonitor {
   private timer: NodeJS.Timeout | null = null;

@@ -1,5 +1,13 @@
 import { sql, type Kysely, type Selectable } from 'kysely';
-import type { Job, JobListQuery, JobProgress, JobState, Page } from '@ggnet/contracts';
+import {
+  parseSort,
+  type Job,
+  type JobListQuery,
+  type JobProgress,
+  type JOB_SORT_FIELDS,
+  type JobState,
+  type Page,
+} from '@ggnet/contracts';
 import type { Dialect } from '../../db/migrations/index.js';
 import type { DB, JobsTable } from '../../db/schema.js';
 import { parseJson } from '../../lib/json.js';
@@ -24,7 +32,7 @@ export const toJob = (r: JobRow): Job => ({
   finishedAt: r.finished_at,
 });
 
-const SORT: Record<string, keyof JobsTable> = {
+const SORT: Record<(typeof JOB_SORT_FIELDS)[number], keyof JobsTable> = {
   createdAt: 'created_at',
   state: 'state',
   type: 'type',
@@ -55,8 +63,8 @@ export class JobsRepository {
     if (q.state) query = query.where('state', '=', q.state);
     if (q.type) query = query.where('type', '=', q.type);
     const total = await query.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
-    const desc = q.sort ? q.sort.startsWith('-') : true;
-    const col = SORT[q.sort?.replace(/^-/, '') ?? 'createdAt'] ?? 'created_at';
+    const { field, desc } = parseSort(q.sort, '-createdAt');
+    const col = SORT[field];
     const items = await query
       .selectAll()
       .orderBy(col, desc ? 'desc' : 'asc')

@@ -6,7 +6,15 @@ import {
   type Selectable,
   type SqlBool,
 } from 'kysely';
-import type { BootMode, Machine, MachineListQuery, MachineStatus, Page } from '@ggnet/contracts';
+import {
+  parseSort,
+  type BootMode,
+  type Machine,
+  type MachineListQuery,
+  type MACHINE_SORT_FIELDS,
+  type MachineStatus,
+  type Page,
+} from '@ggnet/contracts';
 import { containsInsensitive } from '../../db/database.js';
 import type { DB, MachinesTable } from '../../db/schema.js';
 import { parseJson } from '../../lib/json.js';
@@ -44,7 +52,7 @@ export const toMachine = (r: MachineRowWithSession): Machine => ({
   updatedAt: r.updated_at,
 });
 
-const SORT: Record<string, string> = {
+const SORT: Record<(typeof MACHINE_SORT_FIELDS)[number], string> = {
   name: 'm.name',
   mac: 'm.mac',
   ip: 'm.ip',
@@ -153,10 +161,9 @@ export class MachinesRepository {
       ? query
       : this.db.selectFrom('machines as m').where((eb) => own(eb as unknown as MachineEb));
     const total = await countQuery.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
-    const desc = q.sort?.startsWith('-');
-    const col = SORT[q.sort?.replace(/^-/, '') ?? 'name'] ?? 'm.name';
+    const { field, desc } = parseSort(q.sort, 'name');
     const items = await this.withSession(query)
-      .orderBy(sql.ref(col), desc ? 'desc' : 'asc')
+      .orderBy(sql.ref(SORT[field]), desc ? 'desc' : 'asc')
       .orderBy('m.id')
       .limit(q.limit)
       .offset(q.offset)
@@ -224,5 +231,43 @@ export class MachinesRepository {
 
   async transaction<T>(fn: (db: Kysely<DB>) => Promise<T>): Promise<T> {
     return this.db.transaction().execute(fn);
+  }
+
+  // ---- registration caps (registration-policy.ts) ----
+
+  async count(pendingOnly = false): Promise<number> {
+    let q = this.db.selectFrom('machines').select((eb) => eb.fn.countAll<number>().as('n'));
+    if (pendingOnly) q = q.where('pending', '=', 1);
+    return Number((await q.executeTakeFirstOrThrow()).n);
+  }
+
+  /** Pending machines not seen since `before` (never seen: created before it), oldest first. */
+  async stalePending(before: string, limit: number): Promise<string[]> {
+    const rows = await this.db
+      .selectFrom('machines')
+      .select('id')
+      .where('pending', '=', 1)
+      .where((eb) => eb(eb.fn.coalesce('last_seen_at', 'created_at'), '<', before))
+      .orderBy((eb) => eb.fn.coalesce('last_seen_at', 'created_at'))
+      .orderBy('id')
+      .limit(limit)
+      .execute();
+    return rows.map((r) => r.id);
+  }
+
+  /** Deletes those of `ids` that are still pending (one approved meanwhile stays); returns what went. */
+  async deletePending(ids: string[]): Promise<string[]> {
+    if (!ids.length) return [];
+    return this.db.transaction().execute(async (trx) => {
+      const still = await trx
+        .selectFrom('machines')
+        .select('id')
+        .where('id', 'in', ids)
+        .where('pending', '=', 1)
+        .execute();
+      const gone = still.map((r) => r.id);
+      if (gone.length) await trx.deleteFrom('machines').where('id', 'in', gone).execute();
+      return gone;
+    });
   }
 }

@@ -12,7 +12,7 @@ import {
 import { AppError, badRequest, conflict, notFound } from '../../errors/app-error.js';
 import { isUniqueViolation, nowIso, uniqueViolationColumn } from '../../db/database.js';
 import type { EventBus } from '../../events/event-bus.js';
-import { chapSecret, newId } from '../../lib/ids.js';
+import { newId } from '../../lib/ids.js';
 import { initiatorIqn } from '../../lib/iqn.js';
 import type { SettingsService } from '../settings/settings.service.js';
 import type { ImagesRepository } from '../images/images.repository.js';
@@ -53,12 +53,6 @@ export class MachinesService {
   async findByMac(mac: string): Promise<Machine | null> {
     const row = await this.repo.findByMac(mac);
     return row ? toMachine(row) : null;
-  }
-
-  /** CHAP secrets for the boot orchestration (never part of the Machine API shape). */
-  async secrets(id: string): Promise<{ chapSecret: string; mutualSecret: string | null } | null> {
-    const row = await this.repo.findById(id);
-    return row ? { chapSecret: row.chap_secret, mutualSecret: row.chap_mutual_secret } : null;
   }
 
   private async checkImages(
@@ -106,8 +100,6 @@ export class MachinesService {
       boot_mode: d.bootMode ?? 'normal',
       tags: JSON.stringify([...new Set(d.tags ?? [])]),
       initiator_iqn: initiatorIqn(iscsi, d.name),
-      chap_secret: chapSecret(16),
-      chap_mutual_secret: iscsi.mutualChap ? chapSecret(16) : null,
       last_seen_at: null,
       last_ip: null,
       created_at: now,

@@ -37,4 +37,9 @@ export interface BootSessionInfo {
 
 export interface BootSessionStarter {
   startSession(req: BootSessionRequest): Promise<BootSessionInfo>;
+  /**
+   * The same answer again for a session that is still `ready` and never logged in to (a repeat
+   * request of the client that started it), or null when it is past that point.
+   */
+  resumeSession?(sessionId: string): Promise<BootSessionInfo | null>;
 }

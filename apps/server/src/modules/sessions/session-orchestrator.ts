@@ -32,6 +32,33 @@ export interface OrchestratorDeps {
   log: Logger;
 }
 
+/** The CHAP user of one session: `<machine>.s<first 8 hex digits of the session id>`. */
+export const sessionChapUser = (machineName: string, sessionId: string): string =>
+  `${machineName}.s${sessionId.replace(/-/g, '').slice(0, 8)}`;
+
+function bootInfo(
+  sessionId: string,
+  state: 'ready',
+  target: TargetRow,
+  portal: { host: string; port: number },
+): BootSessionInfo {
+  const luns = parseJson<Lun[]>(target.luns, []);
+  return {
+    sessionId,
+    state,
+    targetIqn: target.iqn,
+    portalHost: portal.host,
+    portalPort: portal.port,
+    initiatorIqn: target.initiator_iqn,
+    luns: luns.map((l) => ({ lun: l.lun, kind: l.kind, imageId: l.imageId!, versionId: l.versionId! })),
+    chap: { username: target.chap_user!, password: target.chap_secret! },
+    reverseChap:
+      target.mutual_user && target.mutual_secret
+        ? { username: target.mutual_user, password: target.mutual_secret }
+        : null,
+  };
+}
+
 interface Disk {
   kind: 'boot' | 'extra';
   imageId: string;
@@ -199,7 +226,9 @@ export class SessionOrchestrator implements BootSessionStarter {
 
       target = await this.newTargetRow(m, s, {
         iqn: targetIqn(s.iscsi, m.name),
-        chapUser: m.name,
+        // a user of its own per session: an account left behind by an earlier session can never be
+        // mistaken for this one's, and a secret seen once names an account that no longer exists
+        chapUser: sessionChapUser(m.name, sessionId),
         sessionId,
         luns,
         initiatorIqn: m.initiator_iqn,
@@ -223,20 +252,7 @@ export class SessionOrchestrator implements BootSessionStarter {
       const out = await this.d.sessions.findById(sessionId);
       this.d.bus.publish('session.started', sessionId, out ? toSession(out) : null);
       this.d.bus.publish('target.created', target.id, { id: target.id, iqn: target.iqn, sessionId });
-      return {
-        sessionId,
-        state: 'ready',
-        targetIqn: target.iqn,
-        portalHost: portal.host,
-        portalPort: portal.port,
-        initiatorIqn: target.initiator_iqn,
-        luns: luns.map((l) => ({ lun: l.lun, kind: l.kind, imageId: l.imageId!, versionId: l.versionId! })),
-        chap: { username: target.chap_user!, password: target.chap_secret! },
-        reverseChap:
-          target.mutual_user && target.mutual_secret
-            ? { username: target.mutual_user, password: target.mutual_secret }
-            : null,
-      };
+      return bootInfo(sessionId, 'ready', target, portal);
     } catch (err) {
       // undo everything: no half-made target, no orphan writeback, the session ends with the error
       if (target) {
@@ -257,7 +273,27 @@ export class SessionOrchestrator implements BootSessionStarter {
     }
   }
 
-  /** A targets row (not yet stored): CHAP with the machine's secret, optional mutual CHAP. */
+  /**
+   * What the boot script needs for a session that is still `ready` and that no initiator has logged
+   * in to yet: the same target and secrets, handed again to the client that asked first (a repeat
+   * request of one boot must not restart it). Null when the session is past that point.
+   */
+  async resumeSession(sessionId: string): Promise<BootSessionInfo | null> {
+    const first = await this.d.sessions.findById(sessionId);
+    if (!first) return null;
+    return this.machineLocks.run(first.machine_id, async () => {
+      const s = await this.d.sessions.findById(sessionId);
+      if (!s || s.state !== 'ready' || s.active_at || !s.target_id) return null;
+      const target = await this.d.targets.findById(s.target_id);
+      if (!target || target.state !== 'active' || !target.chap_user || !target.chap_secret) return null;
+      return bootInfo(s.id, 'ready', target, await this.d.iscsi.clientPortal());
+    });
+  }
+
+  /**
+   * A targets row (not yet stored) with fresh CHAP secrets of its own (and a mutual one when asked):
+   * they live exactly as long as the row, i.e. the session or the manual target.
+   */
   async newTargetRow(
     m: MachineRow,
     _s: Settings,
@@ -272,15 +308,7 @@ export class SessionOrchestrator implements BootSessionStarter {
       backend: 'tgt' | 'lio';
     },
   ): Promise<TargetRow> {
-    let mutualSecret: string | null = null;
-    if (o.mutual) {
-      mutualSecret = m.chap_mutual_secret;
-      if (!mutualSecret) {
-        // mutual CHAP was switched on after the machine was made: give it its secret now
-        mutualSecret = chapSecret(16);
-        await this.d.machines.update(m.id, { chap_mutual_secret: mutualSecret });
-      }
-    }
+    const mutualSecret = o.mutual ? chapSecret(16) : null;
     // an older target of the same name (left over after a crash) goes first
     const stale = await this.d.targets.findByIqn(o.iqn);
     if (stale) {
@@ -297,7 +325,7 @@ export class SessionOrchestrator implements BootSessionStarter {
       luns: JSON.stringify(o.luns),
       initiator_iqn: o.initiatorIqn,
       chap_user: o.chapUser,
-      chap_secret: m.chap_secret,
+      chap_secret: chapSecret(16),
       mutual_user: mutualSecret ? `tgt.${o.chapUser}` : null,
       mutual_secret: mutualSecret,
       allowed_address: o.allowedAddress,

@@ -1,5 +1,14 @@
 import type { Kysely, Selectable } from 'kysely';
-import type { BootEvent, BootEventKind, Connection, Page, Session, SessionListQuery } from '@ggnet/contracts';
+import {
+  parseSort,
+  type BootEvent,
+  type BootEventKind,
+  type Connection,
+  type Page,
+  type SESSION_SORT_FIELDS,
+  type Session,
+  type SessionListQuery,
+} from '@ggnet/contracts';
 import type { BootEventsTable, DB, SessionsTable } from '../../db/schema.js';
 import { parseJson } from '../../lib/json.js';
 
@@ -37,7 +46,10 @@ export const toBootEvent = (r: Selectable<BootEventsTable>): BootEvent => ({
   detail: parseJson<Record<string, unknown>>(r.detail, {}),
 });
 
-const SORT: Record<string, string> = {
+const SORT: Record<
+  (typeof SESSION_SORT_FIELDS)[number],
+  's.started_at' | 's.state' | 's.ended_at' | 'm.name'
+> = {
   startedAt: 's.started_at',
   state: 's.state',
   endedAt: 's.ended_at',
@@ -68,8 +80,8 @@ export class SessionsRepository {
     if (q.q)
       query = query.where('m.name', 'like', `%${q.q.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`);
     const total = await query.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
-    const desc = q.sort ? q.sort.startsWith('-') : true;
-    const col = (SORT[q.sort?.replace(/^-/, '') ?? 'startedAt'] ?? 's.started_at') as 's.started_at';
+    const { field, desc } = parseSort(q.sort, '-startedAt');
+    const col = SORT[field];
     const items = await query
       .selectAll('s')
       .select('m.name as machine_name')

@@ -26,6 +26,25 @@ function dottedKeys(o: Obj, prefix = ''): string[] {
 
 const ipToInt = (ip: string) => ip.split('.').reduce((acc, o) => (acc << 8) + Number(o), 0) >>> 0;
 
+/**
+ * The boot network GGnet serves DHCP on is at most a /16: 65,534 addresses, far more PCs than one
+ * broadcast segment ever holds (a /20-/22 is usual), and a pool GGnet computes in milliseconds. A
+ * shorter netmask (0.0.0.0 would make 1.0.0.1-223.255.255.254 one "subnet") is refused.
+ */
+export const DHCP_MIN_PREFIX = 16;
+/** /31 and /32 leave no address for a client. */
+export const DHCP_MAX_PREFIX = 30;
+
+const NETMASK_RE =
+  /^(255|254|252|248|240|224|192|128|0)\.(255|254|252|248|240|224|192|128|0)\.(255|254|252|248|240|224|192|128|0)\.(255|254|252|248|240|224|192|128|0)$/;
+
+/** Prefix length of a contiguous netmask, or null. */
+function prefixOf(netmask: string): number | null {
+  if (!NETMASK_RE.test(netmask)) return null;
+  const bits = ipToInt(netmask).toString(2).padStart(32, '0');
+  return /^1*0*$/.test(bits) ? (bits.indexOf('0') === -1 ? 32 : bits.indexOf('0')) : null;
+}
+
 /** Rules that span keys; each problem names its field. */
 export function crossCheck(s: Settings): FieldError[] {
   const errors: FieldError[] = [];
@@ -43,6 +62,20 @@ export function crossCheck(s: Settings): FieldError[] {
       errors.push({ path: 'dhcp.rangeStart', message: 'a DHCP server needs an address range' });
     if (!d.rangeEnd) errors.push({ path: 'dhcp.rangeEnd', message: 'a DHCP server needs an address range' });
   }
+  const prefix = prefixOf(d.netmask);
+  if (prefix === null) {
+    errors.push({ path: 'dhcp.netmask', message: 'must be a contiguous netmask such as 255.255.255.0' });
+  } else if (prefix < DHCP_MIN_PREFIX) {
+    errors.push({
+      path: 'dhcp.netmask',
+      message: `/${prefix} is too large: GGnet serves a boot network of at most 65,534 addresses (netmask 255.255.0.0, /${DHCP_MIN_PREFIX}, or longer such as 255.255.255.0)`,
+    });
+  } else if (prefix > DHCP_MAX_PREFIX) {
+    errors.push({
+      path: 'dhcp.netmask',
+      message: `/${prefix} leaves no address for a client: use /${DHCP_MAX_PREFIX} (255.255.255.252) or shorter`,
+    });
+  }
   if (d.rangeStart && d.rangeEnd && IPV4_RE.test(d.rangeStart) && IPV4_RE.test(d.rangeEnd)) {
     const a = ipToInt(d.rangeStart);
     const b = ipToInt(d.rangeEnd);
@@ -53,14 +86,21 @@ export function crossCheck(s: Settings): FieldError[] {
         path: 'dhcp.rangeEnd',
         message: `must be in the same subnet as dhcp.rangeStart (netmask ${d.netmask})`,
       });
-  }
-  if (
-    !/^(255|254|252|248|240|224|192|128|0)\.(255|254|252|248|240|224|192|128|0)\.(255|254|252|248|240|224|192|128|0)\.(255|254|252|248|240|224|192|128|0)$/.test(
-      d.netmask,
-    ) ||
-    !/^1*0*$/.test(ipToInt(d.netmask).toString(2).padStart(32, '0'))
-  ) {
-    errors.push({ path: 'dhcp.netmask', message: 'must be a contiguous netmask such as 255.255.255.0' });
+    if (prefix !== null && prefix >= DHCP_MIN_PREFIX && prefix <= DHCP_MAX_PREFIX) {
+      const host = ~mask >>> 0;
+      for (const [path, ip, v] of [
+        ['dhcp.rangeStart', d.rangeStart, a],
+        ['dhcp.rangeEnd', d.rangeEnd, b],
+      ] as const) {
+        if ((v & host) === 0 || (v & host) === host)
+          errors.push({
+            path,
+            message: `${ip} is the ${(v & host) === 0 ? 'network' : 'broadcast'} address of its subnet (netmask ${d.netmask}); use an address between them`,
+          });
+        else if (v >>> 24 === 0 || v >>> 24 >= 224)
+          errors.push({ path, message: `${ip} is not a unicast address a client can use` });
+      }
+    }
   }
   return errors;
 }
@@ -155,7 +195,9 @@ export class SettingsService {
         'invalid_settings',
         `settings do not fit together: ${errors.map((e) => `${e.path}: ${e.message}`).join('; ')}`,
         {
-          hint: 'fix the fields listed in errors',
+          hint: errors.some((e) => e.path === 'dhcp.netmask' && /too large/.test(e.message))
+            ? 'use the netmask of the boot network (e.g. 255.255.255.0) and a range inside it; fix the fields listed in errors'
+            : 'fix the fields listed in errors',
           errors,
         },
       );

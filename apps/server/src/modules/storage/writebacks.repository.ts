@@ -1,5 +1,5 @@
 import type { Kysely, Selectable } from 'kysely';
-import type { Page, Writeback, WritebackListQuery } from '@ggnet/contracts';
+import { parseSort, type Page, type Writeback, type WritebackListQuery } from '@ggnet/contracts';
 import type { DB, WritebacksTable } from '../../db/schema.js';
 import { parseJson } from '../../lib/json.js';
 
@@ -59,8 +59,8 @@ export class WritebacksRepository {
     if (q.live === 'true') query = query.where('w.state', '<>', 'discarded');
     if (q.live === 'false') query = query.where('w.state', '=', 'discarded');
     const total = await query.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
-    const desc = q.sort ? q.sort.startsWith('-') : true;
-    const col = q.sort?.replace(/^-/, '') === 'machineName' ? 'm.name' : 'w.created_at';
+    const { field, desc } = parseSort(q.sort, '-createdAt');
+    const col = field === 'machineName' ? 'm.name' : 'w.created_at';
     const items = await query
       .selectAll('w')
       .select('m.name as machine_name')

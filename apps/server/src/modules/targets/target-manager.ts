@@ -56,6 +56,7 @@ export class TargetManager {
       iqn: row.iqn,
       luns: specLuns,
       initiatorIqn: row.initiator_iqn,
+      allowedAddress: row.allowed_address,
       chap: row.chap_user && row.chap_secret ? { user: row.chap_user, secret: row.chap_secret } : null,
       mutual:
         row.mutual_user && row.mutual_secret ? { user: row.mutual_user, secret: row.mutual_secret } : null,
@@ -94,7 +95,7 @@ export class TargetManager {
   async drifted(row: TargetRow, live: LiveTarget | undefined): Promise<boolean> {
     if (!live) return true;
     const driver = await this.iscsi.driver();
-    return hasDrift(targetDrift(await this.specFor(row), live, driver.firstLun));
+    return hasDrift(targetDrift(await this.specFor(row), live, driver.firstLun, driver.addressAcl));
   }
 
   /**
@@ -116,7 +117,7 @@ export class TargetManager {
         this.log.warn({ iqn: current.iqn }, 'recreated a missing target');
         return 'created';
       }
-      const d = targetDrift(spec, live, driver.firstLun);
+      const d = targetDrift(spec, live, driver.firstLun, driver.addressAcl);
       if (!hasDrift(d)) return 'none';
       const connected = live.connections.length > 0;
       if (connected && sessionLive && (d.wrongLuns.length || d.extraLuns.length)) {
@@ -133,9 +134,20 @@ export class TargetManager {
       }
       for (const n of d.extraLuns) await driver.removeLun(current.iqn, n);
       for (const l of d.missingLuns) await driver.addLun(current.iqn, l);
-      if (d.chapMismatch && spec.chap)
-        await driver.setChap(current.iqn, spec.initiatorIqn, spec.chap, spec.mutual);
+      if (d.chapMismatch && spec.chap) {
+        // an outgoing account is bound once per target: the wrong one goes before the right one comes
+        if (d.mutualMismatch && live.mutualUser && driver.deleteAccount)
+          await driver.deleteAccount(live.mutualUser);
+        if (d.missingChapUsers.length || d.mutualMismatch)
+          await driver.setChap(current.iqn, spec.initiatorIqn, spec.chap, spec.mutual);
+        // accounts of other (older) sessions go only after the session's own one is bound: a tgt
+        // target with no incoming account at all lets anyone in without CHAP
+        for (const u of d.extraChapUsers) await driver.deleteAccount?.(u);
+      }
+      // ACL changes narrow first, then widen: removing an entry never lets anyone new in
       for (const i of d.extraInitiators) await driver.unbindInitiator(current.iqn, i);
+      for (const a of d.extraAddresses) await driver.unbindAddress(current.iqn, a);
+      if (d.missingAddress) await driver.bindAddress(current.iqn, d.missingAddress);
       if (d.missingInitiator) await driver.bindInitiator(current.iqn, spec.initiatorIqn);
       this.iscsi.invalidate();
       this.log.warn({ iqn: current.iqn, drift: d }, 'repaired a target that differed from the database');

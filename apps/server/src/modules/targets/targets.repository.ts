@@ -1,5 +1,5 @@
 import type { Kysely, Selectable } from 'kysely';
-import type { Lun, Page, Target, TargetListQuery } from '@ggnet/contracts';
+import { parseSort, type Lun, type Page, type Target, type TargetListQuery } from '@ggnet/contracts';
 import type { DB, TargetsTable } from '../../db/schema.js';
 import { nowIso } from '../../db/database.js';
 import { parseJson } from '../../lib/json.js';
@@ -69,8 +69,8 @@ export class TargetsRepository {
     if (q.state) query = query.where('state', '=', q.state);
     if (q.q) query = query.where('iqn', 'like', `%${q.q.replace(/[\\%_]/g, (c) => `\\${c}`)}%`);
     const total = await query.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
-    const desc = q.sort?.startsWith('-');
-    const col = q.sort?.replace(/^-/, '') === 'iqn' ? 'iqn' : 'created_at';
+    const { field, desc } = parseSort(q.sort, 'createdAt');
+    const col = field === 'iqn' ? 'iqn' : 'created_at';
     const items = await query
       .selectAll()
       .orderBy(col, desc ? 'desc' : 'asc')

@@ -191,7 +191,8 @@ export async function registerUploadsRoutes(
   deps: { uploads: UploadsService; tus: { server: TusServer; patch: TusPatch }; repo: ImagesRepository },
 ): Promise<void> {
   const tags = ['uploads'];
-  const op = { access: 'operator' as const, targetType: 'image' };
+  // uploads stream for minutes: no body deadline (server-limits.ts); they are authenticated
+  const op = { access: 'operator' as const, targetType: 'image', streamsBody: true };
 
   // hijacked requests are not waited for by Fastify's close: wait for them here, so that shutdown
   // never closes the database under an upload that is still completing

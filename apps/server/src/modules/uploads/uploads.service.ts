@@ -330,8 +330,8 @@ export class UploadsService {
         ...(opts.filename ? { source_filename: displayFilename(opts.filename) } : {}),
         updated_at: nowIso(),
       });
-      await mkdir(files.uploadsDir, { recursive: true });
-      await (await open(staging, 'w')).close();
+      await mkdir(files.uploadsDir, { recursive: true, mode: 0o700 });
+      await (await open(staging, 'w', 0o600)).close();
       const hasher = new NodeSha256();
       let written: number;
       try {
@@ -439,8 +439,8 @@ export class UploadsService {
   ): Promise<{ staging: string; size: number; sha256: string }> {
     const { real, size } = await this.resolveImportPath(path);
     const staging = this.deps.files.stagingPath('import', imageId);
-    await mkdir(this.deps.files.uploadsDir, { recursive: true });
-    await (await open(staging, 'w')).close();
+    await mkdir(this.deps.files.uploadsDir, { recursive: true, mode: 0o700 });
+    await (await open(staging, 'w', 0o600)).close();
     // O_NOFOLLOW: the checked path must not have been swapped for a symlink since
     const src = await open(real, constants.O_RDONLY | constants.O_NOFOLLOW);
     try {

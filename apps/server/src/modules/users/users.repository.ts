@@ -1,5 +1,12 @@
 import type { Kysely, Selectable } from 'kysely';
-import type { Page, Role, User, UserListQuery } from '@ggnet/contracts';
+import {
+  parseSort,
+  type Page,
+  type Role,
+  type User,
+  type UserListQuery,
+  type USER_SORT_FIELDS,
+} from '@ggnet/contracts';
 import { containsInsensitive } from '../../db/database.js';
 import type { DB, UsersTable } from '../../db/schema.js';
 
@@ -15,7 +22,7 @@ export const toUser = (r: UserRow): User => ({
   lastLoginAt: r.last_login_at,
 });
 
-const SORT: Record<string, keyof UsersTable> = {
+const SORT: Record<(typeof USER_SORT_FIELDS)[number], keyof UsersTable> = {
   username: 'username',
   role: 'role',
   createdAt: 'created_at',
@@ -57,8 +64,8 @@ export class UsersRepository {
     if (q.role) query = query.where('role', '=', q.role);
     if (q.disabled !== undefined) query = query.where('disabled', '=', q.disabled ? 1 : 0);
     const total = await query.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
-    const desc = q.sort?.startsWith('-');
-    const col = SORT[q.sort?.replace(/^-/, '') ?? 'username'] ?? 'username';
+    const { field, desc } = parseSort(q.sort, 'username');
+    const col = SORT[field];
     const items = await query
       .selectAll()
       .orderBy(col, desc ? 'desc' : 'asc')
@@ -75,6 +82,15 @@ export class UsersRepository {
 
   async update(id: string, patch: Partial<Omit<UserRow, 'id'>>): Promise<void> {
     await this.db.updateTable('users').set(patch).where('id', '=', id).execute();
+  }
+
+  /** Every access token issued to the user before stops working (they carry the old version). */
+  async bumpTokenVersion(id: string, at: string): Promise<void> {
+    await this.db
+      .updateTable('users')
+      .set((eb) => ({ token_version: eb('token_version', '+', 1), updated_at: at }))
+      .where('id', '=', id)
+      .execute();
   }
 
   async delete(id: string): Promise<number> {

@@ -39,6 +39,7 @@ export class UsersService {
       created_at: now,
       updated_at: now,
       last_login_at: null,
+      token_version: 0,
     };
     try {
       await this.repo.insert(row);
@@ -69,7 +70,11 @@ export class UsersService {
       updated_at: nowIso(),
     };
     await this.repo.update(id, changes);
-    if (patch.disabled) await this.tokens.revokeAllForUser(id, nowIso());
+    if (patch.disabled && !row.disabled) {
+      // every login of the user ends now: refresh tokens and the access tokens already issued
+      await this.tokens.revokeAllForUser(id, nowIso());
+      await this.repo.bumpTokenVersion(id, nowIso());
+    }
     this.onUserChanged(id);
     const user = toUser({ ...row, ...changes });
     this.bus.publish('user.updated', id, user);
@@ -80,8 +85,9 @@ export class UsersService {
     const row = await this.repo.findById(id);
     if (!row) throw notFound('user', id);
     await this.repo.update(id, { password_hash: await hashPassword(password), updated_at: nowIso() });
-    // a new password ends every existing login of that user
+    // a new password ends every existing login of that user, access tokens included, at once
     await this.tokens.revokeAllForUser(id, nowIso());
+    await this.repo.bumpTokenVersion(id, nowIso());
     this.onUserChanged(id);
   }
 

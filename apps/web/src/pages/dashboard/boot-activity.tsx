@@ -2,6 +2,7 @@ import { Card, Table, Text, Title } from '@mantine/core';
 import type { BootEvent, Page } from '@ggnet/contracts';
 import { useOptional } from '../../api/queries';
 import { keys } from '../../live/apply-event';
+import { refusalLabel } from '../../lib/boot-refusal';
 import { formatRelative } from '../../lib/format';
 import { useNow } from '../../lib/use-now';
 
@@ -25,12 +26,21 @@ export function BootActivity({ q }: { q: ReturnType<typeof useBootEvents> }) {
         <Table fz="sm" verticalSpacing={4}>
           <Table.Tbody>
             {q.data.items.map((e) => (
-              <Table.Tr key={e.id}>
+              <Table.Tr key={e.id} data-kind={e.kind}>
                 <Table.Td c="dimmed" w={110}>
                   {formatRelative(e.at, now)}
                 </Table.Td>
-                <Table.Td>
+                <Table.Td
+                  c={e.kind === 'refused' ? 'red' : undefined}
+                  fw={e.kind === 'refused' ? 600 : undefined}
+                >
                   {e.kind.replace('_', ' ')}
+                  {e.kind === 'refused' && typeof e.detail.reason === 'string' && (
+                    <Text span size="xs" c="red">
+                      {' '}
+                      {refusalLabel(e.detail.reason)}
+                    </Text>
+                  )}
                   {typeof e.detail.result === 'string' && (
                     <Text span size="xs" c="dimmed">
                       {' '}

@@ -8,6 +8,7 @@ import { BootTimesCard } from './boot-times-card';
 import { JobsCard } from './jobs-card';
 import { LiveSessionsCard } from './live-sessions-card';
 import { MachineCountCard } from './machine-count-card';
+import { MaintenanceRequestsCard } from './maintenance-requests';
 import { RecentEvents } from './recent-events';
 import { StorageCard } from './storage-card';
 
@@ -24,6 +25,7 @@ export function DashboardPage() {
   return (
     <>
       <PageHeader title="Dashboard" description="What the boot network is doing right now." />
+      <MaintenanceRequestsCard />
       <SimpleGrid cols={{ base: 2, sm: 3, lg: 5 }} mb="md">
         {STATUS_CARDS.map((c) => (
           <MachineCountCard key={c.status} {...c} />

@@ -98,13 +98,7 @@ describe('<LoginPage>', () => {
   });
 
   it('logs in and goes to the page it came for', async () => {
-    const f = fakeFetch([
-      [
-        'POST /api/v1/auth/login',
-        200,
-        { accessToken: 'a', refreshToken: 'r'.repeat(20), expiresIn: 900, user },
-      ],
-    ]);
+    const f = fakeFetch([['POST /api/v1/auth/login', 200, { accessToken: 'a', expiresIn: 900, user }]]);
     vi.stubGlobal('fetch', f.fn);
     const router = renderLogin();
     const u = userEvent.setup();
@@ -114,7 +108,7 @@ describe('<LoginPage>', () => {
     expect(await screen.findByText('machines page')).toBeInTheDocument();
     expect(router.state.location.pathname).toBe('/machines');
     expect(auth.get()?.user.username).toBe('admin');
-    expect(f.calls[0]!.body).toEqual({ username: 'admin', password: 'secret-pw' });
+    expect(f.calls[0]!.body).toEqual({ username: 'admin', password: 'secret-pw', refreshIn: 'cookie' });
   });
 
   it('explains why a login ended on its own', async () => {

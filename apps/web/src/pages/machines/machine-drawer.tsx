@@ -1,6 +1,8 @@
 import { Alert, Badge, Drawer, Group, Skeleton, Stack, Table, Text, Title } from '@mantine/core';
-import type { Image, Machine } from '@ggnet/contracts';
-import { useSessions } from '../../api/queries';
+import type { BootEvent, Image, Machine, Page } from '@ggnet/contracts';
+import { useOptional, useSessions } from '../../api/queries';
+import { keys } from '../../live/apply-event';
+import { refusalLabel } from '../../lib/boot-refusal';
 import { SessionTimeline } from '../../components/boot-timeline';
 import { StatusBadge, TableHead } from '../../components/ui';
 import {
@@ -16,6 +18,13 @@ import { serverNow } from '../../lib/server-clock';
 export function MachineDrawer(props: { machine: Machine | null; images: Image[]; onClose: () => void }) {
   const m = props.machine;
   const sessions = useSessions({ machineId: m?.id, limit: 10, sort: '-startedAt' });
+  // boot requests for this MAC that GGnet turned down (another PC, a wrong address)
+  const refused = useOptional<Page<BootEvent>>(
+    keys.boot,
+    '/boot/events',
+    { mac: m?.mac ?? '', kind: 'refused', limit: 5 },
+    { enabled: !!m },
+  );
   const imageName = (id: string | null) =>
     id ? (props.images.find((i) => i.id === id)?.name ?? id) : 'none';
   const items = m ? (sessions.data?.items ?? []) : [];
@@ -88,6 +97,18 @@ export function MachineDrawer(props: { machine: Machine | null; images: Image[];
           {lastFailure && lastFailure.id === items[0]?.id && (
             <Alert color="red" title="The last boot failed">
               {lastFailure.error}
+            </Alert>
+          )}
+          {m && !!refused.data?.items.length && (
+            <Alert color="red" title="Boot requests refused" data-testid="machine-refusals">
+              <Stack gap={2}>
+                {refused.data.items.map((e) => (
+                  <Text size="sm" key={e.id}>
+                    {formatRelative(e.at)}: {typeof e.detail.ip === 'string' ? e.detail.ip : '?'} —{' '}
+                    {refusalLabel(typeof e.detail.reason === 'string' ? e.detail.reason : '')}
+                  </Text>
+                ))}
+              </Stack>
             </Alert>
           )}
           {current && (

@@ -72,6 +72,11 @@ export function DhcpTab({ f, dirty }: { f: SettingsFields; dirty: boolean }) {
             'Send IPv6 router advertisements',
             'Saves ~13 s per boot: iPXE stops waiting for IPv6',
           )}
+          {f.bool(
+            'network.bootEndpointOnlyOnBootListener',
+            'Serve /boot/* only on the boot HTTP port',
+            'The API port then answers /boot/* with 404: it need not face the boot network',
+          )}
         </Stack>
       </Card>
       {d.dhcp.mode !== 'dhcp' && <DhcpSnippetCard dirty={dirty} />}

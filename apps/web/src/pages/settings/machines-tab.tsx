@@ -34,6 +34,19 @@ export function MachinesTab({ f, images }: { f: SettingsFields; images: Image[] 
           'pc-{n}',
           '{n} is a counter, {mac} the MAC without colons',
         )}
+        {f.num('machines.registerPerHour', 'New PCs registered per hour at most', {
+          min: 1,
+          description: 'Pending and automatic alike; more are refused (the dashboard says so)',
+        })}
+        {f.num('machines.pendingMax', 'Pending machines at most', { min: 1 })}
+        {f.num('machines.pendingExpireSec', 'A pending PC not seen for this long gives its place', {
+          min: 120,
+          suffix: ' s',
+          description: 'Only when the pending list is full; oldest first',
+        })}
+        {f.num('machines.autoRegisterMax', 'Automatic registration stops at this many machines', {
+          min: 1,
+        })}
       </SimpleGrid>
     </Card>
   );

@@ -7,6 +7,7 @@ import { useApiMutation } from '../../api/queries';
 import { PageHeader } from '../../components/ui';
 import { keys } from '../../live/apply-event';
 import { notifyOk } from '../../lib/notify';
+import { BackupTab } from './backup-tab';
 import { BootTab } from './boot-tab';
 import { DhcpTab } from './dhcp-tab';
 import { IscsiTab } from './iscsi-tab';
@@ -107,6 +108,7 @@ export function SettingsEditor({ saved, images }: { saved: SettingsResponse; ima
           {tab('storage', 'Storage')}
           {tab('iscsi', 'iSCSI')}
           {tab('machines', 'Machines')}
+          {tab('backup', 'Backups')}
         </Tabs.List>
         <Tabs.Panel value="dhcp">
           <DhcpTab f={f} dirty={dirty} />
@@ -122,6 +124,9 @@ export function SettingsEditor({ saved, images }: { saved: SettingsResponse; ima
         </Tabs.Panel>
         <Tabs.Panel value="machines">
           <MachinesTab f={f} images={images} />
+        </Tabs.Panel>
+        <Tabs.Panel value="backup">
+          <BackupTab f={f} />
         </Tabs.Panel>
       </Tabs>
     </>

@@ -1,0 +1,71 @@
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { screen } from '@testing-library/react';
+import type { Machine } from '@ggnet/contracts';
+import { fakeFetch, renderWithProviders } from '../../test/render';
+import { refusalLabel } from '../../lib/boot-refusal';
+import { MachineDrawer } from './machine-drawer';
+
+const machine: Machine = {
+  id: 'm1',
+  name: 'pc-07',
+  mac: '52:54:00:aa:bb:07',
+  ip: null,
+  description: '',
+  enabled: true,
+  pending: false,
+  bootImageId: null,
+  extraImageIds: [],
+  keepWriteback: false,
+  bootMode: 'normal',
+  tags: [],
+  initiatorIqn: 'iqn.2024-01.lan.ggnet:initiator.pc-07',
+  status: 'online',
+  sessionId: null,
+  lastSeenAt: null,
+  lastIp: null,
+  createdAt: '',
+  updatedAt: '',
+};
+
+describe('<MachineDrawer> refused boot requests', () => {
+  afterEach(() => vi.unstubAllGlobals());
+
+  it('shows the boot requests for its MAC that GGnet refused, with who asked and why', async () => {
+    const f = fakeFetch([
+      ['GET /api/v1/sessions', 200, { items: [], total: 0 }],
+      [
+        'GET /api/v1/boot/events',
+        200,
+        {
+          items: [
+            {
+              id: 9,
+              at: new Date().toISOString(),
+              mac: machine.mac,
+              machineId: 'm1',
+              sessionId: 's1',
+              kind: 'refused',
+              detail: { reason: 'in_use', ip: '10.0.0.66', owner: '10.0.0.21' },
+            },
+          ],
+          total: 1,
+        },
+      ],
+    ]);
+    vi.stubGlobal('fetch', f.fn);
+    renderWithProviders(<MachineDrawer machine={machine} images={[]} onClose={() => undefined} />);
+    const alert = await screen.findByTestId('machine-refusals');
+    expect(alert).toHaveTextContent('Boot requests refused');
+    expect(alert).toHaveTextContent('10.0.0.66');
+    expect(alert).toHaveTextContent(refusalLabel('in_use'));
+    const asked = f.calls.find((c) => c.url.includes('/boot/events'))!.url;
+    expect(asked).toContain('kind=refused');
+    expect(asked).toContain(`mac=${encodeURIComponent(machine.mac)}`);
+  });
+
+  it('labels every refusal reason in words', () => {
+    expect(refusalLabel('fixed_ip')).toBe('not from the fixed IP');
+    expect(refusalLabel('not_leased')).toBe('address not leased to this MAC');
+    expect(refusalLabel('booting')).toMatch(/booting machine/);
+  });
+});
