@@ -39,6 +39,8 @@ export default defineConfig({
           root: 'apps/web',
           include: ['src/**/*.test.{ts,tsx}'],
           environment: 'jsdom',
+          // whole pages with user-event typing: seconds each when other tests share the cores
+          testTimeout: 20_000,
         },
       },
       {

@@ -11,6 +11,9 @@ import type { Role } from '@ggnet/contracts';
 import { auth } from './api/client';
 import { AppLayout } from './components/app-layout';
 import { hasRole } from './lib/roles';
+import { searchString } from './lib/search-params';
+import { validateMachinesSearch } from './pages/machines/machines-search';
+import { validateSessionsSearch } from './pages/sessions/sessions-search';
 
 interface RouterContext {
   queryClient: QueryClient;
@@ -18,17 +21,13 @@ interface RouterContext {
 
 const rootRoute = createRootRouteWithContext<RouterContext>()({ component: Outlet });
 
-const str = (v: unknown) => (typeof v === 'string' && v ? v : undefined);
-const num = (v: unknown) => {
-  const n = typeof v === 'number' ? v : typeof v === 'string' ? Number(v) : NaN;
-  return Number.isInteger(n) && n > 0 ? n : undefined;
-};
-
 const loginRoute = createRoute({
   getParentRoute: () => rootRoute,
   path: '/login',
-  validateSearch: (s: Record<string, unknown>): { redirect?: string } => ({ redirect: str(s.redirect) }),
-  component: lazyRouteComponent(() => import('./pages/login-page'), 'LoginPage'),
+  validateSearch: (s: Record<string, unknown>): { redirect?: string } => ({
+    redirect: searchString(s.redirect),
+  }),
+  component: lazyRouteComponent(() => import('./pages/login/login-page'), 'LoginPage'),
 });
 
 /** Every page but login: needs a login; redirects to /login and back afterwards. */
@@ -55,72 +54,54 @@ const requireRole = (role: Role) => () => {
 const dashboardRoute = createRoute({
   getParentRoute: () => appRoute,
   path: '/',
-  component: lazyRouteComponent(() => import('./pages/dashboard-page'), 'DashboardPage'),
+  component: lazyRouteComponent(() => import('./pages/dashboard/dashboard-page'), 'DashboardPage'),
 });
-
-export interface MachinesSearch {
-  q?: string;
-  status?: string;
-  bootMode?: string;
-  imageId?: string;
-  sort?: string;
-  page?: number;
-}
 
 const machinesRoute = createRoute({
   getParentRoute: () => appRoute,
   path: '/machines',
-  validateSearch: (s: Record<string, unknown>): MachinesSearch => ({
-    q: str(s.q),
-    status: str(s.status),
-    bootMode: str(s.bootMode),
-    imageId: str(s.imageId),
-    sort: str(s.sort),
-    page: num(s.page),
-  }),
-  component: lazyRouteComponent(() => import('./pages/machines-page'), 'MachinesPage'),
+  validateSearch: validateMachinesSearch,
+  component: lazyRouteComponent(() => import('./pages/machines/machines-page'), 'MachinesPage'),
 });
 
 const imagesRoute = createRoute({
   getParentRoute: () => appRoute,
   path: '/images',
-  component: lazyRouteComponent(() => import('./pages/images-page'), 'ImagesPage'),
+  component: lazyRouteComponent(() => import('./pages/images/images-page'), 'ImagesPage'),
 });
 
 const sessionsRoute = createRoute({
   getParentRoute: () => appRoute,
   path: '/sessions',
-  validateSearch: (s: Record<string, unknown>): { all?: boolean } => ({
-    all: s.all === true || s.all === 'true' ? true : undefined,
-  }),
-  component: lazyRouteComponent(() => import('./pages/sessions-page'), 'SessionsPage'),
+  validateSearch: validateSessionsSearch,
+  component: lazyRouteComponent(() => import('./pages/sessions/sessions-page'), 'SessionsPage'),
 });
 
 const targetsRoute = createRoute({
   getParentRoute: () => appRoute,
   path: '/targets',
-  component: lazyRouteComponent(() => import('./pages/targets-page'), 'TargetsPage'),
+  component: lazyRouteComponent(() => import('./pages/targets/targets-page'), 'TargetsPage'),
 });
 
 const usersRoute = createRoute({
   getParentRoute: () => appRoute,
   path: '/users',
   beforeLoad: requireRole('admin'),
-  component: lazyRouteComponent(() => import('./pages/users-page'), 'UsersPage'),
+  component: lazyRouteComponent(() => import('./pages/users/users-page'), 'UsersPage'),
 });
 
 const auditRoute = createRoute({
   getParentRoute: () => appRoute,
   path: '/audit',
   beforeLoad: requireRole('admin'),
-  component: lazyRouteComponent(() => import('./pages/audit-page'), 'AuditPage'),
+  component: lazyRouteComponent(() => import('./pages/audit/audit-page'), 'AuditPage'),
 });
 
 const settingsRoute = createRoute({
   getParentRoute: () => appRoute,
   path: '/settings',
   beforeLoad: requireRole('admin'),
-  component: lazyRouteComponent(() => import('./pages/settings-page'), 'SettingsPage'),
+  component: lazyRouteComponent(() => import('./pages/settings/settings-page'), 'SettingsPage'),
 });
 
 const routeTree = rootRoute.addChildren([

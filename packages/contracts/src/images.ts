@@ -1,12 +1,12 @@
 import { z } from 'zod';
 import { Id, ListQuery, Timestamp, sortBy } from './common.js';
+import { OS_TYPES } from './plain.js';
 import { FreeText, ImageName } from './names.js';
 
 export const IMAGE_STATES = ['uploading', 'uploaded', 'converting', 'ready', 'failed'] as const;
 export const ImageState = z.enum(IMAGE_STATES);
 export type ImageState = z.infer<typeof ImageState>;
 
-export const OS_TYPES = ['windows', 'linux', 'other'] as const;
 export const OsType = z.enum(OS_TYPES);
 
 /** Formats GGnet takes in; everything is converted to raw. */

@@ -1,4 +1,5 @@
 export * from './common.js';
+export * from './plain.js';
 export * from './names.js';
 export * from './auth.js';
 export * from './users.js';

@@ -1,8 +1,8 @@
 import { z } from 'zod';
 import { Id, ListQuery, QueryBool, Timestamp, sortBy } from './common.js';
+import { BOOT_MODES } from './plain.js';
 import { FreeText, Ipv4, Mac, MachineName, Tag } from './names.js';
 
-export const BOOT_MODES = ['normal', 'maintenance', 'local'] as const;
 export const BootMode = z.enum(BOOT_MODES);
 export type BootMode = z.infer<typeof BootMode>;
 
@@ -87,6 +87,7 @@ export const MachineBulk = z.strictObject({
 });
 export type MachineBulk = z.infer<typeof MachineBulk>;
 export const MachineBulkResult = z.object({ affected: z.number().int() });
+export type MachineBulkResult = z.infer<typeof MachineBulkResult>;
 
 /** CSV import: a header line with at least name,mac; optional ip,description,bootMode,tags (tags separated by `;`). */
 export const MachineImportRequest = z.strictObject({
@@ -94,6 +95,7 @@ export const MachineImportRequest = z.strictObject({
   /** Validate only: report what would happen without storing anything. */
   dryRun: z.boolean().default(false),
 });
+export type MachineImportRequest = z.input<typeof MachineImportRequest>;
 export const MachineImportResult = z.object({
   created: z.number().int(),
   errors: z.array(z.object({ line: z.number().int(), message: z.string() })),

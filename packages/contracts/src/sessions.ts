@@ -122,3 +122,7 @@ export const BootEvent = z.object({
   detail: z.record(z.string(), z.unknown()),
 });
 export type BootEvent = z.infer<typeof BootEvent>;
+
+/** `GET /sessions/{id}/timeline`: the boot events of one session, oldest first. */
+export const SessionTimeline = z.object({ items: z.array(BootEvent) });
+export type SessionTimeline = z.infer<typeof SessionTimeline>;

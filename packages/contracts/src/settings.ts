@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { Id } from './common.js';
-import { DOMAIN_RE, Ipv4, ZfsDataset } from './names.js';
+import { Ipv4, ZfsDataset } from './names.js';
+import { DOMAIN_RE } from './plain.js';
 
 export const DHCP_MODES = ['off', 'dhcp', 'proxy'] as const;
 export const DhcpMode = z.enum(DHCP_MODES);

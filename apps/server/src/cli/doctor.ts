@@ -2,6 +2,7 @@ import { constants, accessSync, existsSync, mkdtempSync, rmSync, statfsSync, wri
 import { createServer } from 'node:net';
 import { createSocket } from 'node:dgram';
 import { dirname, join } from 'node:path';
+import { formatBytes } from '@ggnet/contracts';
 import type { Config } from '../config/config.schema.js';
 import type { ProcessRunner } from '../adapters/process/process-runner.adapter.js';
 
@@ -79,8 +80,6 @@ export async function reflinkSupported(runner: ProcessRunner, dir: string): Prom
   }
 }
 
-const gib = (n: number) => `${(n / 1024 ** 3).toFixed(1)} GiB`;
-
 export async function runDoctor(
   config: Config,
   runner: ProcessRunner,
@@ -149,7 +148,7 @@ export async function runDoctor(
     out.push({
       name: 'free space (data dir)',
       status: ok ? 'ok' : 'fail',
-      detail: `${gib(free)} free of ${gib(s.blocks * s.bsize)} in ${where}; reserve ${gib(reserveBytes)}`,
+      detail: `${formatBytes(free)} free of ${formatBytes(s.blocks * s.bsize)} in ${where}; reserve ${formatBytes(reserveBytes)}`,
       required: true,
     });
     const reflink = await reflinkSupported(runner, probeDir);

@@ -4,6 +4,7 @@ import { homedir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as tus from 'tus-js-client';
+import { formatBytes } from '@ggnet/contracts';
 import type { Config } from '../config/config.schema.js';
 import type { Container } from '../container.js';
 import { sha256File } from '../adapters/storage/image-files.js';
@@ -22,8 +23,6 @@ export class CliError extends Error {
 const out = (s: string) => process.stderr.write(s);
 const text = (v: unknown, fallback: string) =>
   typeof v === 'string' || typeof v === 'number' ? String(v) : fallback;
-const human = (n: number) =>
-  n >= 1024 ** 3 ? `${(n / 1024 ** 3).toFixed(2)} GiB` : `${(n / 1024 ** 2).toFixed(1)} MiB`;
 
 /** A progress line that redraws itself on a terminal and prints every 10 % otherwise. */
 function progressPrinter(label: string) {
@@ -31,10 +30,10 @@ function progressPrinter(label: string) {
   return (done: number, total: number, extra = '') => {
     const pct = total ? (done / total) * 100 : 0;
     if (process.stderr.isTTY)
-      out(`\r${label} ${pct.toFixed(1)}% (${human(done)} of ${human(total)})${extra}   `);
+      out(`\r${label} ${pct.toFixed(1)}% (${formatBytes(done)} of ${formatBytes(total)})${extra}   `);
     else if (pct - lastPct >= 10 || pct >= 100) {
       lastPct = pct;
-      out(`${label} ${pct.toFixed(0)}% (${human(done)} of ${human(total)})${extra}\n`);
+      out(`${label} ${pct.toFixed(0)}% (${formatBytes(done)} of ${formatBytes(total)})${extra}\n`);
     }
   };
 }
@@ -118,7 +117,7 @@ export async function followJob(get: () => Promise<JobView>, label: string): Pro
   for (;;) {
     const j = await get();
     if (j.progress && j.state === 'running') {
-      const rate = j.progress.bytesPerSec ? `, ${human(j.progress.bytesPerSec)}/s` : '';
+      const rate = j.progress.bytesPerSec ? `, ${formatBytes(j.progress.bytesPerSec)}/s` : '';
       const eta = j.progress.etaSec != null ? `, ${j.progress.etaSec} s left` : '';
       const line = `${label}: ${j.progress.stage ?? 'running'} ${j.progress.percent.toFixed(1)}%${rate}${eta}`;
       out(process.stderr.isTTY ? `\r${line}     ` : `${line}\n`);
@@ -229,7 +228,7 @@ export async function imageUpload(argv: string[]): Promise<number> {
   if (process.stderr.isTTY) out('\n');
   const { job: jobId, image: imageId } = ids;
   process.stdout.write(
-    `uploaded ${basename(path)} (${human(st.size)})${imageId ? ` as image ${imageId}` : ''}\n`,
+    `uploaded ${basename(path)} (${formatBytes(st.size)})${imageId ? ` as image ${imageId}` : ''}\n`,
   );
   if (values['no-wait'] || !jobId || !imageId) return 0;
   const job = await followJob(() => api<JobView>(s, `/api/v1/jobs/${jobId}`), 'convert');

@@ -274,7 +274,7 @@ describeEachDialect('uploads (tus-js-client over a real socket)', (dialect) => {
     expect(huge.status).toBe(507);
     const body = (await huge.json()) as { detail: string; hint: string };
     expect(body).toMatchObject({ code: 'insufficient_storage' });
-    expect(body.detail).toMatch(/not enough space for 15360\.0 GiB/);
+    expect(body.detail).toMatch(/not enough space for 15\.0 TiB/);
     expect(body.hint).toMatch(/free space/);
     await t.container.settings.update({ storage: { reserveBytes: 1024 ** 5 } }, null);
     const reserved = await post({ ...auth, 'upload-length': '1000', 'upload-metadata': meta });

@@ -1,5 +1,6 @@
 import { ApiError, errorFromResponse } from './api-error';
 import { AuthStore } from './auth-store';
+import { serverClock } from '../lib/server-clock';
 
 export const auth = new AuthStore({
   fetch: (...a) => fetch(...a),
@@ -38,12 +39,15 @@ export async function api<T>(path: string, opts: RequestOptions = {}, store: Aut
     if (token) headers.authorization = `Bearer ${token}`;
     if (opts.body !== undefined) headers['content-type'] = 'application/json';
     try {
-      return await fetch(url, {
+      const sentAt = Date.now();
+      const res = await fetch(url, {
         method: opts.method ?? 'GET',
         headers,
         body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
         signal: opts.signal,
       });
+      serverClock.observe(res.headers.get('date'), sentAt, Date.now());
+      return res;
     } catch (e) {
       if ((e as Error).name === 'AbortError') throw e;
       throw new ApiError({

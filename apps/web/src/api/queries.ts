@@ -7,13 +7,14 @@ import {
 } from '@tanstack/react-query';
 import type {
   AuditEntry,
-  BootEvent,
   Image,
   ImageVersion,
   Job,
   Machine,
+  MaintenanceAccess,
   Page,
   Session,
+  SessionTimeline,
   SettingsResponse,
   Target,
   User,
@@ -75,7 +76,7 @@ export function useTimeline(sessionId: string | null) {
   return useQuery({
     queryKey: [...keys.sessions, sessionId, 'timeline'],
     queryFn: ({ signal }) =>
-      api<{ items: BootEvent[] }>(`/sessions/${sessionId}/timeline`, { signal }).then((r) => r.items),
+      api<SessionTimeline>(`/sessions/${sessionId}/timeline`, { signal }).then((r) => r.items),
     enabled: !!sessionId,
   });
 }
@@ -84,6 +85,15 @@ export function useSettings() {
   return useQuery({
     queryKey: keys.settings,
     queryFn: ({ signal }) => api<SettingsResponse>('/settings', { signal }),
+  });
+}
+
+/** GET /api/v1/boot/maintenance (operators): PIN set? approval? who waits at a boot menu. */
+export function useMaintenanceAccess(enabled = true) {
+  return useQuery({
+    queryKey: [...keys.boot, 'maintenance'],
+    queryFn: ({ signal }) => api<MaintenanceAccess>('/boot/maintenance', { signal }),
+    enabled,
   });
 }
 

@@ -1,5 +1,6 @@
 import { useState, type ReactNode } from 'react';
-import { Button, Group, Modal, Text } from '@mantine/core';
+import { Modal, Text } from '@mantine/core';
+import { ModalActions } from './modal-actions';
 
 /** A small "are you sure" dialog; `onConfirm` may be async (the button shows a spinner). */
 export function ConfirmDialog(props: {
@@ -15,28 +16,24 @@ export function ConfirmDialog(props: {
   return (
     <Modal opened={props.opened} onClose={props.onClose} title={props.title} centered>
       <Text size="sm">{props.message}</Text>
-      <Group justify="flex-end" mt="lg">
-        <Button variant="default" onClick={props.onClose}>
-          Cancel
-        </Button>
-        <Button
-          color={props.color ?? 'red'}
-          loading={busy}
-          onClick={async () => {
-            setBusy(true);
-            try {
-              await props.onConfirm();
-              props.onClose();
-            } catch {
-              // the mutation's error toast tells the user; keep the dialog open
-            } finally {
-              setBusy(false);
-            }
-          }}
-        >
-          {props.confirmLabel ?? 'Confirm'}
-        </Button>
-      </Group>
+      <ModalActions
+        onCancel={props.onClose}
+        label={props.confirmLabel ?? 'Confirm'}
+        color={props.color ?? 'red'}
+        loading={busy}
+        onConfirm={async () => {
+          setBusy(true);
+          try {
+            await props.onConfirm();
+            props.onClose();
+          } catch {
+            // the mutation's error toast tells the user; keep the dialog open
+          } finally {
+            setBusy(false);
+          }
+        }}
+        mt="lg"
+      />
     </Modal>
   );
 }

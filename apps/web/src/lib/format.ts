@@ -1,17 +1,7 @@
-const UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
+import { formatBytes } from '@ggnet/contracts';
+import { serverNow } from './server-clock';
 
-/** 1536 -> "1.5 KiB"; null/undefined -> "—". */
-export function formatBytes(n: number | null | undefined, digits = 1): string {
-  if (n === null || n === undefined || !Number.isFinite(n)) return '—';
-  let v = Math.abs(n);
-  let u = 0;
-  while (v >= 1024 && u < UNITS.length - 1) {
-    v /= 1024;
-    u++;
-  }
-  const s = u === 0 ? String(Math.round(v)) : v.toFixed(v >= 100 ? 0 : digits);
-  return `${n < 0 ? '-' : ''}${s} ${UNITS[u]}`;
-}
+export { formatBytes };
 
 export function formatRate(bytesPerSec: number | null | undefined): string {
   if (!bytesPerSec || bytesPerSec <= 0) return '—';
@@ -43,13 +33,17 @@ export function secondsBetween(from: string | null | undefined, to: string | num
   return Number.isFinite(a) && Number.isFinite(b) ? Math.max(0, (b - a) / 1000) : null;
 }
 
-/** "just now", "5 min ago", "3 h ago", else a local date. */
-export function formatRelative(iso: string | null | undefined, now = Date.now()): string {
+/**
+ * "just now", "5 min ago", "3 h ago", else a local date; `now` is the server's time (useNow). A time
+ * after `now` is "just now": what the server recorded has happened, and a difference the other way
+ * is the clocks disagreeing (the estimate of the server's clock is good to about a second, and
+ * useNow ticks once a second).
+ */
+export function formatRelative(iso: string | null | undefined, now = serverNow()): string {
   if (!iso) return '—';
   const t = Date.parse(iso);
   if (!Number.isFinite(t)) return '—';
-  const d = (now - t) / 1000;
-  if (d < 0) return 'in the future';
+  const d = Math.max(0, (now - t) / 1000);
   if (d < 10) return 'just now';
   if (d < 60) return `${Math.floor(d)} s ago`;
   if (d < 3600) return `${Math.floor(d / 60)} min ago`;

@@ -30,7 +30,7 @@ const STALE: Record<string, QueryKey[]> = {
   writeback: [keys.storage, keys.sessions],
   iscsi: [keys.iscsi, keys.targets],
   storage: [keys.storage],
-  settings: [keys.settings],
+  settings: [keys.settings, keys.dhcp],
   user: [keys.users],
   backup: [keys.backups],
 };

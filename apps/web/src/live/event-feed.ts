@@ -1,6 +1,8 @@
 import type { LiveEvent } from '@ggnet/contracts';
+import { serverNow } from '../lib/server-clock';
 
 export interface FeedItem extends LiveEvent {
+  /** When it arrived, on the server's clock (as useNow). */
   at: number;
   seq: number;
 }
@@ -12,7 +14,7 @@ const listeners = new Set<() => void>();
 
 /** Recent events for the dashboard (progress ticks left out: they would drown everything else). */
 export const eventFeed = {
-  push: (e: LiveEvent, at = Date.now()): void => {
+  push: (e: LiveEvent, at = serverNow()): void => {
     if (e.type === 'job.progress') return;
     items = [{ ...e, at, seq: ++seq }, ...items].slice(0, MAX);
     for (const l of listeners) l();

@@ -3,9 +3,10 @@
 import '@testing-library/jest-dom/vitest';
 import type { ReactElement, ReactNode } from 'react';
 import { afterEach } from 'vitest';
-import { cleanup, render } from '@testing-library/react';
+import { cleanup, configure, render } from '@testing-library/react';
 import { MantineProvider } from '@mantine/core';
 import { QueryClient, QueryClientProvider } from '@tanstack/react-query';
+import { createMemoryHistory, createRootRoute, createRouter, RouterProvider } from '@tanstack/react-router';
 
 if (!window.matchMedia) {
   window.matchMedia = (query: string) =>
@@ -33,6 +34,8 @@ if (!('scrollIntoView' in Element.prototype))
 window.scrollTo = () => undefined;
 
 afterEach(() => cleanup());
+// pages render behind lazy queries and a router; on a busy 2-core machine the default 1 s is short
+configure({ asyncUtilTimeout: 5000 });
 
 export function renderWithProviders(
   ui: ReactElement,
@@ -44,6 +47,22 @@ export function renderWithProviders(
     </MantineProvider>
   );
   return { qc, ...render(ui, { wrapper: Wrapper }) };
+}
+
+/**
+ * Renders `ui` as the only route of a router at `url`, for components that read the URL's search
+ * (`validateSearch` as their route has it) or navigate; `router.state.location` shows where they went.
+ */
+export function renderInRouter(
+  ui: ReactElement,
+  opts: { url?: string; validateSearch?: (s: Record<string, unknown>) => object } = {},
+) {
+  const root = createRootRoute({ component: () => ui, validateSearch: opts.validateSearch });
+  const router = createRouter({
+    routeTree: root,
+    history: createMemoryHistory({ initialEntries: [opts.url ?? '/'] }),
+  });
+  return { router, ...renderWithProviders(<RouterProvider router={router} />) };
 }
 
 /** A fetch stub that answers from a list of [method path-prefix, status, body] routes and records calls. */

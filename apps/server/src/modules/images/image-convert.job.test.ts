@@ -53,7 +53,7 @@ describe('vetSource: what GGnet refuses before converting', () => {
     // 300 MiB of file for a disk said to be 16 MiB: the header lies
     expect(() =>
       vetSource(info({ format: 'vhdx', virtualSize: 16 * MiB }), { ...ok, fileSize: 300 * MiB }),
-    ).toThrow(/header says the disk is 16 MiB, but the file holds 300 MiB/);
+    ).toThrow(/header says the disk is 16.0 MiB, but the file holds 300 MiB/);
     // ...unless qcow2 snapshots hold the extra data
     expect(() =>
       vetSource(info({ format: 'qcow2', virtualSize: 16 * MiB, snapshots: 2 }), {

@@ -1,7 +1,7 @@
 import { mkdir, open, rename, stat } from 'node:fs/promises';
 import { dirname, extname } from 'node:path';
 import type { Job } from '@ggnet/contracts';
-import { SOURCE_FORMATS } from '@ggnet/contracts';
+import { formatBytes, SOURCE_FORMATS } from '@ggnet/contracts';
 import type { Logger } from 'pino';
 import { nowIso } from '../../db/database.js';
 import type { EventBus } from '../../events/event-bus.js';
@@ -49,8 +49,6 @@ const ALLOWED = new Set<string>(SOURCE_FORMATS);
 export const MAX_VIRTUAL_SIZE = 64 * 1024 ** 4;
 
 const MiB = 1024 * 1024;
-const human = (n: number) =>
-  n >= 1024 ** 3 ? `${(n / 1024 ** 3).toFixed(1)} GiB` : `${(n / MiB).toFixed(n < 10 * MiB ? 1 : 0)} MiB`;
 
 /** The input itself is unacceptable: the stored upload is deleted with the failure. */
 export class BadInputError extends PermanentJobError {
@@ -98,7 +96,9 @@ export function vetSource(
   if (info.encrypted) throw new BadInputError('the image is encrypted: upload a decrypted image');
   if (info.virtualSize <= 0) throw new BadInputError('the image has a virtual size of 0 bytes');
   if (info.virtualSize > MAX_VIRTUAL_SIZE) {
-    throw new BadInputError(`the image header claims ${human(info.virtualSize)}, more than 64 TiB: refused`);
+    throw new BadInputError(
+      `the image header claims ${formatBytes(info.virtualSize)}, more than 64 TiB: refused`,
+    );
   }
   // Container formats map each virtual block once, so the file can exceed the disk only by its
   // metadata and the last partial block. Much more means the header lies about the size (the
@@ -107,7 +107,7 @@ export function vetSource(
     const slack = 64 * MiB + Math.ceil(info.virtualSize / 100);
     if (opts.fileSize > info.virtualSize + slack) {
       throw new BadInputError(
-        `the ${formatName(info.format)} header says the disk is ${human(info.virtualSize)}, but the file holds ${human(opts.fileSize)}: the header does not match the content (damaged or edited)`,
+        `the ${formatName(info.format)} header says the disk is ${formatBytes(info.virtualSize)}, but the file holds ${formatBytes(opts.fileSize)}: the header does not match the content (damaged or edited)`,
       );
     }
   }
@@ -236,7 +236,7 @@ export class ImageConvertJob implements JobHandler {
     const free = await files.freeBytes();
     if (free - settings.storage.reserveBytes < need) {
       throw new PermanentJobError(
-        `not enough free space to convert: the RAW needs about ${human(need)}, ${human(Math.max(0, free))} are free and ${human(settings.storage.reserveBytes)} are kept in reserve (storage.reserveBytes)`,
+        `not enough free space to convert: the RAW needs about ${formatBytes(need)}, ${formatBytes(Math.max(0, free))} are free and ${formatBytes(settings.storage.reserveBytes)} are kept in reserve (storage.reserveBytes)`,
         'insufficient_storage',
       );
     }

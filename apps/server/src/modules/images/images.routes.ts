@@ -9,7 +9,6 @@ import {
   VersionUpdate,
   page,
 } from '@ggnet/contracts';
-import { z } from 'zod';
 import type { App } from '../../http/types.js';
 import type { ImagesService } from './images.service.js';
 
@@ -82,7 +81,7 @@ export function registerImagesRoutes(app: App, deps: { images: ImagesService }) 
         tags: vtags,
         summary: 'List the versions of an image, newest first',
         params: IdParams,
-        response: { 200: z.object({ items: z.array(ImageVersion), total: z.number() }) },
+        response: { 200: page(ImageVersion) },
       },
       config: read,
     },

@@ -1,6 +1,5 @@
 import {
   ApplyWriteback,
-  BootEvent,
   IdParams,
   ImageVersion,
   Session,
@@ -8,9 +7,9 @@ import {
   SessionStart,
   SessionStartResult,
   SessionStop,
+  SessionTimeline,
   page,
 } from '@ggnet/contracts';
-import { z } from 'zod';
 import type { App } from '../../http/types.js';
 import type { SessionsService } from './sessions.service.js';
 
@@ -62,7 +61,7 @@ export function registerSessionsRoutes(app: App, deps: { sessions: SessionsServi
         tags,
         summary: 'Boot timeline: DHCP, TFTP, script, iSCSI login, OS up',
         params: IdParams,
-        response: { 200: z.object({ items: z.array(BootEvent) }) },
+        response: { 200: SessionTimeline },
       },
       config: { access: 'viewer' },
     },

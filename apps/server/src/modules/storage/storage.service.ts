@@ -1,6 +1,7 @@
 import { readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
+import { formatBytes } from '@ggnet/contracts';
 import type {
   ApplyWriteback,
   FieldError,
@@ -33,8 +34,6 @@ import { toWriteback, type WritebackRow, type WritebacksRepository } from './wri
 
 /** Temporary name of a writeback being turned into a version, inside images/<imageId>/. */
 const applyTmpPrefix = (writebackId: string) => `.apply-${writebackId}-`;
-
-const gib = (n: number) => `${(n / 1024 ** 3).toFixed(1)} GiB`;
 
 export interface NewWriteback {
   machineId: string;
@@ -132,7 +131,7 @@ export class StorageService {
     const { freeBytes } = await storage.space();
     if (freeBytes - neededBytes < reserve) {
       throw insufficientStorage(
-        `not enough free space for a new disk: ${gib(freeBytes)} free${neededBytes ? `, ${gib(neededBytes)} needed` : ''}, reserve is ${gib(reserve)}`,
+        `not enough free space for a new disk: ${formatBytes(freeBytes)} free${neededBytes ? `, ${formatBytes(neededBytes)} needed` : ''}, reserve is ${formatBytes(reserve)}`,
         'free space (discard kept writebacks, delete old image versions) or lower storage.reserveBytes; machines that are already booted keep running',
       );
     }

@@ -3,6 +3,7 @@ import { mkdir, open, realpath, stat } from 'node:fs/promises';
 import { basename, extname, isAbsolute, relative, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import {
+  formatBytes,
   ImageName,
   ImageUploadMetadata,
   type Image,
@@ -32,9 +33,6 @@ export const importKey = (imageId: string) => `${IMPORT_JOB}:${imageId}`;
 
 /** Largest upload accepted (VHDX's own limit is 64 TB; nobody boots more than this). */
 export const MAX_UPLOAD_BYTES = 16 * 1024 ** 4;
-
-const human = (n: number) =>
-  n >= 1024 ** 3 ? `${(n / 1024 ** 3).toFixed(1)} GiB` : `${(n / 1024 ** 2).toFixed(1)} MiB`;
 
 /** Only for display and the format check: the last path component, at most 255 characters. */
 export const displayFilename = (name: string) =>
@@ -95,7 +93,7 @@ export class UploadsService {
     const available = free - reserve - pending;
     if (bytes > available) {
       throw insufficientStorage(
-        `not enough space for ${human(bytes)}: ${human(Math.max(0, free))} free, ${human(reserve)} kept in reserve (storage.reserveBytes)${pending ? `, ${human(pending)} promised to uploads in progress` : ''}`,
+        `not enough space for ${formatBytes(bytes)}: ${formatBytes(Math.max(0, free))} free, ${formatBytes(reserve)} kept in reserve (storage.reserveBytes)${pending ? `, ${formatBytes(pending)} promised to uploads in progress` : ''}`,
         'free space in the data directory (delete unused images or versions) or lower storage.reserveBytes',
       );
     }
@@ -110,7 +108,7 @@ export class UploadsService {
       );
     }
     if (size > MAX_UPLOAD_BYTES) {
-      throw new AppError(413, 'upload_too_large', `uploads are limited to ${human(MAX_UPLOAD_BYTES)}`, {
+      throw new AppError(413, 'upload_too_large', `uploads are limited to ${formatBytes(MAX_UPLOAD_BYTES)}`, {
         hint: 'no boot image needs to be this big',
       });
     }

@@ -3,7 +3,8 @@ import { screen, waitFor, within } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
 import type { Image, ImageVersion, Job } from '@ggnet/contracts';
 import { fakeFetch, renderWithProviders } from '../../test/render';
-import { jobForImage, VersionsTable } from '../images-page';
+import { jobForImage } from './job-for-image';
+import { VersionsTable } from './versions-table';
 import { imageIdFromUploadUrl, imageNameFromFile, nextSpeed, osTypeFromFile } from './upload-store';
 
 const image = { id: 'i1', name: 'win11' } as Image;

@@ -1,4 +1,5 @@
 import { Upload, defaultOptions, type PreviousUpload } from 'tus-js-client';
+import type { Problem } from '@ggnet/contracts';
 import { auth } from '../../api/client';
 
 export const UPLOAD_ENDPOINT = '/api/v1/uploads';
@@ -111,7 +112,7 @@ class UploadStore {
         const res = (err as { originalResponse?: { getBody(): string } | null }).originalResponse;
         let message = err.message;
         try {
-          const body = res ? (JSON.parse(res.getBody()) as { detail?: string; hint?: string }) : null;
+          const body = res ? (JSON.parse(res.getBody()) as Partial<Problem>) : null;
           if (body?.detail) message = body.hint ? `${body.detail} — ${body.hint}` : body.detail;
         } catch {
           // not problem+json: keep tus's message

@@ -12,7 +12,7 @@ import {
   Textarea,
 } from '@mantine/core';
 import { IconCheck, IconFileImport } from '@tabler/icons-react';
-import type { MachineImportResult } from '@ggnet/contracts';
+import type { MachineImportRequest, MachineImportResult } from '@ggnet/contracts';
 import { isApiError } from '../../api/api-error';
 import { api } from '../../api/client';
 
@@ -45,7 +45,8 @@ export function ImportModal(props: { opened: boolean; onClose: () => void; onImp
     setErrors([]);
     setChecked(null);
     try {
-      const r = await api<MachineImportResult>('/machines/import', { method: 'POST', body: { csv, dryRun } });
+      const body: MachineImportRequest = { csv, dryRun };
+      const r = await api<MachineImportResult>('/machines/import', { method: 'POST', body });
       if (dryRun) setChecked(r);
       else {
         props.onImported();

@@ -4,7 +4,7 @@ import { useOptional, useSessions } from '../../api/queries';
 import { keys } from '../../live/apply-event';
 import { refusalLabel } from '../../lib/boot-refusal';
 import { SessionTimeline } from '../../components/boot-timeline';
-import { StatusBadge } from '../../components/ui';
+import { StatusBadge, TableHead } from '../../components/ui';
 import {
   formatDateTime,
   formatDuration,
@@ -12,6 +12,7 @@ import {
   formatSeconds,
   secondsBetween,
 } from '../../lib/format';
+import { serverNow } from '../../lib/server-clock';
 
 /** Everything about one machine, for the admin fixing the PC that does not come up. */
 export function MachineDrawer(props: { machine: Machine | null; images: Image[]; onClose: () => void }) {
@@ -125,14 +126,7 @@ export function MachineDrawer(props: { machine: Machine | null; images: Image[];
             </Text>
           ) : (
             <Table fz="sm" verticalSpacing={4} data-testid="machine-sessions">
-              <Table.Thead>
-                <Table.Tr>
-                  <Table.Th>Started</Table.Th>
-                  <Table.Th>State</Table.Th>
-                  <Table.Th>Boot time</Table.Th>
-                  <Table.Th>Duration</Table.Th>
-                </Table.Tr>
-              </Table.Thead>
+              <TableHead columns={['Started', 'State', 'Boot time', 'Duration']} />
               <Table.Tbody>
                 {items.map((s) => (
                   <Table.Tr key={s.id}>
@@ -145,7 +139,7 @@ export function MachineDrawer(props: { machine: Machine | null; images: Image[];
                       {s.activeAt ? formatSeconds(secondsBetween(s.startedAt, s.activeAt)) : '—'}
                     </Table.Td>
                     <Table.Td>
-                      {formatDuration(secondsBetween(s.startedAt, s.endedAt ?? Date.now()))}
+                      {formatDuration(secondsBetween(s.startedAt, s.endedAt ?? serverNow()))}
                     </Table.Td>
                   </Table.Tr>
                 ))}

@@ -1,32 +1,12 @@
 import { describe, expect, it, vi } from 'vitest';
 import { screen, waitFor } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
-import type { Machine } from '@ggnet/contracts';
 import { ApiError } from '../../api/api-error';
+import { aMachine } from '../../test/fixtures';
 import { renderWithProviders } from '../../test/render';
 import { emptyMachine, MachineFormModal, machineBody, validateMachine } from './machine-form';
 
-const existing: Machine = {
-  id: 'm1',
-  name: 'pc-01',
-  mac: '52:54:00:aa:bb:01',
-  ip: null,
-  description: '',
-  enabled: true,
-  pending: false,
-  bootImageId: null,
-  extraImageIds: [],
-  keepWriteback: false,
-  bootMode: 'normal',
-  tags: [],
-  initiatorIqn: 'iqn.2024-01.lan.ggnet:pc-01',
-  status: 'offline',
-  sessionId: null,
-  lastSeenAt: null,
-  lastIp: null,
-  createdAt: '',
-  updatedAt: '',
-};
+const existing = aMachine();
 
 describe('machine form rules', () => {
   it('accepts every common MAC form and refuses the rest', () => {
@@ -90,7 +70,9 @@ describe('<MachineFormModal>', () => {
       expect(screen.getByText('will be saved as 52:54:00:aa:bb:01')).toBeInTheDocument();
       await user.click(screen.getByRole('button', { name: 'Add machine' }));
       await waitFor(() => expect(onSubmit).toHaveBeenCalledTimes(1));
-      expect(onSubmit.mock.calls[0]![0]).toMatchObject({ name: 'pc-02', mac: '52:54:00:aa:bb:01', ip: null });
+      expect(onSubmit.mock.calls[0]![0]).toMatchObject({
+        body: { name: 'pc-02', mac: '52:54:00:aa:bb:01', ip: null },
+      });
       expect(await screen.findByText(/already exists/)).toBeInTheDocument();
     },
   );

@@ -1,6 +1,5 @@
 import { useEffect, useState } from 'react';
 import {
-  Button,
   Group,
   Modal,
   Select,
@@ -12,8 +11,18 @@ import {
   TextInput,
   Textarea,
 } from '@mantine/core';
-import { HOSTNAME_RE, IPV4_RE, normalizeMac, type Image, type Machine } from '@ggnet/contracts';
+import {
+  HOSTNAME_RE,
+  IPV4_RE,
+  normalizeMac,
+  TAG_RE,
+  type Image,
+  type Machine,
+  type MachineCreate,
+  type MachineUpdate,
+} from '@ggnet/contracts';
 import { isApiError } from '../../api/api-error';
+import { ModalActions } from '../../components/modal-actions';
 
 export interface MachineFormValues {
   name: string;
@@ -51,8 +60,6 @@ export const machineToForm = (m: Machine): MachineFormValues => ({
   tags: m.tags,
 });
 
-const TAG_RE = /^[a-z0-9][a-z0-9_-]{0,31}$/;
-
 /** Checks the form the way the server will, so that most mistakes never leave the browser. */
 export function validateMachine(v: MachineFormValues): Record<string, string> {
   const e: Record<string, string> = {};
@@ -70,9 +77,14 @@ export function validateMachine(v: MachineFormValues): Record<string, string> {
   return e;
 }
 
+/** What the form sends: a new machine, or the changes to an existing one. */
+export type MachineSave = { id: string; body: MachineUpdate } | { id?: undefined; body: MachineCreate };
+
 /** The request body for create (all fields) or update (only what changed). */
-export function machineBody(v: MachineFormValues, original?: Machine): Record<string, unknown> {
-  const full: Record<string, unknown> = {
+export function machineBody(v: MachineFormValues): MachineCreate;
+export function machineBody(v: MachineFormValues, original: Machine): MachineUpdate;
+export function machineBody(v: MachineFormValues, original?: Machine): MachineCreate | MachineUpdate {
+  const full: MachineCreate = {
     name: v.name.trim().toLowerCase(),
     mac: normalizeMac(v.mac) ?? v.mac,
     ip: v.ip.trim() || null,
@@ -84,10 +96,13 @@ export function machineBody(v: MachineFormValues, original?: Machine): Record<st
     tags: v.tags.map((t) => t.trim().toLowerCase()),
   };
   if (!original) return full;
-  const before = machineBody(machineToForm(original));
-  return Object.fromEntries(
-    Object.entries(full).filter(([k, val]) => JSON.stringify(before[k]) !== JSON.stringify(val)),
+  const before: MachineUpdate = machineBody(machineToForm(original));
+  const changed: MachineUpdate = Object.fromEntries(
+    Object.entries(full).filter(
+      ([k, val]) => JSON.stringify(before[k as keyof MachineUpdate]) !== JSON.stringify(val),
+    ),
   );
+  return changed;
 }
 
 export function MachineFormModal(props: {
@@ -95,7 +110,7 @@ export function MachineFormModal(props: {
   machine: Machine | null;
   images: Image[];
   onClose: () => void;
-  onSubmit: (body: Record<string, unknown>) => Promise<unknown>;
+  onSubmit: (save: MachineSave) => Promise<unknown>;
 }) {
   const [v, setV] = useState<MachineFormValues>(emptyMachine);
   const [errors, setErrors] = useState<Record<string, string>>({});
@@ -123,7 +138,11 @@ export function MachineFormModal(props: {
     setBusy(true);
     setFormError(null);
     try {
-      await props.onSubmit(machineBody(v, props.machine ?? undefined));
+      await props.onSubmit(
+        props.machine
+          ? { id: props.machine.id, body: machineBody(v, props.machine) }
+          : { body: machineBody(v) },
+      );
       props.onClose();
     } catch (err) {
       if (isApiError(err)) {
@@ -236,14 +255,12 @@ export function MachineFormModal(props: {
               {formError}
             </Text>
           )}
-          <Group justify="flex-end">
-            <Button variant="default" onClick={props.onClose}>
-              Cancel
-            </Button>
-            <Button type="submit" loading={busy}>
-              {props.machine ? 'Save' : 'Add machine'}
-            </Button>
-          </Group>
+          <ModalActions
+            onCancel={props.onClose}
+            label={props.machine ? 'Save' : 'Add machine'}
+            loading={busy}
+            submit
+          />
         </Stack>
       </form>
     </Modal>

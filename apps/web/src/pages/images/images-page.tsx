@@ -1,0 +1,69 @@
+import { useMemo, useState, useSyncExternalStore } from 'react';
+import { Card, Stack } from '@mantine/core';
+import { useImages, useJobs } from '../../api/queries';
+import { useCan } from '../../api/use-auth';
+import { QueryState } from '../../components/query-state';
+import { EmptyState, PageHeader, TableSkeleton } from '../../components/ui';
+import { ImageDrawer } from './image-drawer';
+import { ImagesTable } from './images-table';
+import { InterruptedUploads } from './interrupted-uploads';
+import { jobForImage } from './job-for-image';
+import { UploadDropzone } from './upload-dropzone';
+import { UploadRow } from './upload-row';
+import { uploads } from './upload-store';
+
+export function ImagesPage() {
+  const canWrite = useCan('operator');
+  const list = useImages({ limit: 500, sort: 'name' });
+  const running = useJobs({ state: 'running', limit: 100 });
+  const queued = useJobs({ state: 'queued', limit: 100 });
+  const active = useSyncExternalStore(uploads.subscribe, uploads.get);
+  const [openId, setOpenId] = useState<string | null>(null);
+  const [refreshKey, setRefreshKey] = useState(0);
+  const jobs = useMemo(
+    () => [...(running.data?.items ?? []), ...(queued.data?.items ?? [])],
+    [running.data, queued.data],
+  );
+  const open = list.data?.items.find((i) => i.id === openId) ?? null;
+
+  return (
+    <>
+      <PageHeader title="Images" description="Master disks that machines boot, with their versions." />
+      {canWrite && (
+        <Stack mb="md" gap="sm">
+          <UploadDropzone
+            onFiles={(files) => {
+              for (const f of files) void uploads.add(f, () => setRefreshKey((k) => k + 1));
+            }}
+          />
+          <InterruptedUploads refreshKey={refreshKey} />
+          {active.map((u) => {
+            const image = list.data?.items.find((i) => i.id === u.imageId);
+            return (
+              <UploadRow key={u.key} u={u} image={image} job={image ? jobForImage(jobs, image) : undefined} />
+            );
+          })}
+        </Stack>
+      )}
+      <Card withBorder padding={0}>
+        <QueryState
+          query={list}
+          loading={<TableSkeleton cols={7} />}
+          empty={
+            <EmptyState
+              title="No images yet"
+              message={
+                canWrite
+                  ? 'Drop a VHDX, VMDK or QCOW2 above to create the first image.'
+                  : 'An operator has not uploaded any image yet.'
+              }
+            />
+          }
+        >
+          {(data) => <ImagesTable images={data.items} jobs={jobs} onOpen={(img) => setOpenId(img.id)} />}
+        </QueryState>
+      </Card>
+      <ImageDrawer image={open} onClose={() => setOpenId(null)} canWrite={canWrite} />
+    </>
+  );
+}
