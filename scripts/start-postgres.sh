@@ -19,13 +19,15 @@ for _ in $(seq 1 50); do
   su postgres -c "psql -p $PORT -qAtc 'select 1'" >/dev/null 2>&1 && break
   sleep 0.2
 done
-# the test role may create a database per test file (dropped again after it)
+# the test role may create a database per test file (dropped again after it, WITH (FORCE): that
+# also ends an autovacuum worker busy in it, which needs pg_signal_backend)
 su postgres -c "psql -p $PORT -qAt" <<SQL >/dev/null
 DO \$\$ BEGIN
   IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'ggnet_test') THEN
     CREATE ROLE ggnet_test LOGIN CREATEDB PASSWORD 'ggnet_test';
   END IF;
 END \$\$;
+GRANT pg_signal_backend TO ggnet_test;
 SQL
 su postgres -c "psql -p $PORT -qAtc \"SELECT 1 FROM pg_database WHERE datname='ggnet_test'\"" | grep -q 1 ||
   su postgres -c "createdb -p $PORT -O ggnet_test ggnet_test"
