@@ -1,6 +1,6 @@
 import type { ReactNode } from 'react';
 import type { UseQueryResult } from '@tanstack/react-query';
-import { QueryError, TableSkeleton } from './ui';
+import { EmptyState, QueryError, TableSkeleton } from './ui';
 
 type QueryLike<T> = Pick<UseQueryResult<T>, 'isPending' | 'isError' | 'error' | 'data' | 'refetch'>;
 
@@ -35,4 +35,27 @@ export function QueryState<T>(props: {
   const data = q.data as T;
   if (props.empty !== undefined && (props.isEmpty ?? isEmptyData)(data)) return <>{props.empty}</>;
   return <>{props.children(data)}</>;
+}
+
+/**
+ * A list's ladder: a table skeleton of `cols` columns while loading, `emptyTitle` / `emptyMessage`
+ * for a page without items, then the table.
+ */
+export function QueryTable<T>(props: {
+  query: QueryLike<T>;
+  children: (data: T) => ReactNode;
+  cols: number;
+  rows?: number;
+  emptyTitle: string;
+  emptyMessage?: ReactNode;
+}) {
+  return (
+    <QueryState
+      query={props.query}
+      loading={<TableSkeleton cols={props.cols} rows={props.rows} />}
+      empty={<EmptyState title={props.emptyTitle} message={props.emptyMessage} />}
+    >
+      {props.children}
+    </QueryState>
+  );
 }

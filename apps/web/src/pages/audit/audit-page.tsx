@@ -2,8 +2,8 @@ import { useState } from 'react';
 import { Card, Group, Pagination } from '@mantine/core';
 import { useDebouncedValue } from '@mantine/hooks';
 import { useAudit } from '../../api/queries';
-import { QueryState } from '../../components/query-state';
-import { EmptyState, PageHeader, TableSkeleton } from '../../components/ui';
+import { QueryTable } from '../../components/query-state';
+import { PageHeader } from '../../components/ui';
 import { AuditFilters, type AuditFilterValues } from './audit-filters';
 import { AuditTable } from './audit-table';
 
@@ -42,13 +42,14 @@ export function AuditPage() {
             setPage(1);
           }}
         />
-        <QueryState
+        <QueryTable
           query={list}
-          loading={<TableSkeleton cols={6} />}
-          empty={<EmptyState title="No entries" message="Nothing matches these filters." />}
+          cols={6}
+          emptyTitle="No entries"
+          emptyMessage="Nothing matches these filters."
         >
           {(data) => <AuditTable entries={data.items} />}
-        </QueryState>
+        </QueryTable>
         {list.data && list.data.total > PAGE && (
           <Group justify="center" p="sm">
             <Pagination total={Math.ceil(list.data.total / PAGE)} value={page} onChange={setPage} />

@@ -6,6 +6,11 @@ import { keys } from '../../live/apply-event';
 import { formatRelative } from '../../lib/format';
 import { useNow } from '../../lib/use-now';
 
+const VERBS = [
+  { verb: 'approve', label: 'Approve', props: { color: 'orange' } },
+  { verb: 'deny', label: 'Deny', props: { variant: 'default' } },
+] as const;
+
 /**
  * PCs that chose maintenance in their boot menu and wait for an operator (boot.maintenanceApproval).
  * Shown to operators only, and only while someone waits; the list follows the live `boot.*` events.
@@ -43,26 +48,19 @@ export function MaintenanceRequestsCard() {
               <Table.Td c="dimmed">{formatRelative(r.requestedAt, now)}</Table.Td>
               <Table.Td>
                 <Group gap="xs" justify="flex-end">
-                  <Button
-                    size="xs"
-                    color="orange"
-                    loading={
-                      decide.isPending && decide.variables?.id === r.id && decide.variables.verb === 'approve'
-                    }
-                    onClick={() => decide.mutate({ id: r.id, verb: 'approve' })}
-                  >
-                    Approve
-                  </Button>
-                  <Button
-                    size="xs"
-                    variant="default"
-                    loading={
-                      decide.isPending && decide.variables?.id === r.id && decide.variables.verb === 'deny'
-                    }
-                    onClick={() => decide.mutate({ id: r.id, verb: 'deny' })}
-                  >
-                    Deny
-                  </Button>
+                  {VERBS.map(({ verb, label, props }) => (
+                    <Button
+                      key={verb}
+                      size="xs"
+                      {...props}
+                      loading={
+                        decide.isPending && decide.variables?.id === r.id && decide.variables.verb === verb
+                      }
+                      onClick={() => decide.mutate({ id: r.id, verb })}
+                    >
+                      {label}
+                    </Button>
+                  ))}
                 </Group>
               </Table.Td>
             </Table.Tr>

@@ -2,8 +2,8 @@ import { useMemo, useState, useSyncExternalStore } from 'react';
 import { Card, Stack } from '@mantine/core';
 import { useImages, useJobs } from '../../api/queries';
 import { useCan } from '../../api/use-auth';
-import { QueryState } from '../../components/query-state';
-import { EmptyState, PageHeader, TableSkeleton } from '../../components/ui';
+import { QueryTable } from '../../components/query-state';
+import { PageHeader } from '../../components/ui';
 import { ImageDrawer } from './image-drawer';
 import { ImagesTable } from './images-table';
 import { InterruptedUploads } from './interrupted-uploads';
@@ -46,22 +46,18 @@ export function ImagesPage() {
         </Stack>
       )}
       <Card withBorder padding={0}>
-        <QueryState
+        <QueryTable
           query={list}
-          loading={<TableSkeleton cols={7} />}
-          empty={
-            <EmptyState
-              title="No images yet"
-              message={
-                canWrite
-                  ? 'Drop a VHDX, VMDK or QCOW2 above to create the first image.'
-                  : 'An operator has not uploaded any image yet.'
-              }
-            />
+          cols={7}
+          emptyTitle="No images yet"
+          emptyMessage={
+            canWrite
+              ? 'Drop a VHDX, VMDK or QCOW2 above to create the first image.'
+              : 'An operator has not uploaded any image yet.'
           }
         >
           {(data) => <ImagesTable images={data.items} jobs={jobs} onOpen={(img) => setOpenId(img.id)} />}
-        </QueryState>
+        </QueryTable>
       </Card>
       <ImageDrawer image={open} onClose={() => setOpenId(null)} canWrite={canWrite} />
     </>

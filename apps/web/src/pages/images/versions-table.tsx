@@ -16,8 +16,8 @@ import { IconDots, IconLock, IconLockOpen, IconPencil, IconRocket, IconTrash } f
 import type { Image, ImageVersion, VersionUpdate } from '@ggnet/contracts';
 import { useApiMutation, useVersions } from '../../api/queries';
 import { ConfirmDialog } from '../../components/confirm';
-import { QueryState } from '../../components/query-state';
-import { EmptyState, StatusBadge, TableHead, TableSkeleton } from '../../components/ui';
+import { QueryTable } from '../../components/query-state';
+import { StatusBadge, TableHead } from '../../components/ui';
 import { keys } from '../../live/apply-event';
 import { formatBytes, formatRelative } from '../../lib/format';
 import { notifyOk } from '../../lib/notify';
@@ -44,12 +44,12 @@ export function VersionsTable({ image, canWrite }: { image: Image; canWrite: boo
   const published = q.data?.items.find((v) => v.published);
 
   return (
-    <QueryState
+    <QueryTable
       query={q}
-      loading={<TableSkeleton rows={3} cols={6} />}
-      empty={
-        <EmptyState title="No versions yet" message="Upload a disk image to create the first version." />
-      }
+      cols={6}
+      rows={3}
+      emptyTitle="No versions yet"
+      emptyMessage="Upload a disk image to create the first version."
     >
       {(data) => (
         <>
@@ -205,6 +205,6 @@ export function VersionsTable({ image, canWrite }: { image: Image; canWrite: boo
           />
         </>
       )}
-    </QueryState>
+    </QueryTable>
   );
 }

@@ -1,31 +1,16 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { screen } from '@testing-library/react';
-import type { Machine } from '@ggnet/contracts';
+import { aMachine } from '../../test/fixtures';
 import { fakeFetch, renderWithProviders } from '../../test/render';
 import { refusalLabel } from '../../lib/boot-refusal';
 import { MachineDrawer } from './machine-drawer';
 
-const machine: Machine = {
-  id: 'm1',
+const machine = aMachine({
   name: 'pc-07',
   mac: '52:54:00:aa:bb:07',
-  ip: null,
-  description: '',
-  enabled: true,
-  pending: false,
-  bootImageId: null,
-  extraImageIds: [],
-  keepWriteback: false,
-  bootMode: 'normal',
-  tags: [],
   initiatorIqn: 'iqn.2024-01.lan.ggnet:initiator.pc-07',
   status: 'online',
-  sessionId: null,
-  lastSeenAt: null,
-  lastIp: null,
-  createdAt: '',
-  updatedAt: '',
-};
+});
 
 describe('<MachineDrawer> refused boot requests', () => {
   afterEach(() => vi.unstubAllGlobals());

@@ -6,8 +6,8 @@ import type { Machine, MachineBulk, MachineBulkResult, MachineUpdate } from '@gg
 import { useApiMutation, useImages, useLiveSessions, useMachineCount, useMachines } from '../../api/queries';
 import { useCan } from '../../api/use-auth';
 import { ConfirmDialog } from '../../components/confirm';
-import { QueryState } from '../../components/query-state';
-import { EmptyState, PageHeader, TableSkeleton } from '../../components/ui';
+import { QueryTable } from '../../components/query-state';
+import { PageHeader } from '../../components/ui';
 import { keys } from '../../live/apply-event';
 import { notifyOk } from '../../lib/notify';
 import { BulkBar, type BulkAction } from './bulk-bar';
@@ -129,18 +129,14 @@ export function MachinesPage() {
             onClear={() => setSelected(new Set())}
           />
         )}
-        <QueryState
+        <QueryTable
           query={list}
-          loading={<TableSkeleton cols={8} />}
-          empty={
-            filtered ? (
-              <EmptyState title="No machine matches" message="Change the search or clear the filters." />
-            ) : (
-              <EmptyState
-                title="No machines yet"
-                message="Add machines by hand, import a CSV, or just PXE-boot a PC: with auto-registration it appears here for approval."
-              />
-            )
+          cols={8}
+          emptyTitle={filtered ? 'No machine matches' : 'No machines yet'}
+          emptyMessage={
+            filtered
+              ? 'Change the search or clear the filters.'
+              : 'Add machines by hand, import a CSV, or just PXE-boot a PC: with auto-registration it appears here for approval.'
           }
         >
           {(data) => (
@@ -162,7 +158,7 @@ export function MachinesPage() {
               onDelete={setConfirmDelete}
             />
           )}
-        </QueryState>
+        </QueryTable>
         {list.data && list.data.total > PAGE_SIZE && (
           <Group justify="center" p="sm">
             <Pagination

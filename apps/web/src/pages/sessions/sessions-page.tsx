@@ -5,8 +5,8 @@ import type { Session } from '@ggnet/contracts';
 import { useApiMutation, useImages, useSessions } from '../../api/queries';
 import { useCan } from '../../api/use-auth';
 import { ConfirmDialog } from '../../components/confirm';
-import { QueryState } from '../../components/query-state';
-import { EmptyState, PageHeader, TableHead, TableSkeleton } from '../../components/ui';
+import { QueryTable } from '../../components/query-state';
+import { PageHeader, TableHead } from '../../components/ui';
 import { keys } from '../../live/apply-event';
 import { useNow } from '../../lib/use-now';
 import { ApplyModal } from './apply-modal';
@@ -59,15 +59,11 @@ export function SessionsPage() {
         }
       />
       <Card withBorder padding={0}>
-        <QueryState
+        <QueryTable
           query={list}
-          loading={<TableSkeleton cols={7} />}
-          empty={
-            <EmptyState
-              title={showAll ? 'No sessions yet' : 'No machine is booted right now'}
-              message="A session starts when a machine asks GGnet for its boot script; it appears here at once."
-            />
-          }
+          cols={7}
+          emptyTitle={showAll ? 'No sessions yet' : 'No machine is booted right now'}
+          emptyMessage="A session starts when a machine asks GGnet for its boot script; it appears here at once."
         >
           {(data) => (
             <Table.ScrollContainer minWidth={860}>
@@ -104,7 +100,7 @@ export function SessionsPage() {
               </Table>
             </Table.ScrollContainer>
           )}
-        </QueryState>
+        </QueryTable>
       </Card>
       <ConfirmDialog
         opened={!!stopping}

@@ -4,8 +4,8 @@ import { IconPlus } from '@tabler/icons-react';
 import type { Target } from '@ggnet/contracts';
 import { useImages, useMachines, useTargets } from '../../api/queries';
 import { useCan } from '../../api/use-auth';
-import { QueryState } from '../../components/query-state';
-import { EmptyState, PageHeader, TableSkeleton } from '../../components/ui';
+import { QueryTable } from '../../components/query-state';
+import { PageHeader } from '../../components/ui';
 import { NewTargetModal } from './new-target-modal';
 import { RemoveTargetModal } from './remove-target-modal';
 import { TargetsTable } from './targets-table';
@@ -39,15 +39,11 @@ export function TargetsPage() {
         }
       />
       <Card withBorder padding={0}>
-        <QueryState
+        <QueryTable
           query={list}
-          loading={<TableSkeleton cols={6} />}
-          empty={
-            <EmptyState
-              title="No targets"
-              message="A target is created when a machine boots and removed when its session ends."
-            />
-          }
+          cols={6}
+          emptyTitle="No targets"
+          emptyMessage="A target is created when a machine boots and removed when its session ends."
         >
           {(data) => (
             <TargetsTable
@@ -58,7 +54,7 @@ export function TargetsPage() {
               onRemove={setRemoving}
             />
           )}
-        </QueryState>
+        </QueryTable>
       </Card>
       <NewTargetModal
         opened={creating}

@@ -5,8 +5,8 @@ import type { User, UserUpdate } from '@ggnet/contracts';
 import { useApiMutation, useUsers } from '../../api/queries';
 import { useAuth } from '../../api/use-auth';
 import { ConfirmDialog } from '../../components/confirm';
-import { QueryState } from '../../components/query-state';
-import { EmptyState, PageHeader, TableSkeleton } from '../../components/ui';
+import { QueryTable } from '../../components/query-state';
+import { PageHeader } from '../../components/ui';
 import { keys } from '../../live/apply-event';
 import { CreateUser } from './create-user';
 import { ResetPassword } from './reset-password';
@@ -35,7 +35,7 @@ export function UsersPage() {
         }
       />
       <Card withBorder padding={0}>
-        <QueryState query={list} loading={<TableSkeleton cols={5} />} empty={<EmptyState title="No users" />}>
+        <QueryTable query={list} cols={5} emptyTitle="No users">
           {(data) => (
             <UsersTable
               users={data.items}
@@ -45,7 +45,7 @@ export function UsersPage() {
               onDelete={setDeleting}
             />
           )}
-        </QueryState>
+        </QueryTable>
       </Card>
       <CreateUser opened={creating} onClose={() => setCreating(false)} />
       <ResetPassword user={resetting} onClose={() => setResetting(null)} />
