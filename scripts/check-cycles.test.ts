@@ -2,7 +2,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { checkCycles } from './check-cycles.js';
+import { checkCycles, checkLayers } from './check-cycles.js';
 
 describe('check-cycles', () => {
   let dir: string;
@@ -34,5 +34,20 @@ describe('check-cycles', () => {
     expect(cycles).toHaveLength(2);
     expect(cycles).toContainEqual(['src/d.ts', 'src/d.ts']);
     expect(cycles).toContainEqual(['src/a.ts', 'src/b.ts', 'src/c.tsx', 'src/a.ts']);
+  });
+
+  it('holds module folders to their layers: down is fine, sideways and up are not', () => {
+    const layers = { low: 0, side: 0, high: 1 };
+    write('m/high/a.ts', "import '../low/b.js';\nimport '../other/c.js';\n");
+    write('m/low/b.ts', "import '../other/c.js';\nimport './d.js';\n");
+    write('m/low/d.ts', 'export {};\n');
+    write('m/other/c.ts', "import '../high/a.js';\n");
+    write('m/side/e.ts', 'export {};\n');
+    expect(checkLayers('m', dir, layers)).toEqual([]);
+    write('m/low/d.ts', "import type { X } from '../high/a.js';\nimport '../side/e.js';\n");
+    expect(checkLayers('m', dir, layers).sort()).toEqual([
+      'm/low/d.ts -> m/high/a.ts (low may not import high)',
+      'm/low/d.ts -> m/side/e.ts (low may not import side)',
+    ]);
   });
 });

@@ -2,7 +2,9 @@
  * Fails (exit 1) when TypeScript sources import each other in a cycle, printing each cycle as a path.
  * Reads only the import/export specifiers (ts.preProcessFile, no type checking) and resolves the
  * relative ones (`./x.js` -> `x.ts`, `x.tsx`, `x/index.ts`), so it runs in about a second.
- * Run by `npm run lint`; `tsx scripts/check-cycles.ts [dir...]` checks other roots.
+ * It also holds the server's disk path to its layers (LAYERS below, docs/ARCHITECTURE.md): a module
+ * folder imports only folders of a lower layer. Run by `npm run lint`; `tsx scripts/check-cycles.ts
+ * [dir...]` checks other roots.
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
@@ -10,6 +12,20 @@ import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
 
 export const DEFAULT_ROOTS = ['apps/server/src', 'apps/web/src', 'packages/contracts/src', 'bench', 'e2e'];
+
+/**
+ * The disk path of apps/server/src/modules, bottom up: each folder may import only folders of a lower
+ * rank (folders of one rank know nothing of each other). Other modules are not ranked here.
+ */
+export const LAYERS: Record<string, number> = {
+  writebacks: 0,
+  'boot-events': 0,
+  targets: 1,
+  sessions: 2,
+  reconcile: 3,
+  boot: 4,
+};
+export const MODULES_DIR = 'apps/server/src/modules';
 
 const SOURCE = /\.(ts|tsx|mts|cts)$/;
 const SKIP_DIRS = new Set(['node_modules', 'dist', 'coverage']);
@@ -138,14 +154,44 @@ export function checkCycles(roots: string[], cwd = process.cwd()): string[][] {
   return findCycles(importGraph(files)).map((c) => c.map((f) => relative(cwd, f)));
 }
 
+/** Imports that go sideways or up the layers (`from -> to`, relative to cwd). */
+export function checkLayers(
+  modulesDir = MODULES_DIR,
+  cwd = process.cwd(),
+  layers: Record<string, number> = LAYERS,
+): string[] {
+  const root = resolve(cwd, modulesDir);
+  const folderOf = (f: string) => {
+    const rel = relative(root, f);
+    return rel.startsWith('..') ? null : rel.split(/[\\/]/)[0]!;
+  };
+  const out: string[] = [];
+  for (const [from, deps] of importGraph(sourceFiles(root))) {
+    const a = folderOf(from);
+    const ra = a === null ? undefined : layers[a];
+    if (ra === undefined) continue;
+    for (const to of deps) {
+      const b = folderOf(to);
+      const rb = b === null ? undefined : layers[b];
+      if (rb === undefined || a === b || rb < ra) continue;
+      out.push(`${relative(cwd, from)} -> ${relative(cwd, to)} (${a} may not import ${b})`);
+    }
+  }
+  return out;
+}
+
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const roots = process.argv.slice(2);
   const started = Date.now();
   const cycles = checkCycles(roots.length ? roots : DEFAULT_ROOTS);
   for (const c of cycles) console.error(`import cycle: ${c.join(' -> ')}`);
-  if (cycles.length) {
-    console.error(`${cycles.length} import cycle(s); layers import one way only (docs/ARCHITECTURE.md)`);
+  const upward = roots.length ? [] : checkLayers();
+  for (const v of upward) console.error(`layer violation: ${v}`);
+  if (cycles.length || upward.length) {
+    console.error(
+      `${cycles.length} import cycle(s), ${upward.length} layer violation(s); imports go one way only (docs/ARCHITECTURE.md)`,
+    );
     process.exit(1);
   }
-  console.log(`no import cycles (${Date.now() - started} ms)`);
+  console.log(`no import cycles, disk path layers hold (${Date.now() - started} ms)`);
 }

@@ -11,12 +11,14 @@ import type {
 } from '@ggnet/contracts';
 import { conflict, notFound } from '../../errors/app-error.js';
 import type { SessionOrchestrator } from './session-orchestrator.js';
-import { toBootEvent, toSession, type SessionsRepository } from './sessions.repository.js';
+import type { BootEventsRepository } from '../boot-events/boot-events.repository.js';
+import { toSession, type SessionsRepository } from './sessions.repository.js';
 
 export class SessionsService {
   constructor(
     private readonly repo: SessionsRepository,
     private readonly orchestrator: SessionOrchestrator,
+    private readonly events: BootEventsRepository,
   ) {}
 
   async list(q: SessionListQuery): Promise<Page<Session>> {
@@ -32,7 +34,7 @@ export class SessionsService {
 
   async timeline(id: string): Promise<BootEvent[]> {
     await this.get(id);
-    return (await this.repo.bootEvents(id)).map(toBootEvent);
+    return this.events.ofSession(id);
   }
 
   /** POST /sessions: what the boot endpoint does for a booting machine, by hand. */
