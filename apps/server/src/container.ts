@@ -28,6 +28,7 @@ import type { IscsiTargetDriver } from './adapters/iscsi/iscsi-target.adapter.js
 import { IscsiRuntime } from './modules/targets/iscsi.runtime.js';
 import { Reconciler } from './modules/reconcile/reconciler.js';
 import { SessionMonitor } from './modules/sessions/session-monitor.js';
+import { SessionApply } from './modules/sessions/session-apply.js';
 import { SessionOrchestrator } from './modules/sessions/session-orchestrator.js';
 import { StorageService } from './modules/writebacks/storage.service.js';
 import { WritebacksRepository } from './modules/writebacks/writebacks.repository.js';
@@ -177,7 +178,15 @@ export function createContainer(config: Config, opts: ContainerOptions) {
     bus,
     log,
   });
-  const sessions = new SessionsService(repos.sessions, orchestrator, repos.bootEvents);
+  const sessionApply = new SessionApply({
+    sessions: repos.sessions,
+    writebacks: repos.writebacks,
+    targets: repos.targets,
+    iscsi,
+    storage,
+    orchestrator,
+  });
+  const sessions = new SessionsService(repos.sessions, orchestrator, repos.bootEvents, sessionApply);
   const sessionMonitor = new SessionMonitor(
     repos.sessions,
     repos.targets,

@@ -10,6 +10,7 @@ import type {
   SessionStop,
 } from '@ggnet/contracts';
 import { conflict, notFound } from '../../errors/app-error.js';
+import type { SessionApply } from './session-apply.js';
 import type { SessionOrchestrator } from './session-orchestrator.js';
 import type { BootEventsRepository } from '../boot-events/boot-events.repository.js';
 import { toSession, type SessionsRepository } from './sessions.repository.js';
@@ -19,6 +20,7 @@ export class SessionsService {
     private readonly repo: SessionsRepository,
     private readonly orchestrator: SessionOrchestrator,
     private readonly events: BootEventsRepository,
+    private readonly applies: SessionApply,
   ) {}
 
   async list(q: SessionListQuery): Promise<Page<Session>> {
@@ -53,6 +55,6 @@ export class SessionsService {
   }
 
   apply(id: string, body: ApplyWriteback, author: string | null): Promise<ImageVersion> {
-    return this.orchestrator.apply(id, body, author);
+    return this.applies.apply(id, body, author);
   }
 }
