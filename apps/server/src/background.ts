@@ -1,5 +1,5 @@
 import type { Container } from './container.js';
-import { startIscsiServices } from './modules/iscsi/iscsi.background.js';
+import { startIscsiServices } from './modules/reconcile/iscsi.background.js';
 import { startJobServices } from './modules/jobs/job-services.js';
 
 /**

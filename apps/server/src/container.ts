@@ -10,7 +10,8 @@ import { prepareDataDir } from './lib/data-dir.js';
 import { ImageFiles } from './adapters/storage/image-files.js';
 import { SpawnProcessRunner, type ProcessRunner } from './adapters/process/process-runner.adapter.js';
 import { DnsmasqDaemon, type Dnsmasq } from './adapters/dnsmasq/dnsmasq.adapter.js';
-import { BootEventsRepository } from './modules/boot/boot-events.repository.js';
+import { BootEventRecorder } from './modules/boot-events/boot-event-recorder.js';
+import { BootEventsRepository } from './modules/boot-events/boot-events.repository.js';
 import { BootHttpListener } from './modules/boot/boot-http.js';
 import { BootRateLimits } from './modules/boot/boot-limits.js';
 import { BootReports } from './modules/boot/boot-reports.js';
@@ -24,12 +25,13 @@ import { DhcpRepository } from './modules/dhcp/dhcp.repository.js';
 import { DhcpService } from './modules/dhcp/dhcp.service.js';
 import type { BootSessionStarter } from './modules/sessions/boot-session.js';
 import type { IscsiTargetDriver } from './adapters/iscsi/iscsi-target.adapter.js';
-import { IscsiRuntime } from './modules/iscsi/iscsi.runtime.js';
-import { Reconciler } from './modules/iscsi/reconciler.js';
-import { SessionMonitor } from './modules/iscsi/session-monitor.js';
+import { IscsiRuntime } from './modules/targets/iscsi.runtime.js';
+import { Reconciler } from './modules/reconcile/reconciler.js';
+import { SessionMonitor } from './modules/sessions/session-monitor.js';
+import { SessionApply } from './modules/sessions/session-apply.js';
 import { SessionOrchestrator } from './modules/sessions/session-orchestrator.js';
-import { StorageService } from './modules/storage/storage.service.js';
-import { WritebacksRepository } from './modules/storage/writebacks.repository.js';
+import { StorageService } from './modules/writebacks/storage.service.js';
+import { WritebacksRepository } from './modules/writebacks/writebacks.repository.js';
 import { TargetManager } from './modules/targets/target-manager.js';
 import { RealQemuImg, type QemuImg } from './adapters/qemu-img/qemu-img.adapter.js';
 import { HashingTusStore, toTusError } from './adapters/storage/tus-store.js';
@@ -136,6 +138,8 @@ export function createContainer(config: Config, opts: ContainerOptions) {
   const users = new UsersService(repos.users, repos.refreshTokens, bus, (id) => auth.forgetUser(id));
   const images = new ImagesService(repos.images, imageFiles, bus);
   const machines = new MachinesService(repos.machines, repos.images, settings, bus);
+  // boot events: one writer (stored and published as `boot.event` together)
+  const bootEventRecorder = new BootEventRecorder(repos.bootEvents, bus);
   // storage + iSCSI (issue 4): writebacks, targets, sessions, reconciler
   const storage = new StorageService(
     repos.writebacks,
@@ -170,15 +174,24 @@ export function createContainer(config: Config, opts: ContainerOptions) {
     storage,
     manager: targetManager,
     iscsi,
-    orchestrator,
     settings,
     bus,
     log,
   });
-  const sessions = new SessionsService(repos.sessions, orchestrator);
+  const sessionApply = new SessionApply({
+    sessions: repos.sessions,
+    writebacks: repos.writebacks,
+    targets: repos.targets,
+    iscsi,
+    storage,
+    orchestrator,
+  });
+  const sessions = new SessionsService(repos.sessions, orchestrator, repos.bootEvents, sessionApply);
   const sessionMonitor = new SessionMonitor(
     repos.sessions,
     repos.targets,
+    repos.machines,
+    bootEventRecorder,
     orchestrator,
     iscsi,
     settings,
@@ -265,7 +278,7 @@ export function createContainer(config: Config, opts: ContainerOptions) {
   /** Port in the boot URLs handed to PXE clients: a reverse proxy's (bootPublicPort) or ours. */
   const bootUrlPort = () => config.bootPublicPort ?? runtime.httpPort;
   const dnsmasq = opts.dnsmasq ?? new DnsmasqDaemon({ dir: join(config.dataDir, 'dnsmasq'), log });
-  const dhcp = new DhcpService(dnsmasq, settings, repos.dhcp, repos.bootEvents, bus, log, {
+  const dhcp = new DhcpService(dnsmasq, settings, repos.dhcp, bootEventRecorder, bus, log, {
     dataDir: config.dataDir,
     ipxeDir: config.ipxeDir,
     httpPort: bootUrlPort,
@@ -293,7 +306,7 @@ export function createContainer(config: Config, opts: ContainerOptions) {
       const acked = await repos.bootEvents.lastAckedIp(mac, since);
       return acked ? [acked] : [];
     },
-    recordEvent: async (e) => (await repos.bootEvents.insertMany([e]))[0],
+    recordEvent: (e) => bootEventRecorder.record(e),
     audit: (e) =>
       repos.audit.insert({
         at: new Date().toISOString(),
@@ -311,7 +324,7 @@ export function createContainer(config: Config, opts: ContainerOptions) {
     log,
   });
   // the boot LAN is not trusted (issue 10): rate limits, registration caps, gated maintenance
-  const bootReports = new BootReports({ audit: repos.audit, events: repos.bootEvents, bus, log });
+  const bootReports = new BootReports({ audit: repos.audit, events: bootEventRecorder, bus, log });
   const registration = new RegistrationPolicy({
     repo: repos.machines,
     bus,
@@ -342,6 +355,8 @@ export function createContainer(config: Config, opts: ContainerOptions) {
     settings,
     sessions: bootSessions,
     events: repos.bootEvents,
+    recorder: bootEventRecorder,
+    sessionsRepo: repos.sessions,
     drainDhcpLog: () => dhcp.drain(),
     bus,
     log,

@@ -694,6 +694,8 @@ describeEachDialect('iSCSI sessions (tgtd + libiscsi + qemu)', (dialect) => {
       '/api/v1/sessions/{id}/apply',
     ])
       expect(paths).toContain(p);
+    // the reconciler's own status, shown beside the target side's
+    const report = await t.container.reconciler.run('test');
     const iscsi = await t.app.inject({
       method: 'GET',
       url: '/api/v1/iscsi',
@@ -703,7 +705,10 @@ describeEachDialect('iSCSI sessions (tgtd + libiscsi + qemu)', (dialect) => {
       backend: 'tgt',
       portal: `127.0.0.1:${portalPort}`,
       daemon: { state: 'running', controlPort, adopted: false },
+      lastReconcileAt: t.container.reconciler.lastReconcileAt,
+      lastReconcileError: report.errors.length ? report.errors.join('; ') : null,
     });
+    expect(Date.parse(iscsi.json().lastReconcileAt)).toBeGreaterThan(0);
   });
 
   it('extra disks: each image is its own LUN with its own writeback', async () => {

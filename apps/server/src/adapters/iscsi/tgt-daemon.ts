@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { SupervisedDaemon } from '../process/supervisor.js';
 import type { TgtDriver } from './tgt.adapter.js';
+import { tgtSocketPath } from './tgt-socket.js';
 
 export interface TgtDaemonOptions {
   dataDir: string;
@@ -24,8 +25,7 @@ export interface TgtDaemonOptions {
 export const TGT_NOP_INTERVAL_SEC = 5;
 export const TGT_NOP_COUNT = 3;
 
-/** Where tgtd keeps its management socket for a control port (several tgtd run side by side). */
-export const tgtSocketPath = (controlPort: number) => `/var/run/tgtd/socket.${controlPort}`;
+export { tgtSocketPath };
 
 /**
  * GGnet's own tgtd: its own control port and portal, supervised (health check = `tgtadm --op show

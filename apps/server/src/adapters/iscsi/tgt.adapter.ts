@@ -1,6 +1,6 @@
 import { ProcessError, type ProcessRunner } from '../process/process-runner.adapter.js';
 import { TGT_MODE as M, TGT_OP as O, TgtIpcError, tgtIpc, type TgtIpcRequest } from './tgt-ipc.js';
-import { tgtSocketPath } from './tgt-daemon.js';
+import { tgtSocketPath } from './tgt-socket.js';
 import {
   TargetExistsError,
   checkAddress,

@@ -1,11 +1,14 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, open, rename, rm, stat, statfs, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, rm, stat, statfs, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { isAbsolute, join, relative, resolve } from 'node:path';
 
 const ID_RE = /^[0-9a-f-]{36}$/;
+
+/** Temporary name of a writeback being turned into a version, inside images/<imageId>/. */
+const applyTmpPrefix = (writebackId: string) => `.apply-${writebackId}-`;
 
 /** fsync of a directory, so that a rename in it survives a crash. */
 export async function syncDir(dir: string): Promise<void> {
@@ -78,6 +81,33 @@ export class ImageFiles {
   stagingPath(kind: 'put' | 'import', imageId: string): string {
     if (!ID_RE.test(imageId)) throw new Error(`invalid image id: ${imageId}`);
     return join(this.uploadsDir, `${kind}-${imageId}.part`);
+  }
+
+  /**
+   * Where a writeback is put while it becomes a version of its image:
+   * images/<imageId>/.apply-<writebackId>-<time>.raw (same filesystem as the version files).
+   */
+  applyTempPath(imageId: string, writebackId: string): string {
+    return this.inside(join('images', imageId, `${applyTmpPrefix(writebackId)}${Date.now()}.raw`));
+  }
+
+  /** What applies of this writeback left behind (a server that stopped mid-apply), oldest first. */
+  async applyLeftovers(imageId: string, writebackId: string): Promise<string[]> {
+    const dir = this.inside(join('images', imageId));
+    return (await readdir(dir).catch(() => [] as string[]))
+      .filter((n) => n.startsWith(applyTmpPrefix(writebackId)) && n.endsWith('.raw'))
+      .sort()
+      .map((n) => join(dir, n));
+  }
+
+  /** Removes a file given by its absolute path (an apply's temporary file); missing is fine. */
+  async removeAbsolute(path: string): Promise<void> {
+    await rm(this.inside(path), { force: true });
+  }
+
+  /** Renames a file back to where it came from (an interrupted apply's writeback, same filesystem). */
+  async renameBack(from: string, to: string): Promise<void> {
+    await rename(this.inside(from), this.inside(to));
   }
 
   async removeImage(imageId: string): Promise<void> {

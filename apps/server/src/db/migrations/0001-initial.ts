@@ -1,5 +1,5 @@
 import { sql, type Kysely } from 'kysely';
-import type { MigrationContext } from './index.js';
+import type { MigrationContext } from './context.js';
 
 export async function up(db: Kysely<unknown>, ctx: MigrationContext): Promise<void> {
   const serial = ctx.dialect === 'postgres' ? 'bigserial' : 'integer';

@@ -1,5 +1,5 @@
 import { sql, type Kysely } from 'kysely';
-import type { MigrationContext } from './index.js';
+import type { MigrationContext } from './context.js';
 
 // Uploads, conversion and the job queue (issue 3).
 export async function up(db: Kysely<unknown>, _ctx: MigrationContext): Promise<void> {

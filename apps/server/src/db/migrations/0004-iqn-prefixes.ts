@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import type { MigrationContext } from './index.js';
+import type { MigrationContext } from './context.js';
 
 /**
  * Every IQN prefix (`iqn.<date>.<reversed domain>`) GGnet has named a target under. The reconciler

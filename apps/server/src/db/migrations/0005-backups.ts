@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import type { MigrationContext } from './index.js';
+import type { MigrationContext } from './context.js';
 
 /** Backups of the database, secrets and configuration (scheduled, from the UI, or `ggnet backup`). */
 export async function up(db: Kysely<unknown>, _ctx: MigrationContext): Promise<void> {

@@ -6,11 +6,9 @@ import * as m0004 from './0004-iqn-prefixes.js';
 import * as m0005 from './0005-backups.js';
 import * as m0006 from './0006-session-chap.js';
 import * as m0007 from './0007-user-token-version.js';
+import type { MigrationContext } from './context.js';
 
-export type Dialect = 'sqlite' | 'postgres';
-export interface MigrationContext {
-  dialect: Dialect;
-}
+export type { Dialect, MigrationContext } from './context.js';
 
 type MigrationModule = {
   up(db: Kysely<unknown>, ctx: MigrationContext): Promise<void>;

@@ -13,7 +13,8 @@ import {
   type GuardFacts,
   type GuardSession,
 } from './boot-guard.js';
-import type { NewBootEvent } from './boot-events.repository.js';
+import { BootEventRecorder } from '../boot-events/boot-event-recorder.js';
+import type { NewBootEvent } from '../boot-events/boot-events.repository.js';
 
 const NOW = Date.parse('2025-06-01T12:00:00.000Z');
 const ago = (ms: number) => new Date(NOW - ms).toISOString();
@@ -201,17 +202,23 @@ describe('BootGuard', () => {
     const bus = new EventBus();
     const published: string[] = [];
     bus.subscribe((e) => published.push(e.type));
+    const recorder = new BootEventRecorder(
+      {
+        insertMany: async (es) => {
+          events.push(...es);
+          return es.map((e, i): BootEvent => ({ id: events.length - es.length + i + 1, ...e }));
+        },
+      },
+      bus,
+    );
     const g = new BootGuard({
       liveSession: async () => ('session' in o ? o.session : row()),
       targetIqn: async () => 'iqn.2024-01.lan.ggnet:pc-07',
       liveConnections: async () => o.conns ?? [conn],
       connectionRx: o.rx ? async () => o.rx!() : undefined,
       leasesOf: async () => ['10.0.0.21'],
-      recordEvent: async (e) => {
-        events.push(e);
-        const ev: BootEvent = { id: events.length, ...e };
-        return ev;
-      },
+      // the real recorder (it publishes `boot.event`) over an in-memory boot_events
+      recordEvent: (e) => recorder.record(e),
       audit: async (e) => void audits.push(e),
       bus,
       log: pino({ level: 'silent' }),

@@ -5,7 +5,7 @@ import { nowIso } from '../../db/database.js';
 import type { EventBus } from '../../events/event-bus.js';
 import { parseJson } from '../../lib/json.js';
 import type { SessionRow } from '../sessions/sessions.repository.js';
-import type { NewBootEvent } from './boot-events.repository.js';
+import type { NewBootEvent } from '../boot-events/boot-events.repository.js';
 import { waitScript } from './ipxe-script.js';
 
 /**
@@ -176,6 +176,7 @@ export interface BootGuardDeps {
   connectionRx?: (iqn: string, c: LiveConnection) => Promise<number | null>;
   /** Addresses GGnet's dnsmasq has leased to a MAC (dhcp mode). */
   leasesOf(mac: string): Promise<string[]>;
+  /** Stores and publishes (`boot.event`) a boot event: BootEventRecorder.record. */
   recordEvent(e: NewBootEvent): Promise<BootEvent | undefined>;
   audit(entry: { machineId: string | null; mac: string; ip: string; reason: RefusalReason }): Promise<void>;
   bus: EventBus;
@@ -317,10 +318,8 @@ export class BootGuard {
           ...(r.machine ? { machineName: r.machine.name } : {}),
         },
       });
-      if (ev) {
-        this.d.bus.publish('boot.event', String(ev.id), ev);
-        this.d.bus.publish('boot.refused', String(ev.id), ev);
-      }
+      // recordEvent published it as `boot.event` already; this is the refusal's own notice
+      if (ev) this.d.bus.publish('boot.refused', String(ev.id), ev);
       await this.d.audit({ machineId: r.machine?.id ?? null, mac: r.mac, ip: r.clientIp, reason: v.reason });
     } catch (err) {
       this.d.log.error({ err }, 'could not record a refused boot request');

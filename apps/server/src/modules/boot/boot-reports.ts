@@ -3,7 +3,8 @@ import { nowIso } from '../../db/database.js';
 import type { EventBus } from '../../events/event-bus.js';
 import type { AuditRepository } from '../audit/audit.repository.js';
 import type { RegistrationCapEvent } from '../machines/registration-policy.js';
-import type { BootEventsRepository, NewBootEvent } from './boot-events.repository.js';
+import type { BootEventRecorder } from '../boot-events/boot-event-recorder.js';
+import type { NewBootEvent } from '../boot-events/boot-events.repository.js';
 
 export interface BootAuditEntry {
   /** e.g. `boot.maintenance_pin_wrong` */
@@ -23,7 +24,7 @@ export class BootReports {
   constructor(
     private readonly d: {
       audit: AuditRepository;
-      events: BootEventsRepository;
+      events: BootEventRecorder;
       bus: EventBus;
       log: Logger;
     },
@@ -45,8 +46,7 @@ export class BootReports {
   }
 
   async bootEvent(e: NewBootEvent): Promise<void> {
-    const [ev] = await this.d.events.insertMany([e]);
-    if (ev) this.d.bus.publish('boot.event', String(ev.id), ev);
+    await this.d.events.record(e);
   }
 
   /** machines.autoRegister hit a cap: WebSocket `machine.registration_capped`, audit, boot event. */

@@ -24,7 +24,9 @@ import type { MachinesService } from '../machines/machines.service.js';
 import type { RegistrationPolicy } from '../machines/registration-policy.js';
 import type { BootSessionInfo, BootSessionStarter } from '../sessions/boot-session.js';
 import type { SettingsService } from '../settings/settings.service.js';
-import type { BootEventsRepository, NewBootEvent } from './boot-events.repository.js';
+import type { BootEventRecorder } from '../boot-events/boot-event-recorder.js';
+import type { BootEventsRepository, NewBootEvent } from '../boot-events/boot-events.repository.js';
+import type { SessionsRepository } from '../sessions/sessions.repository.js';
 import type { BootGuard } from './boot-guard.js';
 import { computeBootStats } from './boot-stats.js';
 import { chainScript, exitScript, menuScript, sanbootScript, waitScript } from './ipxe-script.js';
@@ -83,6 +85,10 @@ export interface BootServiceDeps {
   settings: SettingsService;
   sessions: BootSessionStarter;
   events: BootEventsRepository;
+  /** Records and publishes boot events (the one writer of boot_events). */
+  recorder: BootEventRecorder;
+  /** Live sessions by machine or address (POST /boot/ready), sessions for the statistics. */
+  sessionsRepo: SessionsRepository;
   /** Makes DHCP/TFTP events dnsmasq has logged so far visible before they are linked. */
   drainDhcpLog?: () => Promise<void>;
   bus: EventBus;
@@ -566,8 +572,7 @@ export class BootService {
   }
 
   private async recordEvent(e: NewBootEvent): Promise<void> {
-    const [ev] = await this.d.events.insertMany([e]);
-    if (ev) this.d.bus.publish('boot.event', String(ev.id), ev);
+    await this.d.recorder.record(e);
   }
 
   /**
@@ -586,14 +591,14 @@ export class BootService {
       mac = normalizeMac(body.mac);
       if (!mac) throw badRequest('invalid_mac', 'mac is not a MAC address', 'e.g. 52:54:00:12:34:56');
       const row = await this.d.machinesRepo.findByMac(mac);
-      const live = row ? await this.d.events.liveSessionOfMachine(row.id) : undefined;
+      const live = row ? await this.d.sessionsRepo.liveForMachine(row.id) : undefined;
       if (!row || !live) throw noSession();
       const acked = await this.d.events.lastAckedIp(mac, live.started_at);
       if (clientIp !== live.client_ip && clientIp !== row.last_ip && clientIp !== acked) throw noSession();
       sessionId = live.id;
       machineId = row.id;
     } else {
-      const live = await this.d.events.liveSessionByIp(clientIp);
+      const live = await this.d.sessionsRepo.liveByIp(clientIp);
       if (!live) throw noSession();
       sessionId = live.id;
       machineId = live.machine_id;
@@ -627,7 +632,7 @@ export class BootService {
     const since = q.since
       ? new Date(q.since).toISOString()
       : new Date(Date.now() - 7 * 86400_000).toISOString();
-    const sessions = await this.d.events.sessionsSince(since, q.imageId, 5000);
+    const sessions = await this.d.sessionsRepo.startedSince(since, q.imageId, 5000);
     const events = await this.d.events.eventsOfSessions(sessions.map((s) => s.id));
     const bySession = new Map<string, { at: string; kind: string }[]>();
     for (const e of events) {

@@ -7,7 +7,7 @@ import { unavailable } from '../../errors/app-error.js';
 import type { EventBus } from '../../events/event-bus.js';
 import type { Dnsmasq, DnsmasqConfig, DnsmasqEvent } from '../../adapters/dnsmasq/dnsmasq.adapter.js';
 import { crossCheck, type SettingsService } from '../settings/settings.service.js';
-import type { BootEventsRepository } from '../boot/boot-events.repository.js';
+import type { BootEventRecorder } from '../boot-events/boot-event-recorder.js';
 import type { DhcpRepository } from './dhcp.repository.js';
 import { renderSnippet } from './dhcp-snippets.js';
 import { pickAddresses } from '../../adapters/dnsmasq/dnsmasq-config.js';
@@ -93,7 +93,7 @@ export class DhcpService {
     private readonly dnsmasq: Dnsmasq,
     private readonly settings: SettingsService,
     private readonly repo: DhcpRepository,
-    private readonly events: BootEventsRepository,
+    private readonly events: BootEventRecorder,
     private readonly bus: EventBus,
     private readonly log: Logger,
     private readonly opts: DhcpServiceOptions,
@@ -294,8 +294,7 @@ export class DhcpService {
         detail: { ...e.detail, ...(e.ip ? { ip: e.ip } : {}) },
       };
     });
-    const inserted = await this.events.insertMany(rows);
-    for (const ev of inserted) this.bus.publish('boot.event', String(ev.id), ev);
+    const inserted = await this.events.recordMany(rows);
     if (inserted.length) this.lastEventAt = inserted.at(-1)!.at;
   }
 

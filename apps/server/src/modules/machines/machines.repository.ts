@@ -179,6 +179,11 @@ export class MachinesRepository {
     await db.updateTable('machines').set(patch).where('id', '=', id).execute();
   }
 
+  /** The machine was seen on the network (an initiator logged in from that address). */
+  async markSeen(id: string, at: string, ip: string | null): Promise<void> {
+    await this.update(id, { last_seen_at: at, ...(ip ? { last_ip: ip } : {}) });
+  }
+
   async updateMany(ids: string[], patch: Partial<Omit<MachineRow, 'id'>>): Promise<number> {
     const r = await this.db.updateTable('machines').set(patch).where('id', 'in', ids).executeTakeFirst();
     return Number(r.numUpdatedRows);

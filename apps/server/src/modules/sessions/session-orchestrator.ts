@@ -1,18 +1,18 @@
 import type { Logger } from 'pino';
-import type { ApplyWriteback, EndReason, ImageVersion, Lun, Settings } from '@ggnet/contracts';
+import type { EndReason, Lun, Settings } from '@ggnet/contracts';
 import { conflict, notFound } from '../../errors/app-error.js';
 import { isUniqueViolation, nowIso, uniqueViolationColumn } from '../../db/database.js';
 import type { EventBus } from '../../events/event-bus.js';
-import { chapSecret, newId } from '../../lib/ids.js';
+import { newId } from '../../lib/ids.js';
 import { targetIqn } from '../../lib/iqn.js';
 import { KeyedMutex } from '../../lib/keyed-mutex.js';
 import { parseJson } from '../../lib/json.js';
-import type { IscsiRuntime } from '../iscsi/iscsi.runtime.js';
+import type { IscsiRuntime } from '../targets/iscsi.runtime.js';
 import type { ImagesRepository } from '../images/images.repository.js';
 import type { MachineRow, MachinesRepository } from '../machines/machines.repository.js';
 import type { SettingsService } from '../settings/settings.service.js';
-import type { StorageService } from '../storage/storage.service.js';
-import type { WritebackRow, WritebacksRepository } from '../storage/writebacks.repository.js';
+import type { StorageService } from '../writebacks/storage.service.js';
+import type { WritebackRow, WritebacksRepository } from '../writebacks/writebacks.repository.js';
 import type { TargetManager } from '../targets/target-manager.js';
 import type { TargetRow, TargetsRepository } from '../targets/targets.repository.js';
 import type { BootSessionInfo, BootSessionRequest, BootSessionStarter } from './boot-session.js';
@@ -169,7 +169,7 @@ export class SessionOrchestrator implements BootSessionStarter {
           (x) => x.mode === 'maintenance' && x.image_id === session.image_id && x.machine_id !== m.id,
         );
         if (other) {
-          const om = await this.d.sessions.machineMac(other.machine_id);
+          const om = await this.d.machines.findById(other.machine_id);
           throw conflict(
             'maintenance_in_progress',
             `machine ${om?.name ?? other.machine_id} is already in maintenance on this image`,
@@ -224,7 +224,7 @@ export class SessionOrchestrator implements BootSessionStarter {
         lun++;
       }
 
-      target = await this.newTargetRow(m, s, {
+      target = await this.d.targetManager.newRow(m.id, {
         iqn: targetIqn(s.iscsi, m.name),
         // a user of its own per session: an account left behind by an earlier session can never be
         // mistaken for this one's, and a secret seen once names an account that no longer exists
@@ -290,52 +290,6 @@ export class SessionOrchestrator implements BootSessionStarter {
     });
   }
 
-  /**
-   * A targets row (not yet stored) with fresh CHAP secrets of its own (and a mutual one when asked):
-   * they live exactly as long as the row, i.e. the session or the manual target.
-   */
-  async newTargetRow(
-    m: MachineRow,
-    _s: Settings,
-    o: {
-      iqn: string;
-      chapUser: string;
-      sessionId: string | null;
-      luns: Lun[];
-      initiatorIqn: string;
-      allowedAddress: string | null;
-      mutual: boolean;
-      backend: 'tgt' | 'lio';
-    },
-  ): Promise<TargetRow> {
-    const mutualSecret = o.mutual ? chapSecret(16) : null;
-    // an older target of the same name (left over after a crash) goes first
-    const stale = await this.d.targets.findByIqn(o.iqn);
-    if (stale) {
-      await this.d.targetManager.unprovision(stale.iqn);
-      await this.d.targets.delete(stale.id);
-    }
-    const now = nowIso();
-    return {
-      id: newId(),
-      iqn: o.iqn,
-      machine_id: m.id,
-      session_id: o.sessionId,
-      backend: o.backend,
-      luns: JSON.stringify(o.luns),
-      initiator_iqn: o.initiatorIqn,
-      chap_user: o.chapUser,
-      chap_secret: chapSecret(16),
-      mutual_user: mutualSecret ? `tgt.${o.chapUser}` : null,
-      mutual_secret: mutualSecret,
-      allowed_address: o.allowedAddress,
-      state: 'pending',
-      error: null,
-      created_at: now,
-      updated_at: now,
-    };
-  }
-
   // ---- end ------------------------------------------------------------------------
 
   private async end(
@@ -388,44 +342,5 @@ export class SessionOrchestrator implements BootSessionStarter {
     const out = await this.d.sessions.findById(s.id);
     this.d.bus.publish('session.ended', s.id, out ? toSession(out) : null);
     return true;
-  }
-
-  // ---- apply ----------------------------------------------------------------------
-
-  /**
-   * POST /sessions/{id}/apply: the session's boot disk becomes a new version of its image. With the
-   * client logged in this is refused unless forced (then a crash-consistent snapshot is taken and the
-   * session keeps running); otherwise the session ends (`applied`) and its writeback file is moved into
-   * the version without copying.
-   */
-  async apply(sessionId: string, body: ApplyWriteback, author: string | null): Promise<ImageVersion> {
-    const s = await this.d.sessions.findById(sessionId);
-    if (!s) throw notFound('session', sessionId);
-    const opts = { comment: body.comment, publish: body.publish ?? false, author };
-    if (!s.writeback_id) throw conflict('no_writeback', 'the session has no writeback', 'nothing to apply');
-    if (s.state === 'ended') {
-      const wb = await this.d.writebacks.findById(s.writeback_id);
-      if (wb?.state !== 'kept')
-        throw conflict(
-          'writeback_gone',
-          `the session ended and its writeback is ${wb?.state ?? 'gone'}`,
-          'only a kept writeback of an ended session can be applied',
-        );
-      return this.d.storage.applyToVersion(wb.id, { ...opts, mode: 'move' });
-    }
-    const target = s.target_id ? await this.d.targets.findById(s.target_id) : undefined;
-    const live = target ? (await this.d.iscsi.live(0)).find((t) => t.iqn === target.iqn) : undefined;
-    const connected = (live?.connections.length ?? 0) > 0;
-    if (connected && !body.force)
-      throw conflict(
-        'session_connected',
-        `${live!.connections.map((c) => c.initiator).join(', ')} is logged in to the session's disk`,
-        'shut the client down first so its disk is consistent, or send force: true to apply a crash-consistent snapshot while it keeps running',
-      );
-    if (connected) return this.d.storage.applyToVersion(s.writeback_id, { ...opts, mode: 'snapshot' });
-    const wbId = s.writeback_id;
-    // the target goes first: from here on nothing writes to the file that becomes the version
-    await this.endSession(s.id, 'applied');
-    return this.d.storage.applyToVersion(wbId, { ...opts, mode: 'move' });
   }
 }

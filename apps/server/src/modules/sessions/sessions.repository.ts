@@ -1,18 +1,25 @@
 import type { Kysely, Selectable } from 'kysely';
 import {
   parseSort,
-  type BootEvent,
-  type BootEventKind,
   type Connection,
   type Page,
   type SESSION_SORT_FIELDS,
   type Session,
   type SessionListQuery,
 } from '@ggnet/contracts';
-import type { BootEventsTable, DB, SessionsTable } from '../../db/schema.js';
+import type { DB, SessionsTable } from '../../db/schema.js';
 import { parseJson } from '../../lib/json.js';
 
 export type SessionRow = Selectable<SessionsTable>;
+
+export interface SessionForStats {
+  id: string;
+  machine_id: string;
+  machine_name: string | null;
+  image_id: string | null;
+  image_name: string | null;
+  started_at: string;
+}
 type SessionRowWithName = SessionRow & { machine_name: string | null };
 
 export const toSession = (r: SessionRowWithName): Session => ({
@@ -36,16 +43,6 @@ export const toSession = (r: SessionRowWithName): Session => ({
   lastActivityAt: r.last_activity_at,
 });
 
-export const toBootEvent = (r: Selectable<BootEventsTable>): BootEvent => ({
-  id: Number(r.id),
-  at: r.at,
-  mac: r.mac,
-  machineId: r.machine_id,
-  sessionId: r.session_id,
-  kind: r.kind as BootEventKind,
-  detail: parseJson<Record<string, unknown>>(r.detail, {}),
-});
-
 const SORT: Record<
   (typeof SESSION_SORT_FIELDS)[number],
   's.started_at' | 's.state' | 's.ended_at' | 'm.name'
@@ -56,6 +53,7 @@ const SORT: Record<
   machineName: 'm.name',
 };
 
+/** Owner of the sessions table (the session orchestrator and the session monitor write through it). */
 export class SessionsRepository {
   constructor(private readonly db: Kysely<DB>) {}
 
@@ -123,51 +121,35 @@ export class SessionsRepository {
     return this.db.selectFrom('sessions').selectAll().where('state', '<>', 'ended').execute();
   }
 
-  async addBootEvent(e: {
-    at: string;
-    mac: string | null;
-    machineId: string | null;
-    sessionId: string | null;
-    kind: BootEventKind;
-    detail: Record<string, unknown>;
-  }): Promise<void> {
-    await this.db
-      .insertInto('boot_events')
-      .values({
-        at: e.at,
-        mac: e.mac,
-        machine_id: e.machineId,
-        session_id: e.sessionId,
-        kind: e.kind,
-        detail: JSON.stringify(e.detail),
-      })
-      .execute();
-  }
-
-  /** The machine was seen on the network (an initiator logged in from that address). */
-  async touchMachine(machineId: string, at: string, ip: string | null): Promise<void> {
-    await this.db
-      .updateTable('machines')
-      .set({ last_seen_at: at, ...(ip ? { last_ip: ip } : {}) })
-      .where('id', '=', machineId)
-      .execute();
-  }
-
-  machineMac(machineId: string): Promise<{ mac: string; name: string } | undefined> {
+  /** The live session of a client seen at this address (newest first). */
+  async liveByIp(ip: string): Promise<{ id: string; machine_id: string; mac: string } | undefined> {
     return this.db
-      .selectFrom('machines')
-      .select(['mac', 'name'])
-      .where('id', '=', machineId)
+      .selectFrom('sessions as s')
+      .innerJoin('machines as m', 'm.id', 's.machine_id')
+      .select(['s.id', 's.machine_id', 'm.mac'])
+      .where('s.state', '<>', 'ended')
+      .where((eb) => eb.or([eb('s.client_ip', '=', ip), eb('m.last_ip', '=', ip)]))
+      .orderBy('s.started_at', 'desc')
+      .limit(1)
       .executeTakeFirst();
   }
 
-  bootEvents(sessionId: string): Promise<Selectable<BootEventsTable>[]> {
-    return this.db
-      .selectFrom('boot_events')
-      .selectAll()
-      .where('session_id', '=', sessionId)
-      .orderBy('at')
-      .orderBy('id')
-      .execute();
+  /** Sessions started since `since` (newest first), with machine and image names, for statistics. */
+  startedSince(since: string, imageId: string | undefined, limit: number): Promise<SessionForStats[]> {
+    let q = this.db
+      .selectFrom('sessions as s')
+      .leftJoin('machines as m', 'm.id', 's.machine_id')
+      .leftJoin('images as i', 'i.id', 's.image_id')
+      .select([
+        's.id',
+        's.machine_id',
+        'm.name as machine_name',
+        's.image_id',
+        'i.name as image_name',
+        's.started_at',
+      ])
+      .where('s.started_at', '>=', since);
+    if (imageId) q = q.where('s.image_id', '=', imageId);
+    return q.orderBy('s.started_at', 'desc').limit(limit).execute();
   }
 }

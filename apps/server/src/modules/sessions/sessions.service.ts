@@ -10,13 +10,17 @@ import type {
   SessionStop,
 } from '@ggnet/contracts';
 import { conflict, notFound } from '../../errors/app-error.js';
+import type { SessionApply } from './session-apply.js';
 import type { SessionOrchestrator } from './session-orchestrator.js';
-import { toBootEvent, toSession, type SessionsRepository } from './sessions.repository.js';
+import type { BootEventsRepository } from '../boot-events/boot-events.repository.js';
+import { toSession, type SessionsRepository } from './sessions.repository.js';
 
 export class SessionsService {
   constructor(
     private readonly repo: SessionsRepository,
     private readonly orchestrator: SessionOrchestrator,
+    private readonly events: BootEventsRepository,
+    private readonly applies: SessionApply,
   ) {}
 
   async list(q: SessionListQuery): Promise<Page<Session>> {
@@ -32,7 +36,7 @@ export class SessionsService {
 
   async timeline(id: string): Promise<BootEvent[]> {
     await this.get(id);
-    return (await this.repo.bootEvents(id)).map(toBootEvent);
+    return this.events.ofSession(id);
   }
 
   /** POST /sessions: what the boot endpoint does for a booting machine, by hand. */
@@ -51,6 +55,6 @@ export class SessionsService {
   }
 
   apply(id: string, body: ApplyWriteback, author: string | null): Promise<ImageVersion> {
-    return this.orchestrator.apply(id, body, author);
+    return this.applies.apply(id, body, author);
   }
 }

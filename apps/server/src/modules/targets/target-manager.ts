@@ -9,16 +9,30 @@ import {
   type LiveTarget,
   type TargetSpec,
 } from '../../adapters/iscsi/iscsi-target.adapter.js';
+import { nowIso } from '../../db/database.js';
+import { chapSecret, newId } from '../../lib/ids.js';
 import { KeyedMutex } from '../../lib/keyed-mutex.js';
 import { parseJson } from '../../lib/json.js';
-import type { IscsiRuntime } from '../iscsi/iscsi.runtime.js';
-import type { StorageService } from '../storage/storage.service.js';
-import type { WritebacksRepository } from '../storage/writebacks.repository.js';
+import type { IscsiRuntime } from './iscsi.runtime.js';
+import type { StorageService } from '../writebacks/storage.service.js';
+import type { WritebacksRepository } from '../writebacks/writebacks.repository.js';
 import type { TargetRow, TargetsRepository } from './targets.repository.js';
 
 /** SCSI serial of a LUN: stable for a target name and LUN, so the client OS sees the same disk every boot. */
 export const lunSerial = (iqn: string, lun: number) =>
   createHash('sha256').update(`${iqn}#${lun}`).digest('hex').slice(0, 16);
+
+/** What a new targets row is made of (the session orchestrator's and a manual target's). */
+export interface NewTargetRow {
+  iqn: string;
+  chapUser: string;
+  sessionId: string | null;
+  luns: Lun[];
+  initiatorIqn: string;
+  allowedAddress: string | null;
+  mutual: boolean;
+  backend: 'tgt' | 'lio';
+}
 
 export type ReconcileAction = 'none' | 'created' | 'repaired' | 'skipped-connected' | 'failed';
 
@@ -36,6 +50,39 @@ export class TargetManager {
     private readonly iscsi: IscsiRuntime,
     private readonly log: Logger,
   ) {}
+
+  /**
+   * A targets row (not yet stored) with fresh CHAP secrets of its own (and a mutual one when asked):
+   * they live exactly as long as the row, i.e. the session or the manual target.
+   */
+  async newRow(machineId: string, o: NewTargetRow): Promise<TargetRow> {
+    const mutualSecret = o.mutual ? chapSecret(16) : null;
+    // an older target of the same name (left over after a crash) goes first
+    const stale = await this.repo.findByIqn(o.iqn);
+    if (stale) {
+      await this.unprovision(stale.iqn);
+      await this.repo.delete(stale.id);
+    }
+    const now = nowIso();
+    return {
+      id: newId(),
+      iqn: o.iqn,
+      machine_id: machineId,
+      session_id: o.sessionId,
+      backend: o.backend,
+      luns: JSON.stringify(o.luns),
+      initiator_iqn: o.initiatorIqn,
+      chap_user: o.chapUser,
+      chap_secret: chapSecret(16),
+      mutual_user: mutualSecret ? `tgt.${o.chapUser}` : null,
+      mutual_secret: mutualSecret,
+      allowed_address: o.allowedAddress,
+      state: 'pending',
+      error: null,
+      created_at: now,
+      updated_at: now,
+    };
+  }
 
   /** The desired target of a row: LUNs backed by its writebacks' files, ACL, CHAP. */
   async specFor(row: TargetRow): Promise<TargetSpec> {

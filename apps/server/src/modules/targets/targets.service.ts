@@ -12,13 +12,12 @@ import { conflict, notFound, unprocessable } from '../../errors/app-error.js';
 import type { EventBus } from '../../events/event-bus.js';
 import { targetIqn } from '../../lib/iqn.js';
 import type { LiveTarget } from '../../adapters/iscsi/iscsi-target.adapter.js';
-import type { IscsiRuntime } from '../iscsi/iscsi.runtime.js';
+import type { IscsiRuntime } from './iscsi.runtime.js';
 import type { ImagesRepository } from '../images/images.repository.js';
 import type { MachinesRepository } from '../machines/machines.repository.js';
 import type { SettingsService } from '../settings/settings.service.js';
-import type { SessionOrchestrator } from '../sessions/session-orchestrator.js';
-import type { StorageService } from '../storage/storage.service.js';
-import type { WritebackRow, WritebacksRepository } from '../storage/writebacks.repository.js';
+import type { StorageService } from '../writebacks/storage.service.js';
+import type { WritebackRow, WritebacksRepository } from '../writebacks/writebacks.repository.js';
 import type { TargetManager } from './target-manager.js';
 import { toTarget, type TargetRow, type TargetsRepository } from './targets.repository.js';
 
@@ -30,7 +29,6 @@ export interface TargetsDeps {
   storage: StorageService;
   manager: TargetManager;
   iscsi: IscsiRuntime;
-  orchestrator: SessionOrchestrator;
   settings: SettingsService;
   bus: EventBus;
   log: Logger;
@@ -105,7 +103,7 @@ export class TargetsService {
     let wb: WritebackRow | null = null;
     let row: TargetRow | null = null;
     try {
-      row = await this.d.orchestrator.newTargetRow(m, s, {
+      row = await this.d.manager.newRow(m.id, {
         iqn,
         chapUser: `${m.name}.${suffix}`,
         sessionId: null,

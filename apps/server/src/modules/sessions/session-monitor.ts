@@ -3,11 +3,13 @@ import type { Connection } from '@ggnet/contracts';
 import { nowIso } from '../../db/database.js';
 import type { EventBus } from '../../events/event-bus.js';
 import { parseJson } from '../../lib/json.js';
-import type { SessionOrchestrator } from '../sessions/session-orchestrator.js';
-import { toSession, type SessionRow, type SessionsRepository } from '../sessions/sessions.repository.js';
+import type { SessionOrchestrator } from './session-orchestrator.js';
+import type { BootEventRecorder } from '../boot-events/boot-event-recorder.js';
+import type { MachinesRepository } from '../machines/machines.repository.js';
+import { toSession, type SessionRow, type SessionsRepository } from './sessions.repository.js';
 import type { SettingsService } from '../settings/settings.service.js';
 import type { TargetsRepository } from '../targets/targets.repository.js';
-import type { IscsiRuntime } from './iscsi.runtime.js';
+import type { IscsiRuntime } from '../targets/iscsi.runtime.js';
 
 const key = (c: Connection) => `${c.initiator}@${c.address}`;
 /** last_activity_at is refreshed at most this often while a client stays logged in. */
@@ -27,6 +29,8 @@ export class SessionMonitor {
   constructor(
     private readonly sessions: SessionsRepository,
     private readonly targets: TargetsRepository,
+    private readonly machines: MachinesRepository,
+    private readonly bootEvents: BootEventRecorder,
     private readonly orchestrator: SessionOrchestrator,
     private readonly iscsi: IscsiRuntime,
     private readonly settings: SettingsService,
@@ -66,9 +70,9 @@ export class SessionMonitor {
       const t = await this.targets.findById(s.target_id);
       if (!t || t.state !== 'active') continue;
       let conns = byIqn.get(t.iqn)?.connections ?? [];
-      const machine = await this.sessions.machineMac(s.machine_id);
+      const machine = await this.machines.findById(s.machine_id);
       const event = (kind: 'iscsi_login' | 'iscsi_logout' | 'error', detail: Record<string, unknown>) =>
-        this.sessions.addBootEvent({
+        this.bootEvents.record({
           at: nowIso(),
           mac: machine?.mac ?? null,
           machineId: s.machine_id,
@@ -112,7 +116,7 @@ export class SessionMonitor {
           patch.state = 'active';
           patch.active_at = at;
         }
-        if (logins.length) await this.sessions.touchMachine(s.machine_id, at, now[0]!.address);
+        if (logins.length) await this.machines.markSeen(s.machine_id, at, now[0]!.address);
       } else {
         const since = Math.max(
           ...[s.last_activity_at, s.ready_at, s.started_at].map((x) => (x ? Date.parse(x) : 0)),

@@ -1,8 +1,9 @@
 import { IscsiStatus } from '@ggnet/contracts';
 import type { App } from '../../http/types.js';
-import type { IscsiRuntime } from './iscsi.runtime.js';
+import type { IscsiRuntime } from '../targets/iscsi.runtime.js';
+import type { Reconciler } from './reconciler.js';
 
-export function registerIscsiRoutes(app: App, deps: { iscsi: IscsiRuntime }) {
+export function registerIscsiRoutes(app: App, deps: { iscsi: IscsiRuntime; reconciler: Reconciler }) {
   app.get(
     '/api/v1/iscsi',
     {
@@ -14,6 +15,10 @@ export function registerIscsiRoutes(app: App, deps: { iscsi: IscsiRuntime }) {
       },
       config: { access: 'viewer' },
     },
-    async () => deps.iscsi.status(),
+    async () => ({
+      ...(await deps.iscsi.status()),
+      lastReconcileAt: deps.reconciler.lastReconcileAt,
+      lastReconcileError: deps.reconciler.lastReconcileError,
+    }),
   );
 }

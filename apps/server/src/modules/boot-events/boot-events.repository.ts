@@ -2,7 +2,6 @@ import type { Kysely, Selectable } from 'kysely';
 import type { BootEvent, BootEventKind, BootEventListQuery, Page } from '@ggnet/contracts';
 import type { BootEventsTable, DB } from '../../db/schema.js';
 import { parseJson } from '../../lib/json.js';
-import { toBootEvent } from '../sessions/sessions.repository.js';
 
 export interface NewBootEvent {
   at: string;
@@ -12,6 +11,16 @@ export interface NewBootEvent {
   kind: BootEventKind;
   detail: Record<string, unknown>;
 }
+
+export const toBootEvent = (r: Selectable<BootEventsTable>): BootEvent => ({
+  id: Number(r.id),
+  at: r.at,
+  mac: r.mac,
+  machineId: r.machine_id,
+  sessionId: r.session_id,
+  kind: r.kind as BootEventKind,
+  detail: parseJson<Record<string, unknown>>(r.detail, {}),
+});
 
 /** Kinds that happen before the boot script, in firmware or iPXE: linked to the session the script starts. */
 export const PRE_SCRIPT_KINDS: BootEventKind[] = [
@@ -25,15 +34,10 @@ export const PRE_SCRIPT_KINDS: BootEventKind[] = [
 /** Script outcomes after which the same iPXE run asks again (no new power-on in between). */
 const CONTINUING_RESULTS = new Set(['pending', 'error', 'identify', 'menu', 'preparing', 'maintenance']);
 
-export interface SessionForStats {
-  id: string;
-  machine_id: string;
-  machine_name: string | null;
-  image_id: string | null;
-  image_name: string | null;
-  started_at: string;
-}
-
+/**
+ * Owner of the boot_events table: the only code that writes it. New events come in through
+ * BootEventRecorder (boot-event-recorder.ts), which also publishes them.
+ */
 export class BootEventsRepository {
   constructor(private readonly db: Kysely<DB>) {}
 
@@ -144,49 +148,16 @@ export class BootEventsRepository {
     return null;
   }
 
-  /** The live session of a client seen at this address (newest first). */
-  async liveSessionByIp(ip: string): Promise<{ id: string; machine_id: string; mac: string } | undefined> {
-    return this.db
-      .selectFrom('sessions as s')
-      .innerJoin('machines as m', 'm.id', 's.machine_id')
-      .select(['s.id', 's.machine_id', 'm.mac'])
-      .where('s.state', '<>', 'ended')
-      .where((eb) => eb.or([eb('s.client_ip', '=', ip), eb('m.last_ip', '=', ip)]))
-      .orderBy('s.started_at', 'desc')
-      .limit(1)
-      .executeTakeFirst();
-  }
-
-  async liveSessionOfMachine(
-    machineId: string,
-  ): Promise<{ id: string; client_ip: string | null; started_at: string } | undefined> {
-    return this.db
-      .selectFrom('sessions')
-      .select(['id', 'client_ip', 'started_at'])
-      .where('machine_id', '=', machineId)
-      .where('state', '<>', 'ended')
-      .orderBy('started_at', 'desc')
-      .limit(1)
-      .executeTakeFirst();
-  }
-
-  /** Sessions started since `since` (newest first), with machine and image names, for statistics. */
-  sessionsSince(since: string, imageId: string | undefined, limit: number): Promise<SessionForStats[]> {
-    let q = this.db
-      .selectFrom('sessions as s')
-      .leftJoin('machines as m', 'm.id', 's.machine_id')
-      .leftJoin('images as i', 'i.id', 's.image_id')
-      .select([
-        's.id',
-        's.machine_id',
-        'm.name as machine_name',
-        's.image_id',
-        'i.name as image_name',
-        's.started_at',
-      ])
-      .where('s.started_at', '>=', since);
-    if (imageId) q = q.where('s.image_id', '=', imageId);
-    return q.orderBy('s.started_at', 'desc').limit(limit).execute();
+  /** A session's events in order (GET /sessions/{id}/events). */
+  async ofSession(sessionId: string): Promise<BootEvent[]> {
+    const rows = await this.db
+      .selectFrom('boot_events')
+      .selectAll()
+      .where('session_id', '=', sessionId)
+      .orderBy('at')
+      .orderBy('id')
+      .execute();
+    return rows.map(toBootEvent);
   }
 
   async eventsOfSessions(ids: string[]): Promise<Selectable<BootEventsTable>[]> {

@@ -7,11 +7,11 @@ import type { MachinesRepository } from '../machines/machines.repository.js';
 import type { SessionOrchestrator } from '../sessions/session-orchestrator.js';
 import type { SessionRow, SessionsRepository } from '../sessions/sessions.repository.js';
 import type { SettingsService } from '../settings/settings.service.js';
-import type { StorageService } from '../storage/storage.service.js';
-import type { WritebacksRepository } from '../storage/writebacks.repository.js';
+import type { StorageService } from '../writebacks/storage.service.js';
+import type { WritebacksRepository } from '../writebacks/writebacks.repository.js';
 import type { TargetManager } from '../targets/target-manager.js';
 import type { TargetsRepository } from '../targets/targets.repository.js';
-import type { IscsiRuntime } from './iscsi.runtime.js';
+import type { IscsiRuntime } from '../targets/iscsi.runtime.js';
 
 export interface ReconcileReport {
   reason: string;
@@ -53,6 +53,9 @@ export class Reconciler {
   private again: string | null = null;
   private unsubscribe: (() => void) | null = null;
   lastReport: ReconcileReport | null = null;
+  /** When the last pass ended, and what failed in it (GET /api/v1/iscsi). */
+  lastReconcileAt: string | null = null;
+  lastReconcileError: string | null = null;
 
   constructor(
     private readonly d: {
@@ -158,8 +161,8 @@ export class Reconciler {
       r.sparesMade = s.made;
       r.sparesRemoved = s.removed;
     });
-    this.d.iscsi.lastReconcileAt = nowIso();
-    this.d.iscsi.lastReconcileError = r.errors.length ? r.errors.join('; ') : null;
+    this.lastReconcileAt = nowIso();
+    this.lastReconcileError = r.errors.length ? r.errors.join('; ') : null;
     this.lastReport = r;
     const changed =
       r.targetsCreated +

@@ -38,8 +38,6 @@ export class IscsiRuntime {
   private _driver: IscsiTargetDriver | null = null;
   private daemon: SupervisedDaemon | null = null;
   private liveCache: { at: number; value: Promise<LiveTarget[]> } | null = null;
-  lastReconcileAt: string | null = null;
-  lastReconcileError: string | null = null;
 
   constructor(
     private readonly config: Config,
@@ -133,7 +131,8 @@ export class IscsiRuntime {
     return value;
   }
 
-  async status(): Promise<IscsiStatus> {
+  /** The target side's status (the reconciler adds its own: see reconcile/iscsi.routes.ts). */
+  async status(): Promise<Omit<IscsiStatus, 'lastReconcileAt' | 'lastReconcileError'>> {
     const s = await this.settings.get();
     const live = await this.live().catch(() => [] as LiveTarget[]);
     // the driver is chosen at start-up: a changed iscsi.backend takes effect after a restart
@@ -152,8 +151,6 @@ export class IscsiRuntime {
         : null,
       targets: live.length,
       connections: live.reduce((n, t) => n + t.connections.length, 0),
-      lastReconcileAt: this.lastReconcileAt,
-      lastReconcileError: this.lastReconcileError,
     };
   }
 }
