@@ -21,7 +21,7 @@ import {
 import { nowIso } from '../../db/database.js';
 import type { ImageFiles } from '../../adapters/storage/image-files.js';
 import { NodeSha256, removeQuietly, sizeOf, writeAt } from '../../adapters/storage/hashing-writer.js';
-import type { HashingTusStore } from '../../adapters/storage/tus-store.js';
+import type { HashingTusStore } from '../../adapters/tus/tus-store.js';
 import type { SettingsService } from '../settings/settings.service.js';
 import type { JobsService } from '../jobs/jobs.service.js';
 import { CONVERT_JOB, convertKey } from '../images/image-convert.job.js';
