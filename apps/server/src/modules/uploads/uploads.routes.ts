@@ -7,6 +7,7 @@ import type { HashingTusStore } from '../../adapters/tus/tus-store.js';
 import { AppError, badRequest, conflict, notFound } from '../../errors/app-error.js';
 import type { App } from '../../http/types.js';
 import type { ImagesRepository } from '../images/images.repository.js';
+import { parseTusMetadata } from './upload-metadata.js';
 import { MAX_UPLOAD_BYTES, type UploadsService } from './uploads.service.js';
 
 export const UPLOADS_PATH = '/api/v1/uploads';
@@ -113,7 +114,7 @@ export async function registerUploadsRoutes(
           );
         }
         const length = Number(req.headers['upload-length']);
-        const meta = deps.uploads.parseTusMetadata(req.headers['upload-metadata'] as string | undefined);
+        const meta = parseTusMetadata(req.headers['upload-metadata'] as string | undefined);
         const img = await deps.uploads.begin(meta, length, req.user?.username ?? null);
         req.auditTarget = { type: 'image', id: img.id };
         // tus refused after we created the image: do not leave it behind
