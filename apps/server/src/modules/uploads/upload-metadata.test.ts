@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { AppError } from '../../errors/app-error.js';
+import type { AppError } from '../../errors/app-error.js';
 import { displayFilename, fileStem, parseTusMetadata } from './upload-metadata.js';
 
 const b64 = (s: string) => Buffer.from(s).toString('base64');
