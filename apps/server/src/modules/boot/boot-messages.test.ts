@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { AppError } from '../../errors/app-error.js';
+import { fakeSessionInfo } from './boot-session.fake.js';
 import { nonBootScript, preparingScript, sessionBootScript, startErrorScript } from './boot-messages.js';
 
 const ctx = {
@@ -90,27 +91,14 @@ describe('boot messages', () => {
   });
 
   it("the boot script carries the session's target, LUN and CHAP", () => {
-    const s = sessionBootScript(
-      {
-        sessionId: '01HSESSION',
-        state: 'ready',
-        targetIqn: 'iqn.2025-01.org.ggnet:s-1',
-        portalHost: '10.0.0.1',
-        portalPort: 3260,
-        initiatorIqn: 'iqn.2025-01.org.ggnet:pc-7',
-        luns: [{ lun: 1, kind: 'boot', imageId: 'i', versionId: 'v' }],
-        chap: { username: 'u1', password: 'secret1' },
-        reverseChap: null,
-      },
-      {
-        baseUrl: ctx.baseUrl,
-        machineName: 'pc-7',
-        mac: ctx.mac,
-        imageLabel: 'win11 v2',
-        mode: 'normal',
-        retries: 0,
-      },
-    );
+    const s = sessionBootScript(fakeSessionInfo('01HSESSION'), {
+      baseUrl: ctx.baseUrl,
+      machineName: 'pc-7',
+      mac: ctx.mac,
+      imageLabel: 'win11 v2',
+      mode: 'normal',
+      retries: 0,
+    });
     expect(s).toContain('echo GGnet: pc-7 boots win11 v2\n');
     expect(s).toContain('set initiator-iqn iqn.2025-01.org.ggnet:pc-7\n');
     expect(s).toContain('set password secret1\n');

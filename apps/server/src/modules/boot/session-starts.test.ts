@@ -1,6 +1,7 @@
 import pino from 'pino';
 import { describe, expect, it, vi } from 'vitest';
 import type { BootSessionInfo, BootSessionRequest } from '../sessions/boot-session.js';
+import { fakeSessionInfo } from './boot-session.fake.js';
 import { SessionStarts } from './session-starts.js';
 
 /** A session starter whose starts finish when the test says so. */
@@ -25,19 +26,7 @@ class ManualStarter {
   }
 }
 
-function info(sessionId: string): BootSessionInfo {
-  return {
-    sessionId,
-    state: 'ready',
-    targetIqn: 'iqn.2025-01.org.ggnet:t',
-    portalHost: '10.0.0.1',
-    portalPort: 3260,
-    initiatorIqn: 'iqn.2025-01.org.ggnet:i',
-    luns: [{ lun: 1, kind: 'boot', imageId: 'i', versionId: 'v' }],
-    chap: { username: 'u', password: 'p' },
-    reverseChap: null,
-  };
-}
+const info = (sessionId: string) => fakeSessionInfo(sessionId);
 
 function setup(waitMs = 1000, osUp = false) {
   const starter = new ManualStarter();
