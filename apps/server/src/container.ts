@@ -34,7 +34,8 @@ import { StorageService } from './modules/writebacks/storage.service.js';
 import { WritebacksRepository } from './modules/writebacks/writebacks.repository.js';
 import { TargetManager } from './modules/targets/target-manager.js';
 import { RealQemuImg, type QemuImg } from './adapters/qemu-img/qemu-img.adapter.js';
-import { HashingTusStore, toTusError } from './adapters/storage/tus-store.js';
+import { tusError } from './adapters/tus/tus-errors.js';
+import { HashingTusStore } from './adapters/tus/tus-store.js';
 import { ImageConvertJob, type ConvertTuning } from './modules/images/image-convert.job.js';
 import { ImageRetentionJob, RETENTION_JOB } from './modules/images/image-retention.job.js';
 import { CHECKSUM_JOB, checksumKey, ImageChecksumJob } from './modules/images/image-checksum.job.js';
@@ -231,7 +232,7 @@ export function createContainer(config: Config, opts: ContainerOptions) {
     importDir: config.importDir ?? join(config.dataDir, 'import'),
   });
   const tusStore = new HashingTusStore(join(imageFiles.uploadsDir, 'tus'), {
-    onDiskFull: async (id, err) => toTusError(await uploads.diskFull(id, err)),
+    onDiskFull: async (id, err) => tusError(await uploads.diskFull(id, err)),
   });
   uploads.attachTusStore(tusStore);
   const pgDump = opts.pgDump ?? new RealPgDump(runner);

@@ -10,6 +10,9 @@ const TITLES: Record<number, string> = {
   404: 'Not Found',
   405: 'Method Not Allowed',
   409: 'Conflict',
+  410: 'Gone',
+  411: 'Length Required',
+  412: 'Precondition Failed',
   413: 'Payload Too Large',
   415: 'Unsupported Media Type',
   422: 'Unprocessable Content',
@@ -32,18 +35,26 @@ const FASTIFY_CODES: Record<string, { code: string; hint: string }> = {
   FST_ERR_VALIDATION: { code: 'validation_failed', hint: 'fix the fields listed in errors' },
 };
 
+/** The one problem+json body builder: type and title from the status and code. */
+export function problemOf(p: Omit<Problem, 'type' | 'title'>): Problem {
+  return {
+    type: `https://ggnet.dev/problems/${p.code}`,
+    title: TITLES[p.status] ?? 'Error',
+    ...p,
+  };
+}
+
+/** An AppError as problem+json (without a request id). */
+export const appErrorProblem = (e: AppError): Problem =>
+  problemOf({ status: e.statusCode, code: e.code, detail: e.message, hint: e.hint, errors: e.errors });
+
 export function sendProblem(
   reply: FastifyReply,
   problem: Omit<Problem, 'type' | 'title'> & { headers?: Record<string, string> },
 ) {
   const { headers, ...rest } = problem;
   if (headers) void reply.headers(headers);
-  const body: Problem = {
-    type: `https://ggnet.dev/problems/${problem.code}`,
-    title: TITLES[problem.status] ?? 'Error',
-    ...rest,
-  };
-  return reply.status(problem.status).type('application/problem+json').send(body);
+  return reply.status(problem.status).type('application/problem+json').send(problemOf(rest));
 }
 
 function zodIssuesToFields(err: FastifyError): FieldError[] {

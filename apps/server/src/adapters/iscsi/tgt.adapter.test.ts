@@ -2,9 +2,13 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { FakeProcessRunner } from '../process/process-runner.fake.js';
 import { TargetExistsError } from './iscsi-target.adapter.js';
+import { TGT_MODE as M, TGT_OP as O } from './tgt-ipc.js';
 import {
+  TGT_OPS,
   TgtDriver,
   TgtSecretTransportError,
+  tgtIpcRequest,
+  tgtadmArgs,
   parseTgtConnRx,
   parseTgtPortals,
   parseTgtShow,
@@ -46,6 +50,146 @@ describe('parseTgtShow', () => {
       '127.0.0.1:3260',
       '0.0.0.0:3261',
     ]);
+  });
+});
+
+describe('the ops table', () => {
+  // Each operation is described once; both forms must be what tgtadm itself sends and takes
+  // (the socket form checked byte for byte against tgtadm in tgt-ipc.test.ts).
+  const cases: Array<[string, ReturnType<(typeof TGT_OPS)[keyof typeof TGT_OPS]>, object, string | null]> = [
+    [
+      'showTargets',
+      TGT_OPS.showTargets(),
+      { mode: M.target, op: O.show, lld: 'iscsi' },
+      '--lld iscsi --op show --mode target',
+    ],
+    [
+      'newTarget',
+      TGT_OPS.newTarget(3, 'iqn.2024-01.lan.ggnet:a'),
+      { mode: M.target, op: O.new, lld: 'iscsi', tid: 3, params: 'targetname=iqn.2024-01.lan.ggnet:a' },
+      '--lld iscsi --op new --mode target --tid 3 --targetname iqn.2024-01.lan.ggnet:a',
+    ],
+    [
+      'deleteTarget',
+      TGT_OPS.deleteTarget(3, true),
+      { mode: M.target, op: O.delete, lld: 'iscsi', tid: 3, force: true },
+      '--lld iscsi --op delete --mode target --tid 3 --force',
+    ],
+    [
+      'deleteTarget (no force)',
+      TGT_OPS.deleteTarget(3, false),
+      { mode: M.target, op: O.delete, lld: 'iscsi', tid: 3, force: false },
+      '--lld iscsi --op delete --mode target --tid 3',
+    ],
+    [
+      'newLun',
+      TGT_OPS.newLun(3, 1, '/var/lib/ggnet/w/a.raw'),
+      { mode: M.device, op: O.new, lld: 'iscsi', tid: 3, lun: 1, params: 'path=/var/lib/ggnet/w/a.raw' },
+      '--lld iscsi --op new --mode logicalunit --tid 3 --lun 1 --backing-store /var/lib/ggnet/w/a.raw',
+    ],
+    [
+      'updateLun',
+      TGT_OPS.updateLun(3, 1, 'vendor_id=GGnet,scsi_sn=abc'),
+      {
+        mode: M.device,
+        op: O.update,
+        lld: 'iscsi',
+        tid: 3,
+        lun: 1,
+        params: 'targetOps vendor_id=GGnet,scsi_sn=abc,',
+      },
+      '--lld iscsi --op update --mode logicalunit --tid 3 --lun 1 --params vendor_id=GGnet,scsi_sn=abc',
+    ],
+    [
+      'deleteLun',
+      TGT_OPS.deleteLun(3, 2),
+      { mode: M.device, op: O.delete, lld: 'iscsi', tid: 3, lun: 2 },
+      '--lld iscsi --op delete --mode logicalunit --tid 3 --lun 2',
+    ],
+    [
+      'acl bind',
+      TGT_OPS.acl(3, 'initiator-name', 'iqn.2024-01.lan.ggnet:i'),
+      { mode: M.target, op: O.bind, lld: 'iscsi', tid: 3, params: 'initiator-name=iqn.2024-01.lan.ggnet:i' },
+      '--lld iscsi --op bind --mode target --tid 3 --initiator-name iqn.2024-01.lan.ggnet:i',
+    ],
+    [
+      'acl unbind',
+      TGT_OPS.acl(3, 'initiator-address', '10.0.0.21', true),
+      { mode: M.target, op: O.unbind, lld: 'iscsi', tid: 3, params: 'initiator-address=10.0.0.21' },
+      '--lld iscsi --op unbind --mode target --tid 3 --initiator-address 10.0.0.21',
+    ],
+    [
+      'newAccount (socket only)',
+      TGT_OPS.newAccount('pc-01', 'Secret1234567890'),
+      { mode: M.account, op: O.new, lld: 'iscsi', params: 'user=pc-01,password=Secret1234567890' },
+      null,
+    ],
+    [
+      'showAccounts',
+      TGT_OPS.showAccounts(),
+      { mode: M.account, op: O.show, lld: 'iscsi' },
+      '--lld iscsi --op show --mode account',
+    ],
+    [
+      'deleteAccount',
+      TGT_OPS.deleteAccount('pc-01'),
+      { mode: M.account, op: O.delete, lld: 'iscsi', params: 'user=pc-01' },
+      '--lld iscsi --op delete --mode account --user pc-01',
+    ],
+    [
+      'bindAccount incoming',
+      TGT_OPS.bindAccount(3, 'pc-01', false),
+      { mode: M.account, op: O.bind, lld: 'iscsi', tid: 3, params: 'user=pc-01', acDir: 0 },
+      '--lld iscsi --op bind --mode account --tid 3 --user pc-01',
+    ],
+    [
+      'bindAccount outgoing',
+      TGT_OPS.bindAccount(3, 'tgt.pc-01', true),
+      { mode: M.account, op: O.bind, lld: 'iscsi', tid: 3, params: 'user=tgt.pc-01', acDir: 1 },
+      '--lld iscsi --op bind --mode account --tid 3 --user tgt.pc-01 --outgoing',
+    ],
+    [
+      'connectionStats',
+      TGT_OPS.connectionStats(3, 4, 0),
+      { mode: M.connection, op: O.stats, lld: 'iscsi', tid: 3, sid: 4, cid: 0 },
+      '--lld iscsi --op stat --mode conn --tid 3 --sid 4 --cid 0',
+    ],
+    [
+      'deleteConnection',
+      TGT_OPS.deleteConnection(3, 4, 0),
+      { mode: M.connection, op: O.delete, lld: 'iscsi', tid: 3, sid: 4, cid: 0 },
+      '--lld iscsi --op delete --mode conn --tid 3 --sid 4 --cid 0',
+    ],
+    [
+      'showPortals',
+      TGT_OPS.showPortals(),
+      { mode: M.portal, op: O.show, lld: 'iscsi' },
+      '--lld iscsi --op show --mode portal',
+    ],
+    [
+      'portal new',
+      TGT_OPS.portal(true, '10.0.0.1:3260'),
+      { mode: M.portal, op: O.new, lld: 'iscsi', params: 'portalOps portal=10.0.0.1:3260,' },
+      '--lld iscsi --op new --mode portal --param portal=10.0.0.1:3260',
+    ],
+    [
+      'portal delete',
+      TGT_OPS.portal(false, '0.0.0.0:3260'),
+      { mode: M.portal, op: O.delete, lld: 'iscsi', params: 'portalOps portal=0.0.0.0:3260,' },
+      '--lld iscsi --op delete --mode portal --param portal=0.0.0.0:3260',
+    ],
+    ['showSystem', TGT_OPS.showSystem(), { mode: M.system, op: O.show }, '--op show --mode sys'],
+    ['deleteSystem', TGT_OPS.deleteSystem(), { mode: M.system, op: O.delete }, '--op delete --mode system'],
+  ];
+
+  it.each(cases)('%s: the socket request and the tgtadm arguments', (_name, op, ipc, cli) => {
+    expect(tgtIpcRequest(op)).toEqual(ipc);
+    expect(tgtadmArgs(op)?.join(' ') ?? null).toBe(cli);
+  });
+
+  it('covers every operation of the table', () => {
+    const named = new Set(cases.map(([n]) => n.split(' ')[0]));
+    expect(Object.keys(TGT_OPS).filter((k) => !named.has(k))).toEqual([]);
   });
 });
 

@@ -133,179 +133,178 @@ const exists = (e: unknown) => /already exists/.test(message(e));
 const notFound = (e: unknown) =>
   /can't find|not found|No such|doesn't exist|does not exist/i.test(message(e));
 
-/** One management request, in both forms: tgtd's socket protocol and tgtadm's command line. */
-interface TgtOp {
-  ipc: TgtIpcRequest;
-  cli: string[];
+/** tgtadm's `--mode` words and tgtd's mode numbers (`sys` and `system` are the same mode). */
+const MODES = {
+  target: M.target,
+  logicalunit: M.device,
+  account: M.account,
+  conn: M.connection,
+  portal: M.portal,
+  sys: M.system,
+  system: M.system,
+} as const;
+/** tgtadm's `--op` words and tgtd's op numbers. */
+const OPS = {
+  new: O.new,
+  delete: O.delete,
+  show: O.show,
+  bind: O.bind,
+  unbind: O.unbind,
+  update: O.update,
+  stat: O.stats,
+} as const;
+
+/** A named parameter: `--<flag> <value>` for tgtadm, `<key>=<value>` in the socket request's text. */
+interface TgtParam {
+  flag: string;
+  /** The request's key when it differs from the flag (tgtadm's `--backing-store` is `path=`). */
+  key?: string;
+  value: string;
+  /** Never on a command line (a CHAP password: /proc/<pid>/cmdline is readable by every user). */
+  secret?: boolean;
 }
 
-const lld = 'iscsi';
-const ops = {
-  showTargets: (): TgtOp => ({
-    ipc: { mode: M.target, op: O.show, lld },
-    cli: ['--lld', lld, '--op', 'show', '--mode', 'target'],
-  }),
+/**
+ * One tgtadm operation, described once: tgtadm's argument list and tgtd's socket request are both
+ * made from it (tgtadmArgs, tgtIpcRequest), the way tgtadm itself turns its options into a request.
+ */
+export interface TgtOp {
+  mode: keyof typeof MODES;
+  op: keyof typeof OPS;
+  tid?: number;
+  lun?: number;
+  sid?: number;
+  cid?: number;
+  params?: TgtParam[];
+  /**
+   * tgtadm's free-form `--params`/`--param` text (`k=v,k=v`), which tgtd reads as `<prefix> <text>,`
+   * (`targetOps` for a logical unit, `portalOps` for a portal).
+   */
+  options?: { flag: 'params' | 'param'; prefix: 'targetOps' | 'portalOps'; text: string };
+  /** `--force` (delete a target with live sessions). */
+  force?: boolean;
+  /** `--outgoing`: a mutual-CHAP account (tgtd's ac_dir 1); false = incoming (ac_dir 0). */
+  outgoing?: boolean;
+}
+
+const LLD = 'iscsi';
+const isSystem = (o: TgtOp) => o.mode === 'sys' || o.mode === 'system';
+
+/** The socket form of an operation. */
+export function tgtIpcRequest(o: TgtOp): TgtIpcRequest {
+  const text = [
+    ...(o.params ?? []).map((p) => `${p.key ?? p.flag}=${p.value}`),
+    ...(o.options ? [`${o.options.prefix} ${o.options.text},`] : []),
+  ];
+  return {
+    mode: MODES[o.mode],
+    op: OPS[o.op],
+    ...(isSystem(o) ? {} : { lld: LLD }),
+    ...(o.tid !== undefined ? { tid: o.tid } : {}),
+    ...(o.lun !== undefined ? { lun: o.lun } : {}),
+    ...(o.sid !== undefined ? { sid: o.sid } : {}),
+    ...(o.cid !== undefined ? { cid: o.cid } : {}),
+    ...(text.length ? { params: text.join(',') } : {}),
+    ...(o.outgoing !== undefined ? { acDir: o.outgoing ? 1 : 0 } : {}),
+    ...(o.force !== undefined ? { force: o.force } : {}),
+  };
+}
+
+/** The tgtadm form of an operation (without `-C <port>`); null when it carries a secret. */
+export function tgtadmArgs(o: TgtOp): string[] | null {
+  if (o.params?.some((p) => p.secret)) return null;
+  const ids = (['tid', 'lun', 'sid', 'cid'] as const).flatMap((k) =>
+    o[k] !== undefined ? [`--${k}`, String(o[k])] : [],
+  );
+  return [
+    ...(isSystem(o) ? [] : ['--lld', LLD]),
+    ...['--op', o.op, '--mode', o.mode],
+    ...ids,
+    ...(o.params ?? []).flatMap((p) => [`--${p.flag}`, p.value]),
+    ...(o.options ? [`--${o.options.flag}`, o.options.text] : []),
+    ...(o.force ? ['--force'] : []),
+    ...(o.outgoing ? ['--outgoing'] : []),
+  ];
+}
+
+/** The operations GGnet uses, each described once. */
+export const TGT_OPS = {
+  showTargets: (): TgtOp => ({ mode: 'target', op: 'show' }),
   newTarget: (tid: number, iqn: string): TgtOp => ({
-    ipc: { mode: M.target, op: O.new, lld, tid, params: `targetname=${iqn}` },
-    cli: ['--lld', lld, '--op', 'new', '--mode', 'target', '--tid', String(tid), '--targetname', iqn],
+    mode: 'target',
+    op: 'new',
+    tid,
+    params: [{ flag: 'targetname', value: iqn }],
   }),
-  deleteTarget: (tid: number, force: boolean): TgtOp => ({
-    ipc: { mode: M.target, op: O.delete, lld, tid, force },
-    cli: [
-      '--lld',
-      lld,
-      '--op',
-      'delete',
-      '--mode',
-      'target',
-      '--tid',
-      String(tid),
-      ...(force ? ['--force'] : []),
-    ],
-  }),
+  deleteTarget: (tid: number, force: boolean): TgtOp => ({ mode: 'target', op: 'delete', tid, force }),
   newLun: (tid: number, lun: number, path: string): TgtOp => ({
-    ipc: { mode: M.device, op: O.new, lld, tid, lun, params: `path=${path}` },
-    cli: [
-      '--lld',
-      lld,
-      '--op',
-      'new',
-      '--mode',
-      'logicalunit',
-      '--tid',
-      String(tid),
-      '--lun',
-      String(lun),
-      '--backing-store',
-      path,
-    ],
+    mode: 'logicalunit',
+    op: 'new',
+    tid,
+    lun,
+    params: [{ flag: 'backing-store', key: 'path', value: path }],
   }),
   updateLun: (tid: number, lun: number, params: string): TgtOp => ({
-    ipc: { mode: M.device, op: O.update, lld, tid, lun, params: `targetOps ${params},` },
-    cli: [
-      '--lld',
-      lld,
-      '--op',
-      'update',
-      '--mode',
-      'logicalunit',
-      '--tid',
-      String(tid),
-      '--lun',
-      String(lun),
-      '--params',
-      params,
-    ],
+    mode: 'logicalunit',
+    op: 'update',
+    tid,
+    lun,
+    options: { flag: 'params', prefix: 'targetOps', text: params },
   }),
-  deleteLun: (tid: number, lun: number): TgtOp => ({
-    ipc: { mode: M.device, op: O.delete, lld, tid, lun },
-    cli: [
-      '--lld',
-      lld,
-      '--op',
-      'delete',
-      '--mode',
-      'logicalunit',
-      '--tid',
-      String(tid),
-      '--lun',
-      String(lun),
-    ],
-  }),
+  deleteLun: (tid: number, lun: number): TgtOp => ({ mode: 'logicalunit', op: 'delete', tid, lun }),
   /** An ACL entry: `initiator-name` (IQN) or `initiator-address` (IPv4). */
   acl: (tid: number, key: 'initiator-name' | 'initiator-address', value: string, unbind = false): TgtOp => ({
-    ipc: { mode: M.target, op: unbind ? O.unbind : O.bind, lld, tid, params: `${key}=${value}` },
-    cli: [
-      '--lld',
-      lld,
-      '--op',
-      unbind ? 'unbind' : 'bind',
-      '--mode',
-      'target',
-      '--tid',
-      String(tid),
-      `--${key}`,
-      value,
+    mode: 'target',
+    op: unbind ? 'unbind' : 'bind',
+    tid,
+    params: [{ flag: key, value }],
+  }),
+  // the password only ever travels through the socket (tgtadmArgs refuses it)
+  newAccount: (user: string, password: string): TgtOp => ({
+    mode: 'account',
+    op: 'new',
+    params: [
+      { flag: 'user', value: user },
+      { flag: 'password', value: password, secret: true },
     ],
   }),
-  // Only through the socket: tgtadm takes the password as an argument, which every user of the host
-  // can read in the process list (/proc/<pid>/cmdline) while it runs.
-  newAccount: (user: string, password: string): { ipc: TgtIpcRequest; cli: null } => ({
-    ipc: { mode: M.account, op: O.new, lld, params: `user=${user},password=${password}` },
-    cli: null,
-  }),
-  showAccounts: (): TgtOp => ({
-    ipc: { mode: M.account, op: O.show, lld },
-    cli: ['--lld', lld, '--op', 'show', '--mode', 'account'],
-  }),
-  connectionStats: (tid: number, sid: number, cid: number): TgtOp => ({
-    ipc: { mode: M.connection, op: O.stats, lld, tid, sid, cid },
-    cli: [
-      '--lld',
-      lld,
-      '--op',
-      'stat',
-      '--mode',
-      'conn',
-      '--tid',
-      String(tid),
-      '--sid',
-      String(sid),
-      '--cid',
-      String(cid),
-    ],
-  }),
+  showAccounts: (): TgtOp => ({ mode: 'account', op: 'show' }),
   deleteAccount: (user: string): TgtOp => ({
-    ipc: { mode: M.account, op: O.delete, lld, params: `user=${user}` },
-    cli: ['--lld', lld, '--op', 'delete', '--mode', 'account', '--user', user],
+    mode: 'account',
+    op: 'delete',
+    params: [{ flag: 'user', value: user }],
   }),
   bindAccount: (tid: number, user: string, outgoing: boolean): TgtOp => ({
-    ipc: { mode: M.account, op: O.bind, lld, tid, params: `user=${user}`, acDir: outgoing ? 1 : 0 },
-    cli: [
-      '--lld',
-      lld,
-      '--op',
-      'bind',
-      '--mode',
-      'account',
-      '--tid',
-      String(tid),
-      '--user',
-      user,
-      ...(outgoing ? ['--outgoing'] : []),
-    ],
+    mode: 'account',
+    op: 'bind',
+    tid,
+    params: [{ flag: 'user', value: user }],
+    outgoing,
+  }),
+  connectionStats: (tid: number, sid: number, cid: number): TgtOp => ({
+    mode: 'conn',
+    op: 'stat',
+    tid,
+    sid,
+    cid,
   }),
   deleteConnection: (tid: number, sid: number, cid: number): TgtOp => ({
-    ipc: { mode: M.connection, op: O.delete, lld, tid, sid, cid },
-    cli: [
-      '--lld',
-      lld,
-      '--op',
-      'delete',
-      '--mode',
-      'conn',
-      '--tid',
-      String(tid),
-      '--sid',
-      String(sid),
-      '--cid',
-      String(cid),
-    ],
+    mode: 'conn',
+    op: 'delete',
+    tid,
+    sid,
+    cid,
   }),
-  showPortals: (): TgtOp => ({
-    ipc: { mode: M.portal, op: O.show, lld },
-    cli: ['--lld', lld, '--op', 'show', '--mode', 'portal'],
-  }),
+  showPortals: (): TgtOp => ({ mode: 'portal', op: 'show' }),
   portal: (add: boolean, portal: string): TgtOp => ({
-    ipc: { mode: M.portal, op: add ? O.new : O.delete, lld, params: `portalOps portal=${portal},` },
-    cli: ['--lld', lld, '--op', add ? 'new' : 'delete', '--mode', 'portal', '--param', `portal=${portal}`],
+    mode: 'portal',
+    op: add ? 'new' : 'delete',
+    options: { flag: 'param', prefix: 'portalOps', text: `portal=${portal}` },
   }),
-  showSystem: (): TgtOp => ({ ipc: { mode: M.system, op: O.show }, cli: ['--op', 'show', '--mode', 'sys'] }),
-  deleteSystem: (): TgtOp => ({
-    ipc: { mode: M.system, op: O.delete },
-    cli: ['--op', 'delete', '--mode', 'system'],
-  }),
+  showSystem: (): TgtOp => ({ mode: 'sys', op: 'show' }),
+  deleteSystem: (): TgtOp => ({ mode: 'system', op: 'delete' }),
 };
+const ops = TGT_OPS;
 
 export type TgtTransport = 'auto' | 'ipc' | 'tgtadm';
 
@@ -352,7 +351,7 @@ export class TgtDriver implements IscsiTargetDriver {
   transport(): Promise<'ipc' | 'tgtadm'> {
     this.resolved ??= (async () => {
       try {
-        const text = await tgtIpc(tgtSocketPath(this.controlPort), ops.showSystem().ipc, 3000);
+        const text = await tgtIpc(tgtSocketPath(this.controlPort), tgtIpcRequest(ops.showSystem()), 3000);
         if (/^System:\n\s+State: /m.test(text) && /iscsi: /.test(text)) return 'ipc' as const;
         this.opts.onFallback?.(`unexpected answer to show sys: ${text.slice(0, 80)}`);
         return 'tgtadm' as const;
@@ -365,11 +364,12 @@ export class TgtDriver implements IscsiTargetDriver {
     return this.resolved;
   }
 
-  private async run(op: { ipc: TgtIpcRequest; cli: string[] | null }): Promise<string> {
+  private async run(op: TgtOp): Promise<string> {
     if ((await this.transport()) === 'ipc')
-      return tgtIpc(tgtSocketPath(this.controlPort), op.ipc, this.opts.timeoutMs ?? 15_000);
-    if (!op.cli) throw new TgtSecretTransportError();
-    const r = await this.runner.run('tgtadm', ['-C', String(this.controlPort), ...op.cli], {
+      return tgtIpc(tgtSocketPath(this.controlPort), tgtIpcRequest(op), this.opts.timeoutMs ?? 15_000);
+    const args = tgtadmArgs(op);
+    if (!args) throw new TgtSecretTransportError();
+    const r = await this.runner.run('tgtadm', ['-C', String(this.controlPort), ...args], {
       timeoutMs: this.opts.timeoutMs ?? 15_000,
     });
     return r.stdout;

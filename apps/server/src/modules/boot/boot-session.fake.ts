@@ -127,3 +127,19 @@ export class FakeBootSessionStarter implements BootSessionStarter {
     return info;
   }
 }
+
+/** A session's answer for small tests: one boot LUN, CHAP, no mutual CHAP. */
+export function fakeSessionInfo(sessionId: string, over: Partial<BootSessionInfo> = {}): BootSessionInfo {
+  return {
+    sessionId,
+    state: 'ready',
+    targetIqn: 'iqn.2025-01.org.ggnet:s-1',
+    portalHost: '10.0.0.1',
+    portalPort: 3260,
+    initiatorIqn: 'iqn.2025-01.org.ggnet:pc-7',
+    luns: [{ lun: 1, kind: 'boot', imageId: 'i', versionId: 'v' }],
+    chap: { username: 'u1', password: 'secret1' },
+    reverseChap: null,
+    ...over,
+  };
+}

@@ -1,4 +1,6 @@
-import type { BootPhase, BootStats } from '@ggnet/contracts';
+import type { BootPhase, BootStats, BootStatsQuery } from '@ggnet/contracts';
+import type { BootEventsRepository } from '../boot-events/boot-events.repository.js';
+import type { SessionsRepository } from '../sessions/sessions.repository.js';
 
 export interface TimelineEvent {
   at: string;
@@ -124,4 +126,35 @@ export function computeBootStats(since: string, sessions: StatsSession[], top: n
     images,
     slowestMachines,
   };
+}
+
+/** `GET /boot/stats`: the boots since `q.since` (default: the last 7 days), from their timelines. */
+export async function bootStatsOf(
+  sessions: Pick<SessionsRepository, 'startedSince'>,
+  repo: Pick<BootEventsRepository, 'eventsOfSessions'>,
+  q: BootStatsQuery,
+): Promise<BootStats> {
+  const since = q.since
+    ? new Date(q.since).toISOString()
+    : new Date(Date.now() - 7 * 86400_000).toISOString();
+  const started = await sessions.startedSince(since, q.imageId, 5000);
+  const events = await repo.eventsOfSessions(started.map((s) => s.id));
+  const bySession = new Map<string, { at: string; kind: string }[]>();
+  for (const e of events) {
+    const list = bySession.get(e.session_id!) ?? [];
+    list.push({ at: e.at, kind: e.kind });
+    bySession.set(e.session_id!, list);
+  }
+  return computeBootStats(
+    since,
+    started.map((s) => ({
+      id: s.id,
+      machineId: s.machine_id,
+      machineName: s.machine_name,
+      imageId: s.image_id,
+      imageName: s.image_name,
+      events: bySession.get(s.id) ?? [],
+    })),
+    q.top,
+  );
 }

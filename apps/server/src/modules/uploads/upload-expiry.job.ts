@@ -1,6 +1,6 @@
 import { stat } from 'node:fs/promises';
 import type { ImageFiles } from '../../adapters/storage/image-files.js';
-import type { HashingTusStore } from '../../adapters/storage/tus-store.js';
+import type { HashingTusStore } from '../../adapters/tus/tus-store.js';
 import type { JobContext, JobHandler } from '../jobs/job-types.js';
 import type { JobsService } from '../jobs/jobs.service.js';
 import type { ImagesRepository } from '../images/images.repository.js';

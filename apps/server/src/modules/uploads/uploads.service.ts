@@ -1,11 +1,9 @@
-import { constants } from 'node:fs';
-import { mkdir, open, realpath, stat } from 'node:fs/promises';
-import { basename, extname, isAbsolute, relative, resolve } from 'node:path';
+// Over 350 lines: the three ways in (tus, PUT, import) share their checks and one completion; file work is in adapters/.
 import type { Readable } from 'node:stream';
 import {
   formatBytes,
   ImageName,
-  ImageUploadMetadata,
+  type ImageUploadMetadata,
   type Image,
   type ImageContentQuery,
   type ImageImportRequest,
@@ -21,30 +19,20 @@ import {
 import { nowIso } from '../../db/database.js';
 import type { ImageFiles } from '../../adapters/storage/image-files.js';
 import { NodeSha256, removeQuietly, sizeOf, writeAt } from '../../adapters/storage/hashing-writer.js';
-import type { HashingTusStore } from '../../adapters/storage/tus-store.js';
+import { copyHashed, createStagingFile } from '../../adapters/storage/intake-files.js';
+import type { HashingTusStore } from '../../adapters/tus/tus-store.js';
 import type { SettingsService } from '../settings/settings.service.js';
 import type { JobsService } from '../jobs/jobs.service.js';
 import { CONVERT_JOB, convertKey } from '../images/image-convert.job.js';
 import type { ImagesRepository } from '../images/images.repository.js';
 import type { ImagesService } from '../images/images.service.js';
+import { displayFilename, fileStem, resolveImportPath } from './upload-metadata.js';
 
 export const IMPORT_JOB = 'image.import';
 export const importKey = (imageId: string) => `${IMPORT_JOB}:${imageId}`;
 
 /** Largest upload accepted (VHDX's own limit is 64 TB; nobody boots more than this). */
 export const MAX_UPLOAD_BYTES = 16 * 1024 ** 4;
-
-/** Only for display and the format check: the last path component, at most 255 characters. */
-export const displayFilename = (name: string) =>
-  basename(name.replaceAll('\\', '/'))
-    // eslint-disable-next-line no-control-regex
-    .replace(/[\u0000-\u001f\u007f]/g, '')
-    .slice(-255) || 'upload';
-
-const isInside = (root: string, p: string) => {
-  const rel = relative(root, p);
-  return rel === '' ? false : !rel.startsWith('..') && !isAbsolute(rel);
-};
 
 export interface UploadsDeps {
   images: ImagesService;
@@ -137,43 +125,6 @@ export class UploadsService {
   }
 
   // ---- intake ------------------------------------------------------------------
-
-  /** Parses tus Upload-Metadata (`key base64,key base64`); every error names the key. */
-  parseTusMetadata(header: string | undefined): ImageUploadMetadata {
-    const out: Record<string, string> = {};
-    for (const pair of (header ?? '').split(',')) {
-      const [key, value, extra] = pair.trim().split(' ');
-      if (!key) continue;
-      if (extra !== undefined || !/^[A-Za-z0-9_-]+$/.test(key)) {
-        throw badRequest(
-          'invalid_metadata',
-          'Upload-Metadata is malformed',
-          'send `key base64value` pairs separated by commas',
-        );
-      }
-      out[key] = value ? Buffer.from(value, 'base64').toString('utf8') : '';
-    }
-    if (!out.name && out.filename) {
-      // a sensible default: the file name without its extension, made a valid image name
-      const stem = basename(out.filename, extname(out.filename)).replace(/[^\p{L}\p{N} ._()+-]/gu, '-');
-      const parsed = ImageName.safeParse(stem.replace(/^[^\p{L}\p{N}]+/u, ''));
-      if (parsed.success) out.name = parsed.data;
-    }
-    const r = ImageUploadMetadata.safeParse(out);
-    if (!r.success) {
-      const errors = r.error.issues.map((i) => ({
-        path: `metadata.${i.path.join('.')}`,
-        message: i.message,
-      }));
-      throw badRequest(
-        'invalid_metadata',
-        `invalid upload metadata: ${errors.map((e) => `${e.path}: ${e.message}`).join('; ')}`,
-        'send metadata name (the image name) and filename, optionally sha256, osType, description',
-        errors,
-      );
-    }
-    return r.data;
-  }
 
   /** Creates the image of a new upload (state uploading) after the size, space and name checks. */
   async begin(meta: ImageUploadMetadata, size: number, by: string | null): Promise<Image> {
@@ -330,8 +281,7 @@ export class UploadsService {
         ...(opts.filename ? { source_filename: displayFilename(opts.filename) } : {}),
         updated_at: nowIso(),
       });
-      await mkdir(files.uploadsDir, { recursive: true, mode: 0o700 });
-      await (await open(staging, 'w', 0o600)).close();
+      await createStagingFile(files.uploadsDir, staging);
       const hasher = new NodeSha256();
       let written: number;
       try {
@@ -366,55 +316,13 @@ export class UploadsService {
     }
   }
 
-  /** Resolves a path for import: inside the import dir, also after following symlinks; a regular file. */
-  async resolveImportPath(path: string): Promise<{ real: string; size: number }> {
-    let root: string;
-    try {
-      root = await realpath(this.deps.importDir);
-    } catch {
-      throw badRequest(
-        'import_dir_missing',
-        `the import directory ${this.deps.importDir} does not exist`,
-        'create it (GGNET_IMPORT_DIR) and put the file there',
-      );
-    }
-    const outside = () =>
-      badRequest(
-        'path_outside_import_dir',
-        `${JSON.stringify(path)} is not inside the import directory ${this.deps.importDir}`,
-        'copy the file into the import directory (symbolic links pointing outside it are refused)',
-      );
-    const lexical = resolve(this.deps.importDir, path);
-    if (!isInside(resolve(this.deps.importDir), lexical)) throw outside();
-    let real: string;
-    try {
-      real = await realpath(lexical);
-    } catch {
-      throw new AppError(
-        404,
-        'file_not_found',
-        `${JSON.stringify(path)} does not exist in the import directory`,
-        {
-          hint: `list ${this.deps.importDir} to find the file`,
-        },
-      );
-    }
-    if (!isInside(root, real)) throw outside();
-    const st = await stat(real);
-    if (!st.isFile())
-      throw badRequest('not_a_file', `${JSON.stringify(path)} is not a regular file`, 'import an image file');
-    return { real, size: st.size };
-  }
-
   /** `POST /images/import`: an image from a file already on the server; the copy runs as a job. */
   async importFile(req: ImageImportRequest, by: string | null): Promise<{ image: Image; jobId: string }> {
-    const { real, size } = await this.resolveImportPath(req.path);
+    const { real, size } = await resolveImportPath(this.deps.importDir, req.path);
     this.checkSize(size);
     await this.ensureSpace(size);
     const filename = displayFilename(real);
-    const name =
-      req.name ??
-      ImageName.safeParse(basename(filename, extname(filename)).replace(/[^\p{L}\p{N} ._()+-]/gu, '-')).data;
+    const name = req.name ?? ImageName.safeParse(fileStem(filename)).data;
     if (!name)
       throw badRequest('name_required', 'cannot make an image name from the file name', 'give a name');
     await this.freeName(name);
@@ -437,31 +345,11 @@ export class UploadsService {
     signal: AbortSignal,
     onProgress: (done: number, total: number) => void,
   ): Promise<{ staging: string; size: number; sha256: string }> {
-    const { real, size } = await this.resolveImportPath(path);
+    const { real, size } = await resolveImportPath(this.deps.importDir, path);
     const staging = this.deps.files.stagingPath('import', imageId);
-    await mkdir(this.deps.files.uploadsDir, { recursive: true, mode: 0o700 });
-    await (await open(staging, 'w', 0o600)).close();
-    // O_NOFOLLOW: the checked path must not have been swapped for a symlink since
-    const src = await open(real, constants.O_RDONLY | constants.O_NOFOLLOW);
-    try {
-      const hasher = new NodeSha256();
-      const written = await writeAt(
-        staging,
-        src.createReadStream({ highWaterMark: 4 * 1024 * 1024 }),
-        0,
-        hasher,
-        {
-          signal,
-          onProgress: (n) => onProgress(n, size),
-        },
-      );
-      return { staging, size: written, sha256: hasher.digest() };
-    } catch (err) {
-      await removeQuietly(staging);
-      throw err;
-    } finally {
-      await src.close().catch(() => undefined);
-    }
+    await createStagingFile(this.deps.files.uploadsDir, staging);
+    const r = await copyHashed(real, staging, { signal, onProgress: (n) => onProgress(n, size) });
+    return { staging, ...r };
   }
 
   /** An upload given up by its client (tus termination) or refused after creation: the image goes. */

@@ -5,40 +5,9 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { FileStore } from '@tus/file-store';
 import { ERRORS, type Upload } from '@tus/server';
-import { removeQuietly, sizeOf, writeAt, type StreamHasher } from './hashing-writer.js';
-import { readRange } from './image-files.js';
-
-/** An error that @tus/server sends as is: status code + body (problem+json text). */
-export class TusHttpError extends Error {
-  constructor(
-    readonly status_code: number,
-    readonly body: string,
-  ) {
-    super(body);
-    this.name = 'TusHttpError';
-  }
-  static of(e: { status_code: number; body: string }): TusHttpError {
-    return new TusHttpError(e.status_code, e.body);
-  }
-}
-
-/** problem+json text for a tus error body. */
-export const problemBody = (status: number, code: string, detail: string, hint?: string) =>
-  JSON.stringify({
-    type: `https://ggnet.dev/problems/${code}`,
-    title: status >= 500 ? 'Server Error' : 'Upload Error',
-    status,
-    code,
-    detail,
-    ...(hint ? { hint } : {}),
-  });
-
-export const toTusError = (e: {
-  statusCode: number;
-  code: string;
-  message: string;
-  hint?: string;
-}): TusHttpError => new TusHttpError(e.statusCode, problemBody(e.statusCode, e.code, e.message, e.hint));
+import { removeQuietly, sizeOf, writeAt, type StreamHasher } from '../storage/hashing-writer.js';
+import { readRange } from '../storage/image-files.js';
+import { TusHttpError } from './tus-errors.js';
 
 export interface TusStoreHooks {
   /** A write failed for lack of space; the upload's bytes are already removed. Returns the error to send. */

@@ -1,13 +1,8 @@
 import type { IncomingMessage } from 'node:http';
 import { ERRORS, type MemoryLocker, type Upload } from '@tus/server';
-import type { FastifyReply } from 'fastify';
-import { BODY_TOO_LARGE } from '../../adapters/storage/hashing-writer.js';
-import { TusHttpError, type HashingTusStore } from '../../adapters/storage/tus-store.js';
-
-/** tus's errors: plain `{status_code, body}` objects, or our TusHttpError. */
-export type TusError = { status_code: number; body: string };
-export const isTusError = (e: unknown): e is TusError =>
-  typeof (e as TusError | null)?.status_code === 'number';
+import { BODY_TOO_LARGE } from '../storage/hashing-writer.js';
+import { TusHttpError } from './tus-errors.js';
+import type { HashingTusStore } from './tus-store.js';
 
 /**
  * tus 1.0 PATCH (core protocol), served without @tus/server's request adapters. Those turn the
@@ -25,13 +20,14 @@ export class TusPatch {
     private readonly onFinish: (upload: Upload) => Promise<Record<string, string>>,
   ) {}
 
-  /** Handles the request and answers it; throws a TusHttpError for tus's error answers. */
-  async handle(id: string, req: IncomingMessage, reply: FastifyReply, shutdown?: AbortSignal): Promise<void> {
+  /**
+   * Appends the request's body; resolves with the headers of the 204 answer, throws a TusHttpError
+   * for tus's error answers.
+   */
+  async handle(id: string, req: IncomingMessage, shutdown?: AbortSignal): Promise<Record<string, string>> {
     const h = req.headers;
-    if (h['tus-resumable'] !== '1.0.0') {
-      reply.header('tus-version', '1.0.0');
-      throw new TusHttpError(412, 'Tus-Resumable Required');
-    }
+    if (h['tus-resumable'] !== '1.0.0')
+      throw new TusHttpError(412, 'Tus-Resumable Required', { 'tus-version': '1.0.0' });
     if (h['content-type'] === undefined) throw TusHttpError.of(ERRORS.INVALID_CONTENT_TYPE);
     if (h['content-type'] !== 'application/offset+octet-stream')
       throw new TusHttpError(400, 'Invalid content-type');
@@ -53,7 +49,7 @@ export class TusPatch {
     const onShutdown = () => stop.abort();
     shutdown?.addEventListener('abort', onShutdown, { once: true });
     try {
-      await this.append(id, offset, req, reply, stop);
+      return await this.append(id, offset, req, stop);
     } finally {
       shutdown?.removeEventListener('abort', onShutdown);
     }
@@ -63,9 +59,8 @@ export class TusPatch {
     id: string,
     offset: number,
     req: IncomingMessage,
-    reply: FastifyReply,
     stop: AbortController,
-  ): Promise<void> {
+  ): Promise<Record<string, string>> {
     const h = req.headers;
     const lock = this.locker.newLock(id);
     await lock.lock(stop.signal, () => stop.abort());
@@ -95,6 +90,6 @@ export class TusPatch {
       'upload-offset': String(upload.offset),
     };
     if (upload.offset === upload.size) Object.assign(headers, await this.onFinish(upload));
-    await reply.code(204).headers(headers).send();
+    return headers;
   }
 }

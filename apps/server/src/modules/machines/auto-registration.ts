@@ -1,0 +1,115 @@
+import type { Settings } from '@ggnet/contracts';
+import type { Logger } from 'pino';
+import { AppError } from '../../errors/app-error.js';
+import type { MachineRowWithSession, MachinesRepository } from './machines.repository.js';
+import type { MachinesService } from './machines.service.js';
+import type { RegistrationPolicy } from './registration-policy.js';
+
+/** Why an unknown PC booting now was not registered. */
+export type AutoRegistrationRefusal =
+  /** machines.autoRegister is off */
+  | 'off'
+  /** pending: too many PCs wait for approval (machines.pendingMax) */
+  | 'pending_full'
+  /** another cap of the registration policy (per hour, auto total) */
+  | 'capped';
+
+export type AutoRegistrationResult =
+  { row: MachineRowWithSession; refused?: undefined } | { row?: undefined; refused: AutoRegistrationRefusal };
+
+export interface AutoRegistrationDeps {
+  machines: Pick<MachinesService, 'create'>;
+  machinesRepo: Pick<MachinesRepository, 'findByMac' | 'allNames'>;
+  log: Logger;
+  /** Caps on registrations of unknown MACs; without it every unknown PC is registered. */
+  registration?: RegistrationPolicy;
+}
+
+/** Registration attempts with the next free name before giving up (names taken concurrently). */
+const NAME_ATTEMPTS = 8;
+
+/**
+ * The name an unknown PC gets at its `attempt`-th try (0 first) from machines.namePattern:
+ * `{mac}` is replaced by the MAC's 12 hex digits (a -2, -3... suffix on retries), `{n}` by the
+ * number after the highest one already used with the same prefix and suffix (`usedNames`).
+ */
+export function autoMachineName(pattern: string, mac: string, attempt: number, usedNames: string[]): string {
+  const hex = mac.replace(/:/g, '');
+  if (pattern.includes('{mac}')) {
+    const base = pattern.replace('{mac}', hex).replace('{n}', '1');
+    return attempt === 0 ? base : `${base}-${attempt + 1}`.slice(0, 63);
+  }
+  const [prefix, suffix] = namePatternParts(pattern);
+  const re = new RegExp(`^${prefix.replace(/[-]/g, '\\-')}(\\d+)${suffix.replace(/[-]/g, '\\-')}$`);
+  const used = usedNames
+    .map((n) => re.exec(n)?.[1])
+    .filter((x): x is string => !!x)
+    .map(Number);
+  const next = (used.length ? Math.max(...used) : 0) + 1 + attempt;
+  return `${prefix}${next}${suffix}`;
+}
+
+function namePatternParts(pattern: string): [string, string] {
+  return pattern.split('{n}') as [string, string];
+}
+
+/**
+ * Registration of unknown PCs by their first boot (machines.autoRegister): `pending` (waits for an
+ * administrator) or `auto` (with machines.defaultImageId), named after machines.namePattern, within
+ * the caps of the registration policy.
+ */
+export class AutoRegistration {
+  constructor(private readonly d: AutoRegistrationDeps) {}
+
+  /** Registers an unknown MAC per machines.autoRegister; `refused` set = no machine for it now. */
+  async register(mac: string, s: Settings, ip: string): Promise<AutoRegistrationResult> {
+    const policy = s.machines.autoRegister;
+    if (policy === 'off') return { refused: 'off' };
+    if (!this.d.registration) return this.registerNow(mac, s, policy);
+    const r = await this.d.registration.register(policy, s.machines, { mac, ip }, () =>
+      this.registerNow(mac, s, policy),
+    );
+    if (r.ok) return r.value;
+    return { refused: r.reason === 'pending_full' ? 'pending_full' : 'capped' };
+  }
+
+  private async registerNow(
+    mac: string,
+    s: Settings,
+    policy: 'pending' | 'auto',
+  ): Promise<{ row: MachineRowWithSession }> {
+    const image = policy === 'auto' ? s.machines.defaultImageId : null;
+    const extra = policy === 'pending' ? { pending: 1 } : {};
+    for (let attempt = 0; attempt < NAME_ATTEMPTS; attempt++) {
+      const name = await this.nextName(s.machines.namePattern, mac, attempt);
+      try {
+        const create = { name, mac, ...(image ? { bootImageId: image } : {}) };
+        const m = await this.d.machines.create(create, extra).catch(async (err: unknown) => {
+          // the default image was deleted meanwhile: register without it
+          if (err instanceof AppError && err.code === 'image_not_found')
+            return this.d.machines.create({ name, mac }, extra);
+          throw err;
+        });
+        this.d.log.info({ mac, name: m.name, pending: m.pending }, 'machine registered by its first boot');
+        const row = await this.d.machinesRepo.findByMac(mac);
+        if (row) return { row };
+      } catch (err) {
+        if (err instanceof AppError && err.code === 'mac_taken') {
+          const row = await this.d.machinesRepo.findByMac(mac);
+          if (row) return { row };
+        }
+        if (!(err instanceof AppError && err.code === 'name_taken')) throw err;
+      }
+    }
+    throw new AppError(409, 'name_taken', `no free machine name for pattern ${s.machines.namePattern}`, {
+      hint: 'change machines.namePattern',
+    });
+  }
+
+  private async nextName(pattern: string, mac: string, attempt: number): Promise<string> {
+    const used = pattern.includes('{mac}')
+      ? []
+      : await this.d.machinesRepo.allNames(namePatternParts(pattern)[0]);
+    return autoMachineName(pattern, mac, attempt, used);
+  }
+}
