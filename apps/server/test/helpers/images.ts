@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, open, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -295,4 +295,17 @@ export async function cuttingProxy(
       await new Promise((r) => server.close(r));
     },
   };
+}
+
+/** An image whose uploaded file (a copy of `file`) is stored and whose conversion is queued. */
+export async function uploadedImage(t: TestContext, file: string, filename: string, name: string) {
+  const img = await t.container.images.create({ name }, 'tester', { source_filename: filename });
+  const staging = join(t.container.imageFiles.uploadsDir, `test-${img.id}`);
+  await run('mkdir', ['-p', t.container.imageFiles.uploadsDir]);
+  await copyFile(file, staging);
+  const r = await t.container.uploads.complete(img.id, staging, {
+    size: (await stat(file)).size,
+    sha256: await sha256(file),
+  });
+  return { imageId: img.id, jobId: r.jobId };
 }
