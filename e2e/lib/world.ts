@@ -15,7 +15,7 @@ import type { BootEvent, Image, ImageVersion, Machine, Page, Session } from '@gg
 import { E2E_CACHE } from './bootdisk.js';
 import { GGnetUnderTest, REPO } from './ggnet.js';
 import { BootNet } from './netns.js';
-import { Procs, sh, waitFor } from './proc.js';
+import { Procs, sh, waitFor } from '@ggnet/testkit';
 import { E2E_IPXE_DIR, Vm, type Firmware } from './qemu.js';
 
 /** Artifacts (serial logs, GGnet logs, timings) of one test file: test-output/e2e/<name>/. */

@@ -8,6 +8,7 @@ import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Image, Job } from '@ggnet/contracts';
+import { makeLoopFs } from '@ggnet/testkit';
 import { createJobWorker } from '../../src/modules/jobs/job-services.js';
 import type { JobWorker, JobWorkerOptions } from '../../src/modules/jobs/job-worker.js';
 import type { TestContext } from './test-context.js';
@@ -167,32 +168,12 @@ export async function patchVhdxSize(path: string, newSize: number): Promise<numb
 export const isRoot = process.getuid?.() === 0;
 
 /**
- * A small ext4 filesystem in a file, loop-mounted in a fresh temp dir (needs root). `unmount`
- * removes everything, also the loop device (mount -o loop sets autoclear).
+ * A small ext4 filesystem (no journal, no reserved blocks) in a file, loop-mounted in a fresh temp
+ * dir (needs root). `unmount` removes everything, also the loop device (mount -o loop sets autoclear).
  */
 export async function loopFs(sizeMiB: number): Promise<{ mnt: string; unmount: () => Promise<void> }> {
-  const base = await tempDir('ggnet-loop-');
-  const img = join(base.dir, 'fs.img');
-  const mnt = join(base.dir, 'mnt');
-  await mkdir(mnt);
-  await run('truncate', ['-s', `${sizeMiB}M`, img]);
-  // no reserved blocks, no journal: the free space is what the test says
-  await run('mkfs.ext4', ['-q', '-F', '-m', '0', '-O', '^has_journal', img]);
-  await run('mount', ['-o', 'loop', img, mnt]);
-  return {
-    mnt,
-    unmount: async () => {
-      for (let i = 0; i < 20; i++) {
-        try {
-          await run('umount', [mnt]);
-          break;
-        } catch {
-          await new Promise((r) => setTimeout(r, 250));
-        }
-      }
-      await base.remove();
-    },
-  };
+  const fs = await makeLoopFs('ext4', sizeMiB);
+  return { mnt: fs.dir, unmount: () => fs.cleanup() };
 }
 
 /** Fills a filesystem until only `leaveBytes` are free (a filler file, deleted by the caller). */
