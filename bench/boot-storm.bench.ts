@@ -29,7 +29,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import pino from 'pino';
 import { ConfigSchema, createContainer, migrateToLatest } from '@ggnet/server';
-import { killLeftoverTgtd, killPid, removeTgtSocket } from '@ggnet/testkit';
+import { killLeftoverTgtd, killPid, removeTgtSocket, tgtShowTargets } from '@ggnet/testkit';
 import {
   fmtMs,
   freeControlPort,
@@ -71,19 +71,8 @@ if (WINDOWS.some((w) => !(w >= 0 && w <= 600))) throw new Error('--windows: seco
 if (process.getuid?.() !== 0) throw new Error('run as root (loop mount, tgtd)');
 
 /** Targets tgtd serves right now (its live state, through its control port). */
-async function tgtTargets(controlPort: number): Promise<number> {
-  const out = await sh('tgtadm', [
-    '-C',
-    String(controlPort),
-    '--lld',
-    'iscsi',
-    '--op',
-    'show',
-    '--mode',
-    'target',
-  ]);
-  return out.split('\n').filter((l) => /^Target \d+: /.test(l)).length;
-}
+const tgtTargets = async (controlPort: number): Promise<number> =>
+  (await tgtShowTargets(controlPort)).split('\n').filter((l) => /^Target \d+: /.test(l)).length;
 
 /**
  * One plain HTTP GET on a new connection (as iPXE does for each `chain`), body as text, from the

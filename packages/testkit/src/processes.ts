@@ -178,6 +178,10 @@ export function alivePid(pidFile: string): number | null {
   }
 }
 
+/** `tgtadm --op show --mode target` of the tgtd on `controlPort`: its live targets, LUNs, ACLs, sessions. */
+export const tgtShowTargets = (controlPort: number): Promise<string> =>
+  sh('tgtadm', ['-C', String(controlPort), '--lld', 'iscsi', '--op', 'show', '--mode', 'target']);
+
 /** Runs a tool and never throws: its stdout, or '' when it failed (clean-up must go on). */
 const tryTool = (cmd: string, args: string[]): Promise<string> =>
   execFileP(cmd, args, { timeout: 30_000 }).then(
@@ -191,7 +195,7 @@ const tryTool = (cmd: string, args: string[]): Promise<string> =>
  */
 export async function stopTgtd(controlPort: number, pid: number | null): Promise<void> {
   const C = ['-C', String(controlPort)];
-  const show = await tryTool('tgtadm', [...C, '--lld', 'iscsi', '--op', 'show', '--mode', 'target']);
+  const show = await tgtShowTargets(controlPort).catch(() => '');
   for (const m of show.matchAll(/^Target (\d+):/gm)) {
     await tryTool('tgtadm', [
       ...C,
