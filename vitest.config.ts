@@ -28,6 +28,9 @@ export default defineConfig({
             'packages/contracts/src/**/*.test.ts',
           ],
           environment: 'node',
+          // files share a worker's module cache (half the time of this tier is importing): every small
+          // test builds its own objects (smallContext(), fakes) and leaves no module state behind
+          isolate: false,
         },
       },
       {
