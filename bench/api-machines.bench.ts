@@ -10,12 +10,10 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
 import autocannon from 'autocannon';
-import pg from 'pg';
 import pino from 'pino';
-import { ConfigSchema } from '../apps/server/src/config/config.schema.js';
-import { startServer } from '../apps/server/src/server.js';
+import { ConfigSchema, startServer } from '@ggnet/server';
+import { createPgDatabase, seedMachines } from '@ggnet/testkit';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 16);
@@ -32,20 +30,9 @@ async function run(dialect: 'sqlite' | 'postgres', pgUrl?: string) {
   let databaseUrl: string | undefined;
   let drop = async () => {};
   if (dialect === 'postgres') {
-    const name = `ggnet_bench_${randomBytes(4).toString('hex')}`;
-    const c = new pg.Client({ connectionString: pgUrl });
-    await c.connect();
-    await c.query(`CREATE DATABASE ${name}`);
-    await c.end();
-    const u = new URL(pgUrl!);
-    u.pathname = `/${name}`;
-    databaseUrl = u.toString();
-    drop = async () => {
-      const d = new pg.Client({ connectionString: pgUrl });
-      await d.connect();
-      await d.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      await d.end();
-    };
+    const db = await createPgDatabase(pgUrl!, 'ggnet_bench');
+    databaseUrl = db.url;
+    drop = db.drop;
   }
   const config = ConfigSchema.parse({
     dataDir,
@@ -61,14 +48,7 @@ async function run(dialect: 'sqlite' | 'postgres', pgUrl?: string) {
     announce: () => {},
   });
   try {
-    for (let i = 0; i < MACHINES; i++) {
-      const hex = i.toString(16).padStart(4, '0');
-      await server.container.machines.create({
-        name: `pc-${String(i).padStart(4, '0')}`,
-        mac: `52:54:00:aa:${hex.slice(0, 2)}:${hex.slice(2)}`,
-        tags: [i % 2 ? 'odd' : 'even'],
-      });
-    }
+    await seedMachines(server.container, MACHINES, { tags: (i) => [i % 2 ? 'odd' : 'even'] });
     const login = await fetch(`${server.url}/api/v1/auth/login`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },

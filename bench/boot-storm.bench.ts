@@ -19,7 +19,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, openSync, closeSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, openSync, closeSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
 import { cpus, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -28,9 +28,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import pino from 'pino';
-import { ConfigSchema } from '../apps/server/src/config/config.schema.js';
-import { createContainer } from '../apps/server/src/container.js';
-import { migrateToLatest } from '../apps/server/src/db/database.js';
+import { ConfigSchema, createContainer, migrateToLatest } from '@ggnet/server';
+import { killLeftoverTgtd, killPid, removeTgtSocket, tgtShowTargets } from '@ggnet/testkit';
 import {
   fmtMs,
   freeControlPort,
@@ -71,42 +70,9 @@ if (!(DATA_GIB >= 0 && DATA_GIB < SIZE_GIB)) throw new Error('--data-gib must be
 if (WINDOWS.some((w) => !(w >= 0 && w <= 600))) throw new Error('--windows: seconds, e.g. 10,0');
 if (process.getuid?.() !== 0) throw new Error('run as root (loop mount, tgtd)');
 
-/** Kills one PID (tgtd ignores SIGTERM: SIGKILL) and waits until it is gone. */
-async function killPid(pid: number, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
-  try {
-    process.kill(pid, signal);
-  } catch {
-    return;
-  }
-  for (let i = 0; i < 200; i++) {
-    try {
-      process.kill(pid, 0);
-    } catch {
-      return;
-    }
-    if (i === 100 && signal !== 'SIGKILL') process.kill(pid, 'SIGKILL');
-    await sleep(50);
-  }
-}
-
-function removeTgtSocket(port: number): void {
-  for (const f of ['', '.lock']) rmSync(`/var/run/tgtd/socket.${port}${f}`, { force: true });
-}
-
 /** Targets tgtd serves right now (its live state, through its control port). */
-async function tgtTargets(controlPort: number): Promise<number> {
-  const out = await sh('tgtadm', [
-    '-C',
-    String(controlPort),
-    '--lld',
-    'iscsi',
-    '--op',
-    'show',
-    '--mode',
-    'target',
-  ]);
-  return out.split('\n').filter((l) => /^Target \d+: /.test(l)).length;
-}
+const tgtTargets = async (controlPort: number): Promise<number> =>
+  (await tgtShowTargets(controlPort)).split('\n').filter((l) => /^Target \d+: /.test(l)).length;
 
 /**
  * One plain HTTP GET on a new connection (as iPXE does for each `chain`), body as text, from the
@@ -288,11 +254,11 @@ async function main() {
   const cleanup = async () => {
     if (cleaned) return;
     cleaned = true;
-    if (ggnetProc?.pid && ggnetProc.exitCode === null) await killPid(ggnetProc.pid, 'SIGTERM');
+    if (ggnetProc?.pid && ggnetProc.exitCode === null) await killPid(ggnetProc.pid, 5000);
     // GGnet leaves its tgtd running by design (booted clients keep their disks): stop it by its PID
-    const pidFile = join(dataDir, 'run', `tgtd.${ggnetTgtPort}.pid`);
-    if (ggnetTgtPort && existsSync(pidFile)) pids.add(Number(readFileSync(pidFile, 'utf8').trim()));
-    for (const pid of pids) if (pid > 0) await killPid(pid);
+    killLeftoverTgtd(dataDir);
+    // tgtd ignores SIGTERM: SIGKILL at once
+    for (const pid of pids) if (pid > 0) await killPid(pid, 0);
     for (const p of sockets) removeTgtSocket(p);
     await fs.cleanup();
   };
@@ -430,7 +396,7 @@ async function main() {
         if (n !== N) throw new Error(`baseline: tgtd has ${n} targets, expected ${N}`);
         return ms;
       } finally {
-        await killPid(tgtd.pid!);
+        await killPid(tgtd.pid!, 0);
         pids.delete(tgtd.pid!);
         removeTgtSocket(cp);
         sockets.delete(cp);

@@ -24,7 +24,7 @@ import { parseArgs } from 'node:util';
 import type { BootEvent, Machine } from '@ggnet/contracts';
 import { buildBootDisk, E2E_CACHE, MARK } from '../e2e/lib/bootdisk.js';
 import { BootNet, bootTestsUnavailable } from '../e2e/lib/netns.js';
-import { Procs, sh, waitFor } from '../e2e/lib/proc.js';
+import { Procs, sh, waitFor } from '@ggnet/testkit';
 import { Vm, type Firmware } from '../e2e/lib/qemu.js';
 import { World } from '../e2e/lib/world.js';
 import { table } from './iscsi-lib.js';

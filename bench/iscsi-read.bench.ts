@@ -6,9 +6,9 @@
  *
  *   npm run bench:iscsi-read -- [--size-gib 1] [--reps 5] [--dir /var/tmp]   (as root)
  */
-import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { iscsiPerf } from '@ggnet/testkit';
 import { benchContainer, onInterrupt, loopXfs, randomMac, seedVersion, sh, table } from './iscsi-lib.js';
 
 const { values } = parseArgs({
@@ -29,25 +29,6 @@ async function qemuBench(args: string[], count: number): Promise<number> {
   const secs = Number(/Run completed in ([\d.]+) seconds/.exec(out)?.[1]);
   if (!secs) throw new Error(`qemu-img bench: ${out}`);
   return (count * MiB) / secs / 1e6; // MB/s
-}
-
-/** iscsi-perf runs until SIGINT and then prints its average. */
-function iscsiPerf(url: string, initiator: string, seconds: number): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('iscsi-perf', ['-i', initiator, '-b', '2048', '-m', '16', url], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    child.stdout.on('data', (b: Buffer) => (out += b.toString()));
-    child.stderr.on('data', (b: Buffer) => (out += b.toString()));
-    const timer = setTimeout(() => child.kill('SIGINT'), seconds * 1000);
-    child.on('close', () => {
-      clearTimeout(timer);
-      const all = [...out.replace(/\r/g, '\n').matchAll(/\((\d+) MB\/s\)/g)].map((m) => Number(m[1]));
-      if (!all.length) reject(new Error(`iscsi-perf: ${out.slice(-500)}`));
-      else resolve(all.at(-1)!);
-    });
-  });
 }
 
 async function main() {
@@ -84,7 +65,7 @@ async function main() {
       iscsi.push(await qemuBench(['--image-opts', opts], count));
     }
     const url = `iscsi://${info.chap.username}%${info.chap.password}@127.0.0.1:${portalPort}/${info.targetIqn}/1`;
-    const perf = await iscsiPerf(url, info.initiatorIqn, 6);
+    const perf = await iscsiPerf(url, info.initiatorIqn, 6, 2048);
     const l = median(local);
     const n = median(iscsi);
     process.stdout.write(

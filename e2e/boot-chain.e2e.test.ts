@@ -2,7 +2,7 @@ import type { BootEvent, Machine } from '@ggnet/contracts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildBootDisk } from './lib/bootdisk.js';
 import { bootTestsUnavailable } from './lib/netns.js';
-import { waitFor } from './lib/proc.js';
+import { waitFor } from '@ggnet/testkit';
 import { World } from './lib/world.js';
 
 const skip = bootTestsUnavailable();

@@ -2,7 +2,7 @@ import type { AuditEntry, Image, Machine, Page, Session } from '@ggnet/contracts
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildBootDisk, MARK, readGuestFile, type BootDisk } from './lib/bootdisk.js';
 import { bootTestsUnavailable } from './lib/netns.js';
-import { waitFor } from './lib/proc.js';
+import { waitFor } from '@ggnet/testkit';
 import { finishBoot, guestFileIn, writebackFile } from './lib/sanboot.js';
 import { World } from './lib/world.js';
 

@@ -17,7 +17,7 @@ import { promisify } from 'node:util';
 import * as tus from 'tus-js-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_PASSWORD, REPO, startGgnet, type GgnetServer } from './browser/helpers/ggnet-server.js';
-import { killPid, waitFor } from './lib/proc.js';
+import { killPid, waitFor } from '@ggnet/testkit';
 import { selfSigned, tls, wsUpgradeStatus } from './lib/tls.js';
 
 const NGINX = '/usr/sbin/nginx';

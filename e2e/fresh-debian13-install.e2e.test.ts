@@ -15,7 +15,7 @@ import {
   type BootedContainer,
   type FreshServer,
 } from './lib/fresh-debian.js';
-import { GiveUp, waitFor } from './lib/proc.js';
+import { GiveUp, waitFor } from '@ggnet/testkit';
 import { QemuIo, iscsiImageOpts } from './lib/qemu-io.js';
 import { tls, wsUpgradeStatus } from './lib/tls.js';
 import { artifactsDir } from './lib/world.js';

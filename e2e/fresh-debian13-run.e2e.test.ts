@@ -9,7 +9,7 @@ import {
   stepsOf,
   type FreshServer,
 } from './lib/fresh-debian.js';
-import { GiveUp, waitFor } from './lib/proc.js';
+import { GiveUp, waitFor } from '@ggnet/testkit';
 import { artifactsDir } from './lib/world.js';
 
 const unavailable = freshDebianUnavailable();

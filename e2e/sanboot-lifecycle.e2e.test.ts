@@ -2,7 +2,7 @@ import type { Image, ImageVersion, Machine } from '@ggnet/contracts';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildBootDisk, MARK, readGuestFile, GUEST_FILE, type BootDisk } from './lib/bootdisk.js';
-import { alive, waitFor } from './lib/proc.js';
+import { alive, waitFor } from '@ggnet/testkit';
 import { bootTestsUnavailable } from './lib/netns.js';
 import {
   bootVm,

@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildBootDisk, MARK, type BootDisk } from './lib/bootdisk.js';
 import { bootTestsUnavailable } from './lib/netns.js';
-import { waitFor } from './lib/proc.js';
+import { waitFor } from '@ggnet/testkit';
 import { bootVm, fullTimeline, guestFileIn, phaseTimes, writebackFile, type Boot } from './lib/sanboot.js';
 import { World } from './lib/world.js';
 

@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { killLeftoverTgtd } from '../../e2e/lib/proc.js';
+import { killLeftoverTgtd } from '@ggnet/testkit';
 
 export const run = promisify(execFile);
 export const GiB = 1024 ** 3;

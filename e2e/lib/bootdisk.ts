@@ -20,7 +20,7 @@ import {
 import { dirname, join, relative } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { gzipSync } from 'node:zlib';
-import { alive, sh } from './proc.js';
+import { alive, sh } from '@ggnet/testkit';
 
 /** Where built disks and downloaded .debs are cached between runs (built once per machine). */
 export const E2E_CACHE = process.env.GGNET_E2E_CACHE ?? '/var/tmp/ggnet-e2e';

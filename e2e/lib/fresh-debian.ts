@@ -21,7 +21,7 @@ import {
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { FORWARDER } from './ggnet.js';
-import { GiveUp, alive, killPid, sh, waitFor } from './proc.js';
+import { GiveUp, alive, killPid, sh, waitFor } from '@ggnet/testkit';
 
 /**
  * A fresh Debian server in a container, for the tests of scripts/run.sh and deploy/install.sh:

@@ -3,7 +3,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { BootNet } from './netns.js';
-import { GiveUp, waitFor, type Proc, type Procs } from './proc.js';
+import { GiveUp, waitFor, type Proc, type Procs } from '@ggnet/testkit';
 
 export const REPO = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 export const ADMIN_PASSWORD = 'e2e-admin-password';

@@ -1,8 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { alive } from './proc.js';
-
-const ip = (...args: string[]) => execFileSync('ip', args, { stdio: ['ignore', 'pipe', 'pipe'] }).toString();
+import { ip, netnsPids, removeNetns, removeStaleNetns } from '@ggnet/testkit';
 
 const PREFIX = 'gge';
 
@@ -21,27 +19,6 @@ export function bootTestsUnavailable(): string | null {
     }
   }
   return null;
-}
-
-function purge(ns: string): void {
-  let pids: number[] = [];
-  try {
-    pids = ip('netns', 'pids', ns).split('\n').filter(Boolean).map(Number);
-  } catch {
-    return;
-  }
-  for (const pid of pids) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      /* gone */
-    }
-  }
-  try {
-    ip('netns', 'del', ns);
-  } catch {
-    /* gone */
-  }
 }
 
 /**
@@ -65,19 +42,7 @@ export class BootNet {
 
   /** Removes namespaces earlier runs of these tests left behind (their creating process is gone). */
   static purgeStale(): void {
-    let list: string[] = [];
-    try {
-      list = ip('netns', 'list')
-        .split('\n')
-        .map((l) => l.split(' ')[0]!)
-        .filter(Boolean);
-    } catch {
-      return;
-    }
-    for (const ns of list) {
-      const m = new RegExp(`^${PREFIX}-(\\d+)-[0-9a-f]{4}(-d)?$`).exec(ns);
-      if (m && !alive(Number(m[1]))) purge(ns);
-    }
+    removeStaleNetns(PREFIX);
   }
 
   up(): void {
@@ -139,16 +104,12 @@ export class BootNet {
   }
 
   pids(ns = this.ns): number[] {
-    try {
-      return ip('netns', 'pids', ns).split('\n').filter(Boolean).map(Number);
-    } catch {
-      return [];
-    }
+    return netnsPids(ns);
   }
 
   /** Kills (by PID) what still runs in our namespaces and deletes them. */
   down(): void {
-    purge(this.dhcpNs);
-    purge(this.ns);
+    removeNetns(this.dhcpNs);
+    removeNetns(this.ns);
   }
 }

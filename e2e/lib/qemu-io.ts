@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { killPid } from './proc.js';
+import { killPid } from '@ggnet/testkit';
 
 export interface IscsiLogin {
   portal: string;

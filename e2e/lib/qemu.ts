@@ -3,7 +3,7 @@ import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { BootNet } from './netns.js';
-import type { Proc, Procs } from './proc.js';
+import type { Proc, Procs } from '@ggnet/testkit';
 
 export type Firmware = 'bios' | 'uefi';
 

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { BootEvent, Machine, Session } from '@ggnet/contracts';
 import { MARK, GUEST_FILE, readGuestFile, type BootDisk } from './bootdisk.js';
-import { waitFor } from './proc.js';
+import { waitFor } from '@ggnet/testkit';
 import type { Firmware, Vm } from './qemu.js';
 import type { World } from './world.js';
 

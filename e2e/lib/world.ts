@@ -15,7 +15,7 @@ import type { BootEvent, Image, ImageVersion, Machine, Page, Session } from '@gg
 import { E2E_CACHE } from './bootdisk.js';
 import { GGnetUnderTest, REPO } from './ggnet.js';
 import { BootNet } from './netns.js';
-import { Procs, sh, waitFor } from './proc.js';
+import { Procs, sh, tgtShowTargets, waitFor } from '@ggnet/testkit';
 import { E2E_IPXE_DIR, Vm, type Firmware } from './qemu.js';
 
 /** Artifacts (serial logs, GGnet logs, timings) of one test file: test-output/e2e/<name>/. */
@@ -234,16 +234,7 @@ export class World {
 
   /** What GGnet's tgtd serves: target IQN -> backing files of its LUNs (asked from tgtd itself). */
   async backingStores(): Promise<Map<string, string[]>> {
-    const out = await sh('tgtadm', [
-      '-C',
-      String(this.tgtControlPort),
-      '--lld',
-      'iscsi',
-      '--op',
-      'show',
-      '--mode',
-      'target',
-    ]);
+    const out = await tgtShowTargets(this.tgtControlPort);
     const map = new Map<string, string[]>();
     let iqn: string | null = null;
     for (const line of out.split('\n')) {

@@ -4,7 +4,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { killLeftoverTgtd } from '../../lib/proc.js';
+import { killLeftoverTgtd } from '@ggnet/testkit';
 
 export const REPO = resolve(fileURLToPath(new URL('../../..', import.meta.url)));
 export const ADMIN_PASSWORD = 'e2e-admin-password';

@@ -1,13 +1,14 @@
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, open, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Image, Job } from '@ggnet/contracts';
+import { makeLoopFs } from '@ggnet/testkit';
 import { createJobWorker } from '../../src/modules/jobs/job-services.js';
 import type { JobWorker, JobWorkerOptions } from '../../src/modules/jobs/job-worker.js';
 import type { TestContext } from './test-context.js';
@@ -167,32 +168,12 @@ export async function patchVhdxSize(path: string, newSize: number): Promise<numb
 export const isRoot = process.getuid?.() === 0;
 
 /**
- * A small ext4 filesystem in a file, loop-mounted in a fresh temp dir (needs root). `unmount`
- * removes everything, also the loop device (mount -o loop sets autoclear).
+ * A small ext4 filesystem (no journal, no reserved blocks) in a file, loop-mounted in a fresh temp
+ * dir (needs root). `unmount` removes everything, also the loop device (mount -o loop sets autoclear).
  */
 export async function loopFs(sizeMiB: number): Promise<{ mnt: string; unmount: () => Promise<void> }> {
-  const base = await tempDir('ggnet-loop-');
-  const img = join(base.dir, 'fs.img');
-  const mnt = join(base.dir, 'mnt');
-  await mkdir(mnt);
-  await run('truncate', ['-s', `${sizeMiB}M`, img]);
-  // no reserved blocks, no journal: the free space is what the test says
-  await run('mkfs.ext4', ['-q', '-F', '-m', '0', '-O', '^has_journal', img]);
-  await run('mount', ['-o', 'loop', img, mnt]);
-  return {
-    mnt,
-    unmount: async () => {
-      for (let i = 0; i < 20; i++) {
-        try {
-          await run('umount', [mnt]);
-          break;
-        } catch {
-          await new Promise((r) => setTimeout(r, 250));
-        }
-      }
-      await base.remove();
-    },
-  };
+  const fs = await makeLoopFs('ext4', sizeMiB);
+  return { mnt: fs.dir, unmount: () => fs.cleanup() };
 }
 
 /** Fills a filesystem until only `leaveBytes` are free (a filler file, deleted by the caller). */
@@ -295,4 +276,17 @@ export async function cuttingProxy(
       await new Promise((r) => server.close(r));
     },
   };
+}
+
+/** An image whose uploaded file (a copy of `file`) is stored and whose conversion is queued. */
+export async function uploadedImage(t: TestContext, file: string, filename: string, name: string) {
+  const img = await t.container.images.create({ name }, 'tester', { source_filename: filename });
+  const staging = join(t.container.imageFiles.uploadsDir, `test-${img.id}`);
+  await run('mkdir', ['-p', t.container.imageFiles.uploadsDir]);
+  await copyFile(file, staging);
+  const r = await t.container.uploads.complete(img.id, staging, {
+    size: (await stat(file)).size,
+    sha256: await sha256(file),
+  });
+  return { imageId: img.id, jobId: r.jobId };
 }

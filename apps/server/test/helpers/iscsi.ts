@@ -1,16 +1,21 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { mkdir, open, readFile, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
+import { rmSync, statSync } from 'node:fs';
+import { open, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SpawnProcessRunner, type RunResult } from '../../src/adapters/process/process-runner.adapter.js';
-import { tgtSocketPath } from '../../src/adapters/iscsi/tgt-daemon.js';
 import type { Container } from '../../src/container.js';
-import { nowIso } from '../../src/db/database.js';
-import { newId } from '../../src/lib/ids.js';
+import {
+  freeControlPort,
+  freePort,
+  makeLoopFs as makeKitLoopFs,
+  seedImage as seedKitImage,
+  type LoopFs,
+  type SeededImage,
+} from '@ggnet/testkit';
+
+const MiB = 1024 * 1024;
 
 export const runner = new SpawnProcessRunner();
 
@@ -31,26 +36,14 @@ export async function tool(cmd: string, args: string[], timeoutMs = 60_000): Pro
   }
 }
 
-/** A free TCP port on loopback (the OS picks it). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen({ port: 0, host: '127.0.0.1' }, () => {
-      const a = s.address();
-      const port = typeof a === 'object' && a ? a.port : 0;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-/** A tgtd control port nobody uses (its management socket is a path, not a TCP port). */
-export function freeControlPort(): number {
-  for (;;) {
-    const p = 10000 + Math.floor(Math.random() * 22000);
-    if (!existsSync(tgtSocketPath(p)) && !existsSync(`${tgtSocketPath(p)}.lock`)) return p;
-  }
-}
+export {
+  alivePid,
+  freeControlPort,
+  freePort,
+  iscsiPerf,
+  stopTgtd as killTgtd,
+  type LoopFs,
+} from '@ggnet/testkit';
 
 /** Config for a test context with its own tgtd (random control port) and a loopback portal on a free port. */
 export async function iscsiConfig(extra: Record<string, unknown> = {}) {
@@ -65,47 +58,12 @@ export async function iscsiConfig(extra: Record<string, unknown> = {}) {
   };
 }
 
-export interface LoopFs {
-  dir: string;
-  kind: 'xfs' | 'btrfs';
-  cleanup(): Promise<void>;
-}
-
 /**
  * A filesystem in a loop file that the test makes, mounts and unmounts: XFS with reflink=1 or btrfs.
  * The loop device goes with the unmount (autoclear), the file with the temp dir.
  */
-export async function makeLoopFs(kind: 'xfs' | 'btrfs', sizeMiB = 1024): Promise<LoopFs> {
-  const base = mkdtempSync(join(tmpdir(), `ggnet-${kind}-`));
-  const img = join(base, 'fs.img');
-  const dir = join(base, 'mnt');
-  await mkdir(dir);
-  const fh = await open(img, 'w');
-  await fh.truncate(sizeMiB * 1024 * 1024);
-  await fh.close();
-  const mk =
-    kind === 'xfs'
-      ? await tool('mkfs.xfs', ['-q', '-m', 'reflink=1', img])
-      : await tool('mkfs.btrfs', ['-q', img]);
-  if (mk.exitCode !== 0) throw new Error(`mkfs.${kind} failed: ${mk.stderr}`);
-  const m = await tool('mount', ['-o', 'loop', img, dir]);
-  if (m.exitCode !== 0) {
-    rmSync(base, { recursive: true, force: true });
-    throw new Error(`mount failed: ${m.stderr}`);
-  }
-  return {
-    dir,
-    kind,
-    cleanup: async () => {
-      // a just-closed file can keep the mount busy for a moment
-      for (let i = 0; i < 40 && (await tool('mountpoint', ['-q', dir])).exitCode === 0; i++) {
-        if ((await tool('umount', [dir])).exitCode !== 0) await sleep(250);
-      }
-      if ((await tool('mountpoint', ['-q', dir])).exitCode === 0) throw new Error(`could not unmount ${dir}`);
-      rmSync(base, { recursive: true, force: true });
-    },
-  };
-}
+export const makeLoopFs = (kind: 'xfs' | 'btrfs', sizeMiB = 1024): Promise<LoopFs> =>
+  makeKitLoopFs(kind, sizeMiB);
 
 export const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
@@ -125,70 +83,18 @@ export async function readRange(path: string, offset: number, length: number): P
   }
 }
 
-export interface SeededImage {
-  imageId: string;
-  versionId: string;
-  /** Absolute path of the version's raw file. */
-  file: string;
-  sizeBytes: number;
-}
+export type { SeededImage } from '@ggnet/testkit';
 
 /**
- * An image with one ready, published version: a raw file with random data in its first `dataMiB`
- * MiB and a hole after it (like a real, partly filled disk).
+ * An image with one ready, published version: a raw file with data in its first `dataMiB` MiB and
+ * a hole after it (like a real, partly filled disk).
  */
-export async function seedImage(
+export const seedImage = (
   c: Container,
   name: string,
   opts: { sizeMiB?: number; dataMiB?: number } = {},
-): Promise<SeededImage> {
-  const sizeBytes = (opts.sizeMiB ?? 64) * 1024 * 1024;
-  const imageId = newId();
-  const versionId = newId();
-  const rel = c.imageFiles.versionRelPath(imageId, versionId);
-  const file = c.imageFiles.inside(rel);
-  await mkdir(join(file, '..'), { recursive: true });
-  const fh = await open(file, 'w');
-  const data = opts.dataMiB ?? 8;
-  for (let i = 0; i < data; i++) await fh.write(randomBytes(1024 * 1024), 0, 1024 * 1024, i * 1024 * 1024);
-  await fh.truncate(sizeBytes);
-  await fh.close();
-  const now = nowIso();
-  await c.repos.images.insert({
-    id: imageId,
-    name,
-    description: '',
-    os_type: 'linux',
-    state: 'ready',
-    error: null,
-    source_format: 'raw',
-    source_filename: null,
-    source_path: null,
-    source_size: sizeBytes,
-    source_sha256: null,
-    published_version_id: versionId,
-    created_by: 'test',
-    created_at: now,
-    updated_at: now,
-  });
-  await c.repos.images.insertVersion({
-    id: versionId,
-    image_id: imageId,
-    number: 1,
-    state: 'ready',
-    comment: 'seeded by the test',
-    author: 'test',
-    size_bytes: sizeBytes,
-    sha256: null,
-    protected: 0,
-    parent_version_id: null,
-    path: rel,
-    error: null,
-    created_at: now,
-    ready_at: now,
-  });
-  return { imageId, versionId, file, sizeBytes };
-}
+): Promise<SeededImage> =>
+  seedKitImage(c, name, { sizeBytes: (opts.sizeMiB ?? 64) * MiB, dataBytes: (opts.dataMiB ?? 8) * MiB });
 
 export interface Creds {
   initiator: string;
@@ -289,79 +195,6 @@ export class QemuIoSession {
     while (this.child.exitCode === null && Date.now() < until) await sleep(50);
     if (this.child.exitCode === null) process.kill(this.child.pid, 'SIGKILL');
   }
-}
-
-/** iscsi-perf (sequential reads) for a few seconds, then SIGINT; returns the last MB/s it printed. */
-export function iscsiPerf(url: string, initiator: string, seconds: number): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('iscsi-perf', ['-i', initiator, '-b', '256', '-m', '16', url], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    child.stdout.on('data', (b: Buffer) => (out += b.toString()));
-    child.stderr.on('data', (b: Buffer) => (out += b.toString()));
-    const timer = setTimeout(() => child.kill('SIGINT'), seconds * 1000);
-    child.on('close', () => {
-      clearTimeout(timer);
-      const rates = [...out.replace(/\r/g, '\n').matchAll(/\((\d+) MB\/s\)/g)].map((m) => Number(m[1]));
-      if (rates.length) resolve(rates.at(-1)!);
-      else reject(new Error(`iscsi-perf printed no rate: ${out.slice(-300)}`));
-    });
-  });
-}
-
-/** The PID in a pid file, if that process is alive. */
-export function alivePid(pidFile: string): number | null {
-  try {
-    const pid = Number(readFileSync(pidFile, 'utf8').trim());
-    process.kill(pid, 0);
-    return pid;
-  } catch {
-    return null;
-  }
-}
-
-/** Last resort in afterAll: stop a tgtd by PID (its targets first), remove its socket files. */
-export async function killTgtd(controlPort: number, pid: number | null): Promise<void> {
-  const show = await tool('tgtadm', [
-    '-C',
-    String(controlPort),
-    '--lld',
-    'iscsi',
-    '--op',
-    'show',
-    '--mode',
-    'target',
-  ]);
-  for (const m of show.stdout.matchAll(/^Target (\d+):/gm)) {
-    await tool('tgtadm', [
-      '-C',
-      String(controlPort),
-      '--lld',
-      'iscsi',
-      '--op',
-      'delete',
-      '--mode',
-      'target',
-      '--force',
-      '--tid',
-      m[1]!,
-    ]);
-  }
-  await tool('tgtadm', ['-C', String(controlPort), '--op', 'delete', '--mode', 'system']);
-  if (pid) {
-    for (let i = 0; i < 40; i++) {
-      try {
-        process.kill(pid, 0);
-      } catch {
-        break;
-      }
-      if (i === 20) process.kill(pid, 'SIGKILL');
-      await sleep(100);
-    }
-  }
-  rmSync(tgtSocketPath(controlPort), { force: true });
-  rmSync(`${tgtSocketPath(controlPort)}.lock`, { force: true });
 }
 
 export const fileExists = (p: string) => {

@@ -1,21 +1,10 @@
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
+import { ip, netnsPids, removeNetns } from '@ggnet/testkit';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 
-/** Network namespaces need root (and `ip`); tests that need them are skipped otherwise, with this reason. */
-export function netnsUnavailable(): string | null {
-  if (process.getuid?.() !== 0) return 'needs root (network namespaces)';
-  try {
-    execFileSync('ip', ['netns', 'list'], { stdio: 'ignore' });
-  } catch {
-    return 'needs iproute2 with network namespace support';
-  }
-  return null;
-}
-
-export const ip = (...args: string[]) =>
-  execFileSync('ip', args, { stdio: ['ignore', 'pipe', 'pipe'] }).toString();
+export { ip, netnsUnavailable } from '@ggnet/testkit';
 
 /**
  * Two network namespaces joined by a veth pair: `server` (gg0, 10.77.0.1/24 and fd77::1/64) and
@@ -62,31 +51,12 @@ export class VethPair {
 
   /** Kills (by PID) whatever still runs in our namespaces, then deletes them. */
   down(): void {
-    for (const ns of [this.client, this.server]) {
-      let pids: number[] = [];
-      try {
-        pids = ip('netns', 'pids', ns).split('\n').filter(Boolean).map(Number);
-      } catch {
-        continue;
-      }
-      for (const pid of pids) {
-        try {
-          process.kill(pid, 'SIGKILL');
-        } catch {
-          /* gone */
-        }
-      }
-      try {
-        ip('netns', 'del', ns);
-      } catch {
-        /* already gone */
-      }
-    }
+    for (const ns of [this.client, this.server]) removeNetns(ns);
   }
 
   /** Process IDs running in a namespace (to check that nothing was left behind). */
   pids(ns: string): number[] {
-    return ip('netns', 'pids', ns).split('\n').filter(Boolean).map(Number);
+    return netnsPids(ns);
   }
 }
 
@@ -147,28 +117,11 @@ export class HostPeer {
 
   /** Kills (by PID) whatever still runs in the namespace, then deletes it and the pair. */
   down(): void {
-    let pids: number[] = [];
+    removeNetns(this.ns);
     try {
-      pids = ip('netns', 'pids', this.ns).split('\n').filter(Boolean).map(Number);
+      ip('link', 'del', this.hostIface);
     } catch {
-      /* no namespace */
-    }
-    for (const pid of pids) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        /* gone */
-      }
-    }
-    for (const args of [
-      ['netns', 'del', this.ns],
-      ['link', 'del', this.hostIface],
-    ]) {
-      try {
-        ip(...args);
-      } catch {
-        /* already gone (deleting the namespace deletes the pair) */
-      }
+      /* already gone (deleting the namespace deletes the pair) */
     }
   }
 }

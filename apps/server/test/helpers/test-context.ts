@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import pg from 'pg';
+import { createPgDatabase as createPgDatabaseOn } from '@ggnet/testkit';
 import pino from 'pino';
 import { describe } from 'vitest';
 import type { Role } from '@ggnet/contracts';
@@ -30,37 +30,7 @@ export function describeEachDialect(name: string, fn: (dialect: Dialect) => void
 }
 
 /** A fresh PostgreSQL database for one test context; dropped by the returned function. */
-export async function createPgDatabase(): Promise<{ url: string; drop: () => Promise<void> }> {
-  const name = `ggnet_t_${randomBytes(6).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: PG_URL });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${name}`);
-  await admin.end();
-  const url = new URL(PG_URL!);
-  url.pathname = `/${name}`;
-  return {
-    url: url.toString(),
-    drop: async () => {
-      const c = new pg.Client({ connectionString: PG_URL });
-      await c.connect();
-      try {
-        // FORCE ends the test's leftover connections; an autovacuum worker busy in the database has no
-        // role, so ending it can be refused (42501) without pg_signal_backend: it is done in a moment
-        for (let attempt = 1; ; attempt++) {
-          try {
-            await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-            break;
-          } catch (e) {
-            if ((e as { code?: string }).code !== '42501' || attempt >= 20) throw e;
-            await new Promise((r) => setTimeout(r, 250));
-          }
-        }
-      } finally {
-        await c.end();
-      }
-    },
-  };
-}
+export const createPgDatabase = () => createPgDatabaseOn(PG_URL!);
 
 export interface TestContext {
   dialect: Dialect;

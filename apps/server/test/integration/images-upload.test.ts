@@ -1,17 +1,15 @@
 import { createReadStream } from 'node:fs';
-import { readdir, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises';
+import { readdir, stat, symlink, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
 import * as tus from 'tus-js-client';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, expect, it } from 'vitest';
 import { createTestContext, describeEachDialect, type TestContext } from '../helpers/test-context.js';
+import { problem, tusUpload } from '../helpers/uploads.js';
 import {
   MiB,
   cuttingProxy,
-  fillUp,
-  isRoot,
   listen,
-  loopFs,
   makeRawDisk,
   put,
   sha256,
@@ -39,47 +37,8 @@ beforeAll(async () => {
 });
 afterAll(async () => work.remove());
 
-interface TusResult {
-  upload: tus.Upload;
-  error: (Error & { originalResponse?: tus.HttpResponse | null }) | null;
-  headers: Record<string, string | undefined>;
-}
-
-/** One tus-js-client upload to the end (or to its error), over the real socket. */
-function tusUpload(
-  endpoint: string,
-  file: string,
-  metadata: Record<string, string>,
-  token: string,
-  extra: Partial<tus.UploadOptions> = {},
-): Promise<TusResult> {
-  return new Promise((resolve) => {
-    const headers: Record<string, string | undefined> = {};
-    const upload: tus.Upload = new tus.Upload(createReadStream(file), {
-      endpoint,
-      metadata,
-      headers: { authorization: `Bearer ${token}` },
-      retryDelays: null,
-      onAfterResponse: (_req, res) => {
-        for (const h of ['GGnet-Image-Id', 'GGnet-Sha256', 'GGnet-Job-Id'])
-          headers[h] = res.getHeader(h) ?? headers[h];
-      },
-      onSuccess: () => resolve({ upload, error: null, headers }),
-      onError: (error) => {
-        // the server answered while the body was still being sent: stop sending (as a CLI exits)
-        void upload.abort();
-        resolve({ upload, error: error, headers });
-      },
-      ...extra,
-    });
-    upload.start();
-  });
-}
-
 const sha256Of = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 const idOf = (u: tus.Upload) => u.url!.split('/').pop()!;
-const problem = (r: TusResult) =>
-  JSON.parse(r.error?.originalResponse?.getBody() ?? '{}') as Record<string, unknown>;
 
 describeEachDialect('uploads (tus-js-client over a real socket)', (dialect) => {
   let t: TestContext;
@@ -526,65 +485,4 @@ describeEachDialect('uploads (tus-js-client over a real socket)', (dialect) => {
     // the original stays where the admin put it
     expect(await sha256(src)).toBe(img.sourceSha256);
   });
-});
-
-(isRoot ? describe : describe.skip)('uploads on a full disk (loop-mounted filesystem; needs root)', () => {
-  for (const dialect of ['sqlite', 'postgres'] as const) {
-    if (dialect === 'postgres' && !process.env.GGNET_TEST_PG_URL) continue;
-    it(`disk full in the middle of an upload: 507, the bytes are removed, the image says why [${dialect}]`, async () => {
-      const fs = await loopFs(64);
-      const db = await tempDir();
-      const t = await createTestContext(dialect, {
-        config: {
-          dataDir: fs.mnt,
-          ...(dialect === 'sqlite' ? { databaseUrl: `sqlite:${join(db.dir, 'ggnet.db')}` } : {}),
-        },
-      });
-      try {
-        await t.container.settings.update({ storage: { reserveBytes: 0 } }, null);
-        const url = await listen(t);
-        const file = join(work.dir, `${dialect}-40m.img`);
-        await writeFile(file, randomBytes(40 * MiB));
-        const token = await t.token('operator');
-        let uploadUrl: string | null = null;
-        await new Promise<void>((resolve, reject) => {
-          const up: tus.Upload = new tus.Upload(createReadStream(file), {
-            endpoint: `${url}/api/v1/uploads`,
-            metadata: { name: 'too big', filename: 'x.img' },
-            headers: { authorization: `Bearer ${token}` },
-            retryDelays: null,
-            onUploadUrlAvailable: () => (uploadUrl = up.url),
-            chunkSize: 8 * MiB,
-            onChunkComplete: () => void up.abort().then(resolve, reject),
-            onError: reject,
-          });
-          up.start();
-        });
-        await new Promise((r) => setTimeout(r, 300));
-        // someone else fills the disk meanwhile
-        const filler = await fillUp(fs.mnt, 4 * MiB);
-        const r = await tusUpload(`${url}/api/v1/uploads`, file, {}, token, { uploadUrl });
-        expect(r.error?.originalResponse?.getStatus()).toBe(507);
-        const p = problem(r);
-        expect(p).toMatchObject({ code: 'insufficient_storage' });
-        expect(String(p.detail)).toMatch(/disk filled up during the upload/);
-        const id = uploadUrl!.split('/').pop()!;
-        const img = await t.container.images.get(id);
-        expect(img.state).toBe('failed');
-        expect(img.error).toMatch(/disk filled up/);
-        expect(await readdir(join(fs.mnt, 'uploads', 'tus'))).toEqual([]);
-        // a client that retries learns why the upload is gone
-        const head = await fetch(uploadUrl!, {
-          method: 'HEAD',
-          headers: { authorization: `Bearer ${token}`, 'tus-resumable': '1.0.0' },
-        });
-        expect(head.status).toBe(410);
-        await rm(filler);
-      } finally {
-        await t.close().catch(() => undefined);
-        await fs.unmount();
-        await db.remove();
-      }
-    });
-  }
 });

@@ -1,14 +1,12 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
-import pg from 'pg';
 import pino from 'pino';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { ConfigSchema } from '../../src/config/config.schema.js';
 import { startServer, type RunningServer } from '../../src/server.js';
-import { ADMIN_PASSWORD, describeEachDialect } from '../helpers/test-context.js';
+import { ADMIN_PASSWORD, createPgDatabase, describeEachDialect } from '../helpers/test-context.js';
 
 /** The real thing: `startServer` listening on a socket, talked to with fetch and a WebSocket client. */
 describeEachDialect('listening server', (dialect) => {
@@ -21,20 +19,9 @@ describeEachDialect('listening server', (dialect) => {
     dataDir = mkdtempSync(join(tmpdir(), 'ggnet-srv-'));
     let databaseUrl: string | undefined;
     if (dialect === 'postgres') {
-      const name = `ggnet_t_${randomBytes(6).toString('hex')}`;
-      const admin = new pg.Client({ connectionString: process.env.GGNET_TEST_PG_URL });
-      await admin.connect();
-      await admin.query(`CREATE DATABASE ${name}`);
-      await admin.end();
-      const u = new URL(process.env.GGNET_TEST_PG_URL!);
-      u.pathname = `/${name}`;
-      databaseUrl = u.toString();
-      dropDb = async () => {
-        const c = new pg.Client({ connectionString: process.env.GGNET_TEST_PG_URL });
-        await c.connect();
-        await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-        await c.end();
-      };
+      const db = await createPgDatabase();
+      databaseUrl = db.url;
+      dropDb = db.drop;
     }
     const config = ConfigSchema.parse({
       dataDir,

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tgtSocketPath } from '../../src/adapters/iscsi/tgt-daemon.js';
 import { TGT_MODE as M, TGT_OP as O, tgtIpc } from '../../src/adapters/iscsi/tgt-ipc.js';
 import { freeControlPort, freePort, killTgtd, tool } from '../helpers/iscsi.js';
+import { tgtShowTargets } from '@ggnet/testkit';
 
 /**
  * tgtd's management socket under a boot storm: tgtd listens with a small backlog (32) and answers one
@@ -54,17 +55,8 @@ describe('tgtd management socket (real tgtd)', () => {
         }),
       ),
     );
-    const show = await tool('tgtadm', [
-      '-C',
-      String(controlPort),
-      '--lld',
-      'iscsi',
-      '--op',
-      'show',
-      '--mode',
-      'target',
-    ]);
-    const names = [...show.stdout.matchAll(/^Target \d+: (\S+)$/gm)].map((m) => m[1]);
+    const show = await tgtShowTargets(controlPort);
+    const names = [...show.matchAll(/^Target \d+: (\S+)$/gm)].map((m) => m[1]);
     expect(new Set(names).size).toBe(150);
   });
 });

@@ -21,9 +21,9 @@ import {
   qemuOpts,
   readRange,
   seedImage,
-  tool,
   type LoopFs,
 } from '../helpers/iscsi.js';
+import { tgtShowTargets } from '@ggnet/testkit';
 
 const BIN = fileURLToPath(new URL('../../bin/ggnet.js', import.meta.url));
 const DIST = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
@@ -140,17 +140,8 @@ describeEachDialect('GGnet restart keeps booted clients running', (dialect) => {
   };
 
   const nexus = async (iqn: string) => {
-    const out = await tool('tgtadm', [
-      '-C',
-      String(controlPort),
-      '--lld',
-      'iscsi',
-      '--op',
-      'show',
-      '--mode',
-      'target',
-    ]);
-    const block = out.stdout.split(/^Target \d+: /m).find((b) => b.startsWith(iqn)) ?? '';
+    const out = await tgtShowTargets(controlPort);
+    const block = out.split(/^Target \d+: /m).find((b) => b.startsWith(iqn)) ?? '';
     return [...block.matchAll(/I_T nexus: (\d+)/g)].map((m) => m[1]);
   };
 

@@ -27,6 +27,7 @@ import {
 } from '../helpers/iscsi.js';
 import { startWorker, waitJob } from '../helpers/images.js';
 import { checksumKey } from '../../src/modules/images/image-checksum.job.js';
+import { tgtShowTargets } from '@ggnet/testkit';
 
 const mac = () => `52:54:00:${[0, 0, 0].map(() => randomBytes(1).toString('hex')).join(':')}`;
 
@@ -117,17 +118,8 @@ describeEachDialect('iSCSI sessions (tgtd + libiscsi + qemu)', (dialect) => {
     expect(frag.stdout).toMatch(/shared/);
 
     // GGnet's tgtd pings initiators (NOP-In), so a client that powered off without a logout is dropped
-    const shown = await tool('tgtadm', [
-      '-C',
-      String(controlPort),
-      '--lld',
-      'iscsi',
-      '--op',
-      'show',
-      '--mode',
-      'target',
-    ]);
-    expect(shown.stdout).toMatch(/Nop interval: 5\s+Nop count: 3/);
+    const shown = await tgtShowTargets(controlPort);
+    expect(shown).toMatch(/Nop interval: 5\s+Nop count: 3/);
 
     const creds = { initiator: info.initiatorIqn, user: info.chap.username, password: info.chap.password };
     const inq = await canLogin(portalPort, info.targetIqn, 1, creds);

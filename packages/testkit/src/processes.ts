@@ -1,8 +1,9 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, openSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
+import { removeTgtSocket } from './ports.js';
 
 const execFileP = promisify(execFile);
 
@@ -163,7 +164,53 @@ export function killLeftoverTgtd(dataDir: string): void {
     } catch {
       // already gone
     }
-    for (const f of [`/var/run/tgtd/socket.${port}`, `/var/run/tgtd/socket.${port}.lock`])
-      rmSync(f, { force: true });
+    removeTgtSocket(Number(port));
   }
+}
+
+/** The PID in a pid file, if that process is alive. */
+export function alivePid(pidFile: string): number | null {
+  try {
+    const pid = Number(readFileSync(pidFile, 'utf8').trim());
+    return pid > 1 && alive(pid) ? pid : null;
+  } catch {
+    return null;
+  }
+}
+
+/** `tgtadm --op show --mode target` of the tgtd on `controlPort`: its live targets, LUNs, ACLs, sessions. */
+export const tgtShowTargets = (controlPort: number): Promise<string> =>
+  sh('tgtadm', ['-C', String(controlPort), '--lld', 'iscsi', '--op', 'show', '--mode', 'target']);
+
+/** Runs a tool and never throws: its stdout, or '' when it failed (clean-up must go on). */
+const tryTool = (cmd: string, args: string[]): Promise<string> =>
+  execFileP(cmd, args, { timeout: 30_000 }).then(
+    (r) => r.stdout,
+    () => '',
+  );
+
+/**
+ * Last resort when a test or bench ends: a tgtd it started (GGnet's own, on `controlPort`) loses
+ * its targets, is asked to exit, then is stopped by its PID (SIGKILL after 2 s); its socket files go.
+ */
+export async function stopTgtd(controlPort: number, pid: number | null): Promise<void> {
+  const C = ['-C', String(controlPort)];
+  const show = await tgtShowTargets(controlPort).catch(() => '');
+  for (const m of show.matchAll(/^Target (\d+):/gm)) {
+    await tryTool('tgtadm', [
+      ...C,
+      '--lld',
+      'iscsi',
+      '--op',
+      'delete',
+      '--mode',
+      'target',
+      '--force',
+      '--tid',
+      m[1]!,
+    ]);
+  }
+  await tryTool('tgtadm', [...C, '--op', 'delete', '--mode', 'system']);
+  if (pid) await killPid(pid, 2000);
+  removeTgtSocket(controlPort);
 }
