@@ -1,5 +1,5 @@
 import type { LiveEvent } from '@ggnet/contracts';
-import { afterEach, beforeEach, expect, it } from 'vitest';
+import { afterEach, beforeEach, expect, it, vi } from 'vitest';
 import type { FakeBootSessionStarter } from '../../src/modules/boot/boot-session.fake.js';
 import { GRANT_TTL_MS } from '../../src/modules/boot/maintenance-gate.js';
 import { bootClient, bootTestContext, endLiveSessions, publishedImage, result } from '../helpers/boot.js';
@@ -190,9 +190,15 @@ describeEachDialect('maintenance from the boot menu', (dialect) => {
     expect(
       (await api('POST', `/api/v1/boot/maintenance/requests/${req.id}/deny`, 'operator')).statusCode,
     ).toBe(409);
-    expect(
-      (await audit()).find((a) => a.action === 'boot.maintenance_approve' && a.status_code === 200),
-    ).toMatchObject({
+    // the request's audit row is written once its response has gone out
+    const approved = await vi.waitFor(async () => {
+      const row = (await audit()).find(
+        (a) => a.action === 'boot.maintenance_approve' && a.status_code === 200,
+      );
+      if (!row) throw new Error('no audit row for the approval yet');
+      return row;
+    });
+    expect(approved).toMatchObject({
       target_type: 'machine',
       target_id: machineId,
       username: 'test-operator',
