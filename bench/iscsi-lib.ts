@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import pino from 'pino';
 import { ConfigSchema, createContainer, migrateToLatest, type Container } from '@ggnet/server';
 import { freeControlPort, freePort, makeLoopFs, seedImage, sh as run } from '@ggnet/testkit';
@@ -65,6 +66,21 @@ export async function benchContainer(dataDir: string): Promise<BenchContainer> {
       await c.close();
     },
   };
+}
+
+/**
+ * A GGnet container (benchContainer) on an XFS (reflink) loop filesystem of `sizeGiB` made under
+ * `parent`; both are cleaned up by `cleanup`, also on Ctrl-C or SIGTERM.
+ */
+export async function benchOnXfs(sizeGiB: number, parent: string) {
+  const fs = await loopXfs(sizeGiB, parent);
+  const bench = await benchContainer(join(fs.dir, 'data'));
+  const cleanup = async () => {
+    await bench.close().catch(() => undefined);
+    await fs.cleanup();
+  };
+  onInterrupt(cleanup);
+  return { ...bench, cleanup };
 }
 
 /**

@@ -6,10 +6,9 @@
  *
  *   npm run bench:iscsi-read -- [--size-gib 1] [--reps 5] [--dir /var/tmp]   (as root)
  */
-import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { iscsiPerf } from '@ggnet/testkit';
-import { benchContainer, onInterrupt, loopXfs, randomMac, seedVersion, sh, table } from './iscsi-lib.js';
+import { benchOnXfs, randomMac, seedVersion, sh, table } from './iscsi-lib.js';
 
 const { values } = parseArgs({
   options: {
@@ -32,13 +31,8 @@ async function qemuBench(args: string[], count: number): Promise<number> {
 }
 
 async function main() {
-  const fs = await loopXfs(SIZE_GIB * 2 + 2, values.dir);
-  const bench = await benchContainer(join(fs.dir, 'data'));
+  const bench = await benchOnXfs(SIZE_GIB * 2 + 2, values.dir);
   const { c, portalPort } = bench;
-  onInterrupt(async () => {
-    await bench.close().catch(() => undefined);
-    await fs.cleanup();
-  });
   try {
     const v = await seedVersion(c, 'read-bench', { sizeGiB: SIZE_GIB, chunkMiB: 16, everyMiB: 16 });
     const m = await c.machines.create({ name: 'read-pc', mac: randomMac(), bootImageId: v.imageId });
@@ -89,8 +83,7 @@ async function main() {
     process.stdout.write(`ratio iSCSI / local (qemu-img bench): ${(n / l).toFixed(2)}\n`);
     await c.sessions.stop(info.sessionId);
   } finally {
-    await bench.close();
-    await fs.cleanup();
+    await bench.cleanup();
   }
 }
 

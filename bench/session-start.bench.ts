@@ -16,18 +16,7 @@
 import { parseArgs } from 'node:util';
 import { cpus, loadavg } from 'node:os';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
-import { join } from 'node:path';
-import {
-  benchContainer,
-  onInterrupt,
-  fmtMs,
-  loopXfs,
-  randomMac,
-  seedVersion,
-  sh,
-  stats,
-  table,
-} from './iscsi-lib.js';
+import { benchOnXfs, fmtMs, randomMac, seedVersion, sh, stats, table } from './iscsi-lib.js';
 
 const { values } = parseArgs({
   options: {
@@ -44,13 +33,8 @@ const STORM = Number(values.storm);
 type Mode = 'reflink+spare' | 'reflink' | 'copy';
 
 async function main() {
-  const fs = await loopXfs(48, values.dir);
-  const bench = await benchContainer(join(fs.dir, 'data'));
+  const bench = await benchOnXfs(48, values.dir);
   const { c, portalPort } = bench;
-  onInterrupt(async () => {
-    await bench.close().catch(() => undefined);
-    await fs.cleanup();
-  });
   try {
     process.stdout.write('seeding versions (1 GiB dense, 20 GiB with 2 GiB in 1 MiB pieces)...\n');
     const small = await seedVersion(c, 'bench-1g', { sizeGiB: 1, chunkMiB: 16, everyMiB: 16 });
@@ -202,8 +186,7 @@ async function main() {
     process.stdout.write(`\n${storms.join('\n')}\n`);
   } finally {
     await c.storage.idle();
-    await bench.close();
-    await fs.cleanup();
+    await bench.cleanup();
   }
 }
 

@@ -12,8 +12,9 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { CSRF_HEADER, type TokenPair } from '@ggnet/contracts';
+import { launchChromium } from '../e2e/browser/helpers/browser.js';
 import { ADMIN_PASSWORD, REPO, startGgnet } from '../e2e/browser/helpers/ggnet-server.js';
 
 const DIST = join(REPO, 'apps/web/dist');
@@ -178,17 +179,7 @@ console.log(
 );
 console.log(`first-load JS / all JS: ${(((b.entryGz + b.preloadGz) / b.allJsGz) * 100).toFixed(0)} %\n`);
 
-const browser = await chromium.launch({
-  executablePath: process.env.GGNET_CHROMIUM ?? '/usr/bin/chromium',
-  headless: true,
-  args: [
-    '--headless',
-    '--no-sandbox',
-    '--disable-gpu',
-    '--disable-background-networking',
-    '--disable-component-update',
-  ],
-});
+const browser = await launchChromium();
 const env = { GGNET_LOGIN_LIMIT_PER_IP: '10000' };
 const empty = await startGgnet(env);
 const full = await startGgnet(env);

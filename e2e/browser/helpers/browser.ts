@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { REPO } from './ggnet-server';
+import { REPO } from './ggnet-server.js';
 
 export const CHROMIUM = process.env.GGNET_CHROMIUM ?? '/usr/bin/chromium';
 export const SCREENSHOTS = join(REPO, 'test-output/screenshots');

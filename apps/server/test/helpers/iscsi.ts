@@ -6,9 +6,13 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SpawnProcessRunner, type RunResult } from '../../src/adapters/process/process-runner.adapter.js';
 import type { Container } from '../../src/container.js';
+import type { SettingsPatch } from '@ggnet/contracts';
+import { createTestContext, type Dialect, type TestContext } from './test-context.js';
 import {
+  alivePid,
   freeControlPort,
   freePort,
+  stopTgtd,
   makeLoopFs as makeKitLoopFs,
   seedImage as seedKitImage,
   type LoopFs,
@@ -56,6 +60,46 @@ export async function iscsiConfig(extra: Record<string, unknown> = {}) {
       ...extra,
     } as Record<string, unknown>,
   };
+}
+
+/**
+ * A test context with its own tgtd (started), its data dir on an XFS (reflink) loop filesystem, and
+ * `settings` applied (default: no space reserve, as the loop filesystem is small). End it with
+ * closeIscsiContext(t, controlPort, () => fs.cleanup()).
+ */
+export async function iscsiTestContext(
+  dialect: Dialect,
+  settings: SettingsPatch = { storage: { reserveBytes: 0 } },
+) {
+  const fs = await makeLoopFs('xfs');
+  const ic = await iscsiConfig({ dataDir: join(fs.dir, 'data') });
+  const t = await createTestContext(dialect, { config: ic.config });
+  await t.container.settings.update(settings, 'test');
+  await t.container.iscsi.start();
+  return { t, fs, portalPort: ic.portalPort, controlPort: ic.config.tgtControlPort as number };
+}
+
+/**
+ * Ends a test context that runs its own tgtd: lets storage work finish, stops GGnet's tgtd (and kills
+ * it by its PID if it lingers), closes the context, then `after` (unmount, netns down), even if
+ * closing failed. Every argument may be unset (a beforeAll that failed half way).
+ */
+export async function closeIscsiContext(
+  t: TestContext | undefined,
+  controlPort: number | undefined,
+  after?: () => unknown,
+): Promise<void> {
+  const pid = t?.container.iscsi.daemonPid ?? null;
+  t?.container.reconciler.stop();
+  await t?.container.storage.idle();
+  await t?.container.iscsi.stop(true).catch(() => undefined);
+  if (controlPort && t)
+    await stopTgtd(controlPort, pid ?? alivePid(join(t.config.dataDir, 'run', `tgtd.${controlPort}.pid`)));
+  try {
+    await t?.close();
+  } finally {
+    await after?.();
+  }
 }
 
 /**

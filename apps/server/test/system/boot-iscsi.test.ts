@@ -1,13 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { join } from 'node:path';
+
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { createTestContext, describeEachDialect, type TestContext } from '../helpers/test-context.js';
+import { describeEachDialect, type TestContext } from '../helpers/test-context.js';
 import {
-  alivePid,
+  closeIscsiContext,
+  iscsiTestContext,
   canLogin,
-  iscsiConfig,
-  killTgtd,
-  makeLoopFs,
   seedImage,
   type LoopFs,
   type SeededImage,
@@ -59,29 +57,12 @@ describeEachDialect('boot endpoint + iSCSI sessions (real tgtd)', (dialect) => {
   let extra: SeededImage;
 
   beforeAll(async () => {
-    fs = await makeLoopFs('xfs');
-    const ic = await iscsiConfig({ dataDir: join(fs.dir, 'data') });
-    portalPort = ic.portalPort;
-    controlPort = ic.config.tgtControlPort as number;
-    t = await createTestContext(dialect, { config: ic.config });
-    await t.container.settings.update({ storage: { reserveBytes: 0 } }, 'test');
-    await t.container.iscsi.start();
+    ({ t, fs, portalPort, controlPort } = await iscsiTestContext(dialect));
     img = await seedImage(t.container, 'boot-image');
     extra = await seedImage(t.container, 'games', { sizeMiB: 32, dataMiB: 1 });
   });
 
-  afterAll(async () => {
-    const pid = t?.container.iscsi.daemonPid ?? null;
-    await t?.container.storage.idle();
-    await t?.container.iscsi.stop(true).catch(() => undefined);
-    if (controlPort)
-      await killTgtd(controlPort, pid ?? alivePid(join(fs.dir, 'data', 'run', `tgtd.${controlPort}.pid`)));
-    try {
-      await t?.close();
-    } finally {
-      await fs?.cleanup();
-    }
-  });
+  afterAll(() => closeIscsiContext(t, controlPort, () => fs?.cleanup()));
 
   const boot = (m: string, ip = '127.0.0.1') =>
     t.app.inject({

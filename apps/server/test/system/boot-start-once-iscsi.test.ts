@@ -1,13 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { join } from 'node:path';
+
 import { afterAll, beforeAll, expect, it, vi } from 'vitest';
-import { createTestContext, describeEachDialect, type TestContext } from '../helpers/test-context.js';
+import { describeEachDialect, type TestContext } from '../helpers/test-context.js';
 import {
-  alivePid,
+  closeIscsiContext,
+  iscsiTestContext,
   canLogin,
-  iscsiConfig,
-  killTgtd,
-  makeLoopFs,
   seedImage,
   type LoopFs,
   type SeededImage,
@@ -30,32 +28,15 @@ describeEachDialect('one session start per MAC (real tgtd)', (dialect) => {
   let img: SeededImage;
 
   beforeAll(async () => {
-    fs = await makeLoopFs('xfs');
-    const ic = await iscsiConfig({ dataDir: join(fs.dir, 'data') });
-    portalPort = ic.portalPort;
-    controlPort = ic.config.tgtControlPort as number;
-    t = await createTestContext(dialect, { config: ic.config });
     // the rate limits are another layer (boot-limits.test.ts): out of the way here
-    await t.container.settings.update(
-      { storage: { reserveBytes: 0 }, boot: { macBurst: 1000, addressBurst: 1000 } },
-      'test',
-    );
-    await t.container.iscsi.start();
+    ({ t, fs, portalPort, controlPort } = await iscsiTestContext(dialect, {
+      storage: { reserveBytes: 0 },
+      boot: { macBurst: 1000, addressBurst: 1000 },
+    }));
     img = await seedImage(t.container, 'start-once');
   });
 
-  afterAll(async () => {
-    const pid = t?.container.iscsi.daemonPid ?? null;
-    await t?.container.storage.idle();
-    await t?.container.iscsi.stop(true).catch(() => undefined);
-    if (controlPort)
-      await killTgtd(controlPort, pid ?? alivePid(join(fs.dir, 'data', 'run', `tgtd.${controlPort}.pid`)));
-    try {
-      await t?.close();
-    } finally {
-      await fs?.cleanup();
-    }
-  });
+  afterAll(() => closeIscsiContext(t, controlPort, () => fs?.cleanup()));
 
   it('20 concurrent requests for one MAC: one orchestrator start, one target in tgtd, one session for all', async () => {
     const m = await t.container.machines.create({ name: 'once-1', mac: mac(), bootImageId: img.imageId });

@@ -12,10 +12,9 @@ import { createTestContext, describeEachDialect, type TestContext } from '../hel
 import { HostPeer, VethPair, netnsUnavailable, udhcpc, writeUdhcpcScript } from '../helpers/netns.js';
 import {
   QemuIoSession,
-  alivePid,
+  closeIscsiContext,
   freeControlPort,
   freePort,
-  killTgtd,
   seedImage,
   tool,
   type SeededImage,
@@ -73,18 +72,7 @@ type Creds = { initiator: string; user: string; password: string };
         img = await seedImage(t.container, 'trust-image', { sizeMiB: 16, dataMiB: 2 });
       });
 
-      afterAll(async () => {
-        const pid = t?.container.iscsi.daemonPid ?? null;
-        await t?.container.storage.idle();
-        await t?.container.iscsi.stop(true).catch(() => undefined);
-        if (controlPort)
-          await killTgtd(controlPort, pid ?? alivePid(join(t.dataDir, 'run', `tgtd.${controlPort}.pid`)));
-        try {
-          await t?.close();
-        } finally {
-          peer?.down();
-        }
-      });
+      afterAll(() => closeIscsiContext(t, controlPort, () => peer?.down()));
 
       const boot = (m: string, ip: string) =>
         t.app.inject({

@@ -9,10 +9,10 @@ import { createTestContext, describeEachDialect, type TestContext } from '../hel
 import {
   QemuIoSession,
   canLogin,
+  closeIscsiContext,
   fileExists,
   freePort,
   iscsiConfig,
-  killTgtd,
   makeLoopFs,
   qemuOpts,
   runner,
@@ -58,18 +58,7 @@ describeEachDialect('reconciler (tgtd)', (dialect) => {
     img = await seedImage(t.container, 'reconcile-img');
   });
 
-  afterAll(async () => {
-    const pid = t?.container.iscsi.daemonPid ?? null;
-    t?.container.reconciler.stop();
-    await t?.container.storage.idle();
-    await t?.container.iscsi.stop(true).catch(() => undefined);
-    if (controlPort) await killTgtd(controlPort, pid);
-    try {
-      await t?.close();
-    } finally {
-      await fs?.cleanup();
-    }
-  });
+  afterAll(() => closeIscsiContext(t, controlPort, () => fs?.cleanup()));
 
   const newSession = async (name: string) => {
     const m = await t.container.machines.create({ name, mac: mac(), bootImageId: img.imageId });

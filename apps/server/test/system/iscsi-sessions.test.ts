@@ -3,18 +3,16 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { Machine } from '@ggnet/contracts';
-import { createTestContext, describeEachDialect, type TestContext } from '../helpers/test-context.js';
+import { describeEachDialect, type TestContext } from '../helpers/test-context.js';
 import {
   QemuIoSession,
-  alivePid,
   canLogin,
   fileExists,
+  closeIscsiContext,
   fileSha256,
-  iscsiConfig,
   iscsiPerf,
+  iscsiTestContext,
   iscsiUrl,
-  killTgtd,
-  makeLoopFs,
   qemuOpts,
   readRange,
   readThroughIscsi,
@@ -45,31 +43,14 @@ describeEachDialect('iSCSI sessions (tgtd + libiscsi + qemu)', (dialect) => {
   let scratch: string;
 
   beforeAll(async () => {
-    fs = await makeLoopFs('xfs');
-    const ic = await iscsiConfig({ dataDir: join(fs.dir, 'data') });
-    portalPort = ic.portalPort;
-    controlPort = ic.config.tgtControlPort as number;
-    t = await createTestContext(dialect, { config: ic.config });
+    // the loop filesystem is small: no reserve unless a test sets one
+    ({ t, fs, portalPort, controlPort } = await iscsiTestContext(dialect));
     scratch = join(fs.dir, 'scratch');
     mkdirSync(scratch, { recursive: true });
-    // the loop filesystem is small: no reserve unless a test sets one
-    await t.container.settings.update({ storage: { reserveBytes: 0 } }, 'test');
-    await t.container.iscsi.start();
     img = await seedImage(t.container, 'win11-test');
   });
 
-  afterAll(async () => {
-    const pid = t?.container.iscsi.daemonPid ?? null;
-    await t?.container.storage.idle();
-    await t?.container.iscsi.stop(true).catch(() => undefined);
-    if (controlPort)
-      await killTgtd(controlPort, pid ?? alivePid(join(fs.dir, 'data', 'run', `tgtd.${controlPort}.pid`)));
-    try {
-      await t?.close();
-    } finally {
-      await fs?.cleanup();
-    }
-  });
+  afterAll(() => closeIscsiContext(t, controlPort, () => fs?.cleanup()));
 
   const newMachine = async (name: string, extra: Partial<Machine> = {}) =>
     t.container.machines.create({
