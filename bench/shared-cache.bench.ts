@@ -69,7 +69,9 @@ function mountedPaths(): Set<string> {
 /** Path b's targets, its daemons (by PID), then any FUSE mount a daemon left behind. */
 async function undoPathB(): Promise<void> {
   for (const tid of live.tids) {
-    await tgtadm(['--op', 'delete', '--mode', 'target', '--force', '--tid', String(tid)]).catch(() => undefined);
+    await tgtadm(['--op', 'delete', '--mode', 'target', '--force', '--tid', String(tid)]).catch(
+      () => undefined,
+    );
   }
   live.tids.clear();
   await live.procs.stopAll();
@@ -83,9 +85,11 @@ function dropCaches(): Promise<void> {
 }
 
 /** Sectors (512 B) read by a block device since boot: field 3 of /sys/block/<dev>/stat. */
-const readSectors = (dev: string) => Number(readFileSync(`/sys/block/${dev}/stat`, 'utf8').trim().split(/\s+/)[2]);
+const readSectors = (dev: string) =>
+  Number(readFileSync(`/sys/block/${dev}/stat`, 'utf8').trim().split(/\s+/)[2]);
 
-const meminfoCached = () => Number(/^Cached:\s+(\d+) kB/m.exec(readFileSync('/proc/meminfo', 'utf8'))![1]) * 1024;
+const meminfoCached = () =>
+  Number(/^Cached:\s+(\d+) kB/m.exec(readFileSync('/proc/meminfo', 'utf8'))![1]) * 1024;
 
 /** CPU seconds (user + system) a process has used. */
 function cpuSecs(pid: number): number {
@@ -154,7 +158,12 @@ async function readAll(clients: Client[]): Promise<{ perClient: number[]; aggreg
   return { perClient: secs.map((s) => WS / s / 1e6), aggregate: (clients.length * WS) / wall / 1e6 };
 }
 
-function iscsiOpts(port: number, target: string, initiator: string, chap?: { username: string; password: string }) {
+function iscsiOpts(
+  port: number,
+  target: string,
+  initiator: string,
+  chap?: { username: string; password: string },
+) {
   return [
     'driver=iscsi',
     'transport=tcp',
@@ -176,11 +185,14 @@ async function main() {
   const maxN = Math.max(...SESSIONS);
   const fs = await loopXfs(SIZE_GIB + 4, values.dir);
   let bench: Awaited<ReturnType<typeof benchContainer>> | null = null;
-  const cleanup = async () => {
-    await undoPathB().catch(() => undefined);
-    await bench?.close().catch(() => undefined);
-    await fs.cleanup();
-  };
+  let cleaning: Promise<void> | null = null;
+  // once, whether the run ends or is interrupted: path b's targets and daemons, GGnet's tgtd, the loop fs
+  const cleanup = () =>
+    (cleaning ??= (async () => {
+      await undoPathB().catch(() => undefined);
+      await bench?.close().catch(() => undefined);
+      await fs.cleanup();
+    })());
   onInterrupt(cleanup);
   try {
     bench = await benchContainer(join(fs.dir, 'data'));
@@ -188,7 +200,9 @@ async function main() {
     live.tgt = controlPort;
     const tgtdPid = c.iscsi.daemonPid;
     if (!tgtdPid) throw new Error('GGnet tgtd has no PID');
-    const loopDev = (await sh('findmnt', ['-n', '-o', 'SOURCE', '--target', fs.dir])).trim().replace('/dev/', '');
+    const loopDev = (await sh('findmnt', ['-n', '-o', 'SOURCE', '--target', fs.dir]))
+      .trim()
+      .replace('/dev/', '');
     if (!/^loop\d+$/.test(loopDev)) throw new Error(`data disk is not a loop device: ${loopDev}`);
     // direct I/O on the loop device: no second copy of the data in the host's cache of its backing file
     await sh('losetup', ['--direct-io=on', `/dev/${loopDev}`]).catch(() => undefined);
@@ -202,7 +216,9 @@ async function main() {
     });
     const machines = [];
     for (let i = 0; i < maxN; i++)
-      machines.push(await c.machines.create({ name: `cache-pc-${i}`, mac: randomMac(), bootImageId: v.imageId }));
+      machines.push(
+        await c.machines.create({ name: `cache-pc-${i}`, mac: randomMac(), bootImageId: v.imageId }),
+      );
     const work = join(fs.dir, 'cache-bench');
     mkdirSync(work, { recursive: true });
     process.stdout.write(
@@ -309,24 +325,39 @@ async function main() {
       ];
       const setupB: number[] = [];
       const t0 = performance.now();
-      for (const o of ovs) {
+      const makeOverlay = async (o: (typeof ovs)[number]) => {
         await sh('qemu-img', ['create', '-q', '-f', 'qcow2', '-b', v.file, '-F', 'raw', o.ov]);
-        writeFileSync(o.exp, '');
+        writeFileSync(o.exp, ''); // a FUSE export mounts over an existing regular file
         live.mounts.add(o.exp);
-      }
+      };
       const start = (name: string, args: string[]) =>
         live.procs.start(name, 'qemu-storage-daemon', args, { logFile: join(work, `${name}.log`) });
       const qsdPids: number[] = [];
       if (QSD === 'shared') {
+        for (const o of ovs) await makeOverlay(o);
         qsdPids.push(start(`qsd-${tag}`, [...masterNodes, ...ovs.flatMap(overlayNodes)]).pid);
       }
       for (const [i, o] of ovs.entries()) {
         const t = performance.now();
-        if (QSD === 'per-session') qsdPids.push(start(`qsd-${tag}-${i}`, [...masterNodes, ...overlayNodes(o, i)]).pid);
-        await waitFor(`FUSE export ${o.exp}`, () => mountedPaths().has(o.exp), 20_000, 20);
+        if (QSD === 'per-session') {
+          await makeOverlay(o);
+          qsdPids.push(start(`qsd-${tag}-${i}`, [...masterNodes, ...overlayNodes(o, i)]).pid);
+        }
+        await waitFor(`FUSE export ${o.exp}`, () => mountedPaths().has(o.exp), 20_000, 10);
         await tgtadm(['--op', 'new', '--mode', 'target', '--tid', String(o.tid), '-T', o.iqn]);
         live.tids.add(o.tid);
-        const lun = ['--op', 'new', '--mode', 'logicalunit', '--tid', String(o.tid), '--lun', '1', '-b', o.exp];
+        const lun = [
+          '--op',
+          'new',
+          '--mode',
+          'logicalunit',
+          '--tid',
+          String(o.tid),
+          '--lun',
+          '1',
+          '-b',
+          o.exp,
+        ];
         await tgtadm(BSOFLAGS === 'direct' ? [...lun, '--bsoflags', 'direct'] : lun);
         await tgtadm(['--op', 'bind', '--mode', 'target', '--tid', String(o.tid), '-I', '127.0.0.1']);
         setupB.push(performance.now() - t);
@@ -335,7 +366,9 @@ async function main() {
       const b = await measure(
         `b: qcow2 overlay + qemu-storage-daemon (${QSD}) FUSE, tgt ${BSOFLAGS}`,
         ovs.map((o) => ({ iqn: o.initiator, opts: iscsiOpts(portalPort, o.iqn, o.initiator) })),
-        { master: [v.file], overlays: ovs.map((o) => o.ov), 'FUSE files': ovs.map((o) => o.exp) },
+        // not the FUSE files: opening one drops its page cache (FUSE without keep_cache), so fincore
+        // cannot see what tgt may hold there; /proc/meminfo's Cached does
+        { master: [v.file], overlays: ovs.map((o) => o.ov) },
         [tgtdPid, ...qsdPids],
         QSD === 'shared' ? setupTotalB / n : median(setupB),
       );
@@ -364,7 +397,8 @@ function report(results: PathResult[]): void {
           sessions: r.n,
           path: r.path,
           'disk read': `${fmtMiB(r.diskBytes)} (${x(r.diskBytes)})`,
-          'page cache (fincore)': r.cacheBytes === null ? '?' : `${fmtMiB(r.cacheBytes)} (${x(r.cacheBytes)})`,
+          'page cache (fincore)':
+            r.cacheBytes === null ? '?' : `${fmtMiB(r.cacheBytes)} (${x(r.cacheBytes)})`,
           'meminfo Cached': `${fmtMiB(r.meminfoBytes)} (${x(r.meminfoBytes)})`,
           'client MB/s p50 (min-max)': `${median(pc).toFixed(0)} (${pc[0]!.toFixed(0)}-${pc.at(-1)!.toFixed(0)})`,
           'aggregate MB/s': r.aggregate.toFixed(0),
@@ -375,7 +409,9 @@ function report(results: PathResult[]): void {
     )}\n\n`,
   );
   for (const r of results) process.stdout.write(`  ${r.n} x ${r.path}: page cache = ${r.cacheDetail}\n`);
-  process.stdout.write(`\nratios against the working set (${fmtMiB(WS)}, read by every client); goal for b <= 1.2x:\n`);
+  process.stdout.write(
+    `\nratios against the working set (${fmtMiB(WS)}, read by every client); goal for b <= 1.2x:\n`,
+  );
   for (const n of new Set(results.map((r) => r.n))) {
     const [a, b] = results.filter((r) => r.n === n);
     if (!a || !b) continue;
@@ -385,7 +421,11 @@ function report(results: PathResult[]): void {
       }; aggregate MB/s b / a = ${(b.aggregate / a.aggregate).toFixed(2)}\n`,
     );
   }
-  process.stdout.write(`load average at the end: ${loadavg().map((l) => l.toFixed(1)).join(' ')}\n`);
+  process.stdout.write(
+    `load average at the end: ${loadavg()
+      .map((l) => l.toFixed(1))
+      .join(' ')}\n`,
+  );
 }
 
 main().catch((err) => {
