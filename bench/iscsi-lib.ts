@@ -85,17 +85,19 @@ export async function benchOnXfs(sizeGiB: number, parent: string) {
 
 /**
  * A published version whose raw file has `sizeGiB` virtual size and data written as `chunkMiB`
- * pieces every `everyMiB` (dense when equal): the layout decides the extent count a clone walks.
+ * pieces every `everyMiB` (dense when equal), `dataMiB` of them at most (default: up to the size; the
+ * rest a hole): the layout decides the extent count a clone walks.
  */
 export async function seedVersion(
   c: Container,
   name: string,
-  opts: { sizeGiB: number; chunkMiB: number; everyMiB: number },
+  opts: { sizeGiB: number; chunkMiB: number; everyMiB: number; dataMiB?: number },
 ) {
   const v = await seedImage(c, name, {
     sizeBytes: opts.sizeGiB * GiB,
     chunkBytes: opts.chunkMiB * MiB,
     everyBytes: opts.everyMiB * MiB,
+    dataBytes: opts.dataMiB === undefined ? undefined : opts.dataMiB * MiB,
     osType: 'windows',
     by: 'bench',
   });
