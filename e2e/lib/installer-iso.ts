@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
   copyFileSync,
@@ -14,7 +13,7 @@ import {
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { sh } from '@ggnet/testkit';
-import { E2E_CACHE, type BootDisk } from './bootdisk.js';
+import { cpioArchive, E2E_CACHE, type BootDisk } from './bootdisk.js';
 
 /** Lines the installer prints on its serial console. */
 export const INSTALL_MARK = {
@@ -70,23 +69,6 @@ export interface InstallerIso {
   sha256: string;
 }
 
-/** Runs a command with a file list on stdin (cpio), returns stdout. */
-function cpio(root: string, files: string[]): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const c = spawn('cpio', ['-o', '-H', 'newc', '--quiet'], {
-      cwd: root,
-      stdio: ['pipe', 'pipe', 'inherit'],
-    });
-    const out: Buffer[] = [];
-    c.stdout.on('data', (b: Buffer) => out.push(b));
-    c.on('error', reject);
-    c.on('close', (code) =>
-      code === 0 ? resolve(Buffer.concat(out)) : reject(new Error(`cpio exited ${code}`)),
-    );
-    c.stdin.end(`${files.join('\n')}\n`);
-  });
-}
-
 /**
  * An installer ISO made from Debian packages (xorriso, isolinux, systemd-boot), built once per boot
  * disk and cached: BIOS El Torito with isolinux, UEFI El Torito with a FAT image holding
@@ -129,7 +111,7 @@ export async function buildInstallerIso(
     writeFileSync(join(extra, 'payload', 'disk.raw.gz'), gzipSync(readFileSync(disk.raw), { level: 6 }));
     writeFileSync(join(extra, 'payload', 'mbr.bin'), readFileSync(disk.raw).subarray(0, 512));
     const appended = gzipSync(
-      await cpio(extra, ['.', 'init', 'payload', 'payload/disk.raw.gz', 'payload/mbr.bin']),
+      await cpioArchive(extra, ['.', 'init', 'payload', 'payload/disk.raw.gz', 'payload/mbr.bin']),
     );
     const initrd = Buffer.concat([readFileSync(join(w, 'base-initrd.img')), appended]);
 
