@@ -29,6 +29,7 @@ import { registerMaintenanceRoutes } from './modules/boot/maintenance.routes.js'
 import { registerDhcpRoutes } from './modules/dhcp/dhcp.routes.js';
 import { registerEventsRoutes } from './modules/events/events.routes.js';
 import { registerHealthRoutes } from './modules/health/health.routes.js';
+import { registerMediaRoutes } from './modules/media/media.routes.js';
 import { registerImagesRoutes } from './modules/images/images.routes.js';
 import { registerIscsiRoutes } from './modules/reconcile/iscsi.routes.js';
 import { registerStorageRoutes } from './modules/writebacks/storage.routes.js';
@@ -135,6 +136,7 @@ export async function buildApp(c: Container, ext: AppExtensions = {}): Promise<A
   registerUsersRoutes(app, { users: c.users });
   registerMachinesRoutes(app, { machines: c.machines });
   registerImagesRoutes(app, { images: c.images });
+  registerMediaRoutes(app, { media: c.media });
   await registerUploadsRoutes(app, {
     uploads: c.uploads,
     tus: createTus(c.tusStore, c.uploads, c.log),
@@ -152,6 +154,7 @@ export async function buildApp(c: Container, ext: AppExtensions = {}): Promise<A
   await registerBootEndpoints(app, {
     boot: c.boot,
     limits: c.bootLimits,
+    media: c.media,
     refuse: async () => (await c.settings.get()).network.bootEndpointOnlyOnBootListener,
   });
   registerBootApiRoutes(app, { boot: c.boot });

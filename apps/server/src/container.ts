@@ -13,6 +13,8 @@ import { DnsmasqDaemon, type Dnsmasq } from './adapters/dnsmasq/dnsmasq.adapter.
 import { BootEventRecorder } from './modules/boot-events/boot-event-recorder.js';
 import { BootEventsRepository } from './modules/boot-events/boot-events.repository.js';
 import { BootHttpListener } from './modules/boot/boot-http.js';
+import { MediaRepository } from './modules/media/media.repository.js';
+import { MediaService } from './modules/media/media.service.js';
 import { BootRateLimits } from './modules/boot/boot-limits.js';
 import { BootReports } from './modules/boot/boot-reports.js';
 import { BootSecretsRepository } from './modules/boot/boot-secrets.repository.js';
@@ -138,7 +140,8 @@ export function createContainer(config: Config, opts: ContainerOptions) {
   const settings = new SettingsService(repos.settings, config.settings, bus);
   const users = new UsersService(repos.users, repos.refreshTokens, bus, (id) => auth.forgetUser(id));
   const images = new ImagesService(repos.images, imageFiles, bus);
-  const machines = new MachinesService(repos.machines, repos.images, settings, bus);
+  const media = new MediaService(new MediaRepository(db), imageFiles, bus);
+  const machines = new MachinesService(repos.machines, repos.images, settings, bus, media);
   // boot events: one writer (stored and published as `boot.event` together)
   const bootEventRecorder = new BootEventRecorder(repos.bootEvents, bus);
   // storage + iSCSI (issue 4): writebacks, targets, sessions, reconciler
@@ -225,6 +228,7 @@ export function createContainer(config: Config, opts: ContainerOptions) {
   const qemuImg = opts.qemuImg ?? new RealQemuImg(runner, { dieWithParent: true });
   const uploads = new UploadsService({
     images,
+    media,
     repo: repos.images,
     files: imageFiles,
     jobs,
@@ -368,6 +372,7 @@ export function createContainer(config: Config, opts: ContainerOptions) {
   });
   const bootHttp = new BootHttpListener({
     boot,
+    media,
     limits: bootLimits,
     settings,
     bus,
@@ -414,6 +419,7 @@ export function createContainer(config: Config, opts: ContainerOptions) {
   return {
     config,
     log,
+    media,
     version: opts.version ?? '0.0.0',
     database,
     bus,

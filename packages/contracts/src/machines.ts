@@ -24,6 +24,8 @@ export const Machine = z.object({
   extraImageIds: z.array(Id),
   keepWriteback: z.boolean(),
   bootMode: BootMode,
+  /** Install mode: in maintenance mode, boot this ISO (media) with the writeback as the first disk. */
+  installMediaId: Id.nullable(),
   tags: z.array(z.string()),
   initiatorIqn: z.string(),
   status: MachineStatus,
@@ -45,6 +47,8 @@ const machineFields = {
   extraImageIds: z.array(Id).max(8).optional(),
   keepWriteback: z.boolean().optional(),
   bootMode: BootMode.optional(),
+  /** Install mode (needs bootMode maintenance); null ends it. Leaving maintenance ends it too. */
+  installMediaId: Id.nullable().optional(),
   tags: z.array(Tag).max(20).optional(),
 };
 

@@ -49,6 +49,8 @@ export interface MachinesTable {
   initiator_iqn: string;
   last_seen_at: string | null;
   last_ip: string | null;
+  /** Install mode: the ISO (media) a machine in maintenance mode boots with its writeback hooked. */
+  install_media_id: string | null;
   created_at: string;
   updated_at: string;
 }
@@ -228,6 +230,18 @@ export interface BackupsTable {
   finished_at: string | null;
 }
 
+export interface MediaTable {
+  id: string;
+  name: string;
+  filename: string | null;
+  size_bytes: number;
+  sha256: string;
+  /** Relative to the data dir: media/<id>.iso */
+  path: string;
+  created_by: string | null;
+  created_at: string;
+}
+
 export interface DB {
   users: UsersTable;
   refresh_tokens: RefreshTokensTable;
@@ -243,4 +257,5 @@ export interface DB {
   boot_events: BootEventsTable;
   iqn_prefixes: IqnPrefixesTable;
   backups: BackupsTable;
+  media: MediaTable;
 }

@@ -12,6 +12,7 @@ import type {
   Job,
   Machine,
   MaintenanceAccess,
+  Media,
   Page,
   Session,
   SessionTimeline,
@@ -42,6 +43,7 @@ export function useList<T>(
 export const useMachines = (p: Params) => useList<Machine>(keys.machines, '/machines', p);
 export const useImages = (p: Params = { limit: 500, sort: 'name' }) =>
   useList<Image>(keys.images, '/images', p);
+export const useMedia = (p: Params = { limit: 500, sort: 'name' }) => useList<Media>(keys.media, '/media', p);
 export const useSessions = (p: Params) => useList<Session>(keys.sessions, '/sessions', p);
 export const useJobs = (p: Params) => useList<Job>(keys.jobs, '/jobs', p);
 export const useTargets = (p: Params) => useList<Target>(keys.targets, '/targets', p);

@@ -16,11 +16,13 @@ export const keys = {
   dhcp: ['dhcp'] as const,
   iscsi: ['iscsi'] as const,
   backups: ['backups'] as const,
+  media: ['media'] as const,
 };
 
 /** Which caches an event of a topic makes stale. */
 const STALE: Record<string, QueryKey[]> = {
-  machine: [keys.machines],
+  machine: [keys.machines, keys.media],
+  media: [keys.media, keys.images],
   image: [keys.images, keys.machines],
   version: [keys.images],
   job: [keys.jobs, keys.images],

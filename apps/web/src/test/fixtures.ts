@@ -18,6 +18,7 @@ export const aMachine = (extra: Partial<Machine> = {}): Machine => ({
   extraImageIds: [],
   keepWriteback: false,
   bootMode: 'normal',
+  installMediaId: null,
   tags: [],
   initiatorIqn: 'iqn.2024-01.lan.ggnet:pc-01',
   status: 'offline',

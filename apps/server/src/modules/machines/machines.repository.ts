@@ -42,6 +42,7 @@ export const toMachine = (r: MachineRowWithSession): Machine => ({
   extraImageIds: parseJson<string[]>(r.extra_image_ids, []),
   keepWriteback: r.keep_writeback === 1,
   bootMode: r.boot_mode as BootMode,
+  installMediaId: r.install_media_id ?? null,
   tags: parseJson<string[]>(r.tags, []),
   initiatorIqn: r.initiator_iqn,
   status: machineStatus(r),

@@ -31,6 +31,7 @@ describe('SessionMonitor', () => {
       name: 'pc-01',
       mac: '52:54:00:00:00:01',
       ip: null,
+      install_media_id: null,
       description: '',
       enabled: 1,
       pending: 0,

@@ -3,7 +3,14 @@ import { Button, Card, Group, Pagination } from '@mantine/core';
 import { IconDeviceDesktopPlus, IconFileImport } from '@tabler/icons-react';
 import { useNavigate, useSearch } from '@tanstack/react-router';
 import type { Machine, MachineBulk, MachineBulkResult, MachineUpdate } from '@ggnet/contracts';
-import { useApiMutation, useImages, useLiveSessions, useMachineCount, useMachines } from '../../api/queries';
+import {
+  useApiMutation,
+  useImages,
+  useLiveSessions,
+  useMachineCount,
+  useMachines,
+  useMedia,
+} from '../../api/queries';
 import { useCan } from '../../api/use-auth';
 import { ConfirmDialog } from '../../components/confirm';
 import { QueryTable } from '../../components/query-state';
@@ -41,6 +48,7 @@ export function MachinesPage() {
     offset: (page - 1) * PAGE_SIZE,
   });
   const images = useImages();
+  const media = useMedia();
   const sessions = useLiveSessions();
   const pending = useMachineCount('pending');
   const imageList = images.data?.items ?? [];
@@ -179,6 +187,7 @@ export function MachinesPage() {
         opened={formOpen}
         machine={editing}
         images={imageList}
+        media={media.data?.items ?? []}
         onClose={() => setFormOpen(false)}
         onSubmit={async (req) => {
           const m = await save.mutateAsync(req);
