@@ -228,6 +228,35 @@ export interface BackupsTable {
   finished_at: string | null;
 }
 
+// 0013: space alerts (issue 14 point 5)
+export interface AlertsTable {
+  id: string;
+  kind: string;
+  severity: string;
+  state: string;
+  key: string;
+  active_key: string | null;
+  subject_type: string;
+  subject_id: string;
+  subject_name: string | null;
+  machine_id: string | null;
+  value: number;
+  threshold: number;
+  message: string;
+  raised_at: string;
+  updated_at: string;
+  cleared_at: string | null;
+  acknowledged_at: string | null;
+  acknowledged_by: string | null;
+}
+
+export interface WritebackLimitsTable {
+  machine_id: string;
+  limit_bytes: number | string;
+  updated_at: string;
+  updated_by: string | null;
+}
+
 export interface DB {
   users: UsersTable;
   refresh_tokens: RefreshTokensTable;
@@ -243,4 +272,6 @@ export interface DB {
   boot_events: BootEventsTable;
   iqn_prefixes: IqnPrefixesTable;
   backups: BackupsTable;
+  alerts: AlertsTable;
+  writeback_limits: WritebackLimitsTable;
 }

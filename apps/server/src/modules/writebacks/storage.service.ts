@@ -267,6 +267,12 @@ export class StorageService {
     return { items, total: page.total };
   }
 
+  /** Every live writeback with the bytes it owns (cached for a few seconds): the alerts module's sample. */
+  async liveWithUsage(): Promise<Writeback[]> {
+    const live = await this.repo.live();
+    return Promise.all(live.map(async (r) => toWriteback(r, await this.usedBytes(r))));
+  }
+
   async get(id: string): Promise<Writeback> {
     const row = await this.repo.findById(id);
     if (!row) throw notFound('writeback', id);
