@@ -63,8 +63,9 @@ export class AlertsService {
   }
 
   async sample(): Promise<SpaceSample> {
+    // measured now first: the summary's per-image writeback bytes then read the same fresh figures
+    const writebacks = await this.deps.storage.liveWithUsage(true);
     const summary = await this.deps.storage.summary();
-    const writebacks = await this.deps.storage.liveWithUsage();
     return {
       root: summary.root,
       totalBytes: summary.totalBytes,
