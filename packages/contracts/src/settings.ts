@@ -36,7 +36,6 @@ const WebhookUrl = z
 
 /** Settings that are write-only: the settings API and its events answer SECRET_MASK instead of the value. */
 export const SECRET_SETTINGS = [['alerts', 'webhookSecret']] as const;
-export const SECRET_MASK = '<set; write-only>';
 
 /**
  * Runtime settings: stored in the database, changed from the UI or `PUT /api/v1/settings`.
