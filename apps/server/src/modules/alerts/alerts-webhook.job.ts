@@ -5,7 +5,7 @@ import { PermanentJobError, type JobContext, type JobHandler } from '../jobs/job
 import { postWebhook } from './webhook-sender.js';
 
 export const WEBHOOK_JOB = 'alerts.webhook';
-/** Attempts of one notification: with the worker's backoff (5 s doubling, 5 min cap) about 15 minutes. */
+/** Attempts of one notification: with the worker's backoff (5 s doubling, 5 min cap) about ten minutes. */
 export const WEBHOOK_ATTEMPTS = 8;
 
 /**
