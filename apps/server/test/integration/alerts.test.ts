@@ -3,7 +3,7 @@ import { open } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import pino from 'pino';
 import { afterEach, beforeEach, expect, it } from 'vitest';
-import { SECRET_MASK, type Alert, type LiveEvent, type WebhookPayload } from '@ggnet/contracts';
+import { SECRET_MASK, type AlertCheckResult, type LiveEvent, type WebhookPayload } from '@ggnet/contracts';
 import { createContainer } from '../../src/container.js';
 import { AlertsCleanupJob } from '../../src/modules/alerts/alerts-cleanup.job.js';
 import { verifyWebhookSignature } from '../../src/modules/alerts/webhook-signature.js';
@@ -123,7 +123,7 @@ describeEachDialect('space alerts', (dialect) => {
       headers: await t.auth('operator'),
     });
     expect(r.statusCode).toBe(200);
-    return r.json() as { raised: Alert[]; cleared: Alert[]; open: number };
+    return r.json<AlertCheckResult>();
   };
 
   it('a writeback over its machine limit raises one alert, kept across samples and restarts, acknowledged, cleared with hysteresis', async () => {
