@@ -1,4 +1,3 @@
-import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import { open } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import pino from 'pino';
@@ -7,6 +6,7 @@ import { SECRET_MASK, type AlertCheckResult, type LiveEvent, type WebhookPayload
 import { createContainer } from '../../src/container.js';
 import { AlertsCleanupJob } from '../../src/modules/alerts/alerts-cleanup.job.js';
 import { verifyWebhookSignature } from '../../src/modules/alerts/webhook-signature.js';
+import { webhookReceiver, type ReceivedCall } from '../helpers/webhook.js';
 import type { JobWorker } from '../../src/modules/jobs/job-worker.js';
 import { seedImage } from '../helpers/iscsi.js';
 import { startWorker, until, waitJob } from '../helpers/images.js';
@@ -14,47 +14,6 @@ import { createTestContext, describeEachDialect, type TestContext } from '../hel
 
 const MiB = 1024 * 1024;
 const SECRET = 'receiver-shared-secret-42';
-
-interface Received {
-  headers: IncomingHttpHeaders;
-  body: string;
-  valid: boolean;
-}
-
-/** A webhook receiver on loopback: answers each call with the next status of `statuses` (then 200). */
-async function receiver(statuses: number[] = [], redirectTo?: string) {
-  const got: Received[] = [];
-  const server: Server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const body = Buffer.concat(chunks).toString('utf8');
-      const valid = verifyWebhookSignature(
-        SECRET,
-        {
-          signature: req.headers['x-ggnet-signature'] as string | undefined,
-          timestamp: req.headers['x-ggnet-timestamp'] as string | undefined,
-        },
-        body,
-        Math.floor(Date.now() / 1000),
-      );
-      got.push({ headers: req.headers, body, valid });
-      if (redirectTo) {
-        res.writeHead(307, { location: redirectTo }).end();
-        return;
-      }
-      res.writeHead(statuses.shift() ?? 200, { 'content-type': 'text/plain' }).end('ok');
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const addr = server.address();
-  if (!addr || typeof addr === 'string') throw new Error('no address');
-  return {
-    url: `http://127.0.0.1:${addr.port}/hooks/ggnet?token=abc`,
-    got,
-    close: () => new Promise<void>((r) => server.close(() => r())),
-  };
-}
 
 describeEachDialect('space alerts', (dialect) => {
   let t: TestContext;
@@ -355,7 +314,7 @@ describeEachDialect('space alerts', (dialect) => {
   });
 
   it('webhook: signed JSON to a real receiver, retried after a 500 with the same delivery id', async () => {
-    const rx = await receiver([500]);
+    const rx = await webhookReceiver(SECRET, { statuses: [500] });
     closers.push(rx.close);
     await t.container.settings.update(
       { alerts: { webhookUrl: rx.url, webhookSecret: SECRET, writebackLimitBytes: 2 * MiB } },
@@ -367,7 +326,7 @@ describeEachDialect('space alerts', (dialect) => {
     const [alert] = (await check()).raised;
     expect(alert?.subjectId).toBe(wb.id);
     await until(async () => (rx.got.length >= 2 ? true : undefined), 20_000, 'two webhook calls');
-    const [a, b] = rx.got as [Received, Received];
+    const [a, b] = rx.got as [ReceivedCall, ReceivedCall];
     expect(a.valid && b.valid).toBe(true);
     expect(a.headers['content-type']).toBe('application/json');
     expect(a.headers['x-ggnet-event']).toBe('alert.raised');
@@ -421,8 +380,8 @@ describeEachDialect('space alerts', (dialect) => {
   });
 
   it('webhook: a redirect to another host is never followed', async () => {
-    const elsewhere = await receiver();
-    const rx = await receiver([], elsewhere.url.replace('127.0.0.1', 'localhost'));
+    const elsewhere = await webhookReceiver(SECRET);
+    const rx = await webhookReceiver(SECRET, { redirectTo: elsewhere.url.replace('127.0.0.1', 'localhost') });
     closers.push(rx.close, elsewhere.close);
     await t.container.settings.update({ alerts: { webhookUrl: rx.url, webhookSecret: SECRET } }, null);
     worker = startWorker(t);

@@ -1,7 +1,5 @@
-import { createServer, type IncomingHttpHeaders } from 'node:http';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { WebhookPayload } from '@ggnet/contracts';
-import { verifyWebhookSignature } from '../../src/modules/alerts/webhook-signature.js';
 import type { JobWorker } from '../../src/modules/jobs/job-worker.js';
 import {
   closeIscsiContext,
@@ -13,6 +11,7 @@ import {
   type SeededImage,
 } from '../helpers/iscsi.js';
 import { startWorker, until } from '../helpers/images.js';
+import { webhookReceiver } from '../helpers/webhook.js';
 import { describeEachDialect, type TestContext } from '../helpers/test-context.js';
 
 const MiB = 1024 * 1024;
@@ -31,25 +30,7 @@ describeEachDialect('space alerts through a real initiator (tgtd + qemu-io)', (d
   let controlPort: number;
   let img: SeededImage;
   let worker: JobWorker | null = null;
-  const got: Array<{ headers: IncomingHttpHeaders; body: string; valid: boolean }> = [];
-  const rx = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const body = Buffer.concat(chunks).toString('utf8');
-      const valid = verifyWebhookSignature(
-        SECRET,
-        {
-          signature: req.headers['x-ggnet-signature'] as string | undefined,
-          timestamp: req.headers['x-ggnet-timestamp'] as string | undefined,
-        },
-        body,
-        Math.floor(Date.now() / 1000),
-      );
-      got.push({ headers: req.headers, body, valid });
-      res.writeHead(204).end();
-    });
-  });
+  let rx: Awaited<ReturnType<typeof webhookReceiver>>;
 
   beforeAll(async () => {
     ({ t, fs, portalPort, controlPort } = await iscsiTestContext(dialect, {
@@ -57,19 +38,14 @@ describeEachDialect('space alerts through a real initiator (tgtd + qemu-io)', (d
       alerts: { arrayUsedPercent: 100, reserveWarnBytes: 0 },
     }));
     img = await seedImage(t.container, 'win11-alerts', { sizeMiB: 64, dataMiB: 8 });
-    await new Promise<void>((r) => rx.listen(0, '127.0.0.1', r));
-    const addr = rx.address();
-    if (!addr || typeof addr === 'string') throw new Error('no address');
-    await t.container.settings.update(
-      { alerts: { webhookUrl: `http://127.0.0.1:${addr.port}/ggnet`, webhookSecret: SECRET } },
-      null,
-    );
+    rx = await webhookReceiver(SECRET);
+    await t.container.settings.update({ alerts: { webhookUrl: rx.url, webhookSecret: SECRET } }, null);
     worker = startWorker(t);
   });
 
   afterAll(async () => {
     await worker?.stop();
-    await new Promise<void>((r) => rx.close(() => r()));
+    await rx?.close();
     await closeIscsiContext(t, controlPort, () => fs?.cleanup());
   });
 
@@ -102,10 +78,10 @@ describeEachDialect('space alerts through a real initiator (tgtd + qemu-io)', (d
     const r = await t.container.alerts.check();
     expect(r.raised).toHaveLength(1);
     expect(r.raised[0]).toMatchObject({ kind: 'writeback.limit', subjectId: wb.id, subjectName: 'pc-alert' });
-    await until(async () => (got.length >= 1 ? true : undefined), 30_000, 'the webhook call');
-    expect(got[0]!.valid).toBe(true);
-    expect(got[0]!.headers['x-ggnet-event']).toBe('alert.raised');
-    const body = JSON.parse(got[0]!.body) as WebhookPayload;
+    await until(async () => (rx.got.length >= 1 ? true : undefined), 30_000, 'the webhook call');
+    expect(rx.got[0]!.valid).toBe(true);
+    expect(rx.got[0]!.headers['x-ggnet-event']).toBe('alert.raised');
+    const body = JSON.parse(rx.got[0]!.body) as WebhookPayload;
     expect(body.alert).toMatchObject({ id: r.raised[0]!.id, machineId: m.id, threshold: 16 * MiB });
 
     // the session ends (not kept): its writeback is discarded, the alert clears (the monitor's own
@@ -116,8 +92,11 @@ describeEachDialect('space alerts through a real initiator (tgtd + qemu-io)', (d
     );
     const after = await t.container.alerts.check();
     expect(after.cleared.map((a) => a.id)).toEqual([r.raised[0]!.id]);
-    await until(async () => (got.length >= 2 ? true : undefined), 30_000, 'the clear call');
-    expect(got[1]!.valid).toBe(true);
-    expect(JSON.parse(got[1]!.body)).toMatchObject({ event: 'alert.cleared', alert: { state: 'cleared' } });
+    await until(async () => (rx.got.length >= 2 ? true : undefined), 30_000, 'the clear call');
+    expect(rx.got[1]!.valid).toBe(true);
+    expect(JSON.parse(rx.got[1]!.body)).toMatchObject({
+      event: 'alert.cleared',
+      alert: { state: 'cleared' },
+    });
   });
 });
