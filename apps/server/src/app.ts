@@ -21,6 +21,7 @@ import { registerInputGuard } from './http/input-guard.js';
 import { applyServerLimits } from './http/server-limits.js';
 import { registerSecurityHeaders } from './http/security-headers.js';
 import type { App } from './http/types.js';
+import { registerAlertsRoutes } from './modules/alerts/alerts.routes.js';
 import { registerAuditRoutes } from './modules/audit/audit.routes.js';
 import { registerBackupRoutes } from './modules/backup/backup.routes.js';
 import { registerAuthRoutes } from './modules/auth/auth.routes.js';
@@ -150,6 +151,7 @@ export async function buildApp(c: Container, ext: AppExtensions = {}): Promise<A
   registerSettingsRoutes(app, { settings: c.settings });
   registerAuditRoutes(app, { audit: c.repos.audit });
   registerBackupRoutes(app, { backups: c.backups, jobs: c.jobs });
+  registerAlertsRoutes(app, { alerts: c.alerts });
   registerEventsRoutes(app, { bus: c.bus, auth: c.auth });
   await registerBootEndpoints(app, {
     boot: c.boot,

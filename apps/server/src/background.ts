@@ -25,4 +25,9 @@ export const backgroundServices: BackgroundService[] = [
     await c.bootHttp.start();
     return () => c.bootHttp.stop();
   },
+  // space alerts: samples the array, images and writebacks every alerts.intervalSec (issue 14 point 5)
+  async (c) => {
+    c.alertsMonitor.start();
+    return () => c.alertsMonitor.stop();
+  },
 ];

@@ -66,6 +66,12 @@ import { RealPgDump, type PgDump } from './adapters/pg-dump/pg-dump.adapter.js';
 import { BackupJob, ScheduledBackupJob } from './modules/backup/backup.job.js';
 import { BackupService } from './modules/backup/backup.service.js';
 import { BackupsRepository } from './modules/backup/backups.repository.js';
+import { AlertsCleanupJob } from './modules/alerts/alerts-cleanup.job.js';
+import { AlertsMonitor } from './modules/alerts/alerts.monitor.js';
+import { registerAlertsMetrics } from './modules/alerts/alerts.metrics.js';
+import { AlertsRepository } from './modules/alerts/alerts.repository.js';
+import { AlertsService } from './modules/alerts/alerts.service.js';
+import { AlertsWebhookJob } from './modules/alerts/alerts-webhook.job.js';
 
 /** Reads GGNET_JWT_SECRET, or the one generated on first start and kept in the data dir (0600). */
 function jwtSecret(config: Config): string {
@@ -129,6 +135,7 @@ export function createContainer(config: Config, opts: ContainerOptions) {
     bootSecrets: new BootSecretsRepository(db),
     dhcp: new DhcpRepository(db),
     backups: new BackupsRepository(db),
+    alerts: new AlertsRepository(db),
   };
 
   const auth = new AuthService(repos.users, repos.refreshTokens, {
@@ -256,6 +263,19 @@ export function createContainer(config: Config, opts: ContainerOptions) {
     log,
     version: opts.version ?? '0.0.0',
   });
+  // space alerts, writeback limits, webhook, cleanup of old kept writebacks (issue 14 point 5)
+  const alerts = new AlertsService({
+    repo: repos.alerts,
+    storage,
+    settings,
+    jobs,
+    audit: repos.audit,
+    bus,
+    log,
+  });
+  const alertsMonitor = new AlertsMonitor(alerts, settings, bus, log);
+  registerAlertsMetrics(metrics, alerts, repos.alerts);
+  settings.addValidator(async (s) => AlertsService.validateSettings(s));
   const jobHandlers: JobHandler[] = [
     new ImageConvertJob(
       {
@@ -277,6 +297,8 @@ export function createContainer(config: Config, opts: ContainerOptions) {
     new UploadExpiryJob({ repo: repos.images, images, files: imageFiles, jobs, tus: tusStore }),
     new BackupJob(backups),
     new ScheduledBackupJob(backups),
+    new AlertsWebhookJob({ settings }),
+    new AlertsCleanupJob({ alerts, settings }),
   ];
   /** Facts known only once the server runs (the HTTP port when config.port is 0). */
   const runtime = { httpPort: config.port };
@@ -447,6 +469,8 @@ export function createContainer(config: Config, opts: ContainerOptions) {
     tusStore,
     pgDump,
     backups,
+    alerts,
+    alertsMonitor,
     /** What the job worker can run (`ggnet serve` with GGNET_WORKER, or `ggnet worker`). */
     jobHandlers,
     runtime,

@@ -83,6 +83,12 @@ const targetsRoute = createRoute({
   component: lazyRouteComponent(() => import('./pages/targets/targets-page'), 'TargetsPage'),
 });
 
+const alertsRoute = createRoute({
+  getParentRoute: () => appRoute,
+  path: '/alerts',
+  component: lazyRouteComponent(() => import('./pages/alerts/alerts-page'), 'AlertsPage'),
+});
+
 const usersRoute = createRoute({
   getParentRoute: () => appRoute,
   path: '/users',
@@ -112,6 +118,7 @@ const routeTree = rootRoute.addChildren([
     imagesRoute,
     sessionsRoute,
     targetsRoute,
+    alertsRoute,
     usersRoute,
     auditRoute,
     settingsRoute,

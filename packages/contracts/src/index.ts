@@ -15,3 +15,4 @@ export * from './boot.js';
 export * from './storage.js';
 export * from './backup.js';
 export * from './media.js';
+export * from './alerts.js';

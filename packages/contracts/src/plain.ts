@@ -79,3 +79,9 @@ export function formatBytes(n: number | null | undefined, digits = 1): string {
   const s = u === 0 ? String(Math.round(v)) : v.toFixed(v >= 100 ? 0 : digits);
   return `${n < 0 ? '-' : ''}${s} ${UNITS[u]}`;
 }
+
+/**
+ * What the settings API answers for a write-only setting that is set (alerts.webhookSecret); sending
+ * it back in a change leaves the secret as it is. (At least 16 characters, like the secret itself.)
+ */
+export const SECRET_MASK = '<set; write-only>';

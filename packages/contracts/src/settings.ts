@@ -19,6 +19,24 @@ export const PORTAL_RE =
 
 const Port = z.number().int().min(1).max(65535);
 
+// alerts: the webhook URL an admin sets (http/https only, no credentials in it, at most 2048 chars)
+const WebhookUrl = z
+  .string()
+  .max(2048)
+  .refine((v) => {
+    try {
+      const u = new URL(v);
+      return (
+        (u.protocol === 'http:' || u.protocol === 'https:') && !u.username && !u.password && !!u.hostname
+      );
+    } catch {
+      return false;
+    }
+  }, 'must be an http:// or https:// URL without user:password@');
+
+/** Settings that are write-only: the settings API and its events answer SECRET_MASK instead of the value. */
+export const SECRET_SETTINGS = [['alerts', 'webhookSecret']] as const;
+
 /**
  * Runtime settings: stored in the database, changed from the UI or `PUT /api/v1/settings`.
  * Environment variables (GGNET_DHCP_MODE, ...) pin single keys; pinned keys are reported as `locked`.
@@ -157,6 +175,40 @@ export const Settings = z.object({
       .max(7 * 86400)
       .default(900),
   }),
+  // --- alerts (issue 14 point 5): space alerts, writeback limits, webhook, cleanup of old kept writebacks ---
+  alerts: z.object({
+    /** Seconds between two samples of the space measures (the alerts module's background check). */
+    intervalSec: z.number().int().min(5).max(3600).default(60),
+    /** Soft limit of the bytes one writeback may own, for machines without their own limit; null = none. */
+    writebackLimitBytes: z.number().int().min(0).nullable().default(null),
+    /** Soft limit of the bytes all live writebacks own together; null = none. */
+    writebacksTotalLimitBytes: z.number().int().min(0).nullable().default(null),
+    /** Soft limit of one image's bytes (its version files and its writebacks); null = none. */
+    imageLimitBytes: z.number().int().min(0).nullable().default(null),
+    /** Used space of the storage root's filesystem, in percent, above which `array.usage` is raised. */
+    arrayUsedPercent: z.number().min(1).max(100).default(85),
+    /** `array.reserve` is raised when free space is less than storage.reserveBytes plus this. */
+    reserveWarnBytes: z
+      .number()
+      .int()
+      .min(0)
+      .default(20 * 1024 ** 3),
+    /** An alert clears only once its measure is this many percent of the threshold back (no flapping). */
+    hysteresisPercent: z.number().min(0).max(50).default(5),
+    /** Where raised/cleared alerts are POSTed (JSON, signed); null = no webhook. http or https only. */
+    webhookUrl: WebhookUrl.nullable().default(null),
+    /**
+     * Key of the HMAC-SHA256 signature of every webhook call. Write-only: the settings API answers
+     * SECRET_MASK when it is set. null = unsigned calls are not sent (a webhook needs a secret).
+     */
+    webhookSecret: z.string().min(16).max(256).nullable().default(null),
+    /** A webhook call that takes longer is abandoned (and retried). */
+    webhookTimeoutSec: z.number().int().min(1).max(60).default(10),
+    /** Kept writebacks unused for this many days are listed for cleanup. */
+    cleanupAfterDays: z.number().int().min(1).max(3650).default(30),
+    /** Discard the listed kept writebacks every hour (audited). Off unless an admin turns it on. */
+    cleanupEnabled: z.boolean().default(false),
+  }),
 });
 export type Settings = z.infer<typeof Settings>;
 export type SettingsGroup = keyof Settings;
@@ -200,4 +252,5 @@ export const defaultSettings = (): Settings =>
     machines: {},
     backup: {},
     sessions: {},
+    alerts: {},
   });

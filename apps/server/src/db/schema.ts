@@ -242,6 +242,35 @@ export interface MediaTable {
   created_at: string;
 }
 
+// 0013: space alerts (issue 14 point 5)
+export interface AlertsTable {
+  id: string;
+  kind: string;
+  severity: string;
+  state: string;
+  key: string;
+  active_key: string | null;
+  subject_type: string;
+  subject_id: string;
+  subject_name: string | null;
+  machine_id: string | null;
+  value: number;
+  threshold: number;
+  message: string;
+  raised_at: string;
+  updated_at: string;
+  cleared_at: string | null;
+  acknowledged_at: string | null;
+  acknowledged_by: string | null;
+}
+
+export interface WritebackLimitsTable {
+  machine_id: string;
+  limit_bytes: number | string;
+  updated_at: string;
+  updated_by: string | null;
+}
+
 export interface DB {
   users: UsersTable;
   refresh_tokens: RefreshTokensTable;
@@ -258,4 +287,6 @@ export interface DB {
   iqn_prefixes: IqnPrefixesTable;
   backups: BackupsTable;
   media: MediaTable;
+  alerts: AlertsTable;
+  writeback_limits: WritebackLimitsTable;
 }

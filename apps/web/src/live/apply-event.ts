@@ -17,6 +17,7 @@ export const keys = {
   iscsi: ['iscsi'] as const,
   backups: ['backups'] as const,
   media: ['media'] as const,
+  alerts: ['alerts'] as const,
 };
 
 /** Which caches an event of a topic makes stale. */
@@ -29,12 +30,13 @@ const STALE: Record<string, QueryKey[]> = {
   session: [keys.sessions, keys.machines, keys.targets],
   target: [keys.targets],
   boot: [keys.sessions, keys.boot],
-  writeback: [keys.storage, keys.sessions],
+  writeback: [keys.storage, keys.sessions, keys.alerts],
   iscsi: [keys.iscsi, keys.targets],
   storage: [keys.storage],
   settings: [keys.settings, keys.dhcp],
   user: [keys.users],
   backup: [keys.backups],
+  alert: [keys.alerts],
 };
 
 const isPage = (v: unknown): v is Page<{ id: string }> =>

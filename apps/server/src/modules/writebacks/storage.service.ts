@@ -267,6 +267,15 @@ export class StorageService {
     return { items, total: page.total };
   }
 
+  /**
+   * Every live writeback with the bytes it owns (the alerts module's sample); `fresh` measures each
+   * again now (and refreshes the cache the storage summary reads).
+   */
+  async liveWithUsage(fresh = false): Promise<Writeback[]> {
+    const live = await this.repo.live();
+    return Promise.all(live.map(async (r) => toWriteback(r, await this.usedBytes(r, fresh))));
+  }
+
   async get(id: string): Promise<Writeback> {
     const row = await this.repo.findById(id);
     if (!row) throw notFound('writeback', id);

@@ -7,6 +7,7 @@ import { useApiMutation } from '../../api/queries';
 import { PageHeader } from '../../components/ui';
 import { keys } from '../../live/apply-event';
 import { notifyOk } from '../../lib/notify';
+import { AlertsTab } from './alerts-tab';
 import { BackupTab } from './backup-tab';
 import { BootTab } from './boot-tab';
 import { DhcpTab } from './dhcp-tab';
@@ -109,6 +110,7 @@ export function SettingsEditor({ saved, images }: { saved: SettingsResponse; ima
           {tab('iscsi', 'iSCSI')}
           {tab('machines', 'Machines')}
           {tab('backup', 'Backups')}
+          {tab('alerts', 'Alerts')}
         </Tabs.List>
         <Tabs.Panel value="dhcp">
           <DhcpTab f={f} dirty={dirty} />
@@ -127,6 +129,9 @@ export function SettingsEditor({ saved, images }: { saved: SettingsResponse; ima
         </Tabs.Panel>
         <Tabs.Panel value="backup">
           <BackupTab f={f} />
+        </Tabs.Panel>
+        <Tabs.Panel value="alerts">
+          <AlertsTab f={f} savedWebhook={!!saved.settings.alerts.webhookUrl} />
         </Tabs.Panel>
       </Tabs>
     </>
