@@ -183,7 +183,12 @@ export const Settings = z.object({
      * A schedule slot missed while GGnet was down fires late when GGnet is back within this many
      * minutes; an older one is skipped (and logged in the audit log as power.schedule.missed).
      */
-    lateGraceMin: z.number().int().min(0).max(24 * 60).default(15),
+    lateGraceMin: z
+      .number()
+      .int()
+      .min(0)
+      .max(24 * 60)
+      .default(15),
   }),
   sessions: z.object({
     /** A session with no iSCSI connection for this long ends as idle. */

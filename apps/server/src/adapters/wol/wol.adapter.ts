@@ -83,7 +83,9 @@ export class UdpWakeOnLan implements WakeOnLan {
       send: (mac) =>
         new Promise<void>((resolve, reject) => {
           const pkt = magicPacket(mac);
-          socket.send(pkt, 0, pkt.length, dest.port, dest.broadcast, (err) => (err ? reject(err) : resolve()));
+          socket.send(pkt, 0, pkt.length, dest.port, dest.broadcast, (err) =>
+            err ? reject(err) : resolve(),
+          );
         }),
       close: () => new Promise<void>((resolve) => socket.close(() => resolve())),
     };

@@ -31,7 +31,8 @@ export function registerPowerRoutes(app: App, deps: { wake: WakeService; schedul
     {
       schema: {
         tags: ['machines', 'power'],
-        summary: 'Wake a selection of machines ({machineIds}) or all enabled, approved ones ({all: true}), paced',
+        summary:
+          'Wake a selection of machines ({machineIds}) or all enabled, approved ones ({all: true}), paced',
         body: WakeRequest,
         response: { 202: WakeResult },
       },
@@ -51,7 +52,11 @@ export function registerPowerRoutes(app: App, deps: { wake: WakeService; schedul
   app.get(
     '/api/v1/power/schedules',
     {
-      schema: { tags, summary: 'List power schedules (with their next slot)', response: { 200: ScheduleList } },
+      schema: {
+        tags,
+        summary: 'List power schedules (with their next slot)',
+        response: { 200: ScheduleList },
+      },
       config: { access: 'viewer' },
     },
     async () => deps.schedules.list(),

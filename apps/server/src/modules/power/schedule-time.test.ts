@@ -67,7 +67,11 @@ describe('next and previous slots across DST', () => {
   });
   it('keeps to the given weekdays in the zone, not in UTC', () => {
     // Mon-Fri 08:00 in Tokyo (UTC+9): Monday 08:00 JST is Sunday 23:00 UTC
-    const spec = { days: ['mon', 'tue', 'wed', 'thu', 'fri'] as const, times: ['08:00', '22:30'], zone: 'Asia/Tokyo' };
+    const spec = {
+      days: ['mon', 'tue', 'wed', 'thu', 'fri'] as const,
+      times: ['08:00', '22:30'],
+      zone: 'Asia/Tokyo',
+    };
     // Saturday 2026-12-05 12:00Z = Saturday 21:00 JST -> next: Monday 2026-12-07 08:00 JST
     expect(iso(nextSlot(spec, at('2026-12-05T12:00:00Z')))).toBe('2026-12-06T23:00:00.000Z');
     // Friday 22:30 JST is the newest slot on Sunday

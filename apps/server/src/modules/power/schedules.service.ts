@@ -52,7 +52,9 @@ export class PowerSchedules {
   private async toSchedule(r: ScheduleRow, zone: string): Promise<Schedule> {
     const days = parseJson<ScheduleDay[]>(r.days, []);
     const times = parseJson<string[]>(r.times, []);
-    const next = r.enabled ? nextSlot({ days, times, zone }, Math.max(this.now(), Date.parse(r.last_slot_at))) : null;
+    const next = r.enabled
+      ? nextSlot({ days, times, zone }, Math.max(this.now(), Date.parse(r.last_slot_at)))
+      : null;
     return {
       id: r.id,
       name: r.name,
@@ -161,7 +163,11 @@ export class PowerSchedules {
     const runs: ScheduleRun[] = [];
     for (const r of await this.deps.repo.listSchedules()) {
       if (!r.enabled) continue;
-      const spec = { days: parseJson<ScheduleDay[]>(r.days, []), times: parseJson<string[]>(r.times, []), zone };
+      const spec = {
+        days: parseJson<ScheduleDay[]>(r.days, []),
+        times: parseJson<string[]>(r.times, []),
+        zone,
+      };
       const slot = previousSlot(spec, now);
       if (slot === null) continue;
       const slotIso = new Date(slot).toISOString();

@@ -74,7 +74,8 @@ export class WakeService {
     }
     const source = ifAddr?.address ?? s.network.bootAddr ?? null;
     if (s.power.wolBroadcast) return { broadcast: s.power.wolBroadcast, port, sourceAddress: source };
-    if (ifAddr) return { broadcast: broadcastOf(ifAddr.address, ifAddr.netmask), port, sourceAddress: source };
+    if (ifAddr)
+      return { broadcast: broadcastOf(ifAddr.address, ifAddr.netmask), port, sourceAddress: source };
     if (s.network.bootAddr) {
       return { broadcast: broadcastOf(s.network.bootAddr, s.dhcp.netmask), port, sourceAddress: source };
     }
