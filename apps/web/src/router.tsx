@@ -83,6 +83,12 @@ const targetsRoute = createRoute({
   component: lazyRouteComponent(() => import('./pages/targets/targets-page'), 'TargetsPage'),
 });
 
+const powerRoute = createRoute({
+  getParentRoute: () => appRoute,
+  path: '/power',
+  component: lazyRouteComponent(() => import('./pages/power/power-page'), 'PowerPage'),
+});
+
 const usersRoute = createRoute({
   getParentRoute: () => appRoute,
   path: '/users',
@@ -112,6 +118,7 @@ const routeTree = rootRoute.addChildren([
     imagesRoute,
     sessionsRoute,
     targetsRoute,
+    powerRoute,
     usersRoute,
     auditRoute,
     settingsRoute,

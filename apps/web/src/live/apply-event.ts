@@ -16,6 +16,7 @@ export const keys = {
   dhcp: ['dhcp'] as const,
   iscsi: ['iscsi'] as const,
   backups: ['backups'] as const,
+  schedules: ['schedules'] as const,
 };
 
 /** Which caches an event of a topic makes stale. */
@@ -33,6 +34,7 @@ const STALE: Record<string, QueryKey[]> = {
   settings: [keys.settings, keys.dhcp],
   user: [keys.users],
   backup: [keys.backups],
+  schedule: [keys.schedules],
 };
 
 const isPage = (v: unknown): v is Page<{ id: string }> =>

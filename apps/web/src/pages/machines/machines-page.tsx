@@ -5,6 +5,7 @@ import { useNavigate, useSearch } from '@tanstack/react-router';
 import type { Machine, MachineBulk, MachineBulkResult, MachineUpdate } from '@ggnet/contracts';
 import { useApiMutation, useImages, useLiveSessions, useMachineCount, useMachines } from '../../api/queries';
 import { useCan } from '../../api/use-auth';
+import { useWake } from '../../api/power';
 import { ConfirmDialog } from '../../components/confirm';
 import { QueryTable } from '../../components/query-state';
 import { PageHeader } from '../../components/ui';
@@ -80,6 +81,7 @@ export function MachinesPage() {
     [keys.machines],
   );
 
+  const wake = useWake();
   const items = list.data?.items ?? [];
   const runBulk = async (action: BulkAction, extra: Pick<MachineBulk, 'bootImageId' | 'bootMode'> = {}) => {
     const r = await bulk.mutateAsync({ ids: [...selected], action, ...extra });
@@ -127,6 +129,7 @@ export function MachinesPage() {
             onRun={(action) => void runBulk(action)}
             onAsk={setBulkConfirm}
             onClear={() => setSelected(new Set())}
+            onWake={() => void wake.wake({ machineIds: [...selected] })}
           />
         )}
         <QueryTable
@@ -156,6 +159,7 @@ export function MachinesPage() {
               }}
               onPatch={(m, body) => patch.mutate({ id: m.id, body })}
               onDelete={setConfirmDelete}
+              onWake={(m) => void wake.wake({ id: m.id })}
             />
           )}
         </QueryTable>
