@@ -12,6 +12,7 @@ import { BootTab } from './boot-tab';
 import { DhcpTab } from './dhcp-tab';
 import { IscsiTab } from './iscsi-tab';
 import { MachinesTab } from './machines-tab';
+import { PowerTab } from './power-tab';
 import { setPath, settingsDiff } from './settings-diff';
 import { settingsFields } from './settings-fields';
 import { StorageTab } from './storage-tab';
@@ -109,6 +110,7 @@ export function SettingsEditor({ saved, images }: { saved: SettingsResponse; ima
           {tab('iscsi', 'iSCSI')}
           {tab('machines', 'Machines')}
           {tab('backup', 'Backups')}
+          {tab('power', 'Power')}
         </Tabs.List>
         <Tabs.Panel value="dhcp">
           <DhcpTab f={f} dirty={dirty} />
@@ -127,6 +129,9 @@ export function SettingsEditor({ saved, images }: { saved: SettingsResponse; ima
         </Tabs.Panel>
         <Tabs.Panel value="backup">
           <BackupTab f={f} />
+        </Tabs.Panel>
+        <Tabs.Panel value="power">
+          <PowerTab f={f} />
         </Tabs.Panel>
       </Tabs>
     </>
