@@ -25,6 +25,14 @@ export function MachineDrawer(props: { machine: Machine | null; images: Image[];
     { mac: m?.mac ?? '', kind: 'refused', limit: 5 },
     { enabled: !!m },
   );
+  // the last Wake-on-LAN packet sent to it (by a user or a schedule)
+  const woken = useOptional<Page<BootEvent>>(
+    keys.boot,
+    '/boot/events',
+    { machineId: m?.id ?? '', kind: 'wake_sent', limit: 1 },
+    { enabled: !!m },
+  );
+  const lastWake = woken.data?.items.find((e) => e.kind === 'wake_sent');
   const imageName = (id: string | null) =>
     id ? (props.images.find((i) => i.id === id)?.name ?? id) : 'none';
   const items = m ? (sessions.data?.items ?? []) : [];
@@ -61,6 +69,14 @@ export function MachineDrawer(props: { machine: Machine | null; images: Image[];
               <Table.Tr>
                 <Table.Th>IP</Table.Th>
                 <Table.Td>{m.ip ? `${m.ip} (fixed)` : m.lastIp ? `${m.lastIp} (last seen)` : '—'}</Table.Td>
+              </Table.Tr>
+              <Table.Tr>
+                <Table.Th>Last wake</Table.Th>
+                <Table.Td data-testid="last-wake">
+                  {lastWake
+                    ? `${formatRelative(lastWake.at)} by ${String(lastWake.detail.by ?? '?')} (magic packet to ${String(lastWake.detail.broadcast ?? '?')}:${String(lastWake.detail.port ?? '?')})`
+                    : 'never'}
+                </Table.Td>
               </Table.Tr>
               <Table.Tr>
                 <Table.Th>Boot image</Table.Th>

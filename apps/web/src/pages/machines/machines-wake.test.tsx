@@ -2,7 +2,8 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { screen, waitFor, within } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
 import { aMachine, page } from '../../test/fixtures';
-import { fakeFetch, renderInRouter } from '../../test/render';
+import { fakeFetch, renderInRouter, renderWithProviders } from '../../test/render';
+import { MachineDrawer } from './machine-drawer';
 import { MachinesPage } from './machines-page';
 import { validateMachinesSearch } from './machines-search';
 
@@ -64,5 +65,35 @@ describe('<MachinesPage> Wake-on-LAN', () => {
     setup();
     await screen.findByTestId('machines-table');
     expect(screen.queryByRole('button', { name: 'Wake pc-01' })).toBeNull();
+  });
+});
+
+describe('<MachineDrawer> last wake', () => {
+  it('says when the machine was last woken, by whom and where the packet went', async () => {
+    const f = fakeFetch([
+      ['GET /api/v1/sessions', 200, page([])],
+      [
+        'GET /api/v1/boot/events?machineId=m1',
+        200,
+        page([
+          {
+            id: 3,
+            at: new Date().toISOString(),
+            mac: off.mac,
+            machineId: 'm1',
+            sessionId: null,
+            kind: 'wake_sent',
+            detail: { by: 'schedule:Opening', broadcast: '10.0.0.255', port: 9 },
+          },
+        ]),
+      ],
+    ]);
+    vi.stubGlobal('fetch', f.fn);
+    renderWithProviders(<MachineDrawer machine={off} images={[]} onClose={() => undefined} />);
+    await waitFor(() =>
+      expect(screen.getByTestId('last-wake')).toHaveTextContent(
+        'by schedule:Opening (magic packet to 10.0.0.255:9)',
+      ),
+    );
   });
 });
