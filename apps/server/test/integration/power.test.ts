@@ -33,7 +33,7 @@ describeEachDialect('power: Wake-on-LAN and schedules', (dialect) => {
       mac: `52:54:00:00:09:${String(n).padStart(2, '0')}`,
       ...extra,
     });
-  const post = (url: string, payload?: unknown, headers = h) =>
+  const post = (url: string, payload?: Record<string, unknown>, headers = h) =>
     t.app.inject({ method: 'POST', url, headers, ...(payload === undefined ? {} : { payload }) });
   const audit = async (action: string) =>
     (
