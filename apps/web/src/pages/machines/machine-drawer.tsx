@@ -14,6 +14,13 @@ import {
 } from '../../lib/format';
 import { serverNow } from '../../lib/server-clock';
 
+const str = (v: unknown) => (typeof v === 'string' || typeof v === 'number' ? String(v) : '?');
+
+/** "2 min ago by admin (magic packet to 10.0.0.255:9)" */
+function wakeLine(e: BootEvent): string {
+  return `${formatRelative(e.at)} by ${str(e.detail.by)} (magic packet to ${str(e.detail.broadcast)}:${str(e.detail.port)})`;
+}
+
 /** Everything about one machine, for the admin fixing the PC that does not come up. */
 export function MachineDrawer(props: { machine: Machine | null; images: Image[]; onClose: () => void }) {
   const m = props.machine;
@@ -72,11 +79,7 @@ export function MachineDrawer(props: { machine: Machine | null; images: Image[];
               </Table.Tr>
               <Table.Tr>
                 <Table.Th>Last wake</Table.Th>
-                <Table.Td data-testid="last-wake">
-                  {lastWake
-                    ? `${formatRelative(lastWake.at)} by ${String(lastWake.detail.by ?? '?')} (magic packet to ${String(lastWake.detail.broadcast ?? '?')}:${String(lastWake.detail.port ?? '?')})`
-                    : 'never'}
-                </Table.Td>
+                <Table.Td data-testid="last-wake">{lastWake ? wakeLine(lastWake) : 'never'}</Table.Td>
               </Table.Tr>
               <Table.Tr>
                 <Table.Th>Boot image</Table.Th>
