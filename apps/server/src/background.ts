@@ -1,6 +1,7 @@
 import type { Container } from './container.js';
 import { startIscsiServices } from './modules/reconcile/iscsi.background.js';
 import { startJobServices } from './modules/jobs/job-services.js';
+import { startPowerServices } from './modules/power/power.background.js';
 
 /**
  * Long-running work that `ggnet serve` starts after the HTTP server listens (job worker,
@@ -30,4 +31,6 @@ export const backgroundServices: BackgroundService[] = [
     c.alertsMonitor.start();
     return () => c.alertsMonitor.stop();
   },
+  // power schedules (wake at opening time, shutdown at closing time) and the paced Wake-on-LAN queue
+  startPowerServices,
 ];

@@ -72,6 +72,10 @@ import { registerAlertsMetrics } from './modules/alerts/alerts.metrics.js';
 import { AlertsRepository } from './modules/alerts/alerts.repository.js';
 import { AlertsService } from './modules/alerts/alerts.service.js';
 import { AlertsWebhookJob } from './modules/alerts/alerts-webhook.job.js';
+import { UdpWakeOnLan, type WakeOnLan } from './adapters/wol/wol.adapter.js';
+import { PowerRepository } from './modules/power/power.repository.js';
+import { PowerSchedules } from './modules/power/schedules.service.js';
+import { WakeService } from './modules/power/wake.service.js';
 
 /** Reads GGNET_JWT_SECRET, or the one generated on first start and kept in the data dir (0600). */
 function jwtSecret(config: Config): string {
@@ -103,6 +107,10 @@ export interface ContainerOptions {
   configFiles?: string[];
   /** Clock of the boot endpoint's limits, registration caps and maintenance grants (tests move it). */
   now?: () => number;
+  /** Wake-on-LAN sender (tests: a fake that records the packets). */
+  wakeOnLan?: WakeOnLan;
+  /** Clock of power schedules (tests move it); default Date.now. */
+  powerNow?: () => number;
 }
 
 /**
@@ -136,6 +144,7 @@ export function createContainer(config: Config, opts: ContainerOptions) {
     dhcp: new DhcpRepository(db),
     backups: new BackupsRepository(db),
     alerts: new AlertsRepository(db),
+    power: new PowerRepository(db),
   };
 
   const auth = new AuthService(repos.users, repos.refreshTokens, {
@@ -407,6 +416,27 @@ export function createContainer(config: Config, opts: ContainerOptions) {
     bodyTimeoutMs: config.bodyTimeoutSec * 1000,
   });
 
+  // power (issue 14 point 3): Wake-on-LAN on the boot network, schedules in the site's time zone
+  const wakeOnLan = opts.wakeOnLan ?? new UdpWakeOnLan();
+  const wake = new WakeService({
+    repo: repos.power,
+    wol: wakeOnLan,
+    settings,
+    recorder: bootEventRecorder,
+    log,
+    now: opts.powerNow,
+  });
+  const powerSchedules = new PowerSchedules({
+    repo: repos.power,
+    wake,
+    settings,
+    audit: repos.audit,
+    recorder: bootEventRecorder,
+    bus,
+    log,
+    now: opts.powerNow,
+  });
+
   settings.addValidator(async (s) => {
     const id = s.machines.defaultImageId;
     if (id && !(await repos.images.existingIds([id])).length) {
@@ -483,6 +513,9 @@ export function createContainer(config: Config, opts: ContainerOptions) {
     bootReports,
     registration,
     maintenance,
+    wakeOnLan,
+    wake,
+    powerSchedules,
     /** Registers something to close on shutdown (daemons, loops), in reverse order. */
     onClose(fn: () => Promise<void>) {
       closers.push(fn);

@@ -89,6 +89,12 @@ const alertsRoute = createRoute({
   component: lazyRouteComponent(() => import('./pages/alerts/alerts-page'), 'AlertsPage'),
 });
 
+const powerRoute = createRoute({
+  getParentRoute: () => appRoute,
+  path: '/power',
+  component: lazyRouteComponent(() => import('./pages/power/power-page'), 'PowerPage'),
+});
+
 const usersRoute = createRoute({
   getParentRoute: () => appRoute,
   path: '/users',
@@ -119,6 +125,7 @@ const routeTree = rootRoute.addChildren([
     sessionsRoute,
     targetsRoute,
     alertsRoute,
+    powerRoute,
     usersRoute,
     auditRoute,
     settingsRoute,

@@ -17,6 +17,8 @@ export const EVENT_TOPICS = [
   'iscsi',
   'backup',
   'alert',
+  'schedule',
+  'media',
 ] as const;
 export type EventTopic = (typeof EVENT_TOPICS)[number];
 

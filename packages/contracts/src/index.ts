@@ -16,3 +16,4 @@ export * from './storage.js';
 export * from './backup.js';
 export * from './media.js';
 export * from './alerts.js';
+export * from './power.js';

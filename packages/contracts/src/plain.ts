@@ -61,6 +61,11 @@ export const BOOT_MODES = ['normal', 'maintenance', 'local'] as const;
 
 export const OS_TYPES = ['windows', 'linux', 'other'] as const;
 
+/** Power (issue 14): what a schedule does, on which days, at which times of day (HH:MM). */
+export const POWER_ACTIONS = ['wake', 'shutdown'] as const;
+export const SCHEDULE_DAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'] as const;
+export const SCHEDULE_TIME_RE = /^([01]\d|2[0-3]):[0-5]\d$/;
+
 const UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
 
 /**

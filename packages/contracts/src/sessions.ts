@@ -108,6 +108,10 @@ export const BOOT_EVENT_KINDS = [
   'error',
   /** A script request GGnet turned down (another address asked for a running machine's MAC...). */
   'refused',
+  /** A Wake-on-LAN magic packet sent to the machine (detail: by, broadcast, port, scheduleId). */
+  'wake_sent',
+  /** A shutdown (schedule or API) that could not be sent (detail.reason: no_agent). */
+  'shutdown_not_sent',
 ] as const;
 export const BootEventKind = z.enum(BOOT_EVENT_KINDS);
 export type BootEventKind = z.infer<typeof BootEventKind>;

@@ -37,6 +37,17 @@ const WebhookUrl = z
 /** Settings that are write-only: the settings API and its events answer SECRET_MASK instead of the value. */
 export const SECRET_SETTINGS = [['alerts', 'webhookSecret']] as const;
 
+/** An IANA time zone name that this runtime's Intl knows (Europe/Berlin, UTC...). */
+export function isTimeZone(name: string): boolean {
+  if (!/^[A-Za-z][A-Za-z0-9_+-]*(\/[A-Za-z0-9_+-]+){0,2}$/.test(name)) return false;
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: name });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /**
  * Runtime settings: stored in the database, changed from the UI or `PUT /api/v1/settings`.
  * Environment variables (GGNET_DHCP_MODE, ...) pin single keys; pinned keys are reported as `locked`.
@@ -166,6 +177,37 @@ export const Settings = z.object({
     /** Daily backups kept; older ones are deleted after each new one. */
     keep: z.number().int().min(1).max(365).default(7),
   }),
+  /** Power (issue 14 point 3): Wake-on-LAN and power schedules. */
+  power: z.object({
+    /**
+     * The site's time zone (IANA name such as Europe/Berlin) in which power schedules' days and
+     * times are read. Default: UTC.
+     */
+    timeZone: z
+      .string()
+      .max(64)
+      .refine(isTimeZone, 'must be an IANA time zone name such as Europe/Berlin or America/New_York')
+      .default('UTC'),
+    /** UDP port of the magic packets (9, "discard", is the usual one; some NICs listen on 7). */
+    wolPort: Port.default(9),
+    /**
+     * Broadcast address the magic packets are sent to; null = the boot network's, computed from the
+     * address and netmask of dhcp.iface (or network.bootAddr with dhcp.netmask).
+     */
+    wolBroadcast: Ipv4.nullable().default(null),
+    /** Pace of magic packets (a room of 200 PCs at 20/s is woken in 10 s, gently for the switches and the power). */
+    packetsPerSecond: z.number().int().min(1).max(1000).default(20),
+    /**
+     * A schedule slot missed while GGnet was down fires late when GGnet is back within this many
+     * minutes; an older one is skipped (and logged in the audit log as power.schedule.missed).
+     */
+    lateGraceMin: z
+      .number()
+      .int()
+      .min(0)
+      .max(24 * 60)
+      .default(15),
+  }),
   sessions: z.object({
     /** A session with no iSCSI connection for this long ends as idle. */
     idleTimeoutSec: z
@@ -251,6 +293,7 @@ export const defaultSettings = (): Settings =>
     iscsi: {},
     machines: {},
     backup: {},
+    power: {},
     sessions: {},
     alerts: {},
   });

@@ -289,4 +289,25 @@ export interface DB {
   media: MediaTable;
   alerts: AlertsTable;
   writeback_limits: WritebackLimitsTable;
+  power_schedules: PowerSchedulesTable;
+}
+
+/** 0012: power schedules (wake / shutdown at given days and times, site time zone). */
+export interface PowerSchedulesTable {
+  id: string;
+  name: string;
+  enabled: number;
+  action: string;
+  /** JSON array of mon..sun */
+  days: string;
+  /** JSON array of HH:MM */
+  times: string;
+  /** JSON: {"all":true} or {"machineIds":[...]} */
+  target: string;
+  last_slot_at: string;
+  /** JSON ScheduleRun of the newest slot handled */
+  last_run: string | null;
+  created_by: string | null;
+  created_at: string;
+  updated_at: string;
 }

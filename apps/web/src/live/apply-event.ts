@@ -18,6 +18,7 @@ export const keys = {
   backups: ['backups'] as const,
   media: ['media'] as const,
   alerts: ['alerts'] as const,
+  schedules: ['schedules'] as const,
 };
 
 /** Which caches an event of a topic makes stale. */
@@ -37,6 +38,7 @@ const STALE: Record<string, QueryKey[]> = {
   user: [keys.users],
   backup: [keys.backups],
   alert: [keys.alerts],
+  schedule: [keys.schedules],
 };
 
 const isPage = (v: unknown): v is Page<{ id: string }> =>

@@ -12,6 +12,7 @@ import {
   useMedia,
 } from '../../api/queries';
 import { useCan } from '../../api/use-auth';
+import { useWake } from '../../api/power';
 import { ConfirmDialog } from '../../components/confirm';
 import { QueryTable } from '../../components/query-state';
 import { PageHeader } from '../../components/ui';
@@ -88,6 +89,7 @@ export function MachinesPage() {
     [keys.machines],
   );
 
+  const wake = useWake();
   const items = list.data?.items ?? [];
   const runBulk = async (action: BulkAction, extra: Pick<MachineBulk, 'bootImageId' | 'bootMode'> = {}) => {
     const r = await bulk.mutateAsync({ ids: [...selected], action, ...extra });
@@ -135,6 +137,7 @@ export function MachinesPage() {
             onRun={(action) => void runBulk(action)}
             onAsk={setBulkConfirm}
             onClear={() => setSelected(new Set())}
+            onWake={() => void wake.wake({ machineIds: [...selected] })}
           />
         )}
         <QueryTable
@@ -164,6 +167,7 @@ export function MachinesPage() {
               }}
               onPatch={(m, body) => patch.mutate({ id: m.id, body })}
               onDelete={setConfirmDelete}
+              onWake={(m) => void wake.wake({ id: m.id })}
             />
           )}
         </QueryTable>

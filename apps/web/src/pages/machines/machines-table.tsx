@@ -1,5 +1,5 @@
 import { ActionIcon, Badge, Checkbox, Group, Table, Text, Tooltip, UnstyledButton } from '@mantine/core';
-import { IconUserCheck } from '@tabler/icons-react';
+import { IconPower, IconUserCheck } from '@tabler/icons-react';
 import type { Machine, Session } from '@ggnet/contracts';
 import { StatusBadge } from '../../components/ui';
 import { formatRelative } from '../../lib/format';
@@ -21,6 +21,7 @@ export function MachinesTable(props: {
   onEdit: (m: Machine) => void;
   onPatch: (m: Machine, body: { pending: false } | { enabled: boolean }) => void;
   onDelete: (m: Machine) => void;
+  onWake: (m: Machine) => void;
 }) {
   const { items, canWrite, sort, selected } = props;
   const allSelected = items.length > 0 && items.every((m) => selected.has(m.id));
@@ -135,11 +136,22 @@ export function MachinesTable(props: {
                         </ActionIcon>
                       </Tooltip>
                     )}
+                    {m.status === 'offline' && (
+                      <ActionIcon
+                        variant="subtle"
+                        aria-label={`Wake ${m.name}`}
+                        title="Wake (Wake-on-LAN)"
+                        onClick={() => props.onWake(m)}
+                      >
+                        <IconPower size={16} />
+                      </ActionIcon>
+                    )}
                     <RowMenu
                       machine={m}
                       onEdit={() => props.onEdit(m)}
                       onToggle={() => props.onPatch(m, { enabled: !m.enabled })}
                       onDelete={() => props.onDelete(m)}
+                      onWake={() => props.onWake(m)}
                     />
                   </Group>
                 </Table.Td>

@@ -13,6 +13,7 @@ import { BootTab } from './boot-tab';
 import { DhcpTab } from './dhcp-tab';
 import { IscsiTab } from './iscsi-tab';
 import { MachinesTab } from './machines-tab';
+import { PowerTab } from './power-tab';
 import { setPath, settingsDiff } from './settings-diff';
 import { settingsFields } from './settings-fields';
 import { StorageTab } from './storage-tab';
@@ -111,6 +112,7 @@ export function SettingsEditor({ saved, images }: { saved: SettingsResponse; ima
           {tab('machines', 'Machines')}
           {tab('backup', 'Backups')}
           {tab('alerts', 'Alerts')}
+          {tab('power', 'Power')}
         </Tabs.List>
         <Tabs.Panel value="dhcp">
           <DhcpTab f={f} dirty={dirty} />
@@ -132,6 +134,9 @@ export function SettingsEditor({ saved, images }: { saved: SettingsResponse; ima
         </Tabs.Panel>
         <Tabs.Panel value="alerts">
           <AlertsTab f={f} savedWebhook={!!saved.settings.alerts.webhookUrl} />
+        </Tabs.Panel>
+        <Tabs.Panel value="power">
+          <PowerTab f={f} />
         </Tabs.Panel>
       </Tabs>
     </>
