@@ -24,6 +24,7 @@ export const aMachine = (extra: Partial<Machine> = {}): Machine => ({
   sessionId: null,
   lastSeenAt: null,
   lastIp: null,
+  traffic: null,
   createdAt: T,
   updatedAt: T,
   ...extra,
@@ -69,6 +70,7 @@ export const aSession = (extra: Partial<Session> = {}): Session => ({
   endedAt: null,
   connections: [],
   lastActivityAt: null,
+  traffic: null,
   ...extra,
 });
 

@@ -69,9 +69,7 @@ describe('SsTcpStats', () => {
     const runner = new FakeProcessRunner().on('ss', { stdout: fixture('ss-tin-tgtd-established.txt') });
     const stats = new SsTcpStats(runner);
     const conns = await stats.connections([34098, 3261]);
-    expect(runner.lines()).toEqual([
-      'ss -H -t -i -n state established ( sport = :34098 or sport = :3261 )',
-    ]);
+    expect(runner.lines()).toEqual(['ss -H -t -i -n state established ( sport = :34098 or sport = :3261 )']);
     expect(conns.map((c) => c.remote.port)).toEqual([45556]);
     // a connection on another local port (ss filtered badly) is left out
     expect(await stats.connections([3260])).toEqual([]);
