@@ -79,3 +79,6 @@ export function formatBytes(n: number | null | undefined, digits = 1): string {
   const s = u === 0 ? String(Math.round(v)) : v.toFixed(v >= 100 ? 0 : digits);
   return `${n < 0 ? '-' : ''}${s} ${UNITS[u]}`;
 }
+
+/** Traffic samples kept per machine and for the room (server and console): 3 minutes at 3 s. */
+export const TRAFFIC_HISTORY = 60;

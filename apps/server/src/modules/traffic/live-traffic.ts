@@ -1,8 +1,14 @@
-import type { MachineTraffic, Traffic, TrafficPoint, TrafficSample, TrafficSnapshot } from '@ggnet/contracts';
+import {
+  TRAFFIC_HISTORY,
+  type MachineTraffic,
+  type Traffic,
+  type TrafficPoint,
+  type TrafficSample,
+  type TrafficSnapshot,
+} from '@ggnet/contracts';
 import { TrafficCounter, type ConnectionCounters } from './traffic-counter.js';
 
-/** Samples kept per machine and for the room (3 minutes at the default 3 s interval). */
-export const TRAFFIC_HISTORY = 60;
+export { TRAFFIC_HISTORY };
 
 /** One live session at a sampling pass: who it is and its TCP connections' counters now. */
 export interface SessionConnections {

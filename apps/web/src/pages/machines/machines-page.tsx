@@ -3,7 +3,14 @@ import { Button, Card, Group, Pagination } from '@mantine/core';
 import { IconDeviceDesktopPlus, IconFileImport } from '@tabler/icons-react';
 import { useNavigate, useSearch } from '@tanstack/react-router';
 import type { Machine, MachineBulk, MachineBulkResult, MachineUpdate } from '@ggnet/contracts';
-import { useApiMutation, useImages, useLiveSessions, useMachineCount, useMachines } from '../../api/queries';
+import {
+  useApiMutation,
+  useImages,
+  useLiveSessions,
+  useMachineCount,
+  useMachines,
+  useTraffic,
+} from '../../api/queries';
 import { useCan } from '../../api/use-auth';
 import { ConfirmDialog } from '../../components/confirm';
 import { QueryTable } from '../../components/query-state';
@@ -47,6 +54,11 @@ export function MachinesPage() {
   const imageName = useMemo(
     () => new Map((images.data?.items ?? []).map((i) => [i.id, i.name])),
     [images.data],
+  );
+  const traffic = useTraffic();
+  const trafficByMachine = useMemo(
+    () => new Map((traffic.data?.machines ?? []).map((m) => [m.machineId, m])),
+    [traffic.data],
   );
   const sessionByMachine = useMemo(
     () => new Map((sessions.data?.items ?? []).map((s) => [s.machineId, s])),
@@ -131,7 +143,7 @@ export function MachinesPage() {
         )}
         <QueryTable
           query={list}
-          cols={8}
+          cols={9}
           emptyTitle={filtered ? 'No machine matches' : 'No machines yet'}
           emptyMessage={
             filtered
@@ -149,6 +161,7 @@ export function MachinesPage() {
               onSelect={setSelected}
               imageName={imageName}
               sessionByMachine={sessionByMachine}
+              trafficByMachine={trafficByMachine}
               onOpen={(m) => setDetailId(m.id)}
               onEdit={(m) => {
                 setEditing(m);
