@@ -37,6 +37,7 @@ import { registerStorageRoutes } from './modules/writebacks/storage.routes.js';
 import { registerJobsRoutes } from './modules/jobs/jobs.routes.js';
 import { registerMachinesRoutes } from './modules/machines/machines.routes.js';
 import { registerSessionsRoutes } from './modules/sessions/sessions.routes.js';
+import { registerTrafficRoutes } from './modules/traffic/traffic.routes.js';
 import { registerSettingsRoutes } from './modules/settings/settings.routes.js';
 import { registerTargetsRoutes } from './modules/targets/targets.routes.js';
 import { registerUsersRoutes } from './modules/users/users.routes.js';
@@ -146,6 +147,7 @@ export async function buildApp(c: Container, ext: AppExtensions = {}): Promise<A
   });
   registerTargetsRoutes(app, { targets: c.targets });
   registerSessionsRoutes(app, { sessions: c.sessions });
+  registerTrafficRoutes(app, { traffic: c.traffic });
   registerStorageRoutes(app, { storage: c.storage });
   registerIscsiRoutes(app, { iscsi: c.iscsi, reconciler: c.reconciler });
   registerJobsRoutes(app, { jobs: c.jobs });

@@ -30,6 +30,9 @@ import type { IscsiTargetDriver } from './adapters/iscsi/iscsi-target.adapter.js
 import { IscsiRuntime } from './modules/targets/iscsi.runtime.js';
 import { Reconciler } from './modules/reconcile/reconciler.js';
 import { SessionMonitor } from './modules/sessions/session-monitor.js';
+import { SsTcpStats, type TcpStats } from './adapters/tcp-stats/tcp-stats.adapter.js';
+import { LiveTraffic } from './modules/traffic/live-traffic.js';
+import { registerTrafficMetrics } from './modules/traffic/traffic.metrics.js';
 import { SessionApply } from './modules/sessions/session-apply.js';
 import { SessionOrchestrator } from './modules/sessions/session-orchestrator.js';
 import { StorageService } from './modules/writebacks/storage.service.js';
@@ -105,6 +108,8 @@ export interface ContainerOptions {
   pgDump?: PgDump;
   /** Configuration files a backup includes (default: GGNET_CONFIG or /etc/ggnet/ggnet.{toml,json}, ggnet.env). */
   configFiles?: string[];
+  /** TCP counters of the iSCSI connections (live traffic); tests pass a fake. */
+  tcpStats?: TcpStats;
   /** Clock of the boot endpoint's limits, registration caps and maintenance grants (tests move it). */
   now?: () => number;
   /** Wake-on-LAN sender (tests: a fake that records the packets). */
@@ -157,7 +162,10 @@ export function createContainer(config: Config, opts: ContainerOptions) {
   const users = new UsersService(repos.users, repos.refreshTokens, bus, (id) => auth.forgetUser(id));
   const images = new ImagesService(repos.images, imageFiles, bus);
   const media = new MediaService(new MediaRepository(db), imageFiles, bus);
-  const machines = new MachinesService(repos.machines, repos.images, settings, bus, media);
+  // live iSCSI traffic per session: sampled by the session monitor, read by the API and the metrics
+  const traffic = new LiveTraffic(config.sessionMonitorIntervalSec);
+  registerTrafficMetrics(metrics, traffic);
+  const machines = new MachinesService(repos.machines, repos.images, settings, bus, traffic, media);
   // boot events: one writer (stored and published as `boot.event` together)
   const bootEventRecorder = new BootEventRecorder(repos.bootEvents, bus);
   // storage + iSCSI (issue 4): writebacks, targets, sessions, reconciler
@@ -206,7 +214,7 @@ export function createContainer(config: Config, opts: ContainerOptions) {
     storage,
     orchestrator,
   });
-  const sessions = new SessionsService(repos.sessions, orchestrator, repos.bootEvents, sessionApply);
+  const sessions = new SessionsService(repos.sessions, orchestrator, repos.bootEvents, sessionApply, traffic);
   const sessionMonitor = new SessionMonitor(
     repos.sessions,
     repos.targets,
@@ -217,6 +225,7 @@ export function createContainer(config: Config, opts: ContainerOptions) {
     settings,
     bus,
     log,
+    { stats: opts.tcpStats ?? new SsTcpStats(runner), live: traffic },
   );
   const reconciler = new Reconciler({
     targets: repos.targets,
@@ -492,6 +501,7 @@ export function createContainer(config: Config, opts: ContainerOptions) {
     /** The BootSessionStarter the boot endpoint (GET /boot/ipxe) calls. */
     orchestrator,
     sessionMonitor,
+    traffic,
     reconciler,
     jobs,
     qemuImg,

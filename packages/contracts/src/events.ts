@@ -19,6 +19,7 @@ export const EVENT_TOPICS = [
   'alert',
   'schedule',
   'media',
+  'traffic',
 ] as const;
 export type EventTopic = (typeof EVENT_TOPICS)[number];
 

@@ -17,3 +17,4 @@ export * from './backup.js';
 export * from './media.js';
 export * from './alerts.js';
 export * from './power.js';
+export * from './traffic.js';

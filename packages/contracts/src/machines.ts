@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { Id, ListQuery, QueryBool, Timestamp, sortBy } from './common.js';
 import { BOOT_MODES } from './plain.js';
 import { FreeText, Ipv4, Mac, MachineName, Tag } from './names.js';
+import { Traffic } from './traffic.js';
 
 export const BootMode = z.enum(BOOT_MODES);
 export type BootMode = z.infer<typeof BootMode>;
@@ -32,6 +33,8 @@ export const Machine = z.object({
   sessionId: Id.nullable(),
   lastSeenAt: Timestamp.nullable(),
   lastIp: z.string().nullable(),
+  /** Its live session's iSCSI traffic (see Session.traffic); null without a sampled live session. */
+  traffic: Traffic.nullable(),
   createdAt: Timestamp,
   updatedAt: Timestamp,
 });

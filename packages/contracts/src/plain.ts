@@ -90,3 +90,6 @@ export function formatBytes(n: number | null | undefined, digits = 1): string {
  * it back in a change leaves the secret as it is. (At least 16 characters, like the secret itself.)
  */
 export const SECRET_MASK = '<set; write-only>';
+
+/** Traffic samples kept per machine and for the room (server and console): 3 minutes at 3 s. */
+export const TRAFFIC_HISTORY = 60;

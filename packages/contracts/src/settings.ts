@@ -20,19 +20,12 @@ export const PORTAL_RE =
 const Port = z.number().int().min(1).max(65535);
 
 // alerts: the webhook URL an admin sets (http/https only, no credentials in it, at most 2048 chars)
+// (a pattern, not `new URL()`: contracts are built without DOM or Node types)
+const WEBHOOK_URL_RE = /^https?:\/\/(?![^/?#]*@)[A-Za-z0-9.-]+(:\d{1,5})?([/?#][^\s]*)?$/i;
 const WebhookUrl = z
   .string()
   .max(2048)
-  .refine((v) => {
-    try {
-      const u = new URL(v);
-      return (
-        (u.protocol === 'http:' || u.protocol === 'https:') && !u.username && !u.password && !!u.hostname
-      );
-    } catch {
-      return false;
-    }
-  }, 'must be an http:// or https:// URL without user:password@');
+  .regex(WEBHOOK_URL_RE, 'must be an http:// or https:// URL without user:password@');
 
 /** Settings that are write-only: the settings API and its events answer SECRET_MASK instead of the value. */
 export const SECRET_SETTINGS = [['alerts', 'webhookSecret']] as const;

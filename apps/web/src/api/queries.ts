@@ -18,6 +18,7 @@ import type {
   SessionTimeline,
   SettingsResponse,
   Target,
+  TrafficSnapshot,
   User,
 } from '@ggnet/contracts';
 import { keys } from '../live/apply-event';
@@ -53,6 +54,25 @@ export const useAudit = (p: Params) => useList<AuditEntry>(keys.audit, '/audit',
 /** Live sessions by machine id (uptime and "booting since" in the machines table). */
 export function useLiveSessions() {
   return useSessions({ live: 'true', limit: 500, sort: '-startedAt' });
+}
+
+/**
+ * Live iSCSI traffic: the snapshot of `GET /traffic` (latest figures and recent samples), then kept
+ * current by the `traffic.sample` events (live/traffic-cache.ts). null from a server without it.
+ */
+export function useTraffic() {
+  return useQuery({
+    queryKey: keys.traffic,
+    queryFn: async ({ signal }) => {
+      try {
+        return await api<TrafficSnapshot>('/traffic', { signal });
+      } catch (e) {
+        if (isApiError(e) && (e.status === 404 || e.status === 405)) return null;
+        throw e;
+      }
+    },
+    staleTime: 60_000,
+  });
 }
 
 /** Count of machines with a status (one cheap list call with limit=1). */

@@ -1,5 +1,6 @@
 import type { QueryClient, QueryKey } from '@tanstack/react-query';
-import type { Job, LiveEvent, Page } from '@ggnet/contracts';
+import type { Job, LiveEvent, Page, TrafficSample } from '@ggnet/contracts';
+import { applyTrafficSample } from './traffic-cache';
 
 /** Query-key roots; every list/detail query of a feature starts with its root. */
 export const keys = {
@@ -19,6 +20,7 @@ export const keys = {
   media: ['media'] as const,
   alerts: ['alerts'] as const,
   schedules: ['schedules'] as const,
+  traffic: ['traffic'] as const,
 };
 
 /** Which caches an event of a topic makes stale. */
@@ -72,6 +74,11 @@ export function patchLists<T extends { id: string }>(
  */
 export function applyEvent(qc: QueryClient, e: LiveEvent, invalidate: (key: QueryKey) => void): void {
   const [topic, verb] = e.type.split('.') as [string, string];
+  if (e.type === 'traffic.sample') {
+    // one event per sampling pass for the whole room: patched in place, never a refetch
+    applyTrafficSample(qc, keys.traffic, e.data as TrafficSample);
+    return;
+  }
   if (topic === 'job' && verb === 'progress') {
     // progress ticks are frequent: patch in place, refetch only when the job is not on screen or
     // it just left the queue. The event carries the whole job (or, from older servers, the progress).

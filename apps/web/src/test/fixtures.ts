@@ -25,6 +25,7 @@ export const aMachine = (extra: Partial<Machine> = {}): Machine => ({
   sessionId: null,
   lastSeenAt: null,
   lastIp: null,
+  traffic: null,
   createdAt: T,
   updatedAt: T,
   ...extra,
@@ -70,6 +71,7 @@ export const aSession = (extra: Partial<Session> = {}): Session => ({
   endedAt: null,
   connections: [],
   lastActivityAt: null,
+  traffic: null,
   ...extra,
 });
 

@@ -49,6 +49,7 @@ export const toMachine = (r: MachineRowWithSession): Machine => ({
   sessionId: r.session_id,
   lastSeenAt: r.last_seen_at,
   lastIp: r.last_ip,
+  traffic: null,
   createdAt: r.created_at,
   updatedAt: r.updated_at,
 });

@@ -16,6 +16,7 @@ import { newId } from '../../lib/ids.js';
 import { initiatorIqn } from '../../lib/iqn.js';
 import type { SettingsService } from '../settings/settings.service.js';
 import type { ImagesRepository } from '../images/images.repository.js';
+import type { LiveTraffic } from '../traffic/live-traffic.js';
 import { toMachine, type MachineRow, type MachinesRepository } from './machines.repository.js';
 
 type CreateData = MachineCreateData;
@@ -37,6 +38,7 @@ export class MachinesService {
     private readonly images: ImagesRepository,
     private readonly settings: SettingsService,
     private readonly bus: EventBus,
+    private readonly traffic: LiveTraffic | null = null,
     private readonly media?: { exists(id: string): Promise<boolean> },
   ) {}
 
@@ -61,15 +63,20 @@ export class MachinesService {
     }
   }
 
+  /** The machine with its live session's traffic (sampled by the session monitor). */
+  private withTraffic(m: Machine): Machine {
+    return this.traffic ? { ...m, traffic: this.traffic.ofSession(m.sessionId) } : m;
+  }
+
   async list(q: MachineListQuery): Promise<Page<Machine>> {
     const page = await this.repo.list(q);
-    return { items: page.items.map(toMachine), total: page.total };
+    return { items: page.items.map((r) => this.withTraffic(toMachine(r))), total: page.total };
   }
 
   async get(id: string): Promise<Machine> {
     const row = await this.repo.findById(id);
     if (!row) throw notFound('machine', id);
-    return toMachine(row);
+    return this.withTraffic(toMachine(row));
   }
 
   async findByMac(mac: string): Promise<Machine | null> {

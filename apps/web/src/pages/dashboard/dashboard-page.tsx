@@ -1,4 +1,4 @@
-import { Anchor, SimpleGrid, Stack } from '@mantine/core';
+import { Anchor, Box, SimpleGrid, Stack } from '@mantine/core';
 import type { Machine } from '@ggnet/contracts';
 import { useSessions } from '../../api/queries';
 import { EmptyState, PageHeader } from '../../components/ui';
@@ -11,6 +11,7 @@ import { MachineCountCard } from './machine-count-card';
 import { MaintenanceRequestsCard } from './maintenance-requests';
 import { RecentEvents } from './recent-events';
 import { StorageCard } from './storage-card';
+import { TrafficCard } from './traffic-card';
 
 const STATUS_CARDS: Array<{ status: Machine['status']; label: string; color: string }> = [
   { status: 'online', label: 'Online', color: 'teal' },
@@ -39,6 +40,9 @@ export function DashboardPage() {
           <JobsCard />
         </Stack>
       </SimpleGrid>
+      <Box mb="md">
+        <TrafficCard />
+      </Box>
       <BootStatsCard />
       <SimpleGrid cols={{ base: 1, md: bootEvents.data ? 2 : 1 }}>
         <BootActivity q={bootEvents} />

@@ -10,6 +10,7 @@ import {
   useMachineCount,
   useMachines,
   useMedia,
+  useTraffic,
 } from '../../api/queries';
 import { useCan } from '../../api/use-auth';
 import { useWake } from '../../api/power';
@@ -56,6 +57,11 @@ export function MachinesPage() {
   const imageName = useMemo(
     () => new Map((images.data?.items ?? []).map((i) => [i.id, i.name])),
     [images.data],
+  );
+  const traffic = useTraffic();
+  const trafficByMachine = useMemo(
+    () => new Map((traffic.data?.machines ?? []).map((m) => [m.machineId, m])),
+    [traffic.data],
   );
   const sessionByMachine = useMemo(
     () => new Map((sessions.data?.items ?? []).map((s) => [s.machineId, s])),
@@ -142,7 +148,7 @@ export function MachinesPage() {
         )}
         <QueryTable
           query={list}
-          cols={8}
+          cols={9}
           emptyTitle={filtered ? 'No machine matches' : 'No machines yet'}
           emptyMessage={
             filtered
@@ -160,6 +166,7 @@ export function MachinesPage() {
               onSelect={setSelected}
               imageName={imageName}
               sessionByMachine={sessionByMachine}
+              trafficByMachine={trafficByMachine}
               onOpen={(m) => setDetailId(m.id)}
               onEdit={(m) => {
                 setEditing(m);
