@@ -181,13 +181,23 @@ describeEachDialect('space alerts', (dialect) => {
     });
     expect(twice.statusCode).toBe(409);
     expect(twice.json().code).toBe('alert_acknowledged');
-    const audit = await t.app.inject({
-      method: 'GET',
-      url: '/api/v1/audit?action=alert.acknowledge',
-      headers: h,
-    });
-    expect(audit.json().items).toContainEqual(
-      expect.objectContaining({ username: 'test-operator', targetId: alert.id, statusCode: 200 }),
+    // the audit row is written once the answer has gone (onResponse): wait for it
+    await until(
+      async () => {
+        const audit = await t.app.inject({
+          method: 'GET',
+          url: '/api/v1/audit?action=alert.acknowledge',
+          headers: h,
+        });
+        const items = audit.json().items as Array<{ username: string; targetId: string; statusCode: number }>;
+        return items.some(
+          (i) => i.username === 'test-operator' && i.targetId === alert.id && i.statusCode === 200,
+        )
+          ? true
+          : undefined;
+      },
+      10_000,
+      'the acknowledge audit row',
     );
 
     // hysteresis 10 %: a limit just above the value does not clear it, one 10 % above does
