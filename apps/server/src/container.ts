@@ -8,6 +8,7 @@ import { Metrics } from './http/metrics.js';
 import { randomSecret } from './lib/ids.js';
 import { prepareDataDir } from './lib/data-dir.js';
 import { ImageFiles } from './adapters/storage/image-files.js';
+import { RealQemuStorageDaemon, type QemuStorageDaemon } from './adapters/qsd/qsd.adapter.js';
 import { SpawnProcessRunner, type ProcessRunner } from './adapters/process/process-runner.adapter.js';
 import { DnsmasqDaemon, type Dnsmasq } from './adapters/dnsmasq/dnsmasq.adapter.js';
 import { BootEventRecorder } from './modules/boot-events/boot-event-recorder.js';
@@ -86,6 +87,8 @@ export interface ContainerOptions {
   dnsmasq?: Dnsmasq;
   /** What the boot endpoint asks for an iSCSI disk; tests pass a fake. */
   bootSessions?: BootSessionStarter;
+  /** qemu-storage-daemon of the qcow2 session-disk backend; tests pass a fake. */
+  qsd?: QemuStorageDaemon;
   /** iSCSI driver to use instead of the one settings iscsi.backend selects (unit tests: a fake). */
   iscsiDriver?: IscsiTargetDriver;
   qemuImg?: QemuImg;
@@ -142,6 +145,10 @@ export function createContainer(config: Config, opts: ContainerOptions) {
   // boot events: one writer (stored and published as `boot.event` together)
   const bootEventRecorder = new BootEventRecorder(repos.bootEvents, bus);
   // storage + iSCSI (issue 4): writebacks, targets, sessions, reconciler
+  // qcow2 backend: one qemu-storage-daemon serves every overlay; a restart of it lost every export,
+  // which the reconciler puts back (and re-adds the LUNs)
+  const qsd = opts.qsd ?? new RealQemuStorageDaemon({ dataDir: config.dataDir }, runner, log);
+  qsd.onRestart(() => bus.publish('storage.qsd_restarted', 'qemu-storage-daemon', qsd.status()));
   const storage = new StorageService(
     repos.writebacks,
     repos.images,
@@ -151,6 +158,7 @@ export function createContainer(config: Config, opts: ContainerOptions) {
     runner,
     bus,
     log,
+    qsd,
   );
   const iscsi = new IscsiRuntime(config, settings, runner, bus, log, opts.iscsiDriver);
   const targetManager = new TargetManager(repos.targets, repos.writebacks, storage, iscsi, log);
@@ -421,6 +429,7 @@ export function createContainer(config: Config, opts: ContainerOptions) {
     runner,
     imageFiles,
     repos,
+    qsd,
     auth,
     settings,
     users,

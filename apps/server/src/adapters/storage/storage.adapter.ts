@@ -10,7 +10,9 @@ import type { ImageFiles } from './image-files.js';
  * Per-boot copy-on-write disks ("writebacks"). One implementation per `storage.backend`:
  *  - reflink: a FICLONE clone of the version's raw file (XFS reflink=1, btrfs): instant, whatever the size;
  *  - copy:    a full (sparse-aware) copy, for filesystems without reflink: slow and big, warned about;
- *  - zfs:     a clone of a snapshot of the version's zvol (zfs.adapter.ts).
+ *  - zfs:     a clone of a snapshot of the version's zvol (zfs.adapter.ts);
+ *  - qcow2:   a qcow2 overlay over the version's raw file, served by qemu-storage-daemon as a FUSE file
+ *             (overlay.adapter.ts): all sessions of a version share one page cache of the master.
  * A writeback is named by a reference stored in `writebacks.path`: a path relative to the data dir for
  * the file backends, a dataset name for zfs.
  */
@@ -52,6 +54,17 @@ export interface WritebackStorage {
   space(): Promise<{ totalBytes: number; freeBytes: number }>;
   /** Ready-made clones (reflink only): taking one is a rename, whatever the image's size. */
   readonly spares?: SparePool;
+  /**
+   * Backends whose disks a daemon serves (qcow2: qemu-storage-daemon FUSE exports): makes sure the
+   * disk is served before a LUN points at blockPath(); idempotent.
+   */
+  serve?(ref: string): Promise<void>;
+  /** Stops serving a disk that stays (kept); the next serve() serves it again. */
+  unserve?(ref: string): Promise<void>;
+  /** tgt backing-store flags the LUNs of this backend need (qcow2: direct, no second page cache). */
+  readonly lunBsoflags?: 'direct';
+  /** exportTo('move') copies the data out: the writeback is removed after a successful apply. */
+  readonly exportCopies?: boolean;
 }
 
 /**
