@@ -50,6 +50,7 @@ export class StorageService {
   readonly applies: WritebackApply;
   private readonly usedCache = new Map<string, { value: number | null; until: number }>();
   private readonly discards = new Set<Promise<void>>();
+  private qsdRestartsSeen = 0;
 
   constructor(
     private readonly repo: WritebacksRepository,
@@ -206,6 +207,10 @@ export class StorageService {
     const rows = (await this.repo.live()).filter((w) => w.backend === 'qcow2' && w.path);
     const served = new Set(rows.filter((w) => w.state === 'ready').map((w) => w.id));
     const exported = new Set(await storage.qsd.exports());
+    // right after a daemon restart every served disk lost its export, young ones too
+    const restarts = storage.qsd.status().restarts;
+    if (restarts !== this.qsdRestartsSeen) graceMs = 0;
+    this.qsdRestartsSeen = restarts;
     const now = Date.now();
     for (const w of rows) {
       // a disk in the making is served by its own session start (under its target's lock)
