@@ -32,6 +32,7 @@ import { SessionMonitor } from './modules/sessions/session-monitor.js';
 import { SessionApply } from './modules/sessions/session-apply.js';
 import { SessionOrchestrator } from './modules/sessions/session-orchestrator.js';
 import { StorageService } from './modules/writebacks/storage.service.js';
+import { registerCacheMetrics } from './modules/writebacks/version-cache.js';
 import { WritebacksRepository } from './modules/writebacks/writebacks.repository.js';
 import { TargetManager } from './modules/targets/target-manager.js';
 import { RealQemuImg, type QemuImg } from './adapters/qemu-img/qemu-img.adapter.js';
@@ -160,6 +161,7 @@ export function createContainer(config: Config, opts: ContainerOptions) {
     log,
     qsd,
   );
+  registerCacheMetrics(metrics, storage.cache);
   const iscsi = new IscsiRuntime(config, settings, runner, bus, log, opts.iscsiDriver);
   const targetManager = new TargetManager(repos.targets, repos.writebacks, storage, iscsi, log);
   const orchestrator = new SessionOrchestrator({

@@ -90,6 +90,10 @@ describeEachDialect('qcow2 overlays on qemu-storage-daemon (tgtd + qemu iscsi)',
     expect(shown).toContain(`Backing store path: ${exportFile}`);
     expect(shown).toMatch(/Backing store path: \S+\.img\s+Backing store flags: direct/);
 
+    // the cache figures count from here (the first sample is the baseline)
+    t.container.storage.cache.maxAgeMs = 0;
+    await t.container.storage.cache.get();
+
     const opts = optsOf(info);
     const chunk = randomBytes(MiB);
     const w = await writeThroughIscsi(opts, 40 * MiB, chunk, scratch);
@@ -99,6 +103,24 @@ describeEachDialect('qcow2 overlays on qemu-storage-daemon (tgtd + qemu iscsi)',
     expect((await readThroughIscsi(opts, 0, MiB, scratch)).equals(await readRange(img.file, 0, MiB))).toBe(true);
     expect(await fileSha256(img.file)).toBe(masterSum);
     expect(statSync(overlay).size).toBeGreaterThan(MiB);
+
+    // the read cache: the master's page cache holds what the client read, the daemon counted it
+    const cache = await t.container.storage.cache.get();
+    expect(cache.backend).toBe('qcow2');
+    expect(cache.daemon).toMatchObject({ state: 'running' });
+    const vc = cache.versions.find((v) => v.versionId === img.versionId)!;
+    expect(vc).toMatchObject({ imageName: 'qcow2-img', disks: 1 });
+    expect(vc.masterCacheBytes).toBeGreaterThan(0);
+    expect(vc.cacheBytes).toBeGreaterThanOrEqual(vc.masterCacheBytes!);
+    // two whole-LUN reads (qemu-img convert) of 64 MiB went through the daemon: only the master's
+    // 8 MiB of data (and the overlay) can have come from disk
+    expect(cache.readBytes).toBeGreaterThanOrEqual(MiB);
+    expect(cache.diskReadBytes).toBeLessThanOrEqual(cache.readBytes!);
+    expect(cache.hitRate).toBeGreaterThanOrEqual(0);
+    expect(cache.hitRate).toBeLessThanOrEqual(1);
+    const scraped = await t.container.metrics.registry.metrics();
+    expect(scraped).toMatch(/ggnet_version_cache_bytes\{image="qcow2-img",version="1"\} [1-9]/);
+    expect(scraped).toMatch(/ggnet_storage_cache_hit_ratio [0-9.]+/);
 
     // keep: the target and the export go, the overlay stays
     await t.container.sessions.stop(info.sessionId, { keepWriteback: true });

@@ -31,20 +31,17 @@ export interface OverlayExport {
   mountpoint: string;
 }
 
-export interface QsdNodeStats {
-  /** What the node is: an overlay (bytes clients read from their disk) or a master (`masterPath`). */
-  overlayId: string | null;
-  masterPath: string | null;
-  rdBytes: number;
-  wrBytes: number;
-}
-
 export interface QsdStatus {
   state: DaemonState | 'not-started';
   pid: number | null;
   adopted: boolean;
   restarts: number;
-  /** Bytes the daemon made the kernel read from storage (/proc/PID/io read_bytes), null when unknown. */
+  /**
+   * Bytes the daemon read (/proc/PID/io rchar): its files (overlays, masters) from the page cache or
+   * the disk, plus the data of clients' writes arriving over /dev/fuse. Null when unknown.
+   */
+  readBytes: number | null;
+  /** Of those, bytes the kernel had to fetch from storage (/proc/PID/io read_bytes). */
   diskReadBytes: number | null;
 }
 
@@ -61,7 +58,6 @@ export interface QemuStorageDaemon {
   mounts(dir: string): Promise<string[]>;
   /** Unmounts a (dead) FUSE file lazily; not mounted is fine. */
   unmount(path: string): Promise<void>;
-  stats(): Promise<QsdNodeStats[]>;
   status(): QsdStatus;
   /** Called after the daemon was started again (every export was lost with the old one). */
   onRestart(fn: () => void): void;
@@ -313,50 +309,25 @@ export class RealQemuStorageDaemon implements QemuStorageDaemon {
     await this.runner.run('umount', ['-l', path], { timeoutMs: 30_000, okExitCodes: [0, 32] });
   }
 
-  async stats(): Promise<QsdNodeStats[]> {
-    if (!this.started) return [];
-    const [blockstats, nodes] = await this.qmp(async (q) => [
-      await q.execute<Array<{ 'node-name'?: string; stats: { rd_bytes: number; wr_bytes: number } }>>(
-        'query-blockstats',
-        { 'query-nodes': true },
-      ),
-      await q.execute<Array<{ 'node-name': string; file: string }>>('query-named-block-nodes', { flat: true }),
-    ]);
-    const files = new Map(nodes.map((n) => [n['node-name'], n.file]));
-    const exports = await this.exports();
-    const byOverlayNode = new Map(exports.map((id) => [qsdNames.overlay(id), id]));
-    const out: QsdNodeStats[] = [];
-    for (const b of blockstats) {
-      const name = b['node-name'] ?? '';
-      const overlayId = byOverlayNode.get(name) ?? null;
-      const isMaster = /^n[0-9a-f]{20}$/.test(name);
-      if (!overlayId && !isMaster) continue;
-      out.push({
-        overlayId,
-        masterPath: isMaster ? (files.get(name) ?? null) : null,
-        rdBytes: b.stats.rd_bytes,
-        wrBytes: b.stats.wr_bytes,
-      });
-    }
-    return out;
-  }
-
   status(): QsdStatus {
     const pid = this.daemon.pid;
-    let diskReadBytes: number | null = null;
-    if (pid)
-      try {
-        const m = /^read_bytes:\s*(\d+)$/m.exec(readFileSync(`/proc/${pid}/io`, 'utf8'));
-        diskReadBytes = m ? Number(m[1]) : null;
-      } catch {
-        diskReadBytes = null;
-      }
+    let io = '';
+    try {
+      if (pid) io = readFileSync(`/proc/${pid}/io`, 'utf8');
+    } catch {
+      io = '';
+    }
+    const field = (k: string) => {
+      const m = new RegExp(`^${k}:\\s*(\\d+)$`, 'm').exec(io);
+      return m ? Number(m[1]) : null;
+    };
     return {
       state: this.started || this.starting ? this.daemon.state : 'not-started',
       pid,
       adopted: this.daemon.adopted,
       restarts: this.daemon.restartCount,
-      diskReadBytes,
+      readBytes: field('rchar'),
+      diskReadBytes: field('read_bytes'),
     };
   }
 

@@ -1,5 +1,5 @@
 import { writeFile } from 'node:fs/promises';
-import type { OverlayExport, QemuStorageDaemon, QsdNodeStats, QsdStatus } from './qsd.adapter.js';
+import type { OverlayExport, QemuStorageDaemon, QsdStatus } from './qsd.adapter.js';
 
 /**
  * In-memory qemu-storage-daemon for small tests: keeps the exports it was asked for, makes the
@@ -12,7 +12,8 @@ export class FakeQemuStorageDaemon implements QemuStorageDaemon {
   readonly calls: string[] = [];
   running = false;
   restarts = 0;
-  readBytes = new Map<string, number>();
+  /** What /proc/PID/io would say (tests set them). */
+  io = { readBytes: 0, diskReadBytes: 0 };
   private readonly restartFns: Array<() => void> = [];
 
   async ensureRunning(): Promise<void> {
@@ -48,26 +49,14 @@ export class FakeQemuStorageDaemon implements QemuStorageDaemon {
     this.mounted.delete(path);
   }
 
-  async stats(): Promise<QsdNodeStats[]> {
-    const masters = new Set([...this.served.values()].map((o) => o.masterPath));
-    return [
-      ...[...this.served.keys()].map((id) => ({
-        overlayId: id,
-        masterPath: null,
-        rdBytes: this.readBytes.get(id) ?? 0,
-        wrBytes: 0,
-      })),
-      ...[...masters].map((m) => ({ overlayId: null, masterPath: m, rdBytes: 0, wrBytes: 0 })),
-    ];
-  }
-
   status(): QsdStatus {
     return {
       state: this.running ? 'running' : 'not-started',
-      pid: null,
+      pid: this.running ? 4242 : null,
       adopted: false,
       restarts: this.restarts,
-      diskReadBytes: null,
+      readBytes: this.running ? this.io.readBytes : null,
+      diskReadBytes: this.running ? this.io.diskReadBytes : null,
     };
   }
 

@@ -23,7 +23,9 @@ import type { ImagesService } from '../images/images.service.js';
 import type { SettingsService } from '../settings/settings.service.js';
 import type { QemuStorageDaemon } from '../../adapters/qsd/qsd.adapter.js';
 import { OverlayWritebackStorage } from '../../adapters/storage/overlay.adapter.js';
+import { PageCache } from '../../adapters/storage/page-cache.js';
 import { SpareClones } from './spare-clones.js';
+import { VersionCacheStats } from './version-cache.js';
 import { StorageBackends } from './storage-backends.js';
 import { WritebackApply } from './writeback-apply.js';
 import { toWriteback, type WritebackRow, type WritebacksRepository } from './writebacks.repository.js';
@@ -48,6 +50,7 @@ export class StorageService {
   readonly backends: StorageBackends;
   readonly spares: SpareClones;
   readonly applies: WritebackApply;
+  readonly cache: VersionCacheStats;
   private readonly usedCache = new Map<string, { value: number | null; until: number }>();
   private readonly discards = new Set<Promise<void>>();
   private qsdRestartsSeen = 0;
@@ -66,6 +69,7 @@ export class StorageService {
     this.backends = new StorageBackends(files, settings, runner, log, qsd);
     this.spares = new SpareClones(this.backends, repo, settings, log);
     this.applies = new WritebackApply(repo, images, imagesService, files, this.backends, bus, log);
+    this.cache = new VersionCacheStats(repo, this.backends, files, new PageCache(runner));
   }
 
   backendKind(): Promise<{ kind: StorageBackend; detected: boolean }> {
