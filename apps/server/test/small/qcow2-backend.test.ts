@@ -73,7 +73,8 @@ describe('qcow2 session disks through the container (fakes)', () => {
     expect(r.exportsRecreated).toBe(1);
     expect([...qsd.served.keys()]).toEqual([wb.id]);
     expect(qsd.calls.slice(-2)).toEqual([`unmount ${s.c.imageFiles.inside(`exports/${wb.id}.img`)}`, `export ${wb.id}`]);
-    expect(s.driver.calls.slice(-2)).toEqual([`unlun ${info.targetIqn} 1`, `lun ${info.targetIqn} 1`]);
+    const lunCalls = s.driver.calls.filter((c) => /^(un)?lun /.test(c));
+    expect(lunCalls).toEqual([`lun ${info.targetIqn} 1`, `unlun ${info.targetIqn} 1`, `lun ${info.targetIqn} 1`]);
     // an export no disk owns (its row discarded behind GGnet's back) is removed
     await s.c.repos.writebacks.update(wb.id, { state: 'discarded' });
     const r2 = await s.c.reconciler.run('test');
