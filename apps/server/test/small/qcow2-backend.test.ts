@@ -75,11 +75,18 @@ describe('qcow2 session disks through the container (fakes)', () => {
     expect(qsd.calls.slice(-2)).toEqual([`unmount ${s.c.imageFiles.inside(`exports/${wb.id}.img`)}`, `export ${wb.id}`]);
     const lunCalls = s.driver.calls.filter((c) => /^(un)?lun /.test(c));
     expect(lunCalls).toEqual([`lun ${info.targetIqn} 1`, `unlun ${info.targetIqn} 1`, `lun ${info.targetIqn} 1`]);
-    // an export no disk owns (its row discarded behind GGnet's back) is removed
-    await s.c.repos.writebacks.update(wb.id, { state: 'discarded' });
+    // an export no disk owns (left by a GGnet that stopped half-way) is removed; the served one stays
+    const orphan = '00000000-0000-4000-8000-000000000001';
+    await qsd.exportOverlay({
+      id: orphan,
+      overlayPath: s.c.imageFiles.inside(`overlays/${orphan}.qcow2`),
+      masterPath: img.file,
+      mountpoint: s.c.imageFiles.inside(`exports/${orphan}.img`),
+    });
     const r2 = await s.c.reconciler.run('test');
-    expect(r2.exportsRemoved).toBeGreaterThanOrEqual(1);
-    expect(qsd.served.size).toBe(0);
+    expect(r2.exportsRemoved).toBe(1);
+    expect([...qsd.served.keys()]).toEqual([wb.id]);
+    expect(existsSync(s.c.imageFiles.inside(`exports/${orphan}.img`))).toBe(false);
   });
 
   it('GET /storage/cache: page cache per version (fincore) and the daemon counters', async () => {
