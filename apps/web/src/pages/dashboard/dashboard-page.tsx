@@ -10,6 +10,7 @@ import { LiveSessionsCard } from './live-sessions-card';
 import { MachineCountCard } from './machine-count-card';
 import { MaintenanceRequestsCard } from './maintenance-requests';
 import { RecentEvents } from './recent-events';
+import { ReadCacheCard } from './read-cache-card';
 import { StorageCard } from './storage-card';
 
 const STATUS_CARDS: Array<{ status: Machine['status']; label: string; color: string }> = [
@@ -36,6 +37,7 @@ export function DashboardPage() {
         <BootTimesCard />
         <Stack>
           <StorageCard />
+          <ReadCacheCard />
           <JobsCard />
         </Stack>
       </SimpleGrid>
