@@ -28,7 +28,12 @@ export async function smallContext(
   const t = await createTestContext('sqlite', {
     app: opts.app ?? false,
     config: { databaseUrl: 'sqlite::memory:' },
-    container: { iscsiDriver: driver, dnsmasq: new FakeDnsmasq(), qsd: new FakeQemuStorageDaemon(), ...opts.container },
+    container: {
+      iscsiDriver: driver,
+      dnsmasq: new FakeDnsmasq(),
+      qsd: new FakeQemuStorageDaemon(),
+      ...opts.container,
+    },
   });
   await t.container.settings.update(
     {

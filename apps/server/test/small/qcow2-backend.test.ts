@@ -17,7 +17,8 @@ describe('qcow2 session disks through the container (fakes)', () => {
   beforeEach(async () => {
     qsd = new FakeQemuStorageDaemon();
     const runner = new FakeProcessRunner().on('qemu-img', (c) => {
-      if (c.args[0] === 'create') writeFileSync(c.args.at(-1)!, qcow2Header(c.args[c.args.indexOf('-b') + 1]!));
+      if (c.args[0] === 'create')
+        writeFileSync(c.args.at(-1)!, qcow2Header(c.args[c.args.indexOf('-b') + 1]!));
       return {};
     });
     s = await smallContext({ container: { qsd, runner } });
@@ -72,9 +73,16 @@ describe('qcow2 session disks through the container (fakes)', () => {
     expect(r.errors.filter((e) => !e.startsWith('spares'))).toEqual([]);
     expect(r.exportsRecreated).toBe(1);
     expect([...qsd.served.keys()]).toEqual([wb.id]);
-    expect(qsd.calls.slice(-2)).toEqual([`unmount ${s.c.imageFiles.inside(`exports/${wb.id}.img`)}`, `export ${wb.id}`]);
+    expect(qsd.calls.slice(-2)).toEqual([
+      `unmount ${s.c.imageFiles.inside(`exports/${wb.id}.img`)}`,
+      `export ${wb.id}`,
+    ]);
     const lunCalls = s.driver.calls.filter((c) => /^(un)?lun /.test(c));
-    expect(lunCalls).toEqual([`lun ${info.targetIqn} 1`, `unlun ${info.targetIqn} 1`, `lun ${info.targetIqn} 1`]);
+    expect(lunCalls).toEqual([
+      `lun ${info.targetIqn} 1`,
+      `unlun ${info.targetIqn} 1`,
+      `lun ${info.targetIqn} 1`,
+    ]);
     // an export no disk owns (left by a GGnet that stopped half-way) is removed; the served one stays
     const orphan = '00000000-0000-4000-8000-000000000001';
     await qsd.exportOverlay({

@@ -82,7 +82,11 @@ describeEachDialect('qcow2 overlays on qemu-storage-daemon (tgtd + qemu iscsi)',
     const exportFile = join(exportsDir, `${wb!.id}.img`);
     // the overlay is a small qcow2 over the master; its FUSE export is the LUN's backing file, O_DIRECT
     const info0 = JSON.parse((await tool('qemu-img', ['info', '-U', '--output=json', overlay])).stdout);
-    expect(info0).toMatchObject({ format: 'qcow2', 'backing-filename': img.file, 'virtual-size': img.sizeBytes });
+    expect(info0).toMatchObject({
+      format: 'qcow2',
+      'backing-filename': img.file,
+      'virtual-size': img.sizeBytes,
+    });
     expect(statSync(overlay).size).toBeLessThan(MiB);
     expect(fuseMounts(exportsDir)).toEqual([exportFile]);
     expect(await t.container.qsd.exports()).toEqual([wb!.id]);
@@ -100,7 +104,9 @@ describeEachDialect('qcow2 overlays on qemu-storage-daemon (tgtd + qemu iscsi)',
     expect(w.exitCode, w.stderr).toBe(0);
     expect((await readThroughIscsi(opts, 40 * MiB, MiB, scratch)).equals(chunk)).toBe(true);
     // what the client did not write is the master's
-    expect((await readThroughIscsi(opts, 0, MiB, scratch)).equals(await readRange(img.file, 0, MiB))).toBe(true);
+    expect((await readThroughIscsi(opts, 0, MiB, scratch)).equals(await readRange(img.file, 0, MiB))).toBe(
+      true,
+    );
     expect(await fileSha256(img.file)).toBe(masterSum);
     expect(statSync(overlay).size).toBeGreaterThan(MiB);
 
@@ -139,7 +145,7 @@ describeEachDialect('qcow2 overlays on qemu-storage-daemon (tgtd + qemu iscsi)',
     expect((await readRange(v2file, 40 * MiB, MiB)).equals(chunk)).toBe(true);
     expect((await readRange(v2file, 0, 8 * MiB)).equals(await readRange(img.file, 0, 8 * MiB))).toBe(true);
     expect(await fileSha256(img.file)).toBe(masterSum);
-    expect((await t.container.repos.writebacks.findById(wb!.id))).toMatchObject({
+    expect(await t.container.repos.writebacks.findById(wb!.id)).toMatchObject({
       state: 'discarded',
       applied_version_id: v2.id,
     });
@@ -188,7 +194,7 @@ describeEachDialect('qcow2 overlays on qemu-storage-daemon (tgtd + qemu iscsi)',
         // the daemon dies: its supervisor starts a new one, the reconciler exports the disk again and
         // re-adds the LUN; the same initiator session reads its data again
         const restarted = new Promise<void>((resolve) => c2.qsd.onRestart(resolve));
-        process.kill(pid!, "SIGKILL");
+        process.kill(pid!, 'SIGKILL');
         await restarted;
         const rep2 = await c2.reconciler.run('qsd restarted');
         expect(rep2.errors).toEqual([]);

@@ -36,10 +36,15 @@ export class QmpConnection {
   static async open(path: string, timeoutMs = 5000): Promise<QmpConnection> {
     const sock = connect(path);
     const conn = new QmpConnection(sock);
-    const timer = setTimeout(() => sock.destroy(new Error(`QMP ${path}: no greeting in ${timeoutMs} ms`)), timeoutMs);
+    const timer = setTimeout(
+      () => sock.destroy(new Error(`QMP ${path}: no greeting in ${timeoutMs} ms`)),
+      timeoutMs,
+    );
     try {
       // the greeting is the first answer-like line: wait for it, then negotiate
-      await new Promise<unknown>((resolve, reject) => conn.waiting.push({ resolve, reject, cmd: 'greeting' }));
+      await new Promise<unknown>((resolve, reject) =>
+        conn.waiting.push({ resolve, reject, cmd: 'greeting' }),
+      );
       await conn.execute('qmp_capabilities');
     } catch (err) {
       sock.destroy();
@@ -78,7 +83,9 @@ export class QmpConnection {
     if (this.closed) return Promise.reject(this.closed);
     return new Promise<T>((resolve, reject) => {
       this.waiting.push({ resolve: resolve as (v: unknown) => void, reject, cmd: command });
-      this.sock.write(`${JSON.stringify(args ? { execute: command, arguments: args } : { execute: command })}\n`);
+      this.sock.write(
+        `${JSON.stringify(args ? { execute: command, arguments: args } : { execute: command })}\n`,
+      );
     });
   }
 

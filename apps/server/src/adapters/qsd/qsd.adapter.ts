@@ -219,7 +219,12 @@ export class RealQemuStorageDaemon implements QemuStorageDaemon {
           cache: { direct: false },
         });
       if (!nodes.has(master))
-        await q.execute('blockdev-add', { driver: 'raw', 'node-name': master, file: mFile, 'read-only': true });
+        await q.execute('blockdev-add', {
+          driver: 'raw',
+          'node-name': master,
+          file: mFile,
+          'read-only': true,
+        });
       const oFile = qsdNames.overlayFile(o.id);
       const ov = qsdNames.overlay(o.id);
       if (!nodes.has(oFile))
@@ -293,7 +298,10 @@ export class RealQemuStorageDaemon implements QemuStorageDaemon {
   async exports(): Promise<string[]> {
     await this.ensureRunning();
     const list = await this.qmp((q) => q.execute<Array<{ id: string }>>('query-block-exports'));
-    return list.map((e) => e.id).filter((id) => /^wb-[0-9a-f-]{36}$/.test(id)).map((id) => id.slice(3));
+    return list
+      .map((e) => e.id)
+      .filter((id) => /^wb-[0-9a-f-]{36}$/.test(id))
+      .map((id) => id.slice(3));
   }
 
   async mounts(dir: string): Promise<string[]> {

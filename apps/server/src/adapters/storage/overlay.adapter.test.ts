@@ -63,7 +63,9 @@ describe('qcow2 overlay backend (fake runner, fake qemu-storage-daemon)', () => 
   it('apply converts overlay + master into a raw file; a live disk is read with -U (snapshot)', async () => {
     const ref = await storage.create(version, WB);
     const dest = join(dir, 'out.raw');
-    runner.on('qemu-img', (c) => (c.args[0] === 'convert' ? (writeFileSync(c.args.at(-1)!, ''), {}) : undefined));
+    runner.on('qemu-img', (c) =>
+      c.args[0] === 'convert' ? (writeFileSync(c.args.at(-1)!, ''), {}) : undefined,
+    );
     await storage.exportTo(ref, dest, 'snapshot');
     await storage.exportTo(ref, dest, 'move');
     expect(runner.lines().slice(1)).toEqual([

@@ -98,7 +98,8 @@ export class OverlayWritebackStorage implements WritebackStorage {
     const backing = await qcow2BackingFile(this.abs(ref));
     if (!backing) throw new Error(`${ref} has no backing file`);
     const rel = relative(this.files.dataDir, backing);
-    if (rel.startsWith('..') || rel.startsWith('/')) throw new Error(`${ref}: backing file outside the data dir`);
+    if (rel.startsWith('..') || rel.startsWith('/'))
+      throw new Error(`${ref}: backing file outside the data dir`);
     return this.files.inside(rel);
   }
 

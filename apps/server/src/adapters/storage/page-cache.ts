@@ -31,7 +31,11 @@ export function parseFincore(text: string): Array<[number, string]> {
   const out: Array<[number, string]> = [];
   for (const line of text.split('\n')) {
     const m = /^(\d+) (.+)$/.exec(line.trim());
-    if (m) out.push([Number(m[1]), m[2]!.replace(/\\x([0-9a-f]{2})/gi, (_, h: string) => String.fromCharCode(parseInt(h, 16)))]);
+    if (m)
+      out.push([
+        Number(m[1]),
+        m[2]!.replace(/\\x([0-9a-f]{2})/gi, (_, h: string) => String.fromCharCode(parseInt(h, 16))),
+      ]);
   }
   return out;
 }

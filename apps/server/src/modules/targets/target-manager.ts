@@ -96,7 +96,11 @@ export class TargetManager {
     for (const l of luns) {
       const wb = l.writebackId ? wbs.get(l.writebackId) : undefined;
       if (!wb?.path) throw new Error(`target ${row.iqn}: LUN ${l.lun} has no writeback`);
-      specLuns.push({ lun: l.lun, ...(await this.storage.lunBacking(wb)), serial: lunSerial(row.iqn, l.lun) });
+      specLuns.push({
+        lun: l.lun,
+        ...(await this.storage.lunBacking(wb)),
+        serial: lunSerial(row.iqn, l.lun),
+      });
     }
     return {
       iqn: row.iqn,
@@ -211,7 +215,9 @@ export class TargetManager {
       const driver = await this.iscsi.driver();
       const live = (await driver.list()).find((t) => t.iqn === row.iqn);
       if (!live) return 0;
-      const luns = parseJson<Lun[]>(row.luns, []).filter((l) => l.writebackId && writebackIds.has(l.writebackId));
+      const luns = parseJson<Lun[]>(row.luns, []).filter(
+        (l) => l.writebackId && writebackIds.has(l.writebackId),
+      );
       if (!luns.length) return 0;
       const spec = await this.specFor(row);
       let n = 0;

@@ -221,7 +221,10 @@ export class StorageService {
       if (w.state !== 'ready' || exported.has(w.id) || now - Date.parse(w.created_at) < graceMs) continue;
       await storage.serve(w.path);
       out.reexported.push(w);
-      this.log.warn({ writeback: w.id }, 'a served disk had lost its export (qemu-storage-daemon restarted); exported again');
+      this.log.warn(
+        { writeback: w.id },
+        'a served disk had lost its export (qemu-storage-daemon restarted); exported again',
+      );
     }
     for (const id of exported) {
       if (served.has(id)) continue;

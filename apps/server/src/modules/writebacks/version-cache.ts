@@ -112,20 +112,25 @@ export function registerCacheMetrics(metrics: Metrics, cache: VersionCacheStats)
       .map((v) => ({ labels: { image: v.imageName, version: String(v.versionNumber) }, value: pick(v)! }));
   metrics.labelledGauge(
     'ggnet_version_cache_bytes',
-    'Page cache held by a version: its master file plus its disks\' own files (reflink clones cache apart)',
+    "Page cache held by a version: its master file plus its disks' own files (reflink clones cache apart)",
     ['image', 'version'],
     per((v) => v.cacheBytes),
   );
   metrics.labelledGauge(
     'ggnet_version_master_cache_bytes',
-    'Page cache held by a version\'s master file (shared by all its qcow2 overlays)',
+    "Page cache held by a version's master file (shared by all its qcow2 overlays)",
     ['image', 'version'],
     per((v) => v.masterCacheBytes),
   );
-  metrics.labelledGauge('ggnet_storage_cache_hit_ratio', 'qcow2 backend: share of qemu-storage-daemon reads answered by the page cache', [], async () => {
-    const h = (await cache.get().catch(() => null))?.hitRate ?? null;
-    return h === null ? [] : [{ labels: {}, value: h }];
-  });
+  metrics.labelledGauge(
+    'ggnet_storage_cache_hit_ratio',
+    'qcow2 backend: share of qemu-storage-daemon reads answered by the page cache',
+    [],
+    async () => {
+      const h = (await cache.get().catch(() => null))?.hitRate ?? null;
+      return h === null ? [] : [{ labels: {}, value: h }];
+    },
+  );
   metrics.labelledGauge(
     'ggnet_storage_daemon_read_bytes',
     'qcow2 backend: bytes qemu-storage-daemon read (page cache or disk) since GGnet started counting',

@@ -162,7 +162,14 @@ export class WritebacksRepository {
 
   /** Ready versions that are published or have live disks: the versions whose read cache is shown. */
   async cacheVersions(): Promise<
-    Array<{ id: string; image_id: string; number: number; path: string; size_bytes: number; image_name: string }>
+    Array<{
+      id: string;
+      image_id: string;
+      number: number;
+      path: string;
+      size_bytes: number;
+      image_name: string;
+    }>
   > {
     const rows = await this.db
       .selectFrom('image_versions as v')

@@ -42,6 +42,8 @@ describe('ReadCacheCard', () => {
   it('a server without the endpoint: an empty state', async () => {
     vi.stubGlobal('fetch', fakeFetch([]).fn);
     renderWithProviders(<ReadCacheCard />);
-    expect(await screen.findByText('Cache figures are not available from this server yet.')).toBeInTheDocument();
+    expect(
+      await screen.findByText('Cache figures are not available from this server yet.'),
+    ).toBeInTheDocument();
   });
 });

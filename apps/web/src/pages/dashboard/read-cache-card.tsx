@@ -58,8 +58,12 @@ export function ReadCacheCard() {
                           {v.imageName} v{v.versionNumber}
                         </Table.Td>
                         <Table.Td ta="right">{v.disks}</Table.Td>
-                        <Table.Td ta="right">{v.masterCacheBytes === null ? '?' : formatBytes(v.masterCacheBytes)}</Table.Td>
-                        <Table.Td ta="right">{v.cacheBytes === null ? '?' : formatBytes(v.cacheBytes)}</Table.Td>
+                        <Table.Td ta="right">
+                          {v.masterCacheBytes === null ? '?' : formatBytes(v.masterCacheBytes)}
+                        </Table.Td>
+                        <Table.Td ta="right">
+                          {v.cacheBytes === null ? '?' : formatBytes(v.cacheBytes)}
+                        </Table.Td>
                       </Table.Tr>
                     ))}
                   </Table.Tbody>
@@ -67,8 +71,8 @@ export function ReadCacheCard() {
               )}
               {c.readBytes !== null && (
                 <Text size="xs" c="dimmed" mt="xs">
-                  qemu-storage-daemon read {formatBytes(c.readBytes)}, {formatBytes(c.diskReadBytes ?? 0)} of it from
-                  disk
+                  qemu-storage-daemon read {formatBytes(c.readBytes)}, {formatBytes(c.diskReadBytes ?? 0)} of
+                  it from disk
                 </Text>
               )}
             </>
