@@ -97,6 +97,13 @@ describe('qcow2 session disks through the container (fakes)', () => {
     expect(existsSync(s.c.imageFiles.inside(`exports/${orphan}.img`))).toBe(false);
   });
 
+  it('a daemon that cannot serve the disk: the boot fails with a clear 503 and leaves no target', async () => {
+    const m = await smallMachine(s.c, img.imageId);
+    qsd.exportOverlay = () => Promise.reject(new Error('spawn qemu-storage-daemon ENOENT'));
+    await expect(start(m.id)).rejects.toMatchObject({ statusCode: 503, code: 'disk_not_served' });
+    expect(s.driver.targets.size).toBe(0);
+  });
+
   it('GET /storage/cache: page cache per version (fincore) and the daemon counters', async () => {
     const m = await smallMachine(s.c, img.imageId);
     await start(m.id);

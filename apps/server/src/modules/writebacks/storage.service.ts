@@ -282,7 +282,15 @@ export class StorageService {
    */
   async lunBacking(row: { path: string; backend: string }): Promise<{ path: string; bsoflags?: 'direct' }> {
     const storage = await this.backends.storageFor(row.backend as StorageBackend);
-    await storage.serve?.(row.path);
+    try {
+      await storage.serve?.(row.path);
+    } catch (err) {
+      throw unavailable(
+        'disk_not_served',
+        `qemu-storage-daemon could not serve the disk: ${(err as Error).message}`,
+        'storage.backend qcow2 needs qemu-storage-daemon (Debian package qemu-system-common) and FUSE (/dev/fuse); see <data dir>/logs/qemu-storage-daemon.log, or set storage.backend to reflink',
+      );
+    }
     return {
       path: storage.blockPath(row.path),
       ...(storage.lunBsoflags ? { bsoflags: storage.lunBsoflags } : {}),
