@@ -1,9 +1,15 @@
-import { chmod, mkdir, open, readdir, rename, rm, stat, statfs } from 'node:fs/promises';
+import { chmod, mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import type { ProcessRunner } from '../process/process-runner.adapter.js';
 import type { QemuStorageDaemon } from '../qsd/qsd.adapter.js';
 import type { ImageFiles } from './image-files.js';
-import type { StoredWriteback, VersionSource, WritebackStorage } from './storage.adapter.js';
+import {
+  dirSpace,
+  listDiskFiles,
+  type StoredWriteback,
+  type VersionSource,
+  type WritebackStorage,
+} from './storage.adapter.js';
 
 const ID_RE = /^[0-9a-f-]{36}$/;
 const OVERLAY_FILE_RE = /^([0-9a-f-]{36})\.qcow2(\.part)?$/;
@@ -162,25 +168,8 @@ export class OverlayWritebackStorage implements WritebackStorage {
     await chmod(destAbs, 0o600);
   }
 
-  async list(): Promise<StoredWriteback[]> {
-    let names: string[];
-    try {
-      names = await readdir(this.root);
-    } catch {
-      return [];
-    }
-    const out: StoredWriteback[] = [];
-    for (const n of names) {
-      const m = OVERLAY_FILE_RE.exec(n);
-      if (!m) continue;
-      try {
-        const s = await stat(join(this.root, n));
-        out.push({ ref: OverlayWritebackStorage.refFor(m[1]!), writebackId: m[1]!, mtimeMs: s.mtimeMs });
-      } catch {
-        /* removed meanwhile */
-      }
-    }
-    return out;
+  list(): Promise<StoredWriteback[]> {
+    return listDiskFiles(this.root, OVERLAY_FILE_RE, (id) => OverlayWritebackStorage.refFor(id));
   }
 
   /** Export files and FUSE mounts under exports/ (the reconciler removes those no served disk owns). */
@@ -192,9 +181,7 @@ export class OverlayWritebackStorage implements WritebackStorage {
     };
   }
 
-  async space(): Promise<{ totalBytes: number; freeBytes: number }> {
-    await mkdir(this.root, { recursive: true, mode: 0o700 });
-    const s = await statfs(this.root);
-    return { totalBytes: s.blocks * s.bsize, freeBytes: s.bavail * s.bsize };
+  space(): Promise<{ totalBytes: number; freeBytes: number }> {
+    return dirSpace(this.root);
   }
 }

@@ -220,33 +220,49 @@ export class FileWritebackStorage implements WritebackStorage {
     await chmod(destAbs, 0o600);
   }
 
-  async list(): Promise<StoredWriteback[]> {
-    let names: string[];
-    try {
-      names = await readdir(this.root);
-    } catch {
-      return [];
-    }
-    const out: StoredWriteback[] = [];
-    for (const n of names) {
-      const m = WRITEBACK_FILE_RE.exec(n);
-      if (!m) continue;
-      try {
-        const s = await stat(join(this.root, n));
-        // a .part file is reported under its final name: removing the writeback removes both
-        out.push({ ref: join('writebacks', `${m[1]}.raw`), writebackId: m[1]!, mtimeMs: s.mtimeMs });
-      } catch {
-        /* removed meanwhile */
-      }
-    }
-    return out;
+  list(): Promise<StoredWriteback[]> {
+    return listDiskFiles(this.root, WRITEBACK_FILE_RE, (id) => FileWritebackStorage.refFor(id));
   }
 
-  async space(): Promise<{ totalBytes: number; freeBytes: number }> {
-    await mkdir(this.root, { recursive: true, mode: 0o700 });
-    const s = await statfs(this.root);
-    return { totalBytes: s.blocks * s.bsize, freeBytes: s.bavail * s.bsize };
+  space(): Promise<{ totalBytes: number; freeBytes: number }> {
+    return dirSpace(this.root);
   }
+}
+
+/**
+ * The disk files of a file backend in `dir` whose names match `re` (group 1: the writeback id; a
+ * `.part` file is reported under its final name, so removing the writeback removes both).
+ */
+export async function listDiskFiles(
+  dir: string,
+  re: RegExp,
+  refFor: (writebackId: string) => string,
+): Promise<StoredWriteback[]> {
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch {
+    return [];
+  }
+  const out: StoredWriteback[] = [];
+  for (const n of names) {
+    const m = re.exec(n);
+    if (!m) continue;
+    try {
+      const s = await stat(join(dir, n));
+      out.push({ ref: refFor(m[1]!), writebackId: m[1]!, mtimeMs: s.mtimeMs });
+    } catch {
+      /* removed meanwhile */
+    }
+  }
+  return out;
+}
+
+/** Total and free bytes of the filesystem that holds `dir` (made if missing). */
+export async function dirSpace(dir: string): Promise<{ totalBytes: number; freeBytes: number }> {
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const s = await statfs(dir);
+  return { totalBytes: s.blocks * s.bsize, freeBytes: s.bavail * s.bsize };
 }
 
 class ReflinkSpares implements SparePool {
