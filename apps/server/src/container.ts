@@ -8,6 +8,7 @@ import { Metrics } from './http/metrics.js';
 import { randomSecret } from './lib/ids.js';
 import { prepareDataDir } from './lib/data-dir.js';
 import { ImageFiles } from './adapters/storage/image-files.js';
+import { RealQemuStorageDaemon, type QemuStorageDaemon } from './adapters/qsd/qsd.adapter.js';
 import { SpawnProcessRunner, type ProcessRunner } from './adapters/process/process-runner.adapter.js';
 import { DnsmasqDaemon, type Dnsmasq } from './adapters/dnsmasq/dnsmasq.adapter.js';
 import { BootEventRecorder } from './modules/boot-events/boot-event-recorder.js';
@@ -36,6 +37,7 @@ import { registerTrafficMetrics } from './modules/traffic/traffic.metrics.js';
 import { SessionApply } from './modules/sessions/session-apply.js';
 import { SessionOrchestrator } from './modules/sessions/session-orchestrator.js';
 import { StorageService } from './modules/writebacks/storage.service.js';
+import { registerCacheMetrics } from './modules/writebacks/version-cache.js';
 import { WritebacksRepository } from './modules/writebacks/writebacks.repository.js';
 import { TargetManager } from './modules/targets/target-manager.js';
 import { RealQemuImg, type QemuImg } from './adapters/qemu-img/qemu-img.adapter.js';
@@ -101,6 +103,8 @@ export interface ContainerOptions {
   dnsmasq?: Dnsmasq;
   /** What the boot endpoint asks for an iSCSI disk; tests pass a fake. */
   bootSessions?: BootSessionStarter;
+  /** qemu-storage-daemon of the qcow2 session-disk backend; tests pass a fake. */
+  qsd?: QemuStorageDaemon;
   /** iSCSI driver to use instead of the one settings iscsi.backend selects (unit tests: a fake). */
   iscsiDriver?: IscsiTargetDriver;
   qemuImg?: QemuImg;
@@ -169,6 +173,10 @@ export function createContainer(config: Config, opts: ContainerOptions) {
   // boot events: one writer (stored and published as `boot.event` together)
   const bootEventRecorder = new BootEventRecorder(repos.bootEvents, bus);
   // storage + iSCSI (issue 4): writebacks, targets, sessions, reconciler
+  // qcow2 backend: one qemu-storage-daemon serves every overlay; a restart of it lost every export,
+  // which the reconciler puts back (and re-adds the LUNs)
+  const qsd = opts.qsd ?? new RealQemuStorageDaemon({ dataDir: config.dataDir }, runner, log);
+  qsd.onRestart(() => bus.publish('storage.qsd_restarted', 'qemu-storage-daemon', qsd.status()));
   const storage = new StorageService(
     repos.writebacks,
     repos.images,
@@ -178,7 +186,9 @@ export function createContainer(config: Config, opts: ContainerOptions) {
     runner,
     bus,
     log,
+    qsd,
   );
+  registerCacheMetrics(metrics, storage.cache);
   const iscsi = new IscsiRuntime(config, settings, runner, bus, log, opts.iscsiDriver);
   const targetManager = new TargetManager(repos.targets, repos.writebacks, storage, iscsi, log);
   const orchestrator = new SessionOrchestrator({
@@ -488,6 +498,7 @@ export function createContainer(config: Config, opts: ContainerOptions) {
     runner,
     imageFiles,
     repos,
+    qsd,
     auth,
     settings,
     users,

@@ -7,7 +7,7 @@ export const DHCP_MODES = ['off', 'dhcp', 'proxy'] as const;
 export const DhcpMode = z.enum(DHCP_MODES);
 export type DhcpMode = z.infer<typeof DhcpMode>;
 
-export const STORAGE_BACKENDS = ['reflink', 'zfs', 'copy'] as const;
+export const STORAGE_BACKENDS = ['reflink', 'zfs', 'copy', 'qcow2'] as const;
 export const StorageBackend = z.enum(STORAGE_BACKENDS);
 export type StorageBackend = z.infer<typeof StorageBackend>;
 

@@ -10,6 +10,7 @@ import { LiveSessionsCard } from './live-sessions-card';
 import { MachineCountCard } from './machine-count-card';
 import { MaintenanceRequestsCard } from './maintenance-requests';
 import { RecentEvents } from './recent-events';
+import { ReadCacheCard } from './read-cache-card';
 import { StorageCard } from './storage-card';
 import { TrafficCard } from './traffic-card';
 
@@ -37,6 +38,7 @@ export function DashboardPage() {
         <BootTimesCard />
         <Stack>
           <StorageCard />
+          <ReadCacheCard />
           <JobsCard />
         </Stack>
       </SimpleGrid>
