@@ -115,6 +115,7 @@ describe('ZfsDataset', () => {
       sessions: {},
       backup: {},
       power: {},
+      alerts: {},
     };
     const r = Settings.safeParse({ ...base, storage: { zfsDataset: 'tank/../..' } });
     expect(r.success).toBe(false);

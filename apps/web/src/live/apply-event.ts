@@ -25,7 +25,7 @@ export const keys = {
 
 /** Which caches an event of a topic makes stale. */
 const STALE: Record<string, QueryKey[]> = {
-  machine: [keys.machines, keys.media],
+  machine: [keys.machines],
   media: [keys.media, keys.images],
   image: [keys.images, keys.machines],
   version: [keys.images],
