@@ -52,6 +52,10 @@ import { JobsRepository } from './modules/jobs/jobs.repository.js';
 import { JobsService } from './modules/jobs/jobs.service.js';
 import { MachinesRepository } from './modules/machines/machines.repository.js';
 import { MachinesService } from './modules/machines/machines.service.js';
+import { EffectiveResolver } from './modules/groups/effective-resolver.js';
+import { GroupsRepository } from './modules/groups/groups.repository.js';
+import { GroupsService } from './modules/groups/groups.service.js';
+import { ReleasesService } from './modules/groups/releases.service.js';
 import { SessionsRepository } from './modules/sessions/sessions.repository.js';
 import { SessionsService } from './modules/sessions/sessions.service.js';
 import { SettingsRepository } from './modules/settings/settings.repository.js';
@@ -127,6 +131,7 @@ export function createContainer(config: Config, opts: ContainerOptions) {
     bootSecrets: new BootSecretsRepository(db),
     dhcp: new DhcpRepository(db),
     backups: new BackupsRepository(db),
+    groups: new GroupsRepository(db),
   };
 
   const auth = new AuthService(repos.users, repos.refreshTokens, {
@@ -138,7 +143,18 @@ export function createContainer(config: Config, opts: ContainerOptions) {
   const settings = new SettingsService(repos.settings, config.settings, bus);
   const users = new UsersService(repos.users, repos.refreshTokens, bus, (id) => auth.forgetUser(id));
   const images = new ImagesService(repos.images, imageFiles, bus);
-  const machines = new MachinesService(repos.machines, repos.images, settings, bus);
+  // groups (issue 14): inheritance machine -> group -> default, ring releases
+  const effective = new EffectiveResolver({ groups: repos.groups, images: repos.images, settings });
+  const groups = new GroupsService(repos.groups, repos.images, bus);
+  const machines = new MachinesService(repos.machines, repos.images, settings, bus, repos.groups, effective);
+  const releases = new ReleasesService({
+    groups: repos.groups,
+    images: repos.images,
+    imagesService: images,
+    machines: repos.machines,
+    resolver: effective,
+    bus,
+  });
   // boot events: one writer (stored and published as `boot.event` together)
   const bootEventRecorder = new BootEventRecorder(repos.bootEvents, bus);
   // storage + iSCSI (issue 4): writebacks, targets, sessions, reconciler
@@ -164,6 +180,7 @@ export function createContainer(config: Config, opts: ContainerOptions) {
     targetManager,
     iscsi,
     settings,
+    effective,
     bus,
     log,
   });
@@ -353,6 +370,8 @@ export function createContainer(config: Config, opts: ContainerOptions) {
     machines,
     machinesRepo: repos.machines,
     images: repos.images,
+    effective,
+    groupByRules: (mac, ip) => groups.matchRules(mac, ip),
     settings,
     sessions: bootSessions,
     events: repos.bootEvents,
@@ -385,6 +404,13 @@ export function createContainer(config: Config, opts: ContainerOptions) {
     if (id && !(await repos.images.existingIds([id])).length) {
       return [{ path: 'machines.defaultImageId', message: 'unknown image' }];
     }
+    return [];
+  });
+
+  settings.addValidator(async (s) => {
+    const id = s.groups.autoRegisterGroupId;
+    if (id && !(await repos.groups.existingIds([id])).length)
+      return [{ path: 'groups.autoRegisterGroupId', message: 'unknown group' }];
     return [];
   });
 
@@ -426,6 +452,9 @@ export function createContainer(config: Config, opts: ContainerOptions) {
     users,
     images,
     machines,
+    groups,
+    releases,
+    effective,
     targets,
     sessions,
     storage,

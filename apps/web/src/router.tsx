@@ -64,6 +64,12 @@ const machinesRoute = createRoute({
   component: lazyRouteComponent(() => import('./pages/machines/machines-page'), 'MachinesPage'),
 });
 
+const groupsRoute = createRoute({
+  getParentRoute: () => appRoute,
+  path: '/groups',
+  component: lazyRouteComponent(() => import('./pages/groups/groups-page'), 'GroupsPage'),
+});
+
 const imagesRoute = createRoute({
   getParentRoute: () => appRoute,
   path: '/images',
@@ -113,6 +119,7 @@ const routeTree = rootRoute.addChildren([
     sessionsRoute,
     targetsRoute,
     usersRoute,
+    groupsRoute,
     auditRoute,
     settingsRoute,
   ]),

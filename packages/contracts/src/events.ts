@@ -16,6 +16,7 @@ export const EVENT_TOPICS = [
   'writeback',
   'iscsi',
   'backup',
+  'group',
 ] as const;
 export type EventTopic = (typeof EVENT_TOPICS)[number];
 

@@ -14,3 +14,4 @@ export * from './events.js';
 export * from './boot.js';
 export * from './storage.js';
 export * from './backup.js';
+export * from './groups.js';

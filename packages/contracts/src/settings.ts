@@ -148,6 +148,14 @@ export const Settings = z.object({
     /** Daily backups kept; older ones are deleted after each new one. */
     keep: z.number().int().min(1).max(365).default(7),
   }),
+  // ---- groups (issue 14 point 1) ----
+  groups: z.object({
+    /**
+     * The group an auto-registered PC joins when no group's rule (MAC prefix, address range) matches
+     * it; null = no group.
+     */
+    autoRegisterGroupId: Id.nullable().default(null),
+  }),
   sessions: z.object({
     /** A session with no iSCSI connection for this long ends as idle. */
     idleTimeoutSec: z
@@ -199,5 +207,6 @@ export const defaultSettings = (): Settings =>
     iscsi: {},
     machines: {},
     backup: {},
+    groups: {},
     sessions: {},
   });

@@ -16,15 +16,17 @@ export const keys = {
   dhcp: ['dhcp'] as const,
   iscsi: ['iscsi'] as const,
   backups: ['backups'] as const,
+  groups: ['groups'] as const,
 };
 
 /** Which caches an event of a topic makes stale. */
 const STALE: Record<string, QueryKey[]> = {
-  machine: [keys.machines],
+  machine: [keys.machines, keys.groups],
+  group: [keys.groups, keys.machines],
   image: [keys.images, keys.machines],
-  version: [keys.images],
+  version: [keys.images, keys.groups],
   job: [keys.jobs, keys.images],
-  session: [keys.sessions, keys.machines, keys.targets],
+  session: [keys.sessions, keys.machines, keys.targets, keys.groups],
   target: [keys.targets],
   boot: [keys.sessions, keys.boot],
   writeback: [keys.storage, keys.sessions],

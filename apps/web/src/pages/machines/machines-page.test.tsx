@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { screen, waitFor, within } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
 import { Table } from '@mantine/core';
-import { aMachine, anImage, aSession, page } from '../../test/fixtures';
+import { aGroup, aMachine, anImage, aSession, page } from '../../test/fixtures';
 import { fakeFetch, renderInRouter, renderWithProviders } from '../../test/render';
 import { BulkModal } from './bulk-modal';
 import { MachinesPage } from './machines-page';
@@ -167,20 +167,32 @@ describe('machines page parts', () => {
     expect(screen.getByText('—')).toBeInTheDocument();
   });
 
-  it('BulkModal sends the boot mode, or the image (none removes it)', async () => {
+  it('BulkModal sends the boot mode (inherit = null), the image (none = inherit) or the group', async () => {
     const onApply = vi.fn().mockResolvedValue(undefined);
     const onClose = vi.fn();
-    const modal = (action: 'setBootMode' | 'assignImage') => (
-      <BulkModal action={action} count={2} images={[]} busy={false} onApply={onApply} onClose={onClose} />
+    const modal = (action: 'setBootMode' | 'assignImage' | 'moveToGroup') => (
+      <BulkModal
+        action={action}
+        count={2}
+        images={[]}
+        groups={[aGroup()]}
+        busy={false}
+        onApply={onApply}
+        onClose={onClose}
+      />
     );
     const { rerender } = renderWithProviders(modal('setBootMode'));
     const u = userEvent.setup();
     await u.click(await screen.findByRole('button', { name: 'Apply to 2' }));
-    expect(onApply).toHaveBeenLastCalledWith({ bootMode: 'normal' });
+    expect(onApply).toHaveBeenLastCalledWith({ bootMode: null });
     await waitFor(() => expect(onClose).toHaveBeenCalled());
     rerender(modal('assignImage'));
     expect(await screen.findByText('Assign a boot image')).toBeInTheDocument();
     await u.click(screen.getByRole('button', { name: 'Apply to 2' }));
     expect(onApply).toHaveBeenLastCalledWith({ bootImageId: null });
+    rerender(modal('moveToGroup'));
+    expect(await screen.findByText('Move to a group')).toBeInTheDocument();
+    await u.click(screen.getByRole('button', { name: 'Apply to 2' }));
+    expect(onApply).toHaveBeenLastCalledWith({ groupId: null });
   });
 });

@@ -3,7 +3,14 @@ import { Button, Card, Group, Pagination } from '@mantine/core';
 import { IconDeviceDesktopPlus, IconFileImport } from '@tabler/icons-react';
 import { useNavigate, useSearch } from '@tanstack/react-router';
 import type { Machine, MachineBulk, MachineBulkResult, MachineUpdate } from '@ggnet/contracts';
-import { useApiMutation, useImages, useLiveSessions, useMachineCount, useMachines } from '../../api/queries';
+import {
+  useApiMutation,
+  useGroups,
+  useImages,
+  useLiveSessions,
+  useMachineCount,
+  useMachines,
+} from '../../api/queries';
 import { useCan } from '../../api/use-auth';
 import { ConfirmDialog } from '../../components/confirm';
 import { QueryTable } from '../../components/query-state';
@@ -36,11 +43,18 @@ export function MachinesPage() {
     status: search.status,
     bootMode: search.bootMode,
     imageId: search.imageId,
+    groupId: search.groupId,
     sort,
     limit: PAGE_SIZE,
     offset: (page - 1) * PAGE_SIZE,
   });
   const images = useImages();
+  const groups = useGroups();
+  const groupList = groups.data?.items ?? [];
+  const groupName = useMemo(
+    () => new Map((groups.data?.items ?? []).map((g) => [g.id, g.name])),
+    [groups.data],
+  );
   const sessions = useLiveSessions();
   const pending = useMachineCount('pending');
   const imageList = images.data?.items ?? [];
@@ -81,12 +95,15 @@ export function MachinesPage() {
   );
 
   const items = list.data?.items ?? [];
-  const runBulk = async (action: BulkAction, extra: Pick<MachineBulk, 'bootImageId' | 'bootMode'> = {}) => {
+  const runBulk = async (
+    action: BulkAction,
+    extra: Pick<MachineBulk, 'bootImageId' | 'bootMode' | 'groupId'> = {},
+  ) => {
     const r = await bulk.mutateAsync({ ids: [...selected], action, ...extra });
     notifyOk(`${r.affected} machine${r.affected === 1 ? '' : 's'} updated`);
     setSelected(new Set());
   };
-  const filtered = !!(search.q || search.status || search.bootMode || search.imageId);
+  const filtered = !!(search.q || search.status || search.bootMode || search.imageId || search.groupId);
 
   return (
     <>
@@ -120,7 +137,13 @@ export function MachinesPage() {
         <PendingBanner count={pending.data} onShow={() => setSearch({ status: 'pending' })} />
       )}
       <Card withBorder padding={0}>
-        <MachineFilters search={search} images={imageList} total={list.data?.total} onChange={setSearch} />
+        <MachineFilters
+          search={search}
+          images={imageList}
+          groups={groupList}
+          total={list.data?.total}
+          onChange={setSearch}
+        />
         {canWrite && selected.size > 0 && (
           <BulkBar
             count={selected.size}
@@ -131,7 +154,7 @@ export function MachinesPage() {
         )}
         <QueryTable
           query={list}
-          cols={8}
+          cols={9}
           emptyTitle={filtered ? 'No machine matches' : 'No machines yet'}
           emptyMessage={
             filtered
@@ -148,6 +171,7 @@ export function MachinesPage() {
               selected={selected}
               onSelect={setSelected}
               imageName={imageName}
+              groupName={groupName}
               sessionByMachine={sessionByMachine}
               onOpen={(m) => setDetailId(m.id)}
               onEdit={(m) => {
@@ -173,12 +197,14 @@ export function MachinesPage() {
       <MachineDrawer
         machine={items.find((m) => m.id === detailId) ?? null}
         images={imageList}
+        groups={groupList}
         onClose={() => setDetailId(null)}
       />
       <MachineFormModal
         opened={formOpen}
         machine={editing}
         images={imageList}
+        groups={groupList}
         onClose={() => setFormOpen(false)}
         onSubmit={async (req) => {
           const m = await save.mutateAsync(req);
@@ -213,9 +239,14 @@ export function MachinesPage() {
         onConfirm={() => runBulk('delete')}
       />
       <BulkModal
-        action={bulkConfirm === 'assignImage' || bulkConfirm === 'setBootMode' ? bulkConfirm : null}
+        action={
+          bulkConfirm === 'assignImage' || bulkConfirm === 'setBootMode' || bulkConfirm === 'moveToGroup'
+            ? bulkConfirm
+            : null
+        }
         count={selected.size}
         images={imageList}
+        groups={groupList}
         busy={bulk.isPending}
         onApply={(extra) => runBulk(bulkConfirm!, extra)}
         onClose={() => setBulkConfirm(null)}

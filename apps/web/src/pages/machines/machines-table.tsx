@@ -16,6 +16,7 @@ export function MachinesTable(props: {
   selected: Set<string>;
   onSelect: (ids: Set<string>) => void;
   imageName: Map<string, string>;
+  groupName: Map<string, string>;
   sessionByMachine: Map<string, Session>;
   onOpen: (m: Machine) => void;
   onEdit: (m: Machine) => void;
@@ -52,6 +53,7 @@ export function MachinesTable(props: {
             {header('status', 'Status')}
             {header('mac', 'MAC')}
             {header('ip', 'IP')}
+            <Table.Th>Group</Table.Th>
             <Table.Th>Image</Table.Th>
             {header('bootMode', 'Mode')}
             <Table.Th>Uptime</Table.Th>
@@ -107,15 +109,37 @@ export function MachinesTable(props: {
                 )}
               </Table.Td>
               <Table.Td fz="sm">
-                {m.bootImageId ? (
-                  (props.imageName.get(m.bootImageId) ?? '…')
+                {m.groupId ? (
+                  (props.groupName.get(m.groupId) ?? '…')
+                ) : (
+                  <Text span c="dimmed">
+                    —
+                  </Text>
+                )}
+              </Table.Td>
+              <Table.Td fz="sm" data-source={m.effective.bootImageId.source}>
+                {m.effective.bootImageId.value ? (
+                  (props.imageName.get(m.effective.bootImageId.value) ?? '…')
                 ) : (
                   <Text span c="dimmed">
                     none
                   </Text>
                 )}
+                {m.effective.bootImageId.source !== 'machine' && m.effective.bootImageId.value && (
+                  <Text span size="xs" c="dimmed">
+                    {' '}
+                    ({m.effective.bootImageId.source})
+                  </Text>
+                )}
+                {m.effective.bootVersion.source === 'ring' && (
+                  <Badge size="xs" color="orange" variant="light" ml={4}>
+                    ring
+                  </Badge>
+                )}
               </Table.Td>
-              <Table.Td fz="sm">{m.bootMode}</Table.Td>
+              <Table.Td fz="sm" data-source={m.effective.bootMode.source}>
+                {m.effective.bootMode.value}
+              </Table.Td>
               <Table.Td>
                 <Uptime session={props.sessionByMachine.get(m.id)} />
               </Table.Td>
