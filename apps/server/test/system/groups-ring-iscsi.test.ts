@@ -119,8 +119,11 @@ describeEachDialect('ring release: boot scripts point at the ring version (real 
       running: [{ versionId: img.versionId, count: 1 }],
     });
 
-    // promote: the hall machine's next boot gets v2 too
+    // promote: the hall machine's next boot gets v2 too (its running session keeps v1 until it ends;
+    // a repeat request of a boot nobody logged in to yet would be handed the same session)
     await t.container.releases.promote(img.imageId, v2.id);
+    expect((await t.container.sessions.get(b.session.id)).versionId).toBe(img.versionId);
+    await t.container.orchestrator.endSession(b.session.id, 'stopped');
     const r3 = await boot(inHall.mac);
     expect(r3.headers['x-ggnet-boot-result']).toBe('boot');
     const c = await served(inHall.id, r3.body);

@@ -179,7 +179,7 @@ export class BootService {
     await this.touch(row, req.clientIp);
     const machine = row;
     const eff = (await this.d.effective.forMachine(row)).settings;
-    const machineMode = eff.bootMode.value as MachineBootMode;
+    const machineMode: MachineBootMode = eff.bootMode.value;
     const bootImageId = eff.bootImageId.value;
     const decision = await decideScript(
       {

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { EndReason, Lun, Settings } from '@ggnet/contracts';
+import type { EndReason, Lun } from '@ggnet/contracts';
 import { conflict, notFound } from '../../errors/app-error.js';
 import { isUniqueViolation, nowIso, uniqueViolationColumn } from '../../db/database.js';
 import type { EventBus } from '../../events/event-bus.js';
