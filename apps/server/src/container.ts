@@ -408,9 +408,9 @@ export function createContainer(config: Config, opts: ContainerOptions) {
   });
 
   settings.addValidator(async (s) => {
-    const id = s.groups.autoRegisterGroupId;
+    const id = s.machines.autoRegisterGroupId;
     if (id && !(await repos.groups.existingIds([id])).length)
-      return [{ path: 'groups.autoRegisterGroupId', message: 'unknown group' }];
+      return [{ path: 'machines.autoRegisterGroupId', message: 'unknown group' }];
     return [];
   });
 

@@ -139,6 +139,12 @@ export const Settings = z.object({
       .default(900),
     /** autoRegister=auto stops registering once there are this many machines in all. */
     autoRegisterMax: z.number().int().min(1).max(100_000).default(500),
+    // ---- groups (issue 14 point 1) ----
+    /**
+     * The group an auto-registered PC joins when no group's rule (MAC prefix, address range) matches
+     * it; null = no group.
+     */
+    autoRegisterGroupId: Id.nullable().default(null),
   }),
   backup: z.object({
     /** A backup of the database, secrets, configuration and settings every day (to <data dir>/backups). */
@@ -147,14 +153,6 @@ export const Settings = z.object({
     hour: z.number().int().min(0).max(23).default(3),
     /** Daily backups kept; older ones are deleted after each new one. */
     keep: z.number().int().min(1).max(365).default(7),
-  }),
-  // ---- groups (issue 14 point 1) ----
-  groups: z.object({
-    /**
-     * The group an auto-registered PC joins when no group's rule (MAC prefix, address range) matches
-     * it; null = no group.
-     */
-    autoRegisterGroupId: Id.nullable().default(null),
   }),
   sessions: z.object({
     /** A session with no iSCSI connection for this long ends as idle. */
@@ -207,6 +205,5 @@ export const defaultSettings = (): Settings =>
     iscsi: {},
     machines: {},
     backup: {},
-    groups: {},
     sessions: {},
   });

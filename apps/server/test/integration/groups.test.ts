@@ -265,18 +265,18 @@ describeEachDialect('groups, inheritance and staged releases', (dialect) => {
       method: 'PUT',
       url: '/api/v1/settings',
       headers: admin,
-      payload: { machines: { autoRegister: 'auto' }, groups: { autoRegisterGroupId: spare.id } },
+      payload: { machines: { autoRegister: 'auto', autoRegisterGroupId: spare.id } },
     });
     expect(put.statusCode).toBe(200);
     const badSetting = await t.app.inject({
       method: 'PUT',
       url: '/api/v1/settings',
       headers: admin,
-      payload: { groups: { autoRegisterGroupId: 'nope' } },
+      payload: { machines: { autoRegisterGroupId: 'nope' } },
     });
     expect(badSetting.statusCode).toBe(422);
     expect(badSetting.json().errors).toEqual([
-      { path: 'groups.autoRegisterGroupId', message: 'unknown group' },
+      { path: 'machines.autoRegisterGroupId', message: 'unknown group' },
     ]);
 
     const boot = (mac: string, ip: string) =>

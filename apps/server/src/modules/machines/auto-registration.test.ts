@@ -57,9 +57,9 @@ class FakeMachines {
   allNames = async (prefix: string) => this.rows.map((r) => r.name).filter((n) => n.startsWith(prefix));
 }
 
-function settings(m: Partial<Settings['machines']> = {}, groups: Partial<Settings['groups']> = {}): Settings {
+function settings(m: Partial<Settings['machines']> = {}): Settings {
   const s = defaultSettings();
-  return { ...s, machines: { ...s.machines, ...m }, groups: { ...s.groups, ...groups } };
+  return { ...s, machines: { ...s.machines, ...m } };
 }
 
 const log = pino({ level: 'silent' });
@@ -92,7 +92,7 @@ describe('AutoRegistration', () => {
     ]);
   });
 
-  it('the group of a matching rule first, else groups.autoRegisterGroupId', async () => {
+  it('the group of a matching rule first, else machines.autoRegisterGroupId', async () => {
     const fake = new FakeMachines();
     const asked: string[] = [];
     const reg = new AutoRegistration({
@@ -104,7 +104,7 @@ describe('AutoRegistration', () => {
         return mac.startsWith('52:54:00') ? 'vip' : null;
       },
     });
-    const s = settings({ autoRegister: 'auto' }, { autoRegisterGroupId: 'hall' });
+    const s = settings({ autoRegister: 'auto', autoRegisterGroupId: 'hall' });
     await reg.register('52:54:00:00:00:01', s, '10.0.0.5');
     await reg.register('aa:bb:cc:00:00:02', s, '10.0.0.6');
     await reg.register('aa:bb:cc:00:00:03', settings({ autoRegister: 'auto' }), '10.0.0.7');
@@ -122,7 +122,7 @@ describe('AutoRegistration', () => {
     const reg = new AutoRegistration({ machines: fake, machinesRepo: fake, log });
     const r = await reg.register(
       '52:54:00:00:00:01',
-      settings({ autoRegister: 'auto' }, { autoRegisterGroupId: 'gone' }),
+      settings({ autoRegister: 'auto', autoRegisterGroupId: 'gone' }),
       '10.0.0.5',
     );
     expect(r.row?.name).toBe('pc-1');

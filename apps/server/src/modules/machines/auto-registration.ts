@@ -59,7 +59,7 @@ function namePatternParts(pattern: string): [string, string] {
  * Registration of unknown PCs by their first boot (machines.autoRegister): `pending` (waits for an
  * administrator) or `auto` (boots what its group or the defaults say), named after
  * machines.namePattern, within the caps of the registration policy. The PC joins the group whose rule
- * matches it (MAC prefix, address range), else groups.autoRegisterGroupId.
+ * matches it (MAC prefix, address range), else machines.autoRegisterGroupId.
  */
 export class AutoRegistration {
   constructor(private readonly d: AutoRegistrationDeps) {}
@@ -84,7 +84,7 @@ export class AutoRegistration {
   ): Promise<{ row: MachineRowWithSession }> {
     // the machine sets no image of its own: its group's, else machines.defaultImageId, applies
     const extra = policy === 'pending' ? { pending: 1 } : {};
-    const groupId = (await this.d.groupByRules?.(mac, ip)) ?? s.groups.autoRegisterGroupId;
+    const groupId = (await this.d.groupByRules?.(mac, ip)) ?? s.machines.autoRegisterGroupId;
     for (let attempt = 0; attempt < NAME_ATTEMPTS; attempt++) {
       const name = await this.nextName(s.machines.namePattern, mac, attempt);
       try {
