@@ -36,6 +36,7 @@ import { registerIscsiRoutes } from './modules/reconcile/iscsi.routes.js';
 import { registerStorageRoutes } from './modules/writebacks/storage.routes.js';
 import { registerJobsRoutes } from './modules/jobs/jobs.routes.js';
 import { registerMachinesRoutes } from './modules/machines/machines.routes.js';
+import { registerGroupsRoutes } from './modules/groups/groups.routes.js';
 import { registerSessionsRoutes } from './modules/sessions/sessions.routes.js';
 import { registerTrafficRoutes } from './modules/traffic/traffic.routes.js';
 import { registerSettingsRoutes } from './modules/settings/settings.routes.js';
@@ -138,6 +139,7 @@ export async function buildApp(c: Container, ext: AppExtensions = {}): Promise<A
   registerAuthRoutes(app, { auth: c.auth, users: c.users, refreshTokenTtlSec: c.config.refreshTokenTtlSec });
   registerUsersRoutes(app, { users: c.users });
   registerMachinesRoutes(app, { machines: c.machines });
+  registerGroupsRoutes(app, { groups: c.groups, releases: c.releases });
   registerImagesRoutes(app, { images: c.images });
   registerMediaRoutes(app, { media: c.media });
   await registerUploadsRoutes(app, {

@@ -59,6 +59,10 @@ import { JobsRepository } from './modules/jobs/jobs.repository.js';
 import { JobsService } from './modules/jobs/jobs.service.js';
 import { MachinesRepository } from './modules/machines/machines.repository.js';
 import { MachinesService } from './modules/machines/machines.service.js';
+import { EffectiveResolver } from './modules/groups/effective-resolver.js';
+import { GroupsRepository } from './modules/groups/groups.repository.js';
+import { GroupsService } from './modules/groups/groups.service.js';
+import { ReleasesService } from './modules/groups/releases.service.js';
 import { SessionsRepository } from './modules/sessions/sessions.repository.js';
 import { SessionsService } from './modules/sessions/sessions.service.js';
 import { SettingsRepository } from './modules/settings/settings.repository.js';
@@ -154,6 +158,7 @@ export function createContainer(config: Config, opts: ContainerOptions) {
     backups: new BackupsRepository(db),
     alerts: new AlertsRepository(db),
     power: new PowerRepository(db),
+    groups: new GroupsRepository(db),
   };
 
   const auth = new AuthService(repos.users, repos.refreshTokens, {
@@ -169,7 +174,27 @@ export function createContainer(config: Config, opts: ContainerOptions) {
   // live iSCSI traffic per session: sampled by the session monitor, read by the API and the metrics
   const traffic = new LiveTraffic(config.sessionMonitorIntervalSec);
   registerTrafficMetrics(metrics, traffic);
-  const machines = new MachinesService(repos.machines, repos.images, settings, bus, traffic, media);
+  // groups (issue 14): inheritance machine -> group -> default, ring releases
+  const effective = new EffectiveResolver({ groups: repos.groups, images: repos.images, settings });
+  const groups = new GroupsService(repos.groups, repos.images, bus);
+  const machines = new MachinesService(
+    repos.machines,
+    repos.images,
+    settings,
+    bus,
+    repos.groups,
+    effective,
+    traffic,
+    media,
+  );
+  const releases = new ReleasesService({
+    groups: repos.groups,
+    images: repos.images,
+    imagesService: images,
+    machines: repos.machines,
+    resolver: effective,
+    bus,
+  });
   // boot events: one writer (stored and published as `boot.event` together)
   const bootEventRecorder = new BootEventRecorder(repos.bootEvents, bus);
   // storage + iSCSI (issue 4): writebacks, targets, sessions, reconciler
@@ -201,6 +226,7 @@ export function createContainer(config: Config, opts: ContainerOptions) {
     targetManager,
     iscsi,
     settings,
+    effective,
     bus,
     log,
   });
@@ -407,6 +433,8 @@ export function createContainer(config: Config, opts: ContainerOptions) {
     machines,
     machinesRepo: repos.machines,
     images: repos.images,
+    effective,
+    groupByRules: (mac, ip) => groups.matchRules(mac, ip),
     settings,
     sessions: bootSessions,
     events: repos.bootEvents,
@@ -464,6 +492,13 @@ export function createContainer(config: Config, opts: ContainerOptions) {
     return [];
   });
 
+  settings.addValidator(async (s) => {
+    const id = s.machines.autoRegisterGroupId;
+    if (id && !(await repos.groups.existingIds([id])).length)
+      return [{ path: 'machines.autoRegisterGroupId', message: 'unknown group' }];
+    return [];
+  });
+
   settings.addValidator(async (s) => StorageService.validateSettings(s));
 
   settings.addValidator(async (s) => {
@@ -504,6 +539,9 @@ export function createContainer(config: Config, opts: ContainerOptions) {
     users,
     images,
     machines,
+    groups,
+    releases,
+    effective,
     targets,
     sessions,
     storage,

@@ -64,6 +64,12 @@ const machinesRoute = createRoute({
   component: lazyRouteComponent(() => import('./pages/machines/machines-page'), 'MachinesPage'),
 });
 
+const groupsRoute = createRoute({
+  getParentRoute: () => appRoute,
+  path: '/groups',
+  component: lazyRouteComponent(() => import('./pages/groups/groups-page'), 'GroupsPage'),
+});
+
 const imagesRoute = createRoute({
   getParentRoute: () => appRoute,
   path: '/images',
@@ -127,6 +133,7 @@ const routeTree = rootRoute.addChildren([
     alertsRoute,
     powerRoute,
     usersRoute,
+    groupsRoute,
     auditRoute,
     settingsRoute,
   ]),

@@ -42,10 +42,11 @@ export const ScheduleDay = z.enum(SCHEDULE_DAYS);
 export type ScheduleDay = z.infer<typeof ScheduleDay>;
 export const ScheduleTime = z.string().regex(SCHEDULE_TIME_RE, 'must be a time of day HH:MM (00:00-23:59)');
 
-/** A schedule's machines: every enabled, approved machine, or a list. (Groups: a later `groupId`.) */
+/** A schedule's machines: every enabled, approved machine, a list, or a group's (enabled, approved) members. */
 export const ScheduleTarget = z.union([
   z.strictObject({ all: z.literal(true) }),
   z.strictObject({ machineIds: z.array(Id).min(1).max(5000) }),
+  z.strictObject({ groupId: Id }),
 ]);
 export type ScheduleTarget = z.infer<typeof ScheduleTarget>;
 

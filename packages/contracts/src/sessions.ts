@@ -45,6 +45,8 @@ export const SessionListQuery = ListQuery.extend({
   /** Default: -startedAt (newest first). */
   sort: sortBy(SESSION_SORT_FIELDS),
   machineId: Id.optional(),
+  /** Sessions of the machines of this group (now); `none` = machines in no group. */
+  groupId: z.union([Id, z.literal('none')]).optional(),
   state: SessionState.optional(),
   /** `live` = every state but ended. */
   live: z.enum(['true', 'false']).optional(),

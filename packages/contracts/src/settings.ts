@@ -161,6 +161,12 @@ export const Settings = z.object({
       .default(900),
     /** autoRegister=auto stops registering once there are this many machines in all. */
     autoRegisterMax: z.number().int().min(1).max(100_000).default(500),
+    // ---- groups (issue 14 point 1) ----
+    /**
+     * The group an auto-registered PC joins when no group's rule (MAC prefix, address range) matches
+     * it; null = no group.
+     */
+    autoRegisterGroupId: Id.nullable().default(null),
   }),
   backup: z.object({
     /** A backup of the database, secrets, configuration and settings every day (to <data dir>/backups). */

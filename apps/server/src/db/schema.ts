@@ -42,9 +42,16 @@ export interface MachinesTable {
   enabled: Bool;
   pending: Bool;
   boot_image_id: string | null;
-  extra_image_ids: string;
-  keep_writeback: Bool;
-  boot_mode: string;
+  /** JSON array; null = inherited (0016) */
+  extra_image_ids: string | null;
+  /** null = inherited (0016) */
+  keep_writeback: Bool | null;
+  /** null = inherited (0016) */
+  boot_mode: string | null;
+  /** null = inherited (0016) */
+  boot_menu: Bool | null;
+  /** The machine's group (0016). */
+  group_id: string | null;
   tags: string;
   initiator_iqn: string;
   last_seen_at: string | null;
@@ -53,6 +60,31 @@ export interface MachinesTable {
   install_media_id: string | null;
   created_at: string;
   updated_at: string;
+}
+
+/** Groups (rooms) of machines (0016): settings at group level, null = not set there. */
+export interface GroupsTable {
+  id: string;
+  name: string;
+  description: string;
+  boot_image_id: string | null;
+  extra_image_ids: string | null;
+  boot_mode: string | null;
+  boot_menu: Bool | null;
+  keep_writeback: Bool | null;
+  mac_prefixes: string;
+  ip_ranges: string;
+  created_at: string;
+  updated_at: string;
+}
+
+/** A version released to a group before everyone (0016). */
+export interface GroupReleasesTable {
+  group_id: string;
+  image_id: string;
+  version_id: string;
+  released_at: string;
+  released_by: string | null;
 }
 
 export interface ImagesTable {
@@ -275,6 +307,8 @@ export interface DB {
   users: UsersTable;
   refresh_tokens: RefreshTokensTable;
   machines: MachinesTable;
+  groups: GroupsTable;
+  group_releases: GroupReleasesTable;
   images: ImagesTable;
   image_versions: ImageVersionsTable;
   writebacks: WritebacksTable;

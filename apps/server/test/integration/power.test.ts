@@ -150,6 +150,58 @@ describeEachDialect('power: Wake-on-LAN and schedules', (dialect) => {
     expect(bad.statusCode).toBe(400);
   });
 
+  it("wakes a group's enabled, approved members (POST /groups/{id}/wake) and fires a group schedule", async () => {
+    const g = await t.container.groups.create({ name: 'vip-room' });
+    const other = await t.container.groups.create({ name: 'main-hall' });
+    const a = await machine(1, { groupId: g.id });
+    const b = await machine(2, { groupId: g.id });
+    const off = await machine(3, { groupId: g.id, enabled: false });
+    const hall = await machine(4, { groupId: other.id });
+    expect((await post(`/api/v1/groups/${g.id}/wake`, undefined, await t.auth('viewer'))).statusCode).toBe(
+      403,
+    );
+    const unknown = await post('/api/v1/groups/00000000-0000-4000-8000-000000000000/wake');
+    expect(unknown.statusCode).toBe(404);
+
+    const res = await post(`/api/v1/groups/${g.id}/wake`);
+    expect(res.statusCode).toBe(202);
+    expect(res.json()).toMatchObject({ queued: 2, skipped: [{ machineId: off.id, reason: 'disabled' }] });
+    await t.container.wake.queue.drain();
+    expect(wol.sent.map((p) => p.bytes.toString('hex'))).toEqual([magic(a.mac), magic(b.mac)]);
+    expect(wol.sent.map((p) => p.mac)).not.toContain(hall.mac);
+    expect((await audit('group.wake'))[0]).toMatchObject({ targetId: g.id, statusCode: 202 });
+
+    // a schedule can target a group (an unknown one is refused); it wakes the members at fire time
+    const bad = await post('/api/v1/power/schedules', {
+      name: 'x',
+      action: 'wake',
+      days: ['mon'],
+      times: ['09:00'],
+      target: { groupId: '00000000-0000-4000-8000-000000000000' },
+    });
+    expect(bad.statusCode).toBe(400);
+    expect(bad.json().code).toBe('group_not_found');
+    const ok = await post('/api/v1/power/schedules', {
+      name: 'VIP opening',
+      action: 'wake',
+      days: ['mon'],
+      times: ['09:00'],
+      target: { groupId: g.id },
+    });
+    expect(ok.statusCode).toBe(201);
+    expect(ok.json().target).toEqual({ groupId: g.id });
+    // a machine moved into the group after the schedule was made is woken too
+    const late = await machine(5);
+    await t.container.machines.update(late.id, { groupId: g.id });
+    wol.sent.length = 0;
+    clock = Date.parse('2026-12-07T09:00:10Z'); // 09:00 UTC is 09:00 in the default zone (UTC)
+    const runs = await t.container.powerSchedules.tick();
+    expect(runs).toHaveLength(1);
+    expect(runs[0]).toMatchObject({ outcome: 'fired', machines: 3, skipped: 1, error: null });
+    await t.container.wake.queue.drain();
+    expect(wol.sent.map((p) => p.mac).sort()).toEqual([a.mac, b.mac, late.mac].sort());
+  });
+
   it('validates the site time zone (IANA, through Intl)', async () => {
     const admin = await t.auth('admin');
     const put = (timeZone: string) =>

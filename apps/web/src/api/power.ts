@@ -20,18 +20,20 @@ export function wakeMessage(r: WakeResult): string {
   return `Wake-on-LAN: ${n} (magic packets to ${r.broadcast}:${r.port})${skipped}`;
 }
 
-/** Wakes one machine (`id`) or a selection / all (`WakeRequest`); says what was sent. */
+/** Wakes one machine (`id`), a group's members (`groupId`) or a selection / all (`WakeRequest`); says what was sent. */
 export function useWake() {
-  const m = useApiMutation<{ id: string } | WakeRequest, WakeResult>(
+  const m = useApiMutation<{ id: string } | { groupId: string } | WakeRequest, WakeResult>(
     (v) =>
       'id' in v
         ? { path: `/machines/${v.id}/wake`, method: 'POST' }
-        : { path: '/machines/wake', method: 'POST', body: v },
+        : 'groupId' in v
+          ? { path: `/groups/${v.groupId}/wake`, method: 'POST' }
+          : { path: '/machines/wake', method: 'POST', body: v },
     [],
   );
   return {
     ...m,
-    wake: async (v: { id: string } | WakeRequest) => {
+    wake: async (v: { id: string } | { groupId: string } | WakeRequest) => {
       const r = await m.mutateAsync(v);
       notifyOk(wakeMessage(r));
       return r;

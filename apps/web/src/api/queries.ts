@@ -7,6 +7,7 @@ import {
 } from '@tanstack/react-query';
 import type {
   AuditEntry,
+  Group,
   Image,
   ImageVersion,
   Job,
@@ -45,6 +46,8 @@ export const useMachines = (p: Params) => useList<Machine>(keys.machines, '/mach
 export const useImages = (p: Params = { limit: 500, sort: 'name' }) =>
   useList<Image>(keys.images, '/images', p);
 export const useMedia = (p: Params = { limit: 500, sort: 'name' }) => useList<Media>(keys.media, '/media', p);
+export const useGroups = (p: Params = { limit: 500, sort: 'name' }) =>
+  useList<Group>(keys.groups, '/groups', p);
 export const useSessions = (p: Params) => useList<Session>(keys.sessions, '/sessions', p);
 export const useJobs = (p: Params) => useList<Job>(keys.jobs, '/jobs', p);
 export const useTargets = (p: Params) => useList<Target>(keys.targets, '/targets', p);

@@ -28,6 +28,7 @@ import {
   IconSettings,
   IconSun,
   IconUsers,
+  IconUsersGroup,
 } from '@tabler/icons-react';
 import { Link, Outlet, useNavigate, useRouterState } from '@tanstack/react-router';
 import type { Role } from '@ggnet/contracts';
@@ -39,6 +40,7 @@ import { useLiveStatus } from '../live/live-provider';
 const NAV: Array<{ to: string; label: string; icon: typeof IconGauge; role: Role }> = [
   { to: '/', label: 'Dashboard', icon: IconGauge, role: 'viewer' },
   { to: '/machines', label: 'Machines', icon: IconDeviceDesktop, role: 'viewer' },
+  { to: '/groups', label: 'Groups', icon: IconUsersGroup, role: 'viewer' },
   { to: '/images', label: 'Images', icon: IconDisc, role: 'viewer' },
   { to: '/sessions', label: 'Sessions', icon: IconActivity, role: 'viewer' },
   { to: '/targets', label: 'Targets', icon: IconDatabase, role: 'viewer' },

@@ -21,16 +21,18 @@ export const keys = {
   alerts: ['alerts'] as const,
   schedules: ['schedules'] as const,
   traffic: ['traffic'] as const,
+  groups: ['groups'] as const,
 };
 
 /** Which caches an event of a topic makes stale. */
 const STALE: Record<string, QueryKey[]> = {
-  machine: [keys.machines],
+  machine: [keys.machines, keys.groups],
+  group: [keys.groups, keys.machines],
   media: [keys.media, keys.images],
   image: [keys.images, keys.machines],
-  version: [keys.images],
+  version: [keys.images, keys.groups],
   job: [keys.jobs, keys.images],
-  session: [keys.sessions, keys.machines, keys.targets],
+  session: [keys.sessions, keys.machines, keys.targets, keys.groups],
   target: [keys.targets],
   boot: [keys.sessions, keys.boot],
   writeback: [keys.storage, keys.sessions, keys.alerts],

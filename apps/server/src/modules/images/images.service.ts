@@ -331,6 +331,12 @@ export class ImagesService {
         `version ${v.number} is used by a running session or a kept writeback`,
         'stop the session or discard the writeback first',
       );
+    if ((await this.repo.versionsPinned(imageId)).has(versionId))
+      throw conflict(
+        'version_released',
+        `version ${v.number} is released to a group (a ring)`,
+        'promote or roll back the ring first (POST /api/v1/images/{id}/release/promote or /rollback)',
+      );
     if (v.state === 'converting' || v.state === 'pending')
       throw conflict(
         'version_busy',

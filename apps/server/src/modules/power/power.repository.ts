@@ -39,6 +39,18 @@ export class PowerRepository {
       .execute();
   }
 
+  /** The members of a group, by name; null if the group does not exist. */
+  async machinesInGroup(groupId: string): Promise<WakeMachineRow[] | null> {
+    const g = await this.db.selectFrom('groups').select('id').where('id', '=', groupId).executeTakeFirst();
+    if (!g) return null;
+    return this.db
+      .selectFrom('machines')
+      .select(['id', 'mac', 'enabled', 'pending'])
+      .where('group_id', '=', groupId)
+      .orderBy('name')
+      .execute();
+  }
+
   async listSchedules(): Promise<ScheduleRow[]> {
     return this.db.selectFrom('power_schedules').selectAll().orderBy('name').execute();
   }

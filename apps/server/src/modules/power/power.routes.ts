@@ -46,6 +46,19 @@ export function registerPowerRoutes(app: App, deps: { wake: WakeService; schedul
       return reply.status(202).send(await deps.wake.wake(req.body, by(req)));
     },
   );
+  app.post(
+    '/api/v1/groups/:id/wake',
+    {
+      schema: {
+        tags: ['groups', 'power'],
+        summary: "Wake a group's machines (enabled, approved ones; the others are listed as skipped), paced",
+        params: IdParams,
+        response: { 202: WakeResult },
+      },
+      config: { access: 'operator', audit: 'group.wake', targetType: 'group' },
+    },
+    async (req, reply) => reply.status(202).send(await deps.wake.wakeGroup(req.params.id, by(req))),
+  );
 
   const tags = ['power'];
   const write = { access: 'operator' as const, targetType: 'schedule' };

@@ -9,7 +9,7 @@ import {
 } from '@ggnet/contracts';
 import type { Logger } from 'pino';
 import { isUniqueViolation } from '../../db/database.js';
-import { conflict, notFound } from '../../errors/app-error.js';
+import { badRequest, conflict, notFound } from '../../errors/app-error.js';
 import type { EventBus } from '../../events/event-bus.js';
 import { newId } from '../../lib/ids.js';
 import { parseJson } from '../../lib/json.js';
@@ -87,7 +87,20 @@ export class PowerSchedules {
     return this.toSchedule(r, await this.zone());
   }
 
+  /** A group target names a group that exists (a group deleted later makes the run record an error). */
+  private async checkTarget(target: ScheduleTarget | undefined): Promise<void> {
+    if (!target || !('groupId' in target)) return;
+    if ((await this.deps.repo.machinesInGroup(target.groupId)) === null)
+      throw badRequest(
+        'group_not_found',
+        `group ${JSON.stringify(target.groupId)} does not exist`,
+        'pick a group from GET /api/v1/groups',
+        [{ path: 'body.target.groupId', message: 'unknown group' }],
+      );
+  }
+
   async create(input: ScheduleCreateData, by: string | null): Promise<Schedule> {
+    await this.checkTarget(input.target);
     const at = new Date(this.now()).toISOString();
     const id = newId();
     try {
@@ -117,6 +130,7 @@ export class PowerSchedules {
     const r = await this.deps.repo.findSchedule(id);
     if (!r) throw notFound('schedule', id);
     const at = new Date(this.now()).toISOString();
+    await this.checkTarget(p.target);
     try {
       await this.deps.repo.updateSchedule(id, {
         ...(p.name !== undefined ? { name: p.name } : {}),
@@ -207,7 +221,9 @@ export class PowerSchedules {
         const res =
           'all' in target
             ? await this.deps.wake.wake({ all: true }, by)
-            : await this.deps.wake.wakeMachines(target.machineIds, by);
+            : 'groupId' in target
+              ? await this.deps.wake.wakeGroup(target.groupId, by)
+              : await this.deps.wake.wakeMachines(target.machineIds, by);
         run.machines = res.queued;
         run.skipped = res.skipped.length;
       } catch (err) {
@@ -219,7 +235,11 @@ export class PowerSchedules {
       const rows =
         'all' in target
           ? (await this.deps.repo.allMachines()).filter((m) => m.enabled && !m.pending)
-          : await this.deps.repo.machinesByIds(target.machineIds);
+          : 'groupId' in target
+            ? ((await this.deps.repo.machinesInGroup(target.groupId)) ?? []).filter(
+                (m) => m.enabled && !m.pending,
+              )
+            : await this.deps.repo.machinesByIds(target.machineIds);
       run.machines = rows.length;
       run.noAgent = rows.length;
       await this.deps.recorder.recordMany(

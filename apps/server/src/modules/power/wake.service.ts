@@ -23,6 +23,18 @@ export interface WakeBy {
   scheduleId?: string | null;
 }
 
+/** Enabled, approved machines to wake, and the others as skipped (for "all" and a group). */
+function splitWakeable(rows: WakeMachineRow[]): [WakeMachineRow[], WakeSkip[]] {
+  const skipped: WakeSkip[] = [];
+  const ok: WakeMachineRow[] = [];
+  for (const m of rows) {
+    if (m.pending) skipped.push({ machineId: m.id, reason: 'pending' });
+    else if (!m.enabled) skipped.push({ machineId: m.id, reason: 'disabled' });
+    else ok.push(m);
+  }
+  return [ok, skipped];
+}
+
 /**
  * Wake-on-LAN of machines: takes a list of machines (one, a selection, all; a group is one more
  * caller), finds the boot network's broadcast address and the boot interface's address, and queues
@@ -102,21 +114,18 @@ export class WakeService {
 
   /** A selection or all machines (all: every enabled, approved one; the others are listed as skipped). */
   async wake(req: WakeRequest, by: WakeBy): Promise<WakeResult> {
-    if ('all' in req) {
-      const rows = await this.deps.repo.allMachines();
-      const skipped: WakeSkip[] = [];
-      const ok: WakeMachineRow[] = [];
-      for (const m of rows) {
-        if (m.pending) skipped.push({ machineId: m.id, reason: 'pending' });
-        else if (!m.enabled) skipped.push({ machineId: m.id, reason: 'disabled' });
-        else ok.push(m);
-      }
-      return this.send(ok, skipped, by);
-    }
+    if ('all' in req) return this.send(...splitWakeable(await this.deps.repo.allMachines()), by);
     return this.wakeMachines(req.machineIds, by);
   }
 
-  /** The machines of a list (a selection; a group's members): pending and unknown ones are skipped. */
+  /** The members of a group (POST /groups/{id}/wake): 404 if unknown; disabled and pending ones skipped. */
+  async wakeGroup(groupId: string, by: WakeBy): Promise<WakeResult> {
+    const rows = await this.deps.repo.machinesInGroup(groupId);
+    if (!rows) throw notFound('group', groupId);
+    return this.send(...splitWakeable(rows), by);
+  }
+
+  /** The machines of a list (a selection): pending and unknown ones are skipped. */
   async wakeMachines(ids: string[], by: WakeBy): Promise<WakeResult> {
     const unique = [...new Set(ids)];
     const rows = await this.deps.repo.machinesByIds(unique);

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { EndReason, Lun, Settings } from '@ggnet/contracts';
+import type { EndReason, Lun } from '@ggnet/contracts';
 import { conflict, notFound } from '../../errors/app-error.js';
 import { isUniqueViolation, nowIso, uniqueViolationColumn } from '../../db/database.js';
 import type { EventBus } from '../../events/event-bus.js';
@@ -9,6 +9,7 @@ import { KeyedMutex } from '../../lib/keyed-mutex.js';
 import { parseJson } from '../../lib/json.js';
 import type { IscsiRuntime } from '../targets/iscsi.runtime.js';
 import type { ImagesRepository } from '../images/images.repository.js';
+import type { EffectiveResolver } from '../groups/effective-resolver.js';
 import type { MachineRow, MachinesRepository } from '../machines/machines.repository.js';
 import type { SettingsService } from '../settings/settings.service.js';
 import type { StorageService } from '../writebacks/storage.service.js';
@@ -28,6 +29,8 @@ export interface OrchestratorDeps {
   targetManager: TargetManager;
   iscsi: IscsiRuntime;
   settings: SettingsService;
+  /** What a machine boots with: its settings after inheritance (group, defaults) and ring releases. */
+  effective: Pick<EffectiveResolver, 'forMachine'>;
   bus: EventBus;
   log: Logger;
 }
@@ -96,29 +99,29 @@ export class SessionOrchestrator implements BootSessionStarter {
 
   // ---- start ----------------------------------------------------------------------
 
-  private async disksFor(m: MachineRow, s: Settings): Promise<Disk[]> {
-    const bootImageId = m.boot_image_id ?? s.machines.defaultImageId;
-    if (!bootImageId)
+  /** The disks of the machine's effective settings, each at the version it boots (ring or published). */
+  private async disksFor(m: MachineRow): Promise<{ disks: Disk[]; keepWriteback: boolean }> {
+    const eff = await this.d.effective.forMachine(m);
+    if (!eff.disks.some((d) => d.kind === 'boot'))
       throw conflict(
         'no_boot_image',
         `machine ${m.name} has no boot image and there is no default image`,
-        'assign an image to the machine (bootImageId) or set machines.defaultImageId',
+        'assign an image to the machine or its group (bootImageId) or set machines.defaultImageId',
       );
-    const ids = [bootImageId, ...parseJson<string[]>(m.extra_image_ids, []).filter((i) => i !== bootImageId)];
     const disks: Disk[] = [];
-    for (const [i, imageId] of ids.entries()) {
-      const img = await this.d.images.findRow(imageId);
-      if (!img) throw notFound('image', imageId);
-      if (!img.published_version_id)
+    for (const d of eff.disks) {
+      const img = await this.d.images.findRow(d.imageId);
+      if (!img) throw notFound('image', d.imageId);
+      if (!d.versionId)
         throw conflict(
           'image_not_published',
           `image ${img.name} has no published version`,
           'publish a ready version of the image first',
         );
-      await this.d.storage.readyVersion(imageId, img.published_version_id);
-      disks.push({ kind: i === 0 ? 'boot' : 'extra', imageId, versionId: img.published_version_id });
+      await this.d.storage.readyVersion(d.imageId, d.versionId);
+      disks.push({ kind: d.kind, imageId: d.imageId, versionId: d.versionId });
     }
-    return disks;
+    return { disks, keepWriteback: eff.settings.keepWriteback.value };
   }
 
   private async start(req: BootSessionRequest, attempt: number): Promise<BootSessionInfo> {
@@ -132,7 +135,7 @@ export class SessionOrchestrator implements BootSessionStarter {
       );
     if (!m.enabled) throw conflict('machine_disabled', `machine ${m.name} is disabled`, 'enable it first');
     const s = await this.d.settings.get();
-    const disks = await this.disksFor(m, s);
+    const { disks, keepWriteback } = await this.disksFor(m);
     const driver = await this.d.iscsi.driver();
     const portal = await this.d.iscsi.clientPortal();
 
@@ -194,7 +197,7 @@ export class SessionOrchestrator implements BootSessionStarter {
       for (const disk of disks) {
         let wb: WritebackRow | undefined;
         // keep-writeback machines and maintenance continue on their kept disk (e.g. across update reboots)
-        if (m.keep_writeback || req.mode === 'maintenance') {
+        if (keepWriteback || req.mode === 'maintenance') {
           const kept = await this.d.writebacks.findKept(m.id, disk.imageId);
           if (kept && (await this.d.storage.attach(kept.id, sessionId, null, lun))) {
             wb = kept;
@@ -310,10 +313,11 @@ export class SessionOrchestrator implements BootSessionStarter {
     );
     if (!n) return false;
     const m = await this.d.machines.findById(s.machine_id);
+    const keepWriteback = m ? (await this.d.effective.forMachine(m)).settings.keepWriteback.value : false;
     // maintenance work survives reboots and idle ends: only an explicit stop (or apply) drops it
     const keepAll =
       !!opts.keepWriteback ||
-      m?.keep_writeback === 1 ||
+      keepWriteback ||
       (s.mode === 'maintenance' && reason !== 'stopped' && reason !== 'applied');
     // `applied`: the boot disk is about to become a version, so it must not be discarded
     const keep = (w: WritebackRow) => keepAll || (reason === 'applied' && w.id === s.writeback_id);

@@ -10,7 +10,7 @@ export type BulkAction = MachineBulk['action'];
 export function BulkBar(props: {
   count: number;
   onRun: (action: 'enable' | 'disable' | 'approve') => void;
-  onAsk: (action: 'assignImage' | 'setBootMode' | 'delete') => void;
+  onAsk: (action: 'assignImage' | 'setBootMode' | 'moveToGroup' | 'delete') => void;
   onClear: () => void;
   /** Wake-on-LAN of the selection. */
   onWake: () => void;
@@ -35,6 +35,9 @@ export function BulkBar(props: {
       </Button>
       <Button size="xs" variant="light" onClick={() => props.onAsk('setBootMode')}>
         Set boot mode…
+      </Button>
+      <Button size="xs" variant="light" onClick={() => props.onAsk('moveToGroup')}>
+        Move to group…
       </Button>
       <Button size="xs" variant="light" color="red" onClick={() => props.onAsk('delete')}>
         Delete

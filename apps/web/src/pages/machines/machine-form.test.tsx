@@ -70,7 +70,14 @@ describe('<MachineFormModal>', () => {
         }),
       );
       renderWithProviders(
-        <MachineFormModal opened machine={null} images={[]} onClose={() => undefined} onSubmit={onSubmit} />,
+        <MachineFormModal
+          opened
+          machine={null}
+          images={[]}
+          groups={[]}
+          onClose={() => undefined}
+          onSubmit={onSubmit}
+        />,
       );
       await user.click(screen.getByRole('button', { name: 'Add machine' }));
       expect(await screen.findByText('a name is required')).toBeInTheDocument();

@@ -5,6 +5,7 @@ import { useNavigate, useSearch } from '@tanstack/react-router';
 import type { Machine, MachineBulk, MachineBulkResult, MachineUpdate } from '@ggnet/contracts';
 import {
   useApiMutation,
+  useGroups,
   useImages,
   useLiveSessions,
   useMachineCount,
@@ -45,12 +46,19 @@ export function MachinesPage() {
     status: search.status,
     bootMode: search.bootMode,
     imageId: search.imageId,
+    groupId: search.groupId,
     sort,
     limit: PAGE_SIZE,
     offset: (page - 1) * PAGE_SIZE,
   });
   const images = useImages();
   const media = useMedia();
+  const groups = useGroups();
+  const groupList = groups.data?.items ?? [];
+  const groupName = useMemo(
+    () => new Map((groups.data?.items ?? []).map((g) => [g.id, g.name])),
+    [groups.data],
+  );
   const sessions = useLiveSessions();
   const pending = useMachineCount('pending');
   const imageList = images.data?.items ?? [];
@@ -97,12 +105,15 @@ export function MachinesPage() {
 
   const wake = useWake();
   const items = list.data?.items ?? [];
-  const runBulk = async (action: BulkAction, extra: Pick<MachineBulk, 'bootImageId' | 'bootMode'> = {}) => {
+  const runBulk = async (
+    action: BulkAction,
+    extra: Pick<MachineBulk, 'bootImageId' | 'bootMode' | 'groupId'> = {},
+  ) => {
     const r = await bulk.mutateAsync({ ids: [...selected], action, ...extra });
     notifyOk(`${r.affected} machine${r.affected === 1 ? '' : 's'} updated`);
     setSelected(new Set());
   };
-  const filtered = !!(search.q || search.status || search.bootMode || search.imageId);
+  const filtered = !!(search.q || search.status || search.bootMode || search.imageId || search.groupId);
 
   return (
     <>
@@ -136,7 +147,13 @@ export function MachinesPage() {
         <PendingBanner count={pending.data} onShow={() => setSearch({ status: 'pending' })} />
       )}
       <Card withBorder padding={0}>
-        <MachineFilters search={search} images={imageList} total={list.data?.total} onChange={setSearch} />
+        <MachineFilters
+          search={search}
+          images={imageList}
+          groups={groupList}
+          total={list.data?.total}
+          onChange={setSearch}
+        />
         {canWrite && selected.size > 0 && (
           <BulkBar
             count={selected.size}
@@ -165,6 +182,7 @@ export function MachinesPage() {
               selected={selected}
               onSelect={setSelected}
               imageName={imageName}
+              groupName={groupName}
               sessionByMachine={sessionByMachine}
               trafficByMachine={trafficByMachine}
               onOpen={(m) => setDetailId(m.id)}
@@ -192,6 +210,7 @@ export function MachinesPage() {
       <MachineDrawer
         machine={items.find((m) => m.id === detailId) ?? null}
         images={imageList}
+        groups={groupList}
         onClose={() => setDetailId(null)}
       />
       <MachineFormModal
@@ -199,6 +218,7 @@ export function MachinesPage() {
         machine={editing}
         images={imageList}
         media={media.data?.items ?? []}
+        groups={groupList}
         onClose={() => setFormOpen(false)}
         onSubmit={async (req) => {
           const m = await save.mutateAsync(req);
@@ -233,9 +253,14 @@ export function MachinesPage() {
         onConfirm={() => runBulk('delete')}
       />
       <BulkModal
-        action={bulkConfirm === 'assignImage' || bulkConfirm === 'setBootMode' ? bulkConfirm : null}
+        action={
+          bulkConfirm === 'assignImage' || bulkConfirm === 'setBootMode' || bulkConfirm === 'moveToGroup'
+            ? bulkConfirm
+            : null
+        }
         count={selected.size}
         images={imageList}
+        groups={groupList}
         busy={bulk.isPending}
         onApply={(extra) => runBulk(bulkConfirm!, extra)}
         onClose={() => setBulkConfirm(null)}

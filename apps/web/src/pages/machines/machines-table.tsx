@@ -17,6 +17,7 @@ export function MachinesTable(props: {
   selected: Set<string>;
   onSelect: (ids: Set<string>) => void;
   imageName: Map<string, string>;
+  groupName: Map<string, string>;
   sessionByMachine: Map<string, Session>;
   /** Live traffic by machine id (GET /traffic, kept current by traffic.sample events). */
   trafficByMachine?: Map<string, TrafficSnapshot['machines'][number]>;
@@ -56,6 +57,7 @@ export function MachinesTable(props: {
             {header('status', 'Status')}
             {header('mac', 'MAC')}
             {header('ip', 'IP')}
+            <Table.Th>Group</Table.Th>
             <Table.Th>Image</Table.Th>
             {header('bootMode', 'Mode')}
             <Table.Th>Uptime</Table.Th>
@@ -112,15 +114,37 @@ export function MachinesTable(props: {
                 )}
               </Table.Td>
               <Table.Td fz="sm">
-                {m.bootImageId ? (
-                  (props.imageName.get(m.bootImageId) ?? '…')
+                {m.groupId ? (
+                  (props.groupName.get(m.groupId) ?? '…')
+                ) : (
+                  <Text span c="dimmed">
+                    —
+                  </Text>
+                )}
+              </Table.Td>
+              <Table.Td fz="sm" data-source={m.effective.bootImageId.source}>
+                {m.effective.bootImageId.value ? (
+                  (props.imageName.get(m.effective.bootImageId.value) ?? '…')
                 ) : (
                   <Text span c="dimmed">
                     none
                   </Text>
                 )}
+                {m.effective.bootImageId.source !== 'machine' && m.effective.bootImageId.value && (
+                  <Text span size="xs" c="dimmed">
+                    {' '}
+                    ({m.effective.bootImageId.source})
+                  </Text>
+                )}
+                {m.effective.bootVersion.source === 'ring' && (
+                  <Badge size="xs" color="orange" variant="light" ml={4}>
+                    ring
+                  </Badge>
+                )}
               </Table.Td>
-              <Table.Td fz="sm">{m.bootMode}</Table.Td>
+              <Table.Td fz="sm" data-source={m.effective.bootMode.source}>
+                {m.effective.bootMode.value}
+              </Table.Td>
               <Table.Td>
                 <Uptime session={props.sessionByMachine.get(m.id)} />
               </Table.Td>

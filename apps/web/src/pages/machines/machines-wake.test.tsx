@@ -89,7 +89,7 @@ describe('<MachineDrawer> last wake', () => {
       ],
     ]);
     vi.stubGlobal('fetch', f.fn);
-    renderWithProviders(<MachineDrawer machine={off} images={[]} onClose={() => undefined} />);
+    renderWithProviders(<MachineDrawer machine={off} images={[]} groups={[]} onClose={() => undefined} />);
     await waitFor(() =>
       expect(screen.getByTestId('last-wake')).toHaveTextContent(
         'by schedule:Opening (magic packet to 10.0.0.255:9)',

@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { screen, waitFor, within } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
 import type { Schedule } from '@ggnet/contracts';
-import { aMachine, page } from '../../test/fixtures';
+import { aGroup, aMachine, page } from '../../test/fixtures';
 import { fakeFetch, renderWithProviders } from '../../test/render';
 import { PowerPage } from './power-page';
 
@@ -46,6 +46,7 @@ function setup() {
       200,
       page([aMachine({ id: 'm1', name: 'pc-01' }), aMachine({ id: 'm2', name: 'pc-02' })]),
     ],
+    ['GET /api/v1/groups', 200, page([aGroup({ id: 'g1', name: 'vip-room' })])],
     ['POST /api/v1/power/schedules', 201, { ...opening, id: 's2', name: 'Closing' }],
     ['PATCH /api/v1/power/schedules/s1', 200, { ...opening, enabled: false }],
     [
@@ -86,7 +87,7 @@ describe('<PowerPage>', () => {
     expect(calls.some((c) => c.method === 'POST')).toBe(false);
     // remove the bad time (the tags input's last tag) and give a good one
     await u.type(times, '{Backspace}23:30{Enter}');
-    await u.click(within(dialog).getByLabelText('All enabled, approved machines'));
+    await u.click(within(dialog).getByText('Chosen machines'));
     await u.click(within(dialog).getByRole('textbox', { name: 'Machines' }));
     await u.click(await screen.findByRole('option', { name: 'pc-02', hidden: true }));
     await u.click(within(dialog).getByRole('button', { name: 'Create' }));
@@ -98,6 +99,27 @@ describe('<PowerPage>', () => {
         days: ['mon', 'tue', 'wed', 'thu', 'fri', 'sat'],
         times: ['09:00', '23:30'],
         target: { machineIds: ['m2'] },
+      }),
+    );
+  });
+
+  it("wakes a group's machines on a schedule: the group is chosen by name", async () => {
+    const calls = setup();
+    const u = userEvent.setup();
+    await u.click(await screen.findByRole('button', { name: 'New schedule' }));
+    const dialog = await screen.findByRole('dialog');
+    await u.type(within(dialog).getByLabelText('Name'), 'VIP opening');
+    await u.click(within(dialog).getByText('A group'));
+    await u.click(within(dialog).getByRole('button', { name: 'Create' }));
+    expect(await within(dialog).findByText('choose a group')).toBeInTheDocument();
+    await u.click(within(dialog).getByRole('textbox', { name: 'Group' }));
+    await u.click(await screen.findByRole('option', { name: 'vip-room', hidden: true }));
+    await u.click(within(dialog).getByRole('button', { name: 'Create' }));
+    await waitFor(() =>
+      expect(calls.find((c) => c.method === 'POST')?.body).toMatchObject({
+        name: 'VIP opening',
+        action: 'wake',
+        target: { groupId: 'g1' },
       }),
     );
   });

@@ -3,7 +3,7 @@ import { Button, Card, Group, Text } from '@mantine/core';
 import { IconCalendarPlus, IconPower } from '@tabler/icons-react';
 import type { Schedule, ScheduleCreate, ScheduleUpdate } from '@ggnet/contracts';
 import { useSchedules, useWake } from '../../api/power';
-import { useApiMutation, useMachines } from '../../api/queries';
+import { useApiMutation, useGroups, useMachines } from '../../api/queries';
 import { useCan } from '../../api/use-auth';
 import { ConfirmDialog } from '../../components/confirm';
 import { QueryTable } from '../../components/query-state';
@@ -18,6 +18,11 @@ export function PowerPage() {
   const canWrite = useCan('operator');
   const list = useSchedules();
   const machines = useMachines({ limit: 500, sort: 'name' });
+  const groups = useGroups();
+  const groupName = useMemo(
+    () => new Map((groups.data?.items ?? []).map((g) => [g.id, g.name])),
+    [groups.data],
+  );
   const wake = useWake();
   const [editing, setEditing] = useState<Schedule | null>(null);
   const [formOpen, setFormOpen] = useState(false);
@@ -86,6 +91,7 @@ export function PowerPage() {
               items={data.items}
               canWrite={canWrite}
               machineName={machineName}
+              groupName={groupName}
               onToggle={(s) => save.mutate({ id: s.id, body: { enabled: !s.enabled } })}
               onEdit={(s) => {
                 setEditing(s);
@@ -106,6 +112,7 @@ export function PowerPage() {
         opened={formOpen}
         schedule={editing}
         machines={machines.data?.items ?? []}
+        groups={groups.data?.items ?? []}
         timeZone={timeZone}
         busy={save.isPending}
         onClose={() => setFormOpen(false)}

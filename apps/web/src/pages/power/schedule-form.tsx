@@ -5,6 +5,7 @@ import {
   Modal,
   MultiSelect,
   SegmentedControl,
+  Select,
   Stack,
   Switch,
   TagsInput,
@@ -14,6 +15,7 @@ import {
 import {
   SCHEDULE_DAYS,
   SCHEDULE_TIME_RE,
+  type Group as MachineGroup,
   type Machine,
   type PowerAction,
   type Schedule,
@@ -35,13 +37,14 @@ export const DAY_LABEL: Record<ScheduleDay, string> = {
 
 /**
  * A schedule: name, wake or shutdown, days, times (HH:MM, the site's time zone) and which machines
- * (all, or chosen ones). Checked like the server before sending; the server's field errors land on
+ * (all, a group's, or chosen ones). Checked like the server before sending; the server's field errors land on
  * their fields.
  */
 export function ScheduleForm(props: {
   opened: boolean;
   schedule: Schedule | null;
   machines: Machine[];
+  groups?: MachineGroup[];
   timeZone: string;
   busy: boolean;
   onClose: () => void;
@@ -52,7 +55,8 @@ export function ScheduleForm(props: {
   const [action, setAction] = useState<PowerAction>('wake');
   const [days, setDays] = useState<ScheduleDay[]>([]);
   const [times, setTimes] = useState<string[]>([]);
-  const [all, setAll] = useState(true);
+  const [kind, setKind] = useState<'all' | 'group' | 'machines'>('all');
+  const [groupId, setGroupId] = useState<string | null>(null);
   const [machineIds, setMachineIds] = useState<string[]>([]);
   const [enabled, setEnabled] = useState(true);
   const [errors, setErrors] = useState<Record<string, string>>({});
@@ -63,7 +67,8 @@ export function ScheduleForm(props: {
     setAction(s?.action ?? 'wake');
     setDays(s?.days ?? ['mon', 'tue', 'wed', 'thu', 'fri']);
     setTimes(s?.times ?? ['09:00']);
-    setAll(!s || 'all' in s.target);
+    setKind(!s || 'all' in s.target ? 'all' : 'groupId' in s.target ? 'group' : 'machines');
+    setGroupId(s && 'groupId' in s.target ? s.target.groupId : null);
     setMachineIds(s && 'machineIds' in s.target ? s.target.machineIds : []);
     setEnabled(s?.enabled ?? true);
     setErrors({});
@@ -76,7 +81,8 @@ export function ScheduleForm(props: {
     if (!times.length) e.times = 'give at least one time';
     const bad = times.filter((t) => !SCHEDULE_TIME_RE.test(t));
     if (bad.length) e.times = `${bad.join(', ')}: times are HH:MM, 00:00-23:59`;
-    if (!all && !machineIds.length) e.target = 'choose machines, or all';
+    if (kind === 'machines' && !machineIds.length) e.target = 'choose machines, or all';
+    if (kind === 'group' && !groupId) e.target = 'choose a group';
     setErrors(e);
     if (Object.keys(e).length) return;
     try {
@@ -86,7 +92,7 @@ export function ScheduleForm(props: {
         action,
         days: SCHEDULE_DAYS.filter((d) => days.includes(d)),
         times,
-        target: all ? { all: true } : { machineIds },
+        target: kind === 'all' ? { all: true } : kind === 'group' ? { groupId: groupId! } : { machineIds },
       });
       props.onClose();
     } catch (err) {
@@ -156,12 +162,31 @@ export function ScheduleForm(props: {
           error={errors.times}
         />
         <div>
-          <Switch
-            label="All enabled, approved machines"
-            checked={all}
-            onChange={(e) => setAll(e.currentTarget.checked)}
+          <Text size="sm" fw={500} mb={4}>
+            Machines
+          </Text>
+          <SegmentedControl
+            aria-label="Machines"
+            value={kind}
+            onChange={(v) => setKind(v as typeof kind)}
+            data={[
+              { value: 'all', label: 'All enabled, approved' },
+              { value: 'group', label: 'A group' },
+              { value: 'machines', label: 'Chosen machines' },
+            ]}
           />
-          {!all && (
+          {kind === 'group' && (
+            <Select
+              mt="xs"
+              label="Group"
+              description="its enabled, approved members when the schedule fires"
+              data={(props.groups ?? []).map((g) => ({ value: g.id, label: g.name }))}
+              value={groupId}
+              onChange={setGroupId}
+              error={errors.target}
+            />
+          )}
+          {kind === 'machines' && (
             <MultiSelect
               mt="xs"
               label="Machines"

@@ -19,6 +19,7 @@ export function SchedulesTable(props: {
   items: Schedule[];
   canWrite: boolean;
   machineName: Map<string, string>;
+  groupName?: Map<string, string>;
   onToggle: (s: Schedule) => void;
   onEdit: (s: Schedule) => void;
   onDelete: (s: Schedule) => void;
@@ -55,7 +56,9 @@ export function SchedulesTable(props: {
             <Table.Td fz="sm">
               {'all' in s.target
                 ? 'all'
-                : s.target.machineIds.map((id) => props.machineName.get(id) ?? '…').join(', ')}
+                : 'groupId' in s.target
+                  ? `group ${props.groupName?.get(s.target.groupId) ?? '…'}`
+                  : s.target.machineIds.map((id) => props.machineName.get(id) ?? '…').join(', ')}
             </Table.Td>
             <Table.Td fz="sm">{s.enabled ? formatDateTime(s.nextAt) : 'off'}</Table.Td>
             <Table.Td fz="xs">{lastRun(s.lastRun)}</Table.Td>
