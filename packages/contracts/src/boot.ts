@@ -59,7 +59,15 @@ export const DhcpSnippet = z.object({
 });
 export type DhcpSnippet = z.infer<typeof DhcpSnippet>;
 
-export const DAEMON_STATES = ['off', 'stopped', 'starting', 'running', 'restarting', 'failed'] as const;
+export const DAEMON_STATES = [
+  'off',
+  'stopped',
+  'starting',
+  'running',
+  'restarting',
+  'failed',
+  'conflict',
+] as const;
 
 export const DhcpStatus = z.object({
   mode: z.enum(['off', 'dhcp', 'proxy']),

@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { rmSync, statSync } from 'node:fs';
+import { existsSync, rmSync, statSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { open, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -49,17 +50,38 @@ export {
   type LoopFs,
 } from '@ggnet/testkit';
 
-/** Config for a test context with its own tgtd (random control port) and a loopback portal on a free port. */
-export async function iscsiConfig(extra: Record<string, unknown> = {}) {
-  const portalPort = await freePort();
+/**
+ * Config for a test context with its own tgtd (random control port) and a loopback portal on a free
+ * port. One daemon unless `daemons` says more (daemon i: control port + i, portal port + i, both
+ * checked free).
+ */
+export async function iscsiConfig(extra: Record<string, unknown> = {}, daemons = 1) {
+  let portalPort = await freePort();
+  let controlPort = freeControlPort();
+  for (let tries = 0; daemons > 1 && tries < 50; tries++) {
+    const ports = await Promise.all(Array.from({ length: daemons - 1 }, (_, i) => portFree(portalPort + 1 + i)));
+    const controls = Array.from({ length: daemons }, (_, i) => !existsSync(`/var/run/tgtd/socket.${controlPort + i}.lock`));
+    if (ports.every(Boolean) && controls.every(Boolean)) break;
+    portalPort = await freePort();
+    controlPort = freeControlPort();
+  }
   return {
     portalPort,
     config: {
-      tgtControlPort: freeControlPort(),
-      settings: { iscsi: { portal: `127.0.0.1:${portalPort}` } },
+      tgtControlPort: controlPort,
+      settings: { iscsi: { portal: `127.0.0.1:${portalPort}`, daemons } },
       ...extra,
     } as Record<string, unknown>,
   };
+}
+
+/** A TCP port on 127.0.0.1 that nothing listens on now. */
+function portFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.once('error', () => resolve(false));
+    s.listen({ port, host: '127.0.0.1', exclusive: true }, () => s.close(() => resolve(true)));
+  });
 }
 
 /**
@@ -89,12 +111,17 @@ export async function closeIscsiContext(
   controlPort: number | undefined,
   after?: () => unknown,
 ): Promise<void> {
-  const pid = t?.container.iscsi.daemonPid ?? null;
+  const pids = t?.container.iscsi.daemonPids ?? [];
   t?.container.reconciler.stop();
   await t?.container.storage.idle();
   await t?.container.iscsi.stop(true).catch(() => undefined);
-  if (controlPort && t)
-    await stopTgtd(controlPort, pid ?? alivePid(join(t.config.dataDir, 'run', `tgtd.${controlPort}.pid`)));
+  // every daemon of the context (control port + i), each by its own PID
+  for (let i = 0; controlPort && t && i < Math.max(1, pids.length); i++) {
+    const port = controlPort + i;
+    const pid = pids[i] ?? alivePid(join(t.config.dataDir, 'run', `tgtd.${port}.pid`));
+    // no PID of ours: whatever holds that port is not ours to stop (a foreign tgtd in a test)
+    if (pid) await stopTgtd(port, pid);
+  }
   try {
     await t?.close();
   } finally {

@@ -92,7 +92,7 @@ describe('SupervisedDaemon', () => {
     let healthy = true;
     const base = spec(d);
     const s = new SupervisedDaemon(
-      { ...base, unhealthyAfter: 2, healthCheck: async () => healthy && (await base.healthCheck()) },
+      { ...base, unhealthyAfter: 2, healthCheck: async () => healthy && (await base.healthCheck(0)) },
       log,
     );
     cleanups.push(() => s.stop(true));

@@ -48,6 +48,17 @@ export class TargetsRepository {
     return this.db.selectFrom('targets').selectAll().execute();
   }
 
+  /** Targets per daemon (rows not being deleted): the load the placement of a new target balances. */
+  async loadByDaemon(): Promise<Map<number, number>> {
+    const rows = await this.db
+      .selectFrom('targets')
+      .select(['tgt_daemon', (eb) => eb.fn.countAll<number>().as('n')])
+      .where('state', '!=', 'deleting')
+      .groupBy('tgt_daemon')
+      .execute();
+    return new Map(rows.map((r) => [r.tgt_daemon ?? 0, Number(r.n)]));
+  }
+
   bySession(sessionId: string, db: Kysely<DB> = this.db): Promise<TargetRow[]> {
     return db.selectFrom('targets').selectAll().where('session_id', '=', sessionId).execute();
   }
