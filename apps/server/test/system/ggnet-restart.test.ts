@@ -85,6 +85,7 @@ describeEachDialect('GGnet restart keeps booted clients running', (dialect) => {
       GGNET_JWT_SECRET: t.config.jwtSecret!,
       GGNET_LOG_LEVEL: 'warn',
       GGNET_TGT_CONTROL_PORT: String(controlPort),
+      GGNET_TGT_DAEMONS: '1',
       GGNET_ISCSI_PORTAL: `127.0.0.1:${portalPort}`,
       GGNET_STORAGE_RESERVE: '0',
       GGNET_RECONCILE_INTERVAL: '2',

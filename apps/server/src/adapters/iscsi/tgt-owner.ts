@@ -93,7 +93,10 @@ export function foreignTgtd(controlPort: number, ownPid: number | null): Foreign
 
 export function describeForeign(controlPort: number, pid: number | null, otherNetns: boolean): ForeignTgtd {
   const command = pid === null ? '' : cmdline(pid);
-  const who = pid === null ? 'another tgtd' : `another tgtd (pid ${pid}${otherNetns ? ', in another network namespace' : ''})`;
+  const who =
+    pid === null
+      ? 'another tgtd'
+      : `another tgtd (pid ${pid}${otherNetns ? ', in another network namespace' : ''})`;
   return {
     controlPort,
     pid,

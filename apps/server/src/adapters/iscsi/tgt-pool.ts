@@ -70,7 +70,8 @@ export class TgtPool implements IscsiTargetDriver {
     );
     const all = each.flat();
     // a target that no placement names yet (a restart) is served where it was found
-    for (const t of all) if (!this.where.has(t.iqn) && t.daemon !== undefined) this.where.set(t.iqn, t.daemon);
+    for (const t of all)
+      if (!this.where.has(t.iqn) && t.daemon !== undefined) this.where.set(t.iqn, t.daemon);
     return all;
   }
 
@@ -144,6 +145,8 @@ export function chooseDaemon(
   const min = Math.min(...candidates.map((i) => load[i]!));
   const total = candidates.reduce((n, i) => n + load[i]!, 0);
   const slack = Math.max(2, Math.ceil((0.1 * total) / candidates.length));
-  const order = [...candidates].sort((a, b) => score(`${machineId}#${b}`) - score(`${machineId}#${a}`) || a - b);
+  const order = [...candidates].sort(
+    (a, b) => score(`${machineId}#${b}`) - score(`${machineId}#${a}`) || a - b,
+  );
   return order.find((i) => load[i]! <= min + slack) ?? order[0]!;
 }
