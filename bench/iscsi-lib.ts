@@ -1,4 +1,6 @@
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
@@ -11,6 +13,15 @@ const MiB = 1024 ** 2;
 
 /** A tool's stdout (argument array; an hour at most: big copies and mkfs). */
 export const sh = (cmd: string, args: string[]): Promise<string> => run(cmd, args, { timeoutMs: 3600_000 });
+
+/** Nothing listens on 127.0.0.1:port now. */
+function tcpFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const srv = createServer();
+    srv.once('error', () => resolve(false));
+    srv.listen({ port, host: '127.0.0.1', exclusive: true }, () => srv.close(() => resolve(true)));
+  });
+}
 
 /** Percentile by nearest rank (p in 0..100). */
 export function pct(sorted: number[], p: number): number {
@@ -43,16 +54,31 @@ export interface BenchContainer {
   close(): Promise<void>;
 }
 
-/** A GGnet container (SQLite) in dataDir with its own tgtd on a loopback portal. */
-export async function benchContainer(dataDir: string): Promise<BenchContainer> {
-  const portalPort = await freePort();
-  const controlPort = freeControlPort();
+/**
+ * A GGnet container (SQLite) in dataDir with its own tgtd on a loopback portal; `daemons` tgtd
+ * instances (default 1; daemon i on control port + i and portal port + i, both checked free).
+ */
+export async function benchContainer(dataDir: string, daemons = 1): Promise<BenchContainer> {
+  let portalPort = await freePort();
+  let controlPort = freeControlPort();
+  for (let tries = 0; daemons > 1 && tries < 50; tries++) {
+    const free = await Promise.all(
+      Array.from({ length: daemons - 1 }, (_, i) => tcpFree(portalPort + 1 + i)),
+    );
+    const controls = Array.from(
+      { length: daemons },
+      (_, i) => !existsSync(`/var/run/tgtd/socket.${controlPort + i}.lock`),
+    );
+    if (free.every(Boolean) && controls.every(Boolean)) break;
+    portalPort = await freePort();
+    controlPort = freeControlPort();
+  }
   const config = ConfigSchema.parse({
     dataDir,
     logLevel: 'silent',
     jwtSecret: randomBytes(32).toString('hex'),
     tgtControlPort: controlPort,
-    settings: { iscsi: { portal: `127.0.0.1:${portalPort}` }, storage: { reserveBytes: 0 } },
+    settings: { iscsi: { portal: `127.0.0.1:${portalPort}`, daemons }, storage: { reserveBytes: 0 } },
   });
   const c = createContainer(config, { log: pino({ level: process.env.BENCH_LOG ?? 'silent' }) });
   await migrateToLatest(c.database);
@@ -72,9 +98,9 @@ export async function benchContainer(dataDir: string): Promise<BenchContainer> {
  * A GGnet container (benchContainer) on an XFS (reflink) loop filesystem of `sizeGiB` made under
  * `parent`; both are cleaned up by `cleanup`, also on Ctrl-C or SIGTERM.
  */
-export async function benchOnXfs(sizeGiB: number, parent: string) {
+export async function benchOnXfs(sizeGiB: number, parent: string, daemons = 1) {
   const fs = await loopXfs(sizeGiB, parent);
-  const bench = await benchContainer(join(fs.dir, 'data'));
+  const bench = await benchContainer(join(fs.dir, 'data'), daemons);
   const cleanup = async () => {
     await bench.close().catch(() => undefined);
     await fs.cleanup();

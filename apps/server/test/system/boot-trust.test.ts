@@ -64,7 +64,10 @@ type Creds = { initiator: string; user: string; password: string };
         portalPort = await freePort();
         controlPort = freeControlPort();
         t = await createTestContext(dialect, {
-          config: { tgtControlPort: controlPort, settings: { iscsi: { portal: `${HOST}:${portalPort}` } } },
+          config: {
+            tgtControlPort: controlPort,
+            settings: { iscsi: { portal: `${HOST}:${portalPort}`, daemons: 1 } },
+          },
         });
         await t.container.settings.update({ storage: { reserveBytes: 0 } }, 'test');
         await t.container.iscsi.start();
