@@ -90,7 +90,14 @@ export const StorageSummary = z.object({
 export type StorageSummary = z.infer<typeof StorageSummary>;
 
 /** `conflict`: the daemon's control port is held by a tgtd that is not GGnet's own (never used). */
-export const ISCSI_DAEMON_STATES = ['stopped', 'starting', 'running', 'restarting', 'failed', 'conflict'] as const;
+export const ISCSI_DAEMON_STATES = [
+  'stopped',
+  'starting',
+  'running',
+  'restarting',
+  'failed',
+  'conflict',
+] as const;
 
 const IscsiDaemon = z.object({
   state: z.enum(ISCSI_DAEMON_STATES),

@@ -40,7 +40,7 @@ export function tgtControlPortChecks(config: Config): CheckResult[] {
     return {
       name,
       status: 'ok',
-      detail: holder === null ? "free (GGnet starts its tgtd here)" : `GGnet's own tgtd (pid ${holder})`,
+      detail: holder === null ? 'free (GGnet starts its tgtd here)' : `GGnet's own tgtd (pid ${holder})`,
       required: true,
     };
   });

@@ -59,8 +59,13 @@ export async function iscsiConfig(extra: Record<string, unknown> = {}, daemons =
   let portalPort = await freePort();
   let controlPort = freeControlPort();
   for (let tries = 0; daemons > 1 && tries < 50; tries++) {
-    const ports = await Promise.all(Array.from({ length: daemons - 1 }, (_, i) => portFree(portalPort + 1 + i)));
-    const controls = Array.from({ length: daemons }, (_, i) => !existsSync(`/var/run/tgtd/socket.${controlPort + i}.lock`));
+    const ports = await Promise.all(
+      Array.from({ length: daemons - 1 }, (_, i) => portFree(portalPort + 1 + i)),
+    );
+    const controls = Array.from(
+      { length: daemons },
+      (_, i) => !existsSync(`/var/run/tgtd/socket.${controlPort + i}.lock`),
+    );
     if (ports.every(Boolean) && controls.every(Boolean)) break;
     portalPort = await freePort();
     controlPort = freeControlPort();

@@ -23,7 +23,12 @@ export function IscsiDaemons({ alertOnly = false }: { alertOnly?: boolean }) {
   return (
     <div data-testid="iscsi-daemons">
       {problems.map((d) => (
-        <Alert key={d.index} color="red" title={`Disk service: tgtd on control port ${d.controlPort} is not serving`} mb="md">
+        <Alert
+          key={d.index}
+          color="red"
+          title={`Disk service: tgtd on control port ${d.controlPort} is not serving`}
+          mb="md"
+        >
           {d.conflict ?? `GGnet's tgtd ${d.state}; see the server log and \`ggnet doctor\`.`}
           {d.conflict ? ' Boot scripts for its machines say the disk service is unavailable.' : ''}
         </Alert>

@@ -170,7 +170,10 @@ export class SupervisedDaemon extends EventEmitter {
       this.emit('conflict', conflict);
     }
     if (!this.conflictTimer) {
-      this.conflictTimer = setInterval(() => void this.retryAfterConflict(), this.spec.healthIntervalMs ?? 5000);
+      this.conflictTimer = setInterval(
+        () => void this.retryAfterConflict(),
+        this.spec.healthIntervalMs ?? 5000,
+      );
       this.conflictTimer.unref();
     }
     return new DaemonConflictError(this.spec.name, conflict);

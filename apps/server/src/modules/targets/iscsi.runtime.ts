@@ -99,7 +99,11 @@ export class IscsiRuntime {
     if (this._driver) return this._driver;
     const s = await this.settings.get();
     if (s.iscsi.backend === 'lio') {
-      this._driver = new LioDriver(this.runner, join(this.config.dataDir, 'run'), parsePortal(s.iscsi.portal));
+      this._driver = new LioDriver(
+        this.runner,
+        join(this.config.dataDir, 'run'),
+        parsePortal(s.iscsi.portal),
+      );
       return this._driver;
     }
     const n = daemonCountFor(s);
@@ -217,13 +221,15 @@ export class IscsiRuntime {
         return daemon;
       });
       const started = await Promise.allSettled(this.daemons.map((d) => d.start()));
-      for (const [i, d] of this.daemons.entries())
+      for (const d of this.daemons)
         if (d.adopted) this.log.info({ daemon: d.spec.name, pid: d.pid }, 'adopted the running tgtd');
       const failed = started.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
       // the portals of the daemons that run, even when another one failed
       await Promise.all(
         driver.members.map((m, i) =>
-          this.daemons[i]!.serving ? m.ensurePortal(portal.host, daemonPortalPort(portal.port, i)) : undefined,
+          this.daemons[i]!.serving
+            ? m.ensurePortal(portal.host, daemonPortalPort(portal.port, i))
+            : undefined,
         ),
       );
       if (failed.length) throw failed[0]!.reason;
@@ -303,9 +309,7 @@ export class IscsiRuntime {
     return {
       backend: driver.backend,
       portal: s.iscsi.portal,
-      daemon: daemons[0]
-        ? (({ index: _i, portalPort: _p, ...d }) => d)(daemons[0])
-        : null,
+      daemon: daemons[0] ? (({ index: _i, portalPort: _p, ...d }) => d)(daemons[0]) : null,
       daemons: daemons.map((d) => ({
         ...d,
         targets: perDaemon(d.index).length,
