@@ -1,11 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import { ConfigSchema, createContainer, migrateToLatest, type Container } from '@ggnet/server';
-import { freeControlPort, freePort, makeLoopFs, seedImage, sh as run } from '@ggnet/testkit';
+import { freeDaemonPorts, makeLoopFs, seedImage, sh as run } from '@ggnet/testkit';
 
 export { freeControlPort, freePort } from '@ggnet/testkit';
 const GiB = 1024 ** 3;
@@ -13,15 +11,6 @@ const MiB = 1024 ** 2;
 
 /** A tool's stdout (argument array; an hour at most: big copies and mkfs). */
 export const sh = (cmd: string, args: string[]): Promise<string> => run(cmd, args, { timeoutMs: 3600_000 });
-
-/** Nothing listens on 127.0.0.1:port now. */
-function tcpFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const srv = createServer();
-    srv.once('error', () => resolve(false));
-    srv.listen({ port, host: '127.0.0.1', exclusive: true }, () => srv.close(() => resolve(true)));
-  });
-}
 
 /** Percentile by nearest rank (p in 0..100). */
 export function pct(sorted: number[], p: number): number {
@@ -59,20 +48,7 @@ export interface BenchContainer {
  * instances (default 1; daemon i on control port + i and portal port + i, both checked free).
  */
 export async function benchContainer(dataDir: string, daemons = 1): Promise<BenchContainer> {
-  let portalPort = await freePort();
-  let controlPort = freeControlPort();
-  for (let tries = 0; daemons > 1 && tries < 50; tries++) {
-    const free = await Promise.all(
-      Array.from({ length: daemons - 1 }, (_, i) => tcpFree(portalPort + 1 + i)),
-    );
-    const controls = Array.from(
-      { length: daemons },
-      (_, i) => !existsSync(`/var/run/tgtd/socket.${controlPort + i}.lock`),
-    );
-    if (free.every(Boolean) && controls.every(Boolean)) break;
-    portalPort = await freePort();
-    controlPort = freeControlPort();
-  }
+  const { portalPort, controlPort } = await freeDaemonPorts(daemons);
   const config = ConfigSchema.parse({
     dataDir,
     logLevel: 'silent',

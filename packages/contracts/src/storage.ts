@@ -89,7 +89,10 @@ export const StorageSummary = z.object({
 });
 export type StorageSummary = z.infer<typeof StorageSummary>;
 
-/** `conflict`: the daemon's control port is held by a tgtd that is not GGnet's own (never used). */
+/**
+ * States of a supervised daemon. `conflict`: the daemon's control port is held by a tgtd that is not
+ * GGnet's own (never used).
+ */
 export const ISCSI_DAEMON_STATES = [
   'stopped',
   'starting',

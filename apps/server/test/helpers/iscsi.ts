@@ -1,7 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, rmSync, statSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { rmSync, statSync } from 'node:fs';
 import { open, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -11,8 +10,7 @@ import type { SettingsPatch } from '@ggnet/contracts';
 import { createTestContext, type Dialect, type TestContext } from './test-context.js';
 import {
   alivePid,
-  freeControlPort,
-  freePort,
+  freeDaemonPorts,
   stopTgtd,
   makeLoopFs as makeKitLoopFs,
   seedImage as seedKitImage,
@@ -56,20 +54,7 @@ export {
  * checked free).
  */
 export async function iscsiConfig(extra: Record<string, unknown> = {}, daemons = 1) {
-  let portalPort = await freePort();
-  let controlPort = freeControlPort();
-  for (let tries = 0; daemons > 1 && tries < 50; tries++) {
-    const ports = await Promise.all(
-      Array.from({ length: daemons - 1 }, (_, i) => portFree(portalPort + 1 + i)),
-    );
-    const controls = Array.from(
-      { length: daemons },
-      (_, i) => !existsSync(`/var/run/tgtd/socket.${controlPort + i}.lock`),
-    );
-    if (ports.every(Boolean) && controls.every(Boolean)) break;
-    portalPort = await freePort();
-    controlPort = freeControlPort();
-  }
+  const { portalPort, controlPort } = await freeDaemonPorts(daemons);
   return {
     portalPort,
     config: {
@@ -78,15 +63,6 @@ export async function iscsiConfig(extra: Record<string, unknown> = {}, daemons =
       ...extra,
     } as Record<string, unknown>,
   };
-}
-
-/** A TCP port on 127.0.0.1 that nothing listens on now. */
-function portFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.once('error', () => resolve(false));
-    s.listen({ port, host: '127.0.0.1', exclusive: true }, () => s.close(() => resolve(true)));
-  });
 }
 
 /**
