@@ -65,6 +65,8 @@ export async function benchContainer(dataDir: string, daemons = 1): Promise<Benc
     controlPort,
     close: async () => {
       await c.iscsi.stop(true);
+      // the qcow2 backend's qemu-storage-daemon, when a run used it
+      await c.qsd.stop(true);
       await c.close();
     },
   };

@@ -8,11 +8,14 @@ import { Metrics } from './http/metrics.js';
 import { randomSecret } from './lib/ids.js';
 import { prepareDataDir } from './lib/data-dir.js';
 import { ImageFiles } from './adapters/storage/image-files.js';
+import { RealQemuStorageDaemon, type QemuStorageDaemon } from './adapters/qsd/qsd.adapter.js';
 import { SpawnProcessRunner, type ProcessRunner } from './adapters/process/process-runner.adapter.js';
 import { DnsmasqDaemon, type Dnsmasq } from './adapters/dnsmasq/dnsmasq.adapter.js';
 import { BootEventRecorder } from './modules/boot-events/boot-event-recorder.js';
 import { BootEventsRepository } from './modules/boot-events/boot-events.repository.js';
 import { BootHttpListener } from './modules/boot/boot-http.js';
+import { MediaRepository } from './modules/media/media.repository.js';
+import { MediaService } from './modules/media/media.service.js';
 import { BootRateLimits } from './modules/boot/boot-limits.js';
 import { BootReports } from './modules/boot/boot-reports.js';
 import { BootSecretsRepository } from './modules/boot/boot-secrets.repository.js';
@@ -28,9 +31,13 @@ import type { IscsiTargetDriver } from './adapters/iscsi/iscsi-target.adapter.js
 import { IscsiRuntime } from './modules/targets/iscsi.runtime.js';
 import { Reconciler } from './modules/reconcile/reconciler.js';
 import { SessionMonitor } from './modules/sessions/session-monitor.js';
+import { SsTcpStats, type TcpStats } from './adapters/tcp-stats/tcp-stats.adapter.js';
+import { LiveTraffic } from './modules/traffic/live-traffic.js';
+import { registerTrafficMetrics } from './modules/traffic/traffic.metrics.js';
 import { SessionApply } from './modules/sessions/session-apply.js';
 import { SessionOrchestrator } from './modules/sessions/session-orchestrator.js';
 import { StorageService } from './modules/writebacks/storage.service.js';
+import { registerCacheMetrics } from './modules/writebacks/version-cache.js';
 import { WritebacksRepository } from './modules/writebacks/writebacks.repository.js';
 import { TargetManager } from './modules/targets/target-manager.js';
 import { RealQemuImg, type QemuImg } from './adapters/qemu-img/qemu-img.adapter.js';
@@ -64,6 +71,16 @@ import { RealPgDump, type PgDump } from './adapters/pg-dump/pg-dump.adapter.js';
 import { BackupJob, ScheduledBackupJob } from './modules/backup/backup.job.js';
 import { BackupService } from './modules/backup/backup.service.js';
 import { BackupsRepository } from './modules/backup/backups.repository.js';
+import { AlertsCleanupJob } from './modules/alerts/alerts-cleanup.job.js';
+import { AlertsMonitor } from './modules/alerts/alerts.monitor.js';
+import { registerAlertsMetrics } from './modules/alerts/alerts.metrics.js';
+import { AlertsRepository } from './modules/alerts/alerts.repository.js';
+import { AlertsService } from './modules/alerts/alerts.service.js';
+import { AlertsWebhookJob } from './modules/alerts/alerts-webhook.job.js';
+import { UdpWakeOnLan, type WakeOnLan } from './adapters/wol/wol.adapter.js';
+import { PowerRepository } from './modules/power/power.repository.js';
+import { PowerSchedules } from './modules/power/schedules.service.js';
+import { WakeService } from './modules/power/wake.service.js';
 
 /** Reads GGNET_JWT_SECRET, or the one generated on first start and kept in the data dir (0600). */
 function jwtSecret(config: Config): string {
@@ -86,6 +103,8 @@ export interface ContainerOptions {
   dnsmasq?: Dnsmasq;
   /** What the boot endpoint asks for an iSCSI disk; tests pass a fake. */
   bootSessions?: BootSessionStarter;
+  /** qemu-storage-daemon of the qcow2 session-disk backend; tests pass a fake. */
+  qsd?: QemuStorageDaemon;
   /** iSCSI driver to use instead of the one settings iscsi.backend selects (unit tests: a fake). */
   iscsiDriver?: IscsiTargetDriver;
   qemuImg?: QemuImg;
@@ -93,8 +112,14 @@ export interface ContainerOptions {
   pgDump?: PgDump;
   /** Configuration files a backup includes (default: GGNET_CONFIG or /etc/ggnet/ggnet.{toml,json}, ggnet.env). */
   configFiles?: string[];
+  /** TCP counters of the iSCSI connections (live traffic); tests pass a fake. */
+  tcpStats?: TcpStats;
   /** Clock of the boot endpoint's limits, registration caps and maintenance grants (tests move it). */
   now?: () => number;
+  /** Wake-on-LAN sender (tests: a fake that records the packets). */
+  wakeOnLan?: WakeOnLan;
+  /** Clock of power schedules (tests move it); default Date.now. */
+  powerNow?: () => number;
 }
 
 /**
@@ -127,6 +152,8 @@ export function createContainer(config: Config, opts: ContainerOptions) {
     bootSecrets: new BootSecretsRepository(db),
     dhcp: new DhcpRepository(db),
     backups: new BackupsRepository(db),
+    alerts: new AlertsRepository(db),
+    power: new PowerRepository(db),
   };
 
   const auth = new AuthService(repos.users, repos.refreshTokens, {
@@ -138,10 +165,18 @@ export function createContainer(config: Config, opts: ContainerOptions) {
   const settings = new SettingsService(repos.settings, config.settings, bus);
   const users = new UsersService(repos.users, repos.refreshTokens, bus, (id) => auth.forgetUser(id));
   const images = new ImagesService(repos.images, imageFiles, bus);
-  const machines = new MachinesService(repos.machines, repos.images, settings, bus);
+  const media = new MediaService(new MediaRepository(db), imageFiles, bus);
+  // live iSCSI traffic per session: sampled by the session monitor, read by the API and the metrics
+  const traffic = new LiveTraffic(config.sessionMonitorIntervalSec);
+  registerTrafficMetrics(metrics, traffic);
+  const machines = new MachinesService(repos.machines, repos.images, settings, bus, traffic, media);
   // boot events: one writer (stored and published as `boot.event` together)
   const bootEventRecorder = new BootEventRecorder(repos.bootEvents, bus);
   // storage + iSCSI (issue 4): writebacks, targets, sessions, reconciler
+  // qcow2 backend: one qemu-storage-daemon serves every overlay; a restart of it lost every export,
+  // which the reconciler puts back (and re-adds the LUNs)
+  const qsd = opts.qsd ?? new RealQemuStorageDaemon({ dataDir: config.dataDir }, runner, log);
+  qsd.onRestart(() => bus.publish('storage.qsd_restarted', 'qemu-storage-daemon', qsd.status()));
   const storage = new StorageService(
     repos.writebacks,
     repos.images,
@@ -151,7 +186,9 @@ export function createContainer(config: Config, opts: ContainerOptions) {
     runner,
     bus,
     log,
+    qsd,
   );
+  registerCacheMetrics(metrics, storage.cache);
   const iscsi = new IscsiRuntime(config, settings, runner, bus, log, opts.iscsiDriver);
   const targetManager = new TargetManager(repos.targets, repos.writebacks, storage, iscsi, log);
   const orchestrator = new SessionOrchestrator({
@@ -187,7 +224,7 @@ export function createContainer(config: Config, opts: ContainerOptions) {
     storage,
     orchestrator,
   });
-  const sessions = new SessionsService(repos.sessions, orchestrator, repos.bootEvents, sessionApply);
+  const sessions = new SessionsService(repos.sessions, orchestrator, repos.bootEvents, sessionApply, traffic);
   const sessionMonitor = new SessionMonitor(
     repos.sessions,
     repos.targets,
@@ -198,6 +235,7 @@ export function createContainer(config: Config, opts: ContainerOptions) {
     settings,
     bus,
     log,
+    { stats: opts.tcpStats ?? new SsTcpStats(runner), live: traffic },
   );
   const reconciler = new Reconciler({
     targets: repos.targets,
@@ -225,6 +263,7 @@ export function createContainer(config: Config, opts: ContainerOptions) {
   const qemuImg = opts.qemuImg ?? new RealQemuImg(runner, { dieWithParent: true });
   const uploads = new UploadsService({
     images,
+    media,
     repo: repos.images,
     files: imageFiles,
     jobs,
@@ -252,6 +291,19 @@ export function createContainer(config: Config, opts: ContainerOptions) {
     log,
     version: opts.version ?? '0.0.0',
   });
+  // space alerts, writeback limits, webhook, cleanup of old kept writebacks (issue 14 point 5)
+  const alerts = new AlertsService({
+    repo: repos.alerts,
+    storage,
+    settings,
+    jobs,
+    audit: repos.audit,
+    bus,
+    log,
+  });
+  const alertsMonitor = new AlertsMonitor(alerts, settings, bus, log);
+  registerAlertsMetrics(metrics, alerts, repos.alerts);
+  settings.addValidator(async (s) => AlertsService.validateSettings(s));
   const jobHandlers: JobHandler[] = [
     new ImageConvertJob(
       {
@@ -273,6 +325,8 @@ export function createContainer(config: Config, opts: ContainerOptions) {
     new UploadExpiryJob({ repo: repos.images, images, files: imageFiles, jobs, tus: tusStore }),
     new BackupJob(backups),
     new ScheduledBackupJob(backups),
+    new AlertsWebhookJob({ settings }),
+    new AlertsCleanupJob({ alerts, settings }),
   ];
   /** Facts known only once the server runs (the HTTP port when config.port is 0). */
   const runtime = { httpPort: config.port };
@@ -368,6 +422,7 @@ export function createContainer(config: Config, opts: ContainerOptions) {
   });
   const bootHttp = new BootHttpListener({
     boot,
+    media,
     limits: bootLimits,
     settings,
     bus,
@@ -378,6 +433,27 @@ export function createContainer(config: Config, opts: ContainerOptions) {
     maxConnections: config.bootMaxConnections,
     maxConnectionsPerAddress: config.bootMaxConnectionsPerAddress,
     bodyTimeoutMs: config.bodyTimeoutSec * 1000,
+  });
+
+  // power (issue 14 point 3): Wake-on-LAN on the boot network, schedules in the site's time zone
+  const wakeOnLan = opts.wakeOnLan ?? new UdpWakeOnLan();
+  const wake = new WakeService({
+    repo: repos.power,
+    wol: wakeOnLan,
+    settings,
+    recorder: bootEventRecorder,
+    log,
+    now: opts.powerNow,
+  });
+  const powerSchedules = new PowerSchedules({
+    repo: repos.power,
+    wake,
+    settings,
+    audit: repos.audit,
+    recorder: bootEventRecorder,
+    bus,
+    log,
+    now: opts.powerNow,
   });
 
   settings.addValidator(async (s) => {
@@ -414,6 +490,7 @@ export function createContainer(config: Config, opts: ContainerOptions) {
   return {
     config,
     log,
+    media,
     version: opts.version ?? '0.0.0',
     database,
     bus,
@@ -421,6 +498,7 @@ export function createContainer(config: Config, opts: ContainerOptions) {
     runner,
     imageFiles,
     repos,
+    qsd,
     auth,
     settings,
     users,
@@ -434,6 +512,7 @@ export function createContainer(config: Config, opts: ContainerOptions) {
     /** The BootSessionStarter the boot endpoint (GET /boot/ipxe) calls. */
     orchestrator,
     sessionMonitor,
+    traffic,
     reconciler,
     jobs,
     qemuImg,
@@ -441,6 +520,8 @@ export function createContainer(config: Config, opts: ContainerOptions) {
     tusStore,
     pgDump,
     backups,
+    alerts,
+    alertsMonitor,
     /** What the job worker can run (`ggnet serve` with GGNET_WORKER, or `ggnet worker`). */
     jobHandlers,
     runtime,
@@ -453,6 +534,9 @@ export function createContainer(config: Config, opts: ContainerOptions) {
     bootReports,
     registration,
     maintenance,
+    wakeOnLan,
+    wake,
+    powerSchedules,
     /** Registers something to close on shutdown (daemons, loops), in reverse order. */
     onClose(fn: () => Promise<void>) {
       closers.push(fn);

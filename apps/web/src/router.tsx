@@ -83,6 +83,18 @@ const targetsRoute = createRoute({
   component: lazyRouteComponent(() => import('./pages/targets/targets-page'), 'TargetsPage'),
 });
 
+const alertsRoute = createRoute({
+  getParentRoute: () => appRoute,
+  path: '/alerts',
+  component: lazyRouteComponent(() => import('./pages/alerts/alerts-page'), 'AlertsPage'),
+});
+
+const powerRoute = createRoute({
+  getParentRoute: () => appRoute,
+  path: '/power',
+  component: lazyRouteComponent(() => import('./pages/power/power-page'), 'PowerPage'),
+});
+
 const usersRoute = createRoute({
   getParentRoute: () => appRoute,
   path: '/users',
@@ -112,6 +124,8 @@ const routeTree = rootRoute.addChildren([
     imagesRoute,
     sessionsRoute,
     targetsRoute,
+    alertsRoute,
+    powerRoute,
     usersRoute,
     auditRoute,
     settingsRoute,

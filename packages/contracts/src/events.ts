@@ -16,6 +16,10 @@ export const EVENT_TOPICS = [
   'writeback',
   'iscsi',
   'backup',
+  'alert',
+  'schedule',
+  'media',
+  'traffic',
 ] as const;
 export type EventTopic = (typeof EVENT_TOPICS)[number];
 

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { Id, ListQuery, QueryBool, Timestamp, sortBy } from './common.js';
 import { BOOT_MODES } from './plain.js';
 import { FreeText, Ipv4, Mac, MachineName, Tag } from './names.js';
+import { Traffic } from './traffic.js';
 
 export const BootMode = z.enum(BOOT_MODES);
 export type BootMode = z.infer<typeof BootMode>;
@@ -24,12 +25,16 @@ export const Machine = z.object({
   extraImageIds: z.array(Id),
   keepWriteback: z.boolean(),
   bootMode: BootMode,
+  /** Install mode: in maintenance mode, boot this ISO (media) with the writeback as the first disk. */
+  installMediaId: Id.nullable(),
   tags: z.array(z.string()),
   initiatorIqn: z.string(),
   status: MachineStatus,
   sessionId: Id.nullable(),
   lastSeenAt: Timestamp.nullable(),
   lastIp: z.string().nullable(),
+  /** Its live session's iSCSI traffic (see Session.traffic); null without a sampled live session. */
+  traffic: Traffic.nullable(),
   createdAt: Timestamp,
   updatedAt: Timestamp,
 });
@@ -45,6 +50,8 @@ const machineFields = {
   extraImageIds: z.array(Id).max(8).optional(),
   keepWriteback: z.boolean().optional(),
   bootMode: BootMode.optional(),
+  /** Install mode (needs bootMode maintenance); null ends it. Leaving maintenance ends it too. */
+  installMediaId: Id.nullable().optional(),
   tags: z.array(Tag).max(20).optional(),
 };
 

@@ -49,6 +49,8 @@ export interface MachinesTable {
   initiator_iqn: string;
   last_seen_at: string | null;
   last_ip: string | null;
+  /** Install mode: the ISO (media) a machine in maintenance mode boots with its writeback hooked. */
+  install_media_id: string | null;
   created_at: string;
   updated_at: string;
 }
@@ -232,6 +234,47 @@ export interface BackupsTable {
   finished_at: string | null;
 }
 
+export interface MediaTable {
+  id: string;
+  name: string;
+  filename: string | null;
+  size_bytes: number;
+  sha256: string;
+  /** Relative to the data dir: media/<id>.iso */
+  path: string;
+  created_by: string | null;
+  created_at: string;
+}
+
+// 0013: space alerts (issue 14 point 5)
+export interface AlertsTable {
+  id: string;
+  kind: string;
+  severity: string;
+  state: string;
+  key: string;
+  active_key: string | null;
+  subject_type: string;
+  subject_id: string;
+  subject_name: string | null;
+  machine_id: string | null;
+  value: number;
+  threshold: number;
+  message: string;
+  raised_at: string;
+  updated_at: string;
+  cleared_at: string | null;
+  acknowledged_at: string | null;
+  acknowledged_by: string | null;
+}
+
+export interface WritebackLimitsTable {
+  machine_id: string;
+  limit_bytes: number | string;
+  updated_at: string;
+  updated_by: string | null;
+}
+
 export interface DB {
   users: UsersTable;
   refresh_tokens: RefreshTokensTable;
@@ -247,4 +290,28 @@ export interface DB {
   boot_events: BootEventsTable;
   iqn_prefixes: IqnPrefixesTable;
   backups: BackupsTable;
+  media: MediaTable;
+  alerts: AlertsTable;
+  writeback_limits: WritebackLimitsTable;
+  power_schedules: PowerSchedulesTable;
+}
+
+/** 0012: power schedules (wake / shutdown at given days and times, site time zone). */
+export interface PowerSchedulesTable {
+  id: string;
+  name: string;
+  enabled: number;
+  action: string;
+  /** JSON array of mon..sun */
+  days: string;
+  /** JSON array of HH:MM */
+  times: string;
+  /** JSON: {"all":true} or {"machineIds":[...]} */
+  target: string;
+  last_slot_at: string;
+  /** JSON ScheduleRun of the newest slot handled */
+  last_run: string | null;
+  created_by: string | null;
+  created_at: string;
+  updated_at: string;
 }

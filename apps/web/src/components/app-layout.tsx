@@ -15,6 +15,7 @@ import {
 import { useDisclosure } from '@mantine/hooks';
 import {
   IconActivity,
+  IconAlertTriangle,
   IconCpu,
   IconDatabase,
   IconDeviceDesktop,
@@ -23,6 +24,7 @@ import {
   IconList,
   IconLogout,
   IconMoon,
+  IconPower,
   IconSettings,
   IconSun,
   IconUsers,
@@ -40,6 +42,8 @@ const NAV: Array<{ to: string; label: string; icon: typeof IconGauge; role: Role
   { to: '/images', label: 'Images', icon: IconDisc, role: 'viewer' },
   { to: '/sessions', label: 'Sessions', icon: IconActivity, role: 'viewer' },
   { to: '/targets', label: 'Targets', icon: IconDatabase, role: 'viewer' },
+  { to: '/alerts', label: 'Alerts', icon: IconAlertTriangle, role: 'viewer' },
+  { to: '/power', label: 'Power', icon: IconPower, role: 'viewer' },
   { to: '/users', label: 'Users', icon: IconUsers, role: 'admin' },
   { to: '/audit', label: 'Audit log', icon: IconList, role: 'admin' },
   { to: '/settings', label: 'Settings', icon: IconSettings, role: 'admin' },

@@ -18,12 +18,14 @@ export const aMachine = (extra: Partial<Machine> = {}): Machine => ({
   extraImageIds: [],
   keepWriteback: false,
   bootMode: 'normal',
+  installMediaId: null,
   tags: [],
   initiatorIqn: 'iqn.2024-01.lan.ggnet:pc-01',
   status: 'offline',
   sessionId: null,
   lastSeenAt: null,
   lastIp: null,
+  traffic: null,
   createdAt: T,
   updatedAt: T,
   ...extra,
@@ -69,6 +71,7 @@ export const aSession = (extra: Partial<Session> = {}): Session => ({
   endedAt: null,
   connections: [],
   lastActivityAt: null,
+  traffic: null,
   ...extra,
 });
 

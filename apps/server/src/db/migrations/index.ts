@@ -6,7 +6,10 @@ import * as m0004 from './0004-iqn-prefixes.js';
 import * as m0005 from './0005-backups.js';
 import * as m0006 from './0006-session-chap.js';
 import * as m0007 from './0007-user-token-version.js';
-import * as m0010 from './0010-target-daemon.js';
+import * as m0012 from './0012-power-schedules.js';
+import * as m0013 from './0013-alerts.js';
+import * as m0015 from './0015-media.js';
+import * as m0017 from './0017-target-daemon.js';
 import type { MigrationContext } from './context.js';
 
 export type { Dialect, MigrationContext } from './context.js';
@@ -25,7 +28,10 @@ const MIGRATIONS: Record<string, MigrationModule> = {
   '0005-backups': m0005,
   '0006-session-chap': m0006,
   '0007-user-token-version': m0007,
-  '0010-target-daemon': m0010,
+  '0012-power-schedules': m0012,
+  '0013-alerts': m0013,
+  '0015-media': m0015,
+  '0017-target-daemon': m0017,
 };
 
 /** Names of every migration this build knows, in order (a backup with another one is from a newer GGnet). */

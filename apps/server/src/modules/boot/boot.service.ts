@@ -302,6 +302,8 @@ export class BootService {
       imageLabel: `${image.name}${version ? ` v${version.number}` : ''}`,
       mode,
       retries: s.boot.retries,
+      // install mode: the machine's own maintenance mode with an install medium
+      installMediaId: mode === 'maintenance' ? machine.install_media_id : null,
     });
     return { script, result: 'boot', sessionId: info.sessionId };
   }

@@ -16,6 +16,7 @@ import { newId } from '../../lib/ids.js';
 import { initiatorIqn } from '../../lib/iqn.js';
 import type { SettingsService } from '../settings/settings.service.js';
 import type { ImagesRepository } from '../images/images.repository.js';
+import type { LiveTraffic } from '../traffic/live-traffic.js';
 import { toMachine, type MachineRow, type MachinesRepository } from './machines.repository.js';
 
 type CreateData = MachineCreateData;
@@ -37,17 +38,45 @@ export class MachinesService {
     private readonly images: ImagesRepository,
     private readonly settings: SettingsService,
     private readonly bus: EventBus,
+    private readonly traffic: LiveTraffic | null = null,
+    private readonly media?: { exists(id: string): Promise<boolean> },
   ) {}
+
+  /** Install mode: the medium exists, and the machine is (or becomes) in maintenance mode. */
+  private async checkInstallMedia(mediaId: string | null | undefined, bootMode: string): Promise<void> {
+    if (!mediaId) return;
+    if (bootMode !== 'maintenance') {
+      throw badRequest(
+        'install_needs_maintenance',
+        'install mode works in maintenance mode: the installer writes to the maintenance writeback',
+        'set bootMode to maintenance together with installMediaId',
+        [{ path: 'body.installMediaId', message: 'needs bootMode maintenance' }],
+      );
+    }
+    if (!(await this.media?.exists(mediaId))) {
+      throw badRequest(
+        'media_not_found',
+        `install medium ${JSON.stringify(mediaId)} does not exist`,
+        'pick one from GET /api/v1/media',
+        [{ path: 'body.installMediaId', message: 'unknown medium' }],
+      );
+    }
+  }
+
+  /** The machine with its live session's traffic (sampled by the session monitor). */
+  private withTraffic(m: Machine): Machine {
+    return this.traffic ? { ...m, traffic: this.traffic.ofSession(m.sessionId) } : m;
+  }
 
   async list(q: MachineListQuery): Promise<Page<Machine>> {
     const page = await this.repo.list(q);
-    return { items: page.items.map(toMachine), total: page.total };
+    return { items: page.items.map((r) => this.withTraffic(toMachine(r))), total: page.total };
   }
 
   async get(id: string): Promise<Machine> {
     const row = await this.repo.findById(id);
     if (!row) throw notFound('machine', id);
-    return toMachine(row);
+    return this.withTraffic(toMachine(row));
   }
 
   async findByMac(mac: string): Promise<Machine | null> {
@@ -98,6 +127,7 @@ export class MachinesService {
       extra_image_ids: JSON.stringify([...new Set(d.extraImageIds ?? [])]),
       keep_writeback: d.keepWriteback ? 1 : 0,
       boot_mode: d.bootMode ?? 'normal',
+      install_media_id: d.installMediaId ?? null,
       tags: JSON.stringify([...new Set(d.tags ?? [])]),
       initiator_iqn: initiatorIqn(iscsi, d.name),
       last_seen_at: null,
@@ -111,6 +141,7 @@ export class MachinesService {
   async create(input: MachineCreate, extra: Partial<MachineRow> = {}): Promise<Machine> {
     const d = MachineCreateSchema.parse(input);
     await this.checkImages(d.bootImageId, d.extraImageIds);
+    await this.checkInstallMedia(d.installMediaId, d.bootMode ?? 'normal');
     const row = await this.newRow(d, extra);
     try {
       await this.repo.insert(row);
@@ -145,6 +176,13 @@ export class MachinesService {
       changes.extra_image_ids = JSON.stringify([...new Set(p.extraImageIds)]);
     if (p.keepWriteback !== undefined) changes.keep_writeback = p.keepWriteback ? 1 : 0;
     if (p.bootMode !== undefined) changes.boot_mode = p.bootMode;
+    const mode = p.bootMode ?? row.boot_mode;
+    if (p.installMediaId !== undefined) {
+      await this.checkInstallMedia(p.installMediaId, mode);
+      changes.install_media_id = p.installMediaId;
+    }
+    // leaving maintenance mode ends install mode
+    if (mode !== 'maintenance' && row.install_media_id) changes.install_media_id = null;
     if (p.tags !== undefined) changes.tags = JSON.stringify([...new Set(p.tags)]);
     try {
       await this.repo.update(id, changes);
@@ -213,7 +251,12 @@ export class MachinesService {
           throw badRequest('validation_failed', 'setBootMode needs bootMode', undefined, [
             { path: 'body.bootMode', message: 'required for setBootMode' },
           ]);
-        affected = await this.repo.updateMany(ids, { boot_mode: req.bootMode, updated_at: now });
+        affected = await this.repo.updateMany(ids, {
+          boot_mode: req.bootMode,
+          // leaving maintenance mode ends install mode
+          ...(req.bootMode !== 'maintenance' ? { install_media_id: null } : {}),
+          updated_at: now,
+        });
         break;
       case 'delete':
         return { affected: await this.deleteMany(ids) };

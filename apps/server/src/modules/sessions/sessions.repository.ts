@@ -41,6 +41,7 @@ export const toSession = (r: SessionRowWithName): Session => ({
   endedAt: r.ended_at,
   connections: parseJson<Connection[]>(r.connections, []),
   lastActivityAt: r.last_activity_at,
+  traffic: null,
 });
 
 const SORT: Record<

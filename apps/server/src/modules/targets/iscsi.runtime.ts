@@ -132,8 +132,8 @@ export class IscsiRuntime {
   }
 
   /**
-   * The portal ports the targets listen on (one per daemon), in daemon order: the one list that
-   * everything watching iSCSI traffic (ss on the portal ports) reads.
+   * Every local TCP port on which GGnet's iSCSI portals listen (one per daemon, in daemon order):
+   * the session monitor reads the traffic of the connections on these ports.
    */
   async portalPorts(): Promise<number[]> {
     const base = (await this.portal()).port;

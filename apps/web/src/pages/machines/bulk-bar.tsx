@@ -12,6 +12,8 @@ export function BulkBar(props: {
   onRun: (action: 'enable' | 'disable' | 'approve') => void;
   onAsk: (action: 'assignImage' | 'setBootMode' | 'delete') => void;
   onClear: () => void;
+  /** Wake-on-LAN of the selection. */
+  onWake: () => void;
 }) {
   return (
     <Group px="sm" pb="sm" gap="xs" data-testid="bulk-bar">
@@ -24,6 +26,9 @@ export function BulkBar(props: {
       </Button>
       <Button size="xs" variant="light" color="yellow" onClick={() => props.onRun('approve')}>
         Approve
+      </Button>
+      <Button size="xs" variant="light" color="green" onClick={props.onWake}>
+        Wake
       </Button>
       <Button size="xs" variant="light" onClick={() => props.onAsk('assignImage')}>
         Assign image…

@@ -14,6 +14,13 @@ import {
 } from '../../lib/format';
 import { serverNow } from '../../lib/server-clock';
 
+const str = (v: unknown) => (typeof v === 'string' || typeof v === 'number' ? String(v) : '?');
+
+/** "2 min ago by admin (magic packet to 10.0.0.255:9)" */
+function wakeLine(e: BootEvent): string {
+  return `${formatRelative(e.at)} by ${str(e.detail.by)} (magic packet to ${str(e.detail.broadcast)}:${str(e.detail.port)})`;
+}
+
 /** Everything about one machine, for the admin fixing the PC that does not come up. */
 export function MachineDrawer(props: { machine: Machine | null; images: Image[]; onClose: () => void }) {
   const m = props.machine;
@@ -25,6 +32,14 @@ export function MachineDrawer(props: { machine: Machine | null; images: Image[];
     { mac: m?.mac ?? '', kind: 'refused', limit: 5 },
     { enabled: !!m },
   );
+  // the last Wake-on-LAN packet sent to it (by a user or a schedule)
+  const woken = useOptional<Page<BootEvent>>(
+    keys.boot,
+    '/boot/events',
+    { machineId: m?.id ?? '', kind: 'wake_sent', limit: 1 },
+    { enabled: !!m },
+  );
+  const lastWake = woken.data?.items.find((e) => e.kind === 'wake_sent');
   const imageName = (id: string | null) =>
     id ? (props.images.find((i) => i.id === id)?.name ?? id) : 'none';
   const items = m ? (sessions.data?.items ?? []) : [];
@@ -61,6 +76,10 @@ export function MachineDrawer(props: { machine: Machine | null; images: Image[];
               <Table.Tr>
                 <Table.Th>IP</Table.Th>
                 <Table.Td>{m.ip ? `${m.ip} (fixed)` : m.lastIp ? `${m.lastIp} (last seen)` : '—'}</Table.Td>
+              </Table.Tr>
+              <Table.Tr>
+                <Table.Th>Last wake</Table.Th>
+                <Table.Td data-testid="last-wake">{lastWake ? wakeLine(lastWake) : 'never'}</Table.Td>
               </Table.Tr>
               <Table.Tr>
                 <Table.Th>Boot image</Table.Th>

@@ -20,6 +20,7 @@ import {
   type Machine,
   type MachineCreate,
   type MachineUpdate,
+  type Media,
 } from '@ggnet/contracts';
 import { isApiError } from '../../api/api-error';
 import { ModalActions } from '../../components/modal-actions';
@@ -31,6 +32,8 @@ export interface MachineFormValues {
   description: string;
   bootImageId: string | null;
   bootMode: Machine['bootMode'];
+  /** Install mode (maintenance only): the ISO booted with the machine's disk hooked. */
+  installMediaId: string | null;
   keepWriteback: boolean;
   enabled: boolean;
   tags: string[];
@@ -43,6 +46,7 @@ export const emptyMachine = (): MachineFormValues => ({
   description: '',
   bootImageId: null,
   bootMode: 'normal',
+  installMediaId: null,
   keepWriteback: false,
   enabled: true,
   tags: [],
@@ -55,6 +59,7 @@ export const machineToForm = (m: Machine): MachineFormValues => ({
   description: m.description,
   bootImageId: m.bootImageId,
   bootMode: m.bootMode,
+  installMediaId: m.installMediaId ?? null,
   keepWriteback: m.keepWriteback,
   enabled: m.enabled,
   tags: m.tags,
@@ -91,6 +96,8 @@ export function machineBody(v: MachineFormValues, original?: Machine): MachineCr
     description: v.description,
     bootImageId: v.bootImageId,
     bootMode: v.bootMode,
+    // install mode exists in maintenance mode only (the server ends it when the mode changes)
+    installMediaId: v.bootMode === 'maintenance' ? v.installMediaId : null,
     keepWriteback: v.keepWriteback,
     enabled: v.enabled,
     tags: v.tags.map((t) => t.trim().toLowerCase()),
@@ -109,6 +116,8 @@ export function MachineFormModal(props: {
   opened: boolean;
   machine: Machine | null;
   images: Image[];
+  /** Install media (ISO files) for install mode. */
+  media?: Media[];
   onClose: () => void;
   onSubmit: (save: MachineSave) => Promise<unknown>;
 }) {
@@ -222,6 +231,18 @@ export function MachineFormModal(props: {
               onChange={(val) => set('bootMode', (val ?? 'normal') as Machine['bootMode'])}
               allowDeselect={false}
             />
+            {v.bootMode === 'maintenance' && (
+              <Select
+                label="Install from (install mode)"
+                placeholder="no: boot the image"
+                description="boots this ISO with the image's maintenance disk as the first hard disk"
+                clearable
+                data={(props.media ?? []).map((m) => ({ value: m.id, label: m.name }))}
+                value={v.installMediaId}
+                onChange={(val) => set('installMediaId', val)}
+                error={errors.installMediaId}
+              />
+            )}
             <TagsInput
               label="Tags"
               placeholder="e.g. row-a, vip"

@@ -3,8 +3,17 @@ import { Button, Card, Group, Pagination } from '@mantine/core';
 import { IconDeviceDesktopPlus, IconFileImport } from '@tabler/icons-react';
 import { useNavigate, useSearch } from '@tanstack/react-router';
 import type { Machine, MachineBulk, MachineBulkResult, MachineUpdate } from '@ggnet/contracts';
-import { useApiMutation, useImages, useLiveSessions, useMachineCount, useMachines } from '../../api/queries';
+import {
+  useApiMutation,
+  useImages,
+  useLiveSessions,
+  useMachineCount,
+  useMachines,
+  useMedia,
+  useTraffic,
+} from '../../api/queries';
 import { useCan } from '../../api/use-auth';
+import { useWake } from '../../api/power';
 import { ConfirmDialog } from '../../components/confirm';
 import { QueryTable } from '../../components/query-state';
 import { PageHeader } from '../../components/ui';
@@ -41,12 +50,18 @@ export function MachinesPage() {
     offset: (page - 1) * PAGE_SIZE,
   });
   const images = useImages();
+  const media = useMedia();
   const sessions = useLiveSessions();
   const pending = useMachineCount('pending');
   const imageList = images.data?.items ?? [];
   const imageName = useMemo(
     () => new Map((images.data?.items ?? []).map((i) => [i.id, i.name])),
     [images.data],
+  );
+  const traffic = useTraffic();
+  const trafficByMachine = useMemo(
+    () => new Map((traffic.data?.machines ?? []).map((m) => [m.machineId, m])),
+    [traffic.data],
   );
   const sessionByMachine = useMemo(
     () => new Map((sessions.data?.items ?? []).map((s) => [s.machineId, s])),
@@ -80,6 +95,7 @@ export function MachinesPage() {
     [keys.machines],
   );
 
+  const wake = useWake();
   const items = list.data?.items ?? [];
   const runBulk = async (action: BulkAction, extra: Pick<MachineBulk, 'bootImageId' | 'bootMode'> = {}) => {
     const r = await bulk.mutateAsync({ ids: [...selected], action, ...extra });
@@ -127,11 +143,12 @@ export function MachinesPage() {
             onRun={(action) => void runBulk(action)}
             onAsk={setBulkConfirm}
             onClear={() => setSelected(new Set())}
+            onWake={() => void wake.wake({ machineIds: [...selected] })}
           />
         )}
         <QueryTable
           query={list}
-          cols={8}
+          cols={9}
           emptyTitle={filtered ? 'No machine matches' : 'No machines yet'}
           emptyMessage={
             filtered
@@ -149,6 +166,7 @@ export function MachinesPage() {
               onSelect={setSelected}
               imageName={imageName}
               sessionByMachine={sessionByMachine}
+              trafficByMachine={trafficByMachine}
               onOpen={(m) => setDetailId(m.id)}
               onEdit={(m) => {
                 setEditing(m);
@@ -156,6 +174,7 @@ export function MachinesPage() {
               }}
               onPatch={(m, body) => patch.mutate({ id: m.id, body })}
               onDelete={setConfirmDelete}
+              onWake={(m) => void wake.wake({ id: m.id })}
             />
           )}
         </QueryTable>
@@ -179,6 +198,7 @@ export function MachinesPage() {
         opened={formOpen}
         machine={editing}
         images={imageList}
+        media={media.data?.items ?? []}
         onClose={() => setFormOpen(false)}
         onSubmit={async (req) => {
           const m = await save.mutateAsync(req);
