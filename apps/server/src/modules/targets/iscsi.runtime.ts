@@ -225,13 +225,7 @@ export class IscsiRuntime {
         if (d.adopted) this.log.info({ daemon: d.spec.name, pid: d.pid }, 'adopted the running tgtd');
       const failed = started.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
       // the portals of the daemons that run, even when another one failed
-      await Promise.all(
-        driver.members.map((m, i) =>
-          this.daemons[i]!.serving
-            ? m.ensurePortal(portal.host, daemonPortalPort(portal.port, i))
-            : undefined,
-        ),
-      );
+      await this.ensureServingPortals(driver, portal);
       if (failed.length) throw failed[0]!.reason;
       return;
     }
@@ -244,10 +238,15 @@ export class IscsiRuntime {
     const portal = await this.portal();
     if (!(driver instanceof TgtPool) || !this.daemons.length)
       return driver.ensurePortal(portal.host, portal.port);
+    await this.ensureServingPortals(driver, portal);
+  }
+
+  private async ensureServingPortals(pool: TgtPool, portal: { host: string; port: number }): Promise<void> {
     await Promise.all(
-      driver.members.map((m, i) =>
-        this.daemons[i]?.serving ? m.ensurePortal(portal.host, daemonPortalPort(portal.port, i)) : undefined,
-      ),
+      pool.members
+        .map((m, i) => ({ m, i }))
+        .filter(({ i }) => this.daemons[i]?.serving)
+        .map(({ m, i }) => m.ensurePortal(portal.host, daemonPortalPort(portal.port, i))),
     );
   }
 
