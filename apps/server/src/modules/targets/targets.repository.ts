@@ -56,7 +56,10 @@ export class TargetsRepository {
       .where('state', '!=', 'deleting')
       .groupBy('tgt_daemon')
       .execute();
-    return new Map(rows.map((r) => [r.tgt_daemon ?? 0, Number(r.n)]));
+    // rows made before migration 0017 (no daemon) are served by the first daemon: one count with its own
+    const load = new Map<number, number>();
+    for (const r of rows) load.set(r.tgt_daemon ?? 0, (load.get(r.tgt_daemon ?? 0) ?? 0) + Number(r.n));
+    return load;
   }
 
   bySession(sessionId: string, db: Kysely<DB> = this.db): Promise<TargetRow[]> {
