@@ -1,18 +1,27 @@
 import { randomBytes } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { tgtShowTargets } from '@ggnet/testkit';
 import { createTestContext, describeEachDialect, type TestContext } from '../helpers/test-context.js';
 import {
+  QemuIoSession,
   canLogin,
   closeIscsiContext,
+  fileSha256,
   iscsiConfig,
   makeLoopFs,
+  qemuOpts,
+  readRange,
+  readThroughIscsi,
   seedImage,
   tool,
+  writeThroughIscsi,
   type LoopFs,
   type SeededImage,
 } from '../helpers/iscsi.js';
+
+const MiB = 1024 * 1024;
 
 const mac = () => `52:54:00:${[0, 0, 0].map(() => randomBytes(1).toString('hex')).join(':')}`;
 
@@ -34,6 +43,14 @@ function parse(script: string) {
 const targetsOn = async (controlPort: number) =>
   [...(await tgtShowTargets(controlPort)).matchAll(/^Target \d+: (\S+)$/gm)].map((m) => m[1]!);
 
+/** The I_T nexus ids (iSCSI sessions) of a target on one daemon. */
+const nexusOf = async (controlPort: number, iqn: string) => {
+  const block = (await tgtShowTargets(controlPort))
+    .split(/^Target \d+: /m)
+    .find((b) => b.startsWith(`${iqn}\n`));
+  return [...(block ?? '').matchAll(/I_T nexus: (\d+)/g)].map((m) => m[1]!);
+};
+
 /**
  * Two tgtd instances (settings iscsi.daemons = 2): each its own control port and portal port, both
  * supervised; machines are spread across them and each boot script carries its daemon's port; the
@@ -47,7 +64,9 @@ describeEachDialect('several tgtd instances (real tgtd x2)', (dialect) => {
   let controlPort: number;
   let config: Record<string, unknown>;
   let img: SeededImage;
+  let scratch: string;
   const booted: Array<ReturnType<typeof parse> & { machineId: string }> = [];
+  const clients: QemuIoSession[] = [];
 
   beforeAll(async () => {
     fs = await makeLoopFs('xfs');
@@ -58,9 +77,13 @@ describeEachDialect('several tgtd instances (real tgtd x2)', (dialect) => {
     await t.container.settings.update({ storage: { reserveBytes: 0 } }, 'test');
     await t.container.iscsi.start();
     img = await seedImage(t.container, 'multi-image');
+    scratch = join(fs.dir, 'scratch');
+    mkdirSync(scratch, { recursive: true });
   });
 
   afterAll(async () => {
+    // the initiators go first (by their PIDs), then the daemons
+    for (const c of clients) await c.close().catch(() => undefined);
     // t2 adopted the daemons: it stops them (by their PIDs); t only closes
     if (t2) {
       await closeIscsiContext(t2, controlPort);
@@ -117,6 +140,35 @@ describeEachDialect('several tgtd instances (real tgtd x2)', (dialect) => {
     expect((await canLogin(portalPort, second.iqn, second.lun, creds)).exitCode).not.toBe(0);
   });
 
+  it('a client reads its disk through a target on the second daemon and writes to its own copy (QEMU iscsi driver)', async () => {
+    const second = booted.find((b) => b.port === portalPort + 1)!;
+    const masterSum = await fileSha256(img.file);
+    const opts = qemuOpts(second.port, second.iqn, second.lun, {
+      initiator: second.initiator,
+      user: second.user,
+      password: second.password,
+    });
+    // the master's data (the first MiB and the last MiB of its data) through the second daemon
+    expect((await readThroughIscsi(opts, 0, MiB, scratch)).equals(await readRange(img.file, 0, MiB))).toBe(
+      true,
+    );
+    expect(
+      (await readThroughIscsi(opts, 7 * MiB, MiB, scratch)).equals(await readRange(img.file, 7 * MiB, MiB)),
+    ).toBe(true);
+    const chunk = randomBytes(256 * 1024);
+    const w = await writeThroughIscsi(opts, 20 * MiB, chunk, scratch);
+    expect(w.exitCode, w.stderr).toBe(0);
+    expect((await readThroughIscsi(opts, 20 * MiB, chunk.length, scratch)).equals(chunk)).toBe(true);
+    // the write went to the session's writeback, never to the master
+    expect(await fileSha256(img.file)).toBe(masterSum);
+    const row = (await t.container.repos.targets.findByIqn(second.iqn))!;
+    const s = await t.container.sessions.get(row.session_id!);
+    const wb = (await t.container.repos.writebacks.findById(s.writebackId!))!;
+    expect(
+      (await readRange(t.container.imageFiles.inside(wb.path!), 20 * MiB, chunk.length)).equals(chunk),
+    ).toBe(true);
+  });
+
   it('reconciles per daemon: a target lost on daemon 2 comes back there, a copy on daemon 1 goes', async () => {
     const second = booted.find((b) => b.port === portalPort + 1)!;
     const first = booted.find((b) => b.port === portalPort)!;
@@ -144,12 +196,30 @@ describeEachDialect('several tgtd instances (real tgtd x2)', (dialect) => {
     expect((await canLogin(second.port, second.iqn, second.lun, creds)).exitCode).toBe(0);
   });
 
-  it('a new GGnet adopts both daemons (same PIDs, same targets)', async () => {
+  it('a new GGnet adopts both daemons (same PIDs, same targets) and drops no client of either daemon', async () => {
+    // one running client (one iSCSI session each) on a target of each daemon
+    const onEach = [portalPort, portalPort + 1].map((p) => booted.find((b) => b.port === p)!);
+    for (const [i, b] of onEach.entries()) {
+      const q = new QemuIoSession(
+        qemuOpts(b.port, b.iqn, b.lun, { initiator: b.initiator, user: b.user, password: b.password }),
+      );
+      clients.push(q);
+      await q.cmd(`write -P ${0x41 + i} 24M 64k`, /wrote 65536\/65536/);
+    }
+    const nexus = async () =>
+      Promise.all(onEach.map((b) => nexusOf(controlPort + (b.port - portalPort), b.iqn)));
+    const nexusBefore = await nexus();
+    for (const n of nexusBefore) expect(n).toHaveLength(1);
+    const sessionIds = await Promise.all(
+      onEach.map(async (b) => (await t.container.repos.targets.findByIqn(b.iqn))!.session_id!),
+    );
+
     const pids = t.container.iscsi.daemonPids;
     const before = [await targetsOn(controlPort), await targetsOn(controlPort + 1)];
     t.container.reconciler.stop();
     await t.container.iscsi.stop(false);
-    t2 = await createTestContext(dialect, { config });
+    // the same GGnet again: same data dir, same database (on PostgreSQL: the first context's)
+    t2 = await createTestContext(dialect, { config: { ...config, databaseUrl: t.config.databaseUrl } });
     await t2.container.iscsi.start();
     expect(t2.container.iscsi.daemonPids).toEqual(pids);
     const s = await t2.container.iscsi.status();
@@ -158,5 +228,23 @@ describeEachDialect('several tgtd instances (real tgtd x2)', (dialect) => {
       ['running', true],
     ]);
     expect([await targetsOn(controlPort), await targetsOn(controlPort + 1)]).toEqual(before);
+
+    // the new GGnet's reconciler finds both daemons as the database says: nothing to change
+    const r = await t2.container.reconciler.run('test');
+    expect(r.errors).toEqual([]);
+    expect(r).toMatchObject({
+      targetsCreated: 0,
+      targetsRepaired: 0,
+      targetsRemoved: 0,
+      orphanTargetsRemoved: 0,
+    });
+    // the same iSCSI sessions, still reading what they wrote and writing
+    expect(await nexus()).toEqual(nexusBefore);
+    for (const [i, q] of clients.entries()) {
+      await q.cmd(`read -P ${0x41 + i} 24M 64k`, /read 65536\/65536/);
+      await q.cmd(`write -P ${0x61 + i} 25M 64k`, /wrote 65536\/65536/);
+      await q.cmd(`read -P ${0x61 + i} 25M 64k`, /read 65536\/65536/);
+    }
+    for (const id of sessionIds) expect((await t2.container.sessions.get(id)).state).not.toBe('ended');
   });
 });
