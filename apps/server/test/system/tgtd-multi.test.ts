@@ -165,7 +165,7 @@ describeEachDialect('several tgtd instances (real tgtd x2)', (dialect) => {
     const s = await t.container.sessions.get(row.session_id!);
     const wb = (await t.container.repos.writebacks.findById(s.writebackId!))!;
     expect(
-      (await readRange(t.container.imageFiles.inside(wb.path!), 20 * MiB, chunk.length)).equals(chunk),
+      (await readRange(t.container.imageFiles.inside(wb.path), 20 * MiB, chunk.length)).equals(chunk),
     ).toBe(true);
   });
 
