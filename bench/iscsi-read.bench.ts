@@ -73,7 +73,10 @@ async function tcpCeiling(streams: number, bytes: number): Promise<number> {
           '1M',
           '-J',
         ]);
-        const j = JSON.parse(out) as { end: { sum_received: { bits_per_second: number } } };
+        // iperf3 3.12 with -J exits 0 when it cannot connect: the JSON's `error` says so
+        const j = JSON.parse(out) as { error?: string; end?: { sum_received?: { bits_per_second: number } } };
+        if (j.error) throw new Error(`iperf3: ${j.error}`);
+        if (!j.end?.sum_received) throw new Error(`iperf3: no sum_received in ${out.slice(0, 400)}`);
         return j.end.sum_received.bits_per_second / 8 / 1e6;
       } catch (err) {
         if (!/Connection refused|unable to connect/i.test(String(err)) || i === 49) throw err;
