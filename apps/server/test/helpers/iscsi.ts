@@ -1,16 +1,18 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { rmSync, statSync } from 'node:fs';
+import { readFileSync, rmSync, statSync } from 'node:fs';
 import { open, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SpawnProcessRunner, type RunResult } from '../../src/adapters/process/process-runner.adapter.js';
 import type { Container } from '../../src/container.js';
+import { parseFuseMounts } from '../../src/adapters/qsd/qsd.adapter.js';
 import type { SettingsPatch } from '@ggnet/contracts';
 import { createTestContext, type Dialect, type TestContext } from './test-context.js';
 import {
   alivePid,
   freeDaemonPorts,
+  killPid,
   stopTgtd,
   makeLoopFs as makeKitLoopFs,
   seedImage as seedKitImage,
@@ -108,6 +110,29 @@ export async function closeIscsiContext(
   } finally {
     await after?.();
   }
+}
+
+/**
+ * closeIscsiContext for a context on the qcow2 backend: after its tgtd instances, its
+ * qemu-storage-daemon goes (by the PID in its pid file; its FUSE exports unmount with it, any left
+ * over are unmounted lazily), then the loop filesystem.
+ */
+export async function closeQcow2Context(
+  t: TestContext | undefined,
+  controlPort: number | undefined,
+  fs: LoopFs | undefined,
+): Promise<void> {
+  const qsdPid = alivePid(join(t?.config.dataDir ?? '/nonexistent', 'run', 'qemu-storage-daemon.pid'));
+  const exportsDir = t ? join(t.config.dataDir, 'exports') : null;
+  await closeIscsiContext(t, controlPort, async () => {
+    await t?.container.qsd.stop(true).catch(() => undefined);
+    if (qsdPid) await killPid(qsdPid);
+    const mounts = exportsDir
+      ? parseFuseMounts(readFileSync('/proc/self/mountinfo', 'utf8'), exportsDir)
+      : [];
+    for (const m of mounts) await tool('umount', ['-l', m]);
+    await fs?.cleanup();
+  });
 }
 
 /**

@@ -20,6 +20,36 @@ import {
 const mac = () => `52:54:00:${[0, 0, 0].map(() => randomBytes(1).toString('hex')).join(':')}`;
 
 /**
+ * A tgtd that is not GGnet's: started by the test in a network namespace of its own (`ns`, made
+ * here) on `controlPort`; returns its PID once it holds the control port's lock.
+ */
+async function startForeignTgtd(ns: string, controlPort: number): Promise<number> {
+  ip('netns', 'add', ns);
+  ip('-n', ns, 'link', 'set', 'lo', 'up');
+  const foreignPortal = await freePort();
+  const child = spawn(
+    'ip',
+    [
+      'netns',
+      'exec',
+      ns,
+      'tgtd',
+      '-f',
+      '-C',
+      String(controlPort),
+      '--iscsi',
+      `portal=127.0.0.1:${foreignPortal}`,
+    ],
+    { stdio: 'ignore', detached: true },
+  );
+  child.unref();
+  const pid = child.pid!;
+  // `ip netns exec` execs tgtd: the child's PID is tgtd's, and it holds the control port's lock
+  await waitFor('the foreign tgtd', () => tgtLockHolder(controlPort) === pid, 10_000);
+  return pid;
+}
+
+/**
  * A tgtd that is not GGnet's own holds GGnet's control port: another GGnet's, left running in another
  * network namespace (the control socket and its lock are files, shared by every namespace). GGnet
  * must not start a second tgtd in a loop, must send the foreign one nothing, must say so in /readyz,
@@ -45,28 +75,7 @@ describeEachDialect('a foreign tgtd on the control port (real tgtd)', (dialect) 
     fs = await makeLoopFs('xfs');
     const ic = await iscsiConfig({ dataDir: join(fs.dir, 'data') });
     controlPort = ic.config.tgtControlPort as number;
-    ip('netns', 'add', ns);
-    ip('-n', ns, 'link', 'set', 'lo', 'up');
-    const foreignPortal = await freePort();
-    const child = spawn(
-      'ip',
-      [
-        'netns',
-        'exec',
-        ns,
-        'tgtd',
-        '-f',
-        '-C',
-        String(controlPort),
-        '--iscsi',
-        `portal=127.0.0.1:${foreignPortal}`,
-      ],
-      { stdio: 'ignore', detached: true },
-    );
-    child.unref();
-    foreignPid = child.pid!;
-    // `ip netns exec` execs tgtd: the child's PID is tgtd's, and it holds the control port's lock
-    await waitFor('the foreign tgtd', () => tgtLockHolder(controlPort) === foreignPid, 10_000);
+    foreignPid = await startForeignTgtd(ns, controlPort);
     t = await createTestContext(dialect, { config: ic.config });
     await t.container.settings.update({ storage: { reserveBytes: 0 } }, 'test');
   });
@@ -174,27 +183,7 @@ describeEachDialect('a foreign tgtd on the second daemon control port (real tgtd
     const ic = await iscsiConfig({ dataDir: join(fs.dir, 'data') }, 2);
     controlPort = ic.config.tgtControlPort as number;
     portalPort = ic.portalPort;
-    ip('netns', 'add', ns);
-    ip('-n', ns, 'link', 'set', 'lo', 'up');
-    const foreignPortal = await freePort();
-    const child = spawn(
-      'ip',
-      [
-        'netns',
-        'exec',
-        ns,
-        'tgtd',
-        '-f',
-        '-C',
-        String(controlPort + 1),
-        '--iscsi',
-        `portal=127.0.0.1:${foreignPortal}`,
-      ],
-      { stdio: 'ignore', detached: true },
-    );
-    child.unref();
-    foreignPid = child.pid!;
-    await waitFor('the foreign tgtd', () => tgtLockHolder(controlPort + 1) === foreignPid, 10_000);
+    foreignPid = await startForeignTgtd(ns, controlPort + 1);
     t = await createTestContext(dialect, { config: ic.config });
     await t.container.settings.update({ storage: { reserveBytes: 0 } }, 'test');
   });

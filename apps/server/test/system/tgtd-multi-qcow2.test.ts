@@ -2,13 +2,12 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { killPid, tgtShowTargets, waitFor } from '@ggnet/testkit';
+import { tgtShowTargets, waitFor } from '@ggnet/testkit';
 import { parseFuseMounts } from '../../src/adapters/qsd/qsd.adapter.js';
 import { createTestContext, describeEachDialect, type TestContext } from '../helpers/test-context.js';
 import {
   QemuIoSession,
-  alivePid,
-  closeIscsiContext,
+  closeQcow2Context,
   fileSha256,
   iscsiConfig,
   makeLoopFs,
@@ -16,7 +15,6 @@ import {
   readRange,
   readThroughIscsi,
   seedImage,
-  tool,
   writeThroughIscsi,
   type LoopFs,
   type SeededImage,
@@ -57,16 +55,7 @@ describeEachDialect(
       img = await seedImage(t.container, 'qcow2-multi', { sizeMiB: 64, dataMiB: 8 });
     });
 
-    afterAll(async () => {
-      const qsdPid = alivePid(join(t?.config.dataDir ?? '/nonexistent', 'run', 'qemu-storage-daemon.pid'));
-      await closeIscsiContext(t, controlPort, async () => {
-        // the tgtd instances are gone: qemu-storage-daemon can go (its exports with it), then the filesystem
-        await t?.container.qsd.stop(true).catch(() => undefined);
-        if (qsdPid) await killPid(qsdPid);
-        for (const m of exportsDir ? fuseMounts(exportsDir) : []) await tool('umount', ['-l', m]);
-        await fs?.cleanup();
-      });
-    });
+    afterAll(() => closeQcow2Context(t, controlPort, fs));
 
     it('serves each overlay export from its own daemon; a qemu-storage-daemon crash is repaired on that daemon', async () => {
       const c = t.container;
