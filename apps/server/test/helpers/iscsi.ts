@@ -265,6 +265,22 @@ export class QemuIoSession {
     throw new Error(`qemu-io: no answer to "${line}": ${this.out.slice(start)}`);
   }
 
+  /**
+   * Runs one qemu-io command again (5 s each try) until it answers as expected, up to `totalMs`: a
+   * disk that comes back (its LUN re-added after the daemon behind it restarted).
+   */
+  async cmdUntil(line: string, expect: RegExp, totalMs = 30_000): Promise<string> {
+    const until = Date.now() + totalMs;
+    for (;;) {
+      try {
+        return await this.cmd(line, expect, 5000);
+      } catch (err) {
+        if (Date.now() > until) throw err;
+        await sleep(500);
+      }
+    }
+  }
+
   async close(): Promise<void> {
     if (this.child.exitCode !== null || this.child.pid === undefined) return;
     this.child.stdin!.end('quit\n');

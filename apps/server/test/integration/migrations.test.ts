@@ -4,6 +4,15 @@ import { StaticMigrationProvider } from '../../src/db/migrations/index.js';
 import { migrateToLatest } from '../../src/db/database.js';
 import { createTestContext, describeEachDialect, type TestContext } from '../helpers/test-context.js';
 
+/** A Migrator over the context's database, to go down to a migration and up again. */
+const migratorOf = (t: TestContext) =>
+  new Migrator({
+    db: t.container.database.db,
+    provider: new StaticMigrationProvider({ dialect: t.container.database.dialect }),
+    migrationTableName: 'ggnet_migrations',
+    migrationLockTableName: 'ggnet_migrations_lock',
+  });
+
 describeEachDialect('migrations', (dialect) => {
   let t: TestContext;
   afterEach(async () => t.close());
@@ -29,12 +38,7 @@ describeEachDialect('migrations', (dialect) => {
       created_at: at,
       updated_at: at,
     });
-    const migrator = new Migrator({
-      db,
-      provider: new StaticMigrationProvider({ dialect: t.container.database.dialect }),
-      migrationTableName: 'ggnet_migrations',
-      migrationLockTableName: 'ggnet_migrations_lock',
-    });
+    const migrator = migratorOf(t);
     // back to before 0004, with targets named under two prefixes
     const down = await migrator.migrateTo('0003-iscsi');
     expect(down.error).toBeUndefined();
@@ -62,12 +66,7 @@ describeEachDialect('migrations', (dialect) => {
   it('0006 drops the per-machine CHAP secrets (a secret lives for one session), and runs down and up again', async () => {
     t = await createTestContext(dialect, { app: false });
     const db = t.container.database.db as unknown as Kysely<Record<string, Record<string, unknown>>>;
-    const migrator = new Migrator({
-      db: t.container.database.db,
-      provider: new StaticMigrationProvider({ dialect: t.container.database.dialect }),
-      migrationTableName: 'ggnet_migrations',
-      migrationLockTableName: 'ggnet_migrations_lock',
-    });
+    const migrator = migratorOf(t);
     const columns = async () =>
       (await t.container.database.db.introspection.getTables())
         .find((x) => x.name === 'machines')!
@@ -100,12 +99,7 @@ describeEachDialect('migrations', (dialect) => {
   it('0007 gives every existing user token version 0, and runs down and up again', async () => {
     t = await createTestContext(dialect, { app: false });
     const db = t.container.database.db;
-    const migrator = new Migrator({
-      db,
-      provider: new StaticMigrationProvider({ dialect: t.container.database.dialect }),
-      migrationTableName: 'ggnet_migrations',
-      migrationLockTableName: 'ggnet_migrations_lock',
-    });
+    const migrator = migratorOf(t);
     expect((await migrator.migrateTo('0004-iqn-prefixes')).error).toBeUndefined();
     const now = new Date().toISOString();
     await (db as unknown as Kysely<{ users: Record<string, unknown> }>)
@@ -135,12 +129,7 @@ describeEachDialect('migrations', (dialect) => {
   it('0017 gives targets a daemon and portal port: rows from before serve on the first daemon, counted with it; runs down and up again', async () => {
     t = await createTestContext(dialect);
     const db = t.container.database.db as unknown as Kysely<Record<string, Record<string, unknown>>>;
-    const migrator = new Migrator({
-      db: t.container.database.db,
-      provider: new StaticMigrationProvider({ dialect: t.container.database.dialect }),
-      migrationTableName: 'ggnet_migrations',
-      migrationLockTableName: 'ggnet_migrations_lock',
-    });
+    const migrator = migratorOf(t);
     const columns = async () =>
       (await t.container.database.db.introspection.getTables())
         .find((x) => x.name === 'targets')!

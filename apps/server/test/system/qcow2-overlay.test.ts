@@ -21,7 +21,7 @@ import {
   type LoopFs,
   type SeededImage,
 } from '../helpers/iscsi.js';
-import { tgtShowTargets, waitFor } from '@ggnet/testkit';
+import { tgtShowTargets } from '@ggnet/testkit';
 
 const mac = () => `52:54:00:${randomBytes(3).toString('hex').match(/../g)!.join(':')}`;
 const MiB = 1024 * 1024;
@@ -190,19 +190,7 @@ describeEachDialect('qcow2 overlays on qemu-storage-daemon (tgtd + qemu iscsi)',
         const rep2 = await c2.reconciler.run('qsd restarted');
         expect(rep2.errors).toEqual([]);
         expect(rep2.exportsRecreated).toBe(1);
-        await waitFor(
-          'the disk readable again',
-          async () => {
-            try {
-              await q.cmd('read -P 0x6b 9M 64k', /read 65536\/65536/, 5000);
-              return true;
-            } catch {
-              return false;
-            }
-          },
-          30_000,
-          500,
-        );
+        await q.cmdUntil('read -P 0x6b 9M 64k', /read 65536\/65536/);
         await q.cmd('read -P 0x5a 8M 64k', /read 65536\/65536/);
       } finally {
         await c2.qsd.stop(false);

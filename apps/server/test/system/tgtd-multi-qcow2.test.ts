@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { tgtShowTargets, waitFor } from '@ggnet/testkit';
+import { tgtShowTargets } from '@ggnet/testkit';
 import { parseFuseMounts } from '../../src/adapters/qsd/qsd.adapter.js';
 import { createTestContext, describeEachDialect, type TestContext } from '../helpers/test-context.js';
 import {
@@ -110,19 +110,8 @@ describeEachDialect(
         // the LUN was re-added on the second daemon; the first daemon got no copy of that target
         expect(await tgtShowTargets(controlPort)).not.toContain(info.targetIqn);
         expect(await tgtShowTargets(controlPort + 1)).toContain(`Backing store path: ${exportFile}`);
-        await waitFor(
-          'the disk readable again through the second daemon',
-          async () => {
-            try {
-              await q.cmd('read -P 0x3c 12M 64k', /read 65536\/65536/, 5000);
-              return true;
-            } catch {
-              return false;
-            }
-          },
-          30_000,
-          500,
-        );
+        // the same initiator session reads its data again once the LUN is back
+        await q.cmdUntil('read -P 0x3c 12M 64k', /read 65536\/65536/);
         await q.cmd('write -P 0x4d 13M 64k', /wrote 65536\/65536/);
         await q.cmd('read -P 0x4d 13M 64k', /read 65536\/65536/);
       } finally {
