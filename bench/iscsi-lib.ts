@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import { ConfigSchema, createContainer, migrateToLatest, type Container } from '@ggnet/server';
-import { freeControlPort, freePort, makeLoopFs, seedImage, sh as run } from '@ggnet/testkit';
+import { freeDaemonPorts, makeLoopFs, seedImage, sh as run } from '@ggnet/testkit';
 
 export { freeControlPort, freePort } from '@ggnet/testkit';
 const GiB = 1024 ** 3;
@@ -43,16 +43,18 @@ export interface BenchContainer {
   close(): Promise<void>;
 }
 
-/** A GGnet container (SQLite) in dataDir with its own tgtd on a loopback portal. */
-export async function benchContainer(dataDir: string): Promise<BenchContainer> {
-  const portalPort = await freePort();
-  const controlPort = freeControlPort();
+/**
+ * A GGnet container (SQLite) in dataDir with its own tgtd on a loopback portal; `daemons` tgtd
+ * instances (default 1; daemon i on control port + i and portal port + i, both checked free).
+ */
+export async function benchContainer(dataDir: string, daemons = 1): Promise<BenchContainer> {
+  const { portalPort, controlPort } = await freeDaemonPorts(daemons);
   const config = ConfigSchema.parse({
     dataDir,
     logLevel: 'silent',
     jwtSecret: randomBytes(32).toString('hex'),
     tgtControlPort: controlPort,
-    settings: { iscsi: { portal: `127.0.0.1:${portalPort}` }, storage: { reserveBytes: 0 } },
+    settings: { iscsi: { portal: `127.0.0.1:${portalPort}`, daemons }, storage: { reserveBytes: 0 } },
   });
   const c = createContainer(config, { log: pino({ level: process.env.BENCH_LOG ?? 'silent' }) });
   await migrateToLatest(c.database);
@@ -74,9 +76,9 @@ export async function benchContainer(dataDir: string): Promise<BenchContainer> {
  * A GGnet container (benchContainer) on an XFS (reflink) loop filesystem of `sizeGiB` made under
  * `parent`; both are cleaned up by `cleanup`, also on Ctrl-C or SIGTERM.
  */
-export async function benchOnXfs(sizeGiB: number, parent: string) {
+export async function benchOnXfs(sizeGiB: number, parent: string, daemons = 1) {
   const fs = await loopXfs(sizeGiB, parent);
-  const bench = await benchContainer(join(fs.dir, 'data'));
+  const bench = await benchContainer(join(fs.dir, 'data'), daemons);
   const cleanup = async () => {
     await bench.close().catch(() => undefined);
     await fs.cleanup();

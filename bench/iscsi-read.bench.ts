@@ -4,10 +4,19 @@
  * plus libiscsi's iscsi-perf for a second opinion. The file is in the page cache for both (warmed
  * first), so the figures compare the iSCSI path (tgtd + TCP + initiator) with a plain read.
  *
- *   npm run bench:iscsi-read -- [--size-gib 1] [--reps 5] [--dir /var/tmp]   (as root)
+ * Then many clients at once (--clients 4,8,16), each its own session (machine, target) reading its
+ * whole writeback through its target with qemu-img bench, all started together: on 1 tgtd vs on
+ * --daemons tgtd instances (default one per core), and a loopback TCP stream of the same bytes with
+ * as many parallel streams (iperf3) as the transport's ceiling, in the same run. Aggregate MB/s =
+ * all bytes / wall time from the first start to the last end.
+ *
+ *   npm run bench:iscsi-read -- [--size-gib 1] [--reps 5] [--dir /var/tmp]
+ *                               [--clients 4,8,16] [--daemons N] [--client-mib 256]   (as root)
  */
+import { spawn } from 'node:child_process';
+import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
-import { iscsiPerf } from '@ggnet/testkit';
+import { freePort, iscsiPerf, killPid } from '@ggnet/testkit';
 import { benchOnXfs, randomMac, seedVersion, sh, table } from './iscsi-lib.js';
 
 const { values } = parseArgs({
@@ -15,8 +24,15 @@ const { values } = parseArgs({
     'size-gib': { type: 'string', default: '1' },
     reps: { type: 'string', default: '5' },
     dir: { type: 'string', default: '/var/tmp' },
+    clients: { type: 'string', default: '4,8,16' },
+    daemons: { type: 'string', default: String(availableParallelism()) },
+    'client-mib': { type: 'string', default: '256' },
+    'skip-single': { type: 'boolean', default: false },
   },
 });
+const CLIENTS = values.clients.split(',').map(Number);
+const DAEMONS = Number(values.daemons);
+const CLIENT_MIB = Number(values['client-mib']);
 const SIZE_GIB = Number(values['size-gib']);
 const REPS = Number(values.reps);
 const MiB = 1024 ** 2;
@@ -30,7 +46,142 @@ async function qemuBench(args: string[], count: number): Promise<number> {
   return (count * MiB) / secs / 1e6; // MB/s
 }
 
+/** Seconds of wall time for `n` qemu-img bench readers started together. */
+async function together(optsList: string[], count: number): Promise<number> {
+  const t0 = process.hrtime.bigint();
+  await Promise.all(optsList.map((o) => qemuBench(['--image-opts', o], count)));
+  return Number(process.hrtime.bigint() - t0) / 1e9;
+}
+
+/** Loopback TCP: `streams` parallel iperf3 streams carrying `bytes` in all; MB/s received. */
+async function tcpCeiling(streams: number, bytes: number): Promise<number> {
+  const port = await freePort();
+  const server = spawn('iperf3', ['-s', '-1', '-B', '127.0.0.1', '-p', String(port)], { stdio: 'ignore' });
+  try {
+    for (let i = 0; i < 50; i++) {
+      try {
+        const out = await sh('iperf3', [
+          '-c',
+          '127.0.0.1',
+          '-p',
+          String(port),
+          '-P',
+          String(streams),
+          '-n',
+          String(bytes),
+          '-l',
+          '1M',
+          '-J',
+        ]);
+        // iperf3 3.12 with -J exits 0 when it cannot connect: the JSON's `error` says so
+        const j = JSON.parse(out) as { error?: string; end?: { sum_received?: { bits_per_second: number } } };
+        if (j.error) throw new Error(`iperf3: ${j.error}`);
+        if (!j.end?.sum_received) throw new Error(`iperf3: no sum_received in ${out.slice(0, 400)}`);
+        return j.end.sum_received.bits_per_second / 8 / 1e6;
+      } catch (err) {
+        if (!/Connection refused|unable to connect/i.test(String(err)) || i === 49) throw err;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+    throw new Error('iperf3 server did not start');
+  } finally {
+    if (server.pid && server.exitCode === null) await killPid(server.pid, 2000);
+  }
+}
+
+interface ConcurrentRow {
+  clients: number;
+  daemons: number;
+  mbps: number;
+  spread: string;
+}
+
+/** `clients` sessions on a GGnet with `daemons` tgtd instances, each read in full, all at once. */
+async function concurrent(daemons: number, counts: number[]): Promise<ConcurrentRow[]> {
+  const max = Math.max(...counts);
+  const bench = await benchOnXfs(Math.ceil((CLIENT_MIB * 2) / 1024) + 2, values.dir, daemons);
+  const { c } = bench;
+  try {
+    const v = await seedVersion(c, `multi-read-${daemons}`, {
+      sizeGiB: CLIENT_MIB / 1024,
+      chunkMiB: 16,
+      everyMiB: 16,
+    });
+    const opts: string[] = [];
+    const ports: number[] = [];
+    for (let i = 0; i < max; i++) {
+      const m = await c.machines.create({
+        name: `r${daemons}-${i}`,
+        mac: randomMac(),
+        bootImageId: v.imageId,
+      });
+      const info = await c.orchestrator.startSession({ machineId: m.id, mode: 'normal', clientIp: null });
+      const s = await c.sessions.get(info.sessionId);
+      const wb = await c.repos.writebacks.findById(s.writebackId!);
+      // the writeback in the page cache (each reflink clone has a cache of its own)
+      await qemuBench(['-f', 'raw', c.imageFiles.inside(wb!.path)], CLIENT_MIB);
+      ports.push(info.portalPort);
+      opts.push(
+        [
+          'driver=iscsi',
+          'transport=tcp',
+          `portal=127.0.0.1:${info.portalPort}`,
+          `target=${info.targetIqn}`,
+          'lun=1',
+          `initiator-name=${info.initiatorIqn}`,
+          `user=${info.chap.username}`,
+          `password=${info.chap.password}`,
+        ].join(','),
+      );
+    }
+    const rows: ConcurrentRow[] = [];
+    for (const n of counts) {
+      const runs: number[] = [];
+      for (let r = 0; r < REPS; r++)
+        runs.push((n * CLIENT_MIB * MiB) / (await together(opts.slice(0, n), CLIENT_MIB)) / 1e6);
+      const per = new Map<number, number>();
+      for (const p of ports.slice(0, n)) per.set(p, (per.get(p) ?? 0) + 1);
+      rows.push({ clients: n, daemons, mbps: median(runs), spread: [...per.values()].join('/') });
+    }
+    return rows;
+  } finally {
+    await bench.cleanup();
+  }
+}
+
+async function concurrentSection() {
+  const one = await concurrent(1, CLIENTS);
+  const many = DAEMONS > 1 ? await concurrent(DAEMONS, CLIENTS) : [];
+  const out: Array<Record<string, string>> = [];
+  for (const [i, n] of CLIENTS.entries()) {
+    const ceiling = await tcpCeiling(n, n * CLIENT_MIB * MiB);
+    const a = one[i]!;
+    const b = many[i];
+    out.push({
+      clients: String(n),
+      'TCP loopback MB/s (iperf3)': ceiling.toFixed(0),
+      '1 tgtd MB/s': a.mbps.toFixed(0),
+      '1 tgtd / TCP': (a.mbps / ceiling).toFixed(2),
+      [`${DAEMONS} tgtd MB/s`]: b ? b.mbps.toFixed(0) : '-',
+      [`${DAEMONS} tgtd / TCP`]: b ? (b.mbps / ceiling).toFixed(2) : '-',
+      [`${DAEMONS} tgtd / 1 tgtd`]: b ? (b.mbps / a.mbps).toFixed(2) : '-',
+      'clients per tgtd': b ? b.spread : a.spread,
+    });
+  }
+  process.stdout.write(
+    `\n${CLIENTS.join('/')} clients at once, each reading its own ${CLIENT_MIB} MiB writeback through its own ` +
+      `target (qemu-img bench 1 MiB x qd16, page cache warm), median of ${REPS}; ` +
+      `${availableParallelism()} cores, goal: >= 0.5x TCP with cores x 4 = ${availableParallelism() * 4} clients\n`,
+  );
+  process.stdout.write(`${table(out)}\n`);
+}
+
 async function main() {
+  if (!values['skip-single']) await single();
+  await concurrentSection();
+}
+
+async function single() {
   const bench = await benchOnXfs(SIZE_GIB * 2 + 2, values.dir);
   const { c, portalPort } = bench;
   try {

@@ -50,10 +50,12 @@ const skip = bootTestsUnavailable();
         initiator: b.machine.initiatorIqn,
         // the CHAP user of that session (a secret per session): <machine>.s<8 hex of the session id>
         chap: `${b.machine.name}.s${b.session.id.replace(/-/g, '').slice(0, 8)}`,
-        portal: `${w.net.addr}:3260`,
+        // the port of the tgtd that serves this machine (two daemons: 3260 or 3261)
+        portal: b.portal,
         // iscsi_ibft prints the 8 LUN bytes as %x each: LUN 1 (tgt's first disk) is 0,1,0,0,0,0,0,0
         lun: '01000000',
       });
+      expect(b.portal).toMatch(new RegExp(`^${w.net.addr.replace(/\./g, '\\.')}:326[01]$`));
       expect(b.session.state).toMatch(/^(ready|active)$/);
       expect(b.session.machineId).toBe(b.machine.id);
       expect(b.session.writebackId).toBeTruthy();
@@ -65,6 +67,8 @@ const skip = bootTestsUnavailable();
       w = new World({
         name: 'sanboot',
         xfs: true,
+        // two tgtd instances: machines are spread over portal ports 3260 and 3261
+        tgtDaemons: 2,
         env: {
           GGNET_DHCP_MODE: 'dhcp',
           GGNET_DHCP_RANGE: '10.99.0.100,10.99.0.199',
@@ -204,6 +208,19 @@ const skip = bootTestsUnavailable();
         const login = ev.find((e) => e.kind === 'iscsi_login')!;
         expect(login.detail).toMatchObject({ initiator: b.machine.initiatorIqn });
         w.record(`timeline:${b.name}`, phaseTimes(ev));
+      }
+    });
+
+    it('two tgtd instances served the boots: Linux logged in again from the iBFT on port 3261 too', () => {
+      const ports = boots.map((b) => b.ibft.portal?.split(':').pop());
+      w.record('iBFT portal ports', ports);
+      // the placement keeps daemons within 2 targets of each other: 4+ live sessions use both
+      expect(boots.length).toBeGreaterThanOrEqual(4);
+      expect(new Set(ports)).toEqual(new Set(['3260', '3261']));
+      // each of them logged in from the iBFT (the iSCSI root was mounted through that portal)
+      for (const b of boots.filter((x) => x.ibft.portal?.endsWith(':3261'))) {
+        expect(b.serial).toContain(MARK.iscsiRoot);
+        expect(b.serial).not.toContain(MARK.iscsiFailed);
       }
     });
   },

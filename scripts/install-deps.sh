@@ -4,7 +4,8 @@
 #                             building GGnet needs (Node.js >= 20.19 with npm, and a compiler,
 #                             make and python3 for better-sqlite3)
 #   install-deps.sh test      runtime + what the test suite needs (PostgreSQL, Chromium,
-#                             QEMU system emulation, OVMF, boot-disk build tools, wrk, nginx to
+#                             QEMU system emulation, OVMF, boot-disk build tools, wrk, iperf3
+#                             (bench:iscsi-read's TCP ceiling), nginx to
 #                             test the shipped site config, shellcheck, mmdebstrap and
 #                             systemd-container for the fresh-Debian tests)
 # Node.js: Debian 13 (trixie) and later ship a new enough nodejs and npm, which are installed
@@ -35,7 +36,7 @@ RUNTIME=(tgt qemu-utils dnsmasq-base ipxe xfsprogs btrfs-progs e2fsprogs iproute
 read -r -a NODE <<< "$(ggnet_node_packages)"
 TEST=(libiscsi-bin qemu-system-x86 qemu-block-extra ipxe-qemu ovmf syslinux syslinux-common extlinux
       busybox-static fdisk dosfstools mtools e2fsprogs cpio file systemd-boot-efi mount xorriso isolinux
-      postgresql chromium wrk procps iptables nginx openssl
+      postgresql chromium wrk iperf3 procps iptables nginx openssl
       shellcheck mmdebstrap systemd-container debian-archive-keyring)
 
 pkgs=("${RUNTIME[@]}" "${NODE[@]}")

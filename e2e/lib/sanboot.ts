@@ -18,6 +18,8 @@ export interface Boot {
   serial: string;
   /** The iBFT as Linux read it (initiator, target, portal, CHAP user). */
   ibft: Record<string, string>;
+  /** The portal (host:port) of the session's target as GGnet says (its tgtd's port); null if gone. */
+  portal: string | null;
   /** Content of the guest file before this boot wrote it ("none" when absent). */
   seen: string;
   /** The boot id the guest wrote into its file. */
@@ -76,6 +78,12 @@ export async function finishBoot(
   const machine = (await w.machineByMac(o.mac))!;
   if (!machine?.sessionId) throw new Error(`${o.name}: machine ${o.mac} has no session`);
   const session = await w.session(machine.sessionId);
+  const portal = session.targetId
+    ? await w.api
+        .get<{ portal: string | null }>(`/api/v1/targets/${session.targetId}`)
+        .then((t) => t.portal)
+        .catch(() => null)
+    : null;
   const boot: Boot = {
     name: o.name,
     firmware: o.firmware,
@@ -85,6 +93,7 @@ export async function finishBoot(
     session,
     serial,
     ibft,
+    portal,
     seen,
     wrote,
     readyReply,

@@ -40,6 +40,11 @@ export interface WorldOptions {
   dhcpPeer?: boolean;
   /** Put GGnet's data dir on an XFS (reflink) loop file system, as in production. */
   xfs?: boolean;
+  /**
+   * tgtd instances (GGNET_TGT_DAEMONS, default 1): daemon i has control port tgtControlPort + i and
+   * portal port 3260 + i.
+   */
+  tgtDaemons?: number;
 }
 
 /**
@@ -72,6 +77,7 @@ export class World {
         GGNET_BOOT_ADDR: this.net.addr,
         // a control port of its own: other test runs use other tgtd instances
         GGNET_TGT_CONTROL_PORT: String(this.tgtControlPort),
+        GGNET_TGT_DAEMONS: String(o.tgtDaemons ?? 1),
         GGNET_ISCSI_PORTAL: `${this.net.addr}:3260`,
         ...(E2E_IPXE_DIR ? { GGNET_IPXE_DIR: E2E_IPXE_DIR } : {}),
         ...(E2E_STORAGE_BACKEND ? { GGNET_STORAGE_BACKEND: E2E_STORAGE_BACKEND } : {}),
@@ -239,9 +245,14 @@ export class World {
       .then((r) => r.items);
   }
 
-  /** What GGnet's tgtd serves: target IQN -> backing files of its LUNs (asked from tgtd itself). */
+  /** Control ports of GGnet's tgtd instances. */
+  get tgtControlPorts(): number[] {
+    return Array.from({ length: this.o.tgtDaemons ?? 1 }, (_, i) => this.tgtControlPort + i);
+  }
+
+  /** What GGnet's tgtd instances serve: target IQN -> backing files of its LUNs (asked from tgtd itself). */
   async backingStores(): Promise<Map<string, string[]>> {
-    const out = await tgtShowTargets(this.tgtControlPort);
+    const out = (await Promise.all(this.tgtControlPorts.map((p) => tgtShowTargets(p)))).join('\n');
     const map = new Map<string, string[]>();
     let iqn: string | null = null;
     for (const line of out.split('\n')) {
@@ -274,7 +285,8 @@ export class World {
     await this.procs.stopAll();
     // tgtd outlives GGnet by design; it runs in our namespace and goes with it, its socket with us
     this.net.down();
-    for (const f of ['', '.lock']) rmSync(`/var/run/tgtd/socket.${this.tgtControlPort}${f}`, { force: true });
+    for (const port of this.tgtControlPorts)
+      for (const f of ['', '.lock']) rmSync(`/var/run/tgtd/socket.${port}${f}`, { force: true });
     if (this.xfsLoop)
       await sh('umount', [this.xfsLoop.mnt]).catch(() => sh('umount', ['-l', this.xfsLoop!.mnt]));
     rmSync(this.runDir, { recursive: true, force: true });

@@ -131,6 +131,7 @@ export async function buildApp(c: Container, ext: AppExtensions = {}): Promise<A
   registerAudit(app, c.repos.audit, c.log);
 
   registerHealthRoutes(app, {
+    iscsi: () => c.iscsi.notReady(),
     database: c.database,
     metrics: c.metrics,
     version: c.version,

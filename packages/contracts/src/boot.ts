@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { Id, Timestamp } from './common.js';
 import { BootEventKind } from './sessions.js';
+import { ISCSI_DAEMON_STATES } from './storage.js';
 
 /**
  * `GET /boot/ipxe?mac=${netX/mac}&arch=${buildarch}&platform=${platform}`: what iPXE sends.
@@ -59,7 +60,7 @@ export const DhcpSnippet = z.object({
 });
 export type DhcpSnippet = z.infer<typeof DhcpSnippet>;
 
-export const DAEMON_STATES = ['off', 'stopped', 'starting', 'running', 'restarting', 'failed'] as const;
+export const DAEMON_STATES = ['off', ...ISCSI_DAEMON_STATES] as const;
 
 export const DhcpStatus = z.object({
   mode: z.enum(['off', 'dhcp', 'proxy']),

@@ -136,6 +136,12 @@ export const Settings = z.object({
       .regex(/^\d{4}-(0[1-9]|1[0-2])$/, 'must be yyyy-mm')
       .default('2024-01'),
     mutualChap: z.boolean().default(false),
+    /**
+     * tgt: how many tgtd instances serve the targets (0 = one per CPU core). Daemon i has control port
+     * GGNET_TGT_CONTROL_PORT + i and listens on the portal's port + i; machines are spread across them.
+     * Read when GGnet starts.
+     */
+    daemons: z.number().int().min(0).max(64).default(0),
   }),
   machines: z.object({
     autoRegister: z.enum(AUTO_REGISTER).default('pending'),

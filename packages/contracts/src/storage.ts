@@ -89,19 +89,44 @@ export const StorageSummary = z.object({
 });
 export type StorageSummary = z.infer<typeof StorageSummary>;
 
-/** State of the iSCSI side: backend, portal, GGnet's own tgtd. */
+/**
+ * States of a supervised daemon. `conflict`: the daemon's control port is held by a tgtd that is not
+ * GGnet's own (never used).
+ */
+export const ISCSI_DAEMON_STATES = [
+  'stopped',
+  'starting',
+  'running',
+  'restarting',
+  'failed',
+  'conflict',
+] as const;
+
+const IscsiDaemon = z.object({
+  state: z.enum(ISCSI_DAEMON_STATES),
+  pid: z.number().int().nullable(),
+  adopted: z.boolean(),
+  restarts: z.number().int(),
+  controlPort: z.number().int(),
+  /** What holds the control port when it is not GGnet's own tgtd (state `conflict`). */
+  conflict: z.string().nullable(),
+});
+
+/** State of the iSCSI side: backend, portal, GGnet's own tgtd instances. */
 export const IscsiStatus = z.object({
   backend: z.enum(['tgt', 'lio']),
   portal: z.string(),
-  daemon: z
-    .object({
-      state: z.enum(['stopped', 'starting', 'running', 'restarting', 'failed']),
-      pid: z.number().int().nullable(),
-      adopted: z.boolean(),
-      restarts: z.number().int(),
-      controlPort: z.number().int(),
-    })
-    .nullable(),
+  /** The first daemon (null: LIO). */
+  daemon: IscsiDaemon.nullable(),
+  /** Every tgtd instance (settings iscsi.daemons): its portal port and what it serves. */
+  daemons: z.array(
+    IscsiDaemon.extend({
+      index: z.number().int(),
+      portalPort: z.number().int(),
+      targets: z.number().int(),
+      connections: z.number().int(),
+    }),
+  ),
   targets: z.number().int(),
   connections: z.number().int(),
   lastReconcileAt: Timestamp.nullable(),

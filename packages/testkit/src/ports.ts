@@ -29,3 +29,28 @@ export function freeControlPort(): number {
 export function removeTgtSocket(controlPort: number): void {
   for (const f of ['', '.lock']) rmSync(`${tgtSocket(controlPort)}${f}`, { force: true });
 }
+
+/** Nothing listens on 127.0.0.1:port now. */
+function tcpFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.once('error', () => resolve(false));
+    s.listen({ port, host: '127.0.0.1', exclusive: true }, () => s.close(() => resolve(true)));
+  });
+}
+
+/**
+ * Ports for `daemons` tgtd instances (GGnet's iscsi.daemons): daemon i has control port
+ * `controlPort + i` and portal port `portalPort + i`, all free now.
+ */
+export async function freeDaemonPorts(daemons = 1): Promise<{ portalPort: number; controlPort: number }> {
+  for (let tries = 0; ; tries++) {
+    const portalPort = await freePort();
+    const controlPort = freeControlPort();
+    const rest = Array.from({ length: daemons - 1 }, (_, i) => i + 1);
+    const portals = await Promise.all(rest.map((i) => tcpFree(portalPort + i)));
+    const controls = rest.map((i) => !existsSync(`${tgtSocket(controlPort + i)}.lock`));
+    if ((portals.every(Boolean) && controls.every(Boolean)) || tries >= 50)
+      return { portalPort, controlPort };
+  }
+}

@@ -1,10 +1,50 @@
-import { constants, accessSync, existsSync, mkdtempSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
+import {
+  constants,
+  accessSync,
+  existsSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statfsSync,
+  writeFileSync,
+} from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { createServer } from 'node:net';
 import { createSocket } from 'node:dgram';
 import { dirname, join } from 'node:path';
 import { formatBytes } from '@ggnet/contracts';
 import type { Config } from '../config/config.schema.js';
 import type { ProcessRunner } from '../adapters/process/process-runner.adapter.js';
+import { foreignTgtd, tgtLockHolder } from '../adapters/iscsi/tgt-owner.js';
+
+/**
+ * One row per tgtd control port GGnet uses: free, held by GGnet's own tgtd (its pid file, this
+ * network namespace), or held by a tgtd that is not GGnet's (a failure: GGnet will not use it).
+ */
+export function tgtControlPortChecks(config: Config): CheckResult[] {
+  const iscsi = (config.settings as { iscsi?: { backend?: string; daemons?: number } } | undefined)?.iscsi;
+  if (iscsi?.backend === 'lio') return [];
+  const n = iscsi?.daemons && iscsi.daemons > 0 ? iscsi.daemons : Math.max(1, availableParallelism());
+  return Array.from({ length: n }, (_, i) => {
+    const port = config.tgtControlPort + i;
+    const name = `tgtd control port ${port}`;
+    let own: number | null = null;
+    try {
+      own = Number(readFileSync(join(config.dataDir, 'run', `tgtd.${port}.pid`), 'utf8').trim()) || null;
+    } catch {
+      own = null;
+    }
+    const foreign = foreignTgtd(port, own);
+    if (foreign) return { name, status: 'fail', detail: foreign.message, required: true };
+    const holder = tgtLockHolder(port);
+    return {
+      name,
+      status: 'ok',
+      detail: holder === null ? 'free (GGnet starts its tgtd here)' : `GGnet's own tgtd (pid ${holder})`,
+      required: true,
+    };
+  });
+}
 
 export type CheckStatus = 'ok' | 'warn' | 'fail';
 export interface CheckResult {
@@ -168,6 +208,8 @@ export async function runDoctor(
       required: true,
     });
   }
+
+  out.push(...tgtControlPortChecks(config));
 
   for (const [proto, port, what] of [
     ['tcp', config.port, 'GGnet HTTP'],

@@ -44,12 +44,17 @@ export const ENV_KEYS: Record<string, string> = {
   GGNET_ISCSI_BACKEND: 'settings.iscsi.backend',
   GGNET_ISCSI_PORTAL: 'settings.iscsi.portal',
   GGNET_ISCSI_DOMAIN: 'settings.iscsi.iqnDomain',
+  GGNET_TGT_DAEMONS: 'settings.iscsi.daemons',
   GGNET_STORAGE_BACKEND: 'settings.storage.backend',
   GGNET_STORAGE_RESERVE: 'settings.storage.reserveBytes',
   GGNET_AUTO_REGISTER: 'settings.machines.autoRegister',
 };
 
-const NUMERIC_SETTINGS = new Set(['settings.network.bootHttpPort', 'settings.storage.reserveBytes']);
+const NUMERIC_SETTINGS = new Set([
+  'settings.network.bootHttpPort',
+  'settings.storage.reserveBytes',
+  'settings.iscsi.daemons',
+]);
 
 export class ConfigError extends Error {
   constructor(message: string) {

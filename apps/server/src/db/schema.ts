@@ -159,6 +159,10 @@ export interface TargetsTable {
   mutual_user: string | null;
   mutual_secret: string | null;
   allowed_address: string | null;
+  /** tgt: index of the daemon that serves the target (null: the first; LIO). */
+  tgt_daemon: number | null;
+  /** The portal port the target is served on (the daemon's). */
+  portal_port: number | null;
   state: string;
   error: string | null;
   created_at: string;

@@ -1,17 +1,18 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { rmSync, statSync } from 'node:fs';
+import { readFileSync, rmSync, statSync } from 'node:fs';
 import { open, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SpawnProcessRunner, type RunResult } from '../../src/adapters/process/process-runner.adapter.js';
 import type { Container } from '../../src/container.js';
+import { parseFuseMounts } from '../../src/adapters/qsd/qsd.adapter.js';
 import type { SettingsPatch } from '@ggnet/contracts';
 import { createTestContext, type Dialect, type TestContext } from './test-context.js';
 import {
   alivePid,
-  freeControlPort,
-  freePort,
+  freeDaemonPorts,
+  killPid,
   stopTgtd,
   makeLoopFs as makeKitLoopFs,
   seedImage as seedKitImage,
@@ -49,14 +50,18 @@ export {
   type LoopFs,
 } from '@ggnet/testkit';
 
-/** Config for a test context with its own tgtd (random control port) and a loopback portal on a free port. */
-export async function iscsiConfig(extra: Record<string, unknown> = {}) {
-  const portalPort = await freePort();
+/**
+ * Config for a test context with its own tgtd (random control port) and a loopback portal on a free
+ * port. One daemon unless `daemons` says more (daemon i: control port + i, portal port + i, both
+ * checked free).
+ */
+export async function iscsiConfig(extra: Record<string, unknown> = {}, daemons = 1) {
+  const { portalPort, controlPort } = await freeDaemonPorts(daemons);
   return {
     portalPort,
     config: {
-      tgtControlPort: freeControlPort(),
-      settings: { iscsi: { portal: `127.0.0.1:${portalPort}` } },
+      tgtControlPort: controlPort,
+      settings: { iscsi: { portal: `127.0.0.1:${portalPort}`, daemons } },
       ...extra,
     } as Record<string, unknown>,
   };
@@ -89,17 +94,45 @@ export async function closeIscsiContext(
   controlPort: number | undefined,
   after?: () => unknown,
 ): Promise<void> {
-  const pid = t?.container.iscsi.daemonPid ?? null;
+  const pids = t?.container.iscsi.daemonPids ?? [];
   t?.container.reconciler.stop();
   await t?.container.storage.idle();
   await t?.container.iscsi.stop(true).catch(() => undefined);
-  if (controlPort && t)
-    await stopTgtd(controlPort, pid ?? alivePid(join(t.config.dataDir, 'run', `tgtd.${controlPort}.pid`)));
+  // every daemon of the context (control port + i), each by its own PID
+  for (let i = 0; controlPort && t && i < Math.max(1, pids.length); i++) {
+    const port = controlPort + i;
+    const pid = pids[i] ?? alivePid(join(t.config.dataDir, 'run', `tgtd.${port}.pid`));
+    // no PID of ours: whatever holds that port is not ours to stop (a foreign tgtd in a test)
+    if (pid) await stopTgtd(port, pid);
+  }
   try {
     await t?.close();
   } finally {
     await after?.();
   }
+}
+
+/**
+ * closeIscsiContext for a context on the qcow2 backend: after its tgtd instances, its
+ * qemu-storage-daemon goes (by the PID in its pid file; its FUSE exports unmount with it, any left
+ * over are unmounted lazily), then the loop filesystem.
+ */
+export async function closeQcow2Context(
+  t: TestContext | undefined,
+  controlPort: number | undefined,
+  fs: LoopFs | undefined,
+): Promise<void> {
+  const qsdPid = alivePid(join(t?.config.dataDir ?? '/nonexistent', 'run', 'qemu-storage-daemon.pid'));
+  const exportsDir = t ? join(t.config.dataDir, 'exports') : null;
+  await closeIscsiContext(t, controlPort, async () => {
+    await t?.container.qsd.stop(true).catch(() => undefined);
+    if (qsdPid) await killPid(qsdPid);
+    const mounts = exportsDir
+      ? parseFuseMounts(readFileSync('/proc/self/mountinfo', 'utf8'), exportsDir)
+      : [];
+    for (const m of mounts) await tool('umount', ['-l', m]);
+    await fs?.cleanup();
+  });
 }
 
 /**
@@ -230,6 +263,22 @@ export class QemuIoSession {
       await sleep(20);
     }
     throw new Error(`qemu-io: no answer to "${line}": ${this.out.slice(start)}`);
+  }
+
+  /**
+   * Runs one qemu-io command again (5 s each try) until it answers as expected, up to `totalMs`: a
+   * disk that comes back (its LUN re-added after the daemon behind it restarted).
+   */
+  async cmdUntil(line: string, expect: RegExp, totalMs = 30_000): Promise<string> {
+    const until = Date.now() + totalMs;
+    for (;;) {
+      try {
+        return await this.cmd(line, expect, 5000);
+      } catch (err) {
+        if (Date.now() > until) throw err;
+        await sleep(500);
+      }
+    }
   }
 
   async close(): Promise<void> {

@@ -4,6 +4,15 @@ import { StaticMigrationProvider } from '../../src/db/migrations/index.js';
 import { migrateToLatest } from '../../src/db/database.js';
 import { createTestContext, describeEachDialect, type TestContext } from '../helpers/test-context.js';
 
+/** A Migrator over the context's database, to go down to a migration and up again. */
+const migratorOf = (t: TestContext) =>
+  new Migrator({
+    db: t.container.database.db,
+    provider: new StaticMigrationProvider({ dialect: t.container.database.dialect }),
+    migrationTableName: 'ggnet_migrations',
+    migrationLockTableName: 'ggnet_migrations_lock',
+  });
+
 describeEachDialect('migrations', (dialect) => {
   let t: TestContext;
   afterEach(async () => t.close());
@@ -29,12 +38,7 @@ describeEachDialect('migrations', (dialect) => {
       created_at: at,
       updated_at: at,
     });
-    const migrator = new Migrator({
-      db,
-      provider: new StaticMigrationProvider({ dialect: t.container.database.dialect }),
-      migrationTableName: 'ggnet_migrations',
-      migrationLockTableName: 'ggnet_migrations_lock',
-    });
+    const migrator = migratorOf(t);
     // back to before 0004, with targets named under two prefixes
     const down = await migrator.migrateTo('0003-iscsi');
     expect(down.error).toBeUndefined();
@@ -62,12 +66,7 @@ describeEachDialect('migrations', (dialect) => {
   it('0006 drops the per-machine CHAP secrets (a secret lives for one session), and runs down and up again', async () => {
     t = await createTestContext(dialect, { app: false });
     const db = t.container.database.db as unknown as Kysely<Record<string, Record<string, unknown>>>;
-    const migrator = new Migrator({
-      db: t.container.database.db,
-      provider: new StaticMigrationProvider({ dialect: t.container.database.dialect }),
-      migrationTableName: 'ggnet_migrations',
-      migrationLockTableName: 'ggnet_migrations_lock',
-    });
+    const migrator = migratorOf(t);
     const columns = async () =>
       (await t.container.database.db.introspection.getTables())
         .find((x) => x.name === 'machines')!
@@ -100,12 +99,7 @@ describeEachDialect('migrations', (dialect) => {
   it('0007 gives every existing user token version 0, and runs down and up again', async () => {
     t = await createTestContext(dialect, { app: false });
     const db = t.container.database.db;
-    const migrator = new Migrator({
-      db,
-      provider: new StaticMigrationProvider({ dialect: t.container.database.dialect }),
-      migrationTableName: 'ggnet_migrations',
-      migrationLockTableName: 'ggnet_migrations_lock',
-    });
+    const migrator = migratorOf(t);
     expect((await migrator.migrateTo('0004-iqn-prefixes')).error).toBeUndefined();
     const now = new Date().toISOString();
     await (db as unknown as Kysely<{ users: Record<string, unknown> }>)
@@ -130,5 +124,78 @@ describeEachDialect('migrations', (dialect) => {
     expect(row).toEqual({ username: 'from-before', token_version: 0 });
     await t.container.repos.users.bumpTokenVersion('u-old', now);
     expect((await t.container.repos.users.findById('u-old'))?.token_version).toBe(1);
+  });
+
+  it('0017 gives targets a daemon and portal port: rows from before serve on the first daemon, counted with it; runs down and up again', async () => {
+    t = await createTestContext(dialect);
+    const db = t.container.database.db as unknown as Kysely<Record<string, Record<string, unknown>>>;
+    const migrator = migratorOf(t);
+    const columns = async () =>
+      (await t.container.database.db.introspection.getTables())
+        .find((x) => x.name === 'targets')!
+        .columns.map((c) => c.name);
+    expect(await columns()).toEqual(expect.arrayContaining(['tgt_daemon', 'portal_port']));
+    expect((await migrator.migrateTo('0015-media')).error).toBeUndefined();
+    expect(await columns()).not.toContain('tgt_daemon');
+    expect(await columns()).not.toContain('portal_port');
+    const now = '2026-11-01T00:00:00.000Z';
+    const row = (id: string, iqn: string, extra: Record<string, unknown> = {}) => ({
+      id,
+      iqn,
+      machine_id: null,
+      session_id: null,
+      backend: 'tgt',
+      luns: '[]',
+      initiator_iqn: `iqn.2024-01.lan.ggnet:initiator.${id}`,
+      chap_user: null,
+      chap_secret: null,
+      mutual_user: null,
+      mutual_secret: null,
+      allowed_address: null,
+      state: 'active',
+      error: null,
+      created_at: now,
+      updated_at: now,
+      ...extra,
+    });
+    // two targets made by a GGnet of one tgtd
+    await db.insertInto('targets').values(row('old-1', 'iqn.2024-01.lan.ggnet:old-1')).execute();
+    await db.insertInto('targets').values(row('old-2', 'iqn.2024-01.lan.ggnet:old-2')).execute();
+    expect((await migrateToLatest(t.container.database)).applied).toContain('0017-target-daemon');
+    const targets = t.container.repos.targets;
+    expect(await targets.findById('old-1')).toMatchObject({ tgt_daemon: null, portal_port: null });
+    // new rows of a GGnet with two daemons
+    await db
+      .insertInto('targets')
+      .values(row('new-0', 'iqn.2024-01.lan.ggnet:new-0', { tgt_daemon: 0, portal_port: 3260 }))
+      .execute();
+    await db
+      .insertInto('targets')
+      .values(row('new-1', 'iqn.2024-01.lan.ggnet:new-1', { tgt_daemon: 1, portal_port: 3261 }))
+      .execute();
+    await db
+      .insertInto('targets')
+      .values(row('gone-1', 'iqn.2024-01.lan.ggnet:gone-1', { tgt_daemon: 1, state: 'deleting' }))
+      .execute();
+    // the placement's load: the old rows count on daemon 0 with the new one there; a target being deleted does not count
+    expect([...(await targets.loadByDaemon()).entries()].sort()).toEqual([
+      [0, 3],
+      [1, 1],
+    ]);
+    // the API's portal: the row's own port, the base port for a row from before
+    await t.container.settings.update({ iscsi: { portal: '10.9.8.7:3260' } }, 'test');
+    const list = await t.app.inject({ url: '/api/v1/targets?pageSize=100', headers: await t.auth() });
+    expect(list.statusCode, list.body).toBe(200);
+    const portalOf = new Map(
+      (list.json().items as Array<{ iqn: string; portal: string | null }>).map((x) => [x.iqn, x.portal]),
+    );
+    expect(portalOf.get('iqn.2024-01.lan.ggnet:old-1')).toBe('10.9.8.7:3260');
+    expect(portalOf.get('iqn.2024-01.lan.ggnet:new-1')).toBe('10.9.8.7:3261');
+    // down drops both columns (the rows stay), up adds them again
+    expect((await migrator.migrateTo('0015-media')).error).toBeUndefined();
+    expect(await columns()).not.toContain('tgt_daemon');
+    expect(await db.selectFrom('targets').select('id').execute()).toHaveLength(5);
+    expect((await migrateToLatest(t.container.database)).applied).toContain('0017-target-daemon');
+    expect(await columns()).toEqual(expect.arrayContaining(['tgt_daemon', 'portal_port']));
   });
 });

@@ -6,7 +6,6 @@ import pino from 'pino';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { AuditEntry, BootEvent, Page, Session, Target } from '@ggnet/contracts';
 import { DnsmasqDaemon } from '../../src/adapters/dnsmasq/dnsmasq.adapter.js';
-import type { TgtDriver } from '../../src/adapters/iscsi/tgt.adapter.js';
 import { FakeBootSessionStarter } from '../../src/modules/boot/boot-session.fake.js';
 import { createTestContext, describeEachDialect, type TestContext } from '../helpers/test-context.js';
 import { HostPeer, VethPair, netnsUnavailable, udhcpc, writeUdhcpcScript } from '../helpers/netns.js';
@@ -65,7 +64,10 @@ type Creds = { initiator: string; user: string; password: string };
         portalPort = await freePort();
         controlPort = freeControlPort();
         t = await createTestContext(dialect, {
-          config: { tgtControlPort: controlPort, settings: { iscsi: { portal: `${HOST}:${portalPort}` } } },
+          config: {
+            tgtControlPort: controlPort,
+            settings: { iscsi: { portal: `${HOST}:${portalPort}`, daemons: 1 } },
+          },
         });
         await t.container.settings.update({ storage: { reserveBytes: 0 } }, 'test');
         await t.container.iscsi.start();
@@ -87,7 +89,7 @@ type Creds = { initiator: string; user: string; password: string };
       };
       const machine = (name: string, ip?: string) =>
         t.container.machines.create({ name, mac: mac(), bootImageId: img.imageId, ...(ip ? { ip } : {}) });
-      const driver = async () => (await t.container.iscsi.driver()) as TgtDriver;
+      const driver = async () => (await t.container.iscsi.pool())!.member(0);
       const liveTarget = async (iqn: string) => (await (await driver()).list()).find((x) => x.iqn === iqn);
       const opts = (iqn: string, c: Creds) =>
         [

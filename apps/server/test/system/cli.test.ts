@@ -140,6 +140,8 @@ describe('ggnet command line', () => {
         PATH: process.env.PATH,
         GGNET_DATA_DIR: dir,
         GGNET_TGT_CONTROL_PORT: String(controlPort),
+        // one tgtd (the default is one per core, on control ports next to this one that were not checked free)
+        GGNET_TGT_DAEMONS: '1',
         GGNET_ISCSI_PORTAL: `127.0.0.1:${await freePort()}`,
         GGNET_PORT: '0',
         GGNET_HOST: '127.0.0.1',
@@ -223,13 +225,16 @@ describe('ggnet command line', () => {
       expect(out).toContain('shutting down');
     } finally {
       if (child.exitCode === null) child.kill('SIGKILL');
-      let tgtdPid: number | null = null;
-      try {
-        tgtdPid = Number(readFileSync(join(dir, 'run', `tgtd.${controlPort}.pid`), 'utf8').trim());
-      } catch {
-        // tgtd never started
+      // every tgtd serve started (one per pid file), each by its own PID
+      const pidFiles = existsSync(join(dir, 'run'))
+        ? readdirSync(join(dir, 'run')).filter((n) => /^tgtd\.\d+\.pid$/.test(n))
+        : [];
+      for (const n of pidFiles) {
+        const port = Number(/^tgtd\.(\d+)\.pid$/.exec(n)![1]);
+        await killTgtd(port, Number(readFileSync(join(dir, 'run', n), 'utf8').trim()) || null);
       }
-      await killTgtd(controlPort, tgtdPid);
+      // tgtd never started: nothing on our port was ours
+      if (!pidFiles.length) await killTgtd(controlPort, null);
       rmSync(dir, { recursive: true, force: true });
     }
   });

@@ -31,8 +31,9 @@ const DIST = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
 /**
  * A booted client must not lose its disk when GGnet restarts: the real `ggnet serve` process is
  * stopped (SIGTERM) and started again, then killed (SIGKILL) and started again, while a long-running
- * initiator (qemu-io, one iSCSI session) keeps writing and reading its disk. tgtd stays up and is
- * adopted by the next GGnet; the I_T nexus (the iSCSI session) never changes.
+ * initiator (qemu-io, one iSCSI session) keeps writing and reading its disk. GGnet runs two tgtd
+ * instances and the client's target is on the second one: both stay up and are adopted by the next
+ * GGnet; the I_T nexus (the iSCSI session) never changes.
  */
 describeEachDialect('GGnet restart keeps booted clients running', (dialect) => {
   let t: TestContext;
@@ -49,7 +50,7 @@ describeEachDialect('GGnet restart keeps booted clients running', (dialect) => {
       throw new Error('apps/server/dist is missing: run `npm run build` first (scripts/test.sh does)');
     fs = await makeLoopFs('xfs');
     dataDir = join(fs.dir, 'data');
-    const ic = await iscsiConfig({ dataDir });
+    const ic = await iscsiConfig({ dataDir }, 2);
     portalPort = ic.portalPort;
     controlPort = ic.config.tgtControlPort as number;
     httpPort = await freePort();
@@ -63,7 +64,9 @@ describeEachDialect('GGnet restart keeps booted clients running', (dialect) => {
       for (let i = 0; i < 100 && server.exitCode === null; i++) await sleep(100);
       if (server.exitCode === null) server.kill('SIGKILL');
     }
-    if (controlPort) await killTgtd(controlPort, alivePid(join(dataDir, 'run', `tgtd.${controlPort}.pid`)));
+    // both daemons, each by the PID in its own pid file
+    for (const port of controlPort ? [controlPort, controlPort + 1] : [])
+      await killTgtd(port, alivePid(join(dataDir, 'run', `tgtd.${port}.pid`)));
     try {
       await t?.close();
     } finally {
@@ -85,6 +88,7 @@ describeEachDialect('GGnet restart keeps booted clients running', (dialect) => {
       GGNET_JWT_SECRET: t.config.jwtSecret!,
       GGNET_LOG_LEVEL: 'warn',
       GGNET_TGT_CONTROL_PORT: String(controlPort),
+      GGNET_TGT_DAEMONS: '2',
       GGNET_ISCSI_PORTAL: `127.0.0.1:${portalPort}`,
       GGNET_STORAGE_RESERVE: '0',
       GGNET_RECONCILE_INTERVAL: '2',
@@ -140,7 +144,8 @@ describeEachDialect('GGnet restart keeps booted clients running', (dialect) => {
   };
 
   const nexus = async (iqn: string) => {
-    const out = await tgtShowTargets(controlPort);
+    // the client's target is on the second daemon
+    const out = await tgtShowTargets(controlPort + 1);
     const block = out.split(/^Target \d+: /m).find((b) => b.startsWith(iqn)) ?? '';
     return [...block.matchAll(/I_T nexus: (\d+)/g)].map((m) => m[1]);
   };
@@ -148,17 +153,25 @@ describeEachDialect('GGnet restart keeps booted clients running', (dialect) => {
   it('keeps one iSCSI session reading and writing across SIGTERM and SIGKILL restarts of ggnet serve', async () => {
     const img = await seedImage(t.container, 'restart-img');
     await startServer();
-    const m = await api('POST', '/api/v1/machines', {
-      name: 'pc-restart',
-      mac: `52:54:00:${randomBytes(3).toString('hex').match(/../g)!.join(':')}`,
-      bootImageId: img.imageId,
-    });
-    expect(m.status).toBe(201);
-    const started = await api('POST', '/api/v1/sessions', { machineId: m.json.id });
-    expect(started.status, JSON.stringify(started.json)).toBe(201);
-    const info = started.json;
+    // machines until one has its target on the second daemon (at most 4: the placement sends a
+    // machine elsewhere once its daemon carries 2 more targets than the other)
+    let m: Awaited<ReturnType<typeof api>> | undefined;
+    let last: Awaited<ReturnType<typeof api>>['json'] | undefined;
+    for (let i = 0; i < 4 && last?.portalPort !== portalPort + 1; i++) {
+      m = await api('POST', '/api/v1/machines', {
+        name: `pc-restart-${i}`,
+        mac: `52:54:00:${randomBytes(3).toString('hex').match(/../g)!.join(':')}`,
+        bootImageId: img.imageId,
+      });
+      expect(m.status).toBe(201);
+      const started = await api('POST', '/api/v1/sessions', { machineId: m.json.id });
+      expect(started.status, JSON.stringify(started.json)).toBe(201);
+      last = started.json;
+    }
+    const info = last!;
+    expect(info.portalPort).toBe(portalPort + 1);
     const q = new QemuIoSession(
-      qemuOpts(portalPort, info.targetIqn, 1, {
+      qemuOpts(info.portalPort, info.targetIqn, 1, {
         initiator: info.initiatorIqn,
         user: info.chap.username,
         password: info.chap.password,
@@ -194,25 +207,44 @@ describeEachDialect('GGnet restart keeps booted clients running', (dialect) => {
         await sleep(200);
       expect((await api('GET', `/api/v1/sessions/${info.sessionId}`)).json.state).toBe('active');
       const iscsi1 = (await api('GET', '/api/v1/iscsi')).json;
-      const tgtdPid = iscsi1.daemon.pid as number;
-      expect(iscsi1.daemon).toMatchObject({ state: 'running', adopted: false });
+      const tgtdPids = iscsi1.daemons.map((d: { pid: number }) => d.pid) as number[];
+      expect(
+        iscsi1.daemons.map((d: { state: string; adopted: boolean; portalPort: number }) => [
+          d.state,
+          d.adopted,
+          d.portalPort,
+        ]),
+      ).toEqual([
+        ['running', false, portalPort],
+        ['running', false, portalPort + 1],
+      ]);
       const nexus1 = await nexus(info.targetIqn);
       expect(nexus1).toHaveLength(1);
 
       for (const signal of ['SIGTERM', 'SIGKILL'] as const) {
         await stopServer(signal);
         // GGnet is down: tgtd and the client's session carry on
-        expect(alivePid(join(dataDir, 'run', `tgtd.${controlPort}.pid`))).toBe(tgtdPid);
+        expect(alivePid(join(dataDir, 'run', `tgtd.${controlPort}.pid`))).toBe(tgtdPids[0]);
+        expect(alivePid(join(dataDir, 'run', `tgtd.${controlPort + 1}.pid`))).toBe(tgtdPids[1]);
         await waitCycles(10);
         await startServer();
         const iscsi2 = (await api('GET', '/api/v1/iscsi')).json;
-        expect(iscsi2.daemon).toMatchObject({ state: 'running', pid: tgtdPid, adopted: true });
+        expect(
+          iscsi2.daemons.map((d: { state: string; pid: number; adopted: boolean }) => [
+            d.state,
+            d.pid,
+            d.adopted,
+          ]),
+        ).toEqual([
+          ['running', tgtdPids[0], true],
+          ['running', tgtdPids[1], true],
+        ]);
         await waitCycles(10);
         // same iSCSI session (I_T nexus) all along: the client never had to log in again
         expect(await nexus(info.targetIqn)).toEqual(nexus1);
         const s = (await api('GET', `/api/v1/sessions/${info.sessionId}`)).json;
         expect(s).toMatchObject({ state: 'active' });
-        const targets = (await api('GET', `/api/v1/targets?machineId=${m.json.id}`)).json;
+        const targets = (await api('GET', `/api/v1/targets?machineId=${m!.json.id}`)).json;
         expect(targets.items[0].connections).toEqual([
           { initiator: info.initiatorIqn, address: '127.0.0.1' },
         ]);

@@ -110,7 +110,7 @@ describeEachDialect('reconciler (tgtd)', (dialect) => {
   });
 
   it('drives tgtd through its socket; the tgtadm fallback reads and writes the same state', async () => {
-    const driver = (await t.container.iscsi.driver()) as TgtDriver;
+    const driver = (await t.container.iscsi.pool())!.member(0);
     expect(await driver.transport()).toBe('ipc');
     const cli = new TgtDriver(runner, controlPort, { transport: 'tgtadm' });
     expect(await cli.transport()).toBe('tgtadm');
@@ -148,7 +148,7 @@ describeEachDialect('reconciler (tgtd)', (dialect) => {
   });
 
   it('per-session CHAP accounts: a missing one is made again from the row, foreign and ended ones are deleted', async () => {
-    const driver = (await t.container.iscsi.driver()) as TgtDriver;
+    const driver = (await t.container.iscsi.pool())!.member(0);
     const { info, creds } = await newSession('rc-accounts');
     expect(info.chap.username).toMatch(/^rc-accounts\.s[0-9a-f]{8}$/);
     expect(await driver.accounts()).toContain(info.chap.username);

@@ -9,7 +9,7 @@ import { describeEachDialect, type TestContext } from '../helpers/test-context.j
 import {
   QemuIoSession,
   alivePid,
-  closeIscsiContext,
+  closeQcow2Context,
   fileSha256,
   iscsiTestContext,
   qemuOpts,
@@ -21,7 +21,7 @@ import {
   type LoopFs,
   type SeededImage,
 } from '../helpers/iscsi.js';
-import { killPid, tgtShowTargets, waitFor } from '@ggnet/testkit';
+import { tgtShowTargets } from '@ggnet/testkit';
 
 const mac = () => `52:54:00:${randomBytes(3).toString('hex').match(/../g)!.join(':')}`;
 const MiB = 1024 * 1024;
@@ -51,16 +51,7 @@ describeEachDialect('qcow2 overlays on qemu-storage-daemon (tgtd + qemu iscsi)',
     img = await seedImage(t.container, 'qcow2-img', { sizeMiB: 64, dataMiB: 8 });
   });
 
-  afterAll(async () => {
-    const qsdPid = alivePid(join(t?.config.dataDir ?? '/nonexistent', 'run', 'qemu-storage-daemon.pid'));
-    await closeIscsiContext(t, controlPort, async () => {
-      // tgtd is gone: the daemon can go (its exports unmount with it), then the loop filesystem
-      await t?.container.qsd.stop(true).catch(() => undefined);
-      if (qsdPid) await killPid(qsdPid);
-      for (const m of exportsDir ? fuseMounts(exportsDir) : []) await tool('umount', ['-l', m]);
-      await fs?.cleanup();
-    });
-  });
+  afterAll(() => closeQcow2Context(t, controlPort, fs));
 
   const start = (machineId: string) =>
     t.container.orchestrator.startSession({ machineId, mode: 'normal', clientIp: '127.0.0.1' });
@@ -199,19 +190,7 @@ describeEachDialect('qcow2 overlays on qemu-storage-daemon (tgtd + qemu iscsi)',
         const rep2 = await c2.reconciler.run('qsd restarted');
         expect(rep2.errors).toEqual([]);
         expect(rep2.exportsRecreated).toBe(1);
-        await waitFor(
-          'the disk readable again',
-          async () => {
-            try {
-              await q.cmd('read -P 0x6b 9M 64k', /read 65536\/65536/, 5000);
-              return true;
-            } catch {
-              return false;
-            }
-          },
-          30_000,
-          500,
-        );
+        await q.cmdUntil('read -P 0x6b 9M 64k', /read 65536\/65536/);
         await q.cmd('read -P 0x5a 8M 64k', /read 65536\/65536/);
       } finally {
         await c2.qsd.stop(false);

@@ -56,6 +56,8 @@ export interface LiveTarget {
   chapUsers: string[];
   mutualUser: string | null;
   connections: LiveConnection[];
+  /** tgt with several daemons: the index of the daemon that serves the target. */
+  daemon?: number;
 }
 
 export interface IscsiTargetDriver {

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { SupervisedDaemon } from '../process/supervisor.js';
 import type { TgtDriver } from './tgt.adapter.js';
+import { foreignTgtd, netnsOf, tgtLockHolder } from './tgt-owner.js';
 import { tgtSocketPath } from './tgt-socket.js';
 
 export interface TgtDaemonOptions {
@@ -20,6 +21,8 @@ export interface TgtDaemonOptions {
    */
   nopIntervalSec?: number;
   nopCount?: number;
+  /** Name in logs and events (`tgtd`, `tgtd#1`, ... when several run). */
+  name?: string;
 }
 
 export const TGT_NOP_INTERVAL_SEC = 5;
@@ -27,40 +30,51 @@ export const TGT_NOP_COUNT = 3;
 
 export { tgtSocketPath };
 
+/** The tgtd holding the control port is `pid`, in our network namespace. */
+export const tgtdIsOurs = (controlPort: number, pid: number): boolean =>
+  tgtLockHolder(controlPort) === pid && netnsOf(pid) === netnsOf('self');
+
 /**
- * GGnet's own tgtd: its own control port and portal, supervised (health check = `tgtadm --op show
- * --mode sys`), kept running when GGnet stops (booted clients keep their disks) and adopted through its
- * pid file by the next GGnet. tgtd ignores SIGTERM: it is stopped by deleting its targets and then the
- * system with tgtadm.
+ * GGnet's own tgtd: its own control port and portal, supervised (health check = the control port's
+ * lock is held by our process, in our network namespace, and it answers `show sys`), kept running
+ * when GGnet stops (booted clients keep their disks) and adopted through its pid file by the next
+ * GGnet. A control port held by any other tgtd (another GGnet's, left in another network namespace:
+ * the control socket is a file that all namespaces share) is a conflict: GGnet neither starts a
+ * second one in a loop nor sends the foreign one anything. tgtd ignores SIGTERM: it is stopped by
+ * deleting its targets and then the system with tgtadm.
  */
 export function createTgtDaemon(opts: TgtDaemonOptions, driver: TgtDriver, log: Logger): SupervisedDaemon {
   const run = join(opts.dataDir, 'run');
   const logs = join(opts.dataDir, 'logs');
   mkdirSync(run, { recursive: true, mode: 0o700 });
   mkdirSync(logs, { recursive: true, mode: 0o700 });
+  const port = opts.controlPort;
   const daemon = new SupervisedDaemon(
     {
-      name: 'tgtd',
+      name: opts.name ?? 'tgtd',
       command: opts.tgtdPath ?? 'tgtd',
       args: [
         '-f',
         '-C',
-        String(opts.controlPort),
+        String(port),
         '--iscsi',
         `portal=${opts.portal},nop_interval=${opts.nopIntervalSec ?? TGT_NOP_INTERVAL_SEC},nop_count=${opts.nopCount ?? TGT_NOP_COUNT}`,
       ],
-      logFile: join(logs, `tgtd.${opts.controlPort}.log`),
-      pidFile: join(run, `tgtd.${opts.controlPort}.pid`),
-      healthCheck: () => driver.healthy(),
+      logFile: join(logs, `tgtd.${port}.log`),
+      pidFile: join(run, `tgtd.${port}.pid`),
+      // ownership first: the socket is only asked once its holder is known to be this process
+      healthCheck: async (pid) => tgtdIsOurs(port, pid) && driver.healthy(true),
+      foreign: (ownPid) => foreignTgtd(port, ownPid)?.message ?? null,
       startTimeoutMs: 10_000,
       healthIntervalMs: 3000,
       unhealthyAfter: 3,
       keepOnShutdown: true,
-      gracefulStop: async () => {
-        await driver.shutdownDaemon();
+      gracefulStop: async (pid) => {
+        if (!tgtdIsOurs(port, pid)) return;
+        await driver.shutdownDaemon(true);
         // tgtd leaves its socket files behind; a stale one would make the next start wait
-        for (const f of [tgtSocketPath(opts.controlPort), `${tgtSocketPath(opts.controlPort)}.lock`])
-          rmSync(f, { force: true });
+        if (tgtLockHolder(port) === null)
+          for (const f of [tgtSocketPath(port), `${tgtSocketPath(port)}.lock`]) rmSync(f, { force: true });
       },
     },
     log,

@@ -322,6 +322,17 @@ export class TgtSecretTransportError extends Error {
   }
 }
 
+/** A request was not sent: the tgtd on this control port is not (known to be) GGnet's own. */
+export class TgtNotOursError extends Error {
+  constructor(
+    readonly controlPort: number,
+    readonly why: string,
+  ) {
+    super(`tgtd on control port ${controlPort}: ${why}; no request was sent to it`);
+    this.name = 'TgtNotOursError';
+  }
+}
+
 /**
  * The tgt driver: GGnet's own tgtd (see tgt-daemon.ts), driven through its management socket (no
  * process per step), or with `tgtadm -C <control port>` when that protocol does not match the
@@ -344,6 +355,12 @@ export class TgtDriver implements IscsiTargetDriver {
       transport?: TgtTransport;
       timeoutMs?: number;
       onFallback?: (why: string) => void;
+      /**
+       * Called before every request: throws (TgtNotOursError) unless the daemon on the control port
+       * is GGnet's own and serving. The control socket is a file shared by every network namespace,
+       * so without it requests would reach whatever tgtd holds the port.
+       */
+      guard?: () => void;
     } = {},
   ) {
     const t = opts.transport ?? 'tgtadm';
@@ -367,7 +384,8 @@ export class TgtDriver implements IscsiTargetDriver {
     return this.resolved;
   }
 
-  private async run(op: TgtOp): Promise<string> {
+  private async run(op: TgtOp, guarded = true): Promise<string> {
+    if (guarded) this.opts.guard?.();
     if ((await this.transport()) === 'ipc')
       return tgtIpc(tgtSocketPath(this.controlPort), tgtIpcRequest(op), this.opts.timeoutMs ?? 15_000);
     const args = tgtadmArgs(op);
@@ -527,10 +545,13 @@ export class TgtDriver implements IscsiTargetDriver {
     for (const p of have.filter((x) => x !== want)) await this.run(ops.portal(false, p));
   }
 
-  /** The daemon answers `show sys` (the supervisor's health check). */
-  async healthy(): Promise<boolean> {
+  /**
+   * The daemon answers `show sys` (the supervisor's health check). `unguarded`: the caller has just
+   * made sure the daemon holding the control port is ours (a start or adoption in progress).
+   */
+  async healthy(unguarded = false): Promise<boolean> {
     try {
-      await this.run(ops.showSystem());
+      await this.run(ops.showSystem(), !unguarded);
       return true;
     } catch {
       return false;
@@ -538,10 +559,13 @@ export class TgtDriver implements IscsiTargetDriver {
   }
 
   /** Orderly shutdown of the daemon: targets first (tgtd refuses to stop otherwise), then the system. */
-  async shutdownDaemon(): Promise<void> {
-    for (const t of await this.list().catch(() => [])) {
-      await this.run(ops.deleteTarget(t.tid, true)).catch(() => undefined);
+  async shutdownDaemon(unguarded = false): Promise<void> {
+    const targets = await this.run(ops.showTargets(), !unguarded)
+      .then(parseTgtShow)
+      .catch(() => []);
+    for (const t of targets) {
+      await this.run(ops.deleteTarget(t.tid, true), !unguarded).catch(() => undefined);
     }
-    await this.run(ops.deleteSystem()).catch(() => undefined);
+    await this.run(ops.deleteSystem(), !unguarded).catch(() => undefined);
   }
 }

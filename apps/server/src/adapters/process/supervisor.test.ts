@@ -92,7 +92,7 @@ describe('SupervisedDaemon', () => {
     let healthy = true;
     const base = spec(d);
     const s = new SupervisedDaemon(
-      { ...base, unhealthyAfter: 2, healthCheck: async () => healthy && (await base.healthCheck()) },
+      { ...base, unhealthyAfter: 2, healthCheck: async () => healthy && (await base.healthCheck(0)) },
       log,
     );
     cleanups.push(() => s.stop(true));
@@ -117,5 +117,40 @@ describe('SupervisedDaemon', () => {
       log,
     );
     await expect(s.start()).rejects.toThrow(/exited with 2.*bad config line 3/);
+  });
+
+  it('a resource held by a foreign process: conflict, nothing spawned or asked; started once it is free', async () => {
+    const d = tmp();
+    let holder: string | null = 'another testd (pid 4242) holds the port';
+    let checks = 0;
+    const base = spec(d);
+    const s = new SupervisedDaemon(
+      {
+        ...base,
+        foreign: () => holder,
+        healthCheck: async (pid) => {
+          checks++;
+          return base.healthCheck(pid);
+        },
+      },
+      log,
+    );
+    cleanups.push(() => s.stop(true));
+    const conflicts: string[] = [];
+    s.on('conflict', (c: string) => conflicts.push(c));
+    await expect(s.start()).rejects.toThrow(/testd: another testd \(pid 4242\) holds the port/);
+    expect(s.state).toBe('conflict');
+    expect(s.conflict).toBe(holder);
+    expect(s.serving).toBe(false);
+    await sleep(350);
+    // no restart loop against it, no health check through it, reported once
+    expect(s.pid).toBeNull();
+    expect(checks).toBe(0);
+    expect(conflicts).toHaveLength(1);
+    holder = null;
+    await new Promise((r) => s.once('restarted', r));
+    expect(s.state).toBe('running');
+    expect(s.conflict).toBeNull();
+    expect(alive(s.pid!)).toBe(true);
   });
 });

@@ -4,7 +4,19 @@ import { closeSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:f
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 
-export type DaemonState = 'stopped' | 'starting' | 'running' | 'restarting' | 'failed';
+/** `conflict`: a process that is not ours holds the daemon's resource (e.g. a tgtd control port). */
+export type DaemonState = 'stopped' | 'starting' | 'running' | 'restarting' | 'failed' | 'conflict';
+
+/** The daemon's resource is held by a process that is not ours: it is neither started nor talked to. */
+export class DaemonConflictError extends Error {
+  constructor(
+    readonly daemon: string,
+    readonly conflict: string,
+  ) {
+    super(`${daemon}: ${conflict}`);
+    this.name = 'DaemonConflictError';
+  }
+}
 
 export interface DaemonSpec {
   /** Short name for logs and metrics, e.g. `tgtd`. */
@@ -16,8 +28,19 @@ export interface DaemonSpec {
   logFile: string;
   /** Where the PID is written, so that a restarted GGnet adopts the daemon instead of starting a second one. */
   pidFile: string;
-  /** Resolves true when the daemon answers (e.g. `tgtadm --op show --mode sys`). */
-  healthCheck: () => Promise<boolean>;
+  /**
+   * Resolves true when the daemon answers (e.g. `tgtadm --op show --mode sys`); `pid` is the process
+   * that is meant to answer (our child, or the adopted one), so that a check can tell whether the
+   * answer came from it.
+   */
+  healthCheck: (pid: number) => Promise<boolean>;
+  /**
+   * A process that is not `ownPid` holds what the daemon needs (a control port's lock): its
+   * description, or null. While it does, the daemon is in state `conflict`: not started, not
+   * restarted in a loop, not health-checked through the foreign process; checked again every
+   * health interval and started once the resource is free.
+   */
+  foreign?: (ownPid: number | null) => string | null;
   startTimeoutMs?: number;
   healthIntervalMs?: number;
   /** Consecutive failed health checks before the daemon is killed and restarted. */
@@ -60,6 +83,8 @@ export class SupervisedDaemon extends EventEmitter {
   private healthTimer: NodeJS.Timeout | null = null;
   private failedChecks = 0;
   private restarting: Promise<void> | null = null;
+  private _conflict: string | null = null;
+  private conflictTimer: NodeJS.Timeout | null = null;
   adopted = false;
 
   constructor(
@@ -77,6 +102,14 @@ export class SupervisedDaemon extends EventEmitter {
   }
   get restartCount(): number {
     return this.restarts;
+  }
+  /** What holds the daemon's resource while the state is `conflict`. */
+  get conflict(): string | null {
+    return this._conflict;
+  }
+  /** Running, answering and ours: requests may be sent to it. */
+  get serving(): boolean {
+    return this._state === 'running' && this._pid !== null && alive(this._pid);
   }
 
   private setState(s: DaemonState) {
@@ -103,15 +136,79 @@ export class SupervisedDaemon extends EventEmitter {
     this.stopping = false;
     this.setState('starting');
     const existing = this.adoptablePid();
-    if (existing && (await this.spec.healthCheck().catch(() => false))) {
+    const foreign = this.spec.foreign?.(existing) ?? null;
+    if (foreign) throw this.enterConflict(foreign);
+    if (existing && (await this.spec.healthCheck(existing).catch(() => false))) {
       this._pid = existing;
       this.adopted = true;
       this.log.info({ daemon: this.spec.name, pid: existing }, 'adopted running daemon');
     } else {
-      await this.spawnAndWait();
+      try {
+        await this.spawnAndWait();
+      } catch (err) {
+        const f = this.spec.foreign?.(null) ?? null;
+        if (f) throw this.enterConflict(f);
+        throw err;
+      }
     }
     this.setState('running');
     this.startHealthLoop();
+  }
+
+  /**
+   * A foreign process holds the resource: never talk to it, never restart in a loop against it; look
+   * again every health interval and start the daemon once the resource is free.
+   */
+  private enterConflict(conflict: string): DaemonConflictError {
+    const first = this._conflict !== conflict;
+    this._conflict = conflict;
+    this._pid = null;
+    this.stopHealthLoop();
+    this.setState('conflict');
+    if (first) {
+      this.log.error({ daemon: this.spec.name, conflict }, `${this.spec.name}: ${conflict}`);
+      this.emit('conflict', conflict);
+    }
+    if (!this.conflictTimer) {
+      this.conflictTimer = setInterval(
+        () => void this.retryAfterConflict(),
+        this.spec.healthIntervalMs ?? 5000,
+      );
+      this.conflictTimer.unref();
+    }
+    return new DaemonConflictError(this.spec.name, conflict);
+  }
+
+  private retrying = false;
+  private async retryAfterConflict(): Promise<void> {
+    if (this.stopping || this.retrying) return;
+    const f = this.spec.foreign?.(null) ?? null;
+    if (f) {
+      if (f !== this._conflict) this.enterConflict(f);
+      return;
+    }
+    this.retrying = true;
+    try {
+      await this.spawnAndWait();
+      this.clearConflict();
+      this.failedChecks = 0;
+      this.setState('running');
+      this.emit('restarted', ++this.restarts);
+      this.startHealthLoop();
+    } catch (err) {
+      const again = this.spec.foreign?.(null) ?? null;
+      if (again) this.enterConflict(again);
+      else this.log.error({ daemon: this.spec.name, err }, 'daemon start after a conflict failed');
+    } finally {
+      this.retrying = false;
+    }
+  }
+
+  private clearConflict() {
+    if (this.conflictTimer) clearInterval(this.conflictTimer);
+    this.conflictTimer = null;
+    if (this._conflict) this.log.info({ daemon: this.spec.name }, 'the conflict is over');
+    this._conflict = null;
   }
 
   private async spawnAndWait(): Promise<void> {
@@ -138,7 +235,7 @@ export class SupervisedDaemon extends EventEmitter {
       const err = await Promise.race([spawnError, sleep(100).then(() => null)]);
       if (err) throw new Error(`${this.spec.name}: cannot start ${this.spec.command}: ${err.message}`);
       if (child.exitCode !== null) break;
-      if (await this.spec.healthCheck().catch(() => false)) {
+      if (child.pid && (await this.spec.healthCheck(child.pid).catch(() => false))) {
         this._pid = child.pid!;
         writeFileSync(this.spec.pidFile, `${child.pid}\n`, { mode: 0o600 });
         this.log.info({ daemon: this.spec.name, pid: child.pid }, 'daemon started');
@@ -163,6 +260,8 @@ export class SupervisedDaemon extends EventEmitter {
     this.child = null;
     this._pid = null;
     if (this.stopping) return;
+    // a child that dies while being started is spawnAndWait's to report (no second restart loop)
+    if (this._state !== 'running') return;
     this.log.warn({ daemon: this.spec.name, code, signal }, 'daemon exited unexpectedly; restarting');
     void this.restart();
   }
@@ -182,7 +281,14 @@ export class SupervisedDaemon extends EventEmitter {
   private async checkHealth(): Promise<void> {
     if (this.stopping || this.restarting || this._state !== 'running') return;
     const pid = this._pid;
-    const ok = pid !== null && alive(pid) && (await this.spec.healthCheck().catch(() => false));
+    const foreign = this.spec.foreign?.(pid !== null && alive(pid) ? pid : null) ?? null;
+    if (foreign) {
+      // ours died and another process took its place (or never was ours): never use it
+      if (pid !== null && alive(pid)) await this.killPid(pid);
+      this.enterConflict(foreign);
+      return;
+    }
+    const ok = pid !== null && alive(pid) && (await this.spec.healthCheck(pid).catch(() => false));
     if (ok) {
       this.failedChecks = 0;
       return;
@@ -219,6 +325,11 @@ export class SupervisedDaemon extends EventEmitter {
           this.startHealthLoop();
           return;
         } catch (err) {
+          const foreign = this.spec.foreign?.(null) ?? null;
+          if (foreign) {
+            this.enterConflict(foreign);
+            return;
+          }
           this.log.error({ daemon: this.spec.name, err }, 'daemon restart failed');
           if (this.restarts >= max) {
             this.setState('failed');
@@ -256,6 +367,8 @@ export class SupervisedDaemon extends EventEmitter {
   async stop(force = false): Promise<void> {
     this.stopping = true;
     this.stopHealthLoop();
+    if (this.conflictTimer) clearInterval(this.conflictTimer);
+    this.conflictTimer = null;
     if (this.restarting) await this.restarting.catch(() => undefined);
     const pid = this._pid;
     if (pid !== null && (force || !this.spec.keepOnShutdown)) {

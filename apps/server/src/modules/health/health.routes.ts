@@ -11,7 +11,14 @@ import type { App } from '../../http/types.js';
 
 export function registerHealthRoutes(
   app: App,
-  deps: { database: Database; metrics: Metrics; version: string; metricsToken?: string },
+  deps: {
+    database: Database;
+    metrics: Metrics;
+    version: string;
+    metricsToken?: string;
+    /** What keeps the disk service from serving (a tgtd that is not GGnet's own on a control port). */
+    iscsi?: () => { reason: 'iscsi_conflict' | 'iscsi_failed'; detail: string } | null;
+  },
 ) {
   app.get(
     '/healthz',
@@ -26,7 +33,12 @@ export function registerHealthRoutes(
         hide: true,
         response: {
           200: z.object({ status: z.literal('ready') }),
-          503: z.object({ status: z.literal('not_ready'), reason: z.enum(['database', 'migrations']) }),
+          503: z.object({
+            status: z.literal('not_ready'),
+            reason: z.enum(['database', 'migrations', 'iscsi_conflict', 'iscsi_failed']),
+            /** iSCSI reasons: which daemon and what holds its control port (never database details). */
+            detail: z.string().optional(),
+          }),
         },
       },
       config: { access: 'public' },
@@ -44,6 +56,11 @@ export function registerHealthRoutes(
       } catch (err) {
         req.log.warn({ err }, 'not ready: database unreachable');
         return reply.status(503).send({ status: 'not_ready', reason: 'database' });
+      }
+      const iscsi = deps.iscsi?.() ?? null;
+      if (iscsi) {
+        req.log.warn({ iscsi }, 'not ready: the disk service cannot serve');
+        return reply.status(503).send({ status: 'not_ready', reason: iscsi.reason, detail: iscsi.detail });
       }
       return { status: 'ready' as const };
     },

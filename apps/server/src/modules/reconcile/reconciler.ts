@@ -12,6 +12,7 @@ import type { WritebacksRepository } from '../writebacks/writebacks.repository.j
 import type { TargetManager } from '../targets/target-manager.js';
 import type { TargetsRepository } from '../targets/targets.repository.js';
 import type { IscsiRuntime } from '../targets/iscsi.runtime.js';
+import type { IscsiTargetDriver, LiveTarget } from '../../adapters/iscsi/iscsi-target.adapter.js';
 
 export interface ReconcileReport {
   reason: string;
@@ -154,10 +155,7 @@ export class Reconciler {
         this.d.log.warn({ err, step: what }, 'reconcile step failed');
       }
     };
-    await step('portal', async () => {
-      const p = await this.d.iscsi.portal();
-      await (await this.d.iscsi.driver()).ensurePortal(p.host, p.port);
-    });
+    await step('portal', () => this.d.iscsi.ensurePortals());
     await step('sessions', () => this.sessions(r));
     // before targets: a target's repair serves its disk again silently, without re-adding its LUN
     await step('overlays', () => this.overlays(r));
@@ -222,7 +220,11 @@ export class Reconciler {
     const rows = await this.d.targets.all();
     const sessions = new Map<string, SessionRow>();
     for (const s of await this.d.sessions.live()) sessions.set(s.id, s);
-    const liveByIqn = new Map(live.map((t) => [t.iqn, t]));
+    // several tgt daemons: a row's target is the one on the row's daemon; a target of that name on
+    // another daemon is an orphan there (removed below, like one no row describes)
+    const rowDaemon = new Map(rows.map((x) => [x.iqn, x.tgt_daemon ?? 0]));
+    const onItsDaemon = (t: LiveTarget) => (t.daemon ?? 0) === (rowDaemon.get(t.iqn) ?? t.daemon ?? 0);
+    const liveByIqn = new Map(live.filter(onItsDaemon).map((t) => [t.iqn, t]));
     const now = Date.now();
 
     for (const row of rows) {
@@ -268,7 +270,7 @@ export class Reconciler {
       if (m) liveInitiators.add(m.initiator_iqn);
     }
     for (const t of live) {
-      if (known.has(t.iqn) || !ours(t.iqn)) continue;
+      if ((known.has(t.iqn) && onItsDaemon(t)) || !ours(t.iqn)) continue;
       if (t.connections.some((c) => liveInitiators.has(c.initiator))) {
         // no row, but the initiator of an active session uses it: never pull a running client's disk
         r.skipped.push(t.iqn);
@@ -276,7 +278,7 @@ export class Reconciler {
         continue;
       }
       try {
-        if (await this.d.manager.removeOrphan(t.iqn)) r.orphanTargetsRemoved++;
+        if (await this.d.manager.removeOrphan(t.iqn, t.daemon)) r.orphanTargetsRemoved++;
       } catch (err) {
         r.errors.push(`orphan ${t.iqn}: ${(err as Error).message}`);
       }
@@ -290,7 +292,17 @@ export class Reconciler {
    * an account no target binds grants nothing, but it is a secret that outlived its session.
    */
   private async accounts(r: ReconcileReport): Promise<void> {
-    const driver = await this.d.iscsi.driver();
+    const pool = await this.d.iscsi.pool();
+    // accounts are per tgtd: each daemon's own accounts against its own targets
+    if (pool) {
+      const usable = await this.d.iscsi.usableDaemons();
+      for (const [i, member] of pool.members.entries()) if (usable[i]) await this.accountsOf(member, r);
+      return;
+    }
+    await this.accountsOf(await this.d.iscsi.driver(), r);
+  }
+
+  private async accountsOf(driver: IscsiTargetDriver, r: ReconcileReport): Promise<void> {
     if (!driver.accounts || !driver.deleteAccount) return;
     // accounts first, then bindings, then rows: a session start writes its row before it makes its
     // account and binds it, so an account seen here that is neither bound nor named is not in the making

@@ -65,6 +65,8 @@ describe('SessionMonitor', () => {
       mutual_user: null,
       mutual_secret: null,
       allowed_address: null,
+      tgt_daemon: null,
+      portal_port: null,
       state: 'active',
       error: null,
       created_at: at,

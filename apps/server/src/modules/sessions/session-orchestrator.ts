@@ -39,6 +39,7 @@ export interface OrchestratorDeps {
 export const sessionChapUser = (machineName: string, sessionId: string): string =>
   `${machineName}.s${sessionId.replace(/-/g, '').slice(0, 8)}`;
 
+/** `portal`: the client address and the port of the daemon that serves the target. */
 function bootInfo(
   sessionId: string,
   state: 'ready',
@@ -137,7 +138,10 @@ export class SessionOrchestrator implements BootSessionStarter {
     const s = await this.d.settings.get();
     const { disks, keepWriteback } = await this.disksFor(m);
     const driver = await this.d.iscsi.driver();
-    const portal = await this.d.iscsi.clientPortal();
+    // no disk service (GGnet's tgtd is down, or its control port is held by a tgtd not ours): the
+    // client is told so instead of being sent to a portal nobody serves
+    await this.d.iscsi.assertServing();
+    await this.d.iscsi.clientPortal();
 
     const prev = await this.d.sessions.liveForMachine(m.id);
     if (prev) await this.end(prev, 'rebooted', {});
@@ -255,7 +259,7 @@ export class SessionOrchestrator implements BootSessionStarter {
       const out = await this.d.sessions.findById(sessionId);
       this.d.bus.publish('session.started', sessionId, out ? toSession(out) : null);
       this.d.bus.publish('target.created', target.id, { id: target.id, iqn: target.iqn, sessionId });
-      return bootInfo(sessionId, 'ready', target, portal);
+      return bootInfo(sessionId, 'ready', target, await this.d.iscsi.clientPortal(target.tgt_daemon));
     } catch (err) {
       // undo everything: no half-made target, no orphan writeback, the session ends with the error
       if (target) {
@@ -289,7 +293,8 @@ export class SessionOrchestrator implements BootSessionStarter {
       if (!s || s.state !== 'ready' || s.active_at || !s.target_id) return null;
       const target = await this.d.targets.findById(s.target_id);
       if (!target || target.state !== 'active' || !target.chap_user || !target.chap_secret) return null;
-      return bootInfo(s.id, 'ready', target, await this.d.iscsi.clientPortal());
+      await this.d.iscsi.assertServing();
+      return bootInfo(s.id, 'ready', target, await this.d.iscsi.clientPortal(target.tgt_daemon));
     });
   }
 

@@ -9,7 +9,9 @@ import {
   type LiveTarget,
   type TargetSpec,
 } from '../../adapters/iscsi/iscsi-target.adapter.js';
+import { chooseDaemon, daemonPortalPort } from '../../adapters/iscsi/tgt-pool.js';
 import { nowIso } from '../../db/database.js';
+import { unavailable } from '../../errors/app-error.js';
 import { chapSecret, newId } from '../../lib/ids.js';
 import { KeyedMutex } from '../../lib/keyed-mutex.js';
 import { parseJson } from '../../lib/json.js';
@@ -21,6 +23,9 @@ import type { TargetRow, TargetsRepository } from './targets.repository.js';
 /** SCSI serial of a LUN: stable for a target name and LUN, so the client OS sees the same disk every boot. */
 export const lunSerial = (iqn: string, lun: number) =>
   createHash('sha256').update(`${iqn}#${lun}`).digest('hex').slice(0, 16);
+
+/** A stable pseudo-random score of a key (rendezvous hashing of machines onto daemons). */
+const hashScore = (key: string) => createHash('sha256').update(key).digest().readUIntBE(0, 6);
 
 /** What a new targets row is made of (the session orchestrator's and a manual target's). */
 export interface NewTargetRow {
@@ -63,6 +68,7 @@ export class TargetManager {
       await this.unprovision(stale.iqn);
       await this.repo.delete(stale.id);
     }
+    const daemon = await this.chooseDaemon(machineId, o.backend);
     const now = nowIso();
     return {
       id: newId(),
@@ -77,11 +83,41 @@ export class TargetManager {
       mutual_user: mutualSecret ? `tgt.${o.chapUser}` : null,
       mutual_secret: mutualSecret,
       allowed_address: o.allowedAddress,
+      tgt_daemon: daemon?.index ?? null,
+      portal_port: daemon?.portalPort ?? (await this.iscsi.portal()).port,
       state: 'pending',
       error: null,
       created_at: now,
       updated_at: now,
     };
+  }
+
+  /**
+   * The tgt daemon for a machine's new target: the same one for a machine every time (rendezvous
+   * hashing), unless it carries clearly more targets than the least loaded one; only daemons that
+   * are serving and GGnet's own. Null for LIO (one target service).
+   */
+  private async chooseDaemon(
+    machineId: string,
+    backend: 'tgt' | 'lio',
+  ): Promise<{ index: number; portalPort: number } | null> {
+    const pool = backend === 'tgt' ? await this.iscsi.pool() : null;
+    if (!pool) return null;
+    const loads = await this.repo.loadByDaemon();
+    const usable = await this.iscsi.usableDaemons();
+    const load = Array.from({ length: pool.size }, (_, i) => loads.get(i) ?? 0);
+    const index = chooseDaemon(machineId, load, usable, hashScore);
+    if (index === null) {
+      await this.iscsi.assertServing();
+      throw unavailable('iscsi_unavailable', 'the disk service is unavailable: no tgtd is serving');
+    }
+    return { index, portalPort: daemonPortalPort((await this.iscsi.portal()).port, index) };
+  }
+
+  /** Tells the tgt pool which daemon serves a row's target (before any step on it). */
+  async place(row: Pick<TargetRow, 'iqn' | 'tgt_daemon'>): Promise<void> {
+    const pool = await this.iscsi.pool();
+    if (pool && row.tgt_daemon !== null && row.tgt_daemon < pool.size) pool.place(row.iqn, row.tgt_daemon);
   }
 
   /** The desired target of a row: LUNs backed by its writebacks' files, ACL, CHAP. */
@@ -120,6 +156,7 @@ export class TargetManager {
   async provision(row: TargetRow): Promise<void> {
     await this.locks.run(row.iqn, async () => {
       const driver = await this.iscsi.driver();
+      await this.place(row);
       const spec = await this.specFor(row);
       try {
         await createTargetFromSpec(driver, spec);
@@ -136,6 +173,8 @@ export class TargetManager {
   /** Removes a target from the host (force: logged-in initiators are dropped). Idempotent. */
   async unprovision(iqn: string): Promise<void> {
     await this.locks.run(iqn, async () => {
+      const row = await this.repo.findByIqn(iqn);
+      if (row) await this.place(row);
       await (await this.iscsi.driver()).deleteTarget(iqn, { force: true });
       this.iscsi.invalidate();
     });
@@ -159,8 +198,12 @@ export class TargetManager {
       const current = await this.repo.findById(row.id);
       if (!current || current.state === 'deleting') return 'none';
       const driver = await this.iscsi.driver();
+      await this.place(current);
       const spec = await this.specFor(current);
-      const live = (await driver.list()).find((t) => t.iqn === current.iqn);
+      // the live target on the row's own daemon (one found on another daemon is the reconciler's orphan)
+      const live = (await driver.list()).find(
+        (t) => t.iqn === current.iqn && (t.daemon ?? 0) === (current.tgt_daemon ?? 0),
+      );
       if (!live) {
         await createTargetFromSpec(driver, spec);
         this.iscsi.invalidate();
@@ -213,7 +256,10 @@ export class TargetManager {
   async reattachLuns(row: TargetRow, writebackIds: Set<string>): Promise<number> {
     return this.locks.run(row.iqn, async () => {
       const driver = await this.iscsi.driver();
-      const live = (await driver.list()).find((t) => t.iqn === row.iqn);
+      await this.place(row);
+      const live = (await driver.list()).find(
+        (t) => t.iqn === row.iqn && (t.daemon ?? 0) === (row.tgt_daemon ?? 0),
+      );
       if (!live) return 0;
       const luns = parseJson<Lun[]>(row.luns, []).filter(
         (l) => l.writebackId && writebackIds.has(l.writebackId),
@@ -234,11 +280,22 @@ export class TargetManager {
     });
   }
 
-  /** Removes a live target that no row describes (checked again under its lock). */
-  async removeOrphan(iqn: string): Promise<boolean> {
+  /**
+   * Removes a live target that no row describes (checked again under its lock). `daemon`: the tgt
+   * daemon it was found on; a target there whose row names another daemon is removed too (the row's
+   * own target lives on the row's daemon).
+   */
+  async removeOrphan(iqn: string, daemon?: number): Promise<boolean> {
     return this.locks.run(iqn, async () => {
-      if (await this.repo.findByIqn(iqn)) return false;
-      await (await this.iscsi.driver()).deleteTarget(iqn, { force: true });
+      const row = await this.repo.findByIqn(iqn);
+      const pool = await this.iscsi.pool();
+      if (daemon !== undefined && pool) {
+        if (row && (row.tgt_daemon ?? 0) === daemon) return false;
+        await pool.deleteTargetOn(daemon, iqn, { force: true });
+      } else {
+        if (row) return false;
+        await (await this.iscsi.driver()).deleteTarget(iqn, { force: true });
+      }
       this.iscsi.invalidate();
       return true;
     });

@@ -48,6 +48,20 @@ export class TargetsRepository {
     return this.db.selectFrom('targets').selectAll().execute();
   }
 
+  /** Targets per daemon (rows not being deleted): the load the placement of a new target balances. */
+  async loadByDaemon(): Promise<Map<number, number>> {
+    const rows = await this.db
+      .selectFrom('targets')
+      .select(['tgt_daemon', (eb) => eb.fn.countAll<number>().as('n')])
+      .where('state', '!=', 'deleting')
+      .groupBy('tgt_daemon')
+      .execute();
+    // rows made before migration 0017 (no daemon) are served by the first daemon: one count with its own
+    const load = new Map<number, number>();
+    for (const r of rows) load.set(r.tgt_daemon ?? 0, (load.get(r.tgt_daemon ?? 0) ?? 0) + Number(r.n));
+    return load;
+  }
+
   bySession(sessionId: string, db: Kysely<DB> = this.db): Promise<TargetRow[]> {
     return db.selectFrom('targets').selectAll().where('session_id', '=', sessionId).execute();
   }

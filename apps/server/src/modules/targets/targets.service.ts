@@ -46,16 +46,14 @@ export class TargetsService {
       this.d.log.warn({ err }, 'cannot read the live iSCSI state');
     }
     const byIqn = new Map(live.map((t) => [t.iqn, t]));
-    const portal = await this.d.iscsi
-      .clientPortal()
-      .then((p) => `${p.host}:${p.port}`)
-      .catch(() => null);
+    const portal = await this.d.iscsi.clientPortal().catch(() => null);
     return rows.map((r) =>
       toTarget(
         r,
         (byIqn.get(r.iqn)?.connections ?? []).map((c) => ({ initiator: c.initiator, address: c.address })),
         reveal,
-        portal,
+        // each target on its daemon's portal port
+        portal ? `${portal.host}:${r.portal_port ?? portal.port}` : null,
       ),
     );
   }

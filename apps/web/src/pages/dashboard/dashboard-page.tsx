@@ -1,6 +1,7 @@
 import { Anchor, Box, SimpleGrid, Stack } from '@mantine/core';
 import type { Machine } from '@ggnet/contracts';
 import { useSessions } from '../../api/queries';
+import { IscsiDaemons } from '../../components/iscsi-daemons';
 import { EmptyState, PageHeader } from '../../components/ui';
 import { BootActivity, useBootEvents } from './boot-activity';
 import { BootStatsCard } from './boot-stats-card';
@@ -27,6 +28,7 @@ export function DashboardPage() {
   return (
     <>
       <PageHeader title="Dashboard" description="What the boot network is doing right now." />
+      <IscsiDaemons alertOnly />
       <MaintenanceRequestsCard />
       <SimpleGrid cols={{ base: 2, sm: 3, lg: 5 }} mb="md">
         {STATUS_CARDS.map((c) => (

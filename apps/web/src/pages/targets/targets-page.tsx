@@ -4,6 +4,7 @@ import { IconPlus } from '@tabler/icons-react';
 import type { Target } from '@ggnet/contracts';
 import { useImages, useMachines, useTargets } from '../../api/queries';
 import { useCan } from '../../api/use-auth';
+import { IscsiDaemons } from '../../components/iscsi-daemons';
 import { QueryTable } from '../../components/query-state';
 import { PageHeader } from '../../components/ui';
 import { NewTargetModal } from './new-target-modal';
@@ -38,7 +39,8 @@ export function TargetsPage() {
           )
         }
       />
-      <Card withBorder padding={0}>
+      <IscsiDaemons />
+      <Card withBorder padding={0} mt="xs">
         <QueryTable
           query={list}
           cols={6}
