@@ -244,6 +244,17 @@ export const Settings = z.object({
     /** Discard the listed kept writebacks every hour (audited). Off unless an admin turns it on. */
     cleanupEnabled: z.boolean().default(false),
   }),
+  // --- console VM (issue 15 point 3): a QEMU VM on the server editing an image's maintenance disk ---
+  console: z.object({
+    /** Memory of a console VM unless the start request asks for another amount (MiB). */
+    memoryMiB: z.number().int().min(128).max(1024 * 1024).default(2048),
+    /** Virtual CPUs of a console VM unless the start request asks for another number. */
+    cpus: z.number().int().min(1).max(256).default(2),
+    /** The most memory one console VM may have (MiB); a request above it is refused. */
+    maxMemoryMiB: z.number().int().min(128).max(1024 * 1024).default(8192),
+    /** The most CPUs one console VM may have. */
+    maxCpus: z.number().int().min(1).max(256).default(4),
+  }),
 });
 export type Settings = z.infer<typeof Settings>;
 export type SettingsGroup = keyof Settings;
@@ -289,4 +300,5 @@ export const defaultSettings = (): Settings =>
     power: {},
     sessions: {},
     alerts: {},
+    console: {},
   });
