@@ -37,7 +37,12 @@ export type ConsoleVm = z.infer<typeof ConsoleVm>;
 /** POST /api/v1/images/{id}/console: memory and CPUs default to settings `console.*`, within its limits. */
 export const ConsoleStart = z.strictObject({
   mediaId: Id.nullable().optional(),
-  memoryMiB: z.number().int().min(128).max(1024 * 1024).optional(),
+  memoryMiB: z
+    .number()
+    .int()
+    .min(128)
+    .max(1024 * 1024)
+    .optional(),
   cpus: z.number().int().min(1).max(256).optional(),
 });
 export type ConsoleStart = z.infer<typeof ConsoleStart>;

@@ -36,7 +36,9 @@ describe('console VM QEMU arguments', () => {
     expect(after(a, '-blockdev')).toEqual([
       'driver=iscsi,node-name=disk0,transport=tcp,portal=10.0.0.1:3260,target=iqn.2026-12.lan.ggnet:console-0b7d9a8e,lun=1,user=console-0b7d9a8e.s12345678,password-secret=chap0,initiator-name=iqn.2026-12.lan.ggnet:initiator.console-0b7d9a8e,cache.direct=on',
     ]);
-    expect(after(a, '-object')).toEqual([`secret,id=chap0,file=/var/lib/ggnet/run/console/${ID}.chap,format=raw`]);
+    expect(after(a, '-object')).toEqual([
+      `secret,id=chap0,file=/var/lib/ggnet/run/console/${ID}.chap,format=raw`,
+    ]);
     expect(after(a, '-vnc')).toEqual([`unix:/var/lib/ggnet/run/console/${ID}.vnc`]);
     expect(after(a, '-display')).toEqual(['none']);
     expect(after(a, '-nic')).toEqual(['none']);
@@ -49,7 +51,9 @@ describe('console VM QEMU arguments', () => {
     const a = buildQemuArgs(spec({ accel: 'kvm', cdrom: '/var/lib/ggnet/media/x.iso', network: 'user' }));
     expect(after(a, '-machine')).toEqual(['q35,accel=kvm']);
     expect(after(a, '-cpu')).toEqual(['host']);
-    expect(after(a, '-blockdev')[1]).toBe('driver=file,node-name=cd0,filename=/var/lib/ggnet/media/x.iso,read-only=on');
+    expect(after(a, '-blockdev')[1]).toBe(
+      'driver=file,node-name=cd0,filename=/var/lib/ggnet/media/x.iso,read-only=on',
+    );
     expect(after(a, '-device')).toEqual([
       'ide-hd,drive=disk0,bus=ide.0,bootindex=1',
       'ide-cd,drive=cd0,bus=ide.1,bootindex=0',

@@ -55,12 +55,18 @@ export function buildQemuArgs(s: ConsoleVmSpec): string[] {
   check(Number.isInteger(s.cpus) && s.cpus >= 1 && s.cpus <= 256, 'cpus', s.cpus);
   const d = s.disk;
   check(HOST_RE.test(d.portalHost), 'portal host', d.portalHost);
-  check(Number.isInteger(d.portalPort) && d.portalPort > 0 && d.portalPort < 65536, 'portal port', d.portalPort);
+  check(
+    Number.isInteger(d.portalPort) && d.portalPort > 0 && d.portalPort < 65536,
+    'portal port',
+    d.portalPort,
+  );
   check(IQN_RE.test(d.targetIqn), 'target', d.targetIqn);
   check(IQN_RE.test(d.initiatorIqn), 'initiator', d.initiatorIqn);
   check(Number.isInteger(d.lun) && d.lun >= 0 && d.lun < 256, 'lun', d.lun);
   check(CHAP_USER_RE.test(d.chapUser), 'CHAP user', d.chapUser);
-  const portal = d.portalHost.includes(':') ? `[${d.portalHost}]:${d.portalPort}` : `${d.portalHost}:${d.portalPort}`;
+  const portal = d.portalHost.includes(':')
+    ? `[${d.portalHost}]:${d.portalPort}`
+    : `${d.portalHost}:${d.portalPort}`;
 
   const args = [
     '-name',

@@ -11,7 +11,9 @@ export async function up(db: Kysely<unknown>, _ctx: MigrationContext): Promise<v
   await db.schema
     .createTable('console_vms')
     .addColumn('image_id', 'text', (c) => c.primaryKey().references('images.id').onDelete('cascade'))
-    .addColumn('machine_id', 'text', (c) => c.notNull().unique().references('machines.id').onDelete('cascade'))
+    .addColumn('machine_id', 'text', (c) =>
+      c.notNull().unique().references('machines.id').onDelete('cascade'),
+    )
     .addColumn('session_id', 'text')
     .addColumn('state', 'text', (c) => c.notNull())
     .addColumn('pid', 'integer')
