@@ -70,6 +70,12 @@ const imagesRoute = createRoute({
   component: lazyRouteComponent(() => import('./pages/images/images-page'), 'ImagesPage'),
 });
 
+const consoleRoute = createRoute({
+  getParentRoute: () => appRoute,
+  path: '/images/$imageId/console',
+  component: lazyRouteComponent(() => import('./pages/console/console-page'), 'ConsolePage'),
+});
+
 const sessionsRoute = createRoute({
   getParentRoute: () => appRoute,
   path: '/sessions',
@@ -122,6 +128,7 @@ const routeTree = rootRoute.addChildren([
     dashboardRoute,
     machinesRoute,
     imagesRoute,
+    consoleRoute,
     sessionsRoute,
     targetsRoute,
     alertsRoute,

@@ -21,6 +21,7 @@ export const keys = {
   alerts: ['alerts'] as const,
   schedules: ['schedules'] as const,
   traffic: ['traffic'] as const,
+  console: ['console'] as const,
 };
 
 /** Which caches an event of a topic makes stale. */
@@ -41,6 +42,7 @@ const STALE: Record<string, QueryKey[]> = {
   backup: [keys.backups],
   alert: [keys.alerts],
   schedule: [keys.schedules],
+  console: [keys.console, keys.sessions],
 };
 
 const isPage = (v: unknown): v is Page<{ id: string }> =>
