@@ -19,7 +19,8 @@ import { VncScreen, type VncScreenHandle } from './vnc-screen';
  * power off. Applying or discarding the work is the maintenance session's, on the Sessions page.
  */
 export function ConsolePage() {
-  const { imageId } = useParams({ strict: false }) as { imageId: string };
+  const params: { imageId?: string } = useParams({ strict: false });
+  const imageId = params.imageId ?? '';
   const canWrite = useCan('operator');
   const image = useQuery({
     queryKey: [...keys.images, imageId],
