@@ -4,6 +4,7 @@ import { access, constants } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
+import { alive, terminatePid } from '../process/supervisor.js';
 import { QmpConnection } from '../qsd/qmp.js';
 import { buildQemuArgs, consoleVmName, type ConsoleVmDisk, type ConsoleVmSpec } from './qemu-args.js';
 
@@ -47,15 +48,6 @@ export interface QemuVms {
 }
 
 const ID_RE = /^[0-9a-f-]{36}$/;
-
-const alive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-};
 
 export class RealQemuVms implements QemuVms {
   private readonly dir: string;
@@ -243,22 +235,9 @@ export class RealQemuVms implements QemuVms {
     const pid = this.pids.get(id);
     if (pid === undefined) return;
     await this.qmp(id, (q) => q.execute('quit')).catch(() => undefined);
-    for (const [sig, waitMs] of [
-      [null, 3000],
-      ['SIGTERM', 3000],
-      ['SIGKILL', 2000],
-    ] as const) {
-      if (!alive(pid)) break;
-      if (sig) {
-        try {
-          process.kill(pid, sig);
-        } catch {
-          break;
-        }
-      }
-      const until = Date.now() + waitMs;
-      while (Date.now() < until && alive(pid)) await sleep(50);
-    }
+    const until = Date.now() + 3000;
+    while (Date.now() < until && alive(pid)) await sleep(50);
+    await terminatePid(pid);
     // a child's exit event may come a moment later: report the exit once, now
     this.exited(id, null, null);
   }

@@ -175,16 +175,17 @@ export class ConsoleService {
     });
   }
 
+  private async runningRow(imageId: string): Promise<ConsoleVmRow> {
+    const row = await this.d.repo.find(imageId);
+    if (!row || row.state !== 'running' || !this.d.vms.isRunning(imageId))
+      throw conflict('console_not_running', 'the console VM of this image is not running', 'start it first');
+    return row;
+  }
+
   /** DELETE /images/{id}/console: power off (the session stays, with its disk, for apply or discard). */
   stop(imageId: string): Promise<ConsoleVm> {
     return this.locks.run(imageId, async () => {
-      const row = await this.d.repo.find(imageId);
-      if (!row || row.state !== 'running' || !this.d.vms.isRunning(imageId))
-        throw conflict(
-          'console_not_running',
-          'the console VM of this image is not running',
-          'start it first',
-        );
+      await this.runningRow(imageId);
       await this.d.vms.powerOff(imageId);
       await this.exited(imageId, null);
       return this.get(imageId);
@@ -193,18 +194,14 @@ export class ConsoleService {
 
   /** POST /images/{id}/console/shutdown: the ACPI power button; the guest shuts itself down. */
   async shutdown(imageId: string): Promise<ConsoleVm> {
-    const row = await this.d.repo.find(imageId);
-    if (!row || row.state !== 'running' || !this.d.vms.isRunning(imageId))
-      throw conflict('console_not_running', 'the console VM of this image is not running', 'start it first');
+    const row = await this.runningRow(imageId);
     await this.d.vms.shutdown(imageId);
     return toConsoleVm(row);
   }
 
   /** The VM's VNC socket for the WebSocket proxy; only while it runs. */
   async vncSocket(imageId: string): Promise<string> {
-    const row = await this.d.repo.find(imageId);
-    if (!row || row.state !== 'running' || !this.d.vms.isRunning(imageId))
-      throw conflict('console_not_running', 'the console VM of this image is not running', 'start it first');
+    await this.runningRow(imageId);
     return this.d.vms.vncSocket(imageId);
   }
 
