@@ -208,6 +208,10 @@ describeEachDialect('console VM API', (dialect) => {
     // a new GGnet: its adapter knows nothing until adoption
     vms.running.delete(img.imageId);
     vms.leftRunning.set(img.imageId, pid);
+    // a request before the start-up's adoption adopts the VM instead of starting a second one
+    const early = await call('POST', `/images/${img.imageId}/console`, {});
+    expect(early.json()).toMatchObject({ code: 'console_running' });
+    expect(vms.started.filter((v) => v.id === img.imageId)).toHaveLength(3);
     await t.container.consoleVms.adoptAll();
     expect(vms.isRunning(img.imageId)).toBe(true);
     expect((await call('GET', `/images/${img.imageId}/console`, undefined, 'viewer')).json()).toMatchObject({

@@ -82,6 +82,7 @@ export class ConsoleService {
       const img = await this.d.images.findRow(imageId);
       if (!img) throw notFound('image', imageId);
       const existing = await this.d.repo.find(imageId);
+      if (existing?.state === 'running') await this.adoptEarly(imageId);
       if (existing?.state === 'running' && this.d.vms.isRunning(imageId))
         throw conflict(
           'console_running',
@@ -175,8 +176,17 @@ export class ConsoleService {
     });
   }
 
+  /**
+   * A request can come before the start-up's adoptAll() has run (the API listens first): a VM the
+   * database says runs is adopted here and then, never started a second time or refused.
+   */
+  private async adoptEarly(imageId: string): Promise<void> {
+    if (!this.d.vms.isRunning(imageId)) await this.d.vms.adopt(imageId);
+  }
+
   private async runningRow(imageId: string): Promise<ConsoleVmRow> {
     const row = await this.d.repo.find(imageId);
+    if (row?.state === 'running') await this.adoptEarly(imageId);
     if (!row || row.state !== 'running' || !this.d.vms.isRunning(imageId))
       throw conflict('console_not_running', 'the console VM of this image is not running', 'start it first');
     return row;
