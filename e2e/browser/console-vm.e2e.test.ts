@@ -178,12 +178,14 @@ d('console VM in Chromium', () => {
     expect(got[0]).toContain('forbidden');
 
     // GGnet restarted while the VM runs: the VM keeps running, the console reconnects
+    expect(await page.getByTestId('vnc-status').getAttribute('data-connects')).toBe('1');
     await server.restart();
     expect(alive(vmPid!)).toBe(true);
     expect(await vm()).toMatchObject({ state: 'running', pid: vmPid });
     await expect
-      .poll(() => page.getByTestId('vnc-status').textContent(), { timeout: 60_000 })
-      .toBe('connected');
+      .poll(() => page.getByTestId('vnc-status').getAttribute('data-connects'), { timeout: 60_000 })
+      .toBe('2');
+    expect(await page.getByTestId('vnc-status').textContent()).toBe('connected');
 
     // keys typed in the browser reach the guest: it writes the file and powers off
     await canvas.click();

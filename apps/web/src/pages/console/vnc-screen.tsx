@@ -23,6 +23,8 @@ export const VncScreen = forwardRef<VncScreenHandle, { imageId: string; running:
     const rfbRef = useRef<{ sendCtrlAltDel(): void; focus(): void; disconnect(): void } | null>(null);
     const [status, setStatus] = useState<Status>('connecting');
     const [detail, setDetail] = useState('');
+    /** How many times the screen connected (a reconnect after a GGnet restart counts again). */
+    const [connects, setConnects] = useState(0);
 
     useImperativeHandle(ref, () => ({
       ctrlAltDel: () => {
@@ -62,6 +64,7 @@ export const VncScreen = forwardRef<VncScreenHandle, { imageId: string; running:
             rfbRef.current = rfb;
             rfb.addEventListener('connect', () => {
               setStatus('connected');
+              setConnects((n) => n + 1);
               rfb.focus();
             });
           },
@@ -95,6 +98,7 @@ export const VncScreen = forwardRef<VncScreenHandle, { imageId: string; running:
         <Group gap="xs" mb={4}>
           <Badge
             data-testid="vnc-status"
+            data-connects={connects}
             color={status === 'connected' ? 'green' : status === 'refused' ? 'red' : 'yellow'}
             variant="light"
           >
