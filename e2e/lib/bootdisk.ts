@@ -225,7 +225,21 @@ function listFiles(root: string, dir = root): string[] {
  * kernel and initramfs (UEFI). The initramfs logs in to its iSCSI disk again from Linux with
  * open-iscsi's iscsistart and the iBFT iPXE left, mounts p1, writes a file, says "OS up" to GGnet.
  */
-export async function buildBootDisk(log: (line: string) => void = () => undefined): Promise<BootDisk> {
+/** What differs between test disks: the guest's /init, its modules and the kernel's console. */
+export interface BootDiskVariant {
+  init: string;
+  modules: readonly string[];
+  /** The kernel's `console=` (the default disk: the serial port). */
+  console: string;
+}
+
+export const DEFAULT_BOOT_DISK: BootDiskVariant = { init: INIT, modules: MODULES, console: 'ttyS0,115200' };
+
+export async function buildBootDisk(
+  log: (line: string) => void = () => undefined,
+  variant: BootDiskVariant = DEFAULT_BOOT_DISK,
+): Promise<BootDisk> {
+  const { init: INIT, modules: MODULES, console: CONSOLE } = variant;
   const kpkg = await kernelPackage();
   const key = createHash('sha256')
     .update(`${BUILDER_VERSION}\n${kpkg}\n${INIT}\n${MODULES.join(',')}`)
@@ -354,7 +368,7 @@ export async function buildBootDisk(log: (line: string) => void = () => undefine
           'LABEL ggnet',
           '  KERNEL /vmlinuz',
           '  INITRD /initrd.img',
-          '  APPEND console=ttyS0,115200 panic=-1 loglevel=4 ggnetboot=bios-extlinux',
+          `  APPEND console=${CONSOLE} panic=-1 loglevel=4 ggnetboot=bios-extlinux`,
           '',
         ].join('\n'),
       );
@@ -388,7 +402,7 @@ export async function buildBootDisk(log: (line: string) => void = () => undefine
       writeFileSync(join(w, 'loader.conf'), 'timeout 0\ndefault ggnet.conf\nconsole-mode keep\n');
       writeFileSync(
         join(w, 'ggnet.conf'),
-        'title GGnet e2e\nlinux /vmlinuz\ninitrd /initrd.img\noptions console=ttyS0,115200 panic=-1 loglevel=4 ggnetboot=uefi-systemd-boot\n',
+        `title GGnet e2e\nlinux /vmlinuz\ninitrd /initrd.img\noptions console=${CONSOLE} panic=-1 loglevel=4 ggnetboot=uefi-systemd-boot\n`,
       );
       await sh('mcopy', ['-i', esp, join(w, 'loader.conf'), '::/loader/loader.conf'], mt);
       await sh('mcopy', ['-i', esp, join(w, 'ggnet.conf'), '::/loader/entries/ggnet.conf'], mt);

@@ -43,6 +43,7 @@ import { registerSettingsRoutes } from './modules/settings/settings.routes.js';
 import { registerTargetsRoutes } from './modules/targets/targets.routes.js';
 import { registerUsersRoutes } from './modules/users/users.routes.js';
 import { registerPowerRoutes } from './modules/power/power.routes.js';
+import { registerConsoleRoutes } from './modules/console/console.routes.js';
 import { createTus, registerUploadsRoutes } from './modules/uploads/uploads.routes.js';
 
 const REQUEST_ID_RE = /^[A-Za-z0-9._-]{8,100}$/;
@@ -169,6 +170,7 @@ export async function buildApp(c: Container, ext: AppExtensions = {}): Promise<A
   registerMaintenanceRoutes(app, { gate: c.maintenance });
   registerDhcpRoutes(app, { dhcp: c.dhcp });
   registerPowerRoutes(app, { wake: c.wake, schedules: c.powerSchedules });
+  registerConsoleRoutes(app, { console: c.consoleVms, auth: c.auth });
   for (const r of ext.routes ?? []) await r(app);
 
   app.get('/api/openapi.json', { schema: { hide: true }, config: { access: 'public' } }, async () =>

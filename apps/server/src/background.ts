@@ -33,4 +33,9 @@ export const backgroundServices: BackgroundService[] = [
   },
   // power schedules (wake at opening time, shutdown at closing time) and the paced Wake-on-LAN queue
   startPowerServices,
+  // console VMs: adopt the ones a previous GGnet left running; on shutdown they keep running (issue 15 point 3)
+  async (c) => {
+    await c.consoleVms.adoptAll();
+    return () => c.consoleVms.close();
+  },
 ];

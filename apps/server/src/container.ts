@@ -84,6 +84,9 @@ import { AlertsWebhookJob } from './modules/alerts/alerts-webhook.job.js';
 import { UdpWakeOnLan, type WakeOnLan } from './adapters/wol/wol.adapter.js';
 import { PowerRepository } from './modules/power/power.repository.js';
 import { PowerSchedules } from './modules/power/schedules.service.js';
+import { RealQemuVms, type QemuVms } from './adapters/qemu/qemu-vm.adapter.js';
+import { ConsoleRepository } from './modules/console/console.repository.js';
+import { ConsoleService } from './modules/console/console.service.js';
 import { WakeService } from './modules/power/wake.service.js';
 
 /** Reads GGNET_JWT_SECRET, or the one generated on first start and kept in the data dir (0600). */
@@ -122,6 +125,8 @@ export interface ContainerOptions {
   now?: () => number;
   /** Wake-on-LAN sender (tests: a fake that records the packets). */
   wakeOnLan?: WakeOnLan;
+  /** QEMU of the console VMs (issue 15 point 3); tests pass a fake. */
+  qemuVms?: QemuVms;
   /** Clock of power schedules (tests move it); default Date.now. */
   powerNow?: () => number;
 }
@@ -251,6 +256,21 @@ export function createContainer(config: Config, opts: ContainerOptions) {
     orchestrator,
   });
   const sessions = new SessionsService(repos.sessions, orchestrator, repos.bootEvents, sessionApply, traffic);
+  // console VMs: QEMU on an image's maintenance disk, VNC to the browser (issue 15 point 3)
+  const qemuVms = opts.qemuVms ?? new RealQemuVms({ dataDir: config.dataDir }, log);
+  const consoleVms = new ConsoleService({
+    repo: new ConsoleRepository(db),
+    images: repos.images,
+    machines,
+    machinesRepo: repos.machines,
+    media,
+    files: imageFiles,
+    orchestrator,
+    settings,
+    vms: qemuVms,
+    bus,
+    log,
+  });
   const sessionMonitor = new SessionMonitor(
     repos.sessions,
     repos.targets,
@@ -575,6 +595,8 @@ export function createContainer(config: Config, opts: ContainerOptions) {
     wakeOnLan,
     wake,
     powerSchedules,
+    qemuVms,
+    consoleVms,
     /** Registers something to close on shutdown (daemons, loops), in reverse order. */
     onClose(fn: () => Promise<void>) {
       closers.push(fn);

@@ -76,6 +76,12 @@ const imagesRoute = createRoute({
   component: lazyRouteComponent(() => import('./pages/images/images-page'), 'ImagesPage'),
 });
 
+const consoleRoute = createRoute({
+  getParentRoute: () => appRoute,
+  path: '/images/$imageId/console',
+  component: lazyRouteComponent(() => import('./pages/console/console-page'), 'ConsolePage'),
+});
+
 const sessionsRoute = createRoute({
   getParentRoute: () => appRoute,
   path: '/sessions',
@@ -128,6 +134,7 @@ const routeTree = rootRoute.addChildren([
     dashboardRoute,
     machinesRoute,
     imagesRoute,
+    consoleRoute,
     sessionsRoute,
     targetsRoute,
     alertsRoute,

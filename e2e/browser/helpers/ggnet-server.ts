@@ -15,6 +15,8 @@ export interface GgnetServer {
   pid: number;
   /** Everything the server printed (for failure messages). */
   output(): string;
+  /** SIGTERM (as systemd does) and `ggnet serve` again on the same data dir and port (pass GGNET_PORT). */
+  restart(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -34,69 +36,84 @@ export async function startGgnet(env: Record<string, string> = {}): Promise<Ggne
   const dataDir = mkdtempSync(join(tmpdir(), 'ggnet-e2e-web-'));
   // its own tgtd: a random control port and a portal on loopback (never 0.0.0.0:3260)
   const iscsiPort = await freeTcpPort();
-  const child: ChildProcess = spawn(process.execPath, [bin, 'serve'], {
-    cwd: REPO,
-    env: {
-      PATH: process.env.PATH ?? '/usr/bin:/bin',
-      HOME: process.env.HOME ?? '/root',
-      GGNET_DATA_DIR: dataDir,
-      GGNET_HOST: '127.0.0.1',
-      GGNET_PORT: '0',
-      GGNET_ADMIN_PASSWORD: ADMIN_PASSWORD,
-      GGNET_LOG_LEVEL: 'info',
-      GGNET_DHCP_MODE: 'off',
-      GGNET_TGT_CONTROL_PORT: String(10000 + Math.floor(Math.random() * 22000)),
-      GGNET_ISCSI_PORTAL: `127.0.0.1:${iscsiPort}`,
-      ...env,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
   let out = '';
-  const startup = new Promise<string>((resolveUrl, reject) => {
-    const timer = setTimeout(
-      () => reject(new Error(`ggnet serve did not start within 30 s:\n${out}`)),
-      30_000,
-    );
-    const onData = (b: Buffer) => {
-      out += b.toString('utf8');
-      for (const line of out.split('\n')) {
-        if (!line.includes('GGnet is up')) continue;
-        try {
-          const rec = JSON.parse(line) as { url?: string };
-          if (rec.url) {
-            clearTimeout(timer);
-            resolveUrl(rec.url);
-            return;
-          }
-        } catch {
-          // not a JSON log line
-        }
-      }
-    };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', onData);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`ggnet serve exited with ${code}:\n${out}`));
+  const launch = async (): Promise<{ child: ChildProcess; url: string }> => {
+    const child: ChildProcess = spawn(process.execPath, [bin, 'serve'], {
+      cwd: REPO,
+      env: {
+        PATH: process.env.PATH ?? '/usr/bin:/bin',
+        HOME: process.env.HOME ?? '/root',
+        GGNET_DATA_DIR: dataDir,
+        GGNET_HOST: '127.0.0.1',
+        GGNET_PORT: '0',
+        GGNET_ADMIN_PASSWORD: ADMIN_PASSWORD,
+        GGNET_LOG_LEVEL: 'info',
+        GGNET_DHCP_MODE: 'off',
+        GGNET_TGT_CONTROL_PORT: String(10000 + Math.floor(Math.random() * 22000)),
+        GGNET_ISCSI_PORTAL: `127.0.0.1:${iscsiPort}`,
+        ...env,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
     });
-  });
-  let url: string;
-  try {
-    url = await startup;
-  } catch (err) {
-    // never leave a half-started server behind
-    if (child.exitCode === null) child.kill('SIGKILL');
-    killLeftoverTgtd(dataDir);
-    rmSync(dataDir, { recursive: true, force: true });
-    throw err;
-  }
-  const pid = child.pid!;
-  return {
+    const startup = new Promise<string>((resolveUrl, reject) => {
+      const timer = setTimeout(
+        () => reject(new Error(`ggnet serve did not start within 30 s:\n${out}`)),
+        30_000,
+      );
+      const onData = (b: Buffer) => {
+        out += b.toString('utf8');
+        for (const line of out.split('\n')) {
+          if (!line.includes('GGnet is up')) continue;
+          try {
+            const rec = JSON.parse(line) as { url?: string };
+            if (rec.url) {
+              clearTimeout(timer);
+              resolveUrl(rec.url);
+              return;
+            }
+          } catch {
+            // not a JSON log line
+          }
+        }
+      };
+      child.stdout!.on('data', onData);
+      child.stderr!.on('data', onData);
+      child.on('exit', (code) => {
+        clearTimeout(timer);
+        reject(new Error(`ggnet serve exited with ${code}:\n${out}`));
+      });
+    });
+    let url: string;
+    try {
+      url = await startup;
+    } catch (err) {
+      // never leave a half-started server behind
+      if (child.exitCode === null) child.kill('SIGKILL');
+      killLeftoverTgtd(dataDir);
+      rmSync(dataDir, { recursive: true, force: true });
+      throw err;
+    }
+    return { child, url };
+  };
+  let { child, url } = await launch();
+  const server: GgnetServer = {
     url,
     dataDir,
-    pid,
+    pid: child.pid!,
     output: () => out,
+    restart: async () => {
+      const old = child;
+      if (old.exitCode === null) {
+        const exited = new Promise<void>((r) => old.once('exit', () => r()));
+        process.kill(old.pid!, 'SIGTERM');
+        await exited;
+      }
+      ({ child, url } = await launch());
+      server.url = url;
+      server.pid = child.pid!;
+    },
     stop: async () => {
+      const pid = child.pid!;
       if (child.exitCode === null) {
         const exited = new Promise<void>((r) => child.once('exit', () => r()));
         process.kill(pid, 'SIGTERM');
@@ -108,6 +125,7 @@ export async function startGgnet(env: Record<string, string> = {}): Promise<Ggne
       rmSync(dataDir, { recursive: true, force: true });
     },
   };
+  return server;
 }
 
 /** Logs in through the API and returns the access token (for test set-up, not for the UI). */

@@ -21,6 +21,7 @@ export const EVENT_TOPICS = [
   'media',
   'traffic',
   'group',
+  'console',
 ] as const;
 export type EventTopic = (typeof EVENT_TOPICS)[number];
 

@@ -19,3 +19,4 @@ export * from './alerts.js';
 export * from './power.js';
 export * from './traffic.js';
 export * from './groups.js';
+export * from './console.js';

@@ -116,6 +116,7 @@ describe('ZfsDataset', () => {
       backup: {},
       power: {},
       alerts: {},
+      console: {},
     };
     const r = Settings.safeParse({ ...base, storage: { zfsDataset: 'tank/../..' } });
     expect(r.success).toBe(false);

@@ -256,6 +256,38 @@ export const Settings = z.object({
     /** Discard the listed kept writebacks every hour (audited). Off unless an admin turns it on. */
     cleanupEnabled: z.boolean().default(false),
   }),
+  // --- console VM (issue 15 point 3): a QEMU VM on the server editing an image's maintenance disk ---
+  console: z.object({
+    /** Memory of a console VM unless the start request asks for another amount (MiB). */
+    memoryMiB: z
+      .number()
+      .int()
+      .min(128)
+      .max(1024 * 1024)
+      .default(2048),
+    /** Virtual CPUs of a console VM unless the start request asks for another number. */
+    cpus: z.number().int().min(1).max(256).default(2),
+    /** The most memory one console VM may have (MiB); a request above it is refused. */
+    maxMemoryMiB: z
+      .number()
+      .int()
+      .min(128)
+      .max(1024 * 1024)
+      .default(8192),
+    /** The most CPUs one console VM may have. */
+    maxCpus: z.number().int().min(1).max(256).default(4),
+    /** auto: KVM when /dev/kvm can be opened, TCG (emulation, slower) otherwise. */
+    accel: z.enum(['auto', 'kvm', 'tcg']).default('auto'),
+    /** none: no network card; user: QEMU's user-mode network (NAT through the server, e.g. for updates). */
+    network: z.enum(['none', 'user']).default('none'),
+    /**
+     * What GGnet's own shutdown does to running console VMs: false (default) leaves them running for
+     * the next GGnet to adopt (a restart keeps the VM, as tgtd keeps booted clients); true presses the
+     * VM's power button (ACPI) and powers it off after `shutdownTimeoutSec`.
+     */
+    stopOnShutdown: z.boolean().default(false),
+    shutdownTimeoutSec: z.number().int().min(1).max(600).default(20),
+  }),
 });
 export type Settings = z.infer<typeof Settings>;
 export type SettingsGroup = keyof Settings;
@@ -301,4 +333,5 @@ export const defaultSettings = (): Settings =>
     power: {},
     sessions: {},
     alerts: {},
+    console: {},
   });

@@ -328,6 +328,7 @@ export interface DB {
   alerts: AlertsTable;
   writeback_limits: WritebackLimitsTable;
   power_schedules: PowerSchedulesTable;
+  console_vms: ConsoleVmsTable;
 }
 
 /** 0012: power schedules (wake / shutdown at given days and times, site time zone). */
@@ -347,5 +348,23 @@ export interface PowerSchedulesTable {
   last_run: string | null;
   created_by: string | null;
   created_at: string;
+  updated_at: string;
+}
+
+/** 0020: console VMs (issue 15 point 3): one per image, a QEMU VM on the server editing its maintenance disk. */
+export interface ConsoleVmsTable {
+  image_id: string;
+  /** The image's console machine: a disabled machine row that only the console VM's sessions use. */
+  machine_id: string;
+  session_id: string | null;
+  state: string;
+  pid: number | null;
+  accel: string;
+  memory_mib: number;
+  cpus: number;
+  media_id: string | null;
+  error: string | null;
+  started_at: string;
+  stopped_at: string | null;
   updated_at: string;
 }

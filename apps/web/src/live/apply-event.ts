@@ -22,6 +22,7 @@ export const keys = {
   schedules: ['schedules'] as const,
   traffic: ['traffic'] as const,
   groups: ['groups'] as const,
+  console: ['console'] as const,
 };
 
 /** Which caches an event of a topic makes stale. */
@@ -43,6 +44,7 @@ const STALE: Record<string, QueryKey[]> = {
   backup: [keys.backups],
   alert: [keys.alerts],
   schedule: [keys.schedules],
+  console: [keys.console, keys.sessions],
 };
 
 const isPage = (v: unknown): v is Page<{ id: string }> =>

@@ -52,7 +52,7 @@ export interface DaemonSpec {
   maxRestarts?: number;
 }
 
-const alive = (pid: number): boolean => {
+export const alive = (pid: number): boolean => {
   try {
     process.kill(pid, 0);
     return true;
@@ -60,6 +60,23 @@ const alive = (pid: number): boolean => {
     return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
 };
+
+/** SIGTERM, then SIGKILL if the process is still there after 3 s; resolves once it is gone (or after 5 s). */
+export async function terminatePid(pid: number): Promise<void> {
+  for (const [sig, waitMs] of [
+    ['SIGTERM', 3000],
+    ['SIGKILL', 2000],
+  ] as const) {
+    if (!alive(pid)) return;
+    try {
+      process.kill(pid, sig);
+    } catch {
+      return;
+    }
+    const until = Date.now() + waitMs;
+    while (Date.now() < until && alive(pid)) await sleep(50);
+  }
+}
 
 const cmdlineOf = (pid: number): string[] | null => {
   try {
@@ -345,19 +362,7 @@ export class SupervisedDaemon extends EventEmitter {
 
   private async killPid(pid: number): Promise<void> {
     if (this.spec.gracefulStop) await this.spec.gracefulStop(pid).catch(() => undefined);
-    for (const [sig, waitMs] of [
-      ['SIGTERM', 3000],
-      ['SIGKILL', 2000],
-    ] as const) {
-      if (!alive(pid)) return;
-      try {
-        process.kill(pid, sig);
-      } catch {
-        return;
-      }
-      const until = Date.now() + waitMs;
-      while (Date.now() < until && alive(pid)) await sleep(50);
-    }
+    await terminatePid(pid);
   }
 
   /**

@@ -10,6 +10,11 @@ export interface BootSessionRequest {
   machineId: string;
   mode: 'normal' | 'maintenance';
   clientIp: string | null;
+  /**
+   * A console VM's session (issue 15 point 3): its machine is an image's console machine, disabled
+   * for network boots (no PC on the LAN can boot as it), so the disabled check does not apply.
+   */
+  console?: boolean;
 }
 
 export interface BootLun {

@@ -134,7 +134,8 @@ export class SessionOrchestrator implements BootSessionStarter {
         `machine ${m.name} waits for approval`,
         'approve it first (pending: false)',
       );
-    if (!m.enabled) throw conflict('machine_disabled', `machine ${m.name} is disabled`, 'enable it first');
+    if (!m.enabled && !req.console)
+      throw conflict('machine_disabled', `machine ${m.name} is disabled`, 'enable it first');
     const s = await this.d.settings.get();
     const { disks, keepWriteback } = await this.disksFor(m);
     const driver = await this.d.iscsi.driver();

@@ -1,6 +1,6 @@
 import { useState } from 'react';
 import { Alert, Anchor, Badge, Button, Drawer, Group, Stack, Text } from '@mantine/core';
-import { IconPencil, IconTrash } from '@tabler/icons-react';
+import { IconDeviceDesktop, IconPencil, IconTrash } from '@tabler/icons-react';
 import { Link } from '@tanstack/react-router';
 import type { Image } from '@ggnet/contracts';
 import { useApiMutation } from '../../api/queries';
@@ -61,6 +61,18 @@ export function ImageDrawer({
           </Text>
           {canWrite && (
             <Group>
+              {image.publishedVersionId && (
+                <Button
+                  size="xs"
+                  variant="light"
+                  leftSection={<IconDeviceDesktop size={14} />}
+                  renderRoot={(props) => (
+                    <Link to="/images/$imageId/console" params={{ imageId: image.id }} {...props} />
+                  )}
+                >
+                  Edit in a VM
+                </Button>
+              )}
               <Button
                 size="xs"
                 variant="default"
