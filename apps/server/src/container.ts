@@ -81,6 +81,8 @@ import { UdpWakeOnLan, type WakeOnLan } from './adapters/wol/wol.adapter.js';
 import { PowerRepository } from './modules/power/power.repository.js';
 import { PowerSchedules } from './modules/power/schedules.service.js';
 import { WakeService } from './modules/power/wake.service.js';
+import { AgentRepository } from './modules/agent/agent.repository.js';
+import { AgentService } from './modules/agent/agent.service.js';
 
 /** Reads GGNET_JWT_SECRET, or the one generated on first start and kept in the data dir (0600). */
 function jwtSecret(config: Config): string {
@@ -420,9 +422,22 @@ export function createContainer(config: Config, opts: ContainerOptions) {
     registration,
     maintenance,
   });
+  // client agent (issue 14 point 4): per-session tokens, reports, commands by long poll
+  const agent = new AgentService({
+    repo: new AgentRepository(db),
+    machinesRepo: repos.machines,
+    events: repos.bootEvents,
+    recorder: bootEventRecorder,
+    orchestrator,
+    bus,
+    log,
+  });
+  const stopAgent = agent.start();
+  machines.useAgents(agent);
   const bootHttp = new BootHttpListener({
     boot,
     media,
+    agent,
     limits: bootLimits,
     settings,
     bus,
@@ -486,7 +501,7 @@ export function createContainer(config: Config, opts: ContainerOptions) {
     return [];
   });
 
-  const closers: Array<() => Promise<void>> = [];
+  const closers: Array<() => Promise<void>> = [async () => stopAgent()];
   return {
     config,
     log,
@@ -537,6 +552,7 @@ export function createContainer(config: Config, opts: ContainerOptions) {
     wakeOnLan,
     wake,
     powerSchedules,
+    agent,
     /** Registers something to close on shutdown (daemons, loops), in reverse order. */
     onClose(fn: () => Promise<void>) {
       closers.push(fn);

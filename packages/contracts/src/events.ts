@@ -20,6 +20,7 @@ export const EVENT_TOPICS = [
   'schedule',
   'media',
   'traffic',
+  'agent',
 ] as const;
 export type EventTopic = (typeof EVENT_TOPICS)[number];
 

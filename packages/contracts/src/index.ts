@@ -18,3 +18,4 @@ export * from './media.js';
 export * from './alerts.js';
 export * from './power.js';
 export * from './traffic.js';
+export * from './agent.js';

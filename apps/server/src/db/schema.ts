@@ -290,6 +290,8 @@ export interface DB {
   alerts: AlertsTable;
   writeback_limits: WritebackLimitsTable;
   power_schedules: PowerSchedulesTable;
+  agent_sessions: AgentSessionsTable;
+  agent_commands: AgentCommandsTable;
 }
 
 /** 0012: power schedules (wake / shutdown at given days and times, site time zone). */
@@ -310,4 +312,32 @@ export interface PowerSchedulesTable {
   created_by: string | null;
   created_at: string;
   updated_at: string;
+}
+
+/** 0019: the client agent's token of a boot session (sha256 only) and what it reported. */
+export interface AgentSessionsTable {
+  session_id: string;
+  machine_id: string;
+  token_hash: string;
+  claimed_at: string;
+  claimed_ip: string;
+  last_seen_at: string;
+  /** JSON AgentFacts */
+  facts: string | null;
+  going_down: string | null;
+}
+
+/** 0019: commands to a machine's agent. */
+export interface AgentCommandsTable {
+  id: string;
+  machine_id: string;
+  session_id: string;
+  type: string;
+  text: string | null;
+  state: string;
+  created_at: string;
+  created_by: string | null;
+  delivered_at: string | null;
+  done_at: string | null;
+  result: string | null;
 }

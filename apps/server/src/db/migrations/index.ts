@@ -9,6 +9,7 @@ import * as m0007 from './0007-user-token-version.js';
 import * as m0012 from './0012-power-schedules.js';
 import * as m0013 from './0013-alerts.js';
 import * as m0015 from './0015-media.js';
+import * as m0019 from './0019-agent.js';
 import type { MigrationContext } from './context.js';
 
 export type { Dialect, MigrationContext } from './context.js';
@@ -30,6 +31,7 @@ const MIGRATIONS: Record<string, MigrationModule> = {
   '0012-power-schedules': m0012,
   '0013-alerts': m0013,
   '0015-media': m0015,
+  '0019-agent': m0019,
 };
 
 /** Names of every migration this build knows, in order (a backup with another one is from a newer GGnet). */

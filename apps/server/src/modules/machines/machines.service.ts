@@ -6,6 +6,7 @@ import {
   type MachineCreateData,
   type MachineImportResult,
   type MachineListQuery,
+  type MachineAgent,
   type MachineUpdate,
   type Page,
 } from '@ggnet/contracts';
@@ -20,6 +21,8 @@ import type { LiveTraffic } from '../traffic/live-traffic.js';
 import { toMachine, type MachineRow, type MachinesRepository } from './machines.repository.js';
 
 type CreateData = MachineCreateData;
+/** The client agent's state per machine (modules/agent). */
+type AgentStates = { statesOf(ids: string[]): Promise<Map<string, MachineAgent>> };
 
 function duplicateError(err: unknown, name: string, mac: string): AppError {
   const col = uniqueViolationColumn(err);
@@ -68,15 +71,28 @@ export class MachinesService {
     return this.traffic ? { ...m, traffic: this.traffic.ofSession(m.sessionId) } : m;
   }
 
+  private agents: AgentStates | null = null;
+  /** Machine responses carry their client agent's state (issue 14 point 4). */
+  useAgents(agents: AgentStates): void {
+    this.agents = agents;
+  }
+
+  private async withAgents(items: Machine[]): Promise<Machine[]> {
+    if (!this.agents || !items.length) return items;
+    const states = await this.agents.statesOf(items.map((m) => m.id));
+    return items.map((m) => ({ ...m, agent: states.get(m.id) }));
+  }
+
   async list(q: MachineListQuery): Promise<Page<Machine>> {
     const page = await this.repo.list(q);
-    return { items: page.items.map((r) => this.withTraffic(toMachine(r))), total: page.total };
+    const items = page.items.map((r) => this.withTraffic(toMachine(r)));
+    return { items: await this.withAgents(items), total: page.total };
   }
 
   async get(id: string): Promise<Machine> {
     const row = await this.repo.findById(id);
     if (!row) throw notFound('machine', id);
-    return this.withTraffic(toMachine(row));
+    return (await this.withAgents([this.withTraffic(toMachine(row))]))[0]!;
   }
 
   async findByMac(mac: string): Promise<Machine | null> {
