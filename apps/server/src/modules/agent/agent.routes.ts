@@ -44,6 +44,11 @@ export function registerAgentEndpoints(
     return deps.agent.authenticate(req.headers.authorization, clientIp(req));
   };
   const tags = ['agent'];
+  // a closing server waits for open requests: open long polls are answered at once
+  plain.addHook('preClose', (done) => {
+    deps.agent.wakeAll();
+    done();
+  });
 
   scope.get(
     '/boot/agent/:file',

@@ -91,6 +91,11 @@ export class AgentService {
     }
   }
 
+  /** Answers every open long poll at once (the HTTP server is closing). */
+  wakeAll(): void {
+    this.polls.wakeAll();
+  }
+
   /** `POST /boot/agent/claim`: the token of the live session started from this address, once. */
   async claim(clientIp: string): Promise<AgentClaimResponse> {
     const live = await this.d.repo.liveSessionsAt(clientIp);

@@ -20,6 +20,11 @@ export class LongPolls {
     this.waiting.get(key)?.();
   }
 
+  /** Answers every wait (the server is closing: its HTTP server waits for open requests). */
+  wakeAll(): void {
+    for (const done of [...this.waiting.values()]) done();
+  }
+
   wait(key: string, ms: number, signal: AbortSignal): Promise<void> {
     this.wake(key);
     if (this.waiting.size >= this.max || signal.aborted) return Promise.resolve();
