@@ -469,6 +469,7 @@ export function createContainer(config: Config, opts: ContainerOptions) {
     bus,
     log,
     now: opts.powerNow,
+    agent,
   });
 
   settings.addValidator(async (s) => {

@@ -1,10 +1,24 @@
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Procs, waitFor } from '@ggnet/testkit';
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import { AGENT_ASSETS_DIR } from '../../src/modules/agent/agent-assets.js';
-import { bootClient, bootTestContext, publishedImage, result, type BootTestContext } from '../helpers/boot.js';
+import {
+  bootClient,
+  bootTestContext,
+  publishedImage,
+  result,
+  type BootTestContext,
+} from '../helpers/boot.js';
 import { describeEachDialect } from '../helpers/test-context.js';
 
 const MAC_A = '52:54:00:aa:00:01';
@@ -34,12 +48,24 @@ describeEachDialect('client agent', (dialect) => {
     }
     return ids as Record<'pc-a' | 'pc-b', { machineId: string; sessionId: string }>;
   }
-  const claim = (ip: string) => b.t.app.inject({ method: 'POST', url: '/boot/agent/claim', remoteAddress: ip });
+  const claim = (ip: string) =>
+    b.t.app.inject({ method: 'POST', url: '/boot/agent/claim', remoteAddress: ip });
   const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
   const report = (ip: string, token: string, body: object) =>
-    b.t.app.inject({ method: 'POST', url: '/boot/agent/report', remoteAddress: ip, headers: bearer(token), payload: body });
+    b.t.app.inject({
+      method: 'POST',
+      url: '/boot/agent/report',
+      remoteAddress: ip,
+      headers: bearer(token),
+      payload: body,
+    });
   const poll = (ip: string, token: string, q = 'wait=0') =>
-    b.t.app.inject({ method: 'GET', url: `/boot/agent/commands?${q}`, remoteAddress: ip, headers: bearer(token) });
+    b.t.app.inject({
+      method: 'GET',
+      url: `/boot/agent/commands?${q}`,
+      remoteAddress: ip,
+      headers: bearer(token),
+    });
   const send = async (machineId: string, body: object, role: 'operator' | 'viewer' = 'operator') =>
     b.t.app.inject({
       method: 'POST',
@@ -60,7 +86,11 @@ describeEachDialect('client agent', (dialect) => {
     const a = await claim(IP_A);
     expect(a.statusCode).toBe(200);
     const ta = a.json();
-    expect(ta).toMatchObject({ sessionId: s['pc-a'].sessionId, machineId: s['pc-a'].machineId, heartbeatSec: 30 });
+    expect(ta).toMatchObject({
+      sessionId: s['pc-a'].sessionId,
+      machineId: s['pc-a'].machineId,
+      heartbeatSec: 30,
+    });
     expect(ta.token).toMatch(/^[A-Za-z0-9_-]{43}$/);
     // once per session: a second claim (another program at that PC) is refused
     const again = await claim(IP_A);
@@ -81,7 +111,12 @@ describeEachDialect('client agent', (dialect) => {
     expect(cross.json()).toMatchObject({ code: 'agent_token_invalid' });
     expect((await poll(IP_B, ta.token)).statusCode).toBe(401);
     expect((await report(IP_A, 'x'.repeat(43), {})).json()).toMatchObject({ code: 'agent_token_invalid' });
-    const none = await b.t.app.inject({ method: 'POST', url: '/boot/agent/report', remoteAddress: IP_A, payload: {} });
+    const none = await b.t.app.inject({
+      method: 'POST',
+      url: '/boot/agent/report',
+      remoteAddress: IP_A,
+      payload: {},
+    });
     expect(none.json()).toMatchObject({ code: 'agent_token_missing' });
     // each token works from its own session's address
     expect((await report(IP_A, ta.token, { hostname: 'pc-a.lan' })).statusCode).toBe(200);
@@ -164,7 +199,10 @@ describeEachDialect('client agent', (dialect) => {
     expect(ups[0].detail).toMatchObject({ source: 'agent', hostname: 'pc-a' });
     // bounded input: too long a field, too big a body
     expect((await report(IP_A, token, { hostname: 'x'.repeat(300) })).statusCode).toBe(400);
-    const big = await report(IP_A, token, { users: Array.from({ length: 40 }, () => 'u'.repeat(64)), pad: 'x'.repeat(20_000) });
+    const big = await report(IP_A, token, {
+      users: Array.from({ length: 40 }, () => 'u'.repeat(64)),
+      pad: 'x'.repeat(20_000),
+    });
     expect(big.statusCode).toBe(413);
 
     // nothing queued: an immediate poll is empty
@@ -225,13 +263,16 @@ describeEachDialect('client agent', (dialect) => {
     );
     // audited and on the WebSocket
     const audit = await b.t.app.inject({ url: '/api/v1/audit?limit=50', headers: await b.t.auth('admin') });
-    const actions = audit.json().items.filter((x: { action: string }) => x.action === 'machine.agent_command');
+    const actions = audit
+      .json()
+      .items.filter((x: { action: string }) => x.action === 'machine.agent_command');
     expect(actions.length).toBeGreaterThanOrEqual(2);
     expect(actions[0]).toMatchObject({ targetType: 'machine', targetId: id });
     const types = new Set(b.events.map((e) => e.type));
     expect(types).toContain('agent.updated');
     expect(types).toContain('agent.command');
-    for (const e of b.events.filter((x) => x.type.startsWith('agent.'))) expect(JSON.stringify(e)).not.toContain(token);
+    for (const e of b.events.filter((x) => x.type.startsWith('agent.')))
+      expect(JSON.stringify(e)).not.toContain(token);
   });
 
   it('the shipped shell agent (curl, and busybox wget without curl) claims, reports, shows a message and powers off', async () => {
@@ -244,13 +285,33 @@ describeEachDialect('client agent', (dialect) => {
       // busybox-only PATH: sh, wget, sed... and no curl
       const bb = join(dir, 'bb');
       mkdirSync(bb);
-      for (const a of ['sh', 'wget', 'sed', 'cut', 'grep', 'head', 'cat', 'mkdir', 'mv', 'rm', 'sleep', 'base64', 'uname', 'touch', 'sync'])
+      for (const a of [
+        'sh',
+        'wget',
+        'sed',
+        'cut',
+        'grep',
+        'head',
+        'cat',
+        'mkdir',
+        'mv',
+        'rm',
+        'sleep',
+        'base64',
+        'uname',
+        'touch',
+        'sync',
+      ])
         symlinkSync('/usr/bin/busybox', join(bb, a));
       for (const [n, tool, path] of [
         [1, 'curl', process.env.PATH ?? '/usr/bin:/bin'],
         [2, 'wget', bb],
       ] as const) {
-        const m = await b.t.container.machines.create({ name: `sh-${n}`, mac: `52:54:00:bb:00:0${n}`, bootImageId: img.id });
+        const m = await b.t.container.machines.create({
+          name: `sh-${n}`,
+          mac: `52:54:00:bb:00:0${n}`,
+          bootImageId: img.id,
+        });
         // each run is a boot from 127.0.0.1 (the previous machine's session ended first)
         await b.t.container.database.db
           .updateTable('sessions')
@@ -261,16 +322,21 @@ describeEachDialect('client agent', (dialect) => {
         const consoleFile = join(dir, `console-${n}`);
         const off = join(dir, `off-${n}`);
         writeFileSync(consoleFile, ''); // the console device exists before the agent writes to it
-        const p = procs.start(`agent-${tool}`, path === bb ? join(bb, 'sh') : 'sh', [join(AGENT_ASSETS_DIR, 'ggnet-agent.sh')], {
-          logFile: join(dir, `agent-${n}.log`),
-          env: {
-            PATH: path,
-            GGNET_URL: `http://127.0.0.1:${port}`,
-            GGNET_AGENT_STATE: join(dir, `state-${n}`),
-            GGNET_AGENT_CONSOLES: consoleFile,
-            GGNET_AGENT_POWEROFF: `touch ${off}`,
+        const p = procs.start(
+          `agent-${tool}`,
+          path === bb ? join(bb, 'sh') : 'sh',
+          [join(AGENT_ASSETS_DIR, 'ggnet-agent.sh')],
+          {
+            logFile: join(dir, `agent-${n}.log`),
+            env: {
+              PATH: path,
+              GGNET_URL: `http://127.0.0.1:${port}`,
+              GGNET_AGENT_STATE: join(dir, `state-${n}`),
+              GGNET_AGENT_CONSOLES: consoleFile,
+              GGNET_AGENT_POWEROFF: `touch ${off}`,
+            },
           },
-        });
+        );
         const logOf = () => readFileSync(join(dir, `agent-${n}.log`), 'utf8');
         const online = await waitFor(
           `the ${tool} agent to report`,
@@ -294,14 +360,22 @@ describeEachDialect('client agent', (dialect) => {
           () => readFileSync(consoleFile, 'utf8').includes(`*** Message from GGnet: hello "${tool}" \\ ok`),
           20_000,
         ).catch((e: Error) => {
-          throw new Error(`${e.message}; agent log:\n${logOf()}\nconsole: ${readFileSync(consoleFile, 'utf8')}`);
+          throw new Error(
+            `${e.message}; agent log:\n${logOf()}\nconsole: ${readFileSync(consoleFile, 'utf8')}`,
+          );
         });
         expect((await send(m.id, { type: 'shutdown' })).statusCode).toBe(202);
         await waitFor('the agent to power off', () => existsSync(off), 20_000);
         const cmds = (
-          await b.t.app.inject({ url: `/api/v1/machines/${m.id}/agent/commands`, headers: await b.t.auth('viewer') })
+          await b.t.app.inject({
+            url: `/api/v1/machines/${m.id}/agent/commands`,
+            headers: await b.t.auth('viewer'),
+          })
         ).json().items;
-        expect(cmds.map((c: { type: string; state: string }) => `${c.type}:${c.state}`)).toEqual(['shutdown:done', 'message:done']);
+        expect(cmds.map((c: { type: string; state: string }) => `${c.type}:${c.state}`)).toEqual([
+          'shutdown:done',
+          'message:done',
+        ]);
         await p.stop();
       }
     } finally {

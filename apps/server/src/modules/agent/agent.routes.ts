@@ -94,7 +94,8 @@ export function registerAgentEndpoints(
     {
       schema: {
         tags,
-        summary: 'The agent reports (OS up, hostname, OS version, users, uptime, CPU, RAM); also the heartbeat',
+        summary:
+          'The agent reports (OS up, hostname, OS version, users, uptime, CPU, RAM); also the heartbeat',
         body: AgentReport,
         response: { 200: AgentReportResponse },
       },
@@ -145,7 +146,8 @@ export function registerAgentEndpoints(
     {
       schema: {
         tags,
-        summary: 'The agent did (done) or could not do (failed) a command; a shutdown acknowledged ends the session at logout',
+        summary:
+          'The agent did (done) or could not do (failed) a command; a shutdown acknowledged ends the session at logout',
         params: z.object({ id: Id }),
         body: AgentAck,
         response: { 200: AgentCommand },

@@ -68,7 +68,9 @@ export class AgentService {
 
   /** Follows sessions: a session's end expires its commands and its token; a shutdown ends it. */
   start(): () => void {
-    return this.d.bus.subscribe((e) => void this.onEvent(e).catch((err) => this.d.log.warn({ err }, 'agent event')));
+    return this.d.bus.subscribe(
+      (e) => void this.onEvent(e).catch((err) => this.d.log.warn({ err }, 'agent event')),
+    );
   }
 
   private async onEvent(e: LiveEvent): Promise<void> {
@@ -86,7 +88,10 @@ export class AgentService {
       if (ev?.kind !== 'iscsi_logout' || !ev.sessionId) return;
       const a = await this.d.repo.bySession(ev.sessionId);
       if (a?.going_down !== 'shutdown') return;
-      this.d.log.info({ session: ev.sessionId }, 'agent shut the PC down and its disk logged out: ending the session');
+      this.d.log.info(
+        { session: ev.sessionId },
+        'agent shut the PC down and its disk logged out: ending the session',
+      );
       await this.d.orchestrator.endSession(ev.sessionId, 'shutdown');
     }
   }
@@ -216,7 +221,11 @@ export class AgentService {
       at,
     );
     for (const c of pending.filter((x) => x.state === 'queued')) {
-      this.d.bus.publish('agent.command', c.id, toAgentCommand({ ...c, state: 'delivered', delivered_at: at }));
+      this.d.bus.publish(
+        'agent.command',
+        c.id,
+        toAgentCommand({ ...c, state: 'delivered', delivered_at: at }),
+      );
     }
     return pending.map((c) => ({ id: c.id, type: c.type as AgentCommand['type'], text: c.text }));
   }
@@ -274,6 +283,17 @@ export class AgentService {
     return out;
   }
 
+  /** A command for the machine's agent when it has an online one (power schedules); false otherwise. */
+  async trySend(machineId: string, type: 'shutdown' | 'reboot', by: string): Promise<boolean> {
+    try {
+      await this.send(machineId, { type }, by);
+      return true;
+    } catch (err) {
+      if (err instanceof AppError && err.code === 'agent_offline') return false;
+      throw err;
+    }
+  }
+
   async commands(machineId: string): Promise<{ items: AgentCommand[] }> {
     if (!(await this.d.machinesRepo.findById(machineId))) throw notFound('machine', machineId);
     return { items: (await this.d.repo.commandsOf(machineId)).map(toAgentCommand) };
@@ -285,7 +305,8 @@ export class AgentService {
   }
 
   private toState(a: AgentSessionLive | undefined): MachineAgent {
-    if (!a) return { state: 'not_installed', sessionId: null, claimedAt: null, lastSeenAt: null, facts: null };
+    if (!a)
+      return { state: 'not_installed', sessionId: null, claimedAt: null, lastSeenAt: null, facts: null };
     return {
       state: this.isOnline(a) ? 'online' : 'offline',
       sessionId: a.session_id,

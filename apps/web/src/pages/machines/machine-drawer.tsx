@@ -13,6 +13,7 @@ import {
   secondsBetween,
 } from '../../lib/format';
 import { serverNow } from '../../lib/server-clock';
+import { AgentPanel } from './agent-panel';
 
 const str = (v: unknown) => (typeof v === 'string' || typeof v === 'number' ? String(v) : '?');
 
@@ -130,6 +131,7 @@ export function MachineDrawer(props: { machine: Machine | null; images: Image[];
               </Stack>
             </Alert>
           )}
+          <AgentPanel machine={m} />
           {current && (
             <>
               <Title order={5}>Current boot</Title>
