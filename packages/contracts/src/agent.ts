@@ -85,6 +85,7 @@ export const AgentCommandCreate = z
     text: z
       .string()
       .max(500)
+      // eslint-disable-next-line no-control-regex -- control characters are what it refuses
       .regex(/^[^\u0000-\u0008\u000b-\u001f\u007f]*$/, 'no control characters but newlines and tabs')
       .optional(),
   })

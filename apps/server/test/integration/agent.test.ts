@@ -275,6 +275,38 @@ describeEachDialect('client agent', (dialect) => {
       expect(JSON.stringify(e)).not.toContain(token);
   });
 
+  it('the OpenAPI spec has the agent routes; GGnet serves the agent, its unit and its installer', async () => {
+    const spec = (await b.t.app.inject({ url: '/api/openapi.json' })).json();
+    const cmd = spec.paths['/api/v1/machines/{id}/agent/commands'];
+    expect(cmd.post.requestBody.content['application/json'].schema.properties.type.enum).toEqual([
+      'shutdown',
+      'reboot',
+      'message',
+    ]);
+    expect(Object.keys(cmd.post.responses)).toContain('202');
+    expect(spec.paths['/boot/agent/claim'].post).toBeTruthy();
+    expect(spec.paths['/boot/agent/commands'].get.parameters.map((p: { name: string }) => p.name)).toContain(
+      'wait',
+    );
+    const sh = await b.t.app.inject({ url: '/boot/agent/ggnet-agent.sh', remoteAddress: IP_A });
+    expect(sh.statusCode).toBe(200);
+    expect(sh.body).toMatch(/^#!\/bin\/sh\n/);
+    expect(sh.body).toContain('/boot/agent/claim');
+    const unit = await b.t.app.inject({ url: '/boot/agent/ggnet-agent.service', remoteAddress: IP_A });
+    expect(unit.body).toContain('ExecStart=/usr/local/sbin/ggnet-agent');
+    // the installer knows the address the PC reached GGnet by (nothing secret in it)
+    const inst = await b.t.app.inject({
+      url: '/boot/agent/install.sh',
+      remoteAddress: IP_A,
+      headers: { host: '10.0.0.1:8080' },
+    });
+    expect(inst.body).toContain("GGNET_URL='http://10.0.0.1:8080'");
+    expect(inst.body).not.toContain('@GGNET_URL@');
+    const bad = await b.t.app.inject({ url: '/boot/agent/..%2f..%2fpackage.json', remoteAddress: IP_A });
+    expect(bad.statusCode).toBe(404);
+    expect((await b.t.app.inject({ url: '/boot/agent/secrets', remoteAddress: IP_A })).statusCode).toBe(404);
+  });
+
   it('the shipped shell agent (curl, and busybox wget without curl) claims, reports, shows a message and powers off', async () => {
     const procs = new Procs();
     const dir = mkdtempSync(join(tmpdir(), 'ggnet-agent-'));
