@@ -148,6 +148,13 @@ describeEachDialect('client agent', (dialect) => {
     expect(ta2.token).not.toBe(ta.token);
     expect((await report(IP_A, ta.token, {})).statusCode).toBe(401);
     expect((await report(IP_A, ta2.token, {})).statusCode).toBe(200);
+    // one row per machine: the older session's claim is gone
+    const left = await b.t.container.database.db
+      .selectFrom('agent_sessions')
+      .select('session_id')
+      .where('machine_id', '=', s['pc-a'].machineId)
+      .execute();
+    expect(left.map((r) => r.session_id)).toEqual([ta2.sessionId]);
   });
 
   it('reports facts and OS up once; commands: offline error, long poll, ack, audit, events; bounded input', async () => {

@@ -41,15 +41,23 @@ export class AgentRepository {
       .execute();
   }
 
-  /** Stores the claim of a session; false when that session was claimed already. */
+  /**
+   * Stores the claim of a session; false when that session was claimed already. The machine's
+   * older claims go (their sessions ended): one row per machine, so machine lists stay cheap.
+   */
   async insertClaim(row: AgentSessionRow): Promise<boolean> {
     try {
       await this.db.insertInto('agent_sessions').values(row).execute();
-      return true;
     } catch (err) {
       if (isUniqueViolation(err)) return false;
       throw err;
     }
+    await this.db
+      .deleteFrom('agent_sessions')
+      .where('machine_id', '=', row.machine_id)
+      .where('session_id', '<>', row.session_id)
+      .execute();
+    return true;
   }
 
   /** The agent session of a token hash, with its boot session's state (undefined: unknown token). */
