@@ -34,21 +34,37 @@ TOKEN=
 
 log() { echo "ggnet-agent: $*" >&2; }
 
-# http METHOD PATH [BODY]: the answer's body on stdout; non-zero on a network error or an HTTP error
+# http METHOD PATH [BODY]: the answer's body on stdout; non-zero on a network error or an HTTP error.
+# A 401 (the token died with its session) leaves $STATE/dead behind: the token is dropped then, and
+# only then (GGnet being away for a while is no reason to give up a token that cannot be claimed again).
 http() {
   _m=$1 _p=$2 _b=${3-}
   if command -v curl >/dev/null 2>&1; then
     set -- -fsS -m 40 -X "$_m" -H 'Content-Type: application/json'
     [ -n "$TOKEN" ] && set -- "$@" -H "Authorization: Bearer $TOKEN"
     [ "$_m" = POST ] && set -- "$@" --data-binary "$_b"
-    curl "$@" "$GGNET_URL$_p"
+    curl "$@" "$GGNET_URL$_p" 2>"$STATE/http.err"
   else
     # no -T: busybox 1.35's wget crashes with it (Debian 12); the server answers a poll within 25 s
     set -- -q -O- --header 'Content-Type: application/json'
     [ -n "$TOKEN" ] && set -- "$@" --header "Authorization: Bearer $TOKEN"
     [ "$_m" = POST ] && set -- "$@" --post-data "$_b"
-    wget "$@" "$GGNET_URL$_p"
+    wget "$@" "$GGNET_URL$_p" 2>"$STATE/http.err"
   fi
+  _rc=$?
+  if [ $_rc -ne 0 ]; then
+    cat "$STATE/http.err" >&2
+    grep -q ' 401' "$STATE/http.err" && : >"$STATE/dead"
+  fi
+  return $_rc
+}
+
+# after a 401: forget the token, claim again (a new boot session has a new one)
+dead() {
+  [ -e "$STATE/dead" ] || return 1
+  rm -f "$STATE/dead" "$STATE/token"
+  TOKEN=
+  log "the token died with its session; claiming again"
 }
 
 # a JSON string of the first line of $1 (control characters dropped)
@@ -94,8 +110,9 @@ claim() {
   out=$(http POST /boot/agent/claim '{}') || return 1
   t=$(printf '%s' "$out" | sed -n 's/.*"token":"\([A-Za-z0-9_-]*\)".*/\1/p')
   [ -n "$t" ] || return 1
-  (umask 077 && mkdir -p "$STATE" && printf '%s\n' "$t" > "$STATE/token.new" && mv "$STATE/token.new" "$STATE/token")
+  (umask 077 && printf '%s\n' "$t" > "$STATE/token.new" && mv "$STATE/token.new" "$STATE/token")
   TOKEN=$t
+  last=-$HEARTBEAT
   log "claimed the token of session $(printf '%s' "$out" | sed -n 's/.*"sessionId":"\([^"]*\)".*/\1/p')"
 }
 
@@ -134,8 +151,9 @@ run() { # id type base64-text
 }
 
 HEARTBEAT=30
-last=0
-fails=0
+last=-$HEARTBEAT
+(umask 077 && mkdir -p "$STATE") || exit 1
+rm -f "$STATE/dead"
 while :; do
   if [ -z "$TOKEN" ] && ! claim; then
     log "cannot claim a token from $GGNET_URL (not booted from GGnet, or claimed already); retrying"
@@ -146,12 +164,8 @@ while :; do
   if [ $((now - last)) -ge $HEARTBEAT ]; then
     if report; then
       last=$now
-      fails=0
     else
-      fails=$((fails + 1))
-      # a token dies with its session: after repeated refusals claim again (a new boot has a new one)
-      if [ $fails -ge 3 ]; then rm -f "$STATE/token"; TOKEN=; fails=0; fi
-      sleep 5
+      dead || sleep 5
       continue
     fi
   fi
@@ -160,6 +174,6 @@ while :; do
       [ -n "$id" ] && run "$id" "$type" "$text"
     done
   else
-    sleep 5
+    dead || sleep 5
   fi
 done

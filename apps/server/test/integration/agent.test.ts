@@ -314,7 +314,7 @@ describeEachDialect('client agent', (dialect) => {
     expect((await b.t.app.inject({ url: '/boot/agent/secrets', remoteAddress: IP_A })).statusCode).toBe(404);
   });
 
-  it('the shipped shell agent (curl, and busybox wget without curl) claims, reports, shows a message and powers off', async () => {
+  it('the shipped shell agent (curl, and busybox wget without curl) claims, reports, shows a message, powers off, claims again after a new boot', async () => {
     const procs = new Procs();
     const dir = mkdtempSync(join(tmpdir(), 'ggnet-agent-'));
     try {
@@ -415,6 +415,25 @@ describeEachDialect('client agent', (dialect) => {
           'shutdown:done',
           'message:done',
         ]);
+        // the PC boots again (a new session from the same address): the old token answers 401, the
+        // agent drops it and claims the new session's token (the fake starter ended the old session
+        // in the database; what the orchestrator publishes then wakes the agent's poll)
+        const old = (await b.t.container.machines.get(m.id)).sessionId!;
+        expect(result(await bootClient(b.t).boot(m.mac, '127.0.0.1'))).toBe('boot');
+        const fresh = (await b.t.container.machines.get(m.id)).sessionId!;
+        expect(fresh).not.toBe(old);
+        b.t.container.bus.publish('session.ended', old, null);
+        await waitFor(
+          `the ${tool} agent to claim the new session`,
+          async () => {
+            const a = (await b.t.container.machines.get(m.id)).agent;
+            return a?.sessionId === fresh && a.state === 'online' && a.facts ? a : null;
+          },
+          20_000,
+        ).catch((e: Error) => {
+          throw new Error(`${e.message}; agent log:\n${logOf()}`);
+        });
+        expect(logOf()).toContain('the token died with its session; claiming again');
         await p.stop();
       }
     } finally {
