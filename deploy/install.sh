@@ -124,7 +124,7 @@ rm -rf "$stage"
 mkdir -p "$stage"
 # the built tree: package files, dist folders; then production node_modules
 tar -cf - package.json package-lock.json packages/contracts/package.json packages/contracts/dist \
-  apps/server/package.json apps/server/bin apps/server/dist apps/web/package.json apps/web/dist \
+  apps/server/package.json apps/server/bin apps/server/dist apps/server/assets apps/web/package.json apps/web/dist \
   packages/testkit/package.json e2e/package.json bench/package.json | tar -xf - -C "$stage"
 # better-sqlite3 was just compiled in the checkout (same lockfile, same version, same Node): reuse
 # its binary instead of compiling it a second time; compile it if that is not possible

@@ -18,6 +18,7 @@ import {
   closeSync,
 } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { gzipSync } from 'node:zlib';
 import { alive, sh } from '@ggnet/testkit';
@@ -36,7 +37,14 @@ export const MARK = {
   ready: 'GGNET-READY',
   heartbeat: 'GGNET-HEARTBEAT',
   end: 'GGNET-E2E-END',
+  agent: 'GGNET-AGENT-STARTED',
 } as const;
+
+/** The hostname the guest sets before it starts GGnet's agent (the agent reports it). */
+export const AGENT_HOSTNAME = 'ggnet-e2e-guest';
+
+/** GGnet's shipped Linux agent, copied into the guest's initramfs. */
+const AGENT_SCRIPT = fileURLToPath(new URL('../../apps/server/assets/agent/ggnet-agent.sh', import.meta.url));
 
 /** File the guest writes on its iSCSI disk (partition 1). */
 export const GUEST_FILE = 'ggnet-wrote.txt';
@@ -77,7 +85,16 @@ if [ -b /dev/sda1 ] && mount -t ext4 /dev/sda1 /mnt; then
   echo "boot_id=$bid" > /mnt/${GUEST_FILE}
   sync
   echo "${MARK.wrote} boot_id=$bid"
-  echo "${MARK.ready} $(wget -q -O- --post-data '' "http://$(ibft target0/ip-addr):$PORT/boot/ready" 2>&1)"
+  if [ "$(cfg agent)" = 1 ]; then
+    echo "${MARK.ready} none: the agent says OS up"
+    # GGnet's shipped client agent, as an image would run it (busybox wget: no curl here)
+    echo ${AGENT_HOSTNAME} > /proc/sys/kernel/hostname
+    GGNET_URL="http://$(ibft target0/ip-addr):$PORT" GGNET_AGENT_STATE=/run/ggnet-agent \\
+      GGNET_AGENT_POWEROFF='poweroff -f' sh /bin/ggnet-agent &
+    echo "${MARK.agent} pid=$!"
+  else
+    echo "${MARK.ready} $(wget -q -O- --post-data '' "http://$(ibft target0/ip-addr):$PORT/boot/ready" 2>&1)"
+  fi
   n=0
   while [ $n -lt $HOLD ]; do
     n=$((n+1))
@@ -134,6 +151,11 @@ const APPLETS = [
   'head',
   'find',
   'hexdump',
+  // GGnet's agent
+  'base64',
+  'mkdir',
+  'mv',
+  'rm',
 ];
 const DISK_MB = 96;
 const P1_START = 2048;
@@ -242,7 +264,9 @@ export async function buildBootDisk(
   const { init: INIT, modules: MODULES, console: CONSOLE } = variant;
   const kpkg = await kernelPackage();
   const key = createHash('sha256')
-    .update(`${BUILDER_VERSION}\n${kpkg}\n${INIT}\n${MODULES.join(',')}`)
+    .update(
+      `${BUILDER_VERSION}\n${kpkg}\n${INIT}\n${MODULES.join(',')}\n${APPLETS.join(',')}\n${readFileSync(AGENT_SCRIPT, 'utf8')}`,
+    )
     .digest('hex')
     .slice(0, 16);
   const dir = join(E2E_CACHE, 'bootdisk', key);
@@ -323,6 +347,8 @@ export async function buildBootDisk(
         copyFileSync(lib, join(dst, lib.split('/').pop()!));
       }
       writeFileSync(join(r, 'init'), INIT, { mode: 0o755 });
+      copyFileSync(AGENT_SCRIPT, join(r, 'bin', 'ggnet-agent'));
+      chmodSync(join(r, 'bin', 'ggnet-agent'), 0o755);
       const cpio = await cpioArchive(r, ['.', ...listFiles(r)]);
       const initrd = join(w, 'initrd.img');
       writeFileSync(initrd, gzipSync(cpio, { level: 9 }));

@@ -68,6 +68,8 @@ export interface VmOptions {
   hold?: number;
   /** Port of GGnet's /boot/ready (the guest calls it when it is up). */
   readyPort?: number;
+  /** The guest runs GGnet's shipped client agent (ggnet-agent.sh) while it holds its disk. */
+  agent?: boolean;
   /** Milestones to time instead of STAGES[firmware] (benchmarks of other boot chains). */
   stages?: Array<[string, RegExp]>;
   /**
@@ -128,6 +130,7 @@ export class Vm {
       `name=opt/ggnet/hold,string=${this.o.hold ?? 0}`,
       '-fw_cfg',
       `name=opt/ggnet/port,string=${this.o.readyPort ?? 8080}`,
+      ...(this.o.agent ? ['-fw_cfg', 'name=opt/ggnet/agent,string=1'] : []),
     ];
     if (this.o.firmware === 'bios') {
       // the e1000's iPXE option ROM: QEMU's (Debian's ipxe-qemu), or another build's (GGNET_E2E_IPXE_DIR)

@@ -148,7 +148,7 @@ export class World {
     name: string,
     firmware: Firmware,
     mac: string,
-    opts: { hold?: number; ipxeScript?: string; serialInput?: boolean } = {},
+    opts: { hold?: number; ipxeScript?: string; serialInput?: boolean; agent?: boolean } = {},
   ): Vm {
     this.log(`vm ${name}: ${firmware} ${mac}`);
     const vm = new Vm({

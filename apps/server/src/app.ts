@@ -44,6 +44,7 @@ import { registerTargetsRoutes } from './modules/targets/targets.routes.js';
 import { registerUsersRoutes } from './modules/users/users.routes.js';
 import { registerPowerRoutes } from './modules/power/power.routes.js';
 import { registerConsoleRoutes } from './modules/console/console.routes.js';
+import { registerAgentApiRoutes } from './modules/agent/agent.routes.js';
 import { createTus, registerUploadsRoutes } from './modules/uploads/uploads.routes.js';
 
 const REQUEST_ID_RE = /^[A-Za-z0-9._-]{8,100}$/;
@@ -164,6 +165,7 @@ export async function buildApp(c: Container, ext: AppExtensions = {}): Promise<A
     boot: c.boot,
     limits: c.bootLimits,
     media: c.media,
+    agent: c.agent,
     refuse: async () => (await c.settings.get()).network.bootEndpointOnlyOnBootListener,
   });
   registerBootApiRoutes(app, { boot: c.boot });
@@ -171,6 +173,7 @@ export async function buildApp(c: Container, ext: AppExtensions = {}): Promise<A
   registerDhcpRoutes(app, { dhcp: c.dhcp });
   registerPowerRoutes(app, { wake: c.wake, schedules: c.powerSchedules });
   registerConsoleRoutes(app, { console: c.consoleVms, auth: c.auth });
+  registerAgentApiRoutes(app, { agent: c.agent });
   for (const r of ext.routes ?? []) await r(app);
 
   app.get('/api/openapi.json', { schema: { hide: true }, config: { access: 'public' } }, async () =>

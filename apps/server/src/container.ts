@@ -88,6 +88,8 @@ import { RealQemuVms, type QemuVms } from './adapters/qemu/qemu-vm.adapter.js';
 import { ConsoleRepository } from './modules/console/console.repository.js';
 import { ConsoleService } from './modules/console/console.service.js';
 import { WakeService } from './modules/power/wake.service.js';
+import { AgentRepository } from './modules/agent/agent.repository.js';
+import { AgentService } from './modules/agent/agent.service.js';
 
 /** Reads GGNET_JWT_SECRET, or the one generated on first start and kept in the data dir (0600). */
 function jwtSecret(config: Config): string {
@@ -468,9 +470,22 @@ export function createContainer(config: Config, opts: ContainerOptions) {
     registration,
     maintenance,
   });
+  // client agent (issue 14 point 4): per-session tokens, reports, commands by long poll
+  const agent = new AgentService({
+    repo: new AgentRepository(db),
+    machinesRepo: repos.machines,
+    events: repos.bootEvents,
+    recorder: bootEventRecorder,
+    orchestrator,
+    bus,
+    log,
+  });
+  const stopAgent = agent.start();
+  machines.useAgents(agent);
   const bootHttp = new BootHttpListener({
     boot,
     media,
+    agent,
     limits: bootLimits,
     settings,
     bus,
@@ -502,6 +517,7 @@ export function createContainer(config: Config, opts: ContainerOptions) {
     bus,
     log,
     now: opts.powerNow,
+    agent,
   });
 
   settings.addValidator(async (s) => {
@@ -541,7 +557,7 @@ export function createContainer(config: Config, opts: ContainerOptions) {
     return [];
   });
 
-  const closers: Array<() => Promise<void>> = [];
+  const closers: Array<() => Promise<void>> = [async () => stopAgent()];
   return {
     config,
     log,
@@ -597,6 +613,7 @@ export function createContainer(config: Config, opts: ContainerOptions) {
     powerSchedules,
     qemuVms,
     consoleVms,
+    agent,
     /** Registers something to close on shutdown (daemons, loops), in reverse order. */
     onClose(fn: () => Promise<void>) {
       closers.push(fn);

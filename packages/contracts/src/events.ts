@@ -22,6 +22,7 @@ export const EVENT_TOPICS = [
   'traffic',
   'group',
   'console',
+  'agent',
 ] as const;
 export type EventTopic = (typeof EVENT_TOPICS)[number];
 

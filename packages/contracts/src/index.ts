@@ -20,3 +20,4 @@ export * from './power.js';
 export * from './traffic.js';
 export * from './groups.js';
 export * from './console.js';
+export * from './agent.js';

@@ -4,6 +4,7 @@ import { BOOT_MODES } from './plain.js';
 import { FreeText, Ipv4, Mac, MachineName, Tag } from './names.js';
 import { Traffic } from './traffic.js';
 import { EffectiveSettings } from './groups.js';
+import { MachineAgent } from './agent.js';
 
 export const BootMode = z.enum(BOOT_MODES);
 export type BootMode = z.infer<typeof BootMode>;
@@ -42,6 +43,8 @@ export const Machine = z.object({
   lastIp: z.string().nullable(),
   /** Its live session's iSCSI traffic (see Session.traffic); null without a sampled live session. */
   traffic: Traffic.nullable(),
+  /** Its client agent (list and get; absent in events): not installed / online / offline, and what it reported. */
+  agent: MachineAgent.optional(),
   createdAt: Timestamp,
   updatedAt: Timestamp,
 });

@@ -66,6 +66,10 @@ export const POWER_ACTIONS = ['wake', 'shutdown'] as const;
 export const SCHEDULE_DAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'] as const;
 export const SCHEDULE_TIME_RE = /^([01]\d|2[0-3]):[0-5]\d$/;
 
+/** Client agent (issue 14 point 4): commands an operator sends, states a machine's agent is in. */
+export const AGENT_COMMAND_TYPES = ['shutdown', 'reboot', 'message'] as const;
+export const AGENT_STATES = ['not_installed', 'online', 'offline'] as const;
+
 const UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
 
 /**

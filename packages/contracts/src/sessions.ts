@@ -8,7 +8,15 @@ export const SESSION_STATES = ['starting', 'ready', 'active', 'ended'] as const;
 export const SessionState = z.enum(SESSION_STATES);
 export type SessionState = z.infer<typeof SessionState>;
 
-export const END_REASONS = ['rebooted', 'stopped', 'idle', 'error', 'replaced', 'applied'] as const;
+export const END_REASONS = [
+  'rebooted',
+  'stopped',
+  'idle',
+  'error',
+  'replaced',
+  'applied',
+  'shutdown',
+] as const;
 export const EndReason = z.enum(END_REASONS);
 export type EndReason = z.infer<typeof EndReason>;
 

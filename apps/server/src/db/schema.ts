@@ -329,6 +329,8 @@ export interface DB {
   writeback_limits: WritebackLimitsTable;
   power_schedules: PowerSchedulesTable;
   console_vms: ConsoleVmsTable;
+  agent_sessions: AgentSessionsTable;
+  agent_commands: AgentCommandsTable;
 }
 
 /** 0012: power schedules (wake / shutdown at given days and times, site time zone). */
@@ -367,4 +369,32 @@ export interface ConsoleVmsTable {
   started_at: string;
   stopped_at: string | null;
   updated_at: string;
+}
+
+/** 0019: the client agent's token of a boot session (sha256 only) and what it reported. */
+export interface AgentSessionsTable {
+  session_id: string;
+  machine_id: string;
+  token_hash: string;
+  claimed_at: string;
+  claimed_ip: string;
+  last_seen_at: string;
+  /** JSON AgentFacts */
+  facts: string | null;
+  going_down: string | null;
+}
+
+/** 0019: commands to a machine's agent. */
+export interface AgentCommandsTable {
+  id: string;
+  machine_id: string;
+  session_id: string;
+  type: string;
+  text: string | null;
+  state: string;
+  created_at: string;
+  created_by: string | null;
+  delivered_at: string | null;
+  done_at: string | null;
+  result: string | null;
 }

@@ -1,5 +1,5 @@
 import type { QueryClient, QueryKey } from '@tanstack/react-query';
-import type { Job, LiveEvent, Page, TrafficSample } from '@ggnet/contracts';
+import type { Job, LiveEvent, Machine, Page, TrafficSample } from '@ggnet/contracts';
 import { applyTrafficSample } from './traffic-cache';
 
 /** Query-key roots; every list/detail query of a feature starts with its root. */
@@ -45,6 +45,7 @@ const STALE: Record<string, QueryKey[]> = {
   alert: [keys.alerts],
   schedule: [keys.schedules],
   console: [keys.console, keys.sessions],
+  agent: [keys.machines],
 };
 
 const isPage = (v: unknown): v is Page<{ id: string }> =>
@@ -98,7 +99,13 @@ export function applyEvent(qc: QueryClient, e: LiveEvent, invalidate: (key: Quer
     if (!found || wasQueued) invalidate(keys.jobs);
     return;
   }
-  if (e.data && typeof e.data === 'object' && 'id' in e.data) {
+  if (e.type === 'agent.updated') {
+    // the machine's agent state: patched into the machine (the id is the machine's)
+    patchLists<Machine>(qc, keys.machines, e.id, (m) => ({ ...m, agent: e.data as Machine['agent'] }));
+  } else if (topic === 'machine' && e.data && typeof e.data === 'object' && 'id' in e.data) {
+    // machine events do not carry the agent state: keep the one the list has
+    patchLists<Machine>(qc, keys.machines, e.id, (m) => ({ agent: m.agent, ...(e.data as Machine) }));
+  } else if (e.data && typeof e.data === 'object' && 'id' in e.data) {
     const root =
       topic === 'machine'
         ? keys.machines

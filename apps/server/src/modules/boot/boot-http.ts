@@ -1,4 +1,5 @@
 import type { MediaService } from '../media/media.service.js';
+import type { AgentService } from '../agent/agent.service.js';
 import Fastify, { type FastifyBaseLogger } from 'fastify';
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Logger } from 'pino';
@@ -16,6 +17,8 @@ export interface BootHttpOptions {
   limits?: BootRateLimits;
   /** Install media served to machines in install mode. */
   media?: MediaService;
+  /** The client agent's endpoints. */
+  agent?: AgentService;
   settings: SettingsService;
   bus: EventBus;
   log: Logger;
@@ -83,7 +86,12 @@ export class BootHttpListener {
         maxConnectionsPerAddress: this.o.maxConnectionsPerAddress,
         bodyTimeoutMs: this.o.bodyTimeoutMs,
       });
-      await registerBootEndpoints(app, { boot: this.o.boot, limits: this.o.limits, media: this.o.media });
+      await registerBootEndpoints(app, {
+        boot: this.o.boot,
+        limits: this.o.limits,
+        media: this.o.media,
+        agent: this.o.agent,
+      });
       try {
         await app.listen({ host: this.o.host, port });
         this.app = app;

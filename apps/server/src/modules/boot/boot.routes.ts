@@ -19,6 +19,8 @@ import { limitedScript, type BootRateLimits } from './boot-limits.js';
 import type { BootService } from './boot.service.js';
 import { serveBootMedia } from '../media/media.routes.js';
 import type { MediaService } from '../media/media.service.js';
+import { registerAgentEndpoints } from '../agent/agent.routes.js';
+import type { AgentService } from '../agent/agent.service.js';
 
 export interface BootEndpointDeps {
   boot: BootService;
@@ -28,6 +30,8 @@ export interface BootEndpointDeps {
   refuse?: () => Promise<boolean>;
   /** Install media (`GET /boot/media/{id}.iso` for a machine in install mode). */
   media?: MediaService;
+  /** The client agent's endpoints (/boot/agent/*). */
+  agent?: AgentService;
 }
 
 const HOST_HEADER_RE = /^[A-Za-z0-9.-]{1,253}(:\d{1,5})?$/;
@@ -141,6 +145,14 @@ export async function registerBootEndpoints(app: App, deps: BootEndpointDeps): P
         return deps.boot.ready({ mac }, clientIp(req));
       },
     );
+    const agent = deps.agent;
+    if (agent) {
+      registerAgentEndpoints(plain, {
+        agent,
+        limit: async (ip) => (await deps.limits?.check(null, ip)) ?? { ok: true },
+        baseUrl: (req) => baseUrl(req, deps.boot),
+      });
+    }
   });
 }
 

@@ -6,6 +6,7 @@ import {
   type MachineCreateData,
   type MachineImportResult,
   type MachineListQuery,
+  type MachineAgent,
   type MachineUpdate,
   type Page,
 } from '@ggnet/contracts';
@@ -27,6 +28,8 @@ import {
 } from './machines.repository.js';
 
 type CreateData = MachineCreateData;
+/** The client agent's state per machine (modules/agent). */
+type AgentStates = { statesOf(ids: string[]): Promise<Map<string, MachineAgent>> };
 
 const boolCol = (v: boolean | null | undefined): number | null =>
   v === null || v === undefined ? null : v ? 1 : 0;
@@ -85,14 +88,27 @@ export class MachinesService {
   /** API shapes of machine rows, with their effective settings (one resolution for the whole page). */
   async toApi(rows: MachineRowWithSession[]): Promise<Machine[]> {
     const eff = await this.resolver.forMachines(rows);
-    return rows.map((r, i) => {
+    const items = rows.map((r, i) => {
       const m = toMachine(r, eff[i]!.settings);
       return this.traffic ? { ...m, traffic: this.traffic.ofSession(m.sessionId) } : m;
     });
+    return this.withAgents(items);
   }
 
   private async one(row: MachineRowWithSession): Promise<Machine> {
     return (await this.toApi([row]))[0]!;
+  }
+
+  private agents: AgentStates | null = null;
+  /** Machine responses carry their client agent's state (issue 14 point 4). */
+  useAgents(agents: AgentStates): void {
+    this.agents = agents;
+  }
+
+  private async withAgents(items: Machine[]): Promise<Machine[]> {
+    if (!this.agents || !items.length) return items;
+    const states = await this.agents.statesOf(items.map((m) => m.id));
+    return items.map((m) => ({ ...m, agent: states.get(m.id) }));
   }
 
   async list(q: MachineListQuery): Promise<Page<Machine>> {

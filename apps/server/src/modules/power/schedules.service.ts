@@ -29,6 +29,8 @@ export interface PowerSchedulesDeps {
   bus: EventBus;
   log: Logger;
   now?: () => number;
+  /** The client agent: a shutdown goes to each machine's online agent (false: it has none). */
+  agent?: { trySend(machineId: string, type: 'shutdown', by: string): Promise<boolean> };
 }
 
 const nameTaken = () =>
@@ -231,7 +233,7 @@ export class PowerSchedules {
         this.deps.log.error({ err, schedule: r.id }, 'scheduled wake failed');
       }
     } else {
-      // shutdown needs the client agent (issue 14 point 4), which does not exist yet: every machine is "no agent"
+      // shutdown goes through the client agent (issue 14 point 4): machines without an online one are "no agent"
       const rows =
         'all' in target
           ? (await this.deps.repo.allMachines()).filter((m) => m.enabled && !m.pending)
@@ -241,9 +243,17 @@ export class PowerSchedules {
               )
             : await this.deps.repo.machinesByIds(target.machineIds);
       run.machines = rows.length;
-      run.noAgent = rows.length;
+      const noAgent: typeof rows = [];
+      for (const m of rows) {
+        const sent = await this.deps.agent?.trySend(m.id, 'shutdown', `schedule:${r.name}`).catch((err) => {
+          this.deps.log.warn({ err, machine: m.id }, 'scheduled shutdown: agent command failed');
+          return false;
+        });
+        if (!sent) noAgent.push(m);
+      }
+      run.noAgent = noAgent.length;
       await this.deps.recorder.recordMany(
-        rows.map((m) => ({
+        noAgent.map((m) => ({
           at: run.at,
           mac: m.mac,
           machineId: m.id,

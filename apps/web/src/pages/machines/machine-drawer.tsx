@@ -14,6 +14,7 @@ import {
 } from '../../lib/format';
 import { serverNow } from '../../lib/server-clock';
 import { EffectiveSettingsTable } from './effective-settings';
+import { AgentPanel } from './agent-panel';
 
 const str = (v: unknown) => (typeof v === 'string' || typeof v === 'number' ? String(v) : '?');
 
@@ -136,6 +137,7 @@ export function MachineDrawer(props: {
               </Stack>
             </Alert>
           )}
+          <AgentPanel machine={m} />
           {current && (
             <>
               <Title order={5}>Current boot</Title>
