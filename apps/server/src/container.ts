@@ -30,6 +30,8 @@ import { Reconciler } from './modules/reconcile/reconciler.js';
 import { SessionMonitor } from './modules/sessions/session-monitor.js';
 import { SessionApply } from './modules/sessions/session-apply.js';
 import { SessionOrchestrator } from './modules/sessions/session-orchestrator.js';
+import { BootPreparer } from './modules/sessions/boot-preparer.js';
+import { PreparedBootsRepository } from './modules/sessions/prepared-boots.repository.js';
 import { StorageService } from './modules/writebacks/storage.service.js';
 import { WritebacksRepository } from './modules/writebacks/writebacks.repository.js';
 import { TargetManager } from './modules/targets/target-manager.js';
@@ -119,6 +121,7 @@ export function createContainer(config: Config, opts: ContainerOptions) {
     images: new ImagesRepository(db),
     targets: new TargetsRepository(db),
     sessions: new SessionsRepository(db),
+    preparedBoots: new PreparedBootsRepository(db),
     writebacks: new WritebacksRepository(db),
     jobs: new JobsRepository(db, database.dialect),
     settings: new SettingsRepository(db),
@@ -156,6 +159,7 @@ export function createContainer(config: Config, opts: ContainerOptions) {
   const targetManager = new TargetManager(repos.targets, repos.writebacks, storage, iscsi, log);
   const orchestrator = new SessionOrchestrator({
     sessions: repos.sessions,
+    prepared: repos.preparedBoots,
     targets: repos.targets,
     writebacks: repos.writebacks,
     machines: repos.machines,
@@ -202,6 +206,7 @@ export function createContainer(config: Config, opts: ContainerOptions) {
   const reconciler = new Reconciler({
     targets: repos.targets,
     sessions: repos.sessions,
+    prepared: repos.preparedBoots,
     writebacks: repos.writebacks,
     machines: repos.machines,
     manager: targetManager,
@@ -212,6 +217,8 @@ export function createContainer(config: Config, opts: ContainerOptions) {
     bus,
     log,
   });
+  // boots prepared before the PC asks (issue 12): started with the iSCSI services
+  const bootPreparer = new BootPreparer({ orchestrator, machines: repos.machines, settings, bus, log });
   const jobs = new JobsService(repos.jobs, bus);
   images.onVersionFile(async (imageId, versionId) => {
     await jobs.enqueue(
@@ -435,6 +442,7 @@ export function createContainer(config: Config, opts: ContainerOptions) {
     orchestrator,
     sessionMonitor,
     reconciler,
+    bootPreparer,
     jobs,
     qemuImg,
     uploads,

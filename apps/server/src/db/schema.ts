@@ -243,4 +243,19 @@ export interface DB {
   boot_events: BootEventsTable;
   iqn_prefixes: IqnPrefixesTable;
   backups: BackupsTable;
+  prepared_boots: PreparedBootsTable;
+}
+
+/** A machine's next boot, made ahead of its request (migration 0009). */
+export interface PreparedBootsTable {
+  machine_id: string;
+  /** The id the session will have once a boot request claims it. */
+  session_id: string;
+  target_id: string | null;
+  /** `preparing` while its writebacks and target are made, then `ready`. */
+  state: string;
+  /** What it was made for (machine, disks, versions, ACL, CHAP mode); another one = stale. */
+  fingerprint: string;
+  created_at: string;
+  ready_at: string | null;
 }

@@ -6,6 +6,7 @@ import * as m0004 from './0004-iqn-prefixes.js';
 import * as m0005 from './0005-backups.js';
 import * as m0006 from './0006-session-chap.js';
 import * as m0007 from './0007-user-token-version.js';
+import * as m0009 from './0009-prepared-boots.js';
 import type { MigrationContext } from './context.js';
 
 export type { Dialect, MigrationContext } from './context.js';
@@ -24,6 +25,7 @@ const MIGRATIONS: Record<string, MigrationModule> = {
   '0005-backups': m0005,
   '0006-session-chap': m0006,
   '0007-user-token-version': m0007,
+  '0009-prepared-boots': m0009,
 };
 
 /** Names of every migration this build knows, in order (a backup with another one is from a newer GGnet). */

@@ -6,6 +6,7 @@ import { iqnPrefix } from '../../lib/iqn.js';
 import type { MachinesRepository } from '../machines/machines.repository.js';
 import type { SessionOrchestrator } from '../sessions/session-orchestrator.js';
 import type { SessionRow, SessionsRepository } from '../sessions/sessions.repository.js';
+import type { PreparedBootsRepository } from '../sessions/prepared-boots.repository.js';
 import type { SettingsService } from '../settings/settings.service.js';
 import type { StorageService } from '../writebacks/storage.service.js';
 import type { WritebacksRepository } from '../writebacks/writebacks.repository.js';
@@ -38,7 +39,7 @@ const GRACE_MS = 60_000;
 
 /** Events after which the host may no longer match the database. */
 const TRIGGERS =
-  /^(session\.(started|ended)|target\.|writeback\.(created|discarded)|settings\.updated|iscsi\.restarted)/;
+  /^(session\.(started|ended)|target\.|writeback\.(created|discarded)|settings\.updated|iscsi\.restarted|machine\.deleted)/;
 
 /**
  * The database says which targets and writebacks should exist; this makes tgtd/LIO and the disk
@@ -61,6 +62,8 @@ export class Reconciler {
     private readonly d: {
       targets: TargetsRepository;
       sessions: SessionsRepository;
+      /** Boots prepared ahead: their targets and writebacks are wanted though no session owns them yet. */
+      prepared: PreparedBootsRepository;
       writebacks: WritebacksRepository;
       machines: MachinesRepository;
       manager: TargetManager;
@@ -188,6 +191,11 @@ export class Reconciler {
         .catch(() => false);
       if (ended) r.sessionsEnded++;
     }
+    // a preparation that crashed half-way: undone (the preparer makes it again)
+    for (const p of await this.d.prepared.all()) {
+      if (p.state !== 'preparing' || now - Date.parse(p.created_at) <= STARTING_TIMEOUT_MS) continue;
+      await this.d.orchestrator.unprepare(p.machine_id).catch(() => false);
+    }
   }
 
   private async targets(r: ReconcileReport): Promise<void> {
@@ -196,13 +204,18 @@ export class Reconciler {
     const live = await driver.list();
     this.d.iscsi.invalidate();
     const rows = await this.d.targets.all();
+    // prepared boots' targets are wanted too: kept, repaired, made again after a tgtd restart. Read
+    // before the sessions: a boot that claims one in between is then in one of the two sets.
+    const prepared = await this.d.prepared.sessionIds();
     const sessions = new Map<string, SessionRow>();
     for (const s of await this.d.sessions.live()) sessions.set(s.id, s);
     const liveByIqn = new Map(live.map((t) => [t.iqn, t]));
     const now = Date.now();
 
     for (const row of rows) {
-      const sessionLive = row.session_id ? sessions.has(row.session_id) : true;
+      const sessionLive = row.session_id
+        ? sessions.has(row.session_id) || prepared.has(row.session_id)
+        : true;
       if (row.state === 'deleting' || !sessionLive) {
         try {
           await this.d.manager.unprovision(row.iqn);

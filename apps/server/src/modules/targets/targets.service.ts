@@ -50,11 +50,13 @@ export class TargetsService {
       .clientPortal()
       .then((p) => `${p.host}:${p.port}`)
       .catch(() => null);
+    // a boot prepared ahead keeps its secrets to itself until its script hands them out
+    const unclaimed = reveal ? await this.d.repo.unclaimed(rows.map((r) => r.id)) : new Set<string>();
     return rows.map((r) =>
       toTarget(
         r,
         (byIqn.get(r.iqn)?.connections ?? []).map((c) => ({ initiator: c.initiator, address: c.address })),
-        reveal,
+        reveal && !unclaimed.has(r.id),
         portal,
       ),
     );
