@@ -348,6 +348,22 @@ export function createContainer(config: Config, opts: ContainerOptions) {
     log,
     now: opts.now,
   });
+  metrics.gauge('ggnet_reconcile_passes', 'Reconcile passes since start', () => reconciler.totals.passes);
+  metrics.gauge(
+    'ggnet_reconcile_pass_seconds',
+    'Time spent in reconcile passes since start',
+    () => reconciler.totals.ms / 1000,
+  );
+  metrics.gauge(
+    'ggnet_boot_starts_prepared',
+    'Boots that claimed a boot prepared ahead (no target made while the PC waited), since start',
+    () => orchestrator.startsByKind.prepared,
+  );
+  metrics.gauge(
+    'ggnet_boot_starts_cold',
+    'Boots whose writeback and target were made while the PC waited, since start',
+    () => orchestrator.startsByKind.cold,
+  );
   const bootLimits = new BootRateLimits({
     settings,
     log,

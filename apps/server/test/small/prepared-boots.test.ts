@@ -65,7 +65,11 @@ describe('prepared boots (fake iSCSI driver, SQLite in memory)', () => {
     const row = (await s.c.repos.targets.findById(p.target_id!))!;
     const calls = s.driver.calls.length;
 
-    const info = await s.c.orchestrator.startSession({ machineId: m.id, mode: 'normal', clientIp: '10.0.0.5' });
+    const info = await s.c.orchestrator.startSession({
+      machineId: m.id,
+      mode: 'normal',
+      clientIp: '10.0.0.5',
+    });
     expect(s.driver.calls.slice(calls)).toEqual([]);
     expect(info).toMatchObject({
       sessionId: p.session_id,

@@ -69,8 +69,13 @@ describeEachDialect('prepared boots (real tgtd)', (dialect) => {
     // unclaimed: the machine's own initiator name without CHAP, or with a guessed secret, gets nothing
     expect((await canLogin(portalPort, row.iqn, 1, { initiator })).exitCode).not.toBe(0);
     expect(
-      (await canLogin(portalPort, row.iqn, 1, { initiator, user: row.chap_user!, password: 'WRONGwrong234567' }))
-        .exitCode,
+      (
+        await canLogin(portalPort, row.iqn, 1, {
+          initiator,
+          user: row.chap_user!,
+          password: 'WRONGwrong234567',
+        })
+      ).exitCode,
     ).not.toBe(0);
 
     const spy = await countTgtRequests();

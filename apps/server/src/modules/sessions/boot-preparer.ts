@@ -8,12 +8,23 @@ import type { PrepareOutcome, SessionOrchestrator } from './session-orchestrator
 /** Events after which one machine's next boot is (re)prepared: the id is the machine's. */
 const MACHINE_EVENTS = new Set(['machine.created', 'machine.updated']);
 /** Events after which every machine is looked at again (versions, images, the iSCSI settings). */
-const SWEEP_EVENTS = new Set([
-  'version.published',
-  'version.deleted',
-  'image.deleted',
-  'settings.updated',
-]);
+const SWEEP_EVENTS = new Set(['version.published', 'version.deleted', 'image.deleted', 'settings.updated']);
+
+/** The fields of a machine (its API shape) that its prepared boot depends on. */
+function pickKey(data: unknown): unknown[] {
+  const m = (data ?? {}) as Record<string, unknown>;
+  return [
+    m.name,
+    m.ip,
+    m.initiatorIqn,
+    m.bootImageId,
+    m.extraImageIds,
+    m.bootMode,
+    m.keepWriteback,
+    m.enabled,
+    m.pending,
+  ];
+}
 
 /**
  * Prepares the machines' next boots in the background (SessionOrchestrator.prepare): a machine whose
@@ -27,6 +38,8 @@ export class BootPreparer {
   private draining: Promise<void> | null = null;
   private unsubscribe: (() => void) | null = null;
   private stopped = true;
+  /** What a preparation depends on, per machine, as last seen in an event. */
+  private readonly lastKey = new Map<string, string>();
   /** What the last preparations did (tests, diagnostics). */
   readonly outcomes = new Map<PrepareOutcome | 'failed', number>();
 
@@ -44,11 +57,17 @@ export class BootPreparer {
     this.stop();
     this.stopped = false;
     this.unsubscribe = this.d.bus.subscribe((e) => {
-      if (e.type === 'session.ended') {
+      if (e.type === 'machine.deleted') this.lastKey.delete(e.id);
+      else if (e.type === 'session.ended') {
         const machineId = (e.data as { machineId?: string } | null)?.machineId;
         if (machineId) this.enqueue(machineId);
-      } else if (MACHINE_EVENTS.has(e.type) && e.id) this.enqueue(e.id);
-      else if (SWEEP_EVENTS.has(e.type)) void this.sweep();
+      } else if (MACHINE_EVENTS.has(e.type) && e.id) {
+        // a boot request's "seen at" update changes nothing a preparation depends on
+        const key = JSON.stringify(pickKey(e.data));
+        if (this.lastKey.get(e.id) === key) return;
+        this.lastKey.set(e.id, key);
+        this.enqueue(e.id);
+      } else if (SWEEP_EVENTS.has(e.type)) void this.sweep();
     });
     void this.sweep();
   }

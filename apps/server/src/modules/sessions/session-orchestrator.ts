@@ -70,14 +70,7 @@ interface Disk {
 
 /** What prepare() did for a machine. */
 export type PrepareOutcome =
-  | 'prepared'
-  | 'ready'
-  | 'gone'
-  | 'off'
-  | 'not_eligible'
-  | 'live'
-  | 'no_image'
-  | 'undone';
+  'prepared' | 'ready' | 'gone' | 'off' | 'not_eligible' | 'live' | 'no_image' | 'undone';
 
 /**
  * Boot sessions end to end: a boot ends the machine's previous session (its target goes, its writeback
@@ -89,6 +82,8 @@ export type PrepareOutcome =
 export class SessionOrchestrator implements BootSessionStarter {
   readonly machineLocks = new KeyedMutex();
   private cold = 0;
+  /** Boots served since start: claimed from a preparation, or built while the PC waited (metrics). */
+  readonly startsByKind = { prepared: 0, cold: 0 };
 
   constructor(private readonly d: OrchestratorDeps) {}
 
@@ -154,8 +149,12 @@ export class SessionOrchestrator implements BootSessionStarter {
     if (attempt === 0) {
       // a boot prepared ahead: the database only, no writeback or target is made while the PC waits
       const claimed = await this.claimPrepared(m, req);
-      if (claimed) return claimed;
+      if (claimed) {
+        this.startsByKind.prepared++;
+        return claimed;
+      }
     }
+    this.startsByKind.cold++;
     this.cold++;
     try {
       return await this.startCold(m, req, attempt);
@@ -377,7 +376,8 @@ export class SessionOrchestrator implements BootSessionStarter {
     }
     if (existing) await this.undo(existing);
     if (!s.boot.prepareAhead) return existing ? 'undone' : 'off';
-    if (!plan) return existing ? 'undone' : m.boot_image_id || s.machines.defaultImageId ? 'not_eligible' : 'no_image';
+    if (!plan)
+      return existing ? 'undone' : m.boot_image_id || s.machines.defaultImageId ? 'not_eligible' : 'no_image';
 
     const disks = await this.disksFor(m, s);
     const driver = await this.d.iscsi.driver();
@@ -462,7 +462,10 @@ export class SessionOrchestrator implements BootSessionStarter {
         await this.d.targets.delete(t.id);
       } catch (err) {
         targetsGone = false;
-        this.d.log.warn({ err, iqn: t.iqn }, 'could not remove a prepared target yet; the reconciler retries');
+        this.d.log.warn(
+          { err, iqn: t.iqn },
+          'could not remove a prepared target yet; the reconciler retries',
+        );
       }
     }
     for (const w of await this.d.writebacks.bySession(p.session_id)) {
