@@ -68,6 +68,16 @@ interface Disk {
   versionId: string;
 }
 
+/** The LUN entry of a disk served from a writeback. */
+const lunOf = (disk: Disk, wb: WritebackRow, lun: number): Lun => ({
+  lun,
+  kind: disk.kind,
+  imageId: disk.imageId,
+  versionId: wb.version_id,
+  writebackId: wb.id,
+  sizeBytes: wb.size_bytes === null ? null : Number(wb.size_bytes),
+});
+
 /** What prepare() did for a machine. */
 export type PrepareOutcome =
   'prepared' | 'ready' | 'gone' | 'off' | 'not_eligible' | 'live' | 'no_image' | 'undone';
@@ -249,33 +259,11 @@ export class SessionOrchestrator implements BootSessionStarter {
           });
           made.push(wb);
         }
-        luns.push({
-          lun,
-          kind: disk.kind,
-          imageId: disk.imageId,
-          versionId: wb.version_id,
-          writebackId: wb.id,
-          sizeBytes: wb.size_bytes === null ? null : Number(wb.size_bytes),
-        });
+        luns.push(lunOf(disk, wb, lun));
         lun++;
       }
 
-      target = await this.d.targetManager.newRow(m.id, {
-        iqn: targetIqn(s.iscsi, m.name),
-        // a user of its own per session: an account left behind by an earlier session can never be
-        // mistaken for this one's, and a secret seen once names an account that no longer exists
-        chapUser: sessionChapUser(m.name, sessionId),
-        sessionId,
-        luns,
-        initiatorIqn: m.initiator_iqn,
-        allowedAddress: m.ip,
-        mutual: s.iscsi.mutualChap,
-        backend: driver.backend,
-      });
-      await this.d.targets.insert(target);
-      for (const l of luns) await this.d.writebacks.update(l.writebackId!, { target_id: target.id });
-      await this.d.targetManager.provision(target);
-      await this.d.targets.setState(target.id, 'active', ['pending']);
+      target = await this.makeTarget(m, s, sessionId, luns, driver.backend, (t) => (target = t));
 
       const bootWb = luns[0]!;
       await this.d.sessions.update(sessionId, {
@@ -307,6 +295,38 @@ export class SessionOrchestrator implements BootSessionStarter {
       this.d.log.error({ err, machine: m.name }, 'session start failed');
       throw err;
     }
+  }
+
+  /**
+   * The target of a boot (a session's or a prepared one): its row with a CHAP user of its own per
+   * session (an account left behind by an earlier session can never be mistaken for this one's, and
+   * a secret seen once names an account that no longer exists), its writebacks bound to it, made on
+   * the host and active. `made` learns the row as soon as it exists (for the caller's undo).
+   */
+  private async makeTarget(
+    m: MachineRow,
+    s: Settings,
+    sessionId: string,
+    luns: Lun[],
+    backend: 'tgt' | 'lio',
+    made: (t: TargetRow) => void,
+  ): Promise<TargetRow> {
+    const target = await this.d.targetManager.newRow(m.id, {
+      iqn: targetIqn(s.iscsi, m.name),
+      chapUser: sessionChapUser(m.name, sessionId),
+      sessionId,
+      luns,
+      initiatorIqn: m.initiator_iqn,
+      allowedAddress: m.ip,
+      mutual: s.iscsi.mutualChap,
+      backend,
+    });
+    made(target);
+    await this.d.targets.insert(target);
+    for (const l of luns) await this.d.writebacks.update(l.writebackId!, { target_id: target.id });
+    await this.d.targetManager.provision(target);
+    await this.d.targets.setState(target.id, 'active', ['pending']);
+    return target;
   }
 
   // ---- prepared boots ---------------------------------------------------------------
@@ -408,30 +428,10 @@ export class SessionOrchestrator implements BootSessionStarter {
           kept: false,
         });
         made.push(wb);
-        luns.push({
-          lun,
-          kind: disk.kind,
-          imageId: disk.imageId,
-          versionId: wb.version_id,
-          writebackId: wb.id,
-          sizeBytes: wb.size_bytes === null ? null : Number(wb.size_bytes),
-        });
+        luns.push(lunOf(disk, wb, lun));
         lun++;
       }
-      target = await this.d.targetManager.newRow(m.id, {
-        iqn: targetIqn(s.iscsi, m.name),
-        chapUser: sessionChapUser(m.name, sessionId),
-        sessionId,
-        luns,
-        initiatorIqn: m.initiator_iqn,
-        allowedAddress: m.ip,
-        mutual: s.iscsi.mutualChap,
-        backend: driver.backend,
-      });
-      await this.d.targets.insert(target);
-      for (const l of luns) await this.d.writebacks.update(l.writebackId!, { target_id: target.id });
-      await this.d.targetManager.provision(target);
-      await this.d.targets.setState(target.id, 'active', ['pending']);
+      target = await this.makeTarget(m, s, sessionId, luns, driver.backend, (t) => (target = t));
       if (!(await this.d.prepared.markReady(m.id, sessionId, target.id)))
         throw new Error('the preparation was undone while it was made');
       this.d.bus.publish('machine.prepared', m.id, { machineId: m.id, targetId: target.id });
