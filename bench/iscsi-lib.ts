@@ -63,6 +63,8 @@ export async function benchContainer(dataDir: string): Promise<BenchContainer> {
     controlPort,
     close: async () => {
       await c.iscsi.stop(true);
+      // the qcow2 backend's qemu-storage-daemon, when a run used it
+      await c.qsd.stop(true);
       await c.close();
     },
   };

@@ -4,10 +4,13 @@
  *
  *   a  today: GGnet's SessionOrchestrator, one reflink writeback per session (a file of its own, so a
  *      page cache of its own), LUN backed by the writeback (tgt's default buffered `rdwr`);
- *   b  candidate: one qcow2 overlay per session over the read-only master (`qemu-img create -f qcow2
- *      -b MASTER -F raw`), served by qemu-storage-daemon (one per session, or one for all) as a FUSE
- *      export file, that file the LUN's backing file (`--bsoflags direct`), targets made by hand
- *      with tgtadm in GGnet's own tgtd.
+ *   b  the hand-made path it was chosen by: one qcow2 overlay per session over the read-only master
+ *      (`qemu-img create -f qcow2 -b MASTER -F raw`), served by qemu-storage-daemon (one per session, or
+ *      one for all) as a FUSE export file, that file the LUN's backing file (`--bsoflags direct`),
+ *      targets made by hand with tgtadm in GGnet's own tgtd;
+ *   c  GGnet's own qcow2 backend (`storage.backend = qcow2`): the same design through the
+ *      SessionOrchestrator, i.e. what a boot gets: GGnet's qemu-storage-daemon (one for all sessions,
+ *      driven over QMP), overlay + export + target with ACL and CHAP per session.
  *
  * Measured per path: bytes read from the data disk (the loop device's read sectors,
  * /sys/block/loopN/stat), page cache grown (fincore on every file of the path, and /proc/meminfo
@@ -17,7 +20,7 @@
  * each path: that drops the whole machine's clean page cache, not just ours.
  *
  *   npm run bench:shared-cache -- [--sessions 8,32] [--size-gib 2] [--data-mib 1024]
- *     [--qsd per-session|shared] [--bsoflags direct|buffered] [--dir /var/tmp]   (as root)
+ *     [--qsd per-session|shared] [--bsoflags direct|buffered] [--paths a,b,c] [--dir /var/tmp]   (as root)
  */
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -36,8 +39,12 @@ const { values } = parseArgs({
     qsd: { type: 'string', default: 'per-session' },
     bsoflags: { type: 'string', default: 'direct' },
     dir: { type: 'string', default: '/var/tmp' },
+    paths: { type: 'string', default: 'a,b,c' },
   },
 });
+const PATHS = new Set(values.paths.split(','));
+if (![...PATHS].every((p) => ['a', 'b', 'c'].includes(p)) || !PATHS.has('a'))
+  throw new Error('--paths: a (the baseline) and any of b, c, e.g. a,c');
 const SESSIONS = values.sessions.split(',').map(Number);
 const SIZE_GIB = Number(values['size-gib']);
 const DATA_MIB = Number(values['data-mib']);
@@ -55,6 +62,11 @@ const HZ = 100; // USER_HZ of /proc/PID/stat on Linux
 
 /** Everything the bench starts beyond the container, so that an interrupt can undo it in order. */
 const live = { tgt: 0, tids: new Set<number>(), procs: new Procs(), mounts: new Set<string>() };
+
+/** GGnet's own cache figures (GET /api/v1/storage/cache). */
+type StorageCache = Awaited<
+  ReturnType<Awaited<ReturnType<typeof benchContainer>>['c']['storage']['cache']['get']>
+>;
 
 const tgtadm = (args: string[]) => sh('tgtadm', ['-C', String(live.tgt), '--lld', 'iscsi', ...args]);
 
@@ -214,7 +226,7 @@ async function main() {
       everyMiB: 16,
       dataMiB: DATA_MIB,
     });
-    const machines = [];
+    const machines: Array<{ id: string }> = [];
     for (let i = 0; i < maxN; i++)
       machines.push(
         await c.machines.create({ name: `cache-pc-${i}`, mac: randomMac(), bootImageId: v.imageId }),
@@ -236,9 +248,11 @@ async function main() {
       groups: Record<string, string[]>,
       pids: number[],
       setupMs: number,
+      ggnetCache?: () => Promise<StorageCache>,
     ): Promise<PathResult> {
       const files = Object.values(groups).flat();
       await dropCaches();
+      await ggnetCache?.();
       const before = await resident(files);
       const s0 = readSectors(loopDev);
       const m0 = meminfoCached();
@@ -253,6 +267,12 @@ async function main() {
         const r = await resident(fl);
         detail.push(`${name} ${r === null ? '?' : fmtMiB(r)}`);
       }
+      const g = await ggnetCache?.();
+      const gv = g?.versions.find((x) => x.versionId === v.versionId);
+      if (g)
+        detail.push(
+          `GGnet's figures: master cache ${gv?.masterCacheBytes == null ? '?' : fmtMiB(gv.masterCacheBytes)}, version cache ${gv?.cacheBytes == null ? '?' : fmtMiB(gv.cacheBytes)}, daemon read ${g.readBytes === null ? '?' : fmtMiB(g.readBytes)} of which from disk ${g.diskReadBytes === null ? '?' : fmtMiB(g.diskReadBytes)}, hit rate ${g.hitRate === null ? '?' : `${(g.hitRate * 100).toFixed(1)}%`}`,
+        );
       await sameAsMaster(v.file, clients[0]!);
       return {
         path,
@@ -266,6 +286,44 @@ async function main() {
         cpu,
         setupMs,
       };
+    }
+
+    /** c: GGnet's qcow2 backend, sessions started by the orchestrator like a boot. */
+    async function pathC(n: number): Promise<PathResult> {
+      await c.settings.update({ storage: { backend: 'qcow2' } }, null);
+      const started = [];
+      const setup: number[] = [];
+      for (const m of machines.slice(0, n)) {
+        const t = performance.now();
+        started.push(await c.orchestrator.startSession({ machineId: m.id, mode: 'normal', clientIp: null }));
+        setup.push(performance.now() - t);
+      }
+      const overlays: string[] = [];
+      for (const info of started) {
+        const s = await c.sessions.get(info.sessionId);
+        const wb = await c.repos.writebacks.findById(s.writebackId!);
+        if (wb?.backend !== 'qcow2') throw new Error(`path c made a ${wb?.backend} disk`);
+        overlays.push(c.imageFiles.inside(wb.path));
+      }
+      const qsdPid = c.qsd.status().pid;
+      if (!qsdPid) throw new Error('GGnet qemu-storage-daemon has no PID');
+      c.storage.cache.maxAgeMs = 0;
+      const r = await measure(
+        "c: GGnet's qcow2 backend (orchestrator, one qemu-storage-daemon, FUSE, tgt direct)",
+        started.map((i) => ({
+          iqn: i.initiatorIqn,
+          opts: iscsiOpts(portalPort, i.targetIqn, i.initiatorIqn, i.chap),
+        })),
+        { master: [v.file], overlays },
+        [tgtdPid!, qsdPid],
+        median(setup),
+        // GGnet's own figures around the reads: its baseline is taken after the cache was dropped
+        () => c.storage.cache.get(),
+      );
+      for (const i of started) await c.sessions.stop(i.sessionId);
+      await c.storage.idle();
+      await c.settings.update({ storage: { backend: null } }, null);
+      return r;
     }
 
     const results: PathResult[] = [];
@@ -300,6 +358,8 @@ async function main() {
       for (const i of started) await c.sessions.stop(i.sessionId);
       await c.storage.idle();
 
+      if (PATHS.has('c')) results.push(await pathC(n));
+      if (!PATHS.has('b')) continue;
       // ---- b: qcow2 overlay per session, qemu-storage-daemon FUSE export, hand-made target
       const tag = randomBytes(3).toString('hex');
       const ovs = Array.from({ length: n }, (_, i) => ({
@@ -410,16 +470,18 @@ function report(results: PathResult[]): void {
   );
   for (const r of results) process.stdout.write(`  ${r.n} x ${r.path}: page cache = ${r.cacheDetail}\n`);
   process.stdout.write(
-    `\nratios against the working set (${fmtMiB(WS)}, read by every client); goal for b <= 1.2x:\n`,
+    `\nratios against the working set (${fmtMiB(WS)}, read by every client); goal for b and c <= 1.2x:\n`,
   );
   for (const n of new Set(results.map((r) => r.n))) {
-    const [a, b] = results.filter((r) => r.n === n);
-    if (!a || !b) continue;
-    process.stdout.write(
-      `  ${n} sessions: disk read a ${x(a.diskBytes)}, b ${x(b.diskBytes)}; page cache a ${a.cacheBytes === null ? '?' : x(a.cacheBytes)}, b ${
-        b.cacheBytes === null ? '?' : x(b.cacheBytes)
-      }; aggregate MB/s b / a = ${(b.aggregate / a.aggregate).toFixed(2)}\n`,
-    );
+    const [a, ...others] = results.filter((r) => r.n === n);
+    for (const b of others) {
+      const k = b.path.slice(0, 1);
+      process.stdout.write(
+        `  ${n} sessions: disk read a ${x(a!.diskBytes)}, ${k} ${x(b.diskBytes)}; page cache a ${a!.cacheBytes === null ? '?' : x(a!.cacheBytes)}, ${k} ${
+          b.cacheBytes === null ? '?' : x(b.cacheBytes)
+        }; aggregate MB/s ${k} / a = ${(b.aggregate / a!.aggregate).toFixed(2)}\n`,
+      );
+    }
   }
   process.stdout.write(
     `load average at the end: ${loadavg()

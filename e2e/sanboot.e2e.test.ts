@@ -4,7 +4,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildBootDisk, MARK, type BootDisk } from './lib/bootdisk.js';
 import { bootTestsUnavailable } from './lib/netns.js';
 import { waitFor } from '@ggnet/testkit';
-import { bootVm, fullTimeline, guestFileIn, phaseTimes, writebackFile, type Boot } from './lib/sanboot.js';
+import {
+  bootVm,
+  fullTimeline,
+  guestFileIn,
+  phaseTimes,
+  servedFile,
+  writebackFile,
+  type Boot,
+} from './lib/sanboot.js';
 import { World } from './lib/world.js';
 
 const skip = bootTestsUnavailable();
@@ -139,7 +147,7 @@ const skip = bootTestsUnavailable();
         expect((await guestFileIn(w, disk, file))?.trim()).toBe(b.wrote);
         // tgtd serves this machine's writeback, not the version file and not another machine's
         const target = await w.api.get<{ iqn: string }>(`/api/v1/targets/${b.session.targetId}`);
-        expect(stores.get(target.iqn)).toEqual([file]);
+        expect(stores.get(target.iqn)).toEqual([servedFile(w, b.session.writebackId!)]);
       }
       expect(w.versionSha256(image.id, version.id)).toBe(masterSha);
     });

@@ -20,6 +20,7 @@ export const DEFAULT_ROOTS = ['apps/server/src', 'apps/web/src', 'packages/contr
 export const LAYERS: Record<string, number> = {
   writebacks: 0,
   'boot-events': 0,
+  traffic: 0,
   targets: 1,
   sessions: 2,
   reconcile: 3,

@@ -34,7 +34,7 @@ RUNTIME=(tgt qemu-utils dnsmasq-base ipxe xfsprogs btrfs-progs e2fsprogs iproute
          ca-certificates postgresql-client)
 read -r -a NODE <<< "$(ggnet_node_packages)"
 TEST=(libiscsi-bin qemu-system-x86 qemu-block-extra ipxe-qemu ovmf syslinux syslinux-common extlinux
-      busybox-static fdisk dosfstools mtools e2fsprogs cpio file systemd-boot-efi mount
+      busybox-static fdisk dosfstools mtools e2fsprogs cpio file systemd-boot-efi mount xorriso isolinux
       postgresql chromium wrk procps iptables nginx openssl
       shellcheck mmdebstrap systemd-container debian-archive-keyring)
 

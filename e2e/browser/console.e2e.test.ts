@@ -326,8 +326,10 @@ d('web console in Chromium', () => {
     await page.goto(`${server.url}/settings`);
     await page.waitForURL((u) => u.pathname === '/');
     await page.goto(`${server.url}/images`);
-    await page.getByTestId('empty-state').waitFor();
+    // (two empty lists there: images and install media)
+    await page.getByText('An operator has not uploaded any image yet.').waitFor();
     expect(await page.getByTestId('upload-dropzone').count()).toBe(0);
+    expect(await page.getByRole('button', { name: 'New blank image' }).count()).toBe(0);
     await page.goto(`${server.url}/targets`);
     await page.getByTestId('empty-state').waitFor();
     expect(await page.getByRole('button', { name: 'New target' }).count()).toBe(0);

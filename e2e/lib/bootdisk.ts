@@ -192,6 +192,23 @@ async function withLock<T>(lockDir: string, fn: () => Promise<T>): Promise<T> {
   }
 }
 
+/** A newc cpio archive of `files` (paths relative to `root`); cpio reads the list on stdin, no shell. */
+export function cpioArchive(root: string, files: string[]): Promise<Buffer> {
+  return new Promise<Buffer>((resolve, reject) => {
+    const c = spawn('cpio', ['-o', '-H', 'newc', '--quiet'], {
+      cwd: root,
+      stdio: ['pipe', 'pipe', 'inherit'],
+    });
+    const out: Buffer[] = [];
+    c.stdout.on('data', (b: Buffer) => out.push(b));
+    c.on('error', reject);
+    c.on('close', (code) =>
+      code === 0 ? resolve(Buffer.concat(out)) : reject(new Error(`cpio exited ${code}`)),
+    );
+    c.stdin.end(`${files.join('\n')}\n`);
+  });
+}
+
 function listFiles(root: string, dir = root): string[] {
   const out: string[] = [];
   for (const e of readdirSync(dir, { withFileTypes: true })) {
@@ -292,20 +309,7 @@ export async function buildBootDisk(log: (line: string) => void = () => undefine
         copyFileSync(lib, join(dst, lib.split('/').pop()!));
       }
       writeFileSync(join(r, 'init'), INIT, { mode: 0o755 });
-      const cpio = await new Promise<Buffer>((resolve, reject) => {
-        // cpio reads the file list on stdin (argument array, no shell); gzip in-process
-        const c = spawn('cpio', ['-o', '-H', 'newc', '--quiet'], {
-          cwd: r,
-          stdio: ['pipe', 'pipe', 'inherit'],
-        });
-        const out: Buffer[] = [];
-        c.stdout.on('data', (b: Buffer) => out.push(b));
-        c.on('error', reject);
-        c.on('close', (code) =>
-          code === 0 ? resolve(Buffer.concat(out)) : reject(new Error(`cpio exited ${code}`)),
-        );
-        c.stdin.end(`${['.', ...listFiles(r)].join('\n')}\n`);
-      });
+      const cpio = await cpioArchive(r, ['.', ...listFiles(r)]);
       const initrd = join(w, 'initrd.img');
       writeFileSync(initrd, gzipSync(cpio, { level: 9 }));
 

@@ -1,10 +1,11 @@
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { BootEvent, Machine, Session } from '@ggnet/contracts';
-import { MARK, GUEST_FILE, readGuestFile, type BootDisk } from './bootdisk.js';
-import { waitFor } from '@ggnet/testkit';
+import { E2E_CACHE, MARK, GUEST_FILE, readGuestFile, type BootDisk } from './bootdisk.js';
+import { sh, waitFor } from '@ggnet/testkit';
+
 import type { Firmware, Vm } from './qemu.js';
-import type { World } from './world.js';
+import { E2E_STORAGE_BACKEND, type World } from './world.js';
 
 /** What one VM boot left behind: its console, its session, what the guest saw and wrote. */
 export interface Boot {
@@ -96,13 +97,32 @@ export async function finishBoot(
 
 /** Path of a file-backed writeback (reflink/copy backends) in GGnet's data dir. */
 export function writebackFile(w: World, writebackId: string): string {
-  return join(w.dataDir, 'writebacks', `${writebackId}.raw`);
+  return E2E_STORAGE_BACKEND === 'qcow2'
+    ? join(w.dataDir, 'overlays', `${writebackId}.qcow2`)
+    : join(w.dataDir, 'writebacks', `${writebackId}.raw`);
 }
 
-/** The guest's file as it lies in a writeback on the host (read-only loop mount of partition 1). */
+/** The file tgtd serves for a writeback: the file itself, or the qcow2 backend's FUSE export of it. */
+export function servedFile(w: World, writebackId: string): string {
+  return E2E_STORAGE_BACKEND === 'qcow2'
+    ? join(w.dataDir, 'exports', `${writebackId}.img`)
+    : writebackFile(w, writebackId);
+}
+
+/**
+ * The guest's file as it lies in a writeback on the host (read-only loop mount of partition 1); a
+ * qcow2 overlay is first converted with its master into a raw file (`-U`: the daemon holds it open).
+ */
 export async function guestFileIn(w: World, disk: BootDisk, file: string): Promise<string | null> {
   if (!existsSync(file)) throw new Error(`${file} does not exist`);
-  return readGuestFile(file, disk.p1, GUEST_FILE);
+  if (!file.endsWith('.qcow2')) return readGuestFile(file, disk.p1, GUEST_FILE);
+  const raw = join(mkdtempSync(join(E2E_CACHE, 'ov-')), 'disk.raw');
+  try {
+    await sh('qemu-img', ['convert', '-U', '-f', 'qcow2', '-O', 'raw', file, raw]);
+    return await readGuestFile(raw, disk.p1, GUEST_FILE);
+  } finally {
+    rmSync(join(raw, '..'), { recursive: true, force: true });
+  }
 }
 
 /** Waits until the session's timeline has every phase of a boot, and returns it. */

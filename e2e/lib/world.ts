@@ -16,6 +16,12 @@ import { E2E_CACHE } from './bootdisk.js';
 import { GGnetUnderTest, REPO } from './ggnet.js';
 import { BootNet } from './netns.js';
 import { Procs, sh, tgtShowTargets, waitFor } from '@ggnet/testkit';
+
+/**
+ * Session-disk backend of the GGnet under test (GGNET_E2E_STORAGE_BACKEND, e.g. qcow2; default: what
+ * GGnet detects, reflink on the tests' XFS).
+ */
+export const E2E_STORAGE_BACKEND = process.env.GGNET_E2E_STORAGE_BACKEND || null;
 import { E2E_IPXE_DIR, Vm, type Firmware } from './qemu.js';
 
 /** Artifacts (serial logs, GGnet logs, timings) of one test file: test-output/e2e/<name>/. */
@@ -68,6 +74,7 @@ export class World {
         GGNET_TGT_CONTROL_PORT: String(this.tgtControlPort),
         GGNET_ISCSI_PORTAL: `${this.net.addr}:3260`,
         ...(E2E_IPXE_DIR ? { GGNET_IPXE_DIR: E2E_IPXE_DIR } : {}),
+        ...(E2E_STORAGE_BACKEND ? { GGNET_STORAGE_BACKEND: E2E_STORAGE_BACKEND } : {}),
         ...o.env,
       },
     });

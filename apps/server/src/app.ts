@@ -21,6 +21,7 @@ import { registerInputGuard } from './http/input-guard.js';
 import { applyServerLimits } from './http/server-limits.js';
 import { registerSecurityHeaders } from './http/security-headers.js';
 import type { App } from './http/types.js';
+import { registerAlertsRoutes } from './modules/alerts/alerts.routes.js';
 import { registerAuditRoutes } from './modules/audit/audit.routes.js';
 import { registerBackupRoutes } from './modules/backup/backup.routes.js';
 import { registerAuthRoutes } from './modules/auth/auth.routes.js';
@@ -29,15 +30,19 @@ import { registerMaintenanceRoutes } from './modules/boot/maintenance.routes.js'
 import { registerDhcpRoutes } from './modules/dhcp/dhcp.routes.js';
 import { registerEventsRoutes } from './modules/events/events.routes.js';
 import { registerHealthRoutes } from './modules/health/health.routes.js';
+import { registerMediaRoutes } from './modules/media/media.routes.js';
 import { registerImagesRoutes } from './modules/images/images.routes.js';
 import { registerIscsiRoutes } from './modules/reconcile/iscsi.routes.js';
 import { registerStorageRoutes } from './modules/writebacks/storage.routes.js';
 import { registerJobsRoutes } from './modules/jobs/jobs.routes.js';
 import { registerMachinesRoutes } from './modules/machines/machines.routes.js';
+import { registerGroupsRoutes } from './modules/groups/groups.routes.js';
 import { registerSessionsRoutes } from './modules/sessions/sessions.routes.js';
+import { registerTrafficRoutes } from './modules/traffic/traffic.routes.js';
 import { registerSettingsRoutes } from './modules/settings/settings.routes.js';
 import { registerTargetsRoutes } from './modules/targets/targets.routes.js';
 import { registerUsersRoutes } from './modules/users/users.routes.js';
+import { registerPowerRoutes } from './modules/power/power.routes.js';
 import { createTus, registerUploadsRoutes } from './modules/uploads/uploads.routes.js';
 
 const REQUEST_ID_RE = /^[A-Za-z0-9._-]{8,100}$/;
@@ -134,7 +139,9 @@ export async function buildApp(c: Container, ext: AppExtensions = {}): Promise<A
   registerAuthRoutes(app, { auth: c.auth, users: c.users, refreshTokenTtlSec: c.config.refreshTokenTtlSec });
   registerUsersRoutes(app, { users: c.users });
   registerMachinesRoutes(app, { machines: c.machines });
+  registerGroupsRoutes(app, { groups: c.groups, releases: c.releases });
   registerImagesRoutes(app, { images: c.images });
+  registerMediaRoutes(app, { media: c.media });
   await registerUploadsRoutes(app, {
     uploads: c.uploads,
     tus: createTus(c.tusStore, c.uploads, c.log),
@@ -142,21 +149,25 @@ export async function buildApp(c: Container, ext: AppExtensions = {}): Promise<A
   });
   registerTargetsRoutes(app, { targets: c.targets });
   registerSessionsRoutes(app, { sessions: c.sessions });
+  registerTrafficRoutes(app, { traffic: c.traffic });
   registerStorageRoutes(app, { storage: c.storage });
   registerIscsiRoutes(app, { iscsi: c.iscsi, reconciler: c.reconciler });
   registerJobsRoutes(app, { jobs: c.jobs });
   registerSettingsRoutes(app, { settings: c.settings });
   registerAuditRoutes(app, { audit: c.repos.audit });
   registerBackupRoutes(app, { backups: c.backups, jobs: c.jobs });
+  registerAlertsRoutes(app, { alerts: c.alerts });
   registerEventsRoutes(app, { bus: c.bus, auth: c.auth });
   await registerBootEndpoints(app, {
     boot: c.boot,
     limits: c.bootLimits,
+    media: c.media,
     refuse: async () => (await c.settings.get()).network.bootEndpointOnlyOnBootListener,
   });
   registerBootApiRoutes(app, { boot: c.boot });
   registerMaintenanceRoutes(app, { gate: c.maintenance });
   registerDhcpRoutes(app, { dhcp: c.dhcp });
+  registerPowerRoutes(app, { wake: c.wake, schedules: c.powerSchedules });
   for (const r of ext.routes ?? []) await r(app);
 
   app.get('/api/openapi.json', { schema: { hide: true }, config: { access: 'public' } }, async () =>

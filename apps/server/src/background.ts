@@ -1,6 +1,7 @@
 import type { Container } from './container.js';
 import { startIscsiServices } from './modules/reconcile/iscsi.background.js';
 import { startJobServices } from './modules/jobs/job-services.js';
+import { startPowerServices } from './modules/power/power.background.js';
 
 /**
  * Long-running work that `ggnet serve` starts after the HTTP server listens (job worker,
@@ -25,4 +26,11 @@ export const backgroundServices: BackgroundService[] = [
     await c.bootHttp.start();
     return () => c.bootHttp.stop();
   },
+  // space alerts: samples the array, images and writebacks every alerts.intervalSec (issue 14 point 5)
+  async (c) => {
+    c.alertsMonitor.start();
+    return () => c.alertsMonitor.stop();
+  },
+  // power schedules (wake at opening time, shutdown at closing time) and the paced Wake-on-LAN queue
+  startPowerServices,
 ];

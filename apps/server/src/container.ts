@@ -8,11 +8,14 @@ import { Metrics } from './http/metrics.js';
 import { randomSecret } from './lib/ids.js';
 import { prepareDataDir } from './lib/data-dir.js';
 import { ImageFiles } from './adapters/storage/image-files.js';
+import { RealQemuStorageDaemon, type QemuStorageDaemon } from './adapters/qsd/qsd.adapter.js';
 import { SpawnProcessRunner, type ProcessRunner } from './adapters/process/process-runner.adapter.js';
 import { DnsmasqDaemon, type Dnsmasq } from './adapters/dnsmasq/dnsmasq.adapter.js';
 import { BootEventRecorder } from './modules/boot-events/boot-event-recorder.js';
 import { BootEventsRepository } from './modules/boot-events/boot-events.repository.js';
 import { BootHttpListener } from './modules/boot/boot-http.js';
+import { MediaRepository } from './modules/media/media.repository.js';
+import { MediaService } from './modules/media/media.service.js';
 import { BootRateLimits } from './modules/boot/boot-limits.js';
 import { BootReports } from './modules/boot/boot-reports.js';
 import { BootSecretsRepository } from './modules/boot/boot-secrets.repository.js';
@@ -28,11 +31,15 @@ import type { IscsiTargetDriver } from './adapters/iscsi/iscsi-target.adapter.js
 import { IscsiRuntime } from './modules/targets/iscsi.runtime.js';
 import { Reconciler } from './modules/reconcile/reconciler.js';
 import { SessionMonitor } from './modules/sessions/session-monitor.js';
+import { SsTcpStats, type TcpStats } from './adapters/tcp-stats/tcp-stats.adapter.js';
+import { LiveTraffic } from './modules/traffic/live-traffic.js';
+import { registerTrafficMetrics } from './modules/traffic/traffic.metrics.js';
 import { SessionApply } from './modules/sessions/session-apply.js';
 import { SessionOrchestrator } from './modules/sessions/session-orchestrator.js';
 import { BootPreparer } from './modules/sessions/boot-preparer.js';
 import { PreparedBootsRepository } from './modules/sessions/prepared-boots.repository.js';
 import { StorageService } from './modules/writebacks/storage.service.js';
+import { registerCacheMetrics } from './modules/writebacks/version-cache.js';
 import { WritebacksRepository } from './modules/writebacks/writebacks.repository.js';
 import { TargetManager } from './modules/targets/target-manager.js';
 import { RealQemuImg, type QemuImg } from './adapters/qemu-img/qemu-img.adapter.js';
@@ -54,6 +61,10 @@ import { JobsRepository } from './modules/jobs/jobs.repository.js';
 import { JobsService } from './modules/jobs/jobs.service.js';
 import { MachinesRepository } from './modules/machines/machines.repository.js';
 import { MachinesService } from './modules/machines/machines.service.js';
+import { EffectiveResolver } from './modules/groups/effective-resolver.js';
+import { GroupsRepository } from './modules/groups/groups.repository.js';
+import { GroupsService } from './modules/groups/groups.service.js';
+import { ReleasesService } from './modules/groups/releases.service.js';
 import { SessionsRepository } from './modules/sessions/sessions.repository.js';
 import { SessionsService } from './modules/sessions/sessions.service.js';
 import { SettingsRepository } from './modules/settings/settings.repository.js';
@@ -66,6 +77,16 @@ import { RealPgDump, type PgDump } from './adapters/pg-dump/pg-dump.adapter.js';
 import { BackupJob, ScheduledBackupJob } from './modules/backup/backup.job.js';
 import { BackupService } from './modules/backup/backup.service.js';
 import { BackupsRepository } from './modules/backup/backups.repository.js';
+import { AlertsCleanupJob } from './modules/alerts/alerts-cleanup.job.js';
+import { AlertsMonitor } from './modules/alerts/alerts.monitor.js';
+import { registerAlertsMetrics } from './modules/alerts/alerts.metrics.js';
+import { AlertsRepository } from './modules/alerts/alerts.repository.js';
+import { AlertsService } from './modules/alerts/alerts.service.js';
+import { AlertsWebhookJob } from './modules/alerts/alerts-webhook.job.js';
+import { UdpWakeOnLan, type WakeOnLan } from './adapters/wol/wol.adapter.js';
+import { PowerRepository } from './modules/power/power.repository.js';
+import { PowerSchedules } from './modules/power/schedules.service.js';
+import { WakeService } from './modules/power/wake.service.js';
 
 /** Reads GGNET_JWT_SECRET, or the one generated on first start and kept in the data dir (0600). */
 function jwtSecret(config: Config): string {
@@ -88,6 +109,8 @@ export interface ContainerOptions {
   dnsmasq?: Dnsmasq;
   /** What the boot endpoint asks for an iSCSI disk; tests pass a fake. */
   bootSessions?: BootSessionStarter;
+  /** qemu-storage-daemon of the qcow2 session-disk backend; tests pass a fake. */
+  qsd?: QemuStorageDaemon;
   /** iSCSI driver to use instead of the one settings iscsi.backend selects (unit tests: a fake). */
   iscsiDriver?: IscsiTargetDriver;
   qemuImg?: QemuImg;
@@ -95,8 +118,14 @@ export interface ContainerOptions {
   pgDump?: PgDump;
   /** Configuration files a backup includes (default: GGNET_CONFIG or /etc/ggnet/ggnet.{toml,json}, ggnet.env). */
   configFiles?: string[];
+  /** TCP counters of the iSCSI connections (live traffic); tests pass a fake. */
+  tcpStats?: TcpStats;
   /** Clock of the boot endpoint's limits, registration caps and maintenance grants (tests move it). */
   now?: () => number;
+  /** Wake-on-LAN sender (tests: a fake that records the packets). */
+  wakeOnLan?: WakeOnLan;
+  /** Clock of power schedules (tests move it); default Date.now. */
+  powerNow?: () => number;
 }
 
 /**
@@ -130,6 +159,9 @@ export function createContainer(config: Config, opts: ContainerOptions) {
     bootSecrets: new BootSecretsRepository(db),
     dhcp: new DhcpRepository(db),
     backups: new BackupsRepository(db),
+    alerts: new AlertsRepository(db),
+    power: new PowerRepository(db),
+    groups: new GroupsRepository(db),
   };
 
   const auth = new AuthService(repos.users, repos.refreshTokens, {
@@ -141,10 +173,38 @@ export function createContainer(config: Config, opts: ContainerOptions) {
   const settings = new SettingsService(repos.settings, config.settings, bus);
   const users = new UsersService(repos.users, repos.refreshTokens, bus, (id) => auth.forgetUser(id));
   const images = new ImagesService(repos.images, imageFiles, bus);
-  const machines = new MachinesService(repos.machines, repos.images, settings, bus);
+  const media = new MediaService(new MediaRepository(db), imageFiles, bus);
+  // live iSCSI traffic per session: sampled by the session monitor, read by the API and the metrics
+  const traffic = new LiveTraffic(config.sessionMonitorIntervalSec);
+  registerTrafficMetrics(metrics, traffic);
+  // groups (issue 14): inheritance machine -> group -> default, ring releases
+  const effective = new EffectiveResolver({ groups: repos.groups, images: repos.images, settings });
+  const groups = new GroupsService(repos.groups, repos.images, bus);
+  const machines = new MachinesService(
+    repos.machines,
+    repos.images,
+    settings,
+    bus,
+    repos.groups,
+    effective,
+    traffic,
+    media,
+  );
+  const releases = new ReleasesService({
+    groups: repos.groups,
+    images: repos.images,
+    imagesService: images,
+    machines: repos.machines,
+    resolver: effective,
+    bus,
+  });
   // boot events: one writer (stored and published as `boot.event` together)
   const bootEventRecorder = new BootEventRecorder(repos.bootEvents, bus);
   // storage + iSCSI (issue 4): writebacks, targets, sessions, reconciler
+  // qcow2 backend: one qemu-storage-daemon serves every overlay; a restart of it lost every export,
+  // which the reconciler puts back (and re-adds the LUNs)
+  const qsd = opts.qsd ?? new RealQemuStorageDaemon({ dataDir: config.dataDir }, runner, log);
+  qsd.onRestart(() => bus.publish('storage.qsd_restarted', 'qemu-storage-daemon', qsd.status()));
   const storage = new StorageService(
     repos.writebacks,
     repos.images,
@@ -154,7 +214,9 @@ export function createContainer(config: Config, opts: ContainerOptions) {
     runner,
     bus,
     log,
+    qsd,
   );
+  registerCacheMetrics(metrics, storage.cache);
   const iscsi = new IscsiRuntime(config, settings, runner, bus, log, opts.iscsiDriver);
   const targetManager = new TargetManager(repos.targets, repos.writebacks, storage, iscsi, log);
   const orchestrator = new SessionOrchestrator({
@@ -168,6 +230,7 @@ export function createContainer(config: Config, opts: ContainerOptions) {
     targetManager,
     iscsi,
     settings,
+    effective,
     bus,
     log,
   });
@@ -191,7 +254,7 @@ export function createContainer(config: Config, opts: ContainerOptions) {
     storage,
     orchestrator,
   });
-  const sessions = new SessionsService(repos.sessions, orchestrator, repos.bootEvents, sessionApply);
+  const sessions = new SessionsService(repos.sessions, orchestrator, repos.bootEvents, sessionApply, traffic);
   const sessionMonitor = new SessionMonitor(
     repos.sessions,
     repos.targets,
@@ -202,6 +265,7 @@ export function createContainer(config: Config, opts: ContainerOptions) {
     settings,
     bus,
     log,
+    { stats: opts.tcpStats ?? new SsTcpStats(runner), live: traffic },
   );
   const reconciler = new Reconciler({
     targets: repos.targets,
@@ -232,6 +296,7 @@ export function createContainer(config: Config, opts: ContainerOptions) {
   const qemuImg = opts.qemuImg ?? new RealQemuImg(runner, { dieWithParent: true });
   const uploads = new UploadsService({
     images,
+    media,
     repo: repos.images,
     files: imageFiles,
     jobs,
@@ -259,6 +324,19 @@ export function createContainer(config: Config, opts: ContainerOptions) {
     log,
     version: opts.version ?? '0.0.0',
   });
+  // space alerts, writeback limits, webhook, cleanup of old kept writebacks (issue 14 point 5)
+  const alerts = new AlertsService({
+    repo: repos.alerts,
+    storage,
+    settings,
+    jobs,
+    audit: repos.audit,
+    bus,
+    log,
+  });
+  const alertsMonitor = new AlertsMonitor(alerts, settings, bus, log);
+  registerAlertsMetrics(metrics, alerts, repos.alerts);
+  settings.addValidator(async (s) => AlertsService.validateSettings(s));
   const jobHandlers: JobHandler[] = [
     new ImageConvertJob(
       {
@@ -280,6 +358,8 @@ export function createContainer(config: Config, opts: ContainerOptions) {
     new UploadExpiryJob({ repo: repos.images, images, files: imageFiles, jobs, tus: tusStore }),
     new BackupJob(backups),
     new ScheduledBackupJob(backups),
+    new AlertsWebhookJob({ settings }),
+    new AlertsCleanupJob({ alerts, settings }),
   ];
   /** Facts known only once the server runs (the HTTP port when config.port is 0). */
   const runtime = { httpPort: config.port };
@@ -376,6 +456,8 @@ export function createContainer(config: Config, opts: ContainerOptions) {
     machines,
     machinesRepo: repos.machines,
     images: repos.images,
+    effective,
+    groupByRules: (mac, ip) => groups.matchRules(mac, ip),
     settings,
     sessions: bootSessions,
     events: repos.bootEvents,
@@ -391,6 +473,7 @@ export function createContainer(config: Config, opts: ContainerOptions) {
   });
   const bootHttp = new BootHttpListener({
     boot,
+    media,
     limits: bootLimits,
     settings,
     bus,
@@ -403,11 +486,39 @@ export function createContainer(config: Config, opts: ContainerOptions) {
     bodyTimeoutMs: config.bodyTimeoutSec * 1000,
   });
 
+  // power (issue 14 point 3): Wake-on-LAN on the boot network, schedules in the site's time zone
+  const wakeOnLan = opts.wakeOnLan ?? new UdpWakeOnLan();
+  const wake = new WakeService({
+    repo: repos.power,
+    wol: wakeOnLan,
+    settings,
+    recorder: bootEventRecorder,
+    log,
+    now: opts.powerNow,
+  });
+  const powerSchedules = new PowerSchedules({
+    repo: repos.power,
+    wake,
+    settings,
+    audit: repos.audit,
+    recorder: bootEventRecorder,
+    bus,
+    log,
+    now: opts.powerNow,
+  });
+
   settings.addValidator(async (s) => {
     const id = s.machines.defaultImageId;
     if (id && !(await repos.images.existingIds([id])).length) {
       return [{ path: 'machines.defaultImageId', message: 'unknown image' }];
     }
+    return [];
+  });
+
+  settings.addValidator(async (s) => {
+    const id = s.machines.autoRegisterGroupId;
+    if (id && !(await repos.groups.existingIds([id])).length)
+      return [{ path: 'machines.autoRegisterGroupId', message: 'unknown group' }];
     return [];
   });
 
@@ -437,6 +548,7 @@ export function createContainer(config: Config, opts: ContainerOptions) {
   return {
     config,
     log,
+    media,
     version: opts.version ?? '0.0.0',
     database,
     bus,
@@ -444,11 +556,15 @@ export function createContainer(config: Config, opts: ContainerOptions) {
     runner,
     imageFiles,
     repos,
+    qsd,
     auth,
     settings,
     users,
     images,
     machines,
+    groups,
+    releases,
+    effective,
     targets,
     sessions,
     storage,
@@ -457,6 +573,7 @@ export function createContainer(config: Config, opts: ContainerOptions) {
     /** The BootSessionStarter the boot endpoint (GET /boot/ipxe) calls. */
     orchestrator,
     sessionMonitor,
+    traffic,
     reconciler,
     bootPreparer,
     jobs,
@@ -465,6 +582,8 @@ export function createContainer(config: Config, opts: ContainerOptions) {
     tusStore,
     pgDump,
     backups,
+    alerts,
+    alertsMonitor,
     /** What the job worker can run (`ggnet serve` with GGNET_WORKER, or `ggnet worker`). */
     jobHandlers,
     runtime,
@@ -477,6 +596,9 @@ export function createContainer(config: Config, opts: ContainerOptions) {
     bootReports,
     registration,
     maintenance,
+    wakeOnLan,
+    wake,
+    powerSchedules,
     /** Registers something to close on shutdown (daemons, loops), in reverse order. */
     onClose(fn: () => Promise<void>) {
       closers.push(fn);

@@ -64,6 +64,12 @@ const machinesRoute = createRoute({
   component: lazyRouteComponent(() => import('./pages/machines/machines-page'), 'MachinesPage'),
 });
 
+const groupsRoute = createRoute({
+  getParentRoute: () => appRoute,
+  path: '/groups',
+  component: lazyRouteComponent(() => import('./pages/groups/groups-page'), 'GroupsPage'),
+});
+
 const imagesRoute = createRoute({
   getParentRoute: () => appRoute,
   path: '/images',
@@ -81,6 +87,18 @@ const targetsRoute = createRoute({
   getParentRoute: () => appRoute,
   path: '/targets',
   component: lazyRouteComponent(() => import('./pages/targets/targets-page'), 'TargetsPage'),
+});
+
+const alertsRoute = createRoute({
+  getParentRoute: () => appRoute,
+  path: '/alerts',
+  component: lazyRouteComponent(() => import('./pages/alerts/alerts-page'), 'AlertsPage'),
+});
+
+const powerRoute = createRoute({
+  getParentRoute: () => appRoute,
+  path: '/power',
+  component: lazyRouteComponent(() => import('./pages/power/power-page'), 'PowerPage'),
 });
 
 const usersRoute = createRoute({
@@ -112,7 +130,10 @@ const routeTree = rootRoute.addChildren([
     imagesRoute,
     sessionsRoute,
     targetsRoute,
+    alertsRoute,
+    powerRoute,
     usersRoute,
+    groupsRoute,
     auditRoute,
     settingsRoute,
   ]),

@@ -16,6 +16,11 @@ export const EVENT_TOPICS = [
   'writeback',
   'iscsi',
   'backup',
+  'alert',
+  'schedule',
+  'media',
+  'traffic',
+  'group',
 ] as const;
 export type EventTopic = (typeof EVENT_TOPICS)[number];
 

@@ -36,10 +36,25 @@ export const Image = z.object({
 });
 export type Image = z.infer<typeof Image>;
 
+/** Smallest and largest blank image (`POST /api/v1/images` with `sizeBytes`). */
+export const BLANK_IMAGE_MIN_BYTES = 64 * 1024 ** 2;
+export const BLANK_IMAGE_MAX_BYTES = 64 * 1024 ** 4;
+
 export const ImageCreate = z.strictObject({
   name: ImageName,
   description: FreeText(1000).optional(),
   osType: OsType.default('windows'),
+  /**
+   * A blank image: its first version is an empty (sparse) RAW disk of this size, ready and published
+   * at once, to install an OS onto (install mode). Rounded up to whole MiB. Without it the image
+   * waits for an upload.
+   */
+  sizeBytes: z
+    .number()
+    .int()
+    .min(BLANK_IMAGE_MIN_BYTES, 'a blank image needs at least 64 MiB')
+    .max(BLANK_IMAGE_MAX_BYTES, 'a blank image is at most 64 TiB')
+    .optional(),
 });
 export type ImageCreate = z.input<typeof ImageCreate>;
 

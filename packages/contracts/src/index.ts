@@ -14,3 +14,8 @@ export * from './events.js';
 export * from './boot.js';
 export * from './storage.js';
 export * from './backup.js';
+export * from './media.js';
+export * from './alerts.js';
+export * from './power.js';
+export * from './traffic.js';
+export * from './groups.js';

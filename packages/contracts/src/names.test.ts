@@ -106,7 +106,17 @@ describe('ZfsDataset', () => {
     expect(r.error?.issues[0]?.message).toContain('must be a ZFS dataset such as tank/ggnet');
   });
   it('is what settings storage.zfsDataset takes', () => {
-    const base = { network: {}, dhcp: {}, boot: {}, iscsi: {}, machines: {}, sessions: {}, backup: {} };
+    const base = {
+      network: {},
+      dhcp: {},
+      boot: {},
+      iscsi: {},
+      machines: {},
+      sessions: {},
+      backup: {},
+      power: {},
+      alerts: {},
+    };
     const r = Settings.safeParse({ ...base, storage: { zfsDataset: 'tank/../..' } });
     expect(r.success).toBe(false);
     expect(r.error?.issues[0]?.path.join('.')).toBe('storage.zfsDataset');

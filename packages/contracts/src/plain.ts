@@ -61,6 +61,11 @@ export const BOOT_MODES = ['normal', 'maintenance', 'local'] as const;
 
 export const OS_TYPES = ['windows', 'linux', 'other'] as const;
 
+/** Power (issue 14): what a schedule does, on which days, at which times of day (HH:MM). */
+export const POWER_ACTIONS = ['wake', 'shutdown'] as const;
+export const SCHEDULE_DAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'] as const;
+export const SCHEDULE_TIME_RE = /^([01]\d|2[0-3]):[0-5]\d$/;
+
 const UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
 
 /**
@@ -79,3 +84,12 @@ export function formatBytes(n: number | null | undefined, digits = 1): string {
   const s = u === 0 ? String(Math.round(v)) : v.toFixed(v >= 100 ? 0 : digits);
   return `${n < 0 ? '-' : ''}${s} ${UNITS[u]}`;
 }
+
+/**
+ * What the settings API answers for a write-only setting that is set (alerts.webhookSecret); sending
+ * it back in a change leaves the secret as it is. (At least 16 characters, like the secret itself.)
+ */
+export const SECRET_MASK = '<set; write-only>';
+
+/** Traffic samples kept per machine and for the room (server and console): 3 minutes at 3 s. */
+export const TRAFFIC_HISTORY = 60;

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { Id, ListQuery, Timestamp, sortBy } from './common.js';
 import { FreeText } from './names.js';
 import { Connection } from './targets.js';
+import { Traffic } from './traffic.js';
 
 export const SESSION_STATES = ['starting', 'ready', 'active', 'ended'] as const;
 export const SessionState = z.enum(SESSION_STATES);
@@ -34,6 +35,8 @@ export const Session = z.object({
   connections: z.array(Connection),
   /** Last time a logged-in initiator was seen; idle sessions end after sessions.idleTimeoutSec. */
   lastActivityAt: Timestamp.nullable(),
+  /** Bytes read and written over iSCSI and the current rates; null until the monitor sampled it live. */
+  traffic: Traffic.nullable(),
 });
 export type Session = z.infer<typeof Session>;
 
@@ -42,6 +45,8 @@ export const SessionListQuery = ListQuery.extend({
   /** Default: -startedAt (newest first). */
   sort: sortBy(SESSION_SORT_FIELDS),
   machineId: Id.optional(),
+  /** Sessions of the machines of this group (now); `none` = machines in no group. */
+  groupId: z.union([Id, z.literal('none')]).optional(),
   state: SessionState.optional(),
   /** `live` = every state but ended. */
   live: z.enum(['true', 'false']).optional(),
@@ -108,6 +113,10 @@ export const BOOT_EVENT_KINDS = [
   'error',
   /** A script request GGnet turned down (another address asked for a running machine's MAC...). */
   'refused',
+  /** A Wake-on-LAN magic packet sent to the machine (detail: by, broadcast, port, scheduleId). */
+  'wake_sent',
+  /** A shutdown (schedule or API) that could not be sent (detail.reason: no_agent). */
+  'shutdown_not_sent',
 ] as const;
 export const BootEventKind = z.enum(BOOT_EVENT_KINDS);
 export type BootEventKind = z.infer<typeof BootEventKind>;

@@ -7,7 +7,7 @@ export const DHCP_MODES = ['off', 'dhcp', 'proxy'] as const;
 export const DhcpMode = z.enum(DHCP_MODES);
 export type DhcpMode = z.infer<typeof DhcpMode>;
 
-export const STORAGE_BACKENDS = ['reflink', 'zfs', 'copy'] as const;
+export const STORAGE_BACKENDS = ['reflink', 'zfs', 'copy', 'qcow2'] as const;
 export const StorageBackend = z.enum(STORAGE_BACKENDS);
 export type StorageBackend = z.infer<typeof StorageBackend>;
 
@@ -18,6 +18,28 @@ export const PORTAL_RE =
   /^((25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}):(\d{1,5})$/;
 
 const Port = z.number().int().min(1).max(65535);
+
+// alerts: the webhook URL an admin sets (http/https only, no credentials in it, at most 2048 chars)
+// (a pattern, not `new URL()`: contracts are built without DOM or Node types)
+const WEBHOOK_URL_RE = /^https?:\/\/(?![^/?#]*@)[A-Za-z0-9.-]+(:\d{1,5})?([/?#][^\s]*)?$/i;
+const WebhookUrl = z
+  .string()
+  .max(2048)
+  .regex(WEBHOOK_URL_RE, 'must be an http:// or https:// URL without user:password@');
+
+/** Settings that are write-only: the settings API and its events answer SECRET_MASK instead of the value. */
+export const SECRET_SETTINGS = [['alerts', 'webhookSecret']] as const;
+
+/** An IANA time zone name that this runtime's Intl knows (Europe/Berlin, UTC...). */
+export function isTimeZone(name: string): boolean {
+  if (!/^[A-Za-z][A-Za-z0-9_+-]*(\/[A-Za-z0-9_+-]+){0,2}$/.test(name)) return false;
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: name });
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 /**
  * Runtime settings: stored in the database, changed from the UI or `PUT /api/v1/settings`.
@@ -147,6 +169,12 @@ export const Settings = z.object({
       .default(900),
     /** autoRegister=auto stops registering once there are this many machines in all. */
     autoRegisterMax: z.number().int().min(1).max(100_000).default(500),
+    // ---- groups (issue 14 point 1) ----
+    /**
+     * The group an auto-registered PC joins when no group's rule (MAC prefix, address range) matches
+     * it; null = no group.
+     */
+    autoRegisterGroupId: Id.nullable().default(null),
   }),
   backup: z.object({
     /** A backup of the database, secrets, configuration and settings every day (to <data dir>/backups). */
@@ -156,6 +184,37 @@ export const Settings = z.object({
     /** Daily backups kept; older ones are deleted after each new one. */
     keep: z.number().int().min(1).max(365).default(7),
   }),
+  /** Power (issue 14 point 3): Wake-on-LAN and power schedules. */
+  power: z.object({
+    /**
+     * The site's time zone (IANA name such as Europe/Berlin) in which power schedules' days and
+     * times are read. Default: UTC.
+     */
+    timeZone: z
+      .string()
+      .max(64)
+      .refine(isTimeZone, 'must be an IANA time zone name such as Europe/Berlin or America/New_York')
+      .default('UTC'),
+    /** UDP port of the magic packets (9, "discard", is the usual one; some NICs listen on 7). */
+    wolPort: Port.default(9),
+    /**
+     * Broadcast address the magic packets are sent to; null = the boot network's, computed from the
+     * address and netmask of dhcp.iface (or network.bootAddr with dhcp.netmask).
+     */
+    wolBroadcast: Ipv4.nullable().default(null),
+    /** Pace of magic packets (a room of 200 PCs at 20/s is woken in 10 s, gently for the switches and the power). */
+    packetsPerSecond: z.number().int().min(1).max(1000).default(20),
+    /**
+     * A schedule slot missed while GGnet was down fires late when GGnet is back within this many
+     * minutes; an older one is skipped (and logged in the audit log as power.schedule.missed).
+     */
+    lateGraceMin: z
+      .number()
+      .int()
+      .min(0)
+      .max(24 * 60)
+      .default(15),
+  }),
   sessions: z.object({
     /** A session with no iSCSI connection for this long ends as idle. */
     idleTimeoutSec: z
@@ -164,6 +223,40 @@ export const Settings = z.object({
       .min(30)
       .max(7 * 86400)
       .default(900),
+  }),
+  // --- alerts (issue 14 point 5): space alerts, writeback limits, webhook, cleanup of old kept writebacks ---
+  alerts: z.object({
+    /** Seconds between two samples of the space measures (the alerts module's background check). */
+    intervalSec: z.number().int().min(5).max(3600).default(60),
+    /** Soft limit of the bytes one writeback may own, for machines without their own limit; null = none. */
+    writebackLimitBytes: z.number().int().min(0).nullable().default(null),
+    /** Soft limit of the bytes all live writebacks own together; null = none. */
+    writebacksTotalLimitBytes: z.number().int().min(0).nullable().default(null),
+    /** Soft limit of one image's bytes (its version files and its writebacks); null = none. */
+    imageLimitBytes: z.number().int().min(0).nullable().default(null),
+    /** Used space of the storage root's filesystem, in percent, above which `array.usage` is raised. */
+    arrayUsedPercent: z.number().min(1).max(100).default(85),
+    /** `array.reserve` is raised when free space is less than storage.reserveBytes plus this. */
+    reserveWarnBytes: z
+      .number()
+      .int()
+      .min(0)
+      .default(20 * 1024 ** 3),
+    /** An alert clears only once its measure is this many percent of the threshold back (no flapping). */
+    hysteresisPercent: z.number().min(0).max(50).default(5),
+    /** Where raised/cleared alerts are POSTed (JSON, signed); null = no webhook. http or https only. */
+    webhookUrl: WebhookUrl.nullable().default(null),
+    /**
+     * Key of the HMAC-SHA256 signature of every webhook call. Write-only: the settings API answers
+     * SECRET_MASK when it is set. null = unsigned calls are not sent (a webhook needs a secret).
+     */
+    webhookSecret: z.string().min(16).max(256).nullable().default(null),
+    /** A webhook call that takes longer is abandoned (and retried). */
+    webhookTimeoutSec: z.number().int().min(1).max(60).default(10),
+    /** Kept writebacks unused for this many days are listed for cleanup. */
+    cleanupAfterDays: z.number().int().min(1).max(3650).default(30),
+    /** Discard the listed kept writebacks every hour (audited). Off unless an admin turns it on. */
+    cleanupEnabled: z.boolean().default(false),
   }),
 });
 export type Settings = z.infer<typeof Settings>;
@@ -207,5 +300,7 @@ export const defaultSettings = (): Settings =>
     iscsi: {},
     machines: {},
     backup: {},
+    power: {},
     sessions: {},
+    alerts: {},
   });

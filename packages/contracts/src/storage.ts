@@ -108,3 +108,48 @@ export const IscsiStatus = z.object({
   lastReconcileError: z.string().nullable(),
 });
 export type IscsiStatus = z.infer<typeof IscsiStatus>;
+
+/**
+ * The read cache of one version (issue 12): RAM its files hold in the page cache. On the qcow2 backend
+ * every client reads through the master's one cache; a reflink clone caches apart from its master.
+ */
+export const VersionCache = z.object({
+  imageId: Id,
+  imageName: z.string(),
+  versionId: Id,
+  versionNumber: z.number().int(),
+  sizeBytes: z.number(),
+  /** Live disks (writebacks or overlays) made from this version. */
+  disks: z.number().int(),
+  /** Page cache held by the master file (what every qcow2 client of the version shares). */
+  masterCacheBytes: z.number().nullable(),
+  /** Page cache held by the version in all: master plus its disks' own files (reflink clones cache apart). */
+  cacheBytes: z.number().nullable(),
+});
+export type VersionCache = z.infer<typeof VersionCache>;
+
+export const StorageCache = z.object({
+  backend: StorageBackend,
+  /** qemu-storage-daemon of the qcow2 backend (null when it was never started). */
+  daemon: z
+    .object({
+      state: z.string(),
+      pid: z.number().int().nullable(),
+      adopted: z.boolean(),
+      restarts: z.number().int(),
+    })
+    .nullable(),
+  /**
+   * qcow2 backend, counted since `countingSince`: bytes qemu-storage-daemon read (masters and overlays,
+   * from the page cache or the disk; plus the data of clients' writes, which arrive the same way), and
+   * of those what the kernel read from disk. QEMU keeps no byte counts for its exports, so these are
+   * the kernel's counters of the daemon process (/proc/PID/io rchar, read_bytes).
+   */
+  readBytes: z.number().nullable(),
+  diskReadBytes: z.number().nullable(),
+  /** 1 - diskRead / read: the share of the daemon's reads the page cache answered. */
+  hitRate: z.number().nullable(),
+  countingSince: Timestamp.nullable(),
+  versions: z.array(VersionCache),
+});
+export type StorageCache = z.infer<typeof StorageCache>;

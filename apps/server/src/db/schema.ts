@@ -42,15 +42,49 @@ export interface MachinesTable {
   enabled: Bool;
   pending: Bool;
   boot_image_id: string | null;
-  extra_image_ids: string;
-  keep_writeback: Bool;
-  boot_mode: string;
+  /** JSON array; null = inherited (0016) */
+  extra_image_ids: string | null;
+  /** null = inherited (0016) */
+  keep_writeback: Bool | null;
+  /** null = inherited (0016) */
+  boot_mode: string | null;
+  /** null = inherited (0016) */
+  boot_menu: Bool | null;
+  /** The machine's group (0016). */
+  group_id: string | null;
   tags: string;
   initiator_iqn: string;
   last_seen_at: string | null;
   last_ip: string | null;
+  /** Install mode: the ISO (media) a machine in maintenance mode boots with its writeback hooked. */
+  install_media_id: string | null;
   created_at: string;
   updated_at: string;
+}
+
+/** Groups (rooms) of machines (0016): settings at group level, null = not set there. */
+export interface GroupsTable {
+  id: string;
+  name: string;
+  description: string;
+  boot_image_id: string | null;
+  extra_image_ids: string | null;
+  boot_mode: string | null;
+  boot_menu: Bool | null;
+  keep_writeback: Bool | null;
+  mac_prefixes: string;
+  ip_ranges: string;
+  created_at: string;
+  updated_at: string;
+}
+
+/** A version released to a group before everyone (0016). */
+export interface GroupReleasesTable {
+  group_id: string;
+  image_id: string;
+  version_id: string;
+  released_at: string;
+  released_by: string | null;
 }
 
 export interface ImagesTable {
@@ -228,10 +262,53 @@ export interface BackupsTable {
   finished_at: string | null;
 }
 
+export interface MediaTable {
+  id: string;
+  name: string;
+  filename: string | null;
+  size_bytes: number;
+  sha256: string;
+  /** Relative to the data dir: media/<id>.iso */
+  path: string;
+  created_by: string | null;
+  created_at: string;
+}
+
+// 0013: space alerts (issue 14 point 5)
+export interface AlertsTable {
+  id: string;
+  kind: string;
+  severity: string;
+  state: string;
+  key: string;
+  active_key: string | null;
+  subject_type: string;
+  subject_id: string;
+  subject_name: string | null;
+  machine_id: string | null;
+  value: number;
+  threshold: number;
+  message: string;
+  raised_at: string;
+  updated_at: string;
+  cleared_at: string | null;
+  acknowledged_at: string | null;
+  acknowledged_by: string | null;
+}
+
+export interface WritebackLimitsTable {
+  machine_id: string;
+  limit_bytes: number | string;
+  updated_at: string;
+  updated_by: string | null;
+}
+
 export interface DB {
   users: UsersTable;
   refresh_tokens: RefreshTokensTable;
   machines: MachinesTable;
+  groups: GroupsTable;
+  group_releases: GroupReleasesTable;
   images: ImagesTable;
   image_versions: ImageVersionsTable;
   writebacks: WritebacksTable;
@@ -243,10 +320,34 @@ export interface DB {
   boot_events: BootEventsTable;
   iqn_prefixes: IqnPrefixesTable;
   backups: BackupsTable;
+  media: MediaTable;
+  alerts: AlertsTable;
+  writeback_limits: WritebackLimitsTable;
+  power_schedules: PowerSchedulesTable;
   prepared_boots: PreparedBootsTable;
 }
 
-/** A machine's next boot, made ahead of its request (migration 0009). */
+/** 0012: power schedules (wake / shutdown at given days and times, site time zone). */
+export interface PowerSchedulesTable {
+  id: string;
+  name: string;
+  enabled: number;
+  action: string;
+  /** JSON array of mon..sun */
+  days: string;
+  /** JSON array of HH:MM */
+  times: string;
+  /** JSON: {"all":true} or {"machineIds":[...]} */
+  target: string;
+  last_slot_at: string;
+  /** JSON ScheduleRun of the newest slot handled */
+  last_run: string | null;
+  created_by: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+/** A machine's next boot, made ahead of its request (migration 0018). */
 export interface PreparedBootsTable {
   machine_id: string;
   /** The id the session will have once a boot request claims it. */

@@ -41,6 +41,30 @@ export class Metrics {
     return g;
   }
 
+  /** A labelled gauge whose series are all read at scrape time (series that are gone disappear). */
+  labelledGauge(
+    name: string,
+    help: string,
+    labelNames: string[],
+    collect: () => Promise<Array<{ labels: Record<string, string>; value: number }>>,
+  ): Gauge {
+    const existing = this.gauges.get(name);
+    if (existing) return existing;
+    const g = new Gauge({
+      name,
+      help,
+      labelNames,
+      registers: [this.registry],
+      async collect() {
+        const series = await collect();
+        this.reset();
+        for (const s of series) this.set(s.labels, s.value);
+      },
+    });
+    this.gauges.set(name, g);
+    return g;
+  }
+
   counter(name: string, help: string, labelNames: string[] = []): Counter {
     const existing = this.counters.get(name);
     if (existing) return existing;

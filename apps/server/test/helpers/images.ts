@@ -288,5 +288,6 @@ export async function uploadedImage(t: TestContext, file: string, filename: stri
     size: (await stat(file)).size,
     sha256: await sha256(file),
   });
+  if (r.kind !== 'image') throw new Error('expected an image upload, got an install medium');
   return { imageId: img.id, jobId: r.jobId };
 }

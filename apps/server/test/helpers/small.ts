@@ -1,7 +1,8 @@
 import { existsSync } from 'node:fs';
 import { FakeDnsmasq } from '../../src/adapters/dnsmasq/dnsmasq.fake.js';
 import { FakeIscsiDriver } from '../../src/adapters/iscsi/iscsi-target.fake.js';
-import type { Container } from '../../src/container.js';
+import type { Container, ContainerOptions } from '../../src/container.js';
+import { FakeQemuStorageDaemon } from '../../src/adapters/qsd/qsd.fake.js';
 import { seedImage, type SeededImage } from './iscsi.js';
 import { createTestContext, type TestContext } from './test-context.js';
 
@@ -20,12 +21,19 @@ export interface SmallContext {
   close(): Promise<void>;
 }
 
-export async function smallContext(opts: { app?: boolean } = {}): Promise<SmallContext> {
+export async function smallContext(
+  opts: { app?: boolean; container?: Partial<ContainerOptions> } = {},
+): Promise<SmallContext> {
   const driver = new FakeIscsiDriver();
   const t = await createTestContext('sqlite', {
     app: opts.app ?? false,
     config: { databaseUrl: 'sqlite::memory:' },
-    container: { iscsiDriver: driver, dnsmasq: new FakeDnsmasq() },
+    container: {
+      iscsiDriver: driver,
+      dnsmasq: new FakeDnsmasq(),
+      qsd: new FakeQemuStorageDaemon(),
+      ...opts.container,
+    },
   });
   await t.container.settings.update(
     {

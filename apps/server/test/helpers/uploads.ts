@@ -23,7 +23,7 @@ export function tusUpload(
       headers: { authorization: `Bearer ${token}` },
       retryDelays: null,
       onAfterResponse: (_req, res) => {
-        for (const h of ['GGnet-Image-Id', 'GGnet-Sha256', 'GGnet-Job-Id'])
+        for (const h of ['GGnet-Image-Id', 'GGnet-Media-Id', 'GGnet-Sha256', 'GGnet-Job-Id'])
           headers[h] = res.getHeader(h) ?? headers[h];
       },
       onSuccess: () => resolve({ upload, error: null, headers }),

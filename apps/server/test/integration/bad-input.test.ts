@@ -199,7 +199,14 @@ describeEachDialect('bad input', (dialect) => {
         for (const wrong of [123, true, null, ['a'], { a: 1 }]) {
           if (
             wrong === null &&
-            ['ip', 'bootImageId', 'network.bootAddr', 'dhcp.iface', 'storage.zfsDataset'].includes(f)
+            [
+              'ip',
+              'bootImageId',
+              'bootMode',
+              'network.bootAddr',
+              'dhcp.iface',
+              'storage.zfsDataset',
+            ].includes(f)
           )
             continue; // nullable by design
           const body = await expectRefusedUnchanged(

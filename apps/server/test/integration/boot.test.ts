@@ -143,7 +143,9 @@ describeEachDialect('boot endpoint', (dialect) => {
     const r = await bootMac('52:54:00:AB:CD:EF');
     expect(r.headers['x-ggnet-boot-result']).toBe('boot');
     const m = await t.container.machines.findByMac('52:54:00:ab:cd:ef');
-    expect(m).toMatchObject({ name: 'lab-525400abcdef', pending: false, bootImageId: img.id });
+    // no image of its own: it boots the default one by inheritance
+    expect(m).toMatchObject({ name: 'lab-525400abcdef', pending: false, bootImageId: null });
+    expect(m!.effective.bootImageId).toEqual({ value: img.id, source: 'default' });
     expect(starter.requests.map((q) => q.machineId)).toEqual([m!.id]);
   });
 

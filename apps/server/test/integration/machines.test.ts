@@ -35,7 +35,9 @@ describeEachDialect('machines', (dialect) => {
       ip: '10.0.0.7',
       enabled: true,
       pending: false,
-      bootMode: 'normal',
+      // not given: inherited (no group: the global default)
+      bootMode: null,
+      effective: { bootMode: { value: 'normal', source: 'default' } },
       tags: ['row-a'],
       bootImageId: img.id,
       keepWriteback: true,

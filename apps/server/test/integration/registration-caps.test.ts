@@ -143,7 +143,10 @@ describeEachDialect('registration caps', (dialect) => {
     // the admin raises the cap (or removes junk): the next real PC registers and boots
     await settings({ machines: { autoRegisterMax: 13 } });
     expect(result(await c.boot('52:54:00:12:34:56', '10.0.0.50'))).toBe('boot');
-    expect((await t.container.machines.findByMac('52:54:00:12:34:56'))?.bootImageId).toBe(img.id);
+    expect((await t.container.machines.findByMac('52:54:00:12:34:56'))?.effective.bootImageId).toEqual({
+      value: img.id,
+      source: 'default',
+    });
   });
 
   it('validates the cap settings with clear errors', async () => {

@@ -78,7 +78,9 @@ describe('boot service (real orchestrator, fake iSCSI driver, SQLite in memory)'
     expect(r.result).toBe('boot');
     const m = await s.c.machines.findByMac(MAC);
     // numbered after the highest existing one
-    expect(m).toMatchObject({ name: 'pc-8', pending: false, bootImageId: img.imageId });
+    expect(m).toMatchObject({ name: 'pc-8', pending: false, bootImageId: null });
+    // the default image, by inheritance
+    expect(m!.effective.bootImageId).toEqual({ value: img.imageId, source: 'default' });
     const session = await s.c.repos.sessions.findById(r.sessionId!);
     expect(session).toMatchObject({ machine_id: m!.id, state: 'ready' });
     expect(created()).toHaveLength(1);

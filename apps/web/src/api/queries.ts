@@ -7,16 +7,19 @@ import {
 } from '@tanstack/react-query';
 import type {
   AuditEntry,
+  Group,
   Image,
   ImageVersion,
   Job,
   Machine,
   MaintenanceAccess,
+  Media,
   Page,
   Session,
   SessionTimeline,
   SettingsResponse,
   Target,
+  TrafficSnapshot,
   User,
 } from '@ggnet/contracts';
 import { keys } from '../live/apply-event';
@@ -42,6 +45,9 @@ export function useList<T>(
 export const useMachines = (p: Params) => useList<Machine>(keys.machines, '/machines', p);
 export const useImages = (p: Params = { limit: 500, sort: 'name' }) =>
   useList<Image>(keys.images, '/images', p);
+export const useMedia = (p: Params = { limit: 500, sort: 'name' }) => useList<Media>(keys.media, '/media', p);
+export const useGroups = (p: Params = { limit: 500, sort: 'name' }) =>
+  useList<Group>(keys.groups, '/groups', p);
 export const useSessions = (p: Params) => useList<Session>(keys.sessions, '/sessions', p);
 export const useJobs = (p: Params) => useList<Job>(keys.jobs, '/jobs', p);
 export const useTargets = (p: Params) => useList<Target>(keys.targets, '/targets', p);
@@ -51,6 +57,25 @@ export const useAudit = (p: Params) => useList<AuditEntry>(keys.audit, '/audit',
 /** Live sessions by machine id (uptime and "booting since" in the machines table). */
 export function useLiveSessions() {
   return useSessions({ live: 'true', limit: 500, sort: '-startedAt' });
+}
+
+/**
+ * Live iSCSI traffic: the snapshot of `GET /traffic` (latest figures and recent samples), then kept
+ * current by the `traffic.sample` events (live/traffic-cache.ts). null from a server without it.
+ */
+export function useTraffic() {
+  return useQuery({
+    queryKey: keys.traffic,
+    queryFn: async ({ signal }) => {
+      try {
+        return await api<TrafficSnapshot>('/traffic', { signal });
+      } catch (e) {
+        if (isApiError(e) && (e.status === 404 || e.status === 405)) return null;
+        throw e;
+      }
+    },
+    staleTime: 60_000,
+  });
 }
 
 /** Count of machines with a status (one cheap list call with limit=1). */

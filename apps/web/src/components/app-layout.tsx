@@ -15,6 +15,7 @@ import {
 import { useDisclosure } from '@mantine/hooks';
 import {
   IconActivity,
+  IconAlertTriangle,
   IconCpu,
   IconDatabase,
   IconDeviceDesktop,
@@ -23,9 +24,11 @@ import {
   IconList,
   IconLogout,
   IconMoon,
+  IconPower,
   IconSettings,
   IconSun,
   IconUsers,
+  IconUsersGroup,
 } from '@tabler/icons-react';
 import { Link, Outlet, useNavigate, useRouterState } from '@tanstack/react-router';
 import type { Role } from '@ggnet/contracts';
@@ -37,9 +40,12 @@ import { useLiveStatus } from '../live/live-provider';
 const NAV: Array<{ to: string; label: string; icon: typeof IconGauge; role: Role }> = [
   { to: '/', label: 'Dashboard', icon: IconGauge, role: 'viewer' },
   { to: '/machines', label: 'Machines', icon: IconDeviceDesktop, role: 'viewer' },
+  { to: '/groups', label: 'Groups', icon: IconUsersGroup, role: 'viewer' },
   { to: '/images', label: 'Images', icon: IconDisc, role: 'viewer' },
   { to: '/sessions', label: 'Sessions', icon: IconActivity, role: 'viewer' },
   { to: '/targets', label: 'Targets', icon: IconDatabase, role: 'viewer' },
+  { to: '/alerts', label: 'Alerts', icon: IconAlertTriangle, role: 'viewer' },
+  { to: '/power', label: 'Power', icon: IconPower, role: 'viewer' },
   { to: '/users', label: 'Users', icon: IconUsers, role: 'admin' },
   { to: '/audit', label: 'Audit log', icon: IconList, role: 'admin' },
   { to: '/settings', label: 'Settings', icon: IconSettings, role: 'admin' },

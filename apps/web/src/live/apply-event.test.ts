@@ -34,7 +34,7 @@ describe('applyEvent', () => {
     applyEvent(qc, { type: 'machine.updated', id: 'b', data: machine('b', 'online') }, inv);
     const all = qc.getQueriesData<Page<Machine>>({ queryKey: keys.machines });
     for (const [, page] of all) expect(page!.items.find((m) => m.id === 'b')!.status).toBe('online');
-    expect(invalidated).toEqual([keys.machines]);
+    expect(invalidated).toEqual([keys.machines, keys.groups]);
   });
 
   it('removes a deleted machine and lowers the total', () => {
@@ -74,10 +74,10 @@ describe('applyEvent', () => {
   it('maps topics to the queries they make stale', () => {
     const { qc, invalidated, inv } = setup();
     applyEvent(qc, { type: 'session.ended', id: 's1', data: null }, inv);
-    expect(invalidated).toEqual([keys.sessions, keys.machines, keys.targets]);
+    expect(invalidated).toEqual([keys.sessions, keys.machines, keys.targets, keys.groups]);
     invalidated.length = 0;
     applyEvent(qc, { type: 'version.published', id: 'v1', data: null }, inv);
-    expect(invalidated).toEqual([keys.images]);
+    expect(invalidated).toEqual([keys.images, keys.groups]);
     invalidated.length = 0;
     applyEvent(qc, { type: 'unknown.thing', id: 'x', data: null }, inv);
     expect(invalidated).toEqual([]);

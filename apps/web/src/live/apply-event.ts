@@ -1,5 +1,6 @@
 import type { QueryClient, QueryKey } from '@tanstack/react-query';
-import type { Job, LiveEvent, Page } from '@ggnet/contracts';
+import type { Job, LiveEvent, Page, TrafficSample } from '@ggnet/contracts';
+import { applyTrafficSample } from './traffic-cache';
 
 /** Query-key roots; every list/detail query of a feature starts with its root. */
 export const keys = {
@@ -16,23 +17,32 @@ export const keys = {
   dhcp: ['dhcp'] as const,
   iscsi: ['iscsi'] as const,
   backups: ['backups'] as const,
+  media: ['media'] as const,
+  alerts: ['alerts'] as const,
+  schedules: ['schedules'] as const,
+  traffic: ['traffic'] as const,
+  groups: ['groups'] as const,
 };
 
 /** Which caches an event of a topic makes stale. */
 const STALE: Record<string, QueryKey[]> = {
-  machine: [keys.machines],
+  machine: [keys.machines, keys.groups],
+  group: [keys.groups, keys.machines],
+  media: [keys.media, keys.images],
   image: [keys.images, keys.machines],
-  version: [keys.images],
+  version: [keys.images, keys.groups],
   job: [keys.jobs, keys.images],
-  session: [keys.sessions, keys.machines, keys.targets],
+  session: [keys.sessions, keys.machines, keys.targets, keys.groups],
   target: [keys.targets],
   boot: [keys.sessions, keys.boot],
-  writeback: [keys.storage, keys.sessions],
+  writeback: [keys.storage, keys.sessions, keys.alerts],
   iscsi: [keys.iscsi, keys.targets],
   storage: [keys.storage],
   settings: [keys.settings, keys.dhcp],
   user: [keys.users],
   backup: [keys.backups],
+  alert: [keys.alerts],
+  schedule: [keys.schedules],
 };
 
 const isPage = (v: unknown): v is Page<{ id: string }> =>
@@ -66,6 +76,11 @@ export function patchLists<T extends { id: string }>(
  */
 export function applyEvent(qc: QueryClient, e: LiveEvent, invalidate: (key: QueryKey) => void): void {
   const [topic, verb] = e.type.split('.') as [string, string];
+  if (e.type === 'traffic.sample') {
+    // one event per sampling pass for the whole room: patched in place, never a refetch
+    applyTrafficSample(qc, keys.traffic, e.data as TrafficSample);
+    return;
+  }
   if (topic === 'job' && verb === 'progress') {
     // progress ticks are frequent: patch in place, refetch only when the job is not on screen or
     // it just left the queue. The event carries the whole job (or, from older servers, the progress).

@@ -1,10 +1,59 @@
 // Complete API objects for component tests: each a valid contracts type, with what a test changes
 // passed in `extra`.
-import type { AuditEntry, Image, Job, Machine, Page, Session, Target, User } from '@ggnet/contracts';
+import type {
+  AuditEntry,
+  EffectiveSettings,
+  Group,
+  Image,
+  ImageRelease,
+  Job,
+  Machine,
+  Page,
+  Session,
+  Target,
+  User,
+} from '@ggnet/contracts';
 
 const T = '2026-11-25T10:00:00.000Z';
 
 export const page = <T>(items: T[], total = items.length): Page<T> => ({ items, total });
+
+/** Effective settings all from the global defaults, with what a test changes in `extra`. */
+export const anEffective = (extra: Partial<EffectiveSettings> = {}): EffectiveSettings => ({
+  bootImageId: { value: null, source: 'default' },
+  extraImageIds: { value: [], source: 'default' },
+  bootMode: { value: 'normal', source: 'default' },
+  bootMenu: { value: false, source: 'default' },
+  keepWriteback: { value: false, source: 'default' },
+  bootVersion: { versionId: null, source: 'published' },
+  ...extra,
+});
+
+export const aGroup = (extra: Partial<Group> = {}): Group => ({
+  id: 'g1',
+  name: 'VIP room',
+  description: '',
+  bootImageId: null,
+  extraImageIds: null,
+  bootMode: null,
+  bootMenu: null,
+  keepWriteback: null,
+  macPrefixes: [],
+  ipRanges: [],
+  releases: [],
+  machineCount: 0,
+  createdAt: T,
+  updatedAt: T,
+  ...extra,
+});
+
+export const aRelease = (extra: Partial<ImageRelease> = {}): ImageRelease => ({
+  imageId: 'i1',
+  publishedVersionId: 'v1',
+  groups: [],
+  others: [],
+  ...extra,
+});
 
 export const aMachine = (extra: Partial<Machine> = {}): Machine => ({
   id: 'm1',
@@ -14,16 +63,21 @@ export const aMachine = (extra: Partial<Machine> = {}): Machine => ({
   description: '',
   enabled: true,
   pending: false,
+  groupId: null,
   bootImageId: null,
-  extraImageIds: [],
-  keepWriteback: false,
-  bootMode: 'normal',
+  extraImageIds: null,
+  keepWriteback: null,
+  bootMode: null,
+  bootMenu: null,
+  effective: anEffective(),
+  installMediaId: null,
   tags: [],
   initiatorIqn: 'iqn.2024-01.lan.ggnet:pc-01',
   status: 'offline',
   sessionId: null,
   lastSeenAt: null,
   lastIp: null,
+  traffic: null,
   createdAt: T,
   updatedAt: T,
   ...extra,
@@ -69,6 +123,7 @@ export const aSession = (extra: Partial<Session> = {}): Session => ({
   endedAt: null,
   connections: [],
   lastActivityAt: null,
+  traffic: null,
   ...extra,
 });
 

@@ -10,6 +10,8 @@ export interface LunSpec {
   path: string;
   /** Stable SCSI serial, so that the client OS sees the same disk at every boot. */
   serial: string;
+  /** Backing-store open flags (tgt `--bsoflags direct`: a FUSE export file must not be cached twice). */
+  bsoflags?: 'direct';
 }
 
 export interface ChapCredentials {

@@ -46,8 +46,11 @@ export class FakeIscsiDriver implements IscsiTargetDriver {
       connections: [],
     });
   }
+  /** Every LUN spec added, in order (backing flags included). */
+  readonly lunSpecs: Array<LunSpec & { iqn: string }> = [];
   async addLun(iqn: string, l: LunSpec): Promise<void> {
     this.step(`lun ${iqn} ${l.lun}`);
+    this.lunSpecs.push({ iqn, ...l });
     this.get(iqn).luns.push({ lun: l.lun, path: l.path });
   }
   async removeLun(iqn: string, lun: number): Promise<void> {

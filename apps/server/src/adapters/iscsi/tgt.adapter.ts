@@ -237,12 +237,15 @@ export const TGT_OPS = {
     params: [{ flag: 'targetname', value: iqn }],
   }),
   deleteTarget: (tid: number, force: boolean): TgtOp => ({ mode: 'target', op: 'delete', tid, force }),
-  newLun: (tid: number, lun: number, path: string): TgtOp => ({
+  newLun: (tid: number, lun: number, path: string, bsoflags?: 'direct'): TgtOp => ({
     mode: 'logicalunit',
     op: 'new',
     tid,
     lun,
-    params: [{ flag: 'backing-store', key: 'path', value: path }],
+    params: [
+      { flag: 'backing-store', key: 'path', value: path },
+      ...(bsoflags ? [{ flag: 'bsoflags', value: bsoflags }] : []),
+    ],
   }),
   updateLun: (tid: number, lun: number, params: string): TgtOp => ({
     mode: 'logicalunit',
@@ -413,7 +416,7 @@ export class TgtDriver implements IscsiTargetDriver {
   async addLun(iqn: string, l: LunSpec): Promise<void> {
     const tid = await this.tid(iqn);
     if (!/^[A-Za-z0-9]{1,32}$/.test(l.serial)) throw new Error(`invalid SCSI serial: ${l.serial}`);
-    await this.run(ops.newLun(tid, l.lun, checkPath(l.path)));
+    await this.run(ops.newLun(tid, l.lun, checkPath(l.path), l.bsoflags));
     await this.run(ops.updateLun(tid, l.lun, `vendor_id=GGnet,product_id=VirtualDisk,scsi_sn=${l.serial}`));
   }
 

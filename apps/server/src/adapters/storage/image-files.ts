@@ -77,6 +77,31 @@ export class ImageFiles {
     return join('images', imageId, 'source');
   }
 
+  /** Relative path of an install medium (an ISO, stored as uploaded): media/<mediaId>.iso */
+  mediaRelPath(mediaId: string): string {
+    if (!ID_RE.test(mediaId)) throw new Error(`invalid media id: ${mediaId}`);
+    return join('media', `${mediaId}.iso`);
+  }
+
+  /**
+   * A blank version: an empty RAW file of `size` bytes, sparse (no block written), made as
+   * `.partial` and renamed into place, so that it never looks complete before it is.
+   */
+  async createBlankVersion(imageId: string, versionId: string, size: number): Promise<string> {
+    const rel = this.versionRelPath(imageId, versionId);
+    const partial = this.partialVersionPath(imageId, versionId);
+    await mkdir(dirname(partial), { recursive: true, mode: 0o700 });
+    const fh = await open(partial, 'wx', 0o600);
+    try {
+      await fh.truncate(size);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await this.moveInto(partial, rel);
+    return rel;
+  }
+
   /** Staging file of a streaming upload or an import (inside the data dir, same filesystem). */
   stagingPath(kind: 'put' | 'import', imageId: string): string {
     if (!ID_RE.test(imageId)) throw new Error(`invalid image id: ${imageId}`);
@@ -201,5 +226,21 @@ export async function readRange(
     i ^= 1;
     pending = pos < end ? fh.read(buffers[i]!, 0, Math.min(blockSize, end - pos), pos) : null;
     update(buf.subarray(0, bytesRead));
+  }
+}
+
+/**
+ * True when the file is an ISO 9660 image (a CD/DVD image: an installer), by its content: the
+ * primary volume descriptor at byte 32768 starts with 0x01 "CD001". A disk image (RAW, VHDX,
+ * QCOW2...) never has it there.
+ */
+export async function isIso9660(path: string): Promise<boolean> {
+  const fh = await open(path, 'r');
+  try {
+    const buf = Buffer.alloc(6);
+    const { bytesRead } = await fh.read(buf, 0, 6, 32768);
+    return bytesRead === 6 && buf[0] === 0x01 && buf.toString('latin1', 1, 6) === 'CD001';
+  } finally {
+    await fh.close();
   }
 }

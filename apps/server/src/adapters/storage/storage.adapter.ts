@@ -10,7 +10,9 @@ import type { ImageFiles } from './image-files.js';
  * Per-boot copy-on-write disks ("writebacks"). One implementation per `storage.backend`:
  *  - reflink: a FICLONE clone of the version's raw file (XFS reflink=1, btrfs): instant, whatever the size;
  *  - copy:    a full (sparse-aware) copy, for filesystems without reflink: slow and big, warned about;
- *  - zfs:     a clone of a snapshot of the version's zvol (zfs.adapter.ts).
+ *  - zfs:     a clone of a snapshot of the version's zvol (zfs.adapter.ts);
+ *  - qcow2:   a qcow2 overlay over the version's raw file, served by qemu-storage-daemon as a FUSE file
+ *             (overlay.adapter.ts): all sessions of a version share one page cache of the master.
  * A writeback is named by a reference stored in `writebacks.path`: a path relative to the data dir for
  * the file backends, a dataset name for zfs.
  */
@@ -52,6 +54,17 @@ export interface WritebackStorage {
   space(): Promise<{ totalBytes: number; freeBytes: number }>;
   /** Ready-made clones (reflink only): taking one is a rename, whatever the image's size. */
   readonly spares?: SparePool;
+  /**
+   * Backends whose disks a daemon serves (qcow2: qemu-storage-daemon FUSE exports): makes sure the
+   * disk is served before a LUN points at blockPath(); idempotent.
+   */
+  serve?(ref: string): Promise<void>;
+  /** Stops serving a disk that stays (kept); the next serve() serves it again. */
+  unserve?(ref: string): Promise<void>;
+  /** tgt backing-store flags the LUNs of this backend need (qcow2: direct, no second page cache). */
+  readonly lunBsoflags?: 'direct';
+  /** exportTo('move') copies the data out: the writeback is removed after a successful apply. */
+  readonly exportCopies?: boolean;
 }
 
 /**
@@ -207,33 +220,49 @@ export class FileWritebackStorage implements WritebackStorage {
     await chmod(destAbs, 0o600);
   }
 
-  async list(): Promise<StoredWriteback[]> {
-    let names: string[];
-    try {
-      names = await readdir(this.root);
-    } catch {
-      return [];
-    }
-    const out: StoredWriteback[] = [];
-    for (const n of names) {
-      const m = WRITEBACK_FILE_RE.exec(n);
-      if (!m) continue;
-      try {
-        const s = await stat(join(this.root, n));
-        // a .part file is reported under its final name: removing the writeback removes both
-        out.push({ ref: join('writebacks', `${m[1]}.raw`), writebackId: m[1]!, mtimeMs: s.mtimeMs });
-      } catch {
-        /* removed meanwhile */
-      }
-    }
-    return out;
+  list(): Promise<StoredWriteback[]> {
+    return listDiskFiles(this.root, WRITEBACK_FILE_RE, (id) => FileWritebackStorage.refFor(id));
   }
 
-  async space(): Promise<{ totalBytes: number; freeBytes: number }> {
-    await mkdir(this.root, { recursive: true, mode: 0o700 });
-    const s = await statfs(this.root);
-    return { totalBytes: s.blocks * s.bsize, freeBytes: s.bavail * s.bsize };
+  space(): Promise<{ totalBytes: number; freeBytes: number }> {
+    return dirSpace(this.root);
   }
+}
+
+/**
+ * The disk files of a file backend in `dir` whose names match `re` (group 1: the writeback id; a
+ * `.part` file is reported under its final name, so removing the writeback removes both).
+ */
+export async function listDiskFiles(
+  dir: string,
+  re: RegExp,
+  refFor: (writebackId: string) => string,
+): Promise<StoredWriteback[]> {
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch {
+    return [];
+  }
+  const out: StoredWriteback[] = [];
+  for (const n of names) {
+    const m = re.exec(n);
+    if (!m) continue;
+    try {
+      const s = await stat(join(dir, n));
+      out.push({ ref: refFor(m[1]!), writebackId: m[1]!, mtimeMs: s.mtimeMs });
+    } catch {
+      /* removed meanwhile */
+    }
+  }
+  return out;
+}
+
+/** Total and free bytes of the filesystem that holds `dir` (made if missing). */
+export async function dirSpace(dir: string): Promise<{ totalBytes: number; freeBytes: number }> {
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const s = await statfs(dir);
+  return { totalBytes: s.blocks * s.bsize, freeBytes: s.bavail * s.bsize };
 }
 
 class ReflinkSpares implements SparePool {

@@ -6,7 +6,11 @@ import * as m0004 from './0004-iqn-prefixes.js';
 import * as m0005 from './0005-backups.js';
 import * as m0006 from './0006-session-chap.js';
 import * as m0007 from './0007-user-token-version.js';
-import * as m0009 from './0009-prepared-boots.js';
+import * as m0012 from './0012-power-schedules.js';
+import * as m0013 from './0013-alerts.js';
+import * as m0015 from './0015-media.js';
+import * as m0016 from './0016-groups.js';
+import * as m0018 from './0018-prepared-boots.js';
 import type { MigrationContext } from './context.js';
 
 export type { Dialect, MigrationContext } from './context.js';
@@ -25,7 +29,11 @@ const MIGRATIONS: Record<string, MigrationModule> = {
   '0005-backups': m0005,
   '0006-session-chap': m0006,
   '0007-user-token-version': m0007,
-  '0009-prepared-boots': m0009,
+  '0012-power-schedules': m0012,
+  '0013-alerts': m0013,
+  '0015-media': m0015,
+  '0016-groups': m0016,
+  '0018-prepared-boots': m0018,
 };
 
 /** Names of every migration this build knows, in order (a backup with another one is from a newer GGnet). */

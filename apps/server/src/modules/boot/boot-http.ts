@@ -1,3 +1,4 @@
+import type { MediaService } from '../media/media.service.js';
 import Fastify, { type FastifyBaseLogger } from 'fastify';
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Logger } from 'pino';
@@ -13,6 +14,8 @@ import type { BootService } from './boot.service.js';
 export interface BootHttpOptions {
   boot: BootService;
   limits?: BootRateLimits;
+  /** Install media served to machines in install mode. */
+  media?: MediaService;
   settings: SettingsService;
   bus: EventBus;
   log: Logger;
@@ -80,7 +83,7 @@ export class BootHttpListener {
         maxConnectionsPerAddress: this.o.maxConnectionsPerAddress,
         bodyTimeoutMs: this.o.bodyTimeoutMs,
       });
-      await registerBootEndpoints(app, { boot: this.o.boot, limits: this.o.limits });
+      await registerBootEndpoints(app, { boot: this.o.boot, limits: this.o.limits, media: this.o.media });
       try {
         await app.listen({ host: this.o.host, port });
         this.app = app;

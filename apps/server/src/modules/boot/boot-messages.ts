@@ -131,6 +131,8 @@ export function sessionBootScript(
     mode: 'normal' | 'maintenance';
     /** settings.boot.retries */
     retries: number;
+    /** Install mode: the ISO booted with the boot disk hooked. */
+    installMediaId?: string | null;
   },
 ): string {
   return sanbootScript({

@@ -17,6 +17,8 @@ import { sendProblem } from '../../errors/problem.js';
 import type { App } from '../../http/types.js';
 import { limitedScript, type BootRateLimits } from './boot-limits.js';
 import type { BootService } from './boot.service.js';
+import { serveBootMedia } from '../media/media.routes.js';
+import type { MediaService } from '../media/media.service.js';
 
 export interface BootEndpointDeps {
   boot: BootService;
@@ -24,6 +26,8 @@ export interface BootEndpointDeps {
   limits?: BootRateLimits;
   /** Main server only: true = /boot/* is served on the boot listener only (404 here). */
   refuse?: () => Promise<boolean>;
+  /** Install media (`GET /boot/media/{id}.iso` for a machine in install mode). */
+  media?: MediaService;
 }
 
 const HOST_HEADER_RE = /^[A-Za-z0-9.-]{1,253}(:\d{1,5})?$/;
@@ -99,6 +103,23 @@ export async function registerBootEndpoints(app: App, deps: BootEndpointDeps): P
           .send(r.script);
       },
     );
+    const media = deps.media;
+    if (media) {
+      scope.get(
+        '/boot/media/:file',
+        {
+          schema: {
+            tags: ['boot'],
+            summary:
+              'The install medium (ISO) of the machine at this address in install mode, by byte ranges (iPXE sanboot over HTTP)',
+            params: z.object({ file: z.string().max(64) }),
+          },
+          config: { access: 'public' },
+          logLevel: 'warn',
+        },
+        async (req, reply) => serveBootMedia(req, reply, media, clientIp(req), req.params.file),
+      );
+    }
     scope.post(
       '/boot/ready',
       {

@@ -16,11 +16,8 @@ import type { EventBus } from '../../events/event-bus.js';
 import { KeyedMutex } from '../../lib/keyed-mutex.js';
 import type { ImagesRepository } from '../images/images.repository.js';
 import { AutoRegistration, type AutoRegistrationRefusal } from '../machines/auto-registration.js';
-import {
-  toMachine,
-  type MachineRowWithSession,
-  type MachinesRepository,
-} from '../machines/machines.repository.js';
+import type { MachineRowWithSession, MachinesRepository } from '../machines/machines.repository.js';
+import type { EffectiveResolver } from '../groups/effective-resolver.js';
 import type { MachinesService } from '../machines/machines.service.js';
 import type { RegistrationPolicy } from '../machines/registration-policy.js';
 import type { BootSessionInfo, BootSessionStarter } from '../sessions/boot-session.js';
@@ -61,6 +58,10 @@ export interface BootServiceDeps {
   machines: MachinesService;
   machinesRepo: MachinesRepository;
   images: ImagesRepository;
+  /** A machine's effective settings (machine -> group -> default) and versions (ring -> published). */
+  effective: Pick<EffectiveResolver, 'forMachine'>;
+  /** The group an unknown PC joins by the groups' auto-registration rules. */
+  groupByRules?: (mac: string, ip: string) => Promise<string | null>;
   settings: SettingsService;
   sessions: BootSessionStarter;
   events: BootEventsRepository;
@@ -108,6 +109,7 @@ export class BootService {
       machinesRepo: d.machinesRepo,
       log: d.log,
       registration: d.registration,
+      groupByRules: d.groupByRules,
     });
   }
 
@@ -176,16 +178,21 @@ export class BootService {
     }
     await this.touch(row, req.clientIp);
     const machine = row;
-    const machineMode = row.boot_mode as MachineBootMode;
+    const eff = (await this.d.effective.forMachine(row)).settings;
+    const machineMode: MachineBootMode = eff.bootMode.value;
+    const bootImageId = eff.bootImageId.value;
     const decision = await decideScript(
       {
         machine: { pending: !!row.pending, enabled: !!row.enabled, bootMode: machineMode },
-        menu: s.boot.menu,
+        menu: eff.bootMenu.value,
         requestedMode: req.mode,
       },
       {
-        image: async () =>
-          machine.boot_image_id ? await this.d.images.findRow(machine.boot_image_id) : undefined,
+        // the version this machine boots: its group's ring release, else the published one
+        image: async () => {
+          const img = bootImageId ? await this.d.images.findRow(bootImageId) : undefined;
+          return img && { ...img, published_version_id: eff.bootVersion.versionId };
+        },
         gate: async () =>
           (await this.d.maintenance?.check({
             mac,
@@ -240,7 +247,7 @@ export class BootService {
             machineName: row.name,
             inFlight: this.starts.inFlight(),
             // the mode chosen in the boot menu goes along, or the retry would show the menu again
-            query: s.boot.menu && req.mode ? { mode } : {},
+            query: eff.bootMenu.value && req.mode ? { mode } : {},
           }),
           result: 'preparing',
         };
@@ -302,6 +309,8 @@ export class BootService {
       imageLabel: `${image.name}${version ? ` v${version.number}` : ''}`,
       mode,
       retries: s.boot.retries,
+      // install mode: the machine's own maintenance mode with an install medium
+      installMediaId: mode === 'maintenance' ? machine.install_media_id : null,
     });
     return { script, result: 'boot', sessionId: info.sessionId };
   }
@@ -312,7 +321,8 @@ export class BootService {
     const stale = !row.last_seen_at || Date.parse(now) - Date.parse(row.last_seen_at) > 60_000;
     if (row.last_ip === ip && !stale) return;
     await this.d.machinesRepo.update(row.id, { last_seen_at: now, last_ip: ip });
-    this.d.bus.publish('machine.updated', row.id, toMachine({ ...row, last_seen_at: now, last_ip: ip }));
+    const [m] = await this.d.machines.toApi([{ ...row, last_seen_at: now, last_ip: ip }]);
+    this.d.bus.publish('machine.updated', row.id, m);
   }
 
   private async record(

@@ -84,6 +84,32 @@ describe('iPXE scripts', () => {
     expect(s).toContain('MAINTENANCE');
   });
 
+  it('install mode: the disk hooked as 0x80 (and extras after it), the ISO sanbooted from HTTP without a description', () => {
+    const media = '0b6f2a9e-1c3d-4e5f-8a7b-9c0d1e2f3a4b';
+    const s = sanbootScript({
+      ...boot,
+      retries: 1,
+      mode: 'maintenance',
+      luns: [
+        { lun: 1, kind: 'boot' },
+        { lun: 2, kind: 'extra' },
+      ],
+      installMediaId: media,
+    });
+    const l = s.split('\n');
+    expect(l).toContain(`sanhook --drive 0x80 iscsi:10.0.0.1::3260:1:${boot.targetIqn} || goto fail1`);
+    expect(l).toContain(`sanhook --drive 0x81 iscsi:10.0.0.1::3260:2:${boot.targetIqn} || goto fail1`);
+    expect(l).toContain(
+      `sanboot --no-describe --drive 0x82 http://10.0.0.1:8080/boot/media/${media}.iso || goto fail2`,
+    );
+    // nothing boots the network disk itself; a failed attempt unhooks the ISO and the disks
+    expect(l.filter((x) => x.startsWith('sanboot '))).toHaveLength(2);
+    expect(l.filter((x) => x === 'sanunhook --drive 0x82 || echo -n')).toHaveLength(2);
+    expect(l).toContain('sanunhook --drive 0x80 || echo -n');
+    expect(s).toContain('INSTALLS onto');
+    expect(() => sanbootScript({ ...boot, installMediaId: '../../etc/passwd' })).toThrow();
+  });
+
   it('refuses CHAP secrets or IQNs that are not plain tokens', () => {
     expect(() => sanbootScript({ ...boot, chap: { username: 'u', password: 'a b' } })).toThrow();
     expect(() => sanbootScript({ ...boot, initiatorIqn: 'iqn.x ${y}' })).toThrow();

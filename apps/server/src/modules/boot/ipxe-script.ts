@@ -146,7 +146,14 @@ export interface SanbootScriptOptions {
   /** Extra attempts after the first failed sanboot. */
   retries: number;
   retryDelaySec?: number;
+  /**
+   * Install mode: the installer ISO (an install medium's id) booted over HTTP from GGnet, with the
+   * boot disk hooked as drive 0x80 (described to the OS in the iBFT, so the installer finds it).
+   */
+  installMediaId?: string | null;
 }
+
+const MEDIA_ID_RE = /^[0-9a-f-]{36}$/;
 
 /**
  * The boot itself: initiator name and CHAP for the target GGnet made for this boot, extra disks
@@ -158,11 +165,17 @@ export function sanbootScript(o: SanbootScriptOptions): string {
   if (!boot) throw new IpxeValueError('a boot session without a boot disk');
   const extras = o.luns.filter((l) => l.kind === 'extra').slice(0, 8);
   const uri = (lun: number) => iscsiUri(o.portalHost, o.portalPort, lun, o.targetIqn);
+  const iso = o.installMediaId
+    ? `${need(o.baseUrl, BASE_URL_RE, 'base URL')}/boot/media/${need(o.installMediaId, MEDIA_ID_RE, 'media id')}.iso`
+    : null;
+  const isoDrive = 0x81 + extras.length;
   const attempts = Math.max(1, Math.min(21, o.retries + 1));
   const delay = Math.max(1, Math.min(60, o.retryDelaySec ?? 3));
   const L = [
     ...header(`${o.machineName} ${o.mac} session ${o.sessionId}`),
-    `echo GGnet: ${ipxeText(o.machineName, 63)} boots ${ipxeText(o.imageLabel, 80)}${o.mode === 'maintenance' ? ' in MAINTENANCE mode' : ''}`,
+    o.installMediaId
+      ? `echo GGnet: ${ipxeText(o.machineName, 63)} INSTALLS onto ${ipxeText(o.imageLabel, 80)} (install mode)`
+      : `echo GGnet: ${ipxeText(o.machineName, 63)} boots ${ipxeText(o.imageLabel, 80)}${o.mode === 'maintenance' ? ' in MAINTENANCE mode' : ''}`,
     `set initiator-iqn ${need(o.initiatorIqn, IQN_RE, 'initiator IQN')}`,
     `set username ${need(o.chap.username, CHAP_RE, 'CHAP user')}`,
     `set password ${need(o.chap.password, CHAP_RE, 'CHAP secret')}`,
@@ -176,7 +189,15 @@ export function sanbootScript(o: SanbootScriptOptions): string {
   for (let i = 1; i <= attempts; i++) {
     L.push(`:try${i}`);
     if (i > 1) L.push(`echo GGnet: attempt ${i} of ${attempts}...`);
-    if (extras.length) {
+    if (iso) {
+      // the network disk first (hooked and described in the iBFT), then the installer ISO from
+      // GGnet's HTTP, read by ranges; --no-describe: an HTTP disk has no iBFT entry of its own
+      L.push(`sanhook --drive 0x80 ${uri(boot.lun)} || goto fail${i}`);
+      extras.forEach((e, j) =>
+        L.push(`sanhook --drive 0x${(0x81 + j).toString(16)} ${uri(e.lun)} || goto fail${i}`),
+      );
+      L.push(`sanboot --no-describe --drive 0x${isoDrive.toString(16)} ${iso} || goto fail${i}`);
+    } else if (extras.length) {
       L.push(`sanhook --drive 0x80 ${uri(boot.lun)} || goto fail${i}`);
       extras.forEach((e, j) =>
         L.push(`sanhook --drive 0x${(0x81 + j).toString(16)} ${uri(e.lun)} || goto fail${i}`),
@@ -186,7 +207,8 @@ export function sanbootScript(o: SanbootScriptOptions): string {
       L.push(`sanboot ${uri(boot.lun)} || goto fail${i}`);
     }
     L.push(`:fail${i}`, 'set ggnet-err ${errno}');
-    if (extras.length) {
+    if (iso) L.push(`sanunhook --drive 0x${isoDrive.toString(16)} || echo -n`);
+    if (extras.length || iso) {
       // unhook what the attempt hooked, so that the next one starts clean
       for (let j = extras.length - 1; j >= 0; j--)
         L.push(`sanunhook --drive 0x${(0x81 + j).toString(16)} || echo -n`);

@@ -120,6 +120,7 @@ describe('image.convert job with a fake qemu-img', () => {
     await mkdir(dir, { recursive: true });
     await writeFile(staging, randomBytes(bytes));
     const r = await c.uploads.complete(img.id, staging, { size: bytes, sha256: 'x'.repeat(64) });
+    if (r.kind !== 'image') throw new Error('expected an image upload');
     return {
       imageId: img.id,
       jobId: r.jobId,

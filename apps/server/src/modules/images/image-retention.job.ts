@@ -8,16 +8,18 @@ export const RETENTION_JOB = 'image.retention';
 
 /**
  * Which versions retention deletes: of the ready versions that are neither published nor
- * protected, all but the newest `keep`, skipping any version a session or kept writeback uses.
+ * protected nor released to a group (a ring), all but the newest `keep`, skipping any version a
+ * session or kept writeback uses.
  */
 export function versionsToPrune(
   versions: VersionRow[],
   publishedId: string | null,
   inUse: Set<string>,
   keep: number,
+  pinned: Set<string> = new Set(),
 ): VersionRow[] {
   const candidates = versions
-    .filter((v) => v.state === 'ready' && v.id !== publishedId && v.protected !== 1)
+    .filter((v) => v.state === 'ready' && v.id !== publishedId && v.protected !== 1 && !pinned.has(v.id))
     .sort((a, b) => b.number - a.number);
   return candidates.slice(keep).filter((v) => !inUse.has(v.id));
 }
@@ -49,6 +51,7 @@ export class ImageRetentionJob implements JobHandler {
         img.published_version_id,
         await this.deps.repo.versionsInUse(imageId),
         keep,
+        await this.deps.repo.versionsPinned(imageId),
       );
       for (const v of prune) {
         try {

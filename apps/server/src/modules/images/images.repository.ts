@@ -133,6 +133,27 @@ export class ImagesRepository {
     return rows.map((r) => r.id);
   }
 
+  /** The published version of each of `ids` (null: none published; images that do not exist are absent). */
+  async publishedVersions(ids: string[]): Promise<Map<string, string | null>> {
+    if (!ids.length) return new Map();
+    const rows = await this.db
+      .selectFrom('images')
+      .select(['id', 'published_version_id'])
+      .where('id', 'in', ids)
+      .execute();
+    return new Map(rows.map((r) => [r.id, r.published_version_id]));
+  }
+
+  /** Versions of the image that a group boots ahead of everyone (ring releases): retention keeps them. */
+  async versionsPinned(imageId: string): Promise<Set<string>> {
+    const rows = await this.db
+      .selectFrom('group_releases')
+      .select('version_id')
+      .where('image_id', '=', imageId)
+      .execute();
+    return new Set(rows.map((r) => r.version_id));
+  }
+
   findByName(name: string): Promise<ImageRow | undefined> {
     return this.db.selectFrom('images').selectAll().where('name', '=', name).executeTakeFirst();
   }

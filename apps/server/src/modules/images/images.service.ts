@@ -8,7 +8,8 @@ import type {
   VersionUpdate,
 } from '@ggnet/contracts';
 import { ImageCreate as ImageCreateSchema } from '@ggnet/contracts';
-import { conflict, notFound } from '../../errors/app-error.js';
+import { conflict, insufficientStorage, notFound } from '../../errors/app-error.js';
+import { formatBytes } from '@ggnet/contracts';
 import { isUniqueViolation, nowIso } from '../../db/database.js';
 import type { EventBus } from '../../events/event-bus.js';
 import { newId } from '../../lib/ids.js';
@@ -56,9 +57,14 @@ export class ImagesService {
     return toImage(row);
   }
 
-  /** Creates the image record; its content arrives by upload or import (state `uploading`). */
+  /**
+   * Creates the image record; its content arrives by upload or import (state `uploading`). With
+   * `sizeBytes`, a blank image instead: version 1 is an empty sparse RAW disk of that size (whole
+   * MiB), ready and published at once (instant, whatever the size), to install an OS onto.
+   */
   async create(input: ImageCreate, by: string | null, extra: Partial<ImageRow> = {}): Promise<Image> {
     const d = ImageCreateSchema.parse(input);
+    if (d.sizeBytes !== undefined) return this.createBlank(d, d.sizeBytes, by);
     const now = nowIso();
     const row: ImageRow = {
       id: newId(),
@@ -85,6 +91,46 @@ export class ImagesService {
       throw err;
     }
     return this.publish('image.created', row.id);
+  }
+
+  private async createBlank(d: ImageCreate, sizeBytes: number, by: string | null): Promise<Image> {
+    const MiB = 1024 ** 2;
+    const size = Math.ceil(sizeBytes / MiB) * MiB;
+    const free = await this.files.freeBytes();
+    if (free < 64 * MiB) {
+      throw insufficientStorage(
+        `only ${formatBytes(free)} free in the data directory`,
+        'a blank image takes no space until something is written to it, but the disk is full: free space first',
+      );
+    }
+    const img = await this.create({ name: d.name, description: d.description, osType: d.osType }, by, {
+      state: 'converting',
+      source_format: 'raw',
+      source_filename: null,
+      source_size: size,
+    });
+    const versionId = await this.createPendingVersion(img.id, {
+      comment: `blank disk of ${formatBytes(size)}`,
+      author: by,
+      parentVersionId: null,
+    });
+    try {
+      await this.files.createBlankVersion(img.id, versionId, size);
+    } catch (err) {
+      await this.repo.updateVersion(versionId, { state: 'failed', error: (err as Error).message });
+      await this.repo.update(img.id, {
+        state: 'failed',
+        error: (err as Error).message,
+        updated_at: nowIso(),
+      });
+      throw err;
+    }
+    const now = nowIso();
+    await this.repo.updateVersion(versionId, { state: 'ready', size_bytes: size, ready_at: now });
+    await this.repo.update(img.id, { state: 'ready', published_version_id: versionId, updated_at: now });
+    // no checksum job: the version is all zeros, and hashing terabytes of holes is hours of CPU
+    this.bus.publish('version.created', versionId, await this.getVersion(img.id, versionId));
+    return this.publish('image.updated', img.id);
   }
 
   async update(id: string, patch: ImageUpdate): Promise<Image> {
@@ -125,6 +171,16 @@ export class ImagesService {
       );
     }
     for (const hook of this.deleteHooks) await hook(id);
+    await this.repo.delete(id);
+    await this.files.removeImage(id);
+    this.bus.publish('image.deleted', id, null);
+  }
+
+  /**
+   * The record an upload made for itself, when the upload turned out not to be an image (an ISO
+   * became an install medium): it has no versions and no files of its own left.
+   */
+  async dropUploadRecord(id: string): Promise<void> {
     await this.repo.delete(id);
     await this.files.removeImage(id);
     this.bus.publish('image.deleted', id, null);
@@ -274,6 +330,12 @@ export class ImagesService {
         'version_in_use',
         `version ${v.number} is used by a running session or a kept writeback`,
         'stop the session or discard the writeback first',
+      );
+    if ((await this.repo.versionsPinned(imageId)).has(versionId))
+      throw conflict(
+        'version_released',
+        `version ${v.number} is released to a group (a ring)`,
+        'promote or roll back the ring first (POST /api/v1/images/{id}/release/promote or /rollback)',
       );
     if (v.state === 'converting' || v.state === 'pending')
       throw conflict(

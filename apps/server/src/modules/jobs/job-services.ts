@@ -3,6 +3,7 @@ import type { EventBus } from '../../events/event-bus.js';
 import { RETENTION_JOB } from '../images/image-retention.job.js';
 import { UPLOAD_EXPIRY_JOB } from '../uploads/upload-expiry.job.js';
 import { SCHEDULED_BACKUP_JOB } from '../backup/backup.job.js';
+import { CLEANUP_JOB } from '../alerts/alerts-cleanup.job.js';
 import type { ImagesService } from '../images/images.service.js';
 import { JobWorker, type JobWorkerOptions } from './job-worker.js';
 import { toJob, type JobsRepository } from './jobs.repository.js';
@@ -17,6 +18,8 @@ export function createJobWorker(c: Container, overrides: JobWorkerOptions = {}):
       { type: UPLOAD_EXPIRY_JOB, everyMs: 6 * 3600_000 },
       // the daily backup: checked every hour, made when due (settings backup.*)
       { type: SCHEDULED_BACKUP_JOB, everyMs: 3600_000 },
+      // cleanup of kept writebacks unused for alerts.cleanupAfterDays, when alerts.cleanupEnabled
+      { type: CLEANUP_JOB, everyMs: 3600_000 },
     ],
     ...overrides,
   });

@@ -30,23 +30,23 @@ describe('autoMachineName', () => {
 
 /** What AutoRegistration asks of the machines service and repository, in memory. */
 class FakeMachines {
-  rows: Array<{ name: string; mac: string; pending: number; bootImageId?: string }> = [];
+  rows: Array<{ name: string; mac: string; pending: number; groupId?: string }> = [];
   /** Names taken by someone else between the lookup and the insert. */
   raced = new Set<string>();
-  missingImages = new Set<string>();
+  missingGroups = new Set<string>();
 
   create = async (
-    input: { name: string; mac: string; bootImageId?: string },
+    input: { name: string; mac: string; groupId?: string },
     extra: { pending?: number } = {},
   ) => {
-    if (input.bootImageId && this.missingImages.has(input.bootImageId))
-      throw new AppError(404, 'image_not_found', 'no such image');
+    if (input.groupId && this.missingGroups.has(input.groupId))
+      throw new AppError(400, 'group_not_found', 'no such group');
     if (this.raced.has(input.name) || this.rows.some((r) => r.name === input.name))
       throw new AppError(409, 'name_taken', 'taken');
     if (this.rows.some((r) => r.mac === input.mac)) throw new AppError(409, 'mac_taken', 'taken');
     const row = { ...input, pending: extra.pending ?? 0 };
     this.rows.push(row);
-    return { name: row.name, pending: !!row.pending } as never;
+    return { name: row.name, pending: !!row.pending, groupId: row.groupId ?? null } as never;
   };
   findByMac = async (mac: string) => {
     const r = this.rows.find((x) => x.mac === mac);
@@ -74,7 +74,7 @@ describe('AutoRegistration', () => {
     expect(fake.rows).toEqual([]);
   });
 
-  it('pending: registered as pending, without the default image; auto: with it', async () => {
+  it('pending: registered as pending; auto: ready to boot; neither gets an image of its own (it inherits)', async () => {
     const fake = new FakeMachines();
     const reg = new AutoRegistration({ machines: fake, machinesRepo: fake, log });
     const img = '01HZZZZZZZZZZZZZZZZZZZZZZZ';
@@ -88,18 +88,41 @@ describe('AutoRegistration', () => {
     expect(a.row?.name).toBe('pc-2');
     expect(fake.rows).toEqual([
       { name: 'pc-1', mac: '52:54:00:00:00:01', pending: 1 },
-      { name: 'pc-2', mac: '52:54:00:00:00:02', pending: 0, bootImageId: img },
+      { name: 'pc-2', mac: '52:54:00:00:00:02', pending: 0 },
     ]);
   });
 
-  it('a default image deleted meanwhile: registered without it', async () => {
+  it('the group of a matching rule first, else machines.autoRegisterGroupId', async () => {
     const fake = new FakeMachines();
-    const img = '01HZZZZZZZZZZZZZZZZZZZZZZZ';
-    fake.missingImages.add(img);
+    const asked: string[] = [];
+    const reg = new AutoRegistration({
+      machines: fake,
+      machinesRepo: fake,
+      log,
+      groupByRules: async (mac, ip) => {
+        asked.push(`${mac} ${ip}`);
+        return mac.startsWith('52:54:00') ? 'vip' : null;
+      },
+    });
+    const s = settings({ autoRegister: 'auto', autoRegisterGroupId: 'hall' });
+    await reg.register('52:54:00:00:00:01', s, '10.0.0.5');
+    await reg.register('aa:bb:cc:00:00:02', s, '10.0.0.6');
+    await reg.register('aa:bb:cc:00:00:03', settings({ autoRegister: 'auto' }), '10.0.0.7');
+    expect(fake.rows.map((r) => r.groupId)).toEqual(['vip', 'hall', undefined]);
+    expect(asked).toEqual([
+      '52:54:00:00:00:01 10.0.0.5',
+      'aa:bb:cc:00:00:02 10.0.0.6',
+      'aa:bb:cc:00:00:03 10.0.0.7',
+    ]);
+  });
+
+  it('a group deleted meanwhile: registered in no group', async () => {
+    const fake = new FakeMachines();
+    fake.missingGroups.add('gone');
     const reg = new AutoRegistration({ machines: fake, machinesRepo: fake, log });
     const r = await reg.register(
       '52:54:00:00:00:01',
-      settings({ autoRegister: 'auto', defaultImageId: img }),
+      settings({ autoRegister: 'auto', autoRegisterGroupId: 'gone' }),
       '10.0.0.5',
     );
     expect(r.row?.name).toBe('pc-1');

@@ -23,6 +23,8 @@ export interface AutoRegistrationDeps {
   log: Logger;
   /** Caps on registrations of unknown MACs; without it every unknown PC is registered. */
   registration?: RegistrationPolicy;
+  /** The group whose auto-registration rule (MAC prefix, address range) matches the PC, if any. */
+  groupByRules?: (mac: string, ip: string) => Promise<string | null>;
 }
 
 /** Registration attempts with the next free name before giving up (names taken concurrently). */
@@ -55,8 +57,9 @@ function namePatternParts(pattern: string): [string, string] {
 
 /**
  * Registration of unknown PCs by their first boot (machines.autoRegister): `pending` (waits for an
- * administrator) or `auto` (with machines.defaultImageId), named after machines.namePattern, within
- * the caps of the registration policy.
+ * administrator) or `auto` (boots what its group or the defaults say), named after
+ * machines.namePattern, within the caps of the registration policy. The PC joins the group whose rule
+ * matches it (MAC prefix, address range), else machines.autoRegisterGroupId.
  */
 export class AutoRegistration {
   constructor(private readonly d: AutoRegistrationDeps) {}
@@ -65,9 +68,9 @@ export class AutoRegistration {
   async register(mac: string, s: Settings, ip: string): Promise<AutoRegistrationResult> {
     const policy = s.machines.autoRegister;
     if (policy === 'off') return { refused: 'off' };
-    if (!this.d.registration) return this.registerNow(mac, s, policy);
+    if (!this.d.registration) return this.registerNow(mac, s, policy, ip);
     const r = await this.d.registration.register(policy, s.machines, { mac, ip }, () =>
-      this.registerNow(mac, s, policy),
+      this.registerNow(mac, s, policy, ip),
     );
     if (r.ok) return r.value;
     return { refused: r.reason === 'pending_full' ? 'pending_full' : 'capped' };
@@ -77,20 +80,25 @@ export class AutoRegistration {
     mac: string,
     s: Settings,
     policy: 'pending' | 'auto',
+    ip: string,
   ): Promise<{ row: MachineRowWithSession }> {
-    const image = policy === 'auto' ? s.machines.defaultImageId : null;
+    // the machine sets no image of its own: its group's, else machines.defaultImageId, applies
     const extra = policy === 'pending' ? { pending: 1 } : {};
+    const groupId = (await this.d.groupByRules?.(mac, ip)) ?? s.machines.autoRegisterGroupId;
     for (let attempt = 0; attempt < NAME_ATTEMPTS; attempt++) {
       const name = await this.nextName(s.machines.namePattern, mac, attempt);
       try {
-        const create = { name, mac, ...(image ? { bootImageId: image } : {}) };
+        const create = { name, mac, ...(groupId ? { groupId } : {}) };
         const m = await this.d.machines.create(create, extra).catch(async (err: unknown) => {
-          // the default image was deleted meanwhile: register without it
-          if (err instanceof AppError && err.code === 'image_not_found')
+          // the group was deleted meanwhile: register in no group
+          if (err instanceof AppError && err.code === 'group_not_found')
             return this.d.machines.create({ name, mac }, extra);
           throw err;
         });
-        this.d.log.info({ mac, name: m.name, pending: m.pending }, 'machine registered by its first boot');
+        this.d.log.info(
+          { mac, name: m.name, pending: m.pending, groupId: m.groupId },
+          'machine registered by its first boot',
+        );
         const row = await this.d.machinesRepo.findByMac(mac);
         if (row) return { row };
       } catch (err) {

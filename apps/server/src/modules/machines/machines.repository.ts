@@ -9,6 +9,7 @@ import {
 import {
   parseSort,
   type BootMode,
+  type EffectiveSettings,
   type Machine,
   type MachineListQuery,
   type MACHINE_SORT_FIELDS,
@@ -30,7 +31,10 @@ export function machineStatus(r: MachineRowWithSession): MachineStatus {
   return 'offline';
 }
 
-export const toMachine = (r: MachineRowWithSession): Machine => ({
+const flag = (v: number | null): boolean | null => (v === null ? null : v === 1);
+
+/** The API shape of a machine; `effective` comes from the EffectiveResolver (groups module). */
+export const toMachine = (r: MachineRowWithSession, effective: EffectiveSettings): Machine => ({
   id: r.id,
   name: r.name,
   mac: r.mac,
@@ -38,16 +42,21 @@ export const toMachine = (r: MachineRowWithSession): Machine => ({
   description: r.description,
   enabled: r.enabled === 1,
   pending: r.pending === 1,
+  groupId: r.group_id,
   bootImageId: r.boot_image_id,
-  extraImageIds: parseJson<string[]>(r.extra_image_ids, []),
-  keepWriteback: r.keep_writeback === 1,
-  bootMode: r.boot_mode as BootMode,
+  extraImageIds: r.extra_image_ids === null ? null : parseJson<string[]>(r.extra_image_ids, []),
+  keepWriteback: flag(r.keep_writeback),
+  bootMode: r.boot_mode as BootMode | null,
+  bootMenu: flag(r.boot_menu),
+  effective,
+  installMediaId: r.install_media_id ?? null,
   tags: parseJson<string[]>(r.tags, []),
   initiatorIqn: r.initiator_iqn,
   status: machineStatus(r),
   sessionId: r.session_id,
   lastSeenAt: r.last_seen_at,
   lastIp: r.last_ip,
+  traffic: null,
   createdAt: r.created_at,
   updatedAt: r.updated_at,
 });
@@ -59,9 +68,15 @@ const SORT: Record<(typeof MACHINE_SORT_FIELDS)[number], string> = {
   createdAt: 'm.created_at',
   updatedAt: 'm.updated_at',
   lastSeenAt: 'm.last_seen_at',
-  bootMode: 'm.boot_mode',
+  bootMode: 'effective_boot_mode',
   status: 'ls.state',
 };
+
+/** The group's value of a column for machine `m` (null: no group, or not set there). */
+const groupCol = (col: 'boot_mode' | 'boot_image_id') =>
+  sql`(select g.${sql.ref(col)} from groups g where g.id = m.group_id)`;
+/** The effective boot mode (machine -> group -> `normal`), for filtering and sorting. */
+const effectiveBootMode = sql<string>`coalesce(m.boot_mode, ${groupCol('boot_mode')}, 'normal')`;
 
 export class MachinesRepository {
   constructor(private readonly db: Kysely<DB>) {}
@@ -81,6 +96,24 @@ export class MachinesRepository {
 
   private withSession<QB extends ReturnType<MachinesRepository['base']>>(qb: QB) {
     return qb.selectAll('m').select(['ls.id as session_id', 'ls.state as session_state']);
+  }
+
+  /** Machines of these groups, with what inheritance needs (release state of an image). */
+  inheritableOfGroups(groupIds: string[]) {
+    if (!groupIds.length) return Promise.resolve([]);
+    return this.db
+      .selectFrom('machines')
+      .select([
+        'id',
+        'group_id',
+        'boot_image_id',
+        'extra_image_ids',
+        'boot_mode',
+        'boot_menu',
+        'keep_writeback',
+      ])
+      .where('group_id', 'in', groupIds)
+      .execute();
   }
 
   async findById(id: string): Promise<MachineRowWithSession | undefined> {
@@ -122,13 +155,27 @@ export class MachinesRepository {
     }
     if (q.bootMode) {
       const v = q.bootMode;
-      conds.push((eb) => eb('m.boot_mode', '=', v));
+      conds.push((eb) => eb(effectiveBootMode, '=', v));
     }
     if (q.imageId) {
+      // own boot image or extra disk, or the group's when the machine sets none
       const id = q.imageId;
+      const like = `%${JSON.stringify(id)}%`;
       conds.push((eb) =>
-        eb.or([eb('m.boot_image_id', '=', id), eb('m.extra_image_ids', 'like', `%${JSON.stringify(id)}%`)]),
+        eb.or([
+          eb('m.boot_image_id', '=', id),
+          eb('m.extra_image_ids', 'like', like),
+          eb.and([eb('m.boot_image_id', 'is', null), eb(groupCol('boot_image_id'), '=', id)]),
+          eb.and([
+            eb('m.extra_image_ids', 'is', null),
+            eb(sql`(select g.extra_image_ids from groups g where g.id = m.group_id)`, 'like', like),
+          ]),
+        ]),
       );
+    }
+    if (q.groupId) {
+      const g = q.groupId;
+      conds.push((eb) => (g === 'none' ? eb('m.group_id', 'is', null) : eb('m.group_id', '=', g)));
     }
     if (q.tag) {
       const tag = JSON.stringify(q.tag);
@@ -163,6 +210,7 @@ export class MachinesRepository {
     const total = await countQuery.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
     const { field, desc } = parseSort(q.sort, 'name');
     const items = await this.withSession(query)
+      .select(effectiveBootMode.as('effective_boot_mode'))
       .orderBy(sql.ref(SORT[field]), desc ? 'desc' : 'asc')
       .orderBy('m.id')
       .limit(q.limit)

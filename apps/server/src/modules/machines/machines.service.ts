@@ -16,9 +16,20 @@ import { newId } from '../../lib/ids.js';
 import { initiatorIqn } from '../../lib/iqn.js';
 import type { SettingsService } from '../settings/settings.service.js';
 import type { ImagesRepository } from '../images/images.repository.js';
-import { toMachine, type MachineRow, type MachinesRepository } from './machines.repository.js';
+import type { LiveTraffic } from '../traffic/live-traffic.js';
+import type { EffectiveResolver } from '../groups/effective-resolver.js';
+import type { GroupsRepository } from '../groups/groups.repository.js';
+import {
+  toMachine,
+  type MachineRow,
+  type MachineRowWithSession,
+  type MachinesRepository,
+} from './machines.repository.js';
 
 type CreateData = MachineCreateData;
+
+const boolCol = (v: boolean | null | undefined): number | null =>
+  v === null || v === undefined ? null : v ? 1 : 0;
 
 function duplicateError(err: unknown, name: string, mac: string): AppError {
   const col = uniqueViolationColumn(err);
@@ -37,27 +48,83 @@ export class MachinesService {
     private readonly images: ImagesRepository,
     private readonly settings: SettingsService,
     private readonly bus: EventBus,
+    private readonly groups: Pick<GroupsRepository, 'existingIds' | 'all'>,
+    private readonly resolver: EffectiveResolver,
+    private readonly traffic: LiveTraffic | null = null,
+    private readonly media?: { exists(id: string): Promise<boolean> },
   ) {}
+
+  /**
+   * Install mode: the medium exists, and the machine's own boot mode is (or becomes) maintenance.
+   * Its own, not an inherited one: install mode is one machine's job, and a group that leaves
+   * maintenance must not leave a machine booting an installer.
+   */
+  private async checkInstallMedia(
+    mediaId: string | null | undefined,
+    bootMode: string | null,
+  ): Promise<void> {
+    if (!mediaId) return;
+    if (bootMode !== 'maintenance') {
+      throw badRequest(
+        'install_needs_maintenance',
+        'install mode works in maintenance mode: the installer writes to the maintenance writeback',
+        "set the machine's own bootMode to maintenance together with installMediaId",
+        [{ path: 'body.installMediaId', message: 'needs bootMode maintenance' }],
+      );
+    }
+    if (!(await this.media?.exists(mediaId))) {
+      throw badRequest(
+        'media_not_found',
+        `install medium ${JSON.stringify(mediaId)} does not exist`,
+        'pick one from GET /api/v1/media',
+        [{ path: 'body.installMediaId', message: 'unknown medium' }],
+      );
+    }
+  }
+
+  /** API shapes of machine rows, with their effective settings (one resolution for the whole page). */
+  async toApi(rows: MachineRowWithSession[]): Promise<Machine[]> {
+    const eff = await this.resolver.forMachines(rows);
+    return rows.map((r, i) => {
+      const m = toMachine(r, eff[i]!.settings);
+      return this.traffic ? { ...m, traffic: this.traffic.ofSession(m.sessionId) } : m;
+    });
+  }
+
+  private async one(row: MachineRowWithSession): Promise<Machine> {
+    return (await this.toApi([row]))[0]!;
+  }
 
   async list(q: MachineListQuery): Promise<Page<Machine>> {
     const page = await this.repo.list(q);
-    return { items: page.items.map(toMachine), total: page.total };
+    return { items: await this.toApi(page.items), total: page.total };
   }
 
   async get(id: string): Promise<Machine> {
     const row = await this.repo.findById(id);
     if (!row) throw notFound('machine', id);
-    return toMachine(row);
+    return this.one(row);
   }
 
   async findByMac(mac: string): Promise<Machine | null> {
     const row = await this.repo.findByMac(mac);
-    return row ? toMachine(row) : null;
+    return row ? this.one(row) : null;
+  }
+
+  private async checkGroup(groupId: string | null | undefined): Promise<void> {
+    if (!groupId) return;
+    if (!(await this.groups.existingIds([groupId])).length)
+      throw badRequest(
+        'group_not_found',
+        `group ${JSON.stringify(groupId)} does not exist`,
+        'pick a group from GET /api/v1/groups',
+        [{ path: 'body.groupId', message: 'unknown group' }],
+      );
   }
 
   private async checkImages(
     bootImageId: string | null | undefined,
-    extra: string[] | undefined,
+    extra: string[] | null | undefined,
   ): Promise<void> {
     const ids = [...(bootImageId ? [bootImageId] : []), ...(extra ?? [])];
     if (!ids.length) return;
@@ -94,10 +161,14 @@ export class MachinesService {
       description: d.description ?? '',
       enabled: d.enabled === false ? 0 : 1,
       pending: 0,
+      group_id: d.groupId ?? null,
+      // left out = inherited (group, then the global default)
       boot_image_id: d.bootImageId ?? null,
-      extra_image_ids: JSON.stringify([...new Set(d.extraImageIds ?? [])]),
-      keep_writeback: d.keepWriteback ? 1 : 0,
-      boot_mode: d.bootMode ?? 'normal',
+      extra_image_ids: d.extraImageIds ? JSON.stringify([...new Set(d.extraImageIds)]) : null,
+      keep_writeback: boolCol(d.keepWriteback),
+      boot_mode: d.bootMode ?? null,
+      boot_menu: boolCol(d.bootMenu),
+      install_media_id: d.installMediaId ?? null,
       tags: JSON.stringify([...new Set(d.tags ?? [])]),
       initiator_iqn: initiatorIqn(iscsi, d.name),
       last_seen_at: null,
@@ -111,6 +182,8 @@ export class MachinesService {
   async create(input: MachineCreate, extra: Partial<MachineRow> = {}): Promise<Machine> {
     const d = MachineCreateSchema.parse(input);
     await this.checkImages(d.bootImageId, d.extraImageIds);
+    await this.checkGroup(d.groupId);
+    await this.checkInstallMedia(d.installMediaId, d.bootMode ?? null);
     const row = await this.newRow(d, extra);
     try {
       await this.repo.insert(row);
@@ -118,7 +191,7 @@ export class MachinesService {
       if (isUniqueViolation(err)) throw duplicateError(err, d.name, d.mac);
       throw err;
     }
-    const m = toMachine({ ...row, session_id: null, session_state: null });
+    const m = await this.one({ ...row, session_id: null, session_state: null });
     this.bus.publish('machine.created', m.id, m);
     return m;
   }
@@ -127,7 +200,13 @@ export class MachinesService {
     const row = await this.repo.findById(id);
     if (!row) throw notFound('machine', id);
     await this.checkImages(p.bootImageId === undefined ? undefined : p.bootImageId, p.extraImageIds);
-    if (p.bootImageId && !p.extraImageIds && JSON.parse(row.extra_image_ids).includes(p.bootImageId)) {
+    await this.checkGroup(p.groupId);
+    if (
+      p.bootImageId &&
+      p.extraImageIds === undefined &&
+      row.extra_image_ids !== null &&
+      (JSON.parse(row.extra_image_ids) as string[]).includes(p.bootImageId)
+    ) {
       throw badRequest('validation_failed', 'the boot image cannot also be an extra disk');
     }
     const changes: Partial<MachineRow> = { updated_at: nowIso() };
@@ -140,11 +219,21 @@ export class MachinesService {
     if (p.description !== undefined) changes.description = p.description;
     if (p.enabled !== undefined) changes.enabled = p.enabled ? 1 : 0;
     if (p.pending === false) changes.pending = 0;
+    if (p.groupId !== undefined) changes.group_id = p.groupId;
     if (p.bootImageId !== undefined) changes.boot_image_id = p.bootImageId;
     if (p.extraImageIds !== undefined)
-      changes.extra_image_ids = JSON.stringify([...new Set(p.extraImageIds)]);
-    if (p.keepWriteback !== undefined) changes.keep_writeback = p.keepWriteback ? 1 : 0;
+      changes.extra_image_ids =
+        p.extraImageIds === null ? null : JSON.stringify([...new Set(p.extraImageIds)]);
+    if (p.keepWriteback !== undefined) changes.keep_writeback = boolCol(p.keepWriteback);
     if (p.bootMode !== undefined) changes.boot_mode = p.bootMode;
+    if (p.bootMenu !== undefined) changes.boot_menu = boolCol(p.bootMenu);
+    const mode = p.bootMode !== undefined ? p.bootMode : row.boot_mode;
+    if (p.installMediaId !== undefined) {
+      await this.checkInstallMedia(p.installMediaId, mode);
+      changes.install_media_id = p.installMediaId;
+    }
+    // leaving maintenance mode ends install mode
+    if (mode !== 'maintenance' && row.install_media_id) changes.install_media_id = null;
     if (p.tags !== undefined) changes.tags = JSON.stringify([...new Set(p.tags)]);
     try {
       await this.repo.update(id, changes);
@@ -152,7 +241,7 @@ export class MachinesService {
       if (isUniqueViolation(err)) throw duplicateError(err, p.name ?? row.name, p.mac ?? row.mac);
       throw err;
     }
-    const m = toMachine({ ...row, ...changes });
+    const m = await this.one({ ...row, ...changes });
     this.bus.publish('machine.updated', id, m);
     return m;
   }
@@ -209,16 +298,33 @@ export class MachinesService {
         affected = await this.repo.updateMany(ids, { boot_image_id: req.bootImageId, updated_at: now });
         break;
       case 'setBootMode':
-        if (!req.bootMode)
-          throw badRequest('validation_failed', 'setBootMode needs bootMode', undefined, [
+        if (req.bootMode === undefined)
+          throw badRequest('validation_failed', 'setBootMode needs bootMode (null to inherit)', undefined, [
             { path: 'body.bootMode', message: 'required for setBootMode' },
           ]);
-        affected = await this.repo.updateMany(ids, { boot_mode: req.bootMode, updated_at: now });
+        affected = await this.repo.updateMany(ids, {
+          boot_mode: req.bootMode,
+          // leaving maintenance mode ends install mode
+          ...(req.bootMode !== 'maintenance' ? { install_media_id: null } : {}),
+          updated_at: now,
+        });
+        break;
+      case 'moveToGroup':
+        if (req.groupId === undefined)
+          throw badRequest(
+            'validation_failed',
+            'moveToGroup needs groupId (null: out of any group)',
+            undefined,
+            [{ path: 'body.groupId', message: 'required for moveToGroup' }],
+          );
+        await this.checkGroup(req.groupId);
+        affected = await this.repo.updateMany(ids, { group_id: req.groupId, updated_at: now });
         break;
       case 'delete':
         return { affected: await this.deleteMany(ids) };
     }
-    for (const r of await this.repo.findByIds(ids)) this.bus.publish('machine.updated', r.id, toMachine(r));
+    for (const m of await this.toApi(await this.repo.findByIds(ids)))
+      this.bus.publish('machine.updated', m.id, m);
     return { affected };
   }
 
@@ -233,7 +339,7 @@ export class MachinesService {
       throw badRequest(
         'invalid_csv',
         'the first line must be a header with at least the columns name and mac',
-        'e.g. name,mac,ip,description,bootMode,tags,image',
+        'e.g. name,mac,ip,description,bootMode,tags,image,group',
       );
     }
     const known = new Set([
@@ -246,6 +352,7 @@ export class MachinesService {
       'image',
       'enabled',
       'keepwriteback',
+      'group',
     ]);
     const unknown = header.filter((h) => !known.has(h));
     if (unknown.length)
@@ -255,6 +362,7 @@ export class MachinesService {
         `columns: ${[...known].join(', ')}`,
       );
     const imageNames = new Map((await this.images.allNames()).map((i) => [i.name.toLowerCase(), i.id]));
+    const groupNames = new Map((await this.groups.all()).map((g) => [g.name.toLowerCase(), g.id]));
     const errors: { line: number; message: string }[] = [];
     const rows: CreateData[] = [];
     const seenNames = new Map<string, number>();
@@ -277,6 +385,14 @@ export class MachinesService {
           continue;
         }
       }
+      let groupId: string | undefined;
+      if (rec.group) {
+        groupId = groupNames.get(rec.group.toLowerCase());
+        if (!groupId) {
+          errors.push({ line: lineNo, message: `group ${JSON.stringify(rec.group)} does not exist` });
+          continue;
+        }
+      }
       const parsed = MachineCreateSchema.safeParse({
         name: rec.name,
         mac: rec.mac,
@@ -287,6 +403,7 @@ export class MachinesService {
         ...(rec.enabled ? { enabled: !/^(0|false|no)$/i.test(rec.enabled) } : {}),
         ...(rec.keepwriteback ? { keepWriteback: /^(1|true|yes)$/i.test(rec.keepwriteback) } : {}),
         ...(bootImageId ? { bootImageId } : {}),
+        ...(groupId ? { groupId } : {}),
       });
       if (!parsed.success) {
         errors.push({
@@ -347,8 +464,8 @@ export class MachinesService {
         );
       throw err;
     }
-    for (const r of newRows)
-      this.bus.publish('machine.created', r.id, toMachine({ ...r, session_id: null, session_state: null }));
+    const created = await this.toApi(newRows.map((r) => ({ ...r, session_id: null, session_state: null })));
+    for (const m of created) this.bus.publish('machine.created', m.id, m);
     return { created: newRows.length, errors: [], dryRun: false };
   }
 }

@@ -13,6 +13,10 @@ export async function startIscsiServices(c: Container): Promise<() => Promise<vo
     // the API stays up (settings can be fixed there); reconcile passes report the failure
     c.log.error({ err }, 'the iSCSI target could not be started; clients cannot boot until this is fixed');
   }
+  // the qcow2 backend's qemu-storage-daemon: adopted (it outlives GGnet like tgtd) or started
+  await c.storage
+    .startDaemons()
+    .catch((err) => c.log.error({ err }, 'qemu-storage-daemon could not be started'));
   await c.reconciler.run('start-up').catch((err) => c.log.error({ err }, 'start-up reconcile failed'));
   c.reconciler.start(c.config.reconcileIntervalSec * 1000);
   c.sessionMonitor.start(c.config.sessionMonitorIntervalSec * 1000);
@@ -26,5 +30,6 @@ export async function startIscsiServices(c: Container): Promise<() => Promise<vo
     await c.reconciler.idle();
     await c.storage.stopRefills();
     await c.iscsi.stop(false);
+    await c.qsd.stop(false);
   };
 }

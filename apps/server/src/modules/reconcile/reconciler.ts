@@ -26,6 +26,10 @@ export interface ReconcileReport {
   writebacksDiscarded: number;
   appliesRecovered: number;
   orphanFilesRemoved: number;
+  /** qcow2 backend: served disks exported again (daemon restarted) and their LUNs re-added. */
+  exportsRecreated: number;
+  /** qcow2 backend: exports and dead FUSE mounts that no served disk owns, removed. */
+  exportsRemoved: number;
   sparesMade: number;
   sparesRemoved: number;
   sessionsEnded: number;
@@ -47,7 +51,7 @@ const GRACE_MS = 60_000;
  * than the same storm at once (bench:boot-storm, reconcile passes per storm).
  */
 const TRIGGERS =
-  /^(session\.ended|target\.|writeback\.(created|discarded)|settings\.updated|iscsi\.restarted|machine\.deleted)/;
+  /^(session\.ended|target\.|writeback\.(created|discarded)|settings\.updated|iscsi\.restarted|storage\.qsd_restarted|machine\.deleted)/;
 
 /**
  * The database says which targets and writebacks should exist; this makes tgtd/LIO and the disk
@@ -168,6 +172,8 @@ export class Reconciler {
       writebacksDiscarded: 0,
       appliesRecovered: 0,
       orphanFilesRemoved: 0,
+      exportsRecreated: 0,
+      exportsRemoved: 0,
       sparesMade: 0,
       sparesRemoved: 0,
       sessionsEnded: 0,
@@ -187,6 +193,8 @@ export class Reconciler {
       await (await this.d.iscsi.driver()).ensurePortal(p.host, p.port);
     });
     await step('sessions', () => this.sessions(r));
+    // before targets: a target's repair serves its disk again silently, without re-adding its LUN
+    await step('overlays', () => this.overlays(r));
     await step('targets', () => this.targets(r));
     await step('accounts', () => this.accounts(r));
     await step('writebacks', () => this.writebacks(r));
@@ -205,9 +213,25 @@ export class Reconciler {
       r.orphanTargetsRemoved +
       r.accountsRemoved +
       r.writebacksDiscarded +
-      r.appliesRecovered;
+      r.appliesRecovered +
+      r.exportsRecreated +
+      r.exportsRemoved;
     if (changed || r.errors.length || r.sessionsEnded) this.d.log.info({ reconcile: r }, 'reconciled');
     return r;
+  }
+
+  /** qcow2 disks: exports after a qemu-storage-daemon restart, orphan exports and mounts. */
+  private async overlays(r: ReconcileReport): Promise<void> {
+    const { reexported, removed } = await this.d.storage.reconcileOverlays(10_000);
+    r.exportsRemoved += removed;
+    if (!reexported.length) return;
+    r.exportsRecreated += reexported.length;
+    const ids = new Set(reexported.map((w) => w.id));
+    const targetIds = new Set(reexported.map((w) => w.target_id).filter((t): t is string => !!t));
+    for (const id of targetIds) {
+      const row = await this.d.targets.findById(id);
+      if (row) await this.d.manager.reattachLuns(row, ids);
+    }
   }
 
   /** Sessions whose start crashed half-way, and live sessions whose target row is gone. */

@@ -7,8 +7,22 @@ import type { PrepareOutcome, SessionOrchestrator } from './session-orchestrator
 
 /** Events after which one machine's next boot is (re)prepared: the id is the machine's. */
 const MACHINE_EVENTS = new Set(['machine.created', 'machine.updated']);
-/** Events after which every machine is looked at again (versions, images, the iSCSI settings). */
-const SWEEP_EVENTS = new Set(['version.published', 'version.deleted', 'image.deleted', 'settings.updated']);
+/**
+ * Events after which every machine is looked at again: versions, images, the settings (defaults,
+ * iSCSI), a group's settings and its ring releases (what its machines inherit). A machine whose
+ * preparation still matches costs database reads only.
+ */
+const SWEEP_EVENTS = new Set([
+  'version.published',
+  'version.deleted',
+  'image.deleted',
+  'settings.updated',
+  'group.updated',
+  'group.deleted',
+  'group.released',
+  'group.promoted',
+  'group.rolled_back',
+]);
 
 /** The fields of a machine (its API shape) that its prepared boot depends on. */
 function pickKey(data: unknown): unknown[] {
@@ -23,6 +37,9 @@ function pickKey(data: unknown): unknown[] {
     m.keepWriteback,
     m.enabled,
     m.pending,
+    m.groupId,
+    m.installMediaId,
+    m.effective,
   ];
 }
 

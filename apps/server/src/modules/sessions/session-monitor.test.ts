@@ -3,11 +3,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { BootEvent } from '@ggnet/contracts';
+import type { BootEvent, TrafficSample } from '@ggnet/contracts';
 import { FakeIscsiDriver } from '../../adapters/iscsi/iscsi-target.fake.js';
+import { FakeTcpStats } from '../../adapters/tcp-stats/tcp-stats.fake.js';
 import { ConfigSchema } from '../../config/config.schema.js';
 import { createContainer, type Container } from '../../container.js';
 import { migrateToLatest, nowIso } from '../../db/database.js';
+import { connectionsBySession } from './session-monitor.js';
 
 /**
  * The session monitor on SQLite with the fake iSCSI driver: a client's login and logout become boot
@@ -17,13 +19,15 @@ describe('SessionMonitor', () => {
   let dataDir: string;
   let c: Container;
   const driver = new FakeIscsiDriver();
+  let tcp: FakeTcpStats;
   const iqn = 'iqn.2024-01.lan.ggnet:pc-01';
   const conn = { initiator: 'iqn.2024-01.lan.client:pc-01', address: '10.0.0.21', sid: '1', cid: '0' };
 
   beforeEach(async () => {
     dataDir = mkdtempSync(join(tmpdir(), 'ggnet-monitor-'));
     const config = ConfigSchema.parse({ dataDir, logLevel: 'silent', jwtSecret: 'x'.repeat(64) });
-    c = createContainer(config, { log: pino({ level: 'silent' }), iscsiDriver: driver });
+    tcp = new FakeTcpStats();
+    c = createContainer(config, { log: pino({ level: 'silent' }), iscsiDriver: driver, tcpStats: tcp });
     await migrateToLatest(c.database);
     const at = nowIso();
     await c.repos.machines.insert({
@@ -31,13 +35,16 @@ describe('SessionMonitor', () => {
       name: 'pc-01',
       mac: '52:54:00:00:00:01',
       ip: null,
+      install_media_id: null,
       description: '',
       enabled: 1,
       pending: 0,
       boot_image_id: null,
-      extra_image_ids: '[]',
-      keep_writeback: 0,
-      boot_mode: 'auto',
+      extra_image_ids: null,
+      keep_writeback: null,
+      boot_mode: null,
+      boot_menu: null,
+      group_id: null,
       tags: '[]',
       initiator_iqn: conn.initiator,
       last_seen_at: null,
@@ -121,5 +128,79 @@ describe('SessionMonitor', () => {
     const stored = await c.repos.bootEvents.ofSession('s1');
     expect(stored.map((e) => e.kind)).toEqual(['iscsi_login', 'iscsi_logout']);
     expect(stored[0]).toEqual(login[0]);
+  });
+
+  it("samples the TCP counters of the session's connections: totals across reconnects, rates, API, metrics, event", async () => {
+    const samples: TrafficSample[] = [];
+    c.bus.subscribe((e) => e.type === 'traffic.sample' && samples.push(e.data as TrafficSample));
+    const port = (await c.iscsi.portalPorts())[0]!;
+    expect(port).toBe(3260);
+    driver.targets.get(iqn)!.connections.push(conn);
+    tcp.set(conn.address, 40001, 1_000_000, 20_000, port);
+    // another client's connection and a connection on another port are not this session's
+    tcp.set('10.0.0.99', 40002, 7_000_000, 0, port);
+    tcp.set(conn.address, 40003, 9_000_000, 0, 8080);
+    await c.sessionMonitor.tick();
+    expect(tcp.calls.at(-1)).toEqual([port]);
+    expect((await c.sessions.get('s1')).traffic).toMatchObject({
+      readBytes: 1_000_000,
+      writtenBytes: 20_000,
+    });
+
+    tcp.set(conn.address, 40001, 5_000_000, 30_000, port);
+    await c.sessionMonitor.tick();
+    // the client drops its connection and logs in again from a new port
+    tcp.close(conn.address, 40001);
+    tcp.set(conn.address, 40004, 100_000, 5_000, port);
+    await c.sessionMonitor.tick();
+    const s = await c.sessions.get('s1');
+    expect(s.traffic).toMatchObject({ readBytes: 5_100_000, writtenBytes: 35_000 });
+    expect((await c.machines.get('m1')).traffic).toEqual(s.traffic);
+    expect((await c.machines.list({ limit: 10, offset: 0 })).items[0]!.traffic).toEqual(s.traffic);
+
+    expect(samples).toHaveLength(3);
+    expect(samples.at(-1)!.machines).toEqual([
+      { machineId: 'm1', machineName: 'pc-01', sessionId: 's1', traffic: s.traffic },
+    ]);
+    expect(samples.at(-1)!.total.readBytesPerSec).toBe(s.traffic!.readBytesPerSec);
+    const snap = c.traffic.snapshot();
+    expect(snap.machines[0]!.history).toHaveLength(3);
+    expect(snap.total).toHaveLength(3);
+
+    const metrics = await c.metrics.registry.metrics();
+    expect(metrics).toContain('ggnet_session_bytes_total{machine="pc-01",direction="read"} 5100000');
+    expect(metrics).toContain('ggnet_session_bytes_total{machine="pc-01",direction="write"} 35000');
+    expect(metrics).toMatch(/ggnet_traffic_bytes_per_second\{direction="read"\} \d+/);
+
+    // the session ends: it is no longer followed
+    await c.orchestrator.endSession('s1', 'stopped');
+    await c.sessionMonitor.tick();
+    expect((await c.sessions.get('s1')).traffic).toBeNull();
+    expect(samples.at(-1)!.machines).toEqual([]);
+  });
+
+  it('an address two live sessions share is counted for neither', () => {
+    const tcpConn = (address: string, port: number) => ({
+      local: { address: '10.0.0.1', port: 3260 },
+      remote: { address, port },
+      bytesAcked: 1,
+      bytesSent: 1,
+      bytesReceived: 1,
+    });
+    const out = connectionsBySession(
+      [
+        { sessionId: 'a', addresses: ['10.0.0.5', '10.0.0.5'] },
+        { sessionId: 'b', addresses: ['10.0.0.6'] },
+        { sessionId: 'c', addresses: ['10.0.0.6'] },
+        { sessionId: 'd', addresses: [] },
+      ],
+      [tcpConn('10.0.0.5', 1), tcpConn('10.0.0.5', 2), tcpConn('10.0.0.6', 3), tcpConn('10.0.0.7', 4)],
+    );
+    expect(Object.fromEntries([...out].map(([k, v]) => [k, v.map((x) => x.remote.port)]))).toEqual({
+      a: [1, 2],
+      b: [],
+      c: [],
+      d: [],
+    });
   });
 });

@@ -10,10 +10,41 @@ import { toSession, type SessionRow, type SessionsRepository } from './sessions.
 import type { SettingsService } from '../settings/settings.service.js';
 import type { TargetsRepository } from '../targets/targets.repository.js';
 import type { IscsiRuntime } from '../targets/iscsi.runtime.js';
+import type { TcpConnectionStats, TcpStats } from '../../adapters/tcp-stats/tcp-stats.adapter.js';
+import type { LiveTraffic, SessionConnections } from '../traffic/live-traffic.js';
 
 const key = (c: Connection) => `${c.initiator}@${c.address}`;
 /** last_activity_at is refreshed at most this often while a client stays logged in. */
 const ACTIVITY_WRITE_MS = 30_000;
+/** A failing `ss` is logged at most this often. */
+const TRAFFIC_WARN_MS = 300_000;
+
+const tcpKey = (c: TcpConnectionStats) =>
+  `${c.local.address}:${c.local.port}>${c.remote.address}:${c.remote.port}`;
+
+/**
+ * The TCP connections of each session: those from the addresses its initiators are logged in from
+ * (tgtd's live state). An address that two live sessions share (NAT, tests on loopback) cannot be
+ * told apart by TCP and is counted for neither.
+ */
+export function connectionsBySession(
+  sessions: ReadonlyArray<{ sessionId: string; addresses: readonly string[] }>,
+  tcp: readonly TcpConnectionStats[],
+): Map<string, TcpConnectionStats[]> {
+  // address -> the one session logged in from it (null: more than one)
+  const owner = new Map<string, string | null>();
+  for (const s of sessions)
+    for (const a of s.addresses) {
+      const had = owner.get(a);
+      owner.set(a, had === undefined || had === s.sessionId ? s.sessionId : null);
+    }
+  const out = new Map<string, TcpConnectionStats[]>(sessions.map((s) => [s.sessionId, []]));
+  for (const c of tcp) {
+    const id = owner.get(c.remote.address);
+    if (id) out.get(id)!.push(c);
+  }
+  return out;
+}
 
 /**
  * Watches the targets' live state: a session whose initiator logs in becomes `active`
@@ -21,10 +52,13 @@ const ACTIVITY_WRITE_MS = 30_000;
  * sessions.idleTimeoutSec ends as `idle`, and a connection from another address than the target's
  * allowed one is dropped. On tgt such a login is refused by the target itself (the target of a
  * fixed-IP machine is bound to its address only); this catches targets made before that, and LIO.
+ * Each pass also samples the kernel's TCP counters of the portal connections (TcpStats) into
+ * LiveTraffic: bytes read and written per session, rates, published as `traffic.sample`.
  */
 export class SessionMonitor {
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<void> | null = null;
+  private trafficWarnedAt = 0;
 
   constructor(
     private readonly sessions: SessionsRepository,
@@ -36,6 +70,7 @@ export class SessionMonitor {
     private readonly settings: SettingsService,
     private readonly bus: EventBus,
     private readonly log: Logger,
+    private readonly traffic: { stats: TcpStats; live: LiveTraffic } | null = null,
   ) {}
 
   start(intervalMs: number): void {
@@ -61,7 +96,9 @@ export class SessionMonitor {
   }
 
   private async pass(): Promise<void> {
-    const live = await this.iscsi.live(0);
+    // the TCP counters are read beside the targets' live state, so that both describe one moment
+    const [live, tcp] = await Promise.all([this.iscsi.live(0), this.tcpConnections()]);
+    const trafficOf: Array<SessionConnections & { addresses: string[] }> = [];
     const byIqn = new Map(live.map((t) => [t.iqn, t]));
     const idleMs = (await this.settings.get()).sessions.idleTimeoutSec * 1000;
     const driver = await this.iscsi.driver();
@@ -103,6 +140,13 @@ export class SessionMonitor {
       const beforeKeys = new Set(before.map(key));
       const logins = now.filter((c) => !beforeKeys.has(key(c)));
       const logouts = before.filter((c) => !nowKeys.has(key(c)));
+      trafficOf.push({
+        sessionId: s.id,
+        machineId: s.machine_id,
+        machineName: machine?.name ?? null,
+        addresses: now.map((c) => c.address),
+        conns: [],
+      });
       for (const c of logins) await event('iscsi_login', { ...c });
       for (const c of logouts) await event('iscsi_logout', { ...c });
 
@@ -124,6 +168,7 @@ export class SessionMonitor {
         if (Date.now() - since > idleMs) {
           this.log.info({ session: s.id }, 'session idle: no iSCSI connection; ending it');
           await this.orchestrator.endSession(s.id, 'idle').catch((err) => this.log.warn({ err }, 'idle end'));
+          trafficOf.pop();
           continue;
         }
       }
@@ -133,5 +178,42 @@ export class SessionMonitor {
         if (out) this.bus.publish('session.updated', s.id, toSession(out));
       }
     }
+    if (tcp) this.sampleTraffic(trafficOf, tcp);
+  }
+
+  /** The portal connections' counters, or null when they cannot be read this pass (logged). */
+  private async tcpConnections(): Promise<TcpConnectionStats[] | null> {
+    if (!this.traffic) return null;
+    try {
+      return await this.traffic.stats.connections(await this.iscsi.portalPorts());
+    } catch (err) {
+      if (Date.now() - this.trafficWarnedAt > TRAFFIC_WARN_MS) {
+        this.trafficWarnedAt = Date.now();
+        this.log.warn({ err }, "cannot read the iSCSI connections' TCP counters (ss); no traffic figures");
+      }
+      return null;
+    }
+  }
+
+  private sampleTraffic(
+    sessions: Array<SessionConnections & { addresses: string[] }>,
+    tcp: TcpConnectionStats[],
+  ): void {
+    const live = this.traffic!.live;
+    const wasEmpty = live.followed === 0;
+    const bySession = connectionsBySession(sessions, tcp);
+    const sample = live.record(
+      Date.now(),
+      sessions.map(({ addresses: _, ...s }) => ({
+        ...s,
+        conns: (bySession.get(s.sessionId) ?? []).map((c) => ({
+          key: tcpKey(c),
+          read: c.bytesAcked,
+          written: c.bytesReceived,
+        })),
+      })),
+    );
+    // an idle room says so once, then stays quiet
+    if (sample.machines.length || !wasEmpty) this.bus.publish('traffic.sample', 'room', sample);
   }
 }

@@ -9,6 +9,7 @@ import { KeyedMutex } from '../../lib/keyed-mutex.js';
 import { parseJson } from '../../lib/json.js';
 import type { IscsiRuntime } from '../targets/iscsi.runtime.js';
 import type { ImagesRepository } from '../images/images.repository.js';
+import type { EffectiveResolver } from '../groups/effective-resolver.js';
 import type { MachineRow, MachinesRepository } from '../machines/machines.repository.js';
 import type { SettingsService } from '../settings/settings.service.js';
 import type { StorageService } from '../writebacks/storage.service.js';
@@ -31,6 +32,8 @@ export interface OrchestratorDeps {
   targetManager: TargetManager;
   iscsi: IscsiRuntime;
   settings: SettingsService;
+  /** What a machine boots with: its settings after inheritance (group, defaults) and ring releases. */
+  effective: Pick<EffectiveResolver, 'forMachine'>;
   bus: EventBus;
   log: Logger;
 }
@@ -121,29 +124,29 @@ export class SessionOrchestrator implements BootSessionStarter {
 
   // ---- start ----------------------------------------------------------------------
 
-  private async disksFor(m: MachineRow, s: Settings): Promise<Disk[]> {
-    const bootImageId = m.boot_image_id ?? s.machines.defaultImageId;
-    if (!bootImageId)
+  /** The disks of the machine's effective settings, each at the version it boots (ring or published). */
+  private async disksFor(m: MachineRow): Promise<{ disks: Disk[]; keepWriteback: boolean }> {
+    const eff = await this.d.effective.forMachine(m);
+    if (!eff.disks.some((d) => d.kind === 'boot'))
       throw conflict(
         'no_boot_image',
         `machine ${m.name} has no boot image and there is no default image`,
-        'assign an image to the machine (bootImageId) or set machines.defaultImageId',
+        'assign an image to the machine or its group (bootImageId) or set machines.defaultImageId',
       );
-    const ids = [bootImageId, ...parseJson<string[]>(m.extra_image_ids, []).filter((i) => i !== bootImageId)];
     const disks: Disk[] = [];
-    for (const [i, imageId] of ids.entries()) {
-      const img = await this.d.images.findRow(imageId);
-      if (!img) throw notFound('image', imageId);
-      if (!img.published_version_id)
+    for (const d of eff.disks) {
+      const img = await this.d.images.findRow(d.imageId);
+      if (!img) throw notFound('image', d.imageId);
+      if (!d.versionId)
         throw conflict(
           'image_not_published',
           `image ${img.name} has no published version`,
           'publish a ready version of the image first',
         );
-      await this.d.storage.readyVersion(imageId, img.published_version_id);
-      disks.push({ kind: i === 0 ? 'boot' : 'extra', imageId, versionId: img.published_version_id });
+      await this.d.storage.readyVersion(d.imageId, d.versionId);
+      disks.push({ kind: d.kind, imageId: d.imageId, versionId: d.versionId });
     }
-    return disks;
+    return { disks, keepWriteback: eff.settings.keepWriteback.value };
   }
 
   private async start(req: BootSessionRequest, attempt: number): Promise<BootSessionInfo> {
@@ -175,7 +178,7 @@ export class SessionOrchestrator implements BootSessionStarter {
 
   private async startCold(m: MachineRow, req: BootSessionRequest, attempt: number): Promise<BootSessionInfo> {
     const s = await this.d.settings.get();
-    const disks = await this.disksFor(m, s);
+    const { disks, keepWriteback } = await this.disksFor(m);
     const driver = await this.d.iscsi.driver();
     const portal = await this.d.iscsi.clientPortal();
 
@@ -240,7 +243,7 @@ export class SessionOrchestrator implements BootSessionStarter {
       for (const disk of disks) {
         let wb: WritebackRow | undefined;
         // keep-writeback machines and maintenance continue on their kept disk (e.g. across update reboots)
-        if (m.keep_writeback || req.mode === 'maintenance') {
+        if (keepWriteback || req.mode === 'maintenance') {
           const kept = await this.d.writebacks.findKept(m.id, disk.imageId);
           if (kept && (await this.d.storage.attach(kept.id, sessionId, null, lun))) {
             wb = kept;
@@ -337,15 +340,16 @@ export class SessionOrchestrator implements BootSessionStarter {
    * Null when the machine cannot be prepared (no image, not published, another mode).
    */
   private async plan(m: MachineRow, s: Settings): Promise<{ fingerprint: string } | null> {
-    if (m.pending || !m.enabled || m.boot_mode !== 'normal' || m.keep_writeback) return null;
-    const bootImageId = m.boot_image_id ?? s.machines.defaultImageId;
-    if (!bootImageId) return null;
-    const ids = [bootImageId, ...parseJson<string[]>(m.extra_image_ids, []).filter((i) => i !== bootImageId)];
-    const disks: Array<[string, string]> = [];
-    for (const imageId of ids) {
-      const img = await this.d.images.findRow(imageId);
-      if (!img?.published_version_id) return null;
-      disks.push([imageId, img.published_version_id]);
+    if (m.pending || !m.enabled) return null;
+    // the machine's effective settings (machine -> group -> default) and versions (ring -> published)
+    const eff = await this.d.effective.forMachine(m);
+    // install mode is maintenance with a medium: never a plain prepared sanboot
+    if (eff.settings.bootMode.value !== 'normal' || eff.settings.keepWriteback.value) return null;
+    if (!eff.disks.some((d) => d.kind === 'boot')) return null;
+    const disks: Array<[string, string, string]> = [];
+    for (const d of eff.disks) {
+      if (!d.versionId) return null;
+      disks.push([d.kind, d.imageId, d.versionId]);
     }
     return {
       fingerprint: JSON.stringify({
@@ -396,10 +400,13 @@ export class SessionOrchestrator implements BootSessionStarter {
     }
     if (existing) await this.undo(existing);
     if (!s.boot.prepareAhead) return existing ? 'undone' : 'off';
-    if (!plan)
-      return existing ? 'undone' : m.boot_image_id || s.machines.defaultImageId ? 'not_eligible' : 'no_image';
+    if (!plan) {
+      if (existing) return 'undone';
+      const eff = await this.d.effective.forMachine(m);
+      return eff.disks.some((d) => d.kind === 'boot') ? 'not_eligible' : 'no_image';
+    }
 
-    const disks = await this.disksFor(m, s);
+    const { disks } = await this.disksFor(m);
     const driver = await this.d.iscsi.driver();
     const sessionId = newId();
     // the row first: the reconciler keeps what a preparation in progress has made
@@ -560,10 +567,11 @@ export class SessionOrchestrator implements BootSessionStarter {
     );
     if (!n) return false;
     const m = await this.d.machines.findById(s.machine_id);
+    const keepWriteback = m ? (await this.d.effective.forMachine(m)).settings.keepWriteback.value : false;
     // maintenance work survives reboots and idle ends: only an explicit stop (or apply) drops it
     const keepAll =
       !!opts.keepWriteback ||
-      m?.keep_writeback === 1 ||
+      keepWriteback ||
       (s.mode === 'maintenance' && reason !== 'stopped' && reason !== 'applied');
     // `applied`: the boot disk is about to become a version, so it must not be discarded
     const keep = (w: WritebackRow) => keepAll || (reason === 'applied' && w.id === s.writeback_id);

@@ -41,6 +41,7 @@ export const toSession = (r: SessionRowWithName): Session => ({
   endedAt: r.ended_at,
   connections: parseJson<Connection[]>(r.connections, []),
   lastActivityAt: r.last_activity_at,
+  traffic: null,
 });
 
 const SORT: Record<
@@ -72,6 +73,8 @@ export class SessionsRepository {
   async list(q: SessionListQuery): Promise<Page<SessionRowWithName>> {
     let query = this.base();
     if (q.machineId) query = query.where('s.machine_id', '=', q.machineId);
+    if (q.groupId === 'none') query = query.where('m.group_id', 'is', null);
+    else if (q.groupId) query = query.where('m.group_id', '=', q.groupId);
     if (q.state) query = query.where('s.state', '=', q.state);
     if (q.live === 'true') query = query.where('s.state', '<>', 'ended');
     if (q.live === 'false') query = query.where('s.state', '=', 'ended');

@@ -14,6 +14,7 @@ import type { SessionApply } from './session-apply.js';
 import type { SessionOrchestrator } from './session-orchestrator.js';
 import type { BootEventsRepository } from '../boot-events/boot-events.repository.js';
 import { toSession, type SessionsRepository } from './sessions.repository.js';
+import type { LiveTraffic } from '../traffic/live-traffic.js';
 
 export class SessionsService {
   constructor(
@@ -21,17 +22,23 @@ export class SessionsService {
     private readonly orchestrator: SessionOrchestrator,
     private readonly events: BootEventsRepository,
     private readonly applies: SessionApply,
+    private readonly traffic: LiveTraffic | null = null,
   ) {}
+
+  /** The session with its live traffic (sampled by the session monitor while it is live). */
+  private withTraffic(s: Session): Session {
+    return this.traffic ? { ...s, traffic: this.traffic.ofSession(s.id) } : s;
+  }
 
   async list(q: SessionListQuery): Promise<Page<Session>> {
     const page = await this.repo.list(q);
-    return { items: page.items.map(toSession), total: page.total };
+    return { items: page.items.map((r) => this.withTraffic(toSession(r))), total: page.total };
   }
 
   async get(id: string): Promise<Session> {
     const row = await this.repo.findById(id);
     if (!row) throw notFound('session', id);
-    return toSession(row);
+    return this.withTraffic(toSession(row));
   }
 
   async timeline(id: string): Promise<BootEvent[]> {

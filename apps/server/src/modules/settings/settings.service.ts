@@ -1,4 +1,10 @@
-import { Settings, type SettingsPatch, type SettingsResponse } from '@ggnet/contracts';
+import {
+  SECRET_MASK,
+  SECRET_SETTINGS,
+  Settings,
+  type SettingsPatch,
+  type SettingsResponse,
+} from '@ggnet/contracts';
 import { IPV4_RE } from '@ggnet/contracts';
 import type { FieldError } from '@ggnet/contracts';
 import { AppError, badRequest, conflict } from '../../errors/app-error.js';
@@ -105,6 +111,29 @@ export function crossCheck(s: Settings): FieldError[] {
   return errors;
 }
 
+/** A copy of the settings with every set write-only key replaced by SECRET_MASK. */
+export function maskSecrets(s: Settings): Settings {
+  const out = structuredClone(s) as unknown as Record<string, Obj>;
+  for (const [g, k] of SECRET_SETTINGS) {
+    const group = out[g];
+    if (group && group[k] !== null && group[k] !== undefined) group[k] = SECRET_MASK;
+  }
+  return out as unknown as Settings;
+}
+
+/** A patch that sends back SECRET_MASK (a form that shows the masked value) leaves the secret as it is. */
+function withoutMaskedSecrets(patch: SettingsPatch): SettingsPatch {
+  let out = patch as Obj;
+  for (const [g, k] of SECRET_SETTINGS) {
+    const group = out[g];
+    if (isObj(group) && group[k] === SECRET_MASK) {
+      const { [k]: _masked, ...rest } = group;
+      out = { ...out, [g]: rest };
+    }
+  }
+  return out;
+}
+
 /**
  * Effective settings = defaults <- what admins stored <- pins from env/config file.
  * Cached for a few seconds so a separate `ggnet worker` sees changes soon without a round trip per use.
@@ -142,8 +171,9 @@ export class SettingsService {
     return value;
   }
 
+  /** What the API and the settings.updated event show: write-only keys (SECRET_SETTINGS) masked. */
   async response(): Promise<SettingsResponse> {
-    return { settings: await this.get(), locked: this.lockedKeys };
+    return { settings: maskSecrets(await this.get()), locked: this.lockedKeys };
   }
 
   private withGroups(o: Obj): Obj {
@@ -166,6 +196,7 @@ export class SettingsService {
   }
 
   async update(patch: SettingsPatch, by: string | null): Promise<SettingsResponse> {
+    patch = withoutMaskedSecrets(patch);
     const touched = dottedKeys(patch);
     const locked = touched.filter((k) => this.lockedKeys.includes(k));
     if (locked.length) {

@@ -67,6 +67,14 @@ export class IscsiRuntime {
     return parsePortal((await this.settings.get()).iscsi.portal);
   }
 
+  /**
+   * Every local TCP port on which GGnet's iSCSI portals listen (today the one of iscsi.portal): the
+   * session monitor reads the traffic of the connections on these ports.
+   */
+  async portalPorts(): Promise<number[]> {
+    return [(await this.portal()).port];
+  }
+
   /** Where clients connect: refuses (503) when no address is known rather than handing out 0.0.0.0. */
   async clientPortal(): Promise<{ host: string; port: number }> {
     const s = await this.settings.get();

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { Lun, StorageBackend } from '@ggnet/contracts';
+import type { Lun } from '@ggnet/contracts';
 import {
   TargetExistsError,
   createTargetFromSpec,
@@ -96,8 +96,11 @@ export class TargetManager {
     for (const l of luns) {
       const wb = l.writebackId ? wbs.get(l.writebackId) : undefined;
       if (!wb?.path) throw new Error(`target ${row.iqn}: LUN ${l.lun} has no writeback`);
-      const storage = await this.storage.storageFor(wb.backend as StorageBackend);
-      specLuns.push({ lun: l.lun, path: storage.blockPath(wb.path), serial: lunSerial(row.iqn, l.lun) });
+      specLuns.push({
+        lun: l.lun,
+        ...(await this.storage.lunBacking(wb)),
+        serial: lunSerial(row.iqn, l.lun),
+      });
     }
     return {
       iqn: row.iqn,
@@ -199,6 +202,35 @@ export class TargetManager {
       this.iscsi.invalidate();
       this.log.warn({ iqn: current.iqn, drift: d }, 'repaired a target that differed from the database');
       return 'repaired';
+    });
+  }
+
+  /**
+   * Re-adds the LUNs of a target backed by the given writebacks (their disk was served again after
+   * its daemon restarted: tgt still holds the dead file open). The initiator's session stays; its
+   * next command reads the new LUN.
+   */
+  async reattachLuns(row: TargetRow, writebackIds: Set<string>): Promise<number> {
+    return this.locks.run(row.iqn, async () => {
+      const driver = await this.iscsi.driver();
+      const live = (await driver.list()).find((t) => t.iqn === row.iqn);
+      if (!live) return 0;
+      const luns = parseJson<Lun[]>(row.luns, []).filter(
+        (l) => l.writebackId && writebackIds.has(l.writebackId),
+      );
+      if (!luns.length) return 0;
+      const spec = await this.specFor(row);
+      let n = 0;
+      for (const l of luns) {
+        const lun = spec.luns.find((x) => x.lun === l.lun);
+        if (!lun || !live.luns.some((x) => x.lun === l.lun)) continue;
+        await driver.removeLun(row.iqn, l.lun);
+        await driver.addLun(row.iqn, lun);
+        n++;
+      }
+      this.iscsi.invalidate();
+      if (n) this.log.warn({ iqn: row.iqn, luns: n }, 're-added LUNs whose disk was exported again');
+      return n;
     });
   }
 

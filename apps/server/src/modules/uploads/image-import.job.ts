@@ -49,6 +49,7 @@ export class ImageImportJob implements JobHandler {
         ctx.progress({ stage: 'copying', bytesDone: done, bytesTotal: total }),
       );
       const r = await this.deps.uploads.complete(imageId, got.staging, { ...got, expectedSha256 });
+      if (r.kind === 'media') return { mediaId: r.media.id, sha256: got.sha256, sizeBytes: got.size };
       return { imageId, sha256: got.sha256, sizeBytes: got.size, convertJobId: r.jobId };
     } catch (err) {
       if (ctx.signal.aborted) throw err;

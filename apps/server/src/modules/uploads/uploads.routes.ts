@@ -1,4 +1,12 @@
-import { IdParams, Image, ImageContentQuery, ImageImportRequest, ImageJobResult } from '@ggnet/contracts';
+import {
+  IdParams,
+  Image,
+  ImageContentQuery,
+  ImageImportRequest,
+  ImageJobResult,
+  Media,
+} from '@ggnet/contracts';
+import { z } from 'zod';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Logger } from 'pino';
@@ -22,12 +30,14 @@ export function createTus(store: HashingTusStore, uploads: UploadsService, log: 
     maxSize: MAX_UPLOAD_BYTES,
     store,
     log,
-    onFinish: async (u) => {
+    onFinish: async (u): Promise<Record<string, string>> => {
       const r = await uploads.complete(u.id, u.filePath, {
         size: u.size,
         sha256: u.sha256,
         expectedSha256: u.metadata.sha256 ?? null,
       });
+      // an ISO became an install medium (same id), not an image
+      if (r.kind === 'media') return { 'GGnet-Media-Id': u.id, 'GGnet-Sha256': u.sha256 };
       return { 'GGnet-Image-Id': u.id, 'GGnet-Sha256': u.sha256, 'GGnet-Job-Id': r.jobId };
     },
   });
@@ -188,10 +198,11 @@ export async function registerUploadsRoutes(
           description:
             'Create the image first (POST /api/v1/images), then `curl -T disk.vhdx -H "Authorization: Bearer $T" ' +
             '"$URL/api/v1/images/$ID/content?filename=disk.vhdx&sha256=..."`. Content-Length is required. ' +
-            'Not resumable: for big files on unreliable links use the tus endpoint /api/v1/uploads.',
+            'Not resumable: for big files on unreliable links use the tus endpoint /api/v1/uploads. ' +
+            'An ISO file (recognised by its content) becomes an install medium: the answer is then the medium.',
           params: IdParams,
           querystring: ImageContentQuery,
-          response: { 200: Image },
+          response: { 200: z.union([Image, Media]) },
         },
         config: { ...op, audit: 'image.upload' },
       },

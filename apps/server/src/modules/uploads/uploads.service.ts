@@ -7,6 +7,7 @@ import {
   type Image,
   type ImageContentQuery,
   type ImageImportRequest,
+  type Media,
 } from '@ggnet/contracts';
 import {
   AppError,
@@ -26,6 +27,8 @@ import type { JobsService } from '../jobs/jobs.service.js';
 import { CONVERT_JOB, convertKey } from '../images/image-convert.job.js';
 import type { ImagesRepository } from '../images/images.repository.js';
 import type { ImagesService } from '../images/images.service.js';
+import type { MediaService } from '../media/media.service.js';
+import { isIso9660 } from '../../adapters/storage/image-files.js';
 import { displayFilename, fileStem, resolveImportPath } from './upload-metadata.js';
 
 export const IMPORT_JOB = 'image.import';
@@ -36,12 +39,17 @@ export const MAX_UPLOAD_BYTES = 16 * 1024 ** 4;
 
 export interface UploadsDeps {
   images: ImagesService;
+  /** An upload that is an ISO becomes an install medium (not converted). */
+  media?: MediaService;
   repo: ImagesRepository;
   files: ImageFiles;
   jobs: JobsService;
   settings: SettingsService;
   importDir: string;
 }
+
+/** What a finished upload became: an image being converted, or an install medium (an ISO). */
+export type UploadOutcome = { kind: 'image'; image: Image; jobId: string } | { kind: 'media'; media: Media };
 
 /**
  * Taking images in: resumable uploads (tus), plain streaming PUT, and imports of files already on
@@ -153,13 +161,15 @@ export class UploadsService {
   /**
    * A whole file has arrived in `stagingPath` with this sha256: check it against the expected one,
    * move it into images/<id>/source (fsync + rename + fsync), mark the image uploaded and queue its
-   * conversion. On a mismatch the bytes are removed and the image is failed.
+   * conversion. On a mismatch the bytes are removed and the image is failed. An ISO 9660 file (an
+   * installer) is recognised by its content and becomes an install medium with the upload's id
+   * instead: stored as it is, never converted; the upload's image record goes.
    */
   async complete(
     imageId: string,
     stagingPath: string,
     got: { size: number; sha256: string; expectedSha256?: string | null },
-  ): Promise<{ image: Image; jobId: string }> {
+  ): Promise<UploadOutcome> {
     const { repo, files, images } = this.deps;
     const img = await repo.findRow(imageId);
     if (!img) {
@@ -187,6 +197,17 @@ export class UploadsService {
         'the file changed or was damaged on the way: upload it again',
       );
     }
+    if (this.deps.media && (await isIso9660(stagingPath))) {
+      const media = await this.deps.media.adopt(imageId, stagingPath, {
+        name: img.name,
+        filename: img.source_filename,
+        size: got.size,
+        sha256: got.sha256,
+        by: img.created_by,
+      });
+      await images.dropUploadRecord(imageId);
+      return { kind: 'media', media };
+    }
     const rel = files.sourceRelPath(imageId);
     await files.moveInto(stagingPath, rel);
     await repo.update(imageId, {
@@ -198,7 +219,7 @@ export class UploadsService {
       updated_at: nowIso(),
     });
     const jobId = await this.queueConversion(imageId, img.created_by);
-    return { image: await images.publish('image.updated', imageId), jobId };
+    return { kind: 'image', image: await images.publish('image.updated', imageId), jobId };
   }
 
   /** Version record + conversion job (one active conversion per image). */
@@ -247,7 +268,7 @@ export class UploadsService {
     imageId: string,
     body: Readable,
     opts: ImageContentQuery & { length: number | null },
-  ): Promise<Image> {
+  ): Promise<Image | Media> {
     const { repo, files } = this.deps;
     const img = await repo.findRow(imageId);
     if (!img) throw notFound('image', imageId);
@@ -310,7 +331,7 @@ export class UploadsService {
         sha256: hasher.digest(),
         expectedSha256: opts.sha256,
       });
-      return r.image;
+      return r.kind === 'image' ? r.image : r.media;
     } finally {
       this.puts.delete(imageId);
     }

@@ -11,6 +11,8 @@ import {
   type WritebackStorage,
 } from '../../adapters/storage/storage.adapter.js';
 import { ZfsWritebackStorage } from '../../adapters/storage/zfs.adapter.js';
+import { OverlayWritebackStorage } from '../../adapters/storage/overlay.adapter.js';
+import type { QemuStorageDaemon } from '../../adapters/qsd/qsd.adapter.js';
 import type { SettingsService } from '../settings/settings.service.js';
 
 /**
@@ -26,6 +28,8 @@ export class StorageBackends {
     private readonly settings: SettingsService,
     private readonly runner: ProcessRunner,
     private readonly log: Logger,
+    /** qemu-storage-daemon of the qcow2 backend. */
+    readonly qsd: QemuStorageDaemon,
   ) {}
 
   /** The backend new writebacks are made with: settings storage.backend, else detected (reflink > copy). */
@@ -51,9 +55,17 @@ export class StorageBackends {
       if (!z) this.instances.set(key, (z = new ZfsWritebackStorage(ds, this.files, this.runner)));
       return z;
     }
+    if (kind === 'qcow2') return this.overlays();
     let f = this.instances.get(kind);
     if (!f) this.instances.set(kind, (f = new FileWritebackStorage(kind, this.files, this.runner)));
     return f;
+  }
+
+  private overlayStorage: OverlayWritebackStorage | null = null;
+
+  /** The qcow2 backend's adapter (overlays, exports, the daemon). */
+  overlays(): OverlayWritebackStorage {
+    return (this.overlayStorage ??= new OverlayWritebackStorage(this.files, this.runner, this.qsd));
   }
 
   async current(): Promise<WritebackStorage> {

@@ -2,6 +2,7 @@ import {
   ApplyWriteback,
   IdParams,
   ImageVersion,
+  StorageCache,
   StorageSummary,
   Writeback,
   WritebackListQuery,
@@ -23,6 +24,19 @@ export function registerStorageRoutes(app: App, deps: { storage: StorageService 
       config: { access: 'viewer' },
     },
     async () => deps.storage.summary(),
+  );
+  app.get(
+    '/api/v1/storage/cache',
+    {
+      schema: {
+        tags,
+        summary:
+          'Read cache per version: page cache held by each master and its disks, bytes served vs read from disk (qcow2), hit rate',
+        response: { 200: StorageCache },
+      },
+      config: { access: 'viewer' },
+    },
+    async () => deps.storage.cache.get(),
   );
   app.get(
     '/api/v1/writebacks',

@@ -1,3 +1,4 @@
+import { rm } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import type {
   ApplyWriteback,
@@ -20,7 +21,11 @@ import { COPY_BACKEND_WARNING, type WritebackStorage } from '../../adapters/stor
 import type { ImagesRepository, VersionRow } from '../images/images.repository.js';
 import type { ImagesService } from '../images/images.service.js';
 import type { SettingsService } from '../settings/settings.service.js';
+import type { QemuStorageDaemon } from '../../adapters/qsd/qsd.adapter.js';
+import { OverlayWritebackStorage } from '../../adapters/storage/overlay.adapter.js';
+import { PageCache } from '../../adapters/storage/page-cache.js';
 import { SpareClones } from './spare-clones.js';
+import { VersionCacheStats } from './version-cache.js';
 import { StorageBackends } from './storage-backends.js';
 import { WritebackApply } from './writeback-apply.js';
 import { toWriteback, type WritebackRow, type WritebacksRepository } from './writebacks.repository.js';
@@ -45,8 +50,10 @@ export class StorageService {
   readonly backends: StorageBackends;
   readonly spares: SpareClones;
   readonly applies: WritebackApply;
+  readonly cache: VersionCacheStats;
   private readonly usedCache = new Map<string, { value: number | null; until: number }>();
   private readonly discards = new Set<Promise<void>>();
+  private qsdRestartsSeen = 0;
 
   constructor(
     private readonly repo: WritebacksRepository,
@@ -57,10 +64,12 @@ export class StorageService {
     runner: ProcessRunner,
     private readonly bus: EventBus,
     private readonly log: Logger,
+    qsd: QemuStorageDaemon,
   ) {
-    this.backends = new StorageBackends(files, settings, runner, log);
+    this.backends = new StorageBackends(files, settings, runner, log, qsd);
     this.spares = new SpareClones(this.backends, repo, settings, log);
     this.applies = new WritebackApply(repo, images, imagesService, files, this.backends, bus, log);
+    this.cache = new VersionCacheStats(repo, this.backends, files, new PageCache(runner));
   }
 
   backendKind(): Promise<{ kind: StorageBackend; detected: boolean }> {
@@ -178,6 +187,69 @@ export class StorageService {
     return row;
   }
 
+  /** True when the qcow2 backend is selected or a disk of it may still exist. */
+  private async overlaysInUse(): Promise<boolean> {
+    if ((await this.backends.backendKind()).kind === 'qcow2') return true;
+    return (await this.repo.live()).some((w) => w.backend === 'qcow2');
+  }
+
+  /** Start-up: adopts (or starts) the qemu-storage-daemon when the qcow2 backend is in use. */
+  async startDaemons(): Promise<void> {
+    if (await this.overlaysInUse()) await this.backends.qsd.ensureRunning();
+  }
+
+  /**
+   * Reconcile step of the qcow2 backend: every disk a target serves (state ready) is exported by the
+   * daemon; one that is not (the daemon was restarted and lost its exports) is exported again and
+   * returned, so that the reconciler re-adds its LUN (tgt holds the dead FUSE file open). Exports no
+   * served disk owns are removed, dead FUSE mounts unmounted, export files of gone disks deleted.
+   */
+  async reconcileOverlays(graceMs: number): Promise<{ reexported: WritebackRow[]; removed: number }> {
+    const out = { reexported: [] as WritebackRow[], removed: 0 };
+    if (!(await this.overlaysInUse())) return out;
+    const storage = this.backends.overlays();
+    const rows = (await this.repo.live()).filter((w) => w.backend === 'qcow2' && w.path);
+    const served = new Set(rows.filter((w) => w.state === 'ready').map((w) => w.id));
+    const exported = new Set(await storage.qsd.exports());
+    // right after a daemon restart every served disk lost its export, young ones too
+    const restarts = storage.qsd.status().restarts;
+    if (restarts !== this.qsdRestartsSeen) graceMs = 0;
+    this.qsdRestartsSeen = restarts;
+    const now = Date.now();
+    for (const w of rows) {
+      // a disk in the making is served by its own session start (under its target's lock)
+      if (w.state !== 'ready' || exported.has(w.id) || now - Date.parse(w.created_at) < graceMs) continue;
+      await storage.serve(w.path);
+      out.reexported.push(w);
+      this.log.warn(
+        { writeback: w.id },
+        'a served disk had lost its export (qemu-storage-daemon restarted); exported again',
+      );
+    }
+    for (const id of exported) {
+      if (served.has(id)) continue;
+      const row = rows.find((w) => w.id === id);
+      if (row && (row.state === 'creating' || now - Date.parse(row.created_at) < graceMs)) continue;
+      await storage.unserve(OverlayWritebackStorage.refFor(id));
+      out.removed++;
+    }
+    const live = new Set(await storage.qsd.exports());
+    const { files, mounts } = await storage.exportFiles();
+    for (const m of mounts) {
+      const id = /([0-9a-f-]{36})\.img$/.exec(m)?.[1];
+      if (id && live.has(id)) continue;
+      await storage.qsd.unmount(m);
+      out.removed++;
+    }
+    const known = new Set(rows.map((w) => w.id));
+    for (const f of files) {
+      const id = /([0-9a-f-]{36})\.img$/.exec(f)![1]!;
+      if (known.has(id) || live.has(id)) continue;
+      await rm(f, { force: true });
+    }
+    return out;
+  }
+
   /** Runs scheduled refills now and waits for all of them (tests, benchmarks). */
   async idle(): Promise<void> {
     this.spares.runScheduled();
@@ -204,6 +276,27 @@ export class StorageService {
     return n === 1;
   }
 
+  /**
+   * What a LUN of this writeback is backed by, served first where a daemon serves the disks (qcow2:
+   * the overlay exported as a FUSE file), and the LUN's backing-store flags.
+   */
+  async lunBacking(row: { path: string; backend: string }): Promise<{ path: string; bsoflags?: 'direct' }> {
+    const storage = await this.backends.storageFor(row.backend as StorageBackend);
+    try {
+      await storage.serve?.(row.path);
+    } catch (err) {
+      throw unavailable(
+        'disk_not_served',
+        `qemu-storage-daemon could not serve the disk: ${(err as Error).message}`,
+        'storage.backend qcow2 needs qemu-storage-daemon (Debian package qemu-system-common) and FUSE (/dev/fuse); see <data dir>/logs/qemu-storage-daemon.log, or set storage.backend to reflink',
+      );
+    }
+    return {
+      path: storage.blockPath(row.path),
+      ...(storage.lunBsoflags ? { bsoflags: storage.lunBsoflags } : {}),
+    };
+  }
+
   /** Keeps a writeback after its session: it stays on disk until discarded or applied. */
   async keep(id: string): Promise<void> {
     await this.repo.update(
@@ -212,6 +305,13 @@ export class StorageService {
       { onlyStates: ['ready', 'error'] },
     );
     const row = await this.repo.findById(id);
+    if (row?.state === 'kept' && row.path) {
+      // nothing serves a kept disk: its export goes (the overlay stays for the next boot)
+      const storage = await this.backends.storageFor(row.backend as StorageBackend);
+      await storage
+        .unserve?.(row.path)
+        .catch((err) => this.log.warn({ err, writeback: id }, 'could not stop serving a kept disk yet'));
+    }
     if (row) this.bus.publish('writeback.updated', id, toWriteback(row));
   }
 
@@ -265,6 +365,15 @@ export class StorageService {
     const page = await this.repo.list(q);
     const items = await Promise.all(page.items.map(async (r) => toWriteback(r, await this.usedBytes(r))));
     return { items, total: page.total };
+  }
+
+  /**
+   * Every live writeback with the bytes it owns (the alerts module's sample); `fresh` measures each
+   * again now (and refreshes the cache the storage summary reads).
+   */
+  async liveWithUsage(fresh = false): Promise<Writeback[]> {
+    const live = await this.repo.live();
+    return Promise.all(live.map(async (r) => toWriteback(r, await this.usedBytes(r, fresh))));
   }
 
   async get(id: string): Promise<Writeback> {

@@ -105,6 +105,11 @@ export class WritebackApply {
       this.applyingNow.delete(id);
     }
     if (opts.mode === 'move') {
+      // a backend that copied the data out (qcow2: overlay + master converted) drops the disk now
+      if (storage.exportCopies)
+        await storage
+          .remove(row.path)
+          .catch((err) => this.log.warn({ err, writeback: id }, 'applied; the reconciler removes the disk'));
       await this.repo.update(id, {
         state: 'discarded',
         discarded_at: nowIso(),
@@ -128,7 +133,7 @@ export class WritebackApply {
     const storage = await this.backends.storageFor(row.backend as StorageBackend);
     const leftovers = await this.files.applyLeftovers(row.image_id, row.id);
     let present = row.path ? await storage.exists(row.path) : false;
-    if (!present && row.path && storage.kind !== 'zfs' && leftovers.length > 0) {
+    if (!present && row.path && storage.kind !== 'zfs' && !storage.exportCopies && leftovers.length > 0) {
       // the newest leftover is the moved file (file backends move by rename, never copy)
       await this.files.renameBack(leftovers.pop()!, storage.blockPath(row.path));
       present = true;

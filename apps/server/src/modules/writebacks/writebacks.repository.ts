@@ -160,6 +160,40 @@ export class WritebacksRepository {
       .map((r) => ({ ...r, size_bytes: Number(r.size_bytes ?? 0) }));
   }
 
+  /** Ready versions that are published or have live disks: the versions whose read cache is shown. */
+  async cacheVersions(): Promise<
+    Array<{
+      id: string;
+      image_id: string;
+      number: number;
+      path: string;
+      size_bytes: number;
+      image_name: string;
+    }>
+  > {
+    const rows = await this.db
+      .selectFrom('image_versions as v')
+      .innerJoin('images as i', 'i.id', 'v.image_id')
+      .select(['v.id', 'v.image_id', 'v.number', 'v.path', 'v.size_bytes', 'i.name as image_name'])
+      .where('v.state', '=', 'ready')
+      .where((eb) =>
+        eb.or([
+          eb('v.id', '=', eb.ref('i.published_version_id')),
+          eb(
+            'v.id',
+            'in',
+            eb.selectFrom('writebacks').select('version_id').where('state', '<>', 'discarded'),
+          ),
+        ]),
+      )
+      .orderBy('i.name')
+      .orderBy('v.number')
+      .execute();
+    return rows
+      .filter((r): r is typeof r & { path: string } => !!r.path)
+      .map((r) => ({ ...r, number: Number(r.number), size_bytes: Number(r.size_bytes ?? 0) }));
+  }
+
   versionPaths(): Promise<Array<{ image_id: string; id: string; path: string | null }>> {
     return this.db.selectFrom('image_versions').select(['image_id', 'id', 'path']).execute();
   }

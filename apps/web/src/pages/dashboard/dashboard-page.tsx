@@ -1,4 +1,4 @@
-import { Anchor, SimpleGrid, Stack } from '@mantine/core';
+import { Anchor, Box, SimpleGrid, Stack } from '@mantine/core';
 import type { Machine } from '@ggnet/contracts';
 import { useSessions } from '../../api/queries';
 import { EmptyState, PageHeader } from '../../components/ui';
@@ -10,7 +10,9 @@ import { LiveSessionsCard } from './live-sessions-card';
 import { MachineCountCard } from './machine-count-card';
 import { MaintenanceRequestsCard } from './maintenance-requests';
 import { RecentEvents } from './recent-events';
+import { ReadCacheCard } from './read-cache-card';
 import { StorageCard } from './storage-card';
+import { TrafficCard } from './traffic-card';
 
 const STATUS_CARDS: Array<{ status: Machine['status']; label: string; color: string }> = [
   { status: 'online', label: 'Online', color: 'teal' },
@@ -36,9 +38,13 @@ export function DashboardPage() {
         <BootTimesCard />
         <Stack>
           <StorageCard />
+          <ReadCacheCard />
           <JobsCard />
         </Stack>
       </SimpleGrid>
+      <Box mb="md">
+        <TrafficCard />
+      </Box>
       <BootStatsCard />
       <SimpleGrid cols={{ base: 1, md: bootEvents.data ? 2 : 1 }}>
         <BootActivity q={bootEvents} />

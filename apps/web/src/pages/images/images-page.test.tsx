@@ -177,3 +177,52 @@ describe('images page parts', () => {
     expect(onClose).not.toHaveBeenCalled();
   });
 });
+
+describe('blank images and install media', () => {
+  it('lists install media with what uses them, and creates a blank image of a size in GiB', async () => {
+    const f = fakeFetch([
+      [
+        'GET /api/v1/media',
+        200,
+        page([
+          {
+            id: 'md1',
+            name: 'debian-13-netinst',
+            filename: 'debian-13.2.0-amd64-netinst.iso',
+            sizeBytes: 754 * 1024 ** 2,
+            sha256: 'ab'.repeat(32),
+            machineCount: 2,
+            createdBy: 'admin',
+            createdAt: '2026-11-25T10:00:00.000Z',
+          },
+        ]),
+      ],
+      ['POST /api/v1/images', 201, anImage({ id: 'i9', name: 'win11-blank' })],
+      ['GET /api/v1/images', 200, page([])],
+      ['GET /api/v1/jobs', 200, page([])],
+    ]);
+    vi.stubGlobal('fetch', f.fn);
+    renderInRouter(<ImagesPage />, { url: '/images' });
+    const card = await screen.findByTestId('media-card');
+    expect(await within(card).findByText('debian-13-netinst')).toBeInTheDocument();
+    expect(within(card).getByText('754 MiB')).toBeInTheDocument();
+    expect(within(card).getByText('2 machine(s)')).toBeInTheDocument();
+    // a medium in use cannot be deleted from here
+    expect(within(card).getByRole('button', { name: 'Delete debian-13-netinst' })).toBeDisabled();
+
+    const user = userEvent.setup();
+    await user.click(screen.getByRole('button', { name: 'New blank image' }));
+    const form = await screen.findByTestId('blank-image-form');
+    await user.type(within(form).getByLabelText(/Name/), 'win11-blank');
+    const size = within(form).getByLabelText(/Size/);
+    await user.clear(size);
+    await user.type(size, '80');
+    await user.click(within(form).getByRole('button', { name: 'Create' }));
+    await waitFor(() => expect(f.calls.some((c) => c.method === 'POST')).toBe(true));
+    expect(f.calls.find((c) => c.method === 'POST')!.body).toEqual({
+      name: 'win11-blank',
+      osType: 'windows',
+      sizeBytes: 80 * 1024 ** 3,
+    });
+  });
+});

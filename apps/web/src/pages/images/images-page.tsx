@@ -1,11 +1,13 @@
 import { useMemo, useState, useSyncExternalStore } from 'react';
-import { Card, Stack } from '@mantine/core';
+import { Button, Card, Stack } from '@mantine/core';
 import { useImages, useJobs } from '../../api/queries';
 import { useCan } from '../../api/use-auth';
 import { QueryTable } from '../../components/query-state';
 import { PageHeader } from '../../components/ui';
 import { ImageDrawer } from './image-drawer';
+import { BlankImageModal } from './blank-image-modal';
 import { ImagesTable } from './images-table';
+import { MediaCard } from './media-card';
 import { InterruptedUploads } from './interrupted-uploads';
 import { jobForImage } from './job-for-image';
 import { UploadDropzone } from './upload-dropzone';
@@ -20,6 +22,7 @@ export function ImagesPage() {
   const active = useSyncExternalStore(uploads.subscribe, uploads.get);
   const [openId, setOpenId] = useState<string | null>(null);
   const [refreshKey, setRefreshKey] = useState(0);
+  const [blankOpen, setBlankOpen] = useState(false);
   const jobs = useMemo(
     () => [...(running.data?.items ?? []), ...(queued.data?.items ?? [])],
     [running.data, queued.data],
@@ -28,7 +31,17 @@ export function ImagesPage() {
 
   return (
     <>
-      <PageHeader title="Images" description="Master disks that machines boot, with their versions." />
+      <PageHeader
+        title="Images"
+        description="Master disks that machines boot, with their versions."
+        actions={
+          canWrite && (
+            <Button variant="default" onClick={() => setBlankOpen(true)}>
+              New blank image
+            </Button>
+          )
+        }
+      />
       {canWrite && (
         <Stack mb="md" gap="sm">
           <UploadDropzone
@@ -59,7 +72,9 @@ export function ImagesPage() {
           {(data) => <ImagesTable images={data.items} jobs={jobs} onOpen={(img) => setOpenId(img.id)} />}
         </QueryTable>
       </Card>
+      <MediaCard canWrite={canWrite} />
       <ImageDrawer image={open} onClose={() => setOpenId(null)} canWrite={canWrite} />
+      <BlankImageModal opened={blankOpen} onClose={() => setBlankOpen(false)} />
     </>
   );
 }

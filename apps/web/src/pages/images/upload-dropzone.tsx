@@ -5,7 +5,7 @@ import { IconCloudUpload } from '@tabler/icons-react';
 import { notifyError } from '../../lib/notify';
 
 /** File endings of the disk images GGnet converts. */
-export const ACCEPT = ['.vhdx', '.vhd', '.vmdk', '.qcow2', '.vdi', '.raw', '.img'];
+export const ACCEPT = ['.vhdx', '.vhd', '.vmdk', '.qcow2', '.vdi', '.raw', '.img', '.iso'];
 
 /** Where an operator drops (or picks) disk images to upload; other files are refused with a toast. */
 export function UploadDropzone({ onFiles }: { onFiles: (files: File[]) => void }) {
@@ -15,7 +15,7 @@ export function UploadDropzone({ onFiles }: { onFiles: (files: File[]) => void }
       onReject={(rejected) =>
         notifyError(
           new Error(
-            `${rejected.map((r) => r.file.name).join(', ')}: not a disk image GGnet converts (${ACCEPT.join(' ')})`,
+            `${rejected.map((r) => r.file.name).join(', ')}: not a disk image or an ISO GGnet takes (${ACCEPT.join(' ')})`,
           ),
           'File not accepted',
         )
@@ -30,7 +30,8 @@ export function UploadDropzone({ onFiles }: { onFiles: (files: File[]) => void }
         <div>
           <Text fw={500}>Drop a disk image here, or click to choose one</Text>
           <Text size="sm" c="dimmed">
-            VHDX, VHD, VMDK, QCOW2, VDI or RAW. Uploads resume after a lost connection or a page reload.
+            VHDX, VHD, VMDK, QCOW2, VDI or RAW; an installer ISO becomes an install medium. Uploads resume
+            after a lost connection or a page reload.
           </Text>
         </div>
       </Group>

@@ -27,7 +27,7 @@ export function imageIdFromUploadUrl(url: string | null): string | null {
 
 /** Image name from a file name: "Win11 LAN (v2).vhdx" -> "Win11 LAN (v2)", invalid characters replaced. */
 export function imageNameFromFile(filename: string): string {
-  const base = filename.replace(/\.(vhdx|vhd|vmdk|qcow2|vdi|raw|img)$/i, '');
+  const base = filename.replace(/\.(vhdx|vhd|vmdk|qcow2|vdi|raw|img|iso)$/i, '');
   const cleaned = base.replace(/[^\p{L}\p{N} ._()+-]/gu, '-').replace(/^[^\p{L}\p{N}]+/u, '');
   return (cleaned || 'image').slice(0, 100);
 }

@@ -10,8 +10,10 @@ export type BulkAction = MachineBulk['action'];
 export function BulkBar(props: {
   count: number;
   onRun: (action: 'enable' | 'disable' | 'approve') => void;
-  onAsk: (action: 'assignImage' | 'setBootMode' | 'delete') => void;
+  onAsk: (action: 'assignImage' | 'setBootMode' | 'moveToGroup' | 'delete') => void;
   onClear: () => void;
+  /** Wake-on-LAN of the selection. */
+  onWake: () => void;
 }) {
   return (
     <Group px="sm" pb="sm" gap="xs" data-testid="bulk-bar">
@@ -25,11 +27,17 @@ export function BulkBar(props: {
       <Button size="xs" variant="light" color="yellow" onClick={() => props.onRun('approve')}>
         Approve
       </Button>
+      <Button size="xs" variant="light" color="green" onClick={props.onWake}>
+        Wake
+      </Button>
       <Button size="xs" variant="light" onClick={() => props.onAsk('assignImage')}>
         Assign image…
       </Button>
       <Button size="xs" variant="light" onClick={() => props.onAsk('setBootMode')}>
         Set boot mode…
+      </Button>
+      <Button size="xs" variant="light" onClick={() => props.onAsk('moveToGroup')}>
+        Move to group…
       </Button>
       <Button size="xs" variant="light" color="red" onClick={() => props.onAsk('delete')}>
         Delete

@@ -1,31 +1,55 @@
 import { useState } from 'react';
 import { Modal, Select, Stack } from '@mantine/core';
-import { BOOT_MODES, type BootMode, type Image, type MachineBulk } from '@ggnet/contracts';
+import {
+  BOOT_MODES,
+  type BootMode,
+  type Group as MachineGroup,
+  type Image,
+  type MachineBulk,
+} from '@ggnet/contracts';
 import { ModalActions } from '../../components/modal-actions';
 
-/** Asks for the image (or none) or the boot mode to set on the selected machines. */
+const TITLES = {
+  assignImage: 'Assign a boot image',
+  setBootMode: 'Set the boot mode',
+  moveToGroup: 'Move to a group',
+} as const;
+
+/** Asks for the image (or none), the boot mode or the group to set on the selected machines. */
 export function BulkModal(props: {
-  action: 'assignImage' | 'setBootMode' | null;
+  action: 'assignImage' | 'setBootMode' | 'moveToGroup' | null;
   count: number;
   images: Image[];
+  groups: MachineGroup[];
   busy: boolean;
-  onApply: (extra: Pick<MachineBulk, 'bootImageId' | 'bootMode'>) => Promise<unknown>;
+  onApply: (extra: Pick<MachineBulk, 'bootImageId' | 'bootMode' | 'groupId'>) => Promise<unknown>;
   onClose: () => void;
 }) {
   const [image, setImage] = useState<string | null>(null);
-  const [mode, setMode] = useState<BootMode>('normal');
+  const [mode, setMode] = useState<BootMode | 'inherit'>('inherit');
+  const [group, setGroup] = useState<string | null>(null);
   const assign = props.action === 'assignImage';
+  const move = props.action === 'moveToGroup';
   return (
     <Modal
       opened={props.action !== null}
       onClose={props.onClose}
-      title={assign ? 'Assign a boot image' : 'Set the boot mode'}
+      title={props.action ? TITLES[props.action] : ''}
     >
       <Stack>
-        {assign ? (
+        {move ? (
+          <Select
+            label="Group"
+            placeholder="no group (take them out)"
+            clearable
+            data={props.groups.map((g) => ({ value: g.id, label: g.name }))}
+            value={group}
+            onChange={setGroup}
+          />
+        ) : assign ? (
           <Select
             label="Boot image"
-            placeholder="none (remove the image)"
+            placeholder="inherit (group, then default image)"
             clearable
             data={props.images.map((i) => ({ value: i.id, label: i.name }))}
             value={image}
@@ -34,9 +58,9 @@ export function BulkModal(props: {
         ) : (
           <Select
             label="Boot mode"
-            data={BOOT_MODES}
+            data={[{ value: 'inherit', label: 'inherit (group, then normal)' }, ...BOOT_MODES]}
             value={mode}
-            onChange={(v) => v && setMode(v as BootMode)}
+            onChange={(v) => v && setMode(v as BootMode | 'inherit')}
             allowDeselect={false}
           />
         )}
@@ -45,7 +69,13 @@ export function BulkModal(props: {
           label={<>Apply to {props.count}</>}
           loading={props.busy}
           onConfirm={async () => {
-            await props.onApply(assign ? { bootImageId: image } : { bootMode: mode });
+            await props.onApply(
+              move
+                ? { groupId: group }
+                : assign
+                  ? { bootImageId: image }
+                  : { bootMode: mode === 'inherit' ? null : mode },
+            );
             props.onClose();
           }}
         />

@@ -65,7 +65,8 @@ export function ImportModal(props: { opened: boolean; onClose: () => void; onImp
       <Stack>
         <Text size="sm" c="dimmed">
           A header line with at least <b>name,mac</b>; optional ip, description, bootMode, tags (separated by
-          ;), image. The import is all or nothing: if one line is wrong, nothing is stored.
+          ;), image, group (a group name), enabled, keepWriteback. The import is all or nothing: if one line
+          is wrong, nothing is stored.
         </Text>
         <Textarea
           label="CSV"

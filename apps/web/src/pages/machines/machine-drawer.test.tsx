@@ -38,7 +38,9 @@ describe('<MachineDrawer> refused boot requests', () => {
       ],
     ]);
     vi.stubGlobal('fetch', f.fn);
-    renderWithProviders(<MachineDrawer machine={machine} images={[]} onClose={() => undefined} />);
+    renderWithProviders(
+      <MachineDrawer machine={machine} images={[]} groups={[]} onClose={() => undefined} />,
+    );
     const alert = await screen.findByTestId('machine-refusals');
     expect(alert).toHaveTextContent('Boot requests refused');
     expect(alert).toHaveTextContent('10.0.0.66');

@@ -1,5 +1,5 @@
 import { Alert, Badge, Drawer, Group, Skeleton, Stack, Table, Text, Title } from '@mantine/core';
-import type { BootEvent, Image, Machine, Page } from '@ggnet/contracts';
+import type { BootEvent, Group as MachineGroup, Image, Machine, Page } from '@ggnet/contracts';
 import { useOptional, useSessions } from '../../api/queries';
 import { keys } from '../../live/apply-event';
 import { refusalLabel } from '../../lib/boot-refusal';
@@ -13,9 +13,22 @@ import {
   secondsBetween,
 } from '../../lib/format';
 import { serverNow } from '../../lib/server-clock';
+import { EffectiveSettingsTable } from './effective-settings';
+
+const str = (v: unknown) => (typeof v === 'string' || typeof v === 'number' ? String(v) : '?');
+
+/** "2 min ago by admin (magic packet to 10.0.0.255:9)" */
+function wakeLine(e: BootEvent): string {
+  return `${formatRelative(e.at)} by ${str(e.detail.by)} (magic packet to ${str(e.detail.broadcast)}:${str(e.detail.port)})`;
+}
 
 /** Everything about one machine, for the admin fixing the PC that does not come up. */
-export function MachineDrawer(props: { machine: Machine | null; images: Image[]; onClose: () => void }) {
+export function MachineDrawer(props: {
+  machine: Machine | null;
+  images: Image[];
+  groups: MachineGroup[];
+  onClose: () => void;
+}) {
   const m = props.machine;
   const sessions = useSessions({ machineId: m?.id, limit: 10, sort: '-startedAt' });
   // boot requests for this MAC that GGnet turned down (another PC, a wrong address)
@@ -25,8 +38,15 @@ export function MachineDrawer(props: { machine: Machine | null; images: Image[];
     { mac: m?.mac ?? '', kind: 'refused', limit: 5 },
     { enabled: !!m },
   );
-  const imageName = (id: string | null) =>
-    id ? (props.images.find((i) => i.id === id)?.name ?? id) : 'none';
+  // the last Wake-on-LAN packet sent to it (by a user or a schedule)
+  const woken = useOptional<Page<BootEvent>>(
+    keys.boot,
+    '/boot/events',
+    { machineId: m?.id ?? '', kind: 'wake_sent', limit: 1 },
+    { enabled: !!m },
+  );
+  const lastWake = woken.data?.items.find((e) => e.kind === 'wake_sent');
+  const groupName = m?.groupId ? (props.groups.find((g) => g.id === m.groupId)?.name ?? '…') : null;
   const items = m ? (sessions.data?.items ?? []) : [];
   const current = items.find((s) => s.state !== 'ended');
   const lastFailure = items.find((s) => s.error);
@@ -43,8 +63,13 @@ export function MachineDrawer(props: { machine: Machine | null; images: Image[];
         <Stack>
           <Group gap="xs">
             <StatusBadge status={m.status} />
-            <Badge variant="outline">{m.bootMode}</Badge>
-            {m.keepWriteback && <Badge variant="outline">keeps writes</Badge>}
+            <Badge variant="outline">{m.effective.bootMode.value}</Badge>
+            {m.effective.keepWriteback.value && <Badge variant="outline">keeps writes</Badge>}
+            {groupName && (
+              <Badge variant="light" color="grape">
+                {groupName}
+              </Badge>
+            )}
             {m.tags.map((t) => (
               <Badge key={t} variant="light" size="sm">
                 {t}
@@ -63,15 +88,13 @@ export function MachineDrawer(props: { machine: Machine | null; images: Image[];
                 <Table.Td>{m.ip ? `${m.ip} (fixed)` : m.lastIp ? `${m.lastIp} (last seen)` : '—'}</Table.Td>
               </Table.Tr>
               <Table.Tr>
-                <Table.Th>Boot image</Table.Th>
-                <Table.Td>{imageName(m.bootImageId)}</Table.Td>
+                <Table.Th>Group</Table.Th>
+                <Table.Td>{groupName ?? 'none'}</Table.Td>
               </Table.Tr>
-              {m.extraImageIds.length > 0 && (
-                <Table.Tr>
-                  <Table.Th>Extra disks</Table.Th>
-                  <Table.Td>{m.extraImageIds.map(imageName).join(', ')}</Table.Td>
-                </Table.Tr>
-              )}
+              <Table.Tr>
+                <Table.Th>Last wake</Table.Th>
+                <Table.Td data-testid="last-wake">{lastWake ? wakeLine(lastWake) : 'never'}</Table.Td>
+              </Table.Tr>
               <Table.Tr>
                 <Table.Th>Initiator IQN</Table.Th>
                 <Table.Td ff="monospace" style={{ wordBreak: 'break-all' }}>
@@ -88,6 +111,8 @@ export function MachineDrawer(props: { machine: Machine | null; images: Image[];
               </Table.Tr>
             </Table.Tbody>
           </Table>
+          <Title order={5}>Boots with</Title>
+          <EffectiveSettingsTable machine={m} images={props.images} groups={props.groups} />
           {!m.enabled && (
             <Alert color="gray">This machine is disabled: its boot requests get the error screen.</Alert>
           )}

@@ -2,7 +2,7 @@ import { useState } from 'react';
 import { Group, Select, Text, TextInput } from '@mantine/core';
 import { useDebouncedCallback } from '@mantine/hooks';
 import { IconSearch } from '@tabler/icons-react';
-import { BOOT_MODES, type Image, type MachineStatus } from '@ggnet/contracts';
+import { BOOT_MODES, type Group as MachineGroup, type Image, type MachineStatus } from '@ggnet/contracts';
 import type { MachinesSearch } from './machines-search';
 
 const STATUS_FILTERS: MachineStatus[] = ['online', 'booting', 'offline', 'pending', 'disabled'];
@@ -11,6 +11,7 @@ const STATUS_FILTERS: MachineStatus[] = ['online', 'booting', 'offline', 'pendin
 export function MachineFilters(props: {
   search: MachinesSearch;
   images: Image[];
+  groups: MachineGroup[];
   total: number | undefined;
   onChange: (patch: Partial<MachinesSearch>) => void;
 }) {
@@ -57,6 +58,19 @@ export function MachineFilters(props: {
         data={props.images.map((i) => ({ value: i.id, label: i.name }))}
         value={search.imageId ?? null}
         onChange={(v) => onChange({ imageId: v ?? undefined })}
+      />
+      <Select
+        placeholder="Any group"
+        clearable
+        searchable
+        w={170}
+        aria-label="Group filter"
+        data={[
+          { value: 'none', label: '(no group)' },
+          ...props.groups.map((g) => ({ value: g.id, label: g.name })),
+        ]}
+        value={search.groupId ?? null}
+        onChange={(v) => onChange({ groupId: v ?? undefined })}
       />
       <Text size="sm" c="dimmed" ml="auto">
         {props.total !== undefined ? `${props.total} machine${props.total === 1 ? '' : 's'}` : ''}

@@ -42,6 +42,18 @@ describe('machine form rules', () => {
       machineBody({ ...emptyMachine(), name: 'pc-01', mac: '52-54-00-AA-BB-01', ip: '10.0.0.9' }, existing),
     ).toEqual({ ip: '10.0.0.9' });
   });
+  it('install mode: the medium goes along in maintenance mode only', () => {
+    const v = { ...emptyMachine(), name: 'pc-01', mac: '52:54:00:aa:bb:01', installMediaId: 'md1' };
+    expect(machineBody({ ...v, bootMode: 'maintenance' })).toMatchObject({
+      bootMode: 'maintenance',
+      installMediaId: 'md1',
+    });
+    expect(machineBody({ ...v, bootMode: 'normal' }).installMediaId).toBeNull();
+    const installing = aMachine({ bootMode: 'maintenance', installMediaId: 'md1' });
+    expect(machineBody({ ...v, bootMode: 'maintenance', installMediaId: null }, installing)).toEqual({
+      installMediaId: null,
+    });
+  });
 });
 
 describe('<MachineFormModal>', () => {
@@ -58,7 +70,14 @@ describe('<MachineFormModal>', () => {
         }),
       );
       renderWithProviders(
-        <MachineFormModal opened machine={null} images={[]} onClose={() => undefined} onSubmit={onSubmit} />,
+        <MachineFormModal
+          opened
+          machine={null}
+          images={[]}
+          groups={[]}
+          onClose={() => undefined}
+          onSubmit={onSubmit}
+        />,
       );
       await user.click(screen.getByRole('button', { name: 'Add machine' }));
       expect(await screen.findByText('a name is required')).toBeInTheDocument();

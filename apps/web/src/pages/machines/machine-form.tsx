@@ -16,22 +16,36 @@ import {
   IPV4_RE,
   normalizeMac,
   TAG_RE,
+  type BootMode,
+  type Group as MachineGroup,
   type Image,
   type Machine,
   type MachineCreate,
   type MachineUpdate,
+  type Media,
 } from '@ggnet/contracts';
 import { isApiError } from '../../api/api-error';
 import { ModalActions } from '../../components/modal-actions';
+
+/** A setting the machine may leave to its group (then the global default). */
+export const INHERIT = 'inherit';
+type Tri = typeof INHERIT | 'on' | 'off';
+const tri = (v: boolean | null): Tri => (v === null ? INHERIT : v ? 'on' : 'off');
+const fromTri = (v: Tri): boolean | null => (v === INHERIT ? null : v === 'on');
 
 export interface MachineFormValues {
   name: string;
   mac: string;
   ip: string;
   description: string;
+  groupId: string | null;
+  /** null = inherited */
   bootImageId: string | null;
-  bootMode: Machine['bootMode'];
-  keepWriteback: boolean;
+  bootMode: BootMode | typeof INHERIT;
+  keepWriteback: Tri;
+  bootMenu: Tri;
+  /** Install mode (own boot mode maintenance only): the ISO booted with the machine's disk hooked. */
+  installMediaId: string | null;
   enabled: boolean;
   tags: string[];
 }
@@ -41,9 +55,12 @@ export const emptyMachine = (): MachineFormValues => ({
   mac: '',
   ip: '',
   description: '',
+  groupId: null,
   bootImageId: null,
-  bootMode: 'normal',
-  keepWriteback: false,
+  bootMode: INHERIT,
+  keepWriteback: INHERIT,
+  bootMenu: INHERIT,
+  installMediaId: null,
   enabled: true,
   tags: [],
 });
@@ -53,9 +70,12 @@ export const machineToForm = (m: Machine): MachineFormValues => ({
   mac: m.mac,
   ip: m.ip ?? '',
   description: m.description,
+  groupId: m.groupId,
   bootImageId: m.bootImageId,
-  bootMode: m.bootMode,
-  keepWriteback: m.keepWriteback,
+  bootMode: m.bootMode ?? INHERIT,
+  keepWriteback: tri(m.keepWriteback),
+  bootMenu: tri(m.bootMenu),
+  installMediaId: m.installMediaId ?? null,
   enabled: m.enabled,
   tags: m.tags,
 });
@@ -89,9 +109,13 @@ export function machineBody(v: MachineFormValues, original?: Machine): MachineCr
     mac: normalizeMac(v.mac) ?? v.mac,
     ip: v.ip.trim() || null,
     description: v.description,
+    groupId: v.groupId,
     bootImageId: v.bootImageId,
-    bootMode: v.bootMode,
-    keepWriteback: v.keepWriteback,
+    bootMode: v.bootMode === INHERIT ? null : v.bootMode,
+    keepWriteback: fromTri(v.keepWriteback),
+    bootMenu: fromTri(v.bootMenu),
+    // install mode exists in (the machine's own) maintenance mode only; the server ends it otherwise
+    installMediaId: v.bootMode === 'maintenance' ? v.installMediaId : null,
     enabled: v.enabled,
     tags: v.tags.map((t) => t.trim().toLowerCase()),
   };
@@ -109,6 +133,9 @@ export function MachineFormModal(props: {
   opened: boolean;
   machine: Machine | null;
   images: Image[];
+  groups: MachineGroup[];
+  /** Install media (ISO files) for install mode. */
+  media?: Media[];
   onClose: () => void;
   onSubmit: (save: MachineSave) => Promise<unknown>;
 }) {
@@ -116,6 +143,20 @@ export function MachineFormModal(props: {
   const [errors, setErrors] = useState<Record<string, string>>({});
   const [formError, setFormError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
+  const group = props.groups.find((g) => g.id === v.groupId) ?? null;
+  const imageName = (id: string | null) =>
+    id ? (props.images.find((i) => i.id === id)?.name ?? id) : 'none';
+  /** What "inherit" means for this machine right now: the group's value, else the global default. */
+  const inherits = (groupValue: string | null, fallback: string) =>
+    groupValue !== null && group
+      ? `inherit: ${groupValue} (group ${group.name})`
+      : `inherit: ${fallback} (default)`;
+  const onOff = (b: boolean | null | undefined) => (b === null || b === undefined ? null : b ? 'on' : 'off');
+  const triData = (groupValue: boolean | null | undefined, fallback: string) => [
+    { value: INHERIT, label: inherits(onOff(groupValue), fallback) },
+    { value: 'on', label: 'on' },
+    { value: 'off', label: 'off' },
+  ];
 
   useEffect(() => {
     if (props.opened) {
@@ -200,8 +241,20 @@ export function MachineFormModal(props: {
               error={errors.ip}
             />
             <Select
+              label="Group"
+              placeholder="no group"
+              clearable
+              data={props.groups.map((g) => ({ value: g.id, label: g.name }))}
+              value={v.groupId}
+              onChange={(val) => set('groupId', val)}
+              error={errors.groupId}
+            />
+            <Select
               label="Boot image"
-              placeholder="none"
+              placeholder={inherits(
+                group?.bootImageId ? imageName(group.bootImageId) : null,
+                'default image',
+              )}
               clearable
               data={props.images.map((i) => ({
                 value: i.id,
@@ -214,14 +267,41 @@ export function MachineFormModal(props: {
             <Select
               label="Boot mode"
               data={[
+                { value: INHERIT, label: inherits(group?.bootMode ?? null, 'normal') },
                 { value: 'normal', label: 'Normal (writes discarded at reboot)' },
                 { value: 'maintenance', label: 'Maintenance (writes can become a new version)' },
                 { value: 'local', label: 'Local disk' },
               ]}
               value={v.bootMode}
-              onChange={(val) => set('bootMode', (val ?? 'normal') as Machine['bootMode'])}
+              onChange={(val) => set('bootMode', (val ?? INHERIT) as MachineFormValues['bootMode'])}
               allowDeselect={false}
             />
+            <Select
+              label="Keep writes across reboots"
+              data={triData(group?.keepWriteback, 'off')}
+              value={v.keepWriteback}
+              onChange={(val) => set('keepWriteback', (val ?? INHERIT) as Tri)}
+              allowDeselect={false}
+            />
+            <Select
+              label="Boot menu"
+              data={triData(group?.bootMenu, 'the boot.menu setting')}
+              value={v.bootMenu}
+              onChange={(val) => set('bootMenu', (val ?? INHERIT) as Tri)}
+              allowDeselect={false}
+            />
+            {v.bootMode === 'maintenance' && (
+              <Select
+                label="Install from (install mode)"
+                placeholder="no: boot the image"
+                description="boots this ISO with the image's maintenance disk as the first hard disk"
+                clearable
+                data={(props.media ?? []).map((m) => ({ value: m.id, label: m.name }))}
+                value={v.installMediaId}
+                onChange={(val) => set('installMediaId', val)}
+                error={errors.installMediaId}
+              />
+            )}
             <TagsInput
               label="Tags"
               placeholder="e.g. row-a, vip"
@@ -243,11 +323,6 @@ export function MachineFormModal(props: {
               label="Enabled"
               checked={v.enabled}
               onChange={(e) => set('enabled', e.currentTarget.checked)}
-            />
-            <Switch
-              label="Keep writes across reboots"
-              checked={v.keepWriteback}
-              onChange={(e) => set('keepWriteback', e.currentTarget.checked)}
             />
           </Group>
           {formError && (

@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { screen, waitFor, within } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
 import { Table } from '@mantine/core';
-import { aMachine, anImage, aSession, page } from '../../test/fixtures';
+import { aGroup, aMachine, anEffective, anImage, aSession, page } from '../../test/fixtures';
 import { fakeFetch, renderInRouter, renderWithProviders } from '../../test/render';
 import { BulkModal } from './bulk-modal';
 import { MachinesPage } from './machines-page';
@@ -18,7 +18,15 @@ afterEach(() => {
   role.canWrite = true;
 });
 
-const pc1 = aMachine({ id: 'm1', name: 'pc-01', bootImageId: 'i1', status: 'online', tags: ['vip'] });
+const pc1 = aMachine({
+  id: 'm1',
+  name: 'pc-01',
+  groupId: 'g1',
+  status: 'online',
+  tags: ['vip'],
+  // the image comes from its group: the table shows the effective one
+  effective: anEffective({ bootImageId: { value: 'i1', source: 'group' } }),
+});
 const pc2 = aMachine({ id: 'm2', name: 'pc-02', mac: '52:54:00:aa:bb:02', pending: true, status: 'pending' });
 
 function setup(opts: { url?: string; machines?: unknown; pending?: number } = {}) {
@@ -26,6 +34,7 @@ function setup(opts: { url?: string; machines?: unknown; pending?: number } = {}
     ['GET /api/v1/machines?limit=1&status=pending', 200, page([], opts.pending ?? 0)],
     ['GET /api/v1/machines', 200, opts.machines ?? page([pc1, pc2])],
     ['GET /api/v1/images', 200, page([anImage({ id: 'i1', name: 'win11' })])],
+    ['GET /api/v1/groups', 200, page([aGroup({ id: 'g1', name: 'VIP room' })])],
     ['GET /api/v1/sessions', 200, page([aSession({ machineId: 'm1' })])],
     ['PATCH /api/v1/machines/', 200, pc2],
     ['POST /api/v1/machines/bulk', 200, { affected: 2 }],
@@ -43,7 +52,8 @@ describe('<MachinesPage>', () => {
     const { calls, router } = setup({ url: '/machines?status=online&sort=-name&page=2', pending: 3 });
     const table = await screen.findByTestId('machines-table');
     const row = table.querySelector<HTMLElement>('tr[data-machine="pc-01"]')!;
-    expect(row).toHaveTextContent('win11');
+    await waitFor(() => expect(row).toHaveTextContent('win11 (group)'));
+    expect(row).toHaveTextContent('VIP room');
     expect(row).toHaveTextContent('vip');
     const list = calls.find((c) => c.url.startsWith('/api/v1/machines?') && !c.url.includes('limit=1'))!;
     expect(list.url).toContain('status=online');
@@ -167,20 +177,32 @@ describe('machines page parts', () => {
     expect(screen.getByText('—')).toBeInTheDocument();
   });
 
-  it('BulkModal sends the boot mode, or the image (none removes it)', async () => {
+  it('BulkModal sends the boot mode (inherit = null), the image (none = inherit) or the group', async () => {
     const onApply = vi.fn().mockResolvedValue(undefined);
     const onClose = vi.fn();
-    const modal = (action: 'setBootMode' | 'assignImage') => (
-      <BulkModal action={action} count={2} images={[]} busy={false} onApply={onApply} onClose={onClose} />
+    const modal = (action: 'setBootMode' | 'assignImage' | 'moveToGroup') => (
+      <BulkModal
+        action={action}
+        count={2}
+        images={[]}
+        groups={[aGroup()]}
+        busy={false}
+        onApply={onApply}
+        onClose={onClose}
+      />
     );
     const { rerender } = renderWithProviders(modal('setBootMode'));
     const u = userEvent.setup();
     await u.click(await screen.findByRole('button', { name: 'Apply to 2' }));
-    expect(onApply).toHaveBeenLastCalledWith({ bootMode: 'normal' });
+    expect(onApply).toHaveBeenLastCalledWith({ bootMode: null });
     await waitFor(() => expect(onClose).toHaveBeenCalled());
     rerender(modal('assignImage'));
     expect(await screen.findByText('Assign a boot image')).toBeInTheDocument();
     await u.click(screen.getByRole('button', { name: 'Apply to 2' }));
     expect(onApply).toHaveBeenLastCalledWith({ bootImageId: null });
+    rerender(modal('moveToGroup'));
+    expect(await screen.findByText('Move to a group')).toBeInTheDocument();
+    await u.click(screen.getByRole('button', { name: 'Apply to 2' }));
+    expect(onApply).toHaveBeenLastCalledWith({ groupId: null });
   });
 });

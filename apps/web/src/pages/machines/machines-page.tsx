@@ -3,8 +3,18 @@ import { Button, Card, Group, Pagination } from '@mantine/core';
 import { IconDeviceDesktopPlus, IconFileImport } from '@tabler/icons-react';
 import { useNavigate, useSearch } from '@tanstack/react-router';
 import type { Machine, MachineBulk, MachineBulkResult, MachineUpdate } from '@ggnet/contracts';
-import { useApiMutation, useImages, useLiveSessions, useMachineCount, useMachines } from '../../api/queries';
+import {
+  useApiMutation,
+  useGroups,
+  useImages,
+  useLiveSessions,
+  useMachineCount,
+  useMachines,
+  useMedia,
+  useTraffic,
+} from '../../api/queries';
 import { useCan } from '../../api/use-auth';
+import { useWake } from '../../api/power';
 import { ConfirmDialog } from '../../components/confirm';
 import { QueryTable } from '../../components/query-state';
 import { PageHeader } from '../../components/ui';
@@ -36,17 +46,30 @@ export function MachinesPage() {
     status: search.status,
     bootMode: search.bootMode,
     imageId: search.imageId,
+    groupId: search.groupId,
     sort,
     limit: PAGE_SIZE,
     offset: (page - 1) * PAGE_SIZE,
   });
   const images = useImages();
+  const media = useMedia();
+  const groups = useGroups();
+  const groupList = groups.data?.items ?? [];
+  const groupName = useMemo(
+    () => new Map((groups.data?.items ?? []).map((g) => [g.id, g.name])),
+    [groups.data],
+  );
   const sessions = useLiveSessions();
   const pending = useMachineCount('pending');
   const imageList = images.data?.items ?? [];
   const imageName = useMemo(
     () => new Map((images.data?.items ?? []).map((i) => [i.id, i.name])),
     [images.data],
+  );
+  const traffic = useTraffic();
+  const trafficByMachine = useMemo(
+    () => new Map((traffic.data?.machines ?? []).map((m) => [m.machineId, m])),
+    [traffic.data],
   );
   const sessionByMachine = useMemo(
     () => new Map((sessions.data?.items ?? []).map((s) => [s.machineId, s])),
@@ -80,13 +103,17 @@ export function MachinesPage() {
     [keys.machines],
   );
 
+  const wake = useWake();
   const items = list.data?.items ?? [];
-  const runBulk = async (action: BulkAction, extra: Pick<MachineBulk, 'bootImageId' | 'bootMode'> = {}) => {
+  const runBulk = async (
+    action: BulkAction,
+    extra: Pick<MachineBulk, 'bootImageId' | 'bootMode' | 'groupId'> = {},
+  ) => {
     const r = await bulk.mutateAsync({ ids: [...selected], action, ...extra });
     notifyOk(`${r.affected} machine${r.affected === 1 ? '' : 's'} updated`);
     setSelected(new Set());
   };
-  const filtered = !!(search.q || search.status || search.bootMode || search.imageId);
+  const filtered = !!(search.q || search.status || search.bootMode || search.imageId || search.groupId);
 
   return (
     <>
@@ -120,18 +147,25 @@ export function MachinesPage() {
         <PendingBanner count={pending.data} onShow={() => setSearch({ status: 'pending' })} />
       )}
       <Card withBorder padding={0}>
-        <MachineFilters search={search} images={imageList} total={list.data?.total} onChange={setSearch} />
+        <MachineFilters
+          search={search}
+          images={imageList}
+          groups={groupList}
+          total={list.data?.total}
+          onChange={setSearch}
+        />
         {canWrite && selected.size > 0 && (
           <BulkBar
             count={selected.size}
             onRun={(action) => void runBulk(action)}
             onAsk={setBulkConfirm}
             onClear={() => setSelected(new Set())}
+            onWake={() => void wake.wake({ machineIds: [...selected] })}
           />
         )}
         <QueryTable
           query={list}
-          cols={8}
+          cols={9}
           emptyTitle={filtered ? 'No machine matches' : 'No machines yet'}
           emptyMessage={
             filtered
@@ -148,7 +182,9 @@ export function MachinesPage() {
               selected={selected}
               onSelect={setSelected}
               imageName={imageName}
+              groupName={groupName}
               sessionByMachine={sessionByMachine}
+              trafficByMachine={trafficByMachine}
               onOpen={(m) => setDetailId(m.id)}
               onEdit={(m) => {
                 setEditing(m);
@@ -156,6 +192,7 @@ export function MachinesPage() {
               }}
               onPatch={(m, body) => patch.mutate({ id: m.id, body })}
               onDelete={setConfirmDelete}
+              onWake={(m) => void wake.wake({ id: m.id })}
             />
           )}
         </QueryTable>
@@ -173,12 +210,15 @@ export function MachinesPage() {
       <MachineDrawer
         machine={items.find((m) => m.id === detailId) ?? null}
         images={imageList}
+        groups={groupList}
         onClose={() => setDetailId(null)}
       />
       <MachineFormModal
         opened={formOpen}
         machine={editing}
         images={imageList}
+        media={media.data?.items ?? []}
+        groups={groupList}
         onClose={() => setFormOpen(false)}
         onSubmit={async (req) => {
           const m = await save.mutateAsync(req);
@@ -213,9 +253,14 @@ export function MachinesPage() {
         onConfirm={() => runBulk('delete')}
       />
       <BulkModal
-        action={bulkConfirm === 'assignImage' || bulkConfirm === 'setBootMode' ? bulkConfirm : null}
+        action={
+          bulkConfirm === 'assignImage' || bulkConfirm === 'setBootMode' || bulkConfirm === 'moveToGroup'
+            ? bulkConfirm
+            : null
+        }
         count={selected.size}
         images={imageList}
+        groups={groupList}
         busy={bulk.isPending}
         onApply={(extra) => runBulk(bulkConfirm!, extra)}
         onClose={() => setBulkConfirm(null)}

@@ -6,6 +6,8 @@ export interface MachinesSearch {
   status?: string;
   bootMode?: string;
   imageId?: string;
+  /** a group's id, or `none` for machines in no group */
+  groupId?: string;
   sort?: string;
   page?: number;
 }
@@ -15,6 +17,7 @@ export const validateMachinesSearch = (s: Record<string, unknown>): MachinesSear
   status: searchString(s.status),
   bootMode: searchString(s.bootMode),
   imageId: searchString(s.imageId),
+  groupId: searchString(s.groupId),
   sort: searchString(s.sort),
   page: searchPositiveInt(s.page),
 });

@@ -1,10 +1,11 @@
 import { ActionIcon, Badge, Checkbox, Group, Table, Text, Tooltip, UnstyledButton } from '@mantine/core';
-import { IconUserCheck } from '@tabler/icons-react';
-import type { Machine, Session } from '@ggnet/contracts';
+import { IconPower, IconUserCheck } from '@tabler/icons-react';
+import type { Machine, Session, TrafficSnapshot } from '@ggnet/contracts';
 import { StatusBadge } from '../../components/ui';
 import { formatRelative } from '../../lib/format';
 import { RowMenu } from './row-menu';
 import { SortHeader } from './sort-header';
+import { TrafficCell } from './traffic-cell';
 import { Uptime } from './uptime';
 
 /** The machines of one page: selectable and with row actions for operators, sortable by column. */
@@ -16,11 +17,15 @@ export function MachinesTable(props: {
   selected: Set<string>;
   onSelect: (ids: Set<string>) => void;
   imageName: Map<string, string>;
+  groupName: Map<string, string>;
   sessionByMachine: Map<string, Session>;
+  /** Live traffic by machine id (GET /traffic, kept current by traffic.sample events). */
+  trafficByMachine?: Map<string, TrafficSnapshot['machines'][number]>;
   onOpen: (m: Machine) => void;
   onEdit: (m: Machine) => void;
   onPatch: (m: Machine, body: { pending: false } | { enabled: boolean }) => void;
   onDelete: (m: Machine) => void;
+  onWake: (m: Machine) => void;
 }) {
   const { items, canWrite, sort, selected } = props;
   const allSelected = items.length > 0 && items.every((m) => selected.has(m.id));
@@ -34,7 +39,7 @@ export function MachinesTable(props: {
     <SortHeader field={field} label={label} sort={sort} onSort={props.onSort} />
   );
   return (
-    <Table.ScrollContainer minWidth={900}>
+    <Table.ScrollContainer minWidth={1000}>
       <Table striped highlightOnHover verticalSpacing={6} data-testid="machines-table">
         <Table.Thead>
           <Table.Tr>
@@ -52,9 +57,11 @@ export function MachinesTable(props: {
             {header('status', 'Status')}
             {header('mac', 'MAC')}
             {header('ip', 'IP')}
+            <Table.Th>Group</Table.Th>
             <Table.Th>Image</Table.Th>
             {header('bootMode', 'Mode')}
             <Table.Th>Uptime</Table.Th>
+            <Table.Th>Traffic</Table.Th>
             {header('lastSeenAt', 'Last seen')}
             {canWrite && <Table.Th w={40} />}
           </Table.Tr>
@@ -107,17 +114,45 @@ export function MachinesTable(props: {
                 )}
               </Table.Td>
               <Table.Td fz="sm">
-                {m.bootImageId ? (
-                  (props.imageName.get(m.bootImageId) ?? '…')
+                {m.groupId ? (
+                  (props.groupName.get(m.groupId) ?? '…')
+                ) : (
+                  <Text span c="dimmed">
+                    —
+                  </Text>
+                )}
+              </Table.Td>
+              <Table.Td fz="sm" data-source={m.effective.bootImageId.source}>
+                {m.effective.bootImageId.value ? (
+                  (props.imageName.get(m.effective.bootImageId.value) ?? '…')
                 ) : (
                   <Text span c="dimmed">
                     none
                   </Text>
                 )}
+                {m.effective.bootImageId.source !== 'machine' && m.effective.bootImageId.value && (
+                  <Text span size="xs" c="dimmed">
+                    {' '}
+                    ({m.effective.bootImageId.source})
+                  </Text>
+                )}
+                {m.effective.bootVersion.source === 'ring' && (
+                  <Badge size="xs" color="orange" variant="light" ml={4}>
+                    ring
+                  </Badge>
+                )}
               </Table.Td>
-              <Table.Td fz="sm">{m.bootMode}</Table.Td>
+              <Table.Td fz="sm" data-source={m.effective.bootMode.source}>
+                {m.effective.bootMode.value}
+              </Table.Td>
               <Table.Td>
                 <Uptime session={props.sessionByMachine.get(m.id)} />
+              </Table.Td>
+              <Table.Td>
+                <TrafficCell
+                  traffic={props.trafficByMachine?.get(m.id)?.traffic ?? m.traffic ?? undefined}
+                  history={props.trafficByMachine?.get(m.id)?.history}
+                />
               </Table.Td>
               <Table.Td fz="sm">{formatRelative(m.lastSeenAt)}</Table.Td>
               {canWrite && (
@@ -135,11 +170,22 @@ export function MachinesTable(props: {
                         </ActionIcon>
                       </Tooltip>
                     )}
+                    {m.status === 'offline' && (
+                      <ActionIcon
+                        variant="subtle"
+                        aria-label={`Wake ${m.name}`}
+                        title="Wake (Wake-on-LAN)"
+                        onClick={() => props.onWake(m)}
+                      >
+                        <IconPower size={16} />
+                      </ActionIcon>
+                    )}
                     <RowMenu
                       machine={m}
                       onEdit={() => props.onEdit(m)}
                       onToggle={() => props.onPatch(m, { enabled: !m.enabled })}
                       onDelete={() => props.onDelete(m)}
+                      onWake={() => props.onWake(m)}
                     />
                   </Group>
                 </Table.Td>

@@ -1,6 +1,6 @@
 import { useState } from 'react';
 import { ActionIcon, Menu } from '@mantine/core';
-import { IconDots, IconPencil, IconTrash } from '@tabler/icons-react';
+import { IconDots, IconPencil, IconPower, IconTrash } from '@tabler/icons-react';
 import type { Machine } from '@ggnet/contracts';
 
 /**
@@ -12,6 +12,8 @@ export function RowMenu(props: {
   onEdit: () => void;
   onToggle: () => void;
   onDelete: () => void;
+  /** Wake-on-LAN (not offered for a machine that waits for approval). */
+  onWake: () => void;
 }) {
   const [open, setOpen] = useState(false);
   const trigger = (
@@ -31,6 +33,11 @@ export function RowMenu(props: {
         <Menu.Item leftSection={<IconPencil size={14} />} onClick={props.onEdit}>
           Edit
         </Menu.Item>
+        {!props.machine.pending && (
+          <Menu.Item leftSection={<IconPower size={14} />} onClick={props.onWake}>
+            Wake (Wake-on-LAN)
+          </Menu.Item>
+        )}
         <Menu.Item onClick={props.onToggle}>{props.machine.enabled ? 'Disable' : 'Enable'}</Menu.Item>
         <Menu.Item color="red" leftSection={<IconTrash size={14} />} onClick={props.onDelete}>
           Delete

@@ -1,8 +1,8 @@
 import { useMemo, useState } from 'react';
-import { Card, SegmentedControl, Table } from '@mantine/core';
+import { Card, Group as Row, SegmentedControl, Select, Table } from '@mantine/core';
 import { useNavigate, useSearch } from '@tanstack/react-router';
 import type { Session } from '@ggnet/contracts';
-import { useApiMutation, useImages, useSessions } from '../../api/queries';
+import { useApiMutation, useGroups, useImages, useSessions } from '../../api/queries';
 import { useCan } from '../../api/use-auth';
 import { ConfirmDialog } from '../../components/confirm';
 import { QueryTable } from '../../components/query-state';
@@ -19,9 +19,11 @@ export function SessionsPage() {
   const showAll = !!search.all;
   const canWrite = useCan('operator');
   const now = useNow();
-  const list = useSessions(
-    showAll ? { limit: 200, sort: '-startedAt' } : { live: 'true', limit: 500, sort: '-startedAt' },
-  );
+  const list = useSessions({
+    ...(showAll ? { limit: 200, sort: '-startedAt' } : { live: 'true', limit: 500, sort: '-startedAt' }),
+    groupId: search.groupId,
+  });
+  const groups = useGroups();
   const images = useImages();
   const imageName = useMemo(
     () => new Map((images.data?.items ?? []).map((i) => [i.id, i.name])),
@@ -48,14 +50,35 @@ export function SessionsPage() {
         title="Sessions"
         description="One session per boot: the machine's own copy-on-write disk and its iSCSI target."
         actions={
-          <SegmentedControl
-            value={showAll ? 'all' : 'live'}
-            onChange={(v) => void navigate({ to: '/sessions', search: v === 'all' ? { all: true } : {} })}
-            data={[
-              { value: 'live', label: 'Live' },
-              { value: 'all', label: 'Recent' },
-            ]}
-          />
+          <Row gap="sm">
+            <Select
+              placeholder="Any group"
+              clearable
+              w={170}
+              aria-label="Group filter"
+              data={[
+                { value: 'none', label: '(no group)' },
+                ...(groups.data?.items ?? []).map((g) => ({ value: g.id, label: g.name })),
+              ]}
+              value={search.groupId ?? null}
+              onChange={(v) =>
+                void navigate({ to: '/sessions', search: { ...search, groupId: v ?? undefined } })
+              }
+            />
+            <SegmentedControl
+              value={showAll ? 'all' : 'live'}
+              onChange={(v) =>
+                void navigate({
+                  to: '/sessions',
+                  search: v === 'all' ? { all: true, groupId: search.groupId } : { groupId: search.groupId },
+                })
+              }
+              data={[
+                { value: 'live', label: 'Live' },
+                { value: 'all', label: 'Recent' },
+              ]}
+            />
+          </Row>
         }
       />
       <Card withBorder padding={0}>

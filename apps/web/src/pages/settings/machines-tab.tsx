@@ -1,9 +1,11 @@
 import { Card, Select, SimpleGrid } from '@mantine/core';
 import type { Image } from '@ggnet/contracts';
+import { useGroups } from '../../api/queries';
 import type { SettingsFields } from './settings-fields';
 
 /** What happens to unknown PCs that boot: ignored, pending approval or booted at once, and their name. */
 export function MachinesTab({ f, images }: { f: SettingsFields; images: Image[] }) {
+  const groups = useGroups();
   return (
     <Card withBorder>
       <SimpleGrid cols={{ base: 1, sm: 2 }}>
@@ -27,6 +29,16 @@ export function MachinesTab({ f, images }: { f: SettingsFields; images: Image[] 
           value={f.draft.machines.defaultImageId}
           onChange={(v) => f.set('machines.defaultImageId', v)}
           {...f.field('machines.defaultImageId')}
+        />
+        <Select
+          label="Group of new PCs"
+          description="When no group's MAC prefix or address range matches the PC"
+          placeholder="no group"
+          clearable
+          data={(groups.data?.items ?? []).map((g) => ({ value: g.id, label: g.name }))}
+          value={f.draft.machines.autoRegisterGroupId}
+          onChange={(v) => f.set('machines.autoRegisterGroupId', v)}
+          {...f.field('machines.autoRegisterGroupId')}
         />
         {f.text(
           'machines.namePattern',

@@ -7,11 +7,13 @@ import { useApiMutation } from '../../api/queries';
 import { PageHeader } from '../../components/ui';
 import { keys } from '../../live/apply-event';
 import { notifyOk } from '../../lib/notify';
+import { AlertsTab } from './alerts-tab';
 import { BackupTab } from './backup-tab';
 import { BootTab } from './boot-tab';
 import { DhcpTab } from './dhcp-tab';
 import { IscsiTab } from './iscsi-tab';
 import { MachinesTab } from './machines-tab';
+import { PowerTab } from './power-tab';
 import { setPath, settingsDiff } from './settings-diff';
 import { settingsFields } from './settings-fields';
 import { StorageTab } from './storage-tab';
@@ -109,6 +111,8 @@ export function SettingsEditor({ saved, images }: { saved: SettingsResponse; ima
           {tab('iscsi', 'iSCSI')}
           {tab('machines', 'Machines')}
           {tab('backup', 'Backups')}
+          {tab('alerts', 'Alerts')}
+          {tab('power', 'Power')}
         </Tabs.List>
         <Tabs.Panel value="dhcp">
           <DhcpTab f={f} dirty={dirty} />
@@ -127,6 +131,12 @@ export function SettingsEditor({ saved, images }: { saved: SettingsResponse; ima
         </Tabs.Panel>
         <Tabs.Panel value="backup">
           <BackupTab f={f} />
+        </Tabs.Panel>
+        <Tabs.Panel value="alerts">
+          <AlertsTab f={f} savedWebhook={!!saved.settings.alerts.webhookUrl} />
+        </Tabs.Panel>
+        <Tabs.Panel value="power">
+          <PowerTab f={f} />
         </Tabs.Panel>
       </Tabs>
     </>
