@@ -4,7 +4,7 @@ import type { SessionRow } from '../../src/modules/sessions/sessions.repository.
 import { createTestContext, describeEachDialect, type TestContext } from '../helpers/test-context.js';
 
 /**
- * The prepared_boots table (migration 0009) on both dialects: the claim is one conditional DELETE
+ * The prepared_boots table (migration 0018) on both dialects: the claim is one conditional DELETE
  * and the session's INSERT in one transaction, so of many concurrent requests exactly one gets the
  * prepared boot, and a machine with a live session gets none (nothing is written then).
  */

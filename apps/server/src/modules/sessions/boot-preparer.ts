@@ -53,6 +53,8 @@ function pickKey(data: unknown): unknown[] {
 export class BootPreparer {
   private readonly queue = new Set<string>();
   private draining: Promise<void> | null = null;
+  /** Sweeps listing the machines (idle() waits for them too). */
+  private readonly sweeps = new Set<Promise<void>>();
   private unsubscribe: (() => void) | null = null;
   private stopped = true;
   /** What a preparation depends on, per machine, as last seen in an event. */
@@ -97,12 +99,17 @@ export class BootPreparer {
   }
 
   /** Every machine, in name order (the machines' own checks decide what is done). */
-  async sweep(): Promise<void> {
-    try {
-      for (const id of await this.d.machines.allIds()) this.enqueue(id);
-    } catch (err) {
-      this.d.log.warn({ err }, 'listing machines to prepare failed');
-    }
+  sweep(): Promise<void> {
+    const p = (async () => {
+      try {
+        for (const id of await this.d.machines.allIds()) this.enqueue(id);
+      } catch (err) {
+        this.d.log.warn({ err }, 'listing machines to prepare failed');
+      }
+    })();
+    this.sweeps.add(p);
+    void p.finally(() => this.sweeps.delete(p));
+    return p;
   }
 
   enqueue(machineId: string): void {
@@ -116,7 +123,10 @@ export class BootPreparer {
 
   /** Resolves when the queue is empty (tests, shutdown). */
   async idle(): Promise<void> {
-    while (this.draining) await this.draining;
+    while (this.draining || this.sweeps.size) {
+      await Promise.all(this.sweeps);
+      if (this.draining) await this.draining;
+    }
   }
 
   private async drain(): Promise<void> {
