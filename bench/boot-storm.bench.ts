@@ -135,12 +135,14 @@ interface Ggnet {
   controlPort: number;
   portalPort: number;
   token: string;
+  /** Logs in again (a run on a loaded machine outlives the access token). */
+  relogin: () => Promise<void>;
   proc: ChildProcess;
   /** GGnet's tgtd (it writes its pid file in the data dir). */
   tgtdPid: () => number | null;
 }
 
-async function api<T>(g: Ggnet, method: string, path: string, body?: unknown): Promise<T> {
+async function api<T>(g: Ggnet, method: string, path: string, body?: unknown, again = true): Promise<T> {
   const res = await fetch(`${g.url}${path}`, {
     method,
     headers: {
@@ -150,6 +152,10 @@ async function api<T>(g: Ggnet, method: string, path: string, body?: unknown): P
     body: body !== undefined ? JSON.stringify(body) : undefined,
   });
   const text = await res.text();
+  if (res.status === 401 && again) {
+    await g.relogin();
+    return api(g, method, path, body, false);
+  }
   if (!res.ok) throw new Error(`${method} ${path}: HTTP ${res.status} ${text}`);
   return (text ? JSON.parse(text) : null) as T;
 }
@@ -389,19 +395,25 @@ async function main() {
       if (i > 600) throw new Error('ggnet serve did not get ready in 60 s');
       await sleep(100);
     }
-    const login = await fetch(`${url}/api/v1/auth/login`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ username: 'admin', password: PASSWORD }),
-    });
-    if (!login.ok) throw new Error(`login: HTTP ${login.status}`);
-    const token = ((await login.json()) as { accessToken: string }).accessToken;
+    const logIn = async () => {
+      const login = await fetch(`${url}/api/v1/auth/login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ username: 'admin', password: PASSWORD }),
+      });
+      if (!login.ok) throw new Error(`login: HTTP ${login.status}`);
+      return ((await login.json()) as { accessToken: string }).accessToken;
+    };
+    const token = await logIn();
     const tgtdPidFile = join(dataDir, 'run', `tgtd.${ggnetTgtPort}.pid`);
     const g: Ggnet = {
       url,
       controlPort: ggnetTgtPort,
       portalPort,
       token,
+      relogin: async () => {
+        g.token = await logIn();
+      },
       proc: ggnetProc,
       tgtdPid: () => {
         try {
