@@ -8,18 +8,22 @@
  * Measured: scripts served (sanboot), retries, latency of each script request and of each machine's
  * whole wait for its sanboot script, and the time until all N targets exist in tgtd (tgtd's live
  * state, polled with tgtadm).
+ * Two kinds of storm in the same run: `cold` (boot.prepareAhead off: every request builds its session,
+ * as before issue 12) and `prepared` (boot.prepareAhead on: the N machines booted once and were shut
+ * down, so GGnet prepared their next boots in the background; a request only claims one). Also
+ * measured: how long the background preparation of all N takes after they were shut down.
  * Baseline, side by side in the same run (alternated with the GGnet runs): the same N targets made by
  * hand in a shell loop, what a hand-made setup pays at least: per machine a reflink copy of the same
  * version file + tgtadm target, LUN, initiator ACL, CHAP account (own tgtd, same filesystem).
  *
- *   npm run bench:boot-storm -- [--machines 200] [--windows 10,0] [--rounds 2] [--size-gib 20] [--data-gib 2] [--dir /var/tmp]
+ *   npm run bench:boot-storm -- [--machines 200] [--windows 10,0] [--rounds 2] [--modes cold,prepared] [--size-gib 20] [--data-gib 2] [--dir /var/tmp]
  *
  * Runs as root (loop mount, tgtd); only loopback. Cleans up (GGnet, both tgtd by PID, loop mount,
  * temp dirs) also on Ctrl-C.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, openSync, closeSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, openSync, closeSync, readFileSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
 import { cpus, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -53,8 +57,12 @@ const { values } = parseArgs({
     'size-gib': { type: 'string', default: '20' },
     'data-gib': { type: 'string', default: '2' },
     dir: { type: 'string', default: '/var/tmp' },
+    modes: { type: 'string', default: 'cold,prepared' },
   },
 });
+const MODES = values.modes.split(',') as Array<'cold' | 'prepared'>;
+if (!MODES.length || MODES.some((m) => m !== 'cold' && m !== 'prepared'))
+  throw new Error('--modes: cold, prepared or both (cold,prepared)');
 const N = Number(values.machines);
 const WINDOWS = values.windows.split(',').map(Number);
 const ROUNDS = Number(values.rounds);
@@ -69,6 +77,26 @@ for (const [k, v] of [
 if (!(DATA_GIB >= 0 && DATA_GIB < SIZE_GIB)) throw new Error('--data-gib must be below --size-gib');
 if (WINDOWS.some((w) => !(w >= 0 && w <= 600))) throw new Error('--windows: seconds, e.g. 10,0');
 if (process.getuid?.() !== 0) throw new Error('run as root (loop mount, tgtd)');
+
+/** CPU time (user + system, ms) a process has used so far, from /proc/<pid>/stat. */
+function cpuMs(pid: number, which: 'all' | 'sys' = 'all'): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // utime + stime in USER_HZ (100); system time includes the kernel's reflink (FICLONE) work
+    const ticks = which === 'sys' ? Number(f[12]) : Number(f[11]) + Number(f[12]);
+    return (ticks * 1000) / 100;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/** One figure of GGnet's Prometheus metrics (scraped from loopback, as an operator's Prometheus does). */
+async function metric(url: string, name: string): Promise<number> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const m = new RegExp(`^${name} (\\S+)$`, 'm').exec(text);
+  return m ? Number(m[1]) : Number.NaN;
+}
 
 /** Targets tgtd serves right now (its live state, through its control port). */
 const tgtTargets = async (controlPort: number): Promise<number> =>
@@ -107,10 +135,14 @@ interface Ggnet {
   controlPort: number;
   portalPort: number;
   token: string;
+  /** Logs in again (a run on a loaded machine outlives the access token). */
+  relogin: () => Promise<void>;
   proc: ChildProcess;
+  /** GGnet's tgtd (it writes its pid file in the data dir). */
+  tgtdPid: () => number | null;
 }
 
-async function api<T>(g: Ggnet, method: string, path: string, body?: unknown): Promise<T> {
+async function api<T>(g: Ggnet, method: string, path: string, body?: unknown, again = true): Promise<T> {
   const res = await fetch(`${g.url}${path}`, {
     method,
     headers: {
@@ -120,6 +152,10 @@ async function api<T>(g: Ggnet, method: string, path: string, body?: unknown): P
     body: body !== undefined ? JSON.stringify(body) : undefined,
   });
   const text = await res.text();
+  if (res.status === 401 && again) {
+    await g.relogin();
+    return api(g, method, path, body, false);
+  }
   if (!res.ok) throw new Error(`${method} ${path}: HTTP ${res.status} ${text}`);
   return (text ? JSON.parse(text) : null) as T;
 }
@@ -134,6 +170,16 @@ interface StormResult {
   perMachine: number[];
   allTargetsMs: number | null;
   afterLastSentMs: number | null;
+  /** First request -> the last machine's sanboot script. */
+  lastServedMs: number | null;
+  /** CPU time GGnet (the `ggnet serve` process) and its tgtd used during the storm, ms. */
+  ggnetCpuMs: number;
+  /** Of which in the kernel (system time). */
+  ggnetSysMs: number;
+  tgtdCpuMs: number;
+  /** Reconcile passes during the storm and the wall time they took, ms. */
+  reconcilePasses: number;
+  reconcileMs: number;
   lastScript: string | null;
 }
 
@@ -148,7 +194,23 @@ async function storm(g: Ggnet, macs: string[], windowSec: number): Promise<Storm
     perMachine: [],
     allTargetsMs: null,
     afterLastSentMs: null,
+    lastServedMs: null,
+    ggnetCpuMs: 0,
+    ggnetSysMs: 0,
+    tgtdCpuMs: 0,
+    reconcilePasses: 0,
+    reconcileMs: 0,
     lastScript: null,
+  };
+  const tgtdPid = g.tgtdPid();
+  const cpu0 = {
+    ggnet: cpuMs(g.proc.pid!),
+    sys: cpuMs(g.proc.pid!, 'sys'),
+    tgtd: tgtdPid ? cpuMs(tgtdPid) : Number.NaN,
+  };
+  const rec0 = {
+    passes: await metric(g.url, 'ggnet_reconcile_passes'),
+    s: await metric(g.url, 'ggnet_reconcile_pass_seconds'),
   };
   const t0 = performance.now();
   let lastSent = 0;
@@ -186,6 +248,7 @@ async function storm(g: Ggnet, macs: string[], windowSec: number): Promise<Storm
         if (res.status === 200 && /^sanboot /m.test(res.body)) {
           r.served++;
           r.perMachine.push(performance.now() - start);
+          r.lastServedMs = Math.max(r.lastServedMs ?? 0, performance.now() - t0);
           r.lastScript = res.body;
           return;
         }
@@ -210,6 +273,11 @@ async function storm(g: Ggnet, macs: string[], windowSec: number): Promise<Storm
   );
   done = true;
   await watcher;
+  r.ggnetCpuMs = cpuMs(g.proc.pid!) - cpu0.ggnet;
+  r.ggnetSysMs = cpuMs(g.proc.pid!, 'sys') - cpu0.sys;
+  r.tgtdCpuMs = tgtdPid ? cpuMs(tgtdPid) - cpu0.tgtd : Number.NaN;
+  r.reconcilePasses = (await metric(g.url, 'ggnet_reconcile_passes')) - rec0.passes;
+  r.reconcileMs = ((await metric(g.url, 'ggnet_reconcile_pass_seconds')) - rec0.s) * 1000;
   return r;
 }
 
@@ -327,14 +395,34 @@ async function main() {
       if (i > 600) throw new Error('ggnet serve did not get ready in 60 s');
       await sleep(100);
     }
-    const login = await fetch(`${url}/api/v1/auth/login`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ username: 'admin', password: PASSWORD }),
-    });
-    if (!login.ok) throw new Error(`login: HTTP ${login.status}`);
-    const token = ((await login.json()) as { accessToken: string }).accessToken;
-    const g: Ggnet = { url, controlPort: ggnetTgtPort, portalPort, token, proc: ggnetProc };
+    const logIn = async () => {
+      const login = await fetch(`${url}/api/v1/auth/login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ username: 'admin', password: PASSWORD }),
+      });
+      if (!login.ok) throw new Error(`login: HTTP ${login.status}`);
+      return ((await login.json()) as { accessToken: string }).accessToken;
+    };
+    const token = await logIn();
+    const tgtdPidFile = join(dataDir, 'run', `tgtd.${ggnetTgtPort}.pid`);
+    const g: Ggnet = {
+      url,
+      controlPort: ggnetTgtPort,
+      portalPort,
+      token,
+      relogin: async () => {
+        g.token = await logIn();
+      },
+      proc: ggnetProc,
+      tgtdPid: () => {
+        try {
+          return Number(readFileSync(tgtdPidFile, 'utf8').trim()) || null;
+        } catch {
+          return null;
+        }
+      },
+    };
 
     const macs = Array.from({ length: N }, () => randomMac());
     if (new Set(macs).size !== N) throw new Error('MAC collision, run again');
@@ -348,7 +436,15 @@ async function main() {
       );
     process.stdout.write(`  ggnet serve up at ${url}, ${N} machines registered\n`);
 
-    const endAllSessions = async () => {
+    const setPrepare = (on: boolean) => api(g, 'PUT', '/api/v1/settings', { boot: { prepareAhead: on } });
+    const liveSessions = async () =>
+      (await api<{ total: number }>(g, 'GET', '/api/v1/sessions?live=true&limit=1')).total;
+    /**
+     * Ends every session (the machines are shut down) and waits for what follows: no target at all
+     * (cold), or every machine's next boot prepared (N targets in tgtd, no live session). Returns
+     * the time from the last stop to that state.
+     */
+    const endAllSessions = async (prepared: boolean): Promise<number> => {
       for (;;) {
         const page = await api<{ items: Array<{ id: string }> }>(
           g,
@@ -361,11 +457,16 @@ async function main() {
             page.items.slice(i, i + 20).map((s) => api(g, 'POST', `/api/v1/sessions/${s.id}/stop`, {})),
           );
       }
-      for (let i = 0; (await tgtTargets(g.controlPort)) > 0; i++) {
-        if (i > 600) throw new Error('targets of ended sessions still in tgtd after 60 s');
+      const t = performance.now();
+      const want = prepared ? N : 0;
+      for (let i = 0; ; i++) {
+        if ((await tgtTargets(g.controlPort)) === want && (await liveSessions()) === 0) break;
+        if (i > 3000) throw new Error(`tgtd did not reach ${want} targets in 300 s`);
         await sleep(100);
       }
+      const ms = performance.now() - t;
       await sleep(3000); // the spare-clone pool refills (as between two storms in real life)
+      return ms;
     };
 
     // ---- the hand-made baseline: own tgtd on the same filesystem, fresh for every run
@@ -407,27 +508,56 @@ async function main() {
 
     const load0 = loadavg();
     const handMs: number[] = [];
-    const runs = new Map<number, StormResult[]>();
+    const runs = new Map<string, StormResult[]>();
+    const prepareAllMs: number[] = [];
+    const key = (mode: string, w: number) => `${mode}:${w}`;
     let probe = '';
+    // the machines boot once (cold) before anything is measured, then are shut down
+    await setPrepare(false);
+    await endAllSessions(false); // what was prepared at registration is undone
+    await storm(g, macs, 0);
+    await endAllSessions(false);
     for (let round = 1; round <= ROUNDS; round++) {
       const h = await hand();
       handMs.push(h);
       process.stdout.write(
         `round ${round}: hand-made loop: ${N} targets in ${fmtMs(h)} ms (load ${loadavg()[0]!.toFixed(1)})\n`,
       );
-      for (const w of WINDOWS) {
-        const r = await storm(g, macs, w);
-        if (!runs.has(w)) runs.set(w, []);
-        runs.get(w)!.push(r);
-        const q = stats(r.requests);
-        process.stdout.write(
-          `round ${round}: GGnet storm over ${w} s: ${r.served}/${N} sanboot scripts, ${r.preparing} 'preparing' and ${r.limited} 'rate_limited' answers followed, ` +
-            `${r.failed.length} failed; request p50 ${fmtMs(q.p50)} ms p99 ${fmtMs(q.p99)} ms; all ${N} targets in tgtd after ${r.allTargetsMs === null ? 'NEVER' : `${fmtMs(r.allTargetsMs)} ms`} (load ${loadavg()[0]!.toFixed(1)})\n`,
-        );
-        for (const f of r.failed.slice(0, 5)) process.stdout.write(`    failed: ${f}\n`);
-        if (!probe && r.lastScript) probe = await probeScript(r.lastScript);
-        await endAllSessions();
+      for (const mode of MODES) {
+        const prepared = mode === 'prepared';
+        await setPrepare(prepared);
+        if (!prepared) await endAllSessions(false); // preparations undone before the cold storm
+        if (prepared) {
+          // shut down after their last boot: the next boots are prepared in the background
+          const ms = await endAllSessions(true);
+          prepareAllMs.push(ms);
+          process.stdout.write(
+            `round ${round}: ${N} machines' next boots prepared in the background in ${fmtMs(ms)} ms\n`,
+          );
+        }
+        for (const w of WINDOWS) {
+          const r = await storm(g, macs, w);
+          if (!runs.has(key(mode, w))) runs.set(key(mode, w), []);
+          runs.get(key(mode, w))!.push(r);
+          const q = stats(r.requests);
+          process.stdout.write(
+            `round ${round}: GGnet ${mode} storm over ${w} s: ${r.served}/${N} sanboot scripts, ${r.preparing} 'preparing' and ${r.limited} 'rate_limited' answers followed, ` +
+              `${r.failed.length} failed; request p50 ${fmtMs(q.p50)} ms p99 ${fmtMs(q.p99)} ms; all ${N} targets in tgtd after ${r.allTargetsMs === null ? 'NEVER' : `${fmtMs(r.allTargetsMs)} ms`}; ` +
+              `CPU GGnet ${fmtMs(r.ggnetCpuMs / N)} ms/boot (${fmtMs(r.ggnetSysMs / N)} in the kernel), tgtd ${fmtMs(r.tgtdCpuMs / N)} ms/boot; ${r.reconcilePasses} reconcile passes (${fmtMs(r.reconcileMs)} ms) (load ${loadavg()[0]!.toFixed(1)})\n`,
+          );
+          for (const f of r.failed.slice(0, 5)) process.stdout.write(`    failed: ${f}\n`);
+          if (!probe && r.lastScript && prepared) probe = await probeScript(r.lastScript);
+          const ms = await endAllSessions(prepared);
+          if (prepared) prepareAllMs.push(ms);
+        }
       }
+    }
+    if (!probe) {
+      // cold only: one cold script is probed instead
+      await setPrepare(false);
+      const r = await storm(g, macs.slice(0, 1), 0);
+      if (r.lastScript) probe = await probeScript(r.lastScript);
+      await endAllSessions(false);
     }
     const load1 = loadavg();
     if (!/DIRECT_ACCESS/.test(probe))
@@ -447,16 +577,20 @@ async function main() {
         'machine wait p50 / p99 ms': `${fmtMs(handMed / N)} per target (mean)`,
         'all targets ms': handMs.map((x) => fmtMs(x)).join(', '),
         'after last request ms': '-',
+        'last script ms': '-',
+        'CPU ms/boot GGnet / tgtd': '-',
+        'reconcile passes (ms)': '-',
       },
     ];
-    for (const w of WINDOWS) {
-      const rs = runs.get(w)!;
+    for (const [k, rs] of runs) {
+      const [mode, wText] = k.split(':');
+      const w = Number(wText);
       const req = stats(rs.flatMap((r) => r.requests));
       const pm = stats(rs.flatMap((r) => r.perMachine));
       const all = rs.map((r) => r.allTargetsMs ?? Number.NaN);
       const after = rs.map((r) => r.afterLastSentMs ?? Number.NaN);
       rows.push({
-        setup: `GGnet, ${N} machines over ${w} s, ${rs.length} runs`,
+        setup: `GGnet ${mode}, ${N} machines over ${w} s, ${rs.length} runs`,
         'served / retries / limited': rs
           .map(
             (r) =>
@@ -468,6 +602,11 @@ async function main() {
         'machine wait p50 / p99 ms': `${fmtMs(pm.p50)} / ${fmtMs(pm.p99)}`,
         'all targets ms': all.map((x) => fmtMs(x)).join(', '),
         'after last request ms': after.map((x) => fmtMs(x)).join(', '),
+        'last script ms': rs.map((r) => fmtMs(r.lastServedMs ?? Number.NaN)).join(', '),
+        'CPU ms/boot GGnet / tgtd': rs
+          .map((r) => `${fmtMs(r.ggnetCpuMs / N)} / ${fmtMs(r.tgtdCpuMs / N)}`)
+          .join(', '),
+        'reconcile passes (ms)': rs.map((r) => `${r.reconcilePasses} (${fmtMs(r.reconcileMs)})`).join(', '),
       });
     }
     process.stdout.write(
@@ -481,19 +620,39 @@ async function main() {
       'request = one GET /boot/ipxe; machine wait = first request -> sanboot script (retries after "preparing" included);\n' +
         'all targets = first request -> tgtd lists all targets; hand-made = cp --reflink + 5 tgtadm per target, sequential.\n',
     );
-    for (const w of WINDOWS) {
-      const rs = runs.get(w)!;
-      const all = rs.map((r) => r.allTargetsMs ?? Number.POSITIVE_INFINITY).sort((x, y) => x - y);
-      const medAll =
-        all.length % 2 ? all[(all.length - 1) / 2]! : (all[all.length / 2 - 1]! + all[all.length / 2]!) / 2;
+    const med = (xs: number[]) => {
+      const a = [...xs].sort((x, y) => x - y);
+      return a.length % 2 ? a[(a.length - 1) / 2]! : (a[a.length / 2 - 1]! + a[a.length / 2]!) / 2;
+    };
+    for (const [k, rs] of runs) {
+      const [mode, w] = k.split(':');
+      const medAll = med(rs.map((r) => r.allTargetsMs ?? Number.POSITIVE_INFINITY));
+      const lastServed = med(rs.map((r) => r.lastServedMs ?? Number.POSITIVE_INFINITY));
       process.stdout.write(
-        `ratio over ${w} s: all targets GGnet / hand loop (medians) = ${(medAll / handMed).toFixed(2)}x` +
-          (w === 0
-            ? ` (throughput: GGnet ${((N * 1000) / medAll).toFixed(1)} targets/s, hand ${((N * 1000) / handMed).toFixed(1)} targets/s)`
+        `${mode} over ${w} s: last script served ${fmtMs(lastServed)} ms after the first request (median)` +
+          (mode === 'cold'
+            ? `; all targets GGnet / hand loop (medians) = ${(medAll / handMed).toFixed(2)}x` +
+              (w === '0'
+                ? ` (throughput: GGnet ${((N * 1000) / medAll).toFixed(1)} targets/s, hand ${((N * 1000) / handMed).toFixed(1)} targets/s)`
+                : '')
             : '') +
           '\n',
       );
     }
+    for (const w of WINDOWS) {
+      const cold = runs.get(key('cold', w));
+      const prep = runs.get(key('prepared', w));
+      if (!cold || !prep) continue;
+      const c = stats(cold.flatMap((r) => r.requests));
+      const p = stats(prep.flatMap((r) => r.requests));
+      process.stdout.write(
+        `over ${w} s: request p99 prepared ${fmtMs(p.p99)} ms vs cold ${fmtMs(c.p99)} ms = ${(c.p99 / p.p99).toFixed(1)}x faster\n`,
+      );
+    }
+    if (prepareAllMs.length)
+      process.stdout.write(
+        `background preparation of all ${N} after they were shut down: ${prepareAllMs.map((x) => fmtMs(x)).join(', ')} ms\n`,
+      );
     const allServed = [...runs.values()].flat().every((r) => r.served === N && r.failed.length === 0);
     const limited = [...runs.values()].flat().reduce((n, r) => n + r.limited, 0);
     process.stdout.write(

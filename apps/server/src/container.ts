@@ -36,6 +36,8 @@ import { LiveTraffic } from './modules/traffic/live-traffic.js';
 import { registerTrafficMetrics } from './modules/traffic/traffic.metrics.js';
 import { SessionApply } from './modules/sessions/session-apply.js';
 import { SessionOrchestrator } from './modules/sessions/session-orchestrator.js';
+import { BootPreparer } from './modules/sessions/boot-preparer.js';
+import { PreparedBootsRepository } from './modules/sessions/prepared-boots.repository.js';
 import { StorageService } from './modules/writebacks/storage.service.js';
 import { registerCacheMetrics } from './modules/writebacks/version-cache.js';
 import { WritebacksRepository } from './modules/writebacks/writebacks.repository.js';
@@ -155,6 +157,7 @@ export function createContainer(config: Config, opts: ContainerOptions) {
     images: new ImagesRepository(db),
     targets: new TargetsRepository(db),
     sessions: new SessionsRepository(db),
+    preparedBoots: new PreparedBootsRepository(db),
     writebacks: new WritebacksRepository(db),
     jobs: new JobsRepository(db, database.dialect),
     settings: new SettingsRepository(db),
@@ -225,6 +228,7 @@ export function createContainer(config: Config, opts: ContainerOptions) {
   const targetManager = new TargetManager(repos.targets, repos.writebacks, storage, iscsi, log);
   const orchestrator = new SessionOrchestrator({
     sessions: repos.sessions,
+    prepared: repos.preparedBoots,
     targets: repos.targets,
     writebacks: repos.writebacks,
     machines: repos.machines,
@@ -288,6 +292,7 @@ export function createContainer(config: Config, opts: ContainerOptions) {
   const reconciler = new Reconciler({
     targets: repos.targets,
     sessions: repos.sessions,
+    prepared: repos.preparedBoots,
     writebacks: repos.writebacks,
     machines: repos.machines,
     manager: targetManager,
@@ -298,6 +303,8 @@ export function createContainer(config: Config, opts: ContainerOptions) {
     bus,
     log,
   });
+  // boots prepared before the PC asks (issue 12): started with the iSCSI services
+  const bootPreparer = new BootPreparer({ orchestrator, machines: repos.machines, settings, bus, log });
   const jobs = new JobsService(repos.jobs, bus);
   images.onVersionFile(async (imageId, versionId) => {
     await jobs.enqueue(
@@ -443,6 +450,22 @@ export function createContainer(config: Config, opts: ContainerOptions) {
     log,
     now: opts.now,
   });
+  metrics.gauge('ggnet_reconcile_passes', 'Reconcile passes since start', () => reconciler.totals.passes);
+  metrics.gauge(
+    'ggnet_reconcile_pass_seconds',
+    'Time spent in reconcile passes since start',
+    () => reconciler.totals.ms / 1000,
+  );
+  metrics.gauge(
+    'ggnet_boot_starts_prepared',
+    'Boots that claimed a boot prepared ahead (no target made while the PC waited), since start',
+    () => orchestrator.startsByKind.prepared,
+  );
+  metrics.gauge(
+    'ggnet_boot_starts_cold',
+    'Boots whose writeback and target were made while the PC waited, since start',
+    () => orchestrator.startsByKind.cold,
+  );
   const bootLimits = new BootRateLimits({
     settings,
     log,
@@ -588,6 +611,7 @@ export function createContainer(config: Config, opts: ContainerOptions) {
     sessionMonitor,
     traffic,
     reconciler,
+    bootPreparer,
     jobs,
     qemuImg,
     uploads,

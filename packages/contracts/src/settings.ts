@@ -101,6 +101,14 @@ export const Settings = z.object({
     /** Requests to /boot/* per client address: sustained per minute (0 = no limit) and burst. */
     addressRequestsPerMin: z.number().int().min(0).max(60_000).default(120),
     addressBurst: z.number().int().min(1).max(10_000).default(40),
+    /**
+     * Boots prepared before the PC asks (issue 12): when a session ends, and for every machine that
+     * can boot (new machines, a newly published version), GGnet makes the next boot's writeback,
+     * target, ACL and CHAP account in the background, so `GET /boot/ipxe` only claims it.
+     */
+    prepareAhead: z.boolean().default(true),
+    /** Pause between two background preparations (ms), so that running clients feel nothing. */
+    preparePaceMs: z.number().int().min(0).max(60_000).default(100),
   }),
   storage: z.object({
     /** null = detected at start-up (reflink where supported, else copy). */

@@ -1,7 +1,17 @@
 import { chmodSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import SQLite from 'better-sqlite3';
-import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql, type Expression, type SqlBool } from 'kysely';
+import {
+  Kysely,
+  Migrator,
+  PostgresDialect,
+  SqliteDialect,
+  sql,
+  type DatabaseConnection,
+  type Driver,
+  type Expression,
+  type SqlBool,
+} from 'kysely';
 import pg from 'pg';
 import type { DB } from './schema.js';
 import { StaticMigrationProvider, type Dialect } from './migrations/index.js';
@@ -59,7 +69,7 @@ export function createDatabase(opts: DatabaseOptions): Database {
   sqlite.pragma('synchronous = NORMAL');
   sqlite.pragma('foreign_keys = ON');
   sqlite.pragma('busy_timeout = 5000');
-  const db = new Kysely<DB>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) });
+  const db = new Kysely<DB>({ dialect: new FifoSqliteDialect({ database: withStatementCache(sqlite) }) });
   return {
     db,
     dialect: 'sqlite',
@@ -69,6 +79,67 @@ export function createDatabase(opts: DatabaseOptions): Database {
     },
     close: () => db.destroy(),
   };
+}
+
+/**
+ * SQLite has one connection; Kysely's driver guards it with a mutex whose waiters all wake at every
+ * release and all but one wait again (`while (promise) await promise`): with N requests queued that
+ * is N wake-ups per query, O(N^2) per storm (a boot storm of 200 at once spent a sixth of its CPU
+ * there: bench:boot-storm, profile in bench/README.md). This queue hands the connection to the next
+ * waiter only, first come first served; Kysely's own mutex then never has more than one waiter.
+ */
+class FifoQueue {
+  private busy = false;
+  private readonly waiters: Array<() => void> = [];
+  async lock(): Promise<void> {
+    if (!this.busy) {
+      this.busy = true;
+      return;
+    }
+    await new Promise<void>((resolve) => this.waiters.push(resolve));
+  }
+  unlock(): void {
+    const next = this.waiters.shift();
+    if (next) next();
+    else this.busy = false;
+  }
+}
+
+class FifoSqliteDriver implements Driver {
+  private readonly queue = new FifoQueue();
+  constructor(private readonly inner: Driver) {}
+  init = () => this.inner.init();
+  destroy = () => this.inner.destroy();
+  beginTransaction: Driver['beginTransaction'] = (c, s) => this.inner.beginTransaction(c, s);
+  commitTransaction: Driver['commitTransaction'] = (c) => this.inner.commitTransaction(c);
+  rollbackTransaction: Driver['rollbackTransaction'] = (c) => this.inner.rollbackTransaction(c);
+  savepoint: Driver['savepoint'] = (c, n, q) => this.inner.savepoint!(c, n, q);
+  rollbackToSavepoint: Driver['rollbackToSavepoint'] = (c, n, q) => this.inner.rollbackToSavepoint!(c, n, q);
+  releaseSavepoint: Driver['releaseSavepoint'] = (c, n, q) => this.inner.releaseSavepoint!(c, n, q);
+
+  async acquireConnection(): Promise<DatabaseConnection> {
+    await this.queue.lock();
+    try {
+      return await this.inner.acquireConnection();
+    } catch (err) {
+      this.queue.unlock();
+      throw err;
+    }
+  }
+
+  async releaseConnection(c: DatabaseConnection): Promise<void> {
+    try {
+      await this.inner.releaseConnection(c);
+    } finally {
+      this.queue.unlock();
+    }
+  }
+}
+
+class FifoSqliteDialect extends SqliteDialect {
+  override createDriver(): Driver {
+    return new FifoSqliteDriver(super.createDriver());
+  }
 }
 
 /**

@@ -331,6 +331,7 @@ export interface DB {
   console_vms: ConsoleVmsTable;
   agent_sessions: AgentSessionsTable;
   agent_commands: AgentCommandsTable;
+  prepared_boots: PreparedBootsTable;
 }
 
 /** 0012: power schedules (wake / shutdown at given days and times, site time zone). */
@@ -397,4 +398,18 @@ export interface AgentCommandsTable {
   delivered_at: string | null;
   done_at: string | null;
   result: string | null;
+}
+
+/** A machine's next boot, made ahead of its request (migration 0018). */
+export interface PreparedBootsTable {
+  machine_id: string;
+  /** The id the session will have once a boot request claims it. */
+  session_id: string;
+  target_id: string | null;
+  /** `preparing` while its writebacks and target are made, then `ready`. */
+  state: string;
+  /** What it was made for (machine, disks, versions, ACL, CHAP mode); another one = stale. */
+  fingerprint: string;
+  created_at: string;
+  ready_at: string | null;
 }

@@ -104,7 +104,9 @@ describeEachDialect('GGnet restart keeps booted clients running', (dialect) => {
     child.stdout.on('data', (b: Buffer) => (serverLog += b.toString()));
     child.stderr.on('data', (b: Buffer) => (serverLog += b.toString()));
     server = child;
-    const until = Date.now() + 30_000;
+    // a start under a loaded machine (migrations, adoption of tgtd, the first reconcile pass, the
+    // preparer's start-up sweep) took 20-40 s on 2 shared cores: 90 s before calling it broken
+    const until = Date.now() + 90_000;
     while (Date.now() < until) {
       if (child.exitCode !== null) throw new Error(`ggnet serve exited: ${serverLog}`);
       const ok = await fetch(`${base()}/readyz`)
@@ -193,7 +195,7 @@ describeEachDialect('GGnet restart keeps booted clients running', (dialect) => {
     try {
       const waitCycles = async (more: number) => {
         const target = cycles + more;
-        const until = Date.now() + 20_000;
+        const until = Date.now() + 60_000;
         while (cycles < target && Date.now() < until) await sleep(50);
         expect(cycles).toBeGreaterThanOrEqual(target);
       };
@@ -264,5 +266,7 @@ describeEachDialect('GGnet restart keeps booted clients running', (dialect) => {
     const data = await readRange(t.container.imageFiles.inside(wb!.path), 8 * 1024 * 1024, 65536);
     expect(data.every((x) => x === lastPattern)).toBe(true);
     expect(cycles).toBeGreaterThan(30);
-  });
+    // three starts of `ggnet serve` and 40+ write/read cycles through tgtd: 20-30 s on an idle
+    // machine, 60+ s under load (the tier's 60 s default timed out 2 of 3 runs at load 20-47)
+  }, 300_000);
 });

@@ -11,6 +11,7 @@ import * as m0013 from './0013-alerts.js';
 import * as m0015 from './0015-media.js';
 import * as m0016 from './0016-groups.js';
 import * as m0017 from './0017-target-daemon.js';
+import * as m0018 from './0018-prepared-boots.js';
 import * as m0019 from './0019-agent.js';
 import * as m0020 from './0020-console.js';
 import type { MigrationContext } from './context.js';
@@ -36,6 +37,7 @@ const MIGRATIONS: Record<string, MigrationModule> = {
   '0015-media': m0015,
   '0016-groups': m0016,
   '0017-target-daemon': m0017,
+  '0018-prepared-boots': m0018,
   '0019-agent': m0019,
   '0020-console': m0020,
 };

@@ -242,6 +242,12 @@ export class MachinesRepository {
     return Number(r.numDeletedRows);
   }
 
+  /** Every machine's id, in name order (the background boot preparation walks them). */
+  async allIds(): Promise<string[]> {
+    const rows = await this.db.selectFrom('machines').select('id').orderBy('name').execute();
+    return rows.map((r) => r.id);
+  }
+
   async idsWithLiveSession(ids: string[]): Promise<string[]> {
     if (!ids.length) return [];
     const rows = await this.db

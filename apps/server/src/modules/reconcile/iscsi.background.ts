@@ -2,7 +2,7 @@ import type { Container } from '../../container.js';
 
 /**
  * `ggnet serve`'s iSCSI side: warns about the copy storage backend, starts (or adopts) GGnet's tgtd,
- * reconciles once, then keeps the reconciler and the session monitor running. On stop tgtd keeps
+ * reconciles once, then keeps the reconciler, the session monitor and the boot preparation running. On stop tgtd keeps
  * running, so that booted clients keep their disks while GGnet restarts.
  */
 export async function startIscsiServices(c: Container): Promise<() => Promise<void>> {
@@ -20,7 +20,11 @@ export async function startIscsiServices(c: Container): Promise<() => Promise<vo
   await c.reconciler.run('start-up').catch((err) => c.log.error({ err }, 'start-up reconcile failed'));
   c.reconciler.start(c.config.reconcileIntervalSec * 1000);
   c.sessionMonitor.start(c.config.sessionMonitorIntervalSec * 1000);
+  // after the start-up pass: the next boots are prepared on a host that matches the database
+  c.bootPreparer.start();
   return async () => {
+    c.bootPreparer.stop();
+    await c.bootPreparer.idle();
     c.sessionMonitor.stop();
     c.reconciler.stop();
     await c.reconciler.idle();

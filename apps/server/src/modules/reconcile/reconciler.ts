@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import type { StorageBackend } from '@ggnet/contracts';
 import { nowIso } from '../../db/database.js';
@@ -6,6 +7,7 @@ import { iqnPrefix } from '../../lib/iqn.js';
 import type { MachinesRepository } from '../machines/machines.repository.js';
 import type { SessionOrchestrator } from '../sessions/session-orchestrator.js';
 import type { SessionRow, SessionsRepository } from '../sessions/sessions.repository.js';
+import type { PreparedBootsRepository } from '../sessions/prepared-boots.repository.js';
 import type { SettingsService } from '../settings/settings.service.js';
 import type { StorageService } from '../writebacks/storage.service.js';
 import type { WritebacksRepository } from '../writebacks/writebacks.repository.js';
@@ -38,12 +40,19 @@ export interface ReconcileReport {
 
 /** A session start that has not finished after this long crashed half-way. */
 const STARTING_TIMEOUT_MS = 120_000;
+/** An event's pass waits at most this long for the boots in flight to finish (see schedule()). */
+const MAX_DEFER_MS = 30_000;
 /** Rows/files younger than this may belong to work in progress (a start, a manual target). */
 const GRACE_MS = 60_000;
 
-/** Events after which the host may no longer match the database. */
+/**
+ * Events after which the host may no longer match the database. Not `session.started`: a start
+ * made and checked its target itself (or claimed one the reconciler already keeps), and a pass per
+ * boot, each reading every target from tgtd, is what made a boot storm spread over 10 s slower
+ * than the same storm at once (bench:boot-storm, reconcile passes per storm).
+ */
 const TRIGGERS =
-  /^(session\.(started|ended)|target\.|writeback\.(created|discarded)|settings\.updated|iscsi\.restarted|storage\.qsd_restarted)/;
+  /^(session\.ended|target\.|writeback\.(created|discarded)|settings\.updated|iscsi\.restarted|storage\.qsd_restarted|machine\.deleted)/;
 
 /**
  * The database says which targets and writebacks should exist; this makes tgtd/LIO and the disk
@@ -61,11 +70,15 @@ export class Reconciler {
   /** When the last pass ended, and what failed in it (GET /api/v1/iscsi). */
   lastReconcileAt: string | null = null;
   lastReconcileError: string | null = null;
+  /** Passes run and the time they took since start (metrics: what reconciling costs in a storm). */
+  readonly totals = { passes: 0, ms: 0 };
 
   constructor(
     private readonly d: {
       targets: TargetsRepository;
       sessions: SessionsRepository;
+      /** Boots prepared ahead: their targets and writebacks are wanted though no session owns them yet. */
+      prepared: PreparedBootsRepository;
       writebacks: WritebacksRepository;
       machines: MachinesRepository;
       manager: TargetManager;
@@ -96,11 +109,22 @@ export class Reconciler {
     this.unsubscribe = null;
   }
 
-  /** Coalesced: a burst of changes leads to one pass (plus one more if changes arrive during it). */
-  schedule(reason: string): void {
+  /**
+   * Coalesced: a burst of changes leads to one pass (plus one more if changes arrive during it).
+   * While boots build their sessions (a cold boot storm) an event's pass waits, up to
+   * MAX_DEFER_MS: each start makes and checks its own target, and a pass reads every target from
+   * tgtd and every row from the database, competing with the boots for tgtd and the CPU
+   * (bench:boot-storm measured single passes of 60 s inside a storm on a loaded machine).
+   */
+  schedule(reason: string, since = Date.now()): void {
     if (this.debounce) return;
     this.debounce = setTimeout(() => {
       this.debounce = null;
+      const busy = this.d.orchestrator.coldStartsInFlight > 0;
+      if (busy && reason !== 'periodic' && Date.now() - since < MAX_DEFER_MS) {
+        this.schedule(reason, since);
+        return;
+      }
       void this.run(reason).catch(() => undefined);
     }, 200);
     this.debounce.unref();
@@ -129,6 +153,16 @@ export class Reconciler {
   }
 
   private async pass(reason: string): Promise<ReconcileReport> {
+    const t0 = performance.now();
+    try {
+      return await this.passInner(reason);
+    } finally {
+      this.totals.passes++;
+      this.totals.ms += performance.now() - t0;
+    }
+  }
+
+  private async passInner(reason: string): Promise<ReconcileReport> {
     const r: ReconcileReport = {
       reason,
       targetsCreated: 0,
@@ -210,6 +244,11 @@ export class Reconciler {
         .catch(() => false);
       if (ended) r.sessionsEnded++;
     }
+    // a preparation that crashed half-way: undone (the preparer makes it again)
+    for (const p of await this.d.prepared.all()) {
+      if (p.state !== 'preparing' || now - Date.parse(p.created_at) <= STARTING_TIMEOUT_MS) continue;
+      await this.d.orchestrator.unprepare(p.machine_id).catch(() => false);
+    }
   }
 
   private async targets(r: ReconcileReport): Promise<void> {
@@ -218,6 +257,9 @@ export class Reconciler {
     const live = await driver.list();
     this.d.iscsi.invalidate();
     const rows = await this.d.targets.all();
+    // prepared boots' targets are wanted too: kept, repaired, made again after a tgtd restart. Read
+    // before the sessions: a boot that claims one in between is then in one of the two sets.
+    const prepared = await this.d.prepared.sessionIds();
     const sessions = new Map<string, SessionRow>();
     for (const s of await this.d.sessions.live()) sessions.set(s.id, s);
     // several tgt daemons: a row's target is the one on the row's daemon; a target of that name on
@@ -228,7 +270,9 @@ export class Reconciler {
     const now = Date.now();
 
     for (const row of rows) {
-      const sessionLive = row.session_id ? sessions.has(row.session_id) : true;
+      const sessionLive = row.session_id
+        ? sessions.has(row.session_id) || prepared.has(row.session_id)
+        : true;
       if (row.state === 'deleting' || !sessionLive) {
         try {
           await this.d.manager.unprovision(row.iqn);

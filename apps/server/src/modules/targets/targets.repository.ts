@@ -66,6 +66,23 @@ export class TargetsRepository {
     return db.selectFrom('targets').selectAll().where('session_id', '=', sessionId).execute();
   }
 
+  /**
+   * Of these targets, the ones made for a session that does not exist yet (a boot prepared ahead,
+   * not claimed): their CHAP secrets go to that boot's script only, never to the API.
+   */
+  async unclaimed(ids: string[]): Promise<Set<string>> {
+    if (!ids.length) return new Set();
+    const rows = await this.db
+      .selectFrom('targets as t')
+      .leftJoin('sessions as s', 's.id', 't.session_id')
+      .select('t.id')
+      .where('t.id', 'in', ids)
+      .where('t.session_id', 'is not', null)
+      .where('s.id', 'is', null)
+      .execute();
+    return new Set(rows.map((r) => r.id));
+  }
+
   /** Conditional state change: returns how many rows changed (0 = someone else got there first). */
   async setState(id: string, state: string, from: string[], extra: Partial<TargetRow> = {}): Promise<number> {
     const r = await this.db

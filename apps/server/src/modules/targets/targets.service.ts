@@ -47,11 +47,13 @@ export class TargetsService {
     }
     const byIqn = new Map(live.map((t) => [t.iqn, t]));
     const portal = await this.d.iscsi.clientPortal().catch(() => null);
+    // a boot prepared ahead keeps its secrets to itself until its script hands them out
+    const unclaimed = reveal ? await this.d.repo.unclaimed(rows.map((r) => r.id)) : new Set<string>();
     return rows.map((r) =>
       toTarget(
         r,
         (byIqn.get(r.iqn)?.connections ?? []).map((c) => ({ initiator: c.initiator, address: c.address })),
-        reveal,
+        reveal && !unclaimed.has(r.id),
         // each target on its daemon's portal port
         portal ? `${portal.host}:${r.portal_port ?? portal.port}` : null,
       ),
