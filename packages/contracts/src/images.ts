@@ -25,6 +25,11 @@ export const Image = z.object({
   sourceSize: z.number().nullable(),
   sourceSha256: z.string().nullable(),
   publishedVersionId: Id.nullable(),
+  /**
+   * The bootloader iPXE's UEFI `sanboot` starts on the disk (`--filename`), e.g.
+   * `\\EFI\\Microsoft\\Boot\\bootmgfw.efi`; null = iPXE's default `\\EFI\\BOOT\\BOOTX64.EFI`. BIOS boots ignore it.
+   */
+  uefiBootFile: z.string().nullable(),
   versionCount: z.number().int(),
   /** Bytes of every version file of the image. */
   sizeBytes: z.number(),
@@ -58,10 +63,23 @@ export const ImageCreate = z.strictObject({
 });
 export type ImageCreate = z.input<typeof ImageCreate>;
 
+/** A UEFI file path on the image's EFI system partition: backslash-separated, ending in .efi. */
+export const UEFI_BOOT_FILE_RE = /^(\\[A-Za-z0-9._-]{1,64}){1,8}$/;
+export const UefiBootFile = z
+  .string()
+  .max(255)
+  .regex(
+    UEFI_BOOT_FILE_RE,
+    'a path such as \\EFI\\Microsoft\\Boot\\bootmgfw.efi (backslashes, letters, digits, . _ -)',
+  )
+  .refine((p) => /\.efi$/i.test(p), 'must name a .efi file');
+
 export const ImageUpdate = z.strictObject({
   name: ImageName.optional(),
   description: FreeText(1000).optional(),
   osType: OsType.optional(),
+  /** null = iPXE's default bootloader path. */
+  uefiBootFile: UefiBootFile.nullable().optional(),
 });
 export type ImageUpdate = z.infer<typeof ImageUpdate>;
 

@@ -104,6 +104,8 @@ export interface ImagesTable {
   updated_at: string;
   /** Stored upload (relative to the data dir) until it is converted (0002). */
   source_path: string | null;
+  /** The bootloader UEFI sanboot starts, when not iPXE's default (0021); null = default. */
+  uefi_boot_file: string | null;
 }
 
 export interface ImageVersionsTable {

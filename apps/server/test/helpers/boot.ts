@@ -63,6 +63,7 @@ export async function publishedImage(
     source_size: 1,
     source_sha256: null,
     published_version_id: null,
+    uefi_boot_file: null,
     created_by: null,
     created_at: now,
     updated_at: now,

@@ -149,6 +149,35 @@ describeEachDialect('boot endpoint', (dialect) => {
     expect(starter.requests.map((q) => q.machineId)).toEqual([m!.id]);
   });
 
+  it("an image's UEFI boot file (PATCH /images/{id}) goes into its boot script as san-filename", async () => {
+    const img = await image('Captured');
+    const admin = await t.auth('operator');
+    const patch = (uefiBootFile: unknown) =>
+      t.app.inject({
+        method: 'PATCH',
+        url: `/api/v1/images/${img.id}`,
+        headers: admin,
+        payload: { uefiBootFile },
+      });
+    const bad = await patch('EFI/BOOT/x.efi');
+    expect(bad.statusCode).toBe(400);
+    expect(bad.json()).toMatchObject({ code: 'validation_failed' });
+    expect((await patch('\\EFI\\x.txt')).statusCode).toBe(400);
+    const ok = await patch('\\EFI\\Microsoft\\Boot\\bootmgfw.efi');
+    expect(ok.statusCode).toBe(200);
+    expect(ok.json().uefiBootFile).toBe('\\EFI\\Microsoft\\Boot\\bootmgfw.efi');
+    await t.container.machines.create({ name: 'pc-uefi', mac: MAC, bootImageId: img.id });
+    const r = await bootMac();
+    expect(r.headers['x-ggnet-boot-result']).toBe('boot');
+    expect(r.body).toContain(
+      'iseq ${platform} efi && set san-filename \\EFI\\Microsoft\\Boot\\bootmgfw.efi || echo -n',
+    );
+    // null goes back to iPXE's default path
+    expect((await patch(null)).json().uefiBootFile).toBeNull();
+    const again = await bootMac();
+    expect(again.body).not.toContain('san-filename');
+  });
+
   it('numbers auto-registered machines after the highest existing one', async () => {
     await t.container.machines.create({ name: 'pc-7', mac: '52:54:00:00:00:07' });
     await bootMac('52:54:00:00:00:08');

@@ -340,7 +340,7 @@ describeEachDialect('power: Wake-on-LAN and schedules', (dialect) => {
     expect(fired).toHaveLength(1);
     expect(fired[0]).toMatchObject({ targetId: open.id, username: null, statusCode: 200 });
 
-    // 23:00 Berlin: the shutdown is stored as "no agent" for each machine (there is no client agent yet)
+    // 23:00 Berlin: a machine without an online client agent gets "no agent" recorded
     clock = Date.parse('2026-12-07T22:00:30Z');
     const [shut] = await sched.tick();
     expect(shut).toMatchObject({ outcome: 'fired', machines: 1, noAgent: 1 });

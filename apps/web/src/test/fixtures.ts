@@ -95,6 +95,7 @@ export const anImage = (extra: Partial<Image> = {}): Image => ({
   sourceSize: 10 * 1024 ** 3,
   sourceSha256: null,
   publishedVersionId: 'v1',
+  uefiBootFile: null,
   versionCount: 1,
   sizeBytes: 64 * 1024 ** 3,
   machineCount: 0,

@@ -133,6 +133,8 @@ export function sessionBootScript(
     retries: number;
     /** Install mode: the ISO booted with the boot disk hooked. */
     installMediaId?: string | null;
+    /** The image's UEFI bootloader path, when not iPXE's default. */
+    uefiBootFile?: string | null;
   },
 ): string {
   return sanbootScript({

@@ -311,6 +311,7 @@ export class BootService {
       retries: s.boot.retries,
       // install mode: the machine's own maintenance mode with an install medium
       installMediaId: mode === 'maintenance' ? machine.install_media_id : null,
+      uefiBootFile: image.uefi_boot_file ?? null,
     });
     return { script, result: 'boot', sessionId: info.sessionId };
   }

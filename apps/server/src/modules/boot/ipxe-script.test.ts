@@ -110,6 +110,22 @@ describe('iPXE scripts', () => {
     expect(() => sanbootScript({ ...boot, installMediaId: '../../etc/passwd' })).toThrow();
   });
 
+  it("an image's UEFI boot file: set as san-filename on UEFI only, before the sanboot; never in install mode", () => {
+    const file = '\\EFI\\Microsoft\\Boot\\bootmgfw.efi';
+    const s = sanbootScript({ ...boot, uefiBootFile: file });
+    const l = s.split('\n');
+    const set = l.indexOf(`iseq \${platform} efi && set san-filename ${file} || echo -n`);
+    expect(set).toBeGreaterThan(0);
+    expect(set).toBeLessThan(l.findIndex((x) => x.startsWith('sanboot ')));
+    expect(sanbootScript(boot)).not.toContain('san-filename');
+    expect(
+      sanbootScript({ ...boot, uefiBootFile: file, installMediaId: '0b6f2a9e-1c3d-4e5f-8a7b-9c0d1e2f3a4b' }),
+    ).not.toContain('san-filename');
+    // only plain backslash paths: nothing that could end the command or expand a setting
+    for (const bad of ['\\EFI\\x.efi || shell', '\\EFI\\${net0/mac}.efi', 'EFI/BOOT/x.efi', '\\EFI\\a b.efi'])
+      expect(() => sanbootScript({ ...boot, uefiBootFile: bad })).toThrow();
+  });
+
   it('refuses CHAP secrets or IQNs that are not plain tokens', () => {
     expect(() => sanbootScript({ ...boot, chap: { username: 'u', password: 'a b' } })).toThrow();
     expect(() => sanbootScript({ ...boot, initiatorIqn: 'iqn.x ${y}' })).toThrow();

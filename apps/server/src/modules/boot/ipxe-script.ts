@@ -1,4 +1,4 @@
-import { IPV4_RE, IQN_RE } from '@ggnet/contracts';
+import { IPV4_RE, IQN_RE, UEFI_BOOT_FILE_RE } from '@ggnet/contracts';
 
 // iPXE scripts are built only from the templates below. Values that become command arguments are
 // checked against strict patterns (a failure is a bug, not user input); free text shown to the
@@ -151,6 +151,8 @@ export interface SanbootScriptOptions {
    * boot disk hooked as drive 0x80 (described to the OS in the iBFT, so the installer finds it).
    */
   installMediaId?: string | null;
+  /** The image's UEFI bootloader path (`san-filename`, UEFI only); null = iPXE's default. */
+  uefiBootFile?: string | null;
 }
 
 const MEDIA_ID_RE = /^[0-9a-f-]{36}$/;
@@ -180,6 +182,12 @@ export function sanbootScript(o: SanbootScriptOptions): string {
     `set username ${need(o.chap.username, CHAP_RE, 'CHAP user')}`,
     `set password ${need(o.chap.password, CHAP_RE, 'CHAP secret')}`,
   ];
+  if (o.uefiBootFile && !iso) {
+    // UEFI only (the setting is what `sanboot --filename` sets); BIOS boots the disk's MBR as always
+    L.push(
+      `iseq \${platform} efi && set san-filename ${need(o.uefiBootFile, UEFI_BOOT_FILE_RE, 'UEFI boot file')} || echo -n`,
+    );
+  }
   if (o.reverseChap) {
     L.push(
       `set reverse-username ${need(o.reverseChap.username, CHAP_RE, 'mutual CHAP user')}`,

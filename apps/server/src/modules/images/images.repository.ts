@@ -31,6 +31,7 @@ export const toImage = (r: ImageRowWithStats): Image => ({
   sourceSize: r.source_size === null ? null : Number(r.source_size),
   sourceSha256: r.source_sha256,
   publishedVersionId: r.published_version_id,
+  uefiBootFile: r.uefi_boot_file ?? null,
   versionCount: Number(r.version_count),
   sizeBytes: Number(r.size_bytes ?? 0),
   machineCount: Number(r.machine_count),

@@ -78,6 +78,7 @@ export class ImagesService {
       source_size: null,
       source_sha256: null,
       published_version_id: null,
+      uefi_boot_file: null,
       created_by: by,
       created_at: now,
       updated_at: now,
@@ -139,6 +140,7 @@ export class ImagesService {
     if (patch.name !== undefined) changes.name = patch.name;
     if (patch.description !== undefined) changes.description = patch.description;
     if (patch.osType !== undefined) changes.os_type = patch.osType;
+    if (patch.uefiBootFile !== undefined) changes.uefi_boot_file = patch.uefiBootFile;
     try {
       await this.repo.update(id, changes);
     } catch (err) {

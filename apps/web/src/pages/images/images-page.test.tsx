@@ -173,8 +173,29 @@ describe('images page parts', () => {
       name: 'win11-lan',
       description: 'LAN image',
       osType: 'windows',
+      uefiBootFile: null,
     });
     expect(onClose).not.toHaveBeenCalled();
+  });
+
+  it('ImageDetailsModal checks the UEFI boot file before sending it', async () => {
+    const f = fakeFetch([['PATCH /api/v1/images/i1', 200, anImage()]]);
+    vi.stubGlobal('fetch', f.fn);
+    const onClose = vi.fn();
+    renderWithProviders(<ImageDetailsModal image={anImage()} opened onClose={onClose} />);
+    const u = userEvent.setup();
+    const field = await screen.findByLabelText('UEFI boot file');
+    await u.type(field, 'EFI/Microsoft/Boot/bootmgfw.efi');
+    await u.click(screen.getByRole('button', { name: 'Save' }));
+    expect(await screen.findByText(/backslashes, ending in .efi/)).toBeInTheDocument();
+    expect(f.calls.some((c) => c.method === 'PATCH')).toBe(false);
+    await u.clear(field);
+    await u.type(field, '\\EFI\\Microsoft\\Boot\\bootmgfw.efi');
+    await u.click(screen.getByRole('button', { name: 'Save' }));
+    await waitFor(() => expect(onClose).toHaveBeenCalled());
+    expect(f.calls.find((c) => c.method === 'PATCH')?.body).toMatchObject({
+      uefiBootFile: '\\EFI\\Microsoft\\Boot\\bootmgfw.efi',
+    });
   });
 });
 

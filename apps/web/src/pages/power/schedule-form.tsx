@@ -130,8 +130,8 @@ export function ScheduleForm(props: {
           />
           {action === 'shutdown' && (
             <Text size="xs" c="orange" mt={4}>
-              Shutdown needs the GGnet client agent on the PCs, which does not exist yet: the schedule is kept
-              and, when it fires, records &quot;no agent&quot; for each machine.
+              Shutdown is sent through the GGnet client agent (Linux clients; see the README). A machine
+              without an online agent when it fires is recorded as &quot;no agent&quot; in its timeline.
             </Text>
           )}
         </div>
