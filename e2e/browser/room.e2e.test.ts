@@ -185,6 +185,55 @@ d('running the room in Chromium', () => {
     await screenshot(page, 'power-group-schedule');
   });
 
+  it('client agent: the drawer shows the online agent and its facts; Shut down (confirmed) reaches its command poll', async () => {
+    // one live session per address: end the room's boots (all from 127.0.0.1) first
+    for (const s of (await api<ListPage<Session>>('GET', '/sessions?live=true&limit=100')).items)
+      await api('POST', `/sessions/${s.id}/stop`, {});
+    const img = await api<Image>('POST', '/images', { name: 'agent-img', sizeBytes: 64 * 1024 * 1024 });
+    const m = await api<Machine>('POST', '/machines', {
+      name: 'pc-agent',
+      mac: '52:54:00:14:00:42',
+      bootImageId: img.id,
+    });
+    expect(await (await fetch(`${server.url}/boot/ipxe?mac=${m.mac}`)).text()).toContain('sanboot');
+    // this test plays the PC's agent over the documented protocol (the shipped one runs in e2e/agent)
+    const claim = await fetch(`${server.url}/boot/agent/claim`, { method: 'POST' });
+    expect(claim.status).toBe(200);
+    const { token } = (await claim.json()) as { token: string };
+    const agent = (path: string, init: RequestInit = {}) =>
+      fetch(`${server.url}/boot/agent${path}`, {
+        ...init,
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      });
+    expect(
+      (
+        await agent('/report', {
+          method: 'POST',
+          body: JSON.stringify({ hostname: 'pc-agent-os', users: ['alice'] }),
+        })
+      ).status,
+    ).toBe(200);
+
+    const page = await newPage();
+    await page.goto(`${server.url}/machines`);
+    await page.getByRole('button', { name: 'Details of pc-agent' }).click();
+    const panel = page.getByTestId('agent-panel');
+    await expect.poll(() => panel.getByTestId('agent-state').textContent()).toMatch(/online/i);
+    expect(await panel.getByTestId('agent-facts').textContent()).toContain('pc-agent-os');
+    await panel.getByRole('button', { name: 'Shut down' }).click();
+    await panel.getByRole('button', { name: 'Yes, shut down' }).click();
+    await expect.poll(() => panel.getByTestId('agent-commands').textContent()).toContain('shutdown');
+    await panel.getByRole('button', { name: 'Shut down' }).waitFor();
+    await screenshot(page, 'machine-agent-shutdown');
+    const poll = await agent('/commands?wait=5');
+    expect(poll.status).toBe(200);
+    const { commands } = (await poll.json()) as { commands: Array<{ id: string; type: string }> };
+    expect(commands.map((c) => c.type)).toEqual(['shutdown']);
+    expect(
+      (await agent(`/commands/${commands[0]!.id}/ack`, { method: 'POST', body: '{"status":"done"}' })).status,
+    ).toBe(200);
+  });
+
   it('alerts: an alert the server raises shows up in the panel live and is acknowledged', async () => {
     const page = await newPage();
     await page.goto(`${server.url}/alerts`);
