@@ -181,7 +181,8 @@ describe.skipIf(unavailable !== null)('fresh Debian 13: deploy/install.sh under 
   const initiator = () =>
     new QemuIo(
       iscsiImageOpts({
-        portal: `${BOOT_ADDR}:3260`,
+        // the port of the daemon that serves this target (one tgtd per core since iscsi.daemons)
+        portal: `${BOOT_ADDR}:${login.portalPort}`,
         targetIqn: login.targetIqn,
         lun: 1,
         initiatorIqn: login.initiatorIqn,

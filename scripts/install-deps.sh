@@ -31,10 +31,12 @@ esac
 if [ "$list" = 1 ]; then GGNET_NODE_PLAN=debian; else ggnet_node_plan || exit 1; fi
 
 # dnsmasq-base is the dnsmasq binary without Debian's dnsmasq.service (GGnet runs its own dnsmasq)
-RUNTIME=(tgt qemu-utils dnsmasq-base ipxe xfsprogs btrfs-progs e2fsprogs iproute2 util-linux coreutils
-         ca-certificates postgresql-client)
+# qemu-system-x86 + qemu-block-extra: the console VM (QEMU with its iSCSI driver) and
+# qemu-storage-daemon (the qcow2 storage backend)
+RUNTIME=(tgt qemu-utils qemu-system-x86 qemu-block-extra dnsmasq-base ipxe xfsprogs btrfs-progs e2fsprogs
+         iproute2 util-linux coreutils ca-certificates postgresql-client)
 read -r -a NODE <<< "$(ggnet_node_packages)"
-TEST=(libiscsi-bin qemu-system-x86 qemu-block-extra ipxe-qemu ovmf syslinux syslinux-common extlinux
+TEST=(libiscsi-bin ipxe-qemu ovmf syslinux syslinux-common extlinux
       busybox-static fdisk dosfstools mtools e2fsprogs cpio file systemd-boot-efi mount xorriso isolinux
       postgresql chromium wrk iperf3 procps iptables nginx openssl
       shellcheck mmdebstrap systemd-container debian-archive-keyring)

@@ -136,6 +136,20 @@ export async function runDoctor(
   };
   await tool('qemu-img', 'qemu-img', true, ['--version'], 'apt install qemu-utils');
   await tool('tgtd', 'tgtd', true, ['--help'], 'apt install tgt');
+  await tool(
+    'qemu-system-x86_64',
+    'qemu-system-x86_64',
+    false,
+    ['--version'],
+    'only for console VMs (Edit in a VM): apt install qemu-system-x86 qemu-block-extra',
+  );
+  await tool(
+    'qemu-storage-daemon',
+    'qemu-storage-daemon',
+    false,
+    ['--version'],
+    'only for storage.backend=qcow2: apt install qemu-system-x86',
+  );
   await tool('tgtadm', 'tgtadm', true, ['--help'], 'apt install tgt');
   await tool(
     'targetcli',
