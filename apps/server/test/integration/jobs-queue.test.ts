@@ -98,6 +98,33 @@ describeEachDialect('job queue on the real database', (dialect) => {
     expect(cleaned).toEqual([job.id]);
   });
 
+  it('a job claimed while the worker stops is handed back before stop() returns, never run on a closed database', async () => {
+    const { job } = await t.container.jobs.enqueue('late', {}, { maxAttempts: 2 });
+    const runs: string[] = [];
+    const w = separateWorker([{ type: 'late', run: async () => void runs.push('run') }], 1);
+    // hold the claim until stop() has been called: the job starts after the stop's abort
+    const repo = (w as unknown as { repo: JobsRepository }).repo;
+    const claim = repo.claim.bind(repo);
+    let release: () => void = () => undefined;
+    const held = new Promise<void>((r) => (release = r));
+    let claiming: () => void = () => undefined;
+    const inClaim = new Promise<void>((r) => (claiming = r));
+    repo.claim = async (...args) => {
+      claiming();
+      await held;
+      return claim(...args);
+    };
+    w.start();
+    await inClaim;
+    const stopped = w.stop();
+    release();
+    await stopped;
+    expect(w.active).toEqual([]);
+    expect(runs).toEqual([]);
+    // back in the queue with its attempt given back, for the next worker
+    expect(await t.container.jobs.get(job.id)).toMatchObject({ state: 'queued', attempts: 0 });
+  });
+
   it("relays the progress and state of jobs run by another process to this one's event bus", async () => {
     const events: LiveEvent[] = [];
     t.container.bus.subscribe((e) => events.push(e));

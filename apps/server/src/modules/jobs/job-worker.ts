@@ -139,7 +139,13 @@ export class JobWorker {
     this.wake();
     this.unsubscribe?.();
     for (const r of this.running.values()) r.ac.abort('shutdown' satisfies AbortReason);
-    await Promise.allSettled([this.loopDone, ...[...this.running.values()].map((r) => r.done)]);
+    await Promise.allSettled([this.loopDone]);
+    // a claim in flight when stop() was called starts its job after the abort above: wait until
+    // every job (those too) has handed itself back, so nothing touches the database after stop()
+    while (this.running.size > 0) {
+      for (const r of this.running.values()) r.ac.abort('shutdown' satisfies AbortReason);
+      await Promise.allSettled([...this.running.values()].map((r) => r.done));
+    }
     this.loopDone = null;
     this.log.info({ worker: this.id }, 'job worker stopped');
   }
@@ -194,10 +200,16 @@ export class JobWorker {
     let kick: () => void = () => undefined;
     const entry: Running = { row, ac, done: Promise.resolve(), kick: () => kick() };
     this.running.set(row.id, entry);
-    entry.done = this.execute(row, ac, (k) => (kick = k)).finally(() => {
-      this.running.delete(row.id);
-      this.wake();
-    });
+    if (this.stopping.signal.aborted) ac.abort('shutdown' satisfies AbortReason);
+    entry.done = this.execute(row, ac, (k) => (kick = k))
+      .catch((err: unknown) => {
+        // settling failed (database gone...): the lease expires and another worker takes the job back
+        this.log.error({ err, job: row.id, type: row.type }, 'job could not be settled');
+      })
+      .finally(() => {
+        this.running.delete(row.id);
+        this.wake();
+      });
   }
 
   private async execute(row: JobRow, ac: AbortController, setKick: (k: () => void) => void): Promise<void> {
@@ -290,6 +302,8 @@ export class JobWorker {
         );
         return;
       }
+      // claimed while the worker was stopping: hand it back without starting it
+      if (ac.signal.aborted) throw new Error(`aborted (${abortReason(ac.signal) ?? 'before start'})`);
       log.info('job started');
       await cleanup();
       const result = await handler.run({ job, attempt: row.attempts, signal: ac.signal, progress, log });
