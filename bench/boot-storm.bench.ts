@@ -16,7 +16,13 @@
  * hand in a shell loop, what a hand-made setup pays at least: per machine a reflink copy of the same
  * version file + tgtadm target, LUN, initiator ACL, CHAP account (own tgtd, same filesystem).
  *
- *   npm run bench:boot-storm -- [--machines 200] [--windows 10,0] [--rounds 2] [--modes cold,prepared] [--size-gib 20] [--data-gib 2] [--dir /var/tmp]
+ * Each storm runs on every storage backend of `--backends` (settings storage.backend, changed through
+ * the API between them): `reflink` (a FICLONE of the version file per boot) and `qcow2` (a qcow2
+ * overlay header per boot, served by qemu-storage-daemon over FUSE: no copy of the version at all).
+ * GGnet runs `--daemons` tgtd instances (0: its default, one per core); targets and tgtd CPU are
+ * counted over all of them.
+ *
+ *   npm run bench:boot-storm -- [--machines 200] [--windows 10,0] [--rounds 2] [--modes cold,prepared] [--backends reflink,qcow2] [--daemons 0] [--size-gib 20] [--data-gib 2] [--dir /var/tmp]
  *
  * Runs as root (loop mount, tgtd); only loopback. Cleans up (GGnet, both tgtd by PID, loop mount,
  * temp dirs) also on Ctrl-C.
@@ -25,7 +31,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, openSync, closeSync, readFileSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
-import { cpus, loadavg } from 'node:os';
+import { availableParallelism, cpus, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -33,7 +39,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import pino from 'pino';
 import { ConfigSchema, createContainer, migrateToLatest } from '@ggnet/server';
-import { killLeftoverTgtd, killPid, removeTgtSocket, tgtShowTargets } from '@ggnet/testkit';
+import { alivePid, killLeftoverTgtd, killPid, removeTgtSocket, tgtShowTargets } from '@ggnet/testkit';
 import {
   fmtMs,
   freeControlPort,
@@ -58,8 +64,16 @@ const { values } = parseArgs({
     'data-gib': { type: 'string', default: '2' },
     dir: { type: 'string', default: '/var/tmp' },
     modes: { type: 'string', default: 'cold,prepared' },
+    backends: { type: 'string', default: 'reflink' },
+    daemons: { type: 'string', default: '0' },
   },
 });
+const BACKENDS = values.backends.split(',') as Array<'reflink' | 'qcow2'>;
+if (!BACKENDS.length || BACKENDS.some((b) => b !== 'reflink' && b !== 'qcow2'))
+  throw new Error('--backends: reflink, qcow2 or both (reflink,qcow2)');
+const DAEMONS = Number(values.daemons) || availableParallelism();
+if (!Number.isInteger(DAEMONS) || DAEMONS < 1 || DAEMONS > 64)
+  throw new Error('--daemons: 0 (one per core) or 1..64');
 const MODES = values.modes.split(',') as Array<'cold' | 'prepared'>;
 if (!MODES.length || MODES.some((m) => m !== 'cold' && m !== 'prepared'))
   throw new Error('--modes: cold, prepared or both (cold,prepared)');
@@ -102,6 +116,12 @@ async function metric(url: string, name: string): Promise<number> {
 const tgtTargets = async (controlPort: number): Promise<number> =>
   (await tgtShowTargets(controlPort)).split('\n').filter((l) => /^Target \d+: /.test(l)).length;
 
+/** Targets all of GGnet's tgtd instances serve (control ports base .. base + DAEMONS - 1). */
+const allTargets = async (g: Ggnet): Promise<number> => {
+  const counts = await Promise.all(Array.from({ length: DAEMONS }, (_, i) => tgtTargets(g.controlPort + i)));
+  return counts.reduce((a, b) => a + b, 0);
+};
+
 /**
  * One plain HTTP GET on a new connection (as iPXE does for each `chain`), body as text, from the
  * client's own address: every machine of the storm has one (127.x.y.z, all loopback), as PCs on a
@@ -138,8 +158,8 @@ interface Ggnet {
   /** Logs in again (a run on a loaded machine outlives the access token). */
   relogin: () => Promise<void>;
   proc: ChildProcess;
-  /** GGnet's tgtd (it writes its pid file in the data dir). */
-  tgtdPid: () => number | null;
+  /** GGnet's tgtd instances (each writes its pid file in the data dir). */
+  tgtdPids: () => number[];
 }
 
 async function api<T>(g: Ggnet, method: string, path: string, body?: unknown, again = true): Promise<T> {
@@ -202,11 +222,12 @@ async function storm(g: Ggnet, macs: string[], windowSec: number): Promise<Storm
     reconcileMs: 0,
     lastScript: null,
   };
-  const tgtdPid = g.tgtdPid();
+  const tgtdPids = g.tgtdPids();
+  const tgtdCpu = () => (tgtdPids.length ? tgtdPids.reduce((a, pid) => a + cpuMs(pid), 0) : Number.NaN);
   const cpu0 = {
     ggnet: cpuMs(g.proc.pid!),
     sys: cpuMs(g.proc.pid!, 'sys'),
-    tgtd: tgtdPid ? cpuMs(tgtdPid) : Number.NaN,
+    tgtd: tgtdCpu(),
   };
   const rec0 = {
     passes: await metric(g.url, 'ggnet_reconcile_passes'),
@@ -218,7 +239,7 @@ async function storm(g: Ggnet, macs: string[], windowSec: number): Promise<Storm
   // tgtd's live state while the storm runs: when do all N targets exist?
   const watcher = (async () => {
     while (!done || r.allTargetsMs === null) {
-      const n = await tgtTargets(g.controlPort).catch(() => 0);
+      const n = await allTargets(g).catch(() => 0);
       if (n >= macs.length) {
         r.allTargetsMs = performance.now() - t0;
         r.afterLastSentMs = r.allTargetsMs - lastSent;
@@ -275,7 +296,7 @@ async function storm(g: Ggnet, macs: string[], windowSec: number): Promise<Storm
   await watcher;
   r.ggnetCpuMs = cpuMs(g.proc.pid!) - cpu0.ggnet;
   r.ggnetSysMs = cpuMs(g.proc.pid!, 'sys') - cpu0.sys;
-  r.tgtdCpuMs = tgtdPid ? cpuMs(tgtdPid) - cpu0.tgtd : Number.NaN;
+  r.tgtdCpuMs = tgtdCpu() - cpu0.tgtd;
   r.reconcilePasses = (await metric(g.url, 'ggnet_reconcile_passes')) - rec0.passes;
   r.reconcileMs = ((await metric(g.url, 'ggnet_reconcile_pass_seconds')) - rec0.s) * 1000;
   return r;
@@ -325,6 +346,14 @@ async function main() {
     if (ggnetProc?.pid && ggnetProc.exitCode === null) await killPid(ggnetProc.pid, 5000);
     // GGnet leaves its tgtd running by design (booted clients keep their disks): stop it by its PID
     killLeftoverTgtd(dataDir);
+    // and its qemu-storage-daemon (qcow2 backend); the FUSE exports go with it, any left lazily
+    const qsdPid = alivePid(join(dataDir, 'run', 'qemu-storage-daemon.pid'));
+    if (qsdPid) await killPid(qsdPid, 5000);
+    const exportsDir = `${join(dataDir, 'exports')}/`;
+    for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
+      const mountpoint = line.split(' ')[4];
+      if (mountpoint?.startsWith(exportsDir)) await sh('umount', ['-l', mountpoint]).catch(() => undefined);
+    }
     // tgtd ignores SIGTERM: SIGKILL at once
     for (const pid of pids) if (pid > 0) await killPid(pid, 0);
     for (const p of sockets) removeTgtSocket(p);
@@ -364,8 +393,14 @@ async function main() {
     // ---- GGnet as it runs in production: `ggnet serve` (built), its own tgtd, loopback only
     const port = await freePort();
     const portalPort = await freePort();
-    ggnetTgtPort = freeControlPort();
-    sockets.add(ggnetTgtPort);
+    // DAEMONS control ports in a row, all free
+    do ggnetTgtPort = freeControlPort();
+    while (
+      Array.from({ length: DAEMONS }, (_, i) => ggnetTgtPort + i).some(
+        (p) => existsSync(`/var/run/tgtd/socket.${p}`) || existsSync(`/var/run/tgtd/socket.${p}.lock`),
+      )
+    );
+    for (let i = 0; i < DAEMONS; i++) sockets.add(ggnetTgtPort + i);
     const logFd = openSync(join(fs.dir, 'ggnet.log'), 'a');
     if (!existsSync(join(REPO, 'apps', 'server', 'dist', 'cli.js')))
       throw new Error('apps/server/dist is missing: run `npm run build` first');
@@ -379,6 +414,7 @@ async function main() {
         GGNET_LOG_LEVEL: 'warn',
         GGNET_STORAGE_RESERVE: '0',
         GGNET_TGT_CONTROL_PORT: String(ggnetTgtPort),
+        GGNET_TGT_DAEMONS: String(DAEMONS),
         GGNET_ISCSI_PORTAL: `127.0.0.1:${portalPort}`,
         GGNET_DHCP_MODE: 'off',
       },
@@ -405,7 +441,6 @@ async function main() {
       return ((await login.json()) as { accessToken: string }).accessToken;
     };
     const token = await logIn();
-    const tgtdPidFile = join(dataDir, 'run', `tgtd.${ggnetTgtPort}.pid`);
     const g: Ggnet = {
       url,
       controlPort: ggnetTgtPort,
@@ -415,13 +450,14 @@ async function main() {
         g.token = await logIn();
       },
       proc: ggnetProc,
-      tgtdPid: () => {
-        try {
-          return Number(readFileSync(tgtdPidFile, 'utf8').trim()) || null;
-        } catch {
-          return null;
-        }
-      },
+      tgtdPids: () =>
+        Array.from({ length: DAEMONS }, (_, d) => {
+          try {
+            return Number(readFileSync(join(dataDir, 'run', `tgtd.${ggnetTgtPort + d}.pid`), 'utf8').trim());
+          } catch {
+            return 0;
+          }
+        }).filter((pid) => pid > 0),
     };
 
     const macs = Array.from({ length: N }, () => randomMac());
@@ -460,7 +496,7 @@ async function main() {
       const t = performance.now();
       const want = prepared ? N : 0;
       for (let i = 0; ; i++) {
-        if ((await tgtTargets(g.controlPort)) === want && (await liveSessions()) === 0) break;
+        if ((await allTargets(g)) === want && (await liveSessions()) === 0) break;
         if (i > 3000) throw new Error(`tgtd did not reach ${want} targets in 300 s`);
         await sleep(100);
       }
@@ -510,58 +546,59 @@ async function main() {
     const handMs: number[] = [];
     const runs = new Map<string, StormResult[]>();
     const prepareAllMs: number[] = [];
-    const key = (mode: string, w: number) => `${mode}:${w}`;
+    const key = (backend: string, mode: string, w: number) => `${backend}:${mode}:${w}`;
     let probe = '';
-    // the machines boot once (cold) before anything is measured, then are shut down
-    await setPrepare(false);
-    await endAllSessions(false); // what was prepared at registration is undone
-    await storm(g, macs, 0);
-    await endAllSessions(false);
-    for (let round = 1; round <= ROUNDS; round++) {
-      const h = await hand();
-      handMs.push(h);
-      process.stdout.write(
-        `round ${round}: hand-made loop: ${N} targets in ${fmtMs(h)} ms (load ${loadavg()[0]!.toFixed(1)})\n`,
-      );
-      for (const mode of MODES) {
-        const prepared = mode === 'prepared';
-        await setPrepare(prepared);
-        if (!prepared) await endAllSessions(false); // preparations undone before the cold storm
-        if (prepared) {
-          // shut down after their last boot: the next boots are prepared in the background
-          const ms = await endAllSessions(true);
-          prepareAllMs.push(ms);
-          process.stdout.write(
-            `round ${round}: ${N} machines' next boots prepared in the background in ${fmtMs(ms)} ms\n`,
-          );
-        }
-        for (const w of WINDOWS) {
-          const r = await storm(g, macs, w);
-          if (!runs.has(key(mode, w))) runs.set(key(mode, w), []);
-          runs.get(key(mode, w))!.push(r);
-          const q = stats(r.requests);
-          process.stdout.write(
-            `round ${round}: GGnet ${mode} storm over ${w} s: ${r.served}/${N} sanboot scripts, ${r.preparing} 'preparing' and ${r.limited} 'rate_limited' answers followed, ` +
-              `${r.failed.length} failed; request p50 ${fmtMs(q.p50)} ms p99 ${fmtMs(q.p99)} ms; all ${N} targets in tgtd after ${r.allTargetsMs === null ? 'NEVER' : `${fmtMs(r.allTargetsMs)} ms`}; ` +
-              `CPU GGnet ${fmtMs(r.ggnetCpuMs / N)} ms/boot (${fmtMs(r.ggnetSysMs / N)} in the kernel), tgtd ${fmtMs(r.tgtdCpuMs / N)} ms/boot; ${r.reconcilePasses} reconcile passes (${fmtMs(r.reconcileMs)} ms) (load ${loadavg()[0]!.toFixed(1)})\n`,
-          );
-          for (const f of r.failed.slice(0, 5)) process.stdout.write(`    failed: ${f}\n`);
-          if (!probe && r.lastScript && prepared) probe = await probeScript(r.lastScript);
-          const ms = await endAllSessions(prepared);
-          if (prepared) prepareAllMs.push(ms);
+    let handRound = 0;
+    for (const backend of BACKENDS) {
+      await setPrepare(false);
+      await endAllSessions(false); // what was prepared at registration is undone
+      await api(g, 'PUT', '/api/v1/settings', { storage: { backend } });
+      process.stdout.write(`storage backend: ${backend}\n`);
+      // the machines boot once (cold) on this backend before anything is measured, then are shut down
+      await storm(g, macs, 0);
+      await endAllSessions(false);
+      for (let round = 1; round <= ROUNDS; round++) {
+        const h = await hand();
+        handMs.push(h);
+        handRound++;
+        process.stdout.write(
+          `hand-made loop ${handRound}: ${N} targets in ${fmtMs(h)} ms (load ${loadavg()[0]!.toFixed(1)})\n`,
+        );
+        for (const mode of MODES) {
+          const prepared = mode === 'prepared';
+          await setPrepare(prepared);
+          if (!prepared) await endAllSessions(false); // preparations undone before the cold storm
+          if (prepared) {
+            // shut down after their last boot: the next boots are prepared in the background
+            const ms = await endAllSessions(true);
+            prepareAllMs.push(ms);
+            process.stdout.write(
+              `${backend} round ${round}: ${N} machines' next boots prepared in the background in ${fmtMs(ms)} ms\n`,
+            );
+          }
+          for (const w of WINDOWS) {
+            const r = await storm(g, macs, w);
+            if (!runs.has(key(backend, mode, w))) runs.set(key(backend, mode, w), []);
+            runs.get(key(backend, mode, w))!.push(r);
+            const q = stats(r.requests);
+            process.stdout.write(
+              `${backend} round ${round}: GGnet ${mode} storm over ${w} s: ${r.served}/${N} sanboot scripts, ${r.preparing} 'preparing' and ${r.limited} 'rate_limited' answers followed, ` +
+                `${r.failed.length} failed; request p50 ${fmtMs(q.p50)} ms p99 ${fmtMs(q.p99)} ms; all ${N} targets in tgtd after ${r.allTargetsMs === null ? 'NEVER' : `${fmtMs(r.allTargetsMs)} ms`}; ` +
+                `CPU GGnet ${fmtMs(r.ggnetCpuMs / N)} ms/boot (${fmtMs(r.ggnetSysMs / N)} in the kernel), tgtd ${fmtMs(r.tgtdCpuMs / N)} ms/boot; ${r.reconcilePasses} reconcile passes (${fmtMs(r.reconcileMs)} ms) (load ${loadavg()[0]!.toFixed(1)})\n`,
+            );
+            for (const f of r.failed.slice(0, 5)) process.stdout.write(`    failed: ${f}\n`);
+            if (r.lastScript && (!probe || backend !== BACKENDS[0])) probe = await probeScript(r.lastScript);
+            if (!/DIRECT_ACCESS/.test(probe))
+              throw new Error(
+                `a served script (${backend}, ${mode}) does not log in to its target:\n${probe}`,
+              );
+            const ms = await endAllSessions(prepared);
+            if (prepared) prepareAllMs.push(ms);
+          }
         }
       }
     }
-    if (!probe) {
-      // cold only: one cold script is probed instead
-      await setPrepare(false);
-      const r = await storm(g, macs.slice(0, 1), 0);
-      if (r.lastScript) probe = await probeScript(r.lastScript);
-      await endAllSessions(false);
-    }
     const load1 = loadavg();
-    if (!/DIRECT_ACCESS/.test(probe))
-      throw new Error(`a served script does not log in to its target:\n${probe}`);
 
     // ---- report
     const handMed =
@@ -570,7 +607,7 @@ async function main() {
         : (stats(handMs).p50 + [...handMs].sort((x, y) => x - y)[handMs.length / 2]!) / 2;
     const rows: Array<Record<string, string | number>> = [
       {
-        setup: `hand-made shell loop (baseline), ${ROUNDS} runs`,
+        setup: `hand-made shell loop (baseline), ${handMs.length} runs`,
         'served / retries / limited': `${N} targets (no scripts)`,
         'request p50 ms': '-',
         'request p99 ms': '-',
@@ -583,14 +620,14 @@ async function main() {
       },
     ];
     for (const [k, rs] of runs) {
-      const [mode, wText] = k.split(':');
+      const [backend, mode, wText] = k.split(':');
       const w = Number(wText);
       const req = stats(rs.flatMap((r) => r.requests));
       const pm = stats(rs.flatMap((r) => r.perMachine));
       const all = rs.map((r) => r.allTargetsMs ?? Number.NaN);
       const after = rs.map((r) => r.afterLastSentMs ?? Number.NaN);
       rows.push({
-        setup: `GGnet ${mode}, ${N} machines over ${w} s, ${rs.length} runs`,
+        setup: `GGnet ${backend} ${mode}, ${N} machines over ${w} s, ${rs.length} runs`,
         'served / retries / limited': rs
           .map(
             (r) =>
@@ -625,11 +662,11 @@ async function main() {
       return a.length % 2 ? a[(a.length - 1) / 2]! : (a[a.length / 2 - 1]! + a[a.length / 2]!) / 2;
     };
     for (const [k, rs] of runs) {
-      const [mode, w] = k.split(':');
+      const [backend, mode, w] = k.split(':');
       const medAll = med(rs.map((r) => r.allTargetsMs ?? Number.POSITIVE_INFINITY));
       const lastServed = med(rs.map((r) => r.lastServedMs ?? Number.POSITIVE_INFINITY));
       process.stdout.write(
-        `${mode} over ${w} s: last script served ${fmtMs(lastServed)} ms after the first request (median)` +
+        `${backend} ${mode} over ${w} s: last script served ${fmtMs(lastServed)} ms after the first request (median)` +
           (mode === 'cold'
             ? `; all targets GGnet / hand loop (medians) = ${(medAll / handMed).toFixed(2)}x` +
               (w === '0'
@@ -639,15 +676,22 @@ async function main() {
           '\n',
       );
     }
+    const p99 = (rs: StormResult[] | undefined) => (rs ? stats(rs.flatMap((r) => r.requests)).p99 : null);
     for (const w of WINDOWS) {
-      const cold = runs.get(key('cold', w));
-      const prep = runs.get(key('prepared', w));
-      if (!cold || !prep) continue;
-      const c = stats(cold.flatMap((r) => r.requests));
-      const p = stats(prep.flatMap((r) => r.requests));
-      process.stdout.write(
-        `over ${w} s: request p99 prepared ${fmtMs(p.p99)} ms vs cold ${fmtMs(c.p99)} ms = ${(c.p99 / p.p99).toFixed(1)}x faster\n`,
-      );
+      for (const backend of BACKENDS) {
+        const c = p99(runs.get(key(backend, 'cold', w)));
+        const p = p99(runs.get(key(backend, 'prepared', w)));
+        if (c !== null && p !== null)
+          process.stdout.write(
+            `${backend} over ${w} s: request p99 prepared ${fmtMs(p)} ms vs cold ${fmtMs(c)} ms = ${(c / p).toFixed(1)}x faster\n`,
+          );
+      }
+      const base = p99(runs.get(key('reflink', 'cold', w)));
+      const ov = p99(runs.get(key('qcow2', 'cold', w)));
+      if (base !== null && ov !== null)
+        process.stdout.write(
+          `over ${w} s: cold request p99 qcow2 ${fmtMs(ov)} ms vs reflink ${fmtMs(base)} ms = ${(base / ov).toFixed(2)}x\n`,
+        );
     }
     if (prepareAllMs.length)
       process.stdout.write(

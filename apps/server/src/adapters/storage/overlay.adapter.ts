@@ -1,8 +1,9 @@
-import { chmod, mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
+import { chmod, mkdir, open, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import type { ProcessRunner } from '../process/process-runner.adapter.js';
 import type { QemuStorageDaemon } from '../qsd/qsd.adapter.js';
 import type { ImageFiles } from './image-files.js';
+import { qcow2OverlayBytes } from './qcow2-overlay-header.js';
 import {
   dirSpace,
   listDiskFiles,
@@ -43,7 +44,7 @@ export async function qcow2BackingFile(path: string): Promise<string | null> {
  * file `exports/<id>.img` that is the LUN's backing file (tgt `--bsoflags direct`). Every overlay of a
  * version reads the master through the daemon's one page cache of that file: N clients read a block
  * from disk once and hold it in RAM once. Making a disk writes a small qcow2 header (instant, whatever
- * the image's size); discarding deletes it; keeping leaves it for the next boot; apply converts
+ * the image's size, no process: qcow2-overlay-header.ts); discarding deletes it; keeping leaves it for the next boot; apply converts
  * overlay + master into a new RAW file (`qemu-img convert`), the master stays as it was.
  */
 export class OverlayWritebackStorage implements WritebackStorage {
@@ -86,11 +87,13 @@ export class OverlayWritebackStorage implements WritebackStorage {
     await mkdir(this.root, { recursive: true, mode: 0o700 });
     await mkdir(this.exportsDir, { recursive: true, mode: 0o700 });
     try {
-      // a header with the master as backing file: no data copied, same time for 1 GiB or 1 TiB
-      await this.runner.run('qemu-img', ['create', '-q', '-f', 'qcow2', '-b', master, '-F', 'raw', part], {
-        timeoutMs: 60_000,
+      // a header with the master as backing file: no data copied, same time for 1 GiB or 1 TiB,
+      // written here rather than by `qemu-img create` (no process per boot)
+      const { size } = await stat(master);
+      await writeFile(part, qcow2OverlayBytes({ virtualSize: size, backingFile: master }), {
+        mode: 0o600,
       });
-      await chmod(part, 0o600);
+      await chmod(part, 0o600); // a .part left by a crash keeps its old mode
       await rename(part, dest);
     } catch (err) {
       await rm(part, { force: true });
