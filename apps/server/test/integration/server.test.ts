@@ -70,6 +70,26 @@ describeEachDialect('listening server', (dialect) => {
     expect(metrics).toContain('ggnet_process_');
   });
 
+  it('readyz names what holds the disk service (another process) only to this host, not to the boot LAN', async () => {
+    const iscsi = server.container.iscsi;
+    const real = iscsi.notReady.bind(iscsi);
+    iscsi.notReady = () => ({
+      reason: 'iscsi_conflict',
+      detail: 'tgtd control port 7300: another tgtd (pid 4242) holds it: /usr/sbin/tgtd -f --secret',
+    });
+    try {
+      const lan = await server.app.inject({ url: '/readyz', remoteAddress: '10.20.0.7' });
+      expect(lan.statusCode).toBe(503);
+      expect(lan.json()).toEqual({ status: 'not_ready', reason: 'iscsi_conflict' });
+      const local = await server.app.inject({ url: '/readyz', remoteAddress: '127.0.0.1' });
+      expect(local.statusCode).toBe(503);
+      expect(local.json().detail).toContain('pid 4242');
+    } finally {
+      iscsi.notReady = real;
+    }
+    expect((await server.app.inject({ url: '/readyz', remoteAddress: '10.20.0.7' })).statusCode).toBe(200);
+  });
+
   it('answers with request ids and problem+json for unknown routes', async () => {
     const res = await fetch(`${server.url}/api/v1/nothing-here`);
     expect(res.status).toBe(404);

@@ -203,47 +203,43 @@ export class RealQemuStorageDaemon implements QemuStorageDaemon {
     checkId(o.id);
     for (const p of [o.overlayPath, o.masterPath, o.mountpoint]) checkAbs(p);
     await this.ensureRunning();
+    // no query of what exists (both answers grow with every served disk, which made a boot storm
+    // quadratic): each node and the export are added, and "already there" counts as done
+    const add = (q: QmpConnection, node: string, args: Record<string, unknown>) =>
+      q.execute('blockdev-add', { 'node-name': node, ...args }).catch((err: unknown) => {
+        if (!(err instanceof QmpError && /^QMP blockdev-add: Duplicate node/i.test(err.message))) throw err;
+      });
     await this.qmp(async (q) => {
-      const exports = await q.execute<Array<{ id: string }>>('query-block-exports');
-      if (exports.some((e) => e.id === qsdNames.export(o.id))) return;
-      const nodes = await this.nodeNames(q);
       const mFile = qsdNames.masterFile(o.masterPath);
       const master = qsdNames.master(o.masterPath);
-      if (!nodes.has(mFile))
-        await q.execute('blockdev-add', {
-          driver: 'file',
-          'node-name': mFile,
-          filename: o.masterPath,
-          'read-only': true,
-          // the page cache of the master file is the shared read cache: never O_DIRECT here
-          cache: { direct: false },
-        });
-      if (!nodes.has(master))
-        await q.execute('blockdev-add', {
-          driver: 'raw',
-          'node-name': master,
-          file: mFile,
-          'read-only': true,
-        });
+      await add(q, mFile, {
+        driver: 'file',
+        filename: o.masterPath,
+        'read-only': true,
+        // the page cache of the master file is the shared read cache: never O_DIRECT here
+        cache: { direct: false },
+      });
+      await add(q, master, { driver: 'raw', file: mFile, 'read-only': true });
       const oFile = qsdNames.overlayFile(o.id);
       const ov = qsdNames.overlay(o.id);
-      if (!nodes.has(oFile))
-        await q.execute('blockdev-add', {
-          driver: 'file',
-          'node-name': oFile,
-          filename: o.overlayPath,
-          cache: { direct: false },
-        });
-      if (!nodes.has(ov))
-        await q.execute('blockdev-add', { driver: 'qcow2', 'node-name': ov, file: oFile, backing: master });
+      await add(q, oFile, { driver: 'file', filename: o.overlayPath, cache: { direct: false } });
+      await add(q, ov, { driver: 'qcow2', file: oFile, backing: master });
       await this.prepareMountpoint(o.mountpoint);
-      await q.execute('block-export-add', {
-        type: 'fuse',
-        id: qsdNames.export(o.id),
-        'node-name': ov,
-        mountpoint: o.mountpoint,
-        writable: true,
-      });
+      await q
+        .execute('block-export-add', {
+          type: 'fuse',
+          id: qsdNames.export(o.id),
+          'node-name': ov,
+          mountpoint: o.mountpoint,
+          writable: true,
+        })
+        .catch((err: unknown) => {
+          if (!(
+            err instanceof QmpError &&
+            /^QMP block-export-add: Block export id .* is already in use/i.test(err.message)
+          ))
+            throw err;
+        });
     });
   }
 

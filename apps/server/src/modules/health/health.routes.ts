@@ -36,7 +36,7 @@ export function registerHealthRoutes(
           503: z.object({
             status: z.literal('not_ready'),
             reason: z.enum(['database', 'migrations', 'iscsi_conflict', 'iscsi_failed']),
-            /** iSCSI reasons: which daemon and what holds its control port (never database details). */
+            /** iSCSI reasons, to this host only: which daemon, what holds its control port (never database details). */
             detail: z.string().optional(),
           }),
         },
@@ -60,7 +60,9 @@ export function registerHealthRoutes(
       const iscsi = deps.iscsi?.() ?? null;
       if (iscsi) {
         req.log.warn({ iscsi }, 'not ready: the disk service cannot serve');
-        return reply.status(503).send({ status: 'not_ready', reason: iscsi.reason, detail: iscsi.detail });
+        // the detail names another process (pid, command line): for this host only, not the boot LAN
+        const detail = LOOPBACK_RE.test(req.ip ?? '') ? iscsi.detail : undefined;
+        return reply.status(503).send({ status: 'not_ready', reason: iscsi.reason, detail });
       }
       return { status: 'ready' as const };
     },
