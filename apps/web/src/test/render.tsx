@@ -34,8 +34,9 @@ if (!('scrollIntoView' in Element.prototype))
 window.scrollTo = () => undefined;
 
 afterEach(() => cleanup());
-// pages render behind lazy queries and a router; on a busy 2-core machine the default 1 s is short
-configure({ asyncUtilTimeout: 5000 });
+// pages render behind lazy queries and a router; on a busy 2-core machine the default 1 s is short,
+// and 5 s was short once too (a Mantine menu under a boot-storm benchmark): the test timeout is 20 s
+configure({ asyncUtilTimeout: 15_000 });
 
 export function renderWithProviders(
   ui: ReactElement,
