@@ -1,6 +1,6 @@
 import type { AuditEntry, Image, Machine, Page, Session } from '@ggnet/contracts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildBootDisk, MARK, readGuestFile, type BootDisk } from './lib/bootdisk.js';
+import { buildBootDisk, MARK, type BootDisk } from './lib/bootdisk.js';
 import { bootTestsUnavailable } from './lib/netns.js';
 import { waitFor } from '@ggnet/testkit';
 import { finishBoot, guestFileIn, writebackFile } from './lib/sanboot.js';
@@ -122,7 +122,7 @@ const skip = bootTestsUnavailable();
       // what it wrote after the refusal is in its writeback on the server
       const wb = writebackFile(w, session.writebackId!);
       expect((await guestFileIn(w, disk, wb))?.trim()).toBe(b.wrote);
-      expect((await readGuestFile(wb, disk.p1, 'ggnet-heartbeat.txt'))?.trim()).toBe(`hb ${HOLD}`);
+      expect((await guestFileIn(w, disk, wb, 'ggnet-heartbeat.txt'))?.trim()).toBe(`hb ${HOLD}`);
     });
   },
 );

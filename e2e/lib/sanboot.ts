@@ -122,13 +122,18 @@ export function servedFile(w: World, writebackId: string): string {
  * The guest's file as it lies in a writeback on the host (read-only loop mount of partition 1); a
  * qcow2 overlay is first converted with its master into a raw file (`-U`: the daemon holds it open).
  */
-export async function guestFileIn(w: World, disk: BootDisk, file: string): Promise<string | null> {
+export async function guestFileIn(
+  w: World,
+  disk: BootDisk,
+  file: string,
+  guestFile: string = GUEST_FILE,
+): Promise<string | null> {
   if (!existsSync(file)) throw new Error(`${file} does not exist`);
-  if (!file.endsWith('.qcow2')) return readGuestFile(file, disk.p1, GUEST_FILE);
+  if (!file.endsWith('.qcow2')) return readGuestFile(file, disk.p1, guestFile);
   const raw = join(mkdtempSync(join(E2E_CACHE, 'ov-')), 'disk.raw');
   try {
     await sh('qemu-img', ['convert', '-U', '-f', 'qcow2', '-O', 'raw', file, raw]);
-    return await readGuestFile(raw, disk.p1, GUEST_FILE);
+    return await readGuestFile(raw, disk.p1, guestFile);
   } finally {
     rmSync(join(raw, '..'), { recursive: true, force: true });
   }

@@ -25,7 +25,7 @@ describe('qcow2 session disks through the container (fakes)', () => {
   const start = (machineId: string) =>
     s.c.orchestrator.startSession({ machineId, mode: 'normal', clientIp: '10.0.0.5' });
 
-  it('a boot serves an overlay and backs its LUN with the export (bsoflags direct); keep unserves, the next boot serves it again; discard removes it', async () => {
+  it('a boot serves an overlay and backs its LUN with the export (buffered, no bsoflags); keep unserves, the next boot serves it again; discard removes it', async () => {
     const m = await smallMachine(s.c, img.imageId, { keepWriteback: true });
     const info = await start(m.id);
     const wb = (await s.c.repos.writebacks.bySession(info.sessionId))[0]!;
@@ -36,9 +36,9 @@ describe('qcow2 session disks through the container (fakes)', () => {
         iqn: info.targetIqn,
         lun: 1,
         path: s.c.imageFiles.inside(`exports/${wb.id}.img`),
-        bsoflags: 'direct',
       }),
     ]);
+    expect(s.driver.lunSpecs[0]).not.toHaveProperty('bsoflags');
     // the machine keeps its disk: the session ends, the export goes, the overlay stays
     await s.c.sessions.stop(info.sessionId, {});
     expect((await s.c.repos.writebacks.findById(wb.id))?.state).toBe('kept');

@@ -30,7 +30,7 @@ const fuseMounts = (dir: string) => parseFuseMounts(readFileSync('/proc/self/mou
 /**
  * The qcow2 session-disk backend with the real components: qemu-storage-daemon (GGnet's, supervised,
  * driven over QMP) serving each session's qcow2 overlay as a FUSE file, GGnet's tgtd serving that file
- * (`--bsoflags direct`), QEMU's iSCSI driver (qemu-io, qemu-img) as the initiator over loopback.
+ * (buffered), QEMU's iSCSI driver (qemu-io, qemu-img) as the initiator over loopback.
  */
 describeEachDialect('qcow2 overlays on qemu-storage-daemon (tgtd + qemu iscsi)', (dialect) => {
   let t: TestContext;
@@ -83,7 +83,8 @@ describeEachDialect('qcow2 overlays on qemu-storage-daemon (tgtd + qemu iscsi)',
     expect(await t.container.qsd.exports()).toEqual([wb!.id]);
     const shown = await tgtShowTargets(controlPort);
     expect(shown).toContain(`Backing store path: ${exportFile}`);
-    expect(shown).toMatch(/Backing store path: \S+\.img\s+Backing store flags: direct/);
+    // buffered: O_DIRECT on QEMU 7.2's FUSE export mixes up the pieces of one large write (below)
+    expect(shown).toMatch(/Backing store path: \S+\.img\s+Backing store flags: \n/);
 
     // the cache figures count from here (the first sample is the baseline)
     t.container.storage.cache.maxAgeMs = 0;
@@ -155,6 +156,33 @@ describeEachDialect('qcow2 overlays on qemu-storage-daemon (tgtd + qemu iscsi)',
     expect(existsSync(join(exportsDir, `${wb2!.id}.img`))).toBe(false);
     expect(await t.container.qsd.exports()).toEqual([]);
     expect(await fileSha256(img.file)).toBe(masterSum);
+  });
+
+  it('large writes land whole: 4 MiB in one request (an installer writing its disk) read back byte for byte', async () => {
+    // with tgt's O_DIRECT on the FUSE export, QEMU 7.2 wrote the last MiB of such a write into all four
+    const m = await t.container.machines.create({ name: 'pc-big', mac: mac(), bootImageId: img.imageId });
+    const info = await start(m.id);
+    const opts = optsOf(info);
+    const data = randomBytes(4 * MiB);
+    const w = await writeThroughIscsi(opts, 0, data, scratch);
+    expect(w.exitCode, w.stderr).toBe(0);
+    const back = await readThroughIscsi(opts, 0, 4 * MiB, scratch);
+    expect(back.findIndex((b, i) => b !== data[i])).toBe(-1);
+    // and on the server: the overlay holds them, over the master
+    const wb = (await t.container.repos.writebacks.bySession(info.sessionId))[0]!;
+    const raw = join(scratch, 'big.raw');
+    await tool('qemu-img', [
+      'convert',
+      '-U',
+      '-f',
+      'qcow2',
+      '-O',
+      'raw',
+      t.container.imageFiles.inside(wb.path),
+      raw,
+    ]);
+    expect((await readRange(raw, 0, 4 * MiB)).equals(data)).toBe(true);
+    await t.container.sessions.stop(info.sessionId, {});
   });
 
   it('a GGnet restart adopts the daemon and the session keeps working; a daemon crash is repaired (exports and LUNs again)', async () => {

@@ -77,7 +77,7 @@ describeEachDialect(
       const second = await tgtShowTargets(controlPort + 1);
       expect(second).toContain(info.targetIqn);
       expect(second).toContain(`Backing store path: ${exportFile}`);
-      expect(second).toMatch(/Backing store path: \S+\.img\s+Backing store flags: direct/);
+      expect(second).toMatch(/Backing store path: \S+\.img\s+Backing store flags: \n/);
       expect(await tgtShowTargets(controlPort)).not.toContain(exportFile);
       expect((await c.qsd.exports()).sort()).toHaveLength(4);
 

@@ -13,7 +13,7 @@ import { QmpConnection, QmpError } from './qmp.js';
 /**
  * qemu-storage-daemon (QEMU's block layer without a VM), the session-disk backend `qcow2`: every
  * session's disk is a qcow2 overlay over the version's read-only RAW master, opened in this daemon
- * and exported as a FUSE file that tgtd serves (`--bsoflags direct`). All overlays of a version read
+ * and exported as a FUSE file that tgtd serves (buffered; OverlayWritebackStorage.lunBsoflags says why). All overlays of a version read
  * the master through one `file` node with `cache.direct=off`, so the master's page cache is the one
  * read cache of all the version's clients.
  *

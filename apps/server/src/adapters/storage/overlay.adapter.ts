@@ -41,7 +41,7 @@ export async function qcow2BackingFile(path: string): Promise<string | null> {
 /**
  * `storage.backend = qcow2`: a session's disk is a qcow2 overlay `overlays/<id>.qcow2` whose backing
  * file is the version's RAW master (read-only, never written), served by qemu-storage-daemon as a FUSE
- * file `exports/<id>.img` that is the LUN's backing file (tgt `--bsoflags direct`). Every overlay of a
+ * file `exports/<id>.img` that is the LUN's backing file (tgt, buffered: see lunBsoflags). Every overlay of a
  * version reads the master through the daemon's one page cache of that file: N clients read a block
  * from disk once and hold it in RAM once. Making a disk writes a small qcow2 header (instant, whatever
  * the image's size, no process: qcow2-overlay-header.ts); discarding deletes it; keeping leaves it for the next boot; apply converts
@@ -51,7 +51,15 @@ export class OverlayWritebackStorage implements WritebackStorage {
   readonly kind = 'qcow2' as const;
   readonly root: string;
   readonly exportsDir: string;
-  readonly lunBsoflags = 'direct' as const;
+  /**
+   * tgt opens the FUSE export buffered, not `--bsoflags direct`: with O_DIRECT the kernel sends one
+   * large write (over 1 MiB) to the export as several FUSE requests at once, and QEMU 7.2's FUSE
+   * export (Debian 12) then writes the data of the last of them into all of them (measured: a 4 MiB
+   * write through iSCSI read back as four copies of its last MiB; qcow2-overlay.test.ts keeps it
+   * out). The price: each export keeps its own page cache of what its client read (RAM per client
+   * again), while the disk is still read once per version.
+   */
+  readonly lunBsoflags: 'direct' | undefined = undefined;
   readonly exportCopies = true;
 
   constructor(
