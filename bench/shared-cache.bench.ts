@@ -309,7 +309,7 @@ async function main() {
       if (!qsdPid) throw new Error('GGnet qemu-storage-daemon has no PID');
       c.storage.cache.maxAgeMs = 0;
       const r = await measure(
-        "c: GGnet's qcow2 backend (orchestrator, one qemu-storage-daemon, FUSE, tgt direct)",
+        "c: GGnet's qcow2 backend (orchestrator, one qemu-storage-daemon, FUSE, tgt buffered)",
         started.map((i) => ({
           iqn: i.initiatorIqn,
           opts: iscsiOpts(portalPort, i.targetIqn, i.initiatorIqn, i.chap),
