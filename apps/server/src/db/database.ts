@@ -219,11 +219,23 @@ export function uniqueViolationColumn(err: unknown): string | undefined {
   return d?.[1];
 }
 
+/** A user's text as a literal inside a LIKE pattern (`%`, `_` and `\` match only themselves). */
+export const escapeLike = (text: string): string => text.replace(/[\\%_]/g, (c) => `\\${c}`);
+
 /** Case-insensitive substring match with LIKE wildcards in the user's text escaped. */
 export function containsInsensitive(column: Expression<unknown> | string, text: string): Expression<SqlBool> {
-  const escaped = text.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`);
+  const escaped = escapeLike(text.toLowerCase());
   const col = typeof column === 'string' ? sql.ref(column) : column;
   return sql<SqlBool>`lower(${col}) like ${`%${escaped}%`} escape '\\'`;
+}
+
+/**
+ * `column LIKE pattern ESCAPE '\'`, the same on SQLite and PostgreSQL: SQLite has no escape character
+ * unless one is named, so without it a user's escaped `\_` would match a backslash and any character
+ * instead of `_`. `column` is a column name of the query, never user input.
+ */
+export function likeEscaped(column: string, pattern: string): Expression<SqlBool> {
+  return sql<SqlBool>`${sql.ref(column)} like ${pattern} escape '\\'`;
 }
 
 export const nowIso = (): string => new Date().toISOString();

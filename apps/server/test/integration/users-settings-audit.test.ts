@@ -358,6 +358,34 @@ describeEachDialect('users, settings, audit', (dialect) => {
     expect(filtered.json().total).toBeGreaterThanOrEqual(3);
   });
 
+  it("audit search takes % and _ literally on both databases (SQLite's LIKE has no escape unless named)", async () => {
+    const row = (action: string, targetId: string) => ({
+      at: new Date().toISOString(),
+      user_id: null,
+      username: 'admin',
+      action,
+      method: 'POST',
+      path: '/api/v1/x',
+      target_type: 'machine',
+      target_id: targetId,
+      status_code: 200,
+      ip: '127.0.0.1',
+    });
+    await t.container.repos.audit.insert(row('zz_like.one', 'ab_cd'));
+    await t.container.repos.audit.insert(row('zzxlike.two', 'abxcd'));
+    await t.container.repos.audit.insert(row('zz%like.three', 'ab%cd'));
+    const h = { authorization: `Bearer ${await t.token('admin')}` };
+    const ids = async (query: string) =>
+      (await t.app.inject({ method: 'GET', url: `/api/v1/audit?limit=50&${query}`, headers: h }))
+        .json()
+        .items.map((i: { targetId: string }) => i.targetId);
+    expect(await ids('q=b_c')).toEqual(['ab_cd']);
+    expect(await ids('q=b%25c')).toEqual(['ab%cd']);
+    expect(await ids('q=abxcd')).toEqual(['abxcd']);
+    expect(await ids('action=zz_')).toEqual(['ab_cd']);
+    expect(await ids('action=zz%25')).toEqual(['ab%cd']);
+  });
+
   it('asks to cancel queued and running jobs and refuses to cancel a finished one', async () => {
     const now = new Date().toISOString();
     const base = {

@@ -1,6 +1,7 @@
 import type { Insertable, Kysely, Selectable } from 'kysely';
 import { parseSort, type AuditEntry, type AuditListQuery, type Page } from '@ggnet/contracts';
 import type { AuditLogTable, DB } from '../../db/schema.js';
+import { escapeLike, likeEscaped } from '../../db/database.js';
 
 export type AuditRow = Selectable<AuditLogTable>;
 
@@ -28,13 +29,13 @@ export class AuditRepository {
   async list(q: AuditListQuery): Promise<Page<AuditRow>> {
     let query = this.db.selectFrom('audit_log');
     if (q.username) query = query.where('username', '=', q.username);
-    if (q.action) query = query.where('action', 'like', `${q.action.replace(/[\\%_]/g, (c) => `\\${c}`)}%`);
+    if (q.action) query = query.where(likeEscaped('action', `${escapeLike(q.action)}%`));
     if (q.targetType) query = query.where('target_type', '=', q.targetType);
     if (q.since) query = query.where('at', '>=', q.since);
     if (q.q) {
-      const t = `%${q.q.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+      const t = `%${escapeLike(q.q)}%`;
       query = query.where((eb) =>
-        eb.or([eb('path', 'like', t), eb('target_id', 'like', t), eb('action', 'like', t)]),
+        eb.or([likeEscaped('path', t), likeEscaped('target_id', t), likeEscaped('action', t)]),
       );
     }
     const total = await query.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();

@@ -16,7 +16,7 @@ import {
   type MachineStatus,
   type Page,
 } from '@ggnet/contracts';
-import { containsInsensitive } from '../../db/database.js';
+import { containsInsensitive, escapeLike, likeEscaped } from '../../db/database.js';
 import type { DB, MachinesTable } from '../../db/schema.js';
 import { parseJson } from '../../lib/json.js';
 
@@ -179,7 +179,7 @@ export class MachinesRepository {
     }
     if (q.tag) {
       const tag = JSON.stringify(q.tag);
-      conds.push((eb) => eb('m.tags', 'like', `%${tag}%`));
+      conds.push(() => likeEscaped('m.tags', `%${escapeLike(tag)}%`));
     }
     const own = (eb: MachineEb) => eb.and(conds.map((c) => c(eb)));
     let query = this.base().where((eb) => own(eb as unknown as MachineEb));
@@ -283,7 +283,7 @@ export class MachinesRepository {
     const rows = await this.db
       .selectFrom('machines')
       .select('name')
-      .where('name', 'like', `${prefix}%`)
+      .where(likeEscaped('name', `${escapeLike(prefix)}%`))
       .execute();
     return rows.map((r) => r.name);
   }

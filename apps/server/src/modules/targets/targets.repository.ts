@@ -1,7 +1,7 @@
 import type { Kysely, Selectable } from 'kysely';
 import { parseSort, type Lun, type Page, type Target, type TargetListQuery } from '@ggnet/contracts';
 import type { DB, TargetsTable } from '../../db/schema.js';
-import { nowIso } from '../../db/database.js';
+import { escapeLike, likeEscaped, nowIso } from '../../db/database.js';
 import { parseJson } from '../../lib/json.js';
 
 export type TargetRow = Selectable<TargetsTable>;
@@ -98,7 +98,7 @@ export class TargetsRepository {
     let query = this.db.selectFrom('targets');
     if (q.machineId) query = query.where('machine_id', '=', q.machineId);
     if (q.state) query = query.where('state', '=', q.state);
-    if (q.q) query = query.where('iqn', 'like', `%${q.q.replace(/[\\%_]/g, (c) => `\\${c}`)}%`);
+    if (q.q) query = query.where(likeEscaped('iqn', `%${escapeLike(q.q)}%`));
     const total = await query.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
     const { field, desc } = parseSort(q.sort, 'createdAt');
     const col = field === 'iqn' ? 'iqn' : 'created_at';
