@@ -252,6 +252,7 @@ export function createContainer(config: Config, opts: ContainerOptions) {
     settings,
     bus,
     log,
+    resolver: effective,
   });
   const sessionApply = new SessionApply({
     sessions: repos.sessions,

@@ -10,6 +10,7 @@ import { StaticMigrationProvider } from '../../src/db/migrations/index.js';
 import type { JobContext } from '../../src/modules/jobs/job-types.js';
 import { ImageRetentionJob } from '../../src/modules/images/image-retention.job.js';
 import { createTestContext, describeEachDialect, type TestContext } from '../helpers/test-context.js';
+import { FakeIscsiDriver } from '../../src/adapters/iscsi/iscsi-target.fake.js';
 
 describeEachDialect('groups, inheritance and staged releases', (dialect) => {
   let t: TestContext;
@@ -396,6 +397,40 @@ describeEachDialect('groups, inheritance and staged releases', (dialect) => {
         ]),
       );
     });
+  });
+
+  it("a group's image is its machines' image everywhere: manual targets, spare clones, and it cannot be deleted from under them", async () => {
+    // tgtd's part is not this test's: the fake driver
+    await t.close();
+    t = await createTestContext(dialect, { container: { iscsiDriver: new FakeIscsiDriver() } });
+    h = await t.auth('operator');
+    const img = await image('hall-img', 2);
+    const other = await image('other-img');
+    const hall = await ok('POST', '/api/v1/groups', { name: 'Hall', bootImageId: img.id });
+    const pc = await ok('POST', '/api/v1/machines', {
+      name: 'pc-h',
+      mac: '52:54:00:00:00:11',
+      groupId: hall.id,
+    });
+    await ok('POST', `/api/v1/images/${img.id}/release`, { versionId: img.v[1], groupIds: [hall.id] });
+
+    // a manual target for the machine serves what it boots: the group's image, in the ring's version
+    const target = await t.container.targets.create({ machineId: pc.id });
+    expect(target.luns[0]).toMatchObject({ imageId: img.id, versionId: img.v[1] });
+
+    // spare clones are kept for it although no machine names it itself
+    const inUse = await t.container.repos.writebacks.publishedVersionsInUse(null);
+    expect(inUse.map((v) => v.image_id)).toContain(img.id);
+    expect(inUse.map((v) => v.image_id)).not.toContain(other.id);
+
+    // deleting it would move the hall to the default image without a word: refused, naming the group
+    await t.container.targets.delete(target.id, false);
+    await t.container.storage.idle();
+    const del = await api('DELETE', `/api/v1/images/${img.id}`);
+    expect(del.statusCode).toBe(409);
+    expect(del.json()).toMatchObject({ code: 'image_assigned' });
+    expect(del.json().detail).toContain('Hall');
+    await ok('PATCH', `/api/v1/groups/${hall.id}`, { bootImageId: other.id });
   });
 
   it('running versions per group right now', async () => {

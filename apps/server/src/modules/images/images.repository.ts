@@ -8,7 +8,7 @@ import {
   type ImageVersion,
   type Page,
 } from '@ggnet/contracts';
-import { containsInsensitive } from '../../db/database.js';
+import { containsInsensitive, escapeLike, likeEscaped } from '../../db/database.js';
 import type { DB, ImagesTable, ImageVersionsTable } from '../../db/schema.js';
 
 export type ImageRow = Selectable<ImagesTable>;
@@ -187,7 +187,21 @@ export class ImagesRepository {
     await this.db.deleteFrom('images').where('id', '=', id).execute();
   }
 
-  /** Machines that boot the image or have it as an extra disk. */
+  /** Groups that give their machines the image as boot or extra disk. */
+  async groupsUsing(id: string): Promise<{ id: string; name: string }[]> {
+    return this.db
+      .selectFrom('groups')
+      .select(['id', 'name'])
+      .where((eb) =>
+        eb.or([
+          eb('boot_image_id', '=', id),
+          likeEscaped('extra_image_ids', `%${escapeLike(JSON.stringify(id))}%`),
+        ]),
+      )
+      .execute();
+  }
+
+  /** Machines that boot the image or have it as an extra disk (of their own). */
   async machinesUsing(id: string): Promise<{ id: string; name: string }[]> {
     return this.db
       .selectFrom('machines')

@@ -172,6 +172,18 @@ export class ImagesService {
         'assign another image to those machines first',
       );
     }
+    // a group's image: deleting it would silently move the group's machines to the default image
+    const groups = await this.repo.groupsUsing(id);
+    if (groups.length) {
+      throw conflict(
+        'image_assigned',
+        `${groups.length} group(s) give this image to their machines (${groups
+          .slice(0, 5)
+          .map((g) => g.name)
+          .join(', ')}${groups.length > 5 ? ', ...' : ''})`,
+        'assign another image to those groups first',
+      );
+    }
     for (const hook of this.deleteHooks) await hook(id);
     await this.repo.delete(id);
     await this.files.removeImage(id);

@@ -18,6 +18,7 @@ import type { MachinesRepository } from '../machines/machines.repository.js';
 import type { SettingsService } from '../settings/settings.service.js';
 import type { StorageService } from '../writebacks/storage.service.js';
 import type { WritebackRow, WritebacksRepository } from '../writebacks/writebacks.repository.js';
+import type { EffectiveResolver } from '../groups/effective-resolver.js';
 import type { TargetManager } from './target-manager.js';
 import { toTarget, type TargetRow, type TargetsRepository } from './targets.repository.js';
 
@@ -32,6 +33,8 @@ export interface TargetsDeps {
   settings: SettingsService;
   bus: EventBus;
   log: Logger;
+  /** What the machine boots after inheritance (its group's image and ring release). */
+  resolver: Pick<EffectiveResolver, 'forMachine'>;
 }
 
 /** Targets: the API view (with live connections from the target's actual state) and manual targets. */
@@ -87,12 +90,16 @@ export class TargetsService {
         'the LIO backend cannot restrict a target to one client address',
         'leave allowedAddress empty (ACL and CHAP still apply) or use the tgt backend',
       );
-    const imageId = d.imageId ?? m.boot_image_id ?? s.machines.defaultImageId;
+    // by default what the machine boots: its own image, else its group's, else the default image,
+    // in the version its group's ring release gives it
+    const boot = (await this.d.resolver.forMachine(m)).disks.find((x) => x.kind === 'boot');
+    const imageId = d.imageId ?? boot?.imageId ?? null;
     if (!imageId)
       throw unprocessable('no_image', 'no imageId given and the machine has no boot image', 'pass imageId');
     const img = await this.d.images.findRow(imageId);
     if (!img) throw notFound('image', imageId);
-    const versionId = d.versionId ?? img.published_version_id;
+    const versionId =
+      d.versionId ?? (boot?.imageId === imageId ? boot.versionId : null) ?? img.published_version_id;
     if (!versionId)
       throw conflict('image_not_published', `image ${img.name} has no published version`, 'pass versionId');
     await this.d.storage.readyVersion(imageId, versionId);

@@ -132,8 +132,8 @@ export class WritebacksRepository {
   }
 
   /**
-   * Published, ready versions of the images that machines boot (or have as extra disks), plus the
-   * default image's: the versions worth keeping spare clones of.
+   * Published, ready versions of the images that machines or their groups boot (or have as extra
+   * disks), plus the default image's: the versions worth keeping spare clones of.
    */
   async publishedVersionsInUse(
     defaultImageId: string | null,
@@ -141,6 +141,8 @@ export class WritebacksRepository {
     const machines = await this.db
       .selectFrom('machines')
       .select(['boot_image_id', 'extra_image_ids'])
+      // what groups give their machines boots too
+      .unionAll(this.db.selectFrom('groups').select(['boot_image_id', 'extra_image_ids']))
       .execute();
     const used = new Set<string>(defaultImageId ? [defaultImageId] : []);
     for (const m of machines) {
