@@ -418,6 +418,8 @@ describeEachDialect('groups, inheritance and staged releases', (dialect) => {
     const target = await t.container.targets.create({ machineId: pc.id });
     expect(target.luns[0]).toMatchObject({ imageId: img.id, versionId: img.v[1] });
 
+    // the image list counts the machine that boots it through its group
+    expect((await ok('GET', `/api/v1/images/${img.id}`)).machineCount).toBe(1);
     // spare clones are kept for it although no machine names it itself
     const inUse = await t.container.repos.writebacks.publishedVersionsInUse(null);
     expect(inUse.map((v) => v.image_id)).toContain(img.id);

@@ -95,6 +95,15 @@ export class ImagesRepository {
             w.or([
               w('machines.boot_image_id', '=', w.ref('images.id')),
               w('machines.extra_image_ids', 'like', sql<string>`'%"' || images.id || '"%'`),
+              // machines that inherit it from their group
+              w.and([
+                w('machines.boot_image_id', 'is', null),
+                w(
+                  sql`(select g.boot_image_id from groups g where g.id = machines.group_id)`,
+                  '=',
+                  w.ref('images.id'),
+                ),
+              ]),
             ]),
           )
           .as('machine_count'),
