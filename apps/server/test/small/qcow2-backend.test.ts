@@ -56,6 +56,13 @@ describe('qcow2 session disks through the container (fakes)', () => {
     expect(existsSync(s.c.imageFiles.inside(wb.path))).toBe(false);
   });
 
+  it('with a QEMU whose FUSE export takes large O_DIRECT writes whole (10 and later) the LUN opens the export direct', async () => {
+    qsd.qemu = { major: 10, minor: 0, micro: 13 };
+    const m = await smallMachine(s.c, img.imageId);
+    const info = await start(m.id);
+    expect(s.driver.lunSpecs).toEqual([expect.objectContaining({ iqn: info.targetIqn, bsoflags: 'direct' })]);
+  });
+
   it('after a daemon restart the reconciler exports the served disks again and re-adds their LUNs; orphan exports go', async () => {
     const m = await smallMachine(s.c, img.imageId);
     const info = await start(m.id);

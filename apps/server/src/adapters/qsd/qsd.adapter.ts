@@ -13,7 +13,7 @@ import { QmpConnection, QmpError } from './qmp.js';
 /**
  * qemu-storage-daemon (QEMU's block layer without a VM), the session-disk backend `qcow2`: every
  * session's disk is a qcow2 overlay over the version's read-only RAW master, opened in this daemon
- * and exported as a FUSE file that tgtd serves (buffered; OverlayWritebackStorage.lunBsoflags says why). All overlays of a version read
+ * and exported as a FUSE file that tgtd serves (O_DIRECT only on QEMU >= 10: OverlayWritebackStorage.lunFlags). All overlays of a version read
  * the master through one `file` node with `cache.direct=off`, so the master's page cache is the one
  * read cache of all the version's clients.
  *
@@ -29,6 +29,12 @@ export interface OverlayExport {
   masterPath: string;
   /** Regular file the FUSE export is mounted on (absolute). */
   mountpoint: string;
+}
+
+export interface QemuVersion {
+  major: number;
+  minor: number;
+  micro: number;
 }
 
 export interface QsdStatus {
@@ -59,6 +65,8 @@ export interface QemuStorageDaemon {
   /** Unmounts a (dead) FUSE file lazily; not mounted is fine. */
   unmount(path: string): Promise<void>;
   status(): QsdStatus;
+  /** The daemon's QEMU version (QMP query-version), null when it cannot be asked. */
+  version(): Promise<QemuVersion | null>;
   /** Called after the daemon was started again (every export was lost with the old one). */
   onRestart(fn: () => void): void;
   /** Stops supervising; the daemon keeps running (booted clients keep their disks) unless force. */
@@ -311,6 +319,22 @@ export class RealQemuStorageDaemon implements QemuStorageDaemon {
   async unmount(path: string): Promise<void> {
     checkAbs(path);
     await this.runner.run('umount', ['-l', path], { timeoutMs: 30_000, okExitCodes: [0, 32] });
+  }
+
+  private versionOf: { pid: number; version: QemuVersion } | null = null;
+
+  async version(): Promise<QemuVersion | null> {
+    await this.ensureRunning();
+    const pid = this.daemon.pid;
+    if (pid && this.versionOf?.pid === pid) return this.versionOf.version;
+    try {
+      const r = await this.qmp((q) => q.execute<{ qemu: QemuVersion }>('query-version'));
+      const version = { major: r.qemu.major, minor: r.qemu.minor, micro: r.qemu.micro };
+      if (pid) this.versionOf = { pid, version };
+      return version;
+    } catch {
+      return null;
+    }
   }
 
   status(): QsdStatus {

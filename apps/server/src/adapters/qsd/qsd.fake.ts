@@ -1,5 +1,5 @@
 import { writeFile } from 'node:fs/promises';
-import type { OverlayExport, QemuStorageDaemon, QsdStatus } from './qsd.adapter.js';
+import type { OverlayExport, QemuStorageDaemon, QemuVersion, QsdStatus } from './qsd.adapter.js';
 
 /**
  * In-memory qemu-storage-daemon for small tests: keeps the exports it was asked for, makes the
@@ -15,6 +15,12 @@ export class FakeQemuStorageDaemon implements QemuStorageDaemon {
   /** What /proc/PID/io would say (tests set them). */
   io = { readBytes: 0, diskReadBytes: 0 };
   private readonly restartFns: Array<() => void> = [];
+  /** What query-version would answer (Debian 12's QEMU unless a test sets another). */
+  qemu: QemuVersion = { major: 7, minor: 2, micro: 22 };
+
+  async version(): Promise<QemuVersion | null> {
+    return this.qemu;
+  }
 
   async ensureRunning(): Promise<void> {
     this.running = true;

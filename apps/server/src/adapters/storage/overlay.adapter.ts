@@ -13,6 +13,8 @@ import {
 } from './storage.adapter.js';
 
 const ID_RE = /^[0-9a-f-]{36}$/;
+/** The first QEMU whose FUSE export was seen to take large O_DIRECT writes whole (10.0.13). */
+export const QSD_DIRECT_MIN_MAJOR = 10;
 const OVERLAY_FILE_RE = /^([0-9a-f-]{36})\.qcow2(\.part)?$/;
 const REF_RE = /^overlays\/([0-9a-f-]{36})\.qcow2$/;
 
@@ -41,7 +43,7 @@ export async function qcow2BackingFile(path: string): Promise<string | null> {
 /**
  * `storage.backend = qcow2`: a session's disk is a qcow2 overlay `overlays/<id>.qcow2` whose backing
  * file is the version's RAW master (read-only, never written), served by qemu-storage-daemon as a FUSE
- * file `exports/<id>.img` that is the LUN's backing file (tgt, buffered: see lunBsoflags). Every overlay of a
+ * file `exports/<id>.img` that is the LUN's backing file (tgt; direct or buffered: see lunFlags). Every overlay of a
  * version reads the master through the daemon's one page cache of that file: N clients read a block
  * from disk once and hold it in RAM once. Making a disk writes a small qcow2 header (instant, whatever
  * the image's size, no process: qcow2-overlay-header.ts); discarding deletes it; keeping leaves it for the next boot; apply converts
@@ -52,14 +54,18 @@ export class OverlayWritebackStorage implements WritebackStorage {
   readonly root: string;
   readonly exportsDir: string;
   /**
-   * tgt opens the FUSE export buffered, not `--bsoflags direct`: with O_DIRECT the kernel sends one
-   * large write (over 1 MiB) to the export as several FUSE requests at once, and QEMU 7.2's FUSE
-   * export (Debian 12) then writes the data of the last of them into all of them (measured: a 4 MiB
-   * write through iSCSI read back as four copies of its last MiB; qcow2-overlay.test.ts keeps it
-   * out). The price: each export keeps its own page cache of what its client read (RAM per client
-   * again), while the disk is still read once per version.
+   * How tgt opens the FUSE export. Direct (no page cache of the export: the master's cache in the
+   * daemon is the only one) only with a QEMU whose FUSE export takes concurrent writes: with O_DIRECT
+   * the kernel sends one large write (over 1 MiB) as several FUSE requests at once, and QEMU 7.2's
+   * export (Debian 12) writes the data of the last of them into all of them (measured: a 4 MiB write
+   * read back as four copies of its last MiB, through iSCSI and with a plain O_DIRECT pwrite; QEMU
+   * 10.0.13 of Debian 13 reads it back right). Buffered on older QEMU: correct, and the disk is still
+   * read once per version, but each export keeps a page cache of its own.
    */
-  readonly lunBsoflags: 'direct' | undefined = undefined;
+  async lunFlags(): Promise<'direct' | undefined> {
+    const v = await this.qsd.version();
+    return v && v.major >= QSD_DIRECT_MIN_MAJOR ? 'direct' : undefined;
+  }
   readonly exportCopies = true;
 
   constructor(

@@ -61,8 +61,8 @@ export interface WritebackStorage {
   serve?(ref: string): Promise<void>;
   /** Stops serving a disk that stays (kept); the next serve() serves it again. */
   unserve?(ref: string): Promise<void>;
-  /** tgt backing-store flags the LUNs of this backend need (qcow2: direct, no second page cache). */
-  readonly lunBsoflags?: 'direct';
+  /** tgt backing-store flags a new LUN of this backend gets (qcow2: direct where that is safe). */
+  lunFlags?(): Promise<'direct' | undefined>;
   /** exportTo('move') copies the data out: the writeback is removed after a successful apply. */
   readonly exportCopies?: boolean;
 }

@@ -291,10 +291,8 @@ export class StorageService {
         'storage.backend qcow2 needs qemu-storage-daemon (Debian package qemu-system-common) and FUSE (/dev/fuse); see <data dir>/logs/qemu-storage-daemon.log, or set storage.backend to reflink',
       );
     }
-    return {
-      path: storage.blockPath(row.path),
-      ...(storage.lunBsoflags ? { bsoflags: storage.lunBsoflags } : {}),
-    };
+    const bsoflags = await storage.lunFlags?.();
+    return { path: storage.blockPath(row.path), ...(bsoflags ? { bsoflags } : {}) };
   }
 
   /** Keeps a writeback after its session: it stays on disk until discarded or applied. */
