@@ -5,6 +5,8 @@
 set -e
 CLI=/opt/ggnet/apps/server/bin/ggnet.js
 export GGNET_DATA_DIR="${GGNET_DATA_DIR:-/var/lib/ggnet}" NODE_ENV=production
+# as in ggnet.service: the storage daemon of ggnet-storage.service (never one of the command's own)
+export GGNET_QSD_SOCKET="${GGNET_QSD_SOCKET:-/run/ggnet-storage/qmp.sock}"
 if [ -r /etc/ggnet/ggnet.env ]; then
   set -a
   # shellcheck disable=SC1091

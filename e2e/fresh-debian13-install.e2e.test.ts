@@ -68,6 +68,8 @@ describe.skipIf(unavailable !== null)('fresh Debian 13: deploy/install.sh under 
       packages: runtimePackages(REPO),
       log,
       timed,
+      // storage backend qcow2: ggnet-storage.service mounts FUSE exports
+      fuse: true,
       // the boot network of this server: an interface of its own (GGnet's DHCP serves it); a
       // veth pair, as no kernel module can be loaded here; the other end stays in the namespace
       netSetup: (ns) => {
@@ -178,19 +180,39 @@ describe.skipIf(unavailable !== null)('fresh Debian 13: deploy/install.sh under 
 
   let login: SessionStartResult;
   /** A real initiator (qemu-io) in the test's namespace, logged in to the session's boot disk. */
-  const initiator = () =>
+  const initiator = (l: SessionStartResult = login) =>
     new QemuIo(
       iscsiImageOpts({
         // the port of the daemon that serves this target (one tgtd per core since iscsi.daemons)
-        portal: `${BOOT_ADDR}:${login.portalPort}`,
-        targetIqn: login.targetIqn,
+        portal: `${BOOT_ADDR}:${l.portalPort}`,
+        targetIqn: l.targetIqn,
         lun: 1,
-        initiatorIqn: login.initiatorIqn,
-        user: login.chap.username,
-        password: login.chap.password,
+        initiatorIqn: l.initiatorIqn,
+        user: l.chap.username,
+        password: l.chap.password,
       }),
       ['ip', 'netns', 'exec', netnsName],
     );
+  /** Reads until the target serves the client again (after a restart); a wrong pattern fails at once. */
+  const readBack = async (q: QemuIo, cmd: string, what: string) =>
+    waitFor(
+      what,
+      async () => {
+        try {
+          await q.cmd(cmd, /read \d+\/\d+/, 10_000);
+          return true;
+        } catch (e) {
+          if (/Pattern verification failed/.test((e as Error).message)) throw e;
+          return false;
+        }
+      },
+      90_000,
+      1000,
+    );
+  /** The second machine's session, on storage backend qcow2 (ggnet-storage.service). */
+  let login2: SessionStartResult | undefined;
+  const storagePid = async () =>
+    (await ct.exec('systemctl show -p MainPID --value ggnet-storage', { check: true })).stdout.trim();
   let imageId = '';
   let before: { machines: Machine[]; images: Image[]; settings: Settings };
 
@@ -273,6 +295,63 @@ describe.skipIf(unavailable !== null)('fresh Debian 13: deploy/install.sh under 
     await q.close();
   }, 600_000);
 
+  it('storage backend qcow2 under the shipped units: ggnet-storage.service mounts the export, tgtd in ggnet.service serves it, both restarts keep the disk', async () => {
+    expect(imageId).not.toBe('');
+    // the storage daemon: its own unit, as ggnet, with CAP_SYS_ADMIN only (to mount FUSE)
+    const st = await ct.exec(
+      'systemctl is-active ggnet-storage; systemctl is-enabled ggnet-storage; pid=$(systemctl show -p MainPID --value ggnet-storage); stat -c %U /proc/$pid; cat /proc/$pid/comm; grep ^CapEff /proc/$pid/status',
+      {},
+    );
+    expect(st.stdout.trim().split('\n')).toEqual([
+      'active',
+      'enabled',
+      'ggnet',
+      'qemu-storage-da',
+      'CapEff:\t0000000000200000',
+    ]);
+    await api.put('/api/v1/settings', { storage: { backend: 'qcow2' } });
+    const m2 = await api.post<Machine>('/api/v1/machines', {
+      name: 'pc-fresh-qcow2',
+      mac: '52:54:00:12:34:58',
+      bootImageId: imageId,
+    });
+    login2 = await api.post<SessionStartResult>('/api/v1/sessions', { machineId: m2.id });
+    const l2 = login2;
+    // the FUSE export is mounted in the host's namespace (by the storage unit) and is the LUN's file
+    const mounts = await ct.exec('findmnt -rn -t fuse -o TARGET,OPTIONS', { check: true });
+    expect(mounts.stdout).toMatch(/^\/var\/lib\/ggnet\/exports\/[0-9a-f-]{36}\.img \S*user_id=\d+/m);
+    const q = initiator(l2);
+    closers.push(() => q.close());
+    // the image's zeros come through the overlay from the master; a 4 MiB write in one request
+    // reads back whole (QEMU 10's export: tgtd opens it O_DIRECT)
+    await q.cmd('read -P 0 2M 64k', /read 65536\/65536/);
+    await q.cmd('write -P 0x3c 8M 4M', /wrote 4194304\/4194304/);
+    await q.cmd('read -P 0x3c 8M 4M', /read 4194304\/4194304/);
+    const storageBefore = await storagePid();
+    // a restart of GGnet leaves the storage daemon (and the client's disk) alone
+    await ct.exec('systemctl restart ggnet', { check: true });
+    await ready();
+    await api.login(password);
+    expect(await storagePid()).toBe(storageBefore);
+    await q.cmd('read -P 0x3c 8M 4M', /read 4194304\/4194304/);
+    await q.cmd('write -P 0x3d 12M 64k', /wrote 65536\/65536/);
+    // the storage daemon restarted by systemd (a crash): its exports are gone; the unit unmounts the
+    // dead ones, GGnet sees the new pid, exports the disk again and re-adds its LUN
+    await ct.exec('systemctl restart ggnet-storage', { check: true });
+    expect(await storagePid()).not.toBe(storageBefore);
+    await readBack(
+      q,
+      'read -P 0x3d 12M 64k',
+      'the qcow2 disk to be served again after the storage daemon restarted',
+    );
+    await q.cmd('read -P 0x3c 8M 4M', /read 4194304\/4194304/);
+    const journal = await ct.exec('journalctl -u ggnet --no-pager -o cat', {});
+    expect(journal.stdout).toContain('the daemon was restarted by its unit');
+    // a marker to read back after the reboot
+    await q.cmd('write -P 0x5b 1M 64k', /wrote 65536\/65536/);
+    await q.close();
+  }, 600_000);
+
   it('a reboot of the server brings GGnet back, with the session reconciled (same disk, new tgtd)', async () => {
     expect(login).toBeDefined();
     await api.login(password);
@@ -312,6 +391,14 @@ describe.skipIf(unavailable !== null)('fresh Debian 13: deploy/install.sh under 
       );
     } finally {
       await q.close();
+    }
+    // the qcow2 session too: ggnet-storage.service started at boot, GGnet exported the disk again
+    expect(login2).toBeDefined();
+    const q2 = initiator(login2);
+    try {
+      await readBack(q2, 'read -P 0x5b 1M 64k', 'the qcow2 disk to be served after the reboot');
+    } finally {
+      await q2.close();
     }
     before = {
       machines: (await api.get<Page<Machine>>('/api/v1/machines?limit=100')).items,
@@ -454,8 +541,10 @@ describe.skipIf(unavailable !== null)('fresh Debian 13: deploy/install.sh under 
   it('--uninstall removes the service and the code, keeps /var/lib/ggnet and /etc/ggnet; --purge removes them after confirmation', async () => {
     const r = await ct.exec('bash /root/ggnet/deploy/install.sh --uninstall', { timeoutMs: 120_000 });
     expect(r.code, r.stdout + r.stderr).toBe(0);
-    const cat = await ct.exec('systemctl cat ggnet.service', {});
-    expect(cat.code).not.toBe(0);
+    for (const u of ['ggnet.service', 'ggnet-storage.service'])
+      expect((await ct.exec(`systemctl cat ${u}`, {})).code).not.toBe(0);
+    // the storage daemon went with it, and its exports
+    expect((await ct.exec('findmnt -rn -t fuse -o TARGET', {})).stdout.trim()).toBe('');
     expect(existsSync(join(root, 'opt/ggnet'))).toBe(false);
     expect(existsSync(join(root, 'usr/local/bin/ggnet'))).toBe(false);
     expect(existsSync(join(root, 'etc/nginx/sites-enabled/ggnet.conf'))).toBe(false);

@@ -709,6 +709,12 @@ export async function startFreshServer(o: {
   timed: <T>(name: string, fn: () => Promise<T>) => Promise<T>;
   /** Extra set-up of the namespace before the boot (interfaces). */
   netSetup?: (ns: string) => void;
+  /**
+   * /dev/fuse in the container, mode 0666 as udev makes it on a real server (a container has no
+   * udev): the host's node is bound elsewhere (which lets the container use the device) and the
+   * container's systemd-tmpfiles creates /dev/fuse at every boot, before any unit starts.
+   */
+  fuse?: boolean;
 }): Promise<FreshServer> {
   const runDir = join(FRESH_CACHE, `run-${o.tag}-${process.pid}`);
   const sockets = join(FRESH_CACHE, `s-${process.pid}-${o.tag}`);
@@ -724,6 +730,11 @@ export async function startFreshServer(o: {
   const { root, unmount } = await o.timed('copy', async () => {
     const r = await overlayRoot(base, runDir);
     await copyCheckout(o.repo, join(r.root, 'root', 'ggnet'));
+    if (o.fuse)
+      writeFileSync(
+        join(r.root, 'etc/tmpfiles.d/e2e-fuse.conf'),
+        '# test scaffolding (no udev in a container)\nc /dev/fuse 0666 root root - 10:229\n',
+      );
     return r;
   });
   netns.up();
@@ -742,6 +753,7 @@ export async function startFreshServer(o: {
     binds: [
       [npmCache, '/root/.npm'],
       [aptCache, '/var/cache/apt/archives'],
+      ...(o.fuse ? ([['/dev/fuse', '/run/host-fuse']] as Array<[string, string]>) : []),
     ],
   });
   await o.timed('boot', () => ct.boot());

@@ -210,7 +210,9 @@ export function createContainer(config: Config, opts: ContainerOptions) {
   // storage + iSCSI (issue 4): writebacks, targets, sessions, reconciler
   // qcow2 backend: one qemu-storage-daemon serves every overlay; a restart of it lost every export,
   // which the reconciler puts back (and re-adds the LUNs)
-  const qsd = opts.qsd ?? new RealQemuStorageDaemon({ dataDir: config.dataDir }, runner, log);
+  const qsd =
+    opts.qsd ??
+    new RealQemuStorageDaemon({ dataDir: config.dataDir, socketPath: config.qsdSocket }, runner, log);
   qsd.onRestart(() => bus.publish('storage.qsd_restarted', 'qemu-storage-daemon', qsd.status()));
   const storage = new StorageService(
     repos.writebacks,

@@ -16,6 +16,37 @@ import { formatBytes } from '@ggnet/contracts';
 import type { Config } from '../config/config.schema.js';
 import type { ProcessRunner } from '../adapters/process/process-runner.adapter.js';
 import { foreignTgtd, tgtLockHolder } from '../adapters/iscsi/tgt-owner.js';
+import { QmpConnection } from '../adapters/qsd/qmp.js';
+
+/**
+ * The storage daemon systemd runs beside GGnet (config qsdSocket: ggnet-storage.service): does it
+ * answer on its QMP socket, and which QEMU is it. Null when GGnet runs its own daemon.
+ */
+export async function storageDaemonCheck(config: Config): Promise<CheckResult | null> {
+  if (!config.qsdSocket) return null;
+  const name = 'storage daemon (ggnet-storage.service)';
+  try {
+    const q = await QmpConnection.open(config.qsdSocket, 3000);
+    try {
+      const v = await q.execute<{ qemu: { major: number; minor: number; micro: number } }>('query-version');
+      return {
+        name,
+        status: 'ok',
+        detail: `answers on ${config.qsdSocket} (QEMU ${v.qemu.major}.${v.qemu.minor}.${v.qemu.micro})`,
+        required: false,
+      };
+    } finally {
+      q.close();
+    }
+  } catch (err) {
+    return {
+      name,
+      status: 'warn',
+      detail: `does not answer on ${config.qsdSocket} (${(err as Error).message}); storage backend qcow2 needs it: systemctl status ggnet-storage`,
+      required: false,
+    };
+  }
+}
 
 /**
  * One row per tgtd control port GGnet uses: free, held by GGnet's own tgtd (its pid file, this
@@ -150,6 +181,8 @@ export async function runDoctor(
     ['--version'],
     'only for storage.backend=qcow2: apt install qemu-system-x86',
   );
+  const storageDaemon = await storageDaemonCheck(config);
+  if (storageDaemon) out.push(storageDaemon);
   await tool('tgtadm', 'tgtadm', true, ['--help'], 'apt install tgt');
   await tool(
     'targetcli',

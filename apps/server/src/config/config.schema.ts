@@ -116,6 +116,16 @@ export const ConfigSchema = z
     /** Where Debian's ipxe package installs undionly.kpxe, snponly.efi and ipxe.efi (copied to the TFTP root). */
     ipxeDir: z.string().min(1).default('/usr/lib/ipxe'),
     tgtControlPort: z.coerce.number().int().min(1).max(32767).default(7300),
+    /**
+     * QMP socket of the qemu-storage-daemon (storage backend qcow2) that systemd runs beside GGnet
+     * (deploy/systemd/ggnet-storage.service: it may mount the FUSE exports, GGnet's unit may not).
+     * Its pid file is qsd.pid in the same directory. Unset: GGnet starts and supervises its own.
+     */
+    qsdSocket: z
+      .string()
+      .regex(/^\/[A-Za-z0-9._/-]+$/, 'must be an absolute path (letters, digits, . _ - /)')
+      .refine((p) => !p.split('/').includes('..'), 'must not contain ..')
+      .optional(),
     /** Reconcile interval (seconds): the loop that makes targets/writebacks/DHCP match the database. */
     reconcileIntervalSec: z.coerce.number().int().min(1).max(3600).default(30),
     /** How often the session monitor reads the targets' live state (logins, logouts, idle sessions). */

@@ -1,9 +1,11 @@
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import pino from 'pino';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { parseFuseMounts } from '../../src/adapters/qsd/qsd.adapter.js';
+import { storageDaemonCheck } from '../../src/cli/doctor.js';
 import { createContainer } from '../../src/container.js';
 import { describeEachDialect, type TestContext } from '../helpers/test-context.js';
 import {
@@ -21,7 +23,7 @@ import {
   type LoopFs,
   type SeededImage,
 } from '../helpers/iscsi.js';
-import { tgtShowTargets } from '@ggnet/testkit';
+import { killPid, tgtShowTargets } from '@ggnet/testkit';
 
 const mac = () => `52:54:00:${randomBytes(3).toString('hex').match(/../g)!.join(':')}`;
 const MiB = 1024 * 1024;
@@ -231,5 +233,80 @@ describeEachDialect('qcow2 overlays on qemu-storage-daemon (tgtd + qemu iscsi)',
     await t.container.sessions.stop(info.sessionId, {});
     await t.container.storage.idle();
     expect(await t.container.qsd.exports()).toEqual([]);
+  });
+
+  it('a daemon run by its own unit (qsdSocket, as ggnet-storage.service runs it): used, never started by GGnet; a restart of it is seen by its pid and repaired', async () => {
+    // the shipped unit's command line, with its runtime directory moved into the test's
+    const unit = readFileSync(
+      join(import.meta.dirname, '../../../../deploy/systemd/ggnet-storage.service'),
+      'utf8',
+    );
+    const execStart = /^ExecStart=(\S+) (.*)$/m.exec(unit);
+    expect(execStart).not.toBeNull();
+    const runDir = join(fs.dir, 'unit-run');
+    mkdirSync(runDir, { recursive: true, mode: 0o750 });
+    const args = execStart![2]!.replaceAll('/run/ggnet-storage', runDir).split(' ');
+    const pids: number[] = [];
+    const startUnitDaemon = async () => {
+      const child = spawn(execStart![1]!, args, { stdio: 'ignore' });
+      pids.push(child.pid!);
+      const until = Date.now() + 10_000;
+      while (!existsSync(join(runDir, 'qmp.sock')) || alivePid(join(runDir, 'qsd.pid')) !== child.pid) {
+        if (Date.now() > until) throw new Error('the unit daemon did not start');
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      return child.pid;
+    };
+    // GGnet's own (supervised) daemon of the tests above is stopped: only the unit's runs
+    await t.container.qsd.stop(true);
+    const ownPidFile = join(t.config.dataDir, 'run', 'qemu-storage-daemon.pid');
+    const pid1 = await startUnitDaemon();
+    const unitConfig = { ...t.config, qsdSocket: join(runDir, 'qmp.sock') };
+    const c2 = createContainer(unitConfig, { log: pino({ level: 'silent' }) });
+    // ggnet doctor asks it too
+    expect(await storageDaemonCheck(unitConfig)).toMatchObject({
+      status: 'ok',
+      detail: expect.stringMatching(/QEMU \d+\.\d+/),
+    });
+    let q: QemuIoSession | null = null;
+    try {
+      await c2.storage.startDaemons();
+      expect(c2.qsd.status()).toMatchObject({ pid: pid1, state: 'running' });
+      const m = await c2.machines.create({ name: 'pc-ov-unit', mac: mac(), bootImageId: img.imageId });
+      const info = await c2.orchestrator.startSession({
+        machineId: m.id,
+        mode: 'normal',
+        clientIp: '127.0.0.1',
+      });
+      q = new QemuIoSession(optsOf(info));
+      await q.cmd('write -P 0x4e 8M 64k', /wrote 65536\/65536/);
+      expect(await c2.qsd.exports()).toHaveLength(1);
+      // systemd restarts the daemon (after a crash); its ExecStartPre unmounts the dead exports
+      const restarted = new Promise<void>((resolve) => c2.qsd.onRestart(resolve));
+      await killPid(pid1);
+      for (const mnt of fuseMounts(exportsDir)) await tool('umount', ['-l', mnt]);
+      const pid2 = await startUnitDaemon();
+      await restarted;
+      expect(c2.qsd.status()).toMatchObject({ pid: pid2, restarts: 1, state: 'running' });
+      const rep = await c2.reconciler.run('qsd restarted');
+      expect(rep.errors).toEqual([]);
+      expect(rep.exportsRecreated).toBe(1);
+      await q.cmdUntil('read -P 0x4e 8M 64k', /read 65536\/65536/);
+      // GGnet never started a daemon of its own
+      expect(existsSync(ownPidFile) && alivePid(ownPidFile)).toBeFalsy();
+      await q.close();
+      q = null;
+      await c2.sessions.stop(info.sessionId, {});
+      await c2.storage.idle();
+      expect(await c2.qsd.exports()).toEqual([]);
+      expect(fuseMounts(exportsDir)).toEqual([]);
+    } finally {
+      await q?.close();
+      await c2.qsd.stop(false);
+      await c2.database.close?.();
+      for (const p of pids) await killPid(p);
+      for (const mnt of fuseMounts(exportsDir)) await tool('umount', ['-l', mnt]);
+    }
+    expect(await storageDaemonCheck(unitConfig)).toMatchObject({ status: 'warn' });
   });
 });

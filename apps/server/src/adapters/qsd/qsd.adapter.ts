@@ -2,11 +2,12 @@ import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { stat, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { KeyedMutex } from '../../lib/keyed-mutex.js';
 import type { ProcessRunner } from '../process/process-runner.adapter.js';
+import { ExternalDaemon, type DaemonHandle } from '../process/external-daemon.js';
 import { SupervisedDaemon, type DaemonState } from '../process/supervisor.js';
 import { QmpConnection, QmpError } from './qmp.js';
 
@@ -18,7 +19,9 @@ import { QmpConnection, QmpError } from './qmp.js';
  * read cache of all the version's clients.
  *
  * One daemon for all sessions (like tgtd): supervised, kept running when GGnet stops and adopted by
- * the next GGnet through its pid file, driven over QMP on a unix socket in the data dir.
+ * the next GGnet through its pid file, driven over QMP on a unix socket in the data dir. Or, where
+ * GGnet may not mount (the shipped systemd unit), run by its own unit (`socketPath`:
+ * deploy/systemd/ggnet-storage.service) and only used and watched here.
  */
 export interface OverlayExport {
   /** The writeback id: the export's QMP id is `wb-<id>`. */
@@ -110,11 +113,20 @@ export function parseFuseMounts(mountinfo: string, dir: string): string[] {
 export interface QsdOptions {
   dataDir: string;
   command?: string;
+  /**
+   * QMP socket of a daemon that systemd runs (config qsdSocket): GGnet does not start it; its pid
+   * file is `qsd.pid` beside the socket (qemu-storage-daemon --pidfile).
+   */
+  socketPath?: string;
+  /** The unit named in errors when that daemon does not answer. */
+  unit?: string;
 }
 
 export class RealQemuStorageDaemon implements QemuStorageDaemon {
   readonly socketPath: string;
-  private readonly daemon: SupervisedDaemon;
+  /** Run by its own unit (not started, stopped or restarted by GGnet). */
+  readonly external: boolean;
+  private readonly daemon: DaemonHandle;
   private readonly qmpLock = new KeyedMutex();
   private starting: Promise<void> | null = null;
   private started = false;
@@ -127,33 +139,47 @@ export class RealQemuStorageDaemon implements QemuStorageDaemon {
   ) {
     const run = join(opts.dataDir, 'run');
     const logs = join(opts.dataDir, 'logs');
-    this.socketPath = join(run, 'qsd.qmp.sock');
+    this.external = Boolean(opts.socketPath);
+    this.socketPath = opts.socketPath ? checkAbs(opts.socketPath) : join(run, 'qsd.qmp.sock');
     mkdirSync(run, { recursive: true, mode: 0o700 });
     mkdirSync(logs, { recursive: true, mode: 0o700 });
-    this.daemon = new SupervisedDaemon(
-      {
-        name: 'qemu-storage-daemon',
-        command: opts.command ?? 'qemu-storage-daemon',
-        args: [
-          '--chardev',
-          `socket,id=qmp0,path=${checkAbs(this.socketPath)},server=on,wait=off`,
-          '--monitor',
-          'chardev=qmp0',
-        ],
-        logFile: join(logs, 'qemu-storage-daemon.log'),
-        pidFile: join(run, 'qemu-storage-daemon.pid'),
-        healthCheck: () => this.qmp((q) => q.execute('query-version')).then(() => true),
-        startTimeoutMs: 10_000,
-        healthIntervalMs: 3000,
-        unhealthyAfter: 3,
-        // the overlays of booted clients live in it: a GGnet restart must not end it
-        keepOnShutdown: true,
-        gracefulStop: async () => {
-          await this.qmp((q) => q.execute('quit')).catch(() => undefined);
-        },
-      },
-      log,
-    );
+    const healthCheck = () => this.qmp((q) => q.execute('query-version')).then(() => true);
+    this.daemon = opts.socketPath
+      ? new ExternalDaemon(
+          {
+            name: 'qemu-storage-daemon',
+            unit: opts.unit ?? 'ggnet-storage.service',
+            pidFile: join(dirname(this.socketPath), 'qsd.pid'),
+            healthCheck,
+            startTimeoutMs: 10_000,
+            healthIntervalMs: 3000,
+          },
+          log,
+        )
+      : new SupervisedDaemon(
+          {
+            name: 'qemu-storage-daemon',
+            command: opts.command ?? 'qemu-storage-daemon',
+            args: [
+              '--chardev',
+              `socket,id=qmp0,path=${checkAbs(this.socketPath)},server=on,wait=off`,
+              '--monitor',
+              'chardev=qmp0',
+            ],
+            logFile: join(logs, 'qemu-storage-daemon.log'),
+            pidFile: join(run, 'qemu-storage-daemon.pid'),
+            healthCheck,
+            startTimeoutMs: 10_000,
+            healthIntervalMs: 3000,
+            unhealthyAfter: 3,
+            // the overlays of booted clients live in it: a GGnet restart must not end it
+            keepOnShutdown: true,
+            gracefulStop: async () => {
+              await this.qmp((q) => q.execute('quit')).catch(() => undefined);
+            },
+          },
+          log,
+        );
     this.daemon.on('restarted', () => this.events.emit('restart'));
   }
 
@@ -191,17 +217,22 @@ export class RealQemuStorageDaemon implements QemuStorageDaemon {
   }
 
   /** A dead FUSE mount (its daemon gone) answers ENOTCONN: lazily unmounted, then the file is reused. */
-  private async prepareMountpoint(path: string): Promise<void> {
+  private async prepareMountpoint(path: string, unmounted = false): Promise<void> {
     try {
       const s = await stat(path);
       if (s.isFile()) return;
       throw new Error(`${path} is not a regular file`);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'ENOTCONN' || code === 'EIO') {
+      if ((code === 'ENOTCONN' || code === 'EIO') && !unmounted) {
         await this.unmount(path);
-        return this.prepareMountpoint(path);
+        return this.prepareMountpoint(path, true);
       }
+      if (code === 'ENOTCONN' || code === 'EIO')
+        throw new Error(
+          `${path} is a dead FUSE mount that GGnet may not unmount` +
+            (this.external ? ' (restarting ggnet-storage.service unmounts them)' : ''),
+        );
       if (code !== 'ENOENT') throw err;
     }
     await writeFile(path, '', { mode: 0o600 });
