@@ -22,7 +22,7 @@
  * GGnet runs `--daemons` tgtd instances (0: its default, one per core); targets and tgtd CPU are
  * counted over all of them.
  *
- *   npm run bench:boot-storm -- [--machines 200] [--windows 10,0] [--rounds 2] [--modes cold,prepared] [--backends reflink,qcow2] [--daemons 0] [--size-gib 20] [--data-gib 2] [--dir /var/tmp]
+ *   npm run bench:boot-storm -- [--machines 200] [--windows 10,0] [--rounds 2] [--modes cold,prepared] [--backends reflink,qcow2] [--daemons 0] [--size-gib 20] [--data-gib 2] [--dir /var/tmp] [--cpu-prof DIR]
  *
  * Runs as root (loop mount, tgtd); only loopback. Cleans up (GGnet, both tgtd by PID, loop mount,
  * temp dirs) also on Ctrl-C.
@@ -66,6 +66,8 @@ const { values } = parseArgs({
     modes: { type: 'string', default: 'cold,prepared' },
     backends: { type: 'string', default: 'reflink' },
     daemons: { type: 'string', default: '0' },
+    /** Writes a V8 CPU profile of the GGnet process to this directory (node --cpu-prof) when it stops. */
+    'cpu-prof': { type: 'string' },
   },
 });
 const BACKENDS = values.backends.split(',') as Array<'reflink' | 'qcow2'>;
@@ -404,7 +406,8 @@ async function main() {
     const logFd = openSync(join(fs.dir, 'ggnet.log'), 'a');
     if (!existsSync(join(REPO, 'apps', 'server', 'dist', 'cli.js')))
       throw new Error('apps/server/dist is missing: run `npm run build` first');
-    ggnetProc = spawn(process.execPath, [join(REPO, 'apps', 'server', 'bin', 'ggnet.js'), 'serve'], {
+    const prof = values['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${resolve(values['cpu-prof'])}`] : [];
+    ggnetProc = spawn(process.execPath, [...prof, join(REPO, 'apps', 'server', 'bin', 'ggnet.js'), 'serve'], {
       env: {
         ...process.env,
         GGNET_DATA_DIR: dataDir,

@@ -308,8 +308,11 @@ async function main() {
       const qsdPid = c.qsd.status().pid;
       if (!qsdPid) throw new Error('GGnet qemu-storage-daemon has no PID');
       c.storage.cache.maxAgeMs = 0;
+      const qv = await c.qsd.version();
+      // how GGnet's tgtd opens the export (O_DIRECT from QEMU 10 on: OverlayWritebackStorage.lunFlags)
+      const lun = qv && qv.major >= 10 ? 'direct' : 'buffered';
       const r = await measure(
-        "c: GGnet's qcow2 backend (orchestrator, one qemu-storage-daemon, FUSE, tgt buffered)",
+        `c: GGnet's qcow2 backend (orchestrator, one qemu-storage-daemon ${qv ? `${qv.major}.${qv.minor}.${qv.micro}` : '?'}, FUSE, tgt ${lun})`,
         started.map((i) => ({
           iqn: i.initiatorIqn,
           opts: iscsiOpts(portalPort, i.targetIqn, i.initiatorIqn, i.chap),

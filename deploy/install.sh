@@ -216,7 +216,10 @@ if have_systemd; then
   systemctl daemon-reload
   # the storage daemon (qcow2 disks) is started if it is not running, never restarted: booted
   # clients' disks live in it
-  systemctl enable --quiet --now ggnet-storage.service
+  # (only storage backend qcow2 needs it: a failure is reported, not fatal)
+  if ! systemctl enable --quiet --now ggnet-storage.service; then
+    say "warning: ggnet-storage.service did not start (journalctl -u ggnet-storage); storage backend qcow2 needs it"
+  fi
   systemctl enable --quiet ggnet.service
   systemctl restart ggnet.service
   if [ "$NGINX" = 1 ]; then systemctl enable --quiet nginx; systemctl reload-or-restart nginx; fi

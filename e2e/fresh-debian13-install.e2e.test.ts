@@ -218,11 +218,18 @@ describe.skipIf(unavailable !== null)('fresh Debian 13: deploy/install.sh under 
 
   it('systemctl restart ggnet while an initiator reads and writes its disk: no I/O error, tgtd adopted', async () => {
     expect(password).not.toBe('');
-    // DHCP on the boot network: dnsmasq runs under the unit's capabilities (NET_ADMIN, NET_RAW, port 67)
+    // a fresh install detects the qcow2 backend: the storage unit answers and runs QEMU 10 (Debian 13)
+    expect(await api.get<{ backend: string; detected: boolean }>('/api/v1/storage')).toMatchObject({
+      backend: 'qcow2',
+      detected: true,
+    });
+    // DHCP on the boot network: dnsmasq runs under the unit's capabilities (NET_ADMIN, NET_RAW, port 67).
+    // This test's disk is a full copy (what this container's filesystem detected before qcow2);
+    // the next test runs qcow2.
     await api.put('/api/v1/settings', {
       network: { bootAddr: BOOT_ADDR },
       dhcp: { mode: 'dhcp', iface: 'boot0', rangeStart: '10.98.0.100', rangeEnd: '10.98.0.199' },
-      storage: { reserveBytes: 0 },
+      storage: { reserveBytes: 0, backend: 'copy' },
     });
     await waitFor(
       'dnsmasq to run',

@@ -111,7 +111,7 @@ export const Settings = z.object({
     preparePaceMs: z.number().int().min(0).max(60_000).default(100),
   }),
   storage: z.object({
-    /** null = detected at start-up (reflink where supported, else copy). */
+    /** null = detected at start-up (qcow2 where the storage unit runs QEMU >= 10, else reflink where supported, else copy). */
     backend: StorageBackend.nullable().default(null),
     /** Free bytes below which new writebacks are refused. */
     reserveBytes: z

@@ -122,3 +122,27 @@ describe('qcow2 session disks through the container (fakes)', () => {
     ]);
   });
 });
+
+describe('storage backend detection (storage.backend unset)', () => {
+  const detected = async (o: { external: boolean; major: number }) => {
+    const qsd = new FakeQemuStorageDaemon();
+    qsd.external = o.external;
+    qsd.qemu = { major: o.major, minor: 0, micro: 0 };
+    const s = await smallContext({ container: { qsd } });
+    try {
+      await s.c.settings.update({ storage: { backend: null } }, null);
+      return await s.c.storage.backendKind();
+    } finally {
+      await s.close();
+    }
+  };
+
+  it('qcow2 where the storage unit runs the daemon with QEMU 10 or later; else reflink or copy', async () => {
+    expect(await detected({ external: true, major: 10 })).toEqual({ kind: 'qcow2', detected: true });
+    // QEMU 7.2 (Debian 12): its export is opened buffered, each client caches some of its own
+    expect((await detected({ external: true, major: 7 })).kind).not.toBe('qcow2');
+    // GGnet's own daemon (run by hand, as root): qcow2 only when asked for
+    expect((await detected({ external: false, major: 10 })).kind).not.toBe('qcow2');
+    expect(['reflink', 'copy']).toContain((await detected({ external: false, major: 10 })).kind);
+  });
+});

@@ -55,6 +55,8 @@ export interface QsdStatus {
 }
 
 export interface QemuStorageDaemon {
+  /** Run by a unit of its own (ggnet-storage.service), not by GGnet: the shipped units. */
+  readonly external: boolean;
   /** Starts the daemon or adopts the one a previous GGnet left running; idempotent. */
   ensureRunning(): Promise<void>;
   /** Serves an overlay as a FUSE file; an export that exists already is left as it is. */

@@ -11,6 +11,8 @@ export class FakeQemuStorageDaemon implements QemuStorageDaemon {
   readonly mounted = new Set<string>();
   readonly calls: string[] = [];
   running = false;
+  /** As the daemon of ggnet-storage.service (tests set it). */
+  external = false;
   restarts = 0;
   /** What /proc/PID/io would say (tests set them). */
   io = { readBytes: 0, diskReadBytes: 0 };

@@ -161,27 +161,29 @@ export class ImagesService {
         'stop those sessions and discard their writebacks first',
       );
     }
+    // machines that name it, and groups that give it to theirs (deleting it would silently move the
+    // group's machines to the default image): one 409 that names both
     const users = await this.repo.machinesUsing(id);
-    if (users.length) {
-      throw conflict(
-        'image_assigned',
-        `${users.length} machine(s) boot this image (${users
-          .slice(0, 5)
-          .map((m) => m.name)
-          .join(', ')}${users.length > 5 ? ', ...' : ''})`,
-        'assign another image to those machines first',
-      );
-    }
-    // a group's image: deleting it would silently move the group's machines to the default image
     const groups = await this.repo.groupsUsing(id);
-    if (groups.length) {
+    if (users.length || groups.length) {
+      const names = (list: Array<{ name: string }>) =>
+        `${list
+          .slice(0, 5)
+          .map((x) => x.name)
+          .join(', ')}${list.length > 5 ? ', ...' : ''}`;
       throw conflict(
         'image_assigned',
-        `${groups.length} group(s) give this image to their machines (${groups
-          .slice(0, 5)
-          .map((g) => g.name)
-          .join(', ')}${groups.length > 5 ? ', ...' : ''})`,
-        'assign another image to those groups first',
+        [
+          users.length ? `${users.length} machine(s) boot this image (${names(users)})` : '',
+          groups.length
+            ? `${groups.length} group(s) give this image to their machines (${names(groups)})`
+            : '',
+        ]
+          .filter(Boolean)
+          .join('; '),
+        `assign another image to those ${[users.length ? 'machines' : '', groups.length ? 'groups' : '']
+          .filter(Boolean)
+          .join(' and ')} first`,
       );
     }
     for (const hook of this.deleteHooks) await hook(id);

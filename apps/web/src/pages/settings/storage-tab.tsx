@@ -11,8 +11,10 @@ export function StorageTab({ f }: { f: SettingsFields }) {
       <SimpleGrid cols={{ base: 1, sm: 2 }}>
         <Select
           label="Storage backend"
+          description="How each boot's disk is made; applies to new boots"
           data={[
             { value: 'auto', label: 'Detect at start-up' },
+            { value: 'qcow2', label: 'qcow2 overlays, one read cache per version (rooms)' },
             { value: 'reflink', label: 'reflink (XFS / btrfs)' },
             { value: 'zfs', label: 'ZFS clones' },
             { value: 'copy', label: 'Full copies (slow)' },
