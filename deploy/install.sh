@@ -17,7 +17,8 @@
 #     /var/lib/ggnet owned by ggnet, mode 0700
 #   - ggnet.service (and ggnet-worker.service, not enabled) in /etc/systemd/system, enabled and
 #     (re)started; ggnet-storage.service (qemu-storage-daemon of storage backend qcow2) enabled and
-#     started, not restarted; /usr/local/bin/ggnet runs the command line as the ggnet user
+#     started, not restarted; ggnet-shutdown.service (ends tgtd when the system goes down);
+#     /usr/local/bin/ggnet runs the command line as the ggnet user
 #   - with --nginx (or NGINX=1): nginx with TLS in front of the console and API (a self-signed
 #     certificate unless --cert/--key are given), /boot/ kept on plain HTTP for PXE clients
 # Environment: PREFIX (default /opt/ggnet), NGINX=1, GGNET_TLS_CERT / GGNET_TLS_KEY, SERVER_NAME.
@@ -58,7 +59,7 @@ have_systemd() { [ -d /run/systemd/system ] && command -v systemctl >/dev/null; 
 uninstall() {
   say "removing the GGnet service and code (data in $DATA and configuration in $CONF are kept)"
   if have_systemd; then
-    systemctl disable --now ggnet-worker.service ggnet.service ggnet-storage.service 2>/dev/null || true
+    systemctl disable --now ggnet-worker.service ggnet.service ggnet-storage.service ggnet-shutdown.service 2>/dev/null || true
     # tgtd outlives `systemctl stop ggnet` on purpose (booted clients keep their disks);
     # uninstalling ends it: stop what is left in the unit's control group
     systemctl kill --signal=SIGKILL ggnet.service 2>/dev/null || true
@@ -68,7 +69,8 @@ uninstall() {
     pid=$(cat "$pidfile")
     if [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = tgtd ]; then kill -KILL "$pid" 2>/dev/null || true; fi
   done
-  rm -f "$UNITS/ggnet.service" "$UNITS/ggnet-worker.service" "$UNITS/ggnet-storage.service" /usr/local/bin/ggnet
+  rm -f "$UNITS/ggnet.service" "$UNITS/ggnet-worker.service" "$UNITS/ggnet-storage.service" \
+    "$UNITS/ggnet-shutdown.service" /usr/local/bin/ggnet
   rm -rf "$UNITS/ggnet.service.d"
   if [ -e /etc/nginx/sites-available/ggnet.conf ] || [ -L /etc/nginx/sites-enabled/ggnet.conf ]; then
     rm -f /etc/nginx/sites-enabled/ggnet.conf /etc/nginx/sites-available/ggnet.conf
@@ -163,7 +165,7 @@ install -m 0755 "$SRC/deploy/ggnet-cli.sh" /usr/local/bin/ggnet
 sed -i "s#/opt/ggnet#$PREFIX#g" /usr/local/bin/ggnet
 
 say "systemd units"
-for u in ggnet.service ggnet-worker.service ggnet-storage.service; do
+for u in ggnet.service ggnet-worker.service ggnet-storage.service ggnet-shutdown.service; do
   install -m 0644 "$SRC/deploy/systemd/$u" "$UNITS/$u"
   sed -i "s#/opt/ggnet#$PREFIX#g" "$UNITS/$u"
 done
@@ -220,6 +222,8 @@ if have_systemd; then
   if ! systemctl enable --quiet --now ggnet-storage.service; then
     say "warning: ggnet-storage.service did not start (journalctl -u ggnet-storage); storage backend qcow2 needs it"
   fi
+  # ends GGnet's tgtd when the system goes down (tgtd ignores SIGTERM: the reboot waited 90 s for it)
+  systemctl enable --quiet --now ggnet-shutdown.service
   systemctl enable --quiet ggnet.service
   systemctl restart ggnet.service
   if [ "$NGINX" = 1 ]; then systemctl enable --quiet nginx; systemctl reload-or-restart nginx; fi

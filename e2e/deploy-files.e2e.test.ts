@@ -26,8 +26,8 @@ describe('deploy files and shell scripts', () => {
   const dir = mkdtempSync(join(tmpdir(), 'ggnet-deploy-files-'));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  const UNITS = ['ggnet.service', 'ggnet-worker.service', 'ggnet-storage.service'];
-  it('systemd-analyze verify accepts ggnet.service, ggnet-worker.service and ggnet-storage.service', async () => {
+  const UNITS = ['ggnet.service', 'ggnet-worker.service', 'ggnet-storage.service', 'ggnet-shutdown.service'];
+  it('systemd-analyze verify accepts the shipped units', async () => {
     for (const u of UNITS) copyFileSync(join(REPO, 'deploy/systemd', u), join(dir, u));
     const r = await run('systemd-analyze', ['verify', ...UNITS.map((u) => join(dir, u))]);
     expect(r.code, r.out).toBe(0);
@@ -55,6 +55,7 @@ describe('deploy files and shell scripts', () => {
     expect(scores['ggnet-worker.service']).toBeLessThanOrEqual(1.5);
     // CAP_SYS_ADMIN (to mount its FUSE exports) and no mount namespace (they must propagate)
     expect(scores['ggnet-storage.service']).toBeLessThanOrEqual(4.0);
+    expect(scores['ggnet-shutdown.service']).toBeLessThanOrEqual(1.5);
     console.log(`systemd-analyze security (offline): ${JSON.stringify(scores)}`);
   });
 

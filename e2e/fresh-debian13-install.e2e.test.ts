@@ -364,6 +364,11 @@ describe.skipIf(unavailable !== null)('fresh Debian 13: deploy/install.sh under 
     await api.login(password);
     const tgtdBefore = readFileSync(join(root, 'var/lib/ggnet/run/tgtd.7300.pid'), 'utf8').trim();
     await timed('reboot', () => ct.reboot());
+    // the shutdown did not wait for a tgtd that ignores SIGTERM (ggnet-shutdown.service ended it)
+    // eslint-disable-next-line no-control-regex
+    const shutdownLog = readFileSync(join(artifacts, 'console-1.log'), 'utf8').replace(/\x1b\[[0-9;]*m/g, '');
+    expect(shutdownLog).toContain('Stopping ggnet.service');
+    expect(shutdownLog).not.toMatch(/Sending SIGKILL to PID \d+ \(tgtd\)/);
     const state = await ct.exec('systemctl is-active ggnet; systemctl is-enabled ggnet', {});
     expect(state.stdout.split('\n').slice(0, 2)).toEqual(['active', 'enabled']);
     await ready();
@@ -382,20 +387,7 @@ describe.skipIf(unavailable !== null)('fresh Debian 13: deploy/install.sh under 
     // the target is back (the reconciler made it again) with the writeback the client wrote to
     const q = initiator();
     try {
-      await waitFor(
-        'the session target to accept the client again',
-        async () => {
-          try {
-            await q.cmd('read -P 0x5a 1M 64k', /read 65536\/65536/, 10_000);
-            return true;
-          } catch (e) {
-            if (/Pattern verification failed/.test((e as Error).message)) throw e;
-            return false;
-          }
-        },
-        60_000,
-        1000,
-      );
+      await readBack(q, 'read -P 0x5a 1M 64k', 'the session target to accept the client again');
     } finally {
       await q.close();
     }

@@ -15,8 +15,6 @@ describe('<SettingsPage> Storage tab', () => {
       ['GET /api/v1/settings', 200, saved],
       ['PUT /api/v1/settings', 200, saved],
       ['GET /api/v1/images', 200, page([])],
-      ['GET /api/v1/dhcp/status', 200, { mode: 'off', running: false, error: null, leases: 0 }],
-      ['GET /api/v1/dhcp/snippet', 200, { format: 'isc', text: '' }],
     ]);
     vi.stubGlobal('fetch', f.fn);
     renderWithProviders(<SettingsPage />);
