@@ -56,11 +56,15 @@ export class QmpConnection {
   }
 
   private onData(d: string): void {
+    // the buffer holds no newline before this chunk: only the chunk is searched (a large answer comes
+    // in many chunks, and searching it all again for each was quadratic)
+    let from = this.buf.length;
     this.buf += d;
     let nl: number;
-    while ((nl = this.buf.indexOf('\n')) >= 0) {
+    while ((nl = this.buf.indexOf('\n', from)) >= 0) {
       const line = this.buf.slice(0, nl).trim();
       this.buf = this.buf.slice(nl + 1);
+      from = 0;
       if (!line) continue;
       let msg: Record<string, unknown>;
       try {
