@@ -14,6 +14,7 @@
  *                               [--clients 4,8,16] [--daemons N] [--client-mib 256]   (as root)
  */
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import { freePort, iscsiPerf, killPid } from '@ggnet/testkit';
@@ -46,11 +47,60 @@ async function qemuBench(args: string[], count: number): Promise<number> {
   return (count * MiB) / secs / 1e6; // MB/s
 }
 
-/** Seconds of wall time for `n` qemu-img bench readers started together. */
-async function together(optsList: string[], count: number): Promise<number> {
+/** Clock ticks per second of /proc's CPU times (USER_HZ: 100 on Linux). */
+const HZ = 100;
+/** Fields of /proc/<pid>/stat after the command name (field 3, state, is index 0). */
+const statFields = (pid: number | 'self') =>
+  readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ').pop()!.trim().split(' ').map(Number);
+/** CPU seconds of this process's reaped children (cutime + cstime): the qemu-img clients. */
+const childrenCpu = () => {
+  const f = statFields('self');
+  return (f[13]! + f[14]!) / HZ;
+};
+/** CPU seconds of a live process (utime + stime). */
+const pidCpu = (pid: number) => {
+  try {
+    const f = statFields(pid);
+    return (f[11]! + f[12]!) / HZ;
+  } catch {
+    return 0;
+  }
+};
+/** All cores: [busy, total] ticks from /proc/stat (busy = total - idle - iowait). */
+const machineTicks = (): [number, number] => {
+  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1, 9).map(Number);
+  const total = f.reduce((a, b) => a + b, 0);
+  return [total - f[3]! - f[4]!, total];
+};
+
+/** What the cores did during a run: busy share of all cores, CPU seconds of clients and of the target daemons. */
+interface CpuSplit {
+  busy: number;
+  clients: number;
+  daemons: number;
+}
+
+/** Seconds of wall time for `n` qemu-img bench readers started together, and where the CPU went. */
+async function together(
+  optsList: string[],
+  count: number,
+  daemonPids: number[] = [],
+): Promise<{ secs: number; cpu: CpuSplit }> {
+  const [b0, t0m] = machineTicks();
+  const c0 = childrenCpu();
+  const d0 = daemonPids.reduce((a, p) => a + pidCpu(p), 0);
   const t0 = process.hrtime.bigint();
   await Promise.all(optsList.map((o) => qemuBench(['--image-opts', o], count)));
-  return Number(process.hrtime.bigint() - t0) / 1e9;
+  const secs = Number(process.hrtime.bigint() - t0) / 1e9;
+  const [b1, t1m] = machineTicks();
+  return {
+    secs,
+    cpu: {
+      busy: (b1 - b0) / Math.max(1, t1m - t0m),
+      clients: childrenCpu() - c0,
+      daemons: daemonPids.reduce((a, p) => a + pidCpu(p), 0) - d0,
+    },
+  };
 }
 
 /** Loopback TCP: `streams` parallel iperf3 streams carrying `bytes` in all; MB/s received. */
@@ -94,6 +144,8 @@ interface ConcurrentRow {
   daemons: number;
   mbps: number;
   spread: string;
+  /** Of the run with the median MB/s. */
+  cpu: CpuSplit;
 }
 
 /** `clients` sessions on a GGnet with `daemons` tgtd instances, each read in full, all at once. */
@@ -135,13 +187,17 @@ async function concurrent(daemons: number, counts: number[]): Promise<Concurrent
       );
     }
     const rows: ConcurrentRow[] = [];
+    const pids = c.iscsi.daemonPids.filter((p): p is number => p !== null);
     for (const n of counts) {
-      const runs: number[] = [];
-      for (let r = 0; r < REPS; r++)
-        runs.push((n * CLIENT_MIB * MiB) / (await together(opts.slice(0, n), CLIENT_MIB)) / 1e6);
+      const runs: Array<{ mbps: number; cpu: CpuSplit }> = [];
+      for (let r = 0; r < REPS; r++) {
+        const t = await together(opts.slice(0, n), CLIENT_MIB, pids);
+        runs.push({ mbps: (n * CLIENT_MIB * MiB) / t.secs / 1e6, cpu: t.cpu });
+      }
       const per = new Map<number, number>();
       for (const p of ports.slice(0, n)) per.set(p, (per.get(p) ?? 0) + 1);
-      rows.push({ clients: n, daemons, mbps: median(runs), spread: [...per.values()].join('/') });
+      const mid = [...runs].sort((a, b) => a.mbps - b.mbps)[Math.floor(runs.length / 2)]!;
+      rows.push({ clients: n, daemons, mbps: mid.mbps, cpu: mid.cpu, spread: [...per.values()].join('/') });
     }
     return rows;
   } finally {
@@ -153,8 +209,12 @@ async function concurrentSection() {
   const one = await concurrent(1, CLIENTS);
   const many = DAEMONS > 1 ? await concurrent(DAEMONS, CLIENTS) : [];
   const out: Array<Record<string, string>> = [];
+  const split = (x: CpuSplit) =>
+    `${(x.busy * 100).toFixed(0)}% / ${x.clients.toFixed(1)} / ${x.daemons.toFixed(1)}`;
   for (const [i, n] of CLIENTS.entries()) {
+    const [b0, t0] = machineTicks();
     const ceiling = await tcpCeiling(n, n * CLIENT_MIB * MiB);
+    const [b1, t1] = machineTicks();
     const a = one[i]!;
     const b = many[i];
     out.push({
@@ -166,6 +226,9 @@ async function concurrentSection() {
       [`${DAEMONS} tgtd / TCP`]: b ? (b.mbps / ceiling).toFixed(2) : '-',
       [`${DAEMONS} tgtd / 1 tgtd`]: b ? (b.mbps / a.mbps).toFixed(2) : '-',
       'clients per tgtd': b ? b.spread : a.spread,
+      'TCP: cores busy': `${(((b1 - b0) / Math.max(1, t1 - t0)) * 100).toFixed(0)}%`,
+      '1 tgtd: busy / CPU s clients / tgtd': split(a.cpu),
+      [`${DAEMONS} tgtd: busy / CPU s clients / tgtd`]: b ? split(b.cpu) : '-',
     });
   }
   process.stdout.write(
@@ -174,6 +237,10 @@ async function concurrentSection() {
       `${availableParallelism()} cores, goal: >= 0.5x TCP with cores x 4 = ${availableParallelism() * 4} clients\n`,
   );
   process.stdout.write(`${table(out)}\n`);
+  process.stdout.write(
+    'busy = share of all cores busy during the run (/proc/stat); CPU s = seconds of CPU of the qemu-img clients ' +
+      "(this process's reaped children) and of the tgtd daemons (/proc/PID/stat) in that run\n",
+  );
 }
 
 async function main() {
