@@ -47,13 +47,19 @@ export interface BenchContainer {
  * A GGnet container (SQLite) in dataDir with its own tgtd on a loopback portal; `daemons` tgtd
  * instances (default 1; daemon i on control port + i and portal port + i, both checked free).
  */
-export async function benchContainer(dataDir: string, daemons = 1): Promise<BenchContainer> {
+export async function benchContainer(
+  dataDir: string,
+  daemons = 1,
+  /** false: tgtd as Debian ships it (config tgtdTuning: glibc malloc defaults, 8 KiB write PDUs). */
+  tgtdTuning = true,
+): Promise<BenchContainer> {
   const { portalPort, controlPort } = await freeDaemonPorts(daemons);
   const config = ConfigSchema.parse({
     dataDir,
     logLevel: 'silent',
     jwtSecret: randomBytes(32).toString('hex'),
     tgtControlPort: controlPort,
+    tgtdTuning,
     settings: { iscsi: { portal: `127.0.0.1:${portalPort}`, daemons }, storage: { reserveBytes: 0 } },
   });
   const c = createContainer(config, { log: pino({ level: process.env.BENCH_LOG ?? 'silent' }) });
@@ -76,9 +82,9 @@ export async function benchContainer(dataDir: string, daemons = 1): Promise<Benc
  * A GGnet container (benchContainer) on an XFS (reflink) loop filesystem of `sizeGiB` made under
  * `parent`; both are cleaned up by `cleanup`, also on Ctrl-C or SIGTERM.
  */
-export async function benchOnXfs(sizeGiB: number, parent: string, daemons = 1) {
+export async function benchOnXfs(sizeGiB: number, parent: string, daemons = 1, tgtdTuning = true) {
   const fs = await loopXfs(sizeGiB, parent);
-  const bench = await benchContainer(join(fs.dir, 'data'), daemons);
+  const bench = await benchContainer(join(fs.dir, 'data'), daemons, tgtdTuning);
   const cleanup = async () => {
     await bench.close().catch(() => undefined);
     await fs.cleanup();

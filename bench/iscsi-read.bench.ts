@@ -8,10 +8,15 @@
  * whole writeback through its target with qemu-img bench, all started together: on 1 tgtd vs on
  * --daemons tgtd instances (default one per core), and a loopback TCP stream of the same bytes with
  * as many parallel streams (iperf3) as the transport's ceiling, in the same run. Aggregate MB/s =
- * all bytes / wall time from the first start to the last end.
+ * all bytes / wall time from the first start to the last end. The first GGnet of that part starts its
+ * tgtd as Debian ships it (config tgtdTuning = false: glibc's malloc defaults, a fresh mmap per
+ * command; targets that take 8 KiB write PDUs) as the baseline for the tgtd that GGnet runs today
+ * (--skip-before leaves it out). --write: the clients write their whole writeback instead (1 MiB
+ * requests, queue depth 16), the same comparison for the write path.
  *
  *   npm run bench:iscsi-read -- [--size-gib 1] [--reps 5] [--dir /var/tmp]
- *                               [--clients 4,8,16] [--daemons N] [--client-mib 256]   (as root)
+ *                               [--clients 4,8,16] [--daemons N] [--client-mib 256]
+ *                               [--skip-single] [--skip-before] [--write]   (as root)
  */
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -29,6 +34,8 @@ const { values } = parseArgs({
     daemons: { type: 'string', default: String(availableParallelism()) },
     'client-mib': { type: 'string', default: '256' },
     'skip-single': { type: 'boolean', default: false },
+    'skip-before': { type: 'boolean', default: false },
+    write: { type: 'boolean', default: false },
   },
 });
 const CLIENTS = values.clients.split(',').map(Number);
@@ -90,7 +97,8 @@ async function together(
   const c0 = childrenCpu();
   const d0 = daemonPids.reduce((a, p) => a + pidCpu(p), 0);
   const t0 = process.hrtime.bigint();
-  await Promise.all(optsList.map((o) => qemuBench(['--image-opts', o], count)));
+  const w = values.write ? ['-w'] : [];
+  await Promise.all(optsList.map((o) => qemuBench([...w, '--image-opts', o], count)));
   const secs = Number(process.hrtime.bigint() - t0) / 1e9;
   const [b1, t1m] = machineTicks();
   return {
@@ -148,13 +156,18 @@ interface ConcurrentRow {
   cpu: CpuSplit;
 }
 
-/** `clients` sessions on a GGnet with `daemons` tgtd instances, each read in full, all at once. */
-async function concurrent(daemons: number, counts: number[]): Promise<ConcurrentRow[]> {
+/**
+ * `clients` sessions on a GGnet with `daemons` tgtd instances, each read in full, all at once.
+ * tuned false: tgtd as Debian ships it (config tgtdTuning), as before.
+ */
+async function concurrent(daemons: number, counts: number[], tuned = true): Promise<ConcurrentRow[]> {
   const max = Math.max(...counts);
-  const bench = await benchOnXfs(Math.ceil((CLIENT_MIB * 2) / 1024) + 2, values.dir, daemons);
+  // writing clients unshare their reflink clones: room for all of them
+  const gib = Math.ceil((CLIENT_MIB * (values.write ? max + 1 : 2)) / 1024) + 2;
+  const bench = await benchOnXfs(gib, values.dir, daemons, tuned);
   const { c } = bench;
   try {
-    const v = await seedVersion(c, `multi-read-${daemons}`, {
+    const v = await seedVersion(c, `multi-read-${daemons}${tuned ? '' : '-debian'}`, {
       sizeGiB: CLIENT_MIB / 1024,
       chunkMiB: 16,
       everyMiB: 16,
@@ -163,7 +176,7 @@ async function concurrent(daemons: number, counts: number[]): Promise<Concurrent
     const ports: number[] = [];
     for (let i = 0; i < max; i++) {
       const m = await c.machines.create({
-        name: `r${daemons}-${i}`,
+        name: `r${daemons}${tuned ? '' : 'd'}-${i}`,
         mac: randomMac(),
         bootImageId: v.imageId,
       });
@@ -206,6 +219,7 @@ async function concurrent(daemons: number, counts: number[]): Promise<Concurrent
 }
 
 async function concurrentSection() {
+  const before = values['skip-before'] ? [] : await concurrent(1, CLIENTS, false);
   const one = await concurrent(1, CLIENTS);
   const many = DAEMONS > 1 ? await concurrent(DAEMONS, CLIENTS) : [];
   const out: Array<Record<string, string>> = [];
@@ -217,22 +231,27 @@ async function concurrentSection() {
     const [b1, t1] = machineTicks();
     const a = one[i]!;
     const b = many[i];
+    const z = before[i];
     out.push({
       clients: String(n),
       'TCP loopback MB/s (iperf3)': ceiling.toFixed(0),
+      '1 tgtd as Debian ships it MB/s': z ? z.mbps.toFixed(0) : '-',
+      '1 tgtd Debian / TCP': z ? (z.mbps / ceiling).toFixed(2) : '-',
       '1 tgtd MB/s': a.mbps.toFixed(0),
       '1 tgtd / TCP': (a.mbps / ceiling).toFixed(2),
       [`${DAEMONS} tgtd MB/s`]: b ? b.mbps.toFixed(0) : '-',
       [`${DAEMONS} tgtd / TCP`]: b ? (b.mbps / ceiling).toFixed(2) : '-',
       [`${DAEMONS} tgtd / 1 tgtd`]: b ? (b.mbps / a.mbps).toFixed(2) : '-',
       'clients per tgtd': b ? b.spread : a.spread,
+      '1 tgtd / Debian': z ? (a.mbps / z.mbps).toFixed(2) : '-',
       'TCP: cores busy': `${(((b1 - b0) / Math.max(1, t1 - t0)) * 100).toFixed(0)}%`,
+      '1 tgtd Debian: busy / CPU s clients / tgtd': z ? split(z.cpu) : '-',
       '1 tgtd: busy / CPU s clients / tgtd': split(a.cpu),
       [`${DAEMONS} tgtd: busy / CPU s clients / tgtd`]: b ? split(b.cpu) : '-',
     });
   }
   process.stdout.write(
-    `\n${CLIENTS.join('/')} clients at once, each reading its own ${CLIENT_MIB} MiB writeback through its own ` +
+    `\n${CLIENTS.join('/')} clients at once, each ${values.write ? 'writing' : 'reading'} its own ${CLIENT_MIB} MiB writeback through its own ` +
       `target (qemu-img bench 1 MiB x qd16, page cache warm), median of ${REPS}; ` +
       `${availableParallelism()} cores, goal: >= 0.5x TCP with cores x 4 = ${availableParallelism() * 4} clients\n`,
   );

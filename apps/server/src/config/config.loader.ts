@@ -28,6 +28,7 @@ export const ENV_KEYS: Record<string, string> = {
   GGNET_LOGIN_SLOWDOWN_AFTER: 'loginLimit.slowdownAfter',
   GGNET_LOGIN_SLOWDOWN_MS: 'loginLimit.slowdownMs',
   GGNET_TGT_CONTROL_PORT: 'tgtControlPort',
+  GGNET_TGTD_TUNING: 'tgtdTuning',
   GGNET_QSD_SOCKET: 'qsdSocket',
   GGNET_RECONCILE_INTERVAL: 'reconcileIntervalSec',
   GGNET_IPXE_DIR: 'ipxeDir',

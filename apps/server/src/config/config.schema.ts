@@ -112,10 +112,18 @@ export const ConfigSchema = z
         windowSec: z.coerce.number().int().min(1).default(60),
       })
       .default({ perIp: 20, perUser: 5, slowdownAfter: 10, slowdownMs: 1000, windowSec: 60 }),
-    /** Control port of GGnet's own tgtd (its management socket is /var/run/tgtd/socket.<port>). */
     /** Where Debian's ipxe package installs undionly.kpxe, snponly.efi and ipxe.efi (copied to the TFTP root). */
     ipxeDir: z.string().min(1).default('/usr/lib/ipxe'),
+    /** Control port of GGnet's own tgtd (its management socket is /var/run/tgtd/socket.<port>). */
     tgtControlPort: z.coerce.number().int().min(1).max(32767).default(7300),
+    /**
+     * tgtd as GGnet runs it (default) or as Debian ships it (false): its command buffers kept in its
+     * heap (glibc malloc tunables at its start, TGTD_MALLOC_TUNABLES) instead of a fresh mmap per
+     * command, and targets that accept 256 KiB write PDUs instead of 8 KiB (TGT_TARGET_PARAMS). Each
+     * about halves tgtd's CPU per byte (bench/README "iscsi-read"). The malloc part applies when a tgtd
+     * starts (an adopted one keeps what it had), the PDU size to targets made from then on.
+     */
+    tgtdTuning: Bool.default(true),
     /**
      * QMP socket of the qemu-storage-daemon (storage backend qcow2) that systemd runs beside GGnet
      * (deploy/systemd/ggnet-storage.service: it may mount the FUSE exports, GGnet's unit may not).

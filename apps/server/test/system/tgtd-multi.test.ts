@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { tgtShowTargets } from '@ggnet/testkit';
@@ -42,6 +42,27 @@ function parse(script: string) {
 
 const targetsOn = async (controlPort: number) =>
   [...(await tgtShowTargets(controlPort)).matchAll(/^Target \d+: (\S+)$/gm)].map((m) => m[1]!);
+
+/** A target's session parameters on one daemon (`--op show --mode target --tid N`: `key=value` lines). */
+const targetParams = async (controlPort: number, iqn: string) => {
+  const tid = new RegExp(`^Target (\\d+): ${iqn.replace(/[.]/g, '\\.')}$`, 'm').exec(
+    await tgtShowTargets(controlPort),
+  )?.[1];
+  if (!tid) throw new Error(`no target ${iqn} on control port ${controlPort}`);
+  const out = await tool('tgtadm', [
+    '-C',
+    String(controlPort),
+    '--lld',
+    'iscsi',
+    '--op',
+    'show',
+    '--mode',
+    'target',
+    '--tid',
+    tid,
+  ]);
+  return Object.fromEntries([...out.stdout.matchAll(/^(\w+)=(\S*)$/gm)].map((m) => [m[1]!, m[2]!]));
+};
 
 /** The I_T nexus ids (iSCSI sessions) of a target on one daemon. */
 const nexusOf = async (controlPort: number, iqn: string) => {
@@ -107,6 +128,11 @@ describeEachDialect('several tgtd instances (real tgtd x2)', (dialect) => {
     const pids = t.container.iscsi.daemonPids;
     expect(new Set(pids).size).toBe(2);
     expect(await t.container.iscsi.portalPorts()).toEqual([portalPort, portalPort + 1]);
+    // both run with their data buffers in the heap (config tgtdTuning, default on)
+    for (const pid of pids) {
+      const env = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
+      expect(env).toContain('GLIBC_TUNABLES=glibc.malloc.mmap_threshold=33554432');
+    }
   });
 
   it('spreads machines across both daemons; each script carries its daemon port and logs in there', async () => {
@@ -130,6 +156,9 @@ describeEachDialect('several tgtd instances (real tgtd x2)', (dialect) => {
       expect(on[1 - daemon]).not.toContain(b.iqn);
       const row = await t.container.repos.targets.findByIqn(b.iqn);
       expect(row).toMatchObject({ tgt_daemon: daemon, portal_port: b.port });
+      // writes come in 256 KiB PDUs (tgt's own default: 8 KiB); the rest is tgt's default
+      const params = await targetParams(controlPort + daemon, b.iqn);
+      expect(params).toMatchObject({ MaxRecvDataSegmentLength: '262144', MaxBurstLength: '262144' });
     }
     // balanced: 6 machines, 3 and 3 (the placement allows a difference of 2)
     expect(Math.abs(on[0]!.length - on[1]!.length)).toBeLessThanOrEqual(2);

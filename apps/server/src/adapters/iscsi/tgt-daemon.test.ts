@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createTgtDaemon } from './tgt-daemon.js';
+import { createTgtDaemon, tgtdEnv } from './tgt-daemon.js';
 import type { TgtDriver } from './tgt.adapter.js';
 
 describe('createTgtDaemon', () => {
@@ -35,5 +35,38 @@ describe('createTgtDaemon', () => {
       pino({ level: 'silent' }),
     );
     expect(e.spec.args.at(-1)).toBe('portal=0.0.0.0:3260,nop_interval=10,nop_count=6');
+  });
+
+  it('starts tgtd with its data buffers in the heap (glibc mmap threshold 32 MiB), unless told not to', () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'ggnet-tgtd-'));
+    dirs.push(dataDir);
+    const log = pino({ level: 'silent' });
+    const on = createTgtDaemon(
+      { dataDir, controlPort: 7303, portal: '0.0.0.0:3260', env: { PATH: '/usr/bin' } },
+      driver,
+      log,
+    );
+    expect(on.spec.env).toEqual({ PATH: '/usr/bin', GLIBC_TUNABLES: 'glibc.malloc.mmap_threshold=33554432' });
+    const off = createTgtDaemon(
+      { dataDir, controlPort: 7304, portal: '0.0.0.0:3260', env: { PATH: '/usr/bin' }, heapBuffers: false },
+      driver,
+      log,
+    );
+    expect(off.spec.env).toEqual({ PATH: '/usr/bin' });
+  });
+});
+
+describe('tgtdEnv', () => {
+  it("adds the tunable to an admin's GLIBC_TUNABLES and keeps the admin's own value of it", () => {
+    expect(tgtdEnv({ GLIBC_TUNABLES: 'glibc.malloc.arena_max=2' }).GLIBC_TUNABLES).toBe(
+      'glibc.malloc.arena_max=2:glibc.malloc.mmap_threshold=33554432',
+    );
+    expect(tgtdEnv({ GLIBC_TUNABLES: 'glibc.malloc.mmap_threshold=1048576' }).GLIBC_TUNABLES).toBe(
+      'glibc.malloc.mmap_threshold=1048576',
+    );
+    // an empty or malformed variable is not carried over as an empty tunable
+    expect(tgtdEnv({ GLIBC_TUNABLES: ':' }).GLIBC_TUNABLES).toBe('glibc.malloc.mmap_threshold=33554432');
+    const base = { A: '1' };
+    expect(tgtdEnv(base, false)).toBe(base);
   });
 });

@@ -5,6 +5,7 @@ import { TargetExistsError } from './iscsi-target.adapter.js';
 import { TGT_MODE as M, TGT_OP as O } from './tgt-ipc.js';
 import {
   TGT_OPS,
+  TGT_TARGET_PARAMS,
   TgtDriver,
   TgtSecretTransportError,
   tgtIpcRequest,
@@ -178,6 +179,12 @@ describe('the ops table', () => {
       { mode: M.portal, op: O.delete, lld: 'iscsi', params: 'portalOps portal=0.0.0.0:3260,' },
       '--lld iscsi --op delete --mode portal --param portal=0.0.0.0:3260',
     ],
+    [
+      'updateTarget',
+      TGT_OPS.updateTarget(3, 'MaxRecvDataSegmentLength', '262144'),
+      { mode: M.target, op: O.update, lld: 'iscsi', tid: 3, params: 'MaxRecvDataSegmentLength=262144' },
+      '--lld iscsi --op update --mode target --tid 3 --name MaxRecvDataSegmentLength --value 262144',
+    ],
     ['showSystem', TGT_OPS.showSystem(), { mode: M.system, op: O.show }, '--op show --mode sys'],
     ['deleteSystem', TGT_OPS.deleteSystem(), { mode: M.system, op: O.delete }, '--op delete --mode system'],
   ];
@@ -247,6 +254,27 @@ describe('TgtDriver commands', () => {
     ]);
     expect(r.calls.every((c) => c.command === 'tgtadm')).toBe(true);
     await expect(d.bindAddress(iqn, '10.0.0.21 --force')).rejects.toThrow(/invalid initiator address/);
+  });
+
+  it('gives a new target its session parameters before anything else, and keeps it when tgtd refuses one', async () => {
+    const r = new FakeProcessRunner();
+    const refused: string[] = [];
+    const d = new TgtDriver(r, 7300, {
+      targetParams: { ...TGT_TARGET_PARAMS, Bogus: '1' },
+      onParamError: (name) => refused.push(name),
+    });
+    r.on((c) => c.args.includes('Bogus'), { exitCode: 22, stderr: 'tgtadm: invalid request' });
+    const iqn = 'iqn.2024-01.lan.ggnet:pc-02';
+    await d.createTarget(iqn);
+    expect(r.calls.map((c) => c.args.slice(2).join(' '))).toEqual([
+      `--lld iscsi --op new --mode target --tid 1 --targetname ${iqn}`,
+      '--lld iscsi --op update --mode target --tid 1 --name MaxRecvDataSegmentLength --value 262144',
+      '--lld iscsi --op update --mode target --tid 1 --name Bogus --value 1',
+    ]);
+    expect(refused).toEqual(['Bogus']);
+    // the target is known and usable
+    await d.addLun(iqn, { lun: 1, path: '/data/writebacks/y.raw', serial: 'abc' });
+    expect(r.calls.at(-2)!.args).toContain('/data/writebacks/y.raw');
   });
 
   it('never puts a CHAP secret on a command line: with the tgtadm fallback, accounts are refused', async () => {

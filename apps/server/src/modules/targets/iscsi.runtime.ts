@@ -10,7 +10,7 @@ import type { ProcessRunner } from '../../adapters/process/process-runner.adapte
 import type { SupervisedDaemon } from '../../adapters/process/supervisor.js';
 import type { IscsiTargetDriver, LiveTarget } from '../../adapters/iscsi/iscsi-target.adapter.js';
 import { LioDriver } from '../../adapters/iscsi/lio.adapter.js';
-import { TgtDriver, TgtNotOursError } from '../../adapters/iscsi/tgt.adapter.js';
+import { TGT_TARGET_PARAMS, TgtDriver, TgtNotOursError } from '../../adapters/iscsi/tgt.adapter.js';
 import { createTgtDaemon, tgtdIsOurs } from '../../adapters/iscsi/tgt-daemon.js';
 import { foreignTgtd } from '../../adapters/iscsi/tgt-owner.js';
 import { TgtPool, daemonPortalPort } from '../../adapters/iscsi/tgt-pool.js';
@@ -115,6 +115,12 @@ export class IscsiRuntime {
             transport: 'auto',
             onFallback: (why) => this.log.warn({ why }, 'tgtd socket protocol differs; using tgtadm'),
             guard: () => this.guard(i),
+            targetParams: this.config.tgtdTuning ? TGT_TARGET_PARAMS : undefined,
+            onParamError: (name, err) =>
+              this.log.warn(
+                { param: name, err: String(err) },
+                'tgtd refused a target parameter; the target keeps its default',
+              ),
           }),
       ),
     );
@@ -203,6 +209,7 @@ export class IscsiRuntime {
         const daemon = createTgtDaemon(
           {
             dataDir: this.config.dataDir,
+            heapBuffers: this.config.tgtdTuning,
             controlPort: this.controlPort(i),
             portal: `${portal.host}:${daemonPortalPort(portal.port, i)}`,
             name,
