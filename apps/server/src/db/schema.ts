@@ -190,6 +190,8 @@ export interface SessionsTable {
   last_activity_at: string | null;
   // 0003: JSON [{initiator, address}] seen at the last check of the target's live state
   connections: Generated<string>;
+  // 0022: JSON PersistedTraffic (byte totals and the TCP counters they come from), null until sampled
+  traffic: Generated<string | null>;
 }
 
 export interface JobsTable {

@@ -146,6 +146,7 @@ describeEachDialect('backup and restore', (dialect) => {
       ended_at: null,
       last_activity_at: nowIso(),
       connections: '[]',
+      traffic: null,
     });
     await c.repos.writebacks.insert({
       id: wbId,

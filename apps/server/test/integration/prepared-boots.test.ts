@@ -35,6 +35,7 @@ describeEachDialect('prepared boots: claim', (dialect) => {
       ended_at: null,
       last_activity_at: null,
       connections: '[]',
+      traffic: null,
     };
   };
 

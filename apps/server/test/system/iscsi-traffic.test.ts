@@ -118,5 +118,19 @@ describeEachDialect('iSCSI traffic per session (tgtd + qemu + ss)', (dialect) =>
     expect(counter('read')).toBe(second!.readBytes);
     expect(counter('write')).toBe(second!.writtenBytes);
     await b.close();
+
+    // the session ends: its row keeps the totals (the database's, read back over HTTP)
+    await t.container.sessionMonitor.tick();
+    await t.container.orchestrator.endSession(info.sessionId, 'stopped');
+    await t.container.sessionMonitor.tick();
+    const ended = (
+      await t.app.inject({ url: `/api/v1/sessions/${info.sessionId}`, headers })
+    ).json<Session>();
+    expect(ended.state).toBe('ended');
+    expect(ended.traffic).toMatchObject({ readBytesPerSec: 0, writeBytesPerSec: 0 });
+    expect(ended.traffic!.readBytes).toBeGreaterThanOrEqual(second!.readBytes);
+    expect(ended.traffic!.writtenBytes).toBeGreaterThanOrEqual(second!.writtenBytes);
+    const row = await t.container.repos.sessions.findById(info.sessionId);
+    expect(JSON.parse(row!.traffic!)).toMatchObject({ readBytes: ended.traffic!.readBytes });
   });
 });

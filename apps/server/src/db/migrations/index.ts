@@ -15,6 +15,7 @@ import * as m0018 from './0018-prepared-boots.js';
 import * as m0019 from './0019-agent.js';
 import * as m0020 from './0020-console.js';
 import * as m0021 from './0021-uefi-boot-file.js';
+import * as m0022 from './0022-session-traffic.js';
 import type { MigrationContext } from './context.js';
 
 export type { Dialect, MigrationContext } from './context.js';
@@ -42,6 +43,7 @@ const MIGRATIONS: Record<string, MigrationModule> = {
   '0019-agent': m0019,
   '0020-console': m0020,
   '0021-uefi-boot-file': m0021,
+  '0022-session-traffic': m0022,
 };
 
 /** Names of every migration this build knows, in order (a backup with another one is from a newer GGnet). */

@@ -191,6 +191,7 @@ describe('BootGuard', () => {
     ended_at: null,
     last_activity_at: ago(10_000),
     connections: JSON.stringify([{ initiator: 'iqn.x:pc-07', address: '10.0.0.21' }]),
+    traffic: null,
     ...o,
   });
   const conn: LiveConnection = { initiator: 'iqn.x:pc-07', address: '10.0.0.21', sid: '4', cid: '0' };

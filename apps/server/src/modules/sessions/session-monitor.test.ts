@@ -90,6 +90,7 @@ describe('SessionMonitor', () => {
       ended_at: null,
       last_activity_at: null,
       connections: '[]',
+      traffic: null,
     });
     await driver.createTarget(iqn);
   });
@@ -174,11 +175,48 @@ describe('SessionMonitor', () => {
     expect(metrics).toContain('ggnet_session_bytes_total{machine="pc-01",direction="write"} 35000');
     expect(metrics).toMatch(/ggnet_traffic_bytes_per_second\{direction="read"\} \d+/);
 
-    // the session ends: it is no longer followed
+    // the session ends: it is no longer followed, and its row keeps its totals (no rate)
+    tcp.set(conn.address, 40004, 200_000, 6_000, port);
+    await c.sessionMonitor.tick();
     await c.orchestrator.endSession('s1', 'stopped');
     await c.sessionMonitor.tick();
-    expect((await c.sessions.get('s1')).traffic).toBeNull();
+    expect((await c.sessions.get('s1')).traffic).toEqual({
+      readBytes: 5_200_000,
+      writtenBytes: 36_000,
+      readBytesPerSec: 0,
+      writeBytesPerSec: 0,
+      sampledAt: samples.at(-2)!.at,
+    });
     expect(samples.at(-1)!.machines).toEqual([]);
+    expect((await c.sessions.list({ limit: 10, offset: 0 })).items[0]!.traffic).toMatchObject({
+      readBytes: 5_200_000,
+    });
+  });
+
+  it('a restarted GGnet counts on from what the live session saved, not from the connections open now', async () => {
+    const port = (await c.iscsi.portalPorts())[0]!;
+    driver.targets.get(iqn)!.connections.push(conn);
+    tcp.set(conn.address, 40001, 3_000_000, 1000, port);
+    await c.sessionMonitor.tick();
+    tcp.close(conn.address, 40001);
+    tcp.set(conn.address, 40002, 500_000, 0, port);
+    await c.sessionMonitor.tick(); // saved at the first sample only (then every 30 s): 3 MB
+    expect((await c.repos.sessions.findById('s1'))?.traffic).toContain('"readBytes":3000000');
+    // GGnet restarts; the client stays logged in on its second connection, which carried more since
+    await c.close();
+    c = createContainer(ConfigSchema.parse({ dataDir, logLevel: 'silent', jwtSecret: 'x'.repeat(64) }), {
+      log: pino({ level: 'silent' }),
+      iscsiDriver: driver,
+      tcpStats: tcp,
+    });
+    tcp.set(conn.address, 40002, 800_000, 0, port);
+    expect((await c.sessions.get('s1')).traffic).toMatchObject({ readBytes: 3_000_000, readBytesPerSec: 0 });
+    await c.sessionMonitor.tick();
+    // 3 MB of the closed connection + all 800 kB of the one that was not saved open
+    expect((await c.sessions.get('s1')).traffic).toMatchObject({ readBytes: 3_800_000, writtenBytes: 1000 });
+    tcp.set(conn.address, 40002, 900_000, 0, port);
+    await c.sessionMonitor.tick();
+    expect((await c.sessions.get('s1')).traffic).toMatchObject({ readBytes: 3_900_000 });
   });
 
   it('an address two live sessions share is counted for neither', () => {

@@ -12,12 +12,15 @@ import type { TargetsRepository } from '../targets/targets.repository.js';
 import type { IscsiRuntime } from '../targets/iscsi.runtime.js';
 import type { TcpConnectionStats, TcpStats } from '../../adapters/tcp-stats/tcp-stats.adapter.js';
 import type { LiveTraffic, SessionConnections } from '../traffic/live-traffic.js';
+import { parsePersistedTraffic } from '../traffic/persisted-traffic.js';
 
 const key = (c: Connection) => `${c.initiator}@${c.address}`;
 /** last_activity_at is refreshed at most this often while a client stays logged in. */
 const ACTIVITY_WRITE_MS = 30_000;
 /** A failing `ss` is logged at most this often. */
 const TRAFFIC_WARN_MS = 300_000;
+/** A live session's traffic totals are written to its row at most this often (and at its first sample and its end). */
+const TRAFFIC_SAVE_MS = 30_000;
 
 const tcpKey = (c: TcpConnectionStats) =>
   `${c.local.address}:${c.local.port}>${c.remote.address}:${c.remote.port}`;
@@ -59,6 +62,7 @@ export class SessionMonitor {
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<void> | null = null;
   private trafficWarnedAt = 0;
+  private trafficRestored = false;
 
   constructor(
     private readonly sessions: SessionsRepository,
@@ -96,6 +100,7 @@ export class SessionMonitor {
   }
 
   private async pass(): Promise<void> {
+    if (this.traffic && !this.trafficRestored) await this.restoreTraffic();
     // the TCP counters are read beside the targets' live state, so that both describe one moment
     const [live, tcp] = await Promise.all([this.iscsi.live(0), this.tcpConnections()]);
     const trafficOf: Array<SessionConnections & { addresses: string[] }> = [];
@@ -178,7 +183,30 @@ export class SessionMonitor {
         if (out) this.bus.publish('session.updated', s.id, toSession(out));
       }
     }
-    if (tcp) this.sampleTraffic(trafficOf, tcp);
+    if (tcp) {
+      this.sampleTraffic(trafficOf, tcp);
+      await this.saveTraffic();
+    }
+  }
+
+  /** Live sessions go on counting from what their rows saved (a GGnet restarted under live clients). */
+  private async restoreTraffic(): Promise<void> {
+    const rows = await this.sessions.live();
+    this.traffic!.live.restore(
+      rows.flatMap((r) => {
+        const traffic = parsePersistedTraffic(r.traffic);
+        return traffic ? [{ sessionId: r.id, machineId: r.machine_id, machineName: null, traffic }] : [];
+      }),
+    );
+    this.trafficRestored = true;
+  }
+
+  /** Totals into the sessions' rows: at a session's first sample, every TRAFFIC_SAVE_MS after, and at its end. */
+  private async saveTraffic(): Promise<void> {
+    const rows = this.traffic!.live.takeUnsaved(Date.now(), TRAFFIC_SAVE_MS);
+    await this.sessions
+      .saveTraffic(rows.map((r) => ({ id: r.sessionId, traffic: JSON.stringify(r.traffic) })))
+      .catch((err) => this.log.warn({ err, sessions: rows.length }, "cannot save the sessions' traffic"));
   }
 
   /** The portal connections' counters, or null when they cannot be read this pass (logged). */

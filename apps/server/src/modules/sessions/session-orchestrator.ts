@@ -213,6 +213,7 @@ export class SessionOrchestrator implements BootSessionStarter {
       ended_at: null,
       last_activity_at: null,
       connections: '[]',
+      traffic: null,
     };
     try {
       await this.d.sessions.insert(session);
@@ -528,6 +529,7 @@ export class SessionOrchestrator implements BootSessionStarter {
       ended_at: null,
       last_activity_at: null,
       connections: '[]',
+      traffic: null,
     };
     if (!(await this.d.prepared.claim(p, (trx) => this.d.sessions.insert(session, trx)))) return null;
     const out = await this.d.sessions.findById(p.session_id);

@@ -1,4 +1,4 @@
-import type { Kysely, Selectable } from 'kysely';
+import type { Insertable, Kysely, Selectable } from 'kysely';
 import {
   parseSort,
   type Connection,
@@ -9,6 +9,7 @@ import {
 } from '@ggnet/contracts';
 import type { DB, SessionsTable } from '../../db/schema.js';
 import { parseJson } from '../../lib/json.js';
+import { savedTraffic } from '../traffic/persisted-traffic.js';
 
 export type SessionRow = Selectable<SessionsTable>;
 
@@ -41,7 +42,8 @@ export const toSession = (r: SessionRowWithName): Session => ({
   endedAt: r.ended_at,
   connections: parseJson<Connection[]>(r.connections, []),
   lastActivityAt: r.last_activity_at,
-  traffic: null,
+  // saved totals (the session monitor's live figures replace them while it samples the session)
+  traffic: savedTraffic(r.traffic),
 });
 
 const SORT: Record<
@@ -105,7 +107,7 @@ export class SessionsRepository {
     return Number(r.numUpdatedRows);
   }
 
-  async insert(row: SessionRow, db: Kysely<DB> = this.db): Promise<void> {
+  async insert(row: Insertable<SessionsTable>, db: Kysely<DB> = this.db): Promise<void> {
     await db.insertInto('sessions').values(row).execute();
   }
 
@@ -120,6 +122,15 @@ export class SessionsRepository {
   }
 
   /** Every session that has not ended. */
+  /** Writes sessions' traffic (JSON PersistedTraffic), ended ones too, in one transaction. */
+  async saveTraffic(rows: ReadonlyArray<{ id: string; traffic: string }>): Promise<void> {
+    if (!rows.length) return;
+    await this.db.transaction().execute(async (tx) => {
+      for (const r of rows)
+        await tx.updateTable('sessions').set({ traffic: r.traffic }).where('id', '=', r.id).execute();
+    });
+  }
+
   live(): Promise<SessionRow[]> {
     return this.db.selectFrom('sessions').selectAll().where('state', '<>', 'ended').execute();
   }

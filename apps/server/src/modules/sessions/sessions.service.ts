@@ -25,9 +25,9 @@ export class SessionsService {
     private readonly traffic: LiveTraffic | null = null,
   ) {}
 
-  /** The session with its live traffic (sampled by the session monitor while it is live). */
+  /** The session with its live traffic (sampled by the session monitor while it is live), else what was saved. */
   private withTraffic(s: Session): Session {
-    return this.traffic ? { ...s, traffic: this.traffic.ofSession(s.id) } : s;
+    return this.traffic ? { ...s, traffic: this.traffic.ofSession(s.id) ?? s.traffic } : s;
   }
 
   async list(q: SessionListQuery): Promise<Page<Session>> {

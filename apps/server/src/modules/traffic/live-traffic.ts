@@ -6,6 +6,7 @@ import {
   type TrafficSample,
   type TrafficSnapshot,
 } from '@ggnet/contracts';
+import type { PersistedTraffic } from './persisted-traffic.js';
 import { TrafficCounter, type ConnectionCounters } from './traffic-counter.js';
 
 export { TRAFFIC_HISTORY };
@@ -34,6 +35,14 @@ interface Entry {
   traffic: Traffic | null;
   atMs: number | null;
   history: TrafficPoint[];
+  /** Totals at the last save (takeUnsaved) and when it was. */
+  saved: { read: number; written: number; atMs: number } | null;
+}
+
+/** A session's traffic to write to its row. */
+export interface TrafficToSave {
+  sessionId: string;
+  traffic: PersistedTraffic;
 }
 
 const push = <T>(list: T[], item: T) => {
@@ -42,6 +51,24 @@ const push = <T>(list: T[], item: T) => {
 };
 
 const rate = (bytes: number, ms: number) => (ms > 0 ? Math.round((bytes * 1000) / ms) : 0);
+
+/** Its totals differ from the last saved ones. */
+const isUnsaved = (e: Entry) =>
+  !!e.traffic &&
+  (!e.saved || e.saved.read !== e.traffic.readBytes || e.saved.written !== e.traffic.writtenBytes);
+
+const toSave = (e: Entry): TrafficToSave | null =>
+  e.traffic
+    ? {
+        sessionId: e.sessionId,
+        traffic: {
+          readBytes: e.traffic.readBytes,
+          writtenBytes: e.traffic.writtenBytes,
+          sampledAt: e.traffic.sampledAt,
+          counter: e.counter.state(),
+        },
+      }
+    : null;
 
 /**
  * The live traffic of the room, in memory: per live session its totals (TrafficCounter), the rates
@@ -53,6 +80,8 @@ export class LiveTraffic {
   private readonly room: TrafficPoint[] = [];
   private lastAt: string | null = null;
   private readonly listeners: Array<(sample: TrafficSample, deltas: TrafficDelta[]) => void> = [];
+  /** Sessions that ended with totals not saved yet. */
+  private endedUnsaved: TrafficToSave[] = [];
 
   constructor(readonly intervalSec: number) {}
 
@@ -63,7 +92,12 @@ export class LiveTraffic {
   record(atMs: number, live: readonly SessionConnections[]): TrafficSample {
     const at = new Date(atMs).toISOString();
     const ids = new Set(live.map((s) => s.sessionId));
-    for (const id of this.sessions.keys()) if (!ids.has(id)) this.sessions.delete(id);
+    for (const [id, e] of this.sessions)
+      if (!ids.has(id)) {
+        this.sessions.delete(id);
+        const save = toSave(e);
+        if (save && isUnsaved(e)) this.endedUnsaved.push(save);
+      }
     const deltas: TrafficDelta[] = [];
     const machines: MachineTraffic[] = [];
     let readRate = 0;
@@ -81,6 +115,7 @@ export class LiveTraffic {
           traffic: null,
           atMs: null,
           history: [],
+          saved: null,
         };
         this.sessions.set(s.sessionId, e);
       }
@@ -119,6 +154,63 @@ export class LiveTraffic {
     const sample = { at, total, machines };
     for (const l of this.listeners) l(sample, deltas);
     return sample;
+  }
+
+  /**
+   * Sessions followed again after a restart of GGnet, from what their rows saved: their totals go on
+   * from there (see TrafficCounter.from). A session already followed is left as it is.
+   */
+  restore(
+    saved: ReadonlyArray<{
+      sessionId: string;
+      machineId: string;
+      machineName: string | null;
+      traffic: PersistedTraffic;
+    }>,
+  ): void {
+    for (const r of saved) {
+      if (this.sessions.has(r.sessionId)) continue;
+      const counter = TrafficCounter.from(r.traffic.counter);
+      const totals = counter.totals();
+      this.sessions.set(r.sessionId, {
+        sessionId: r.sessionId,
+        machineId: r.machineId,
+        machineName: r.machineName,
+        counter,
+        traffic: {
+          readBytes: totals.readBytes,
+          writtenBytes: totals.writtenBytes,
+          readBytesPerSec: 0,
+          writeBytesPerSec: 0,
+          sampledAt: r.traffic.sampledAt,
+        },
+        atMs: null,
+        history: [],
+        saved: {
+          read: totals.readBytes,
+          written: totals.writtenBytes,
+          atMs: Date.parse(r.traffic.sampledAt) || 0,
+        },
+      });
+    }
+  }
+
+  /**
+   * What to write to the sessions' rows now: every session that ended with unsaved totals, and every
+   * live one whose totals changed and were last saved `everyMs` or more ago. They count as saved
+   * from here (a failed write is retried at the next change).
+   */
+  takeUnsaved(nowMs: number, everyMs: number): TrafficToSave[] {
+    const out = this.endedUnsaved;
+    this.endedUnsaved = [];
+    for (const e of this.sessions.values()) {
+      if (!isUnsaved(e) || (e.saved && nowMs - e.saved.atMs < everyMs)) continue;
+      const save = toSave(e);
+      if (!save) continue;
+      out.push(save);
+      e.saved = { read: save.traffic.readBytes, written: save.traffic.writtenBytes, atMs: nowMs };
+    }
+    return out;
   }
 
   onSample(listener: (sample: TrafficSample, deltas: TrafficDelta[]) => void): void {

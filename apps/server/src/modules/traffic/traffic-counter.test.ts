@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { LiveTraffic, TRAFFIC_HISTORY } from './live-traffic.js';
+import { parsePersistedTraffic, savedTraffic } from './persisted-traffic.js';
 import { TrafficCounter } from './traffic-counter.js';
 
 const c = (key: string, read: number, written: number) => ({ key, read, written });
@@ -49,6 +50,40 @@ describe('TrafficCounter', () => {
       expect(now.writtenBytes).toBeGreaterThanOrEqual(last.writtenBytes);
       last = now;
     }
+  });
+});
+
+describe('TrafficCounter state', () => {
+  it('goes on from a saved state: an open connection counts only what it carried since, a closed one keeps its bytes', () => {
+    const t = new TrafficCounter();
+    t.update([c('a', 5000, 300)]);
+    t.update([c('b', 100, 10)]); // a closed
+    const saved = JSON.parse(JSON.stringify(t.state())) as unknown;
+    const u = TrafficCounter.from(saved);
+    expect(u.totals()).toEqual({ readBytes: 5100, writtenBytes: 310 });
+    // b still open, went on; c opened meanwhile
+    expect(u.update([c('b', 700, 70), c('c', 5, 1)])).toEqual({ readBytes: 5705, writtenBytes: 371 });
+    // b closed while nobody counted: its saved counters stay
+    expect(TrafficCounter.from(saved).update([])).toEqual({ readBytes: 5100, writtenBytes: 310 });
+  });
+
+  it('reads nothing malformed from a state: counts from zero instead of throwing', () => {
+    for (const bad of [
+      null,
+      'x',
+      { closedRead: -1, closedWritten: 1.5, open: [[1, 2, 3], ['k', 'x', 1], 'y'] },
+    ])
+      expect(TrafficCounter.from(bad).totals()).toEqual({ readBytes: 0, writtenBytes: 0 });
+    expect(parsePersistedTraffic('{')).toBeNull();
+    expect(parsePersistedTraffic('{"readBytes":-4,"writtenBytes":0,"sampledAt":"x"}')).toBeNull();
+    expect(savedTraffic(null)).toBeNull();
+    expect(savedTraffic('{"readBytes":4,"writtenBytes":2,"sampledAt":"2026-12-04T00:00:00.000Z"}')).toEqual({
+      readBytes: 4,
+      writtenBytes: 2,
+      readBytesPerSec: 0,
+      writeBytesPerSec: 0,
+      sampledAt: '2026-12-04T00:00:00.000Z',
+    });
   });
 });
 
@@ -112,5 +147,45 @@ describe('LiveTraffic', () => {
     expect(snap.machines[0]!.history).toHaveLength(TRAFFIC_HISTORY);
     expect(snap.machines[0]!.history.at(-1)!.readBytesPerSec).toBe(1000);
     expect(snap.sampledAt).toBe(new Date((TRAFFIC_HISTORY + 9) * 1000).toISOString());
+  });
+
+  it('says what to save: a session at its first sample, then at most every interval, and once more when it ends', () => {
+    const lt = new LiveTraffic(3);
+    const ids = (xs: { sessionId: string }[]) => xs.map((x) => x.sessionId);
+    lt.record(0, [s('1', [c('a', 100, 10)]), s('2', [])]);
+    const first = lt.takeUnsaved(0, 30_000);
+    expect(first).toEqual([
+      {
+        sessionId: '1',
+        traffic: {
+          readBytes: 100,
+          writtenBytes: 10,
+          sampledAt: new Date(0).toISOString(),
+          counter: { closedRead: 0, closedWritten: 0, open: [['a', 100, 10]] },
+        },
+      },
+    ]);
+    lt.record(3000, [s('1', [c('a', 200, 10)])]);
+    expect(lt.takeUnsaved(3000, 30_000)).toEqual([]); // changed, but saved 3 s ago
+    expect(ids(lt.takeUnsaved(30_000, 30_000))).toEqual(['1']);
+    expect(lt.takeUnsaved(90_000, 30_000)).toEqual([]); // nothing changed since
+    lt.record(93_000, [s('1', [c('a', 250, 10)])]);
+    lt.record(96_000, []); // ended, with 50 bytes not saved
+    expect(lt.takeUnsaved(96_000, 30_000)).toMatchObject([{ sessionId: '1', traffic: { readBytes: 250 } }]);
+    expect(lt.takeUnsaved(99_000, 30_000)).toEqual([]);
+  });
+
+  it('restores saved sessions after a restart and counts on from their TCP counters', () => {
+    const before = new LiveTraffic(3);
+    before.record(0, [s('1', [c('a', 1000, 100)])]);
+    const [saved] = before.takeUnsaved(0, 30_000);
+    const lt = new LiveTraffic(3);
+    lt.restore([{ sessionId: '1', machineId: 'm-1', machineName: null, traffic: saved!.traffic }]);
+    expect(lt.ofSession('1')).toMatchObject({ readBytes: 1000, writtenBytes: 100 });
+    expect(lt.takeUnsaved(1000, 30_000)).toEqual([]); // what was restored is saved already
+    // the connection stayed open across the restart: only its new bytes count
+    lt.record(3000, [s('1', [c('a', 1500, 100)])]);
+    expect(lt.ofSession('1')).toMatchObject({ readBytes: 1500, writtenBytes: 100, readBytesPerSec: 0 });
+    expect(lt.snapshot().machines[0]!.machineName).toBe('pc-1');
   });
 });

@@ -12,6 +12,16 @@ export interface TrafficTotals {
   writtenBytes: number;
 }
 
+/** What a TrafficCounter knows, to carry it across a restart: the closed connections' bytes and each open one's counters. */
+export interface TrafficCounterState {
+  closedRead: number;
+  closedWritten: number;
+  /** [four-tuple key, read, written] of each open connection at the last sample. */
+  open: Array<[string, number, number]>;
+}
+
+const count = (x: unknown) => (typeof x === 'number' && Number.isSafeInteger(x) && x >= 0 ? x : null);
+
 /**
  * A session's byte totals over all of its TCP connections, from samples of their cumulative
  * counters. A connection seen for the first time counts with everything it carried so far (its
@@ -49,6 +59,33 @@ export class TrafficCounter {
       writtenBytes += c.written;
     }
     return { readBytes, writtenBytes };
+  }
+
+  state(): TrafficCounterState {
+    return {
+      closedRead: this.closedRead,
+      closedWritten: this.closedWritten,
+      open: [...this.open].map(([key, c]) => [key, c.read, c.written]),
+    };
+  }
+
+  /**
+   * A counter that goes on from a saved state (a GGnet restarted under live clients): a connection
+   * still open counts only what it carried since, one that closed meanwhile keeps its saved
+   * counters. Anything malformed in the state is left out (counted from zero), never thrown.
+   */
+  static from(state: unknown): TrafficCounter {
+    const c = new TrafficCounter();
+    const s = (state ?? {}) as Partial<Record<keyof TrafficCounterState, unknown>>;
+    c.closedRead = count(s.closedRead) ?? 0;
+    c.closedWritten = count(s.closedWritten) ?? 0;
+    if (Array.isArray(s.open))
+      for (const e of s.open as unknown[]) {
+        if (!Array.isArray(e) || typeof e[0] !== 'string') continue;
+        const [read, written] = [count(e[1]), count(e[2])];
+        if (read !== null && written !== null) c.open.set(e[0], { read, written });
+      }
+    return c;
   }
 
   get connections(): number {

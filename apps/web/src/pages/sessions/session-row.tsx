@@ -3,7 +3,7 @@ import { IconChevronDown, IconChevronRight, IconGitMerge, IconPlayerStop } from 
 import type { Session } from '@ggnet/contracts';
 import { SessionTimeline } from '../../components/boot-timeline';
 import { StatusBadge } from '../../components/ui';
-import { formatDuration, formatRelative, formatSeconds, secondsBetween } from '../../lib/format';
+import { formatBytes, formatDuration, formatRelative, formatSeconds, secondsBetween } from '../../lib/format';
 
 /** One session, and below it, when open, its boot timeline and error. */
 export function SessionRow(props: {
@@ -53,6 +53,19 @@ export function SessionRow(props: {
             ? formatDuration(secondsBetween(s.startedAt, s.endedAt))
             : formatDuration(secondsBetween(s.activeAt ?? s.startedAt, now))}
         </Table.Td>
+        <Table.Td fz="sm" data-testid="session-traffic">
+          {s.traffic ? (
+            <Text
+              span
+              size="sm"
+              title={`read ${formatBytes(s.traffic.readBytes)} and written ${formatBytes(s.traffic.writtenBytes)} over iSCSI by ${s.traffic.sampledAt}`}
+            >
+              ↓ {formatBytes(s.traffic.readBytes)} ↑ {formatBytes(s.traffic.writtenBytes)}
+            </Text>
+          ) : (
+            '—'
+          )}
+        </Table.Td>
         {canWrite && (
           <Table.Td>
             {s.state !== 'ended' && (
@@ -86,7 +99,7 @@ export function SessionRow(props: {
       {props.open && (
         <Table.Tr>
           <Table.Td />
-          <Table.Td colSpan={canWrite ? 9 : 8}>
+          <Table.Td colSpan={canWrite ? 10 : 9}>
             <SessionTimeline session={s} />
             {s.error && (
               <Text size="sm" c="red" mt={4}>

@@ -87,6 +87,31 @@ describe('<SessionsPage>', () => {
     );
   });
 
+  it("shows each session's iSCSI traffic, an ended one's too; none sampled is a dash", async () => {
+    const traffic = {
+      readBytes: 5 * 1024 ** 3,
+      writtenBytes: 300 * 1024 ** 2,
+      readBytesPerSec: 0,
+      writeBytesPerSec: 0,
+      sampledAt: '2026-12-04T10:00:00.000Z',
+    };
+    setup({
+      sessions: page([
+        aSession({
+          id: 's2',
+          machineName: 'pc-done',
+          state: 'ended',
+          endedAt: '2026-12-04T10:00:01.000Z',
+          traffic,
+        }),
+        aSession({ machineName: 'pc-new' }),
+      ]),
+    });
+    await screen.findByTestId('sessions-table');
+    expect(within(row('pc-done')).getByTestId('session-traffic').textContent).toBe('↓ 5.0 GiB ↑ 300 MiB');
+    expect(within(row('pc-new')).getByTestId('session-traffic').textContent).toBe('—');
+  });
+
   it('shows the boot timeline of a session, and stops it after asking', async () => {
     const { calls } = setup();
     await screen.findByTestId('sessions-table');

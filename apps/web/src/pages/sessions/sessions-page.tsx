@@ -102,6 +102,7 @@ export function SessionsPage() {
                     'Started',
                     'Boot time',
                     'Up for',
+                    'Traffic',
                     canWrite && '',
                   ]}
                 />
