@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { screen } from '@testing-library/react';
-import { aMachine } from '../../test/fixtures';
+import { screen, within } from '@testing-library/react';
+import { aMachine, aSession } from '../../test/fixtures';
 import { fakeFetch, renderWithProviders } from '../../test/render';
 import { refusalLabel } from '../../lib/boot-refusal';
 import { MachineDrawer } from './machine-drawer';
@@ -48,6 +48,35 @@ describe('<MachineDrawer> refused boot requests', () => {
     const asked = f.calls.find((c) => c.url.includes('/boot/events'))!.url;
     expect(asked).toContain('kind=refused');
     expect(asked).toContain(`mac=${encodeURIComponent(machine.mac)}`);
+  });
+
+  it("lists the machine's recent sessions with what each read and wrote", async () => {
+    const ended = aSession({
+      id: 's0',
+      state: 'ended',
+      endedAt: new Date().toISOString(),
+      traffic: {
+        readBytes: 3 * 1024 ** 3,
+        writtenBytes: 12 * 1024 ** 2,
+        readBytesPerSec: 0,
+        writeBytesPerSec: 0,
+        sampledAt: new Date().toISOString(),
+      },
+    });
+    const f = fakeFetch([
+      ['GET /api/v1/sessions', 200, { items: [aSession(), ended], total: 2 }],
+      ['GET /api/v1/boot/events', 200, { items: [], total: 0 }],
+    ]);
+    vi.stubGlobal('fetch', f.fn);
+    renderWithProviders(
+      <MachineDrawer machine={machine} images={[]} groups={[]} onClose={() => undefined} />,
+    );
+    const table = await screen.findByTestId('machine-sessions');
+    const rows = within(table).getAllByRole('row').slice(1);
+    expect(rows.map((r) => within(r).getAllByRole('cell').at(-1)!.textContent)).toEqual([
+      '—',
+      '↓ 3.0 GiB ↑ 12.0 MiB',
+    ]);
   });
 
   it('labels every refusal reason in words', () => {

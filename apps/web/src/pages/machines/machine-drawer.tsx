@@ -4,6 +4,7 @@ import { useOptional, useSessions } from '../../api/queries';
 import { keys } from '../../live/apply-event';
 import { refusalLabel } from '../../lib/boot-refusal';
 import { SessionTimeline } from '../../components/boot-timeline';
+import { TrafficTotals } from '../../components/traffic-totals';
 import { StatusBadge, TableHead } from '../../components/ui';
 import {
   formatDateTime,
@@ -153,7 +154,7 @@ export function MachineDrawer(props: {
             </Text>
           ) : (
             <Table fz="sm" verticalSpacing={4} data-testid="machine-sessions">
-              <TableHead columns={['Started', 'State', 'Boot time', 'Duration']} />
+              <TableHead columns={['Started', 'State', 'Boot time', 'Duration', 'Traffic']} />
               <Table.Tbody>
                 {items.map((s) => (
                   <Table.Tr key={s.id}>
@@ -167,6 +168,9 @@ export function MachineDrawer(props: {
                     </Table.Td>
                     <Table.Td>
                       {formatDuration(secondsBetween(s.startedAt, s.endedAt ?? serverNow()))}
+                    </Table.Td>
+                    <Table.Td>
+                      <TrafficTotals traffic={s.traffic} />
                     </Table.Td>
                   </Table.Tr>
                 ))}

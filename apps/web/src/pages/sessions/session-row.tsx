@@ -3,7 +3,8 @@ import { IconChevronDown, IconChevronRight, IconGitMerge, IconPlayerStop } from 
 import type { Session } from '@ggnet/contracts';
 import { SessionTimeline } from '../../components/boot-timeline';
 import { StatusBadge } from '../../components/ui';
-import { formatBytes, formatDuration, formatRelative, formatSeconds, secondsBetween } from '../../lib/format';
+import { TrafficTotals } from '../../components/traffic-totals';
+import { formatDuration, formatRelative, formatSeconds, secondsBetween } from '../../lib/format';
 
 /** One session, and below it, when open, its boot timeline and error. */
 export function SessionRow(props: {
@@ -54,17 +55,7 @@ export function SessionRow(props: {
             : formatDuration(secondsBetween(s.activeAt ?? s.startedAt, now))}
         </Table.Td>
         <Table.Td fz="sm" data-testid="session-traffic">
-          {s.traffic ? (
-            <Text
-              span
-              size="sm"
-              title={`read ${formatBytes(s.traffic.readBytes)} and written ${formatBytes(s.traffic.writtenBytes)} over iSCSI by ${s.traffic.sampledAt}`}
-            >
-              ↓ {formatBytes(s.traffic.readBytes)} ↑ {formatBytes(s.traffic.writtenBytes)}
-            </Text>
-          ) : (
-            '—'
-          )}
+          <TrafficTotals traffic={s.traffic} />
         </Table.Td>
         {canWrite && (
           <Table.Td>
