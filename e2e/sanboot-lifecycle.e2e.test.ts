@@ -2,7 +2,7 @@ import type { Image, ImageVersion, Machine } from '@ggnet/contracts';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildBootDisk, MARK, readGuestFile, GUEST_FILE, type BootDisk } from './lib/bootdisk.js';
-import { alive, waitFor } from '@ggnet/testkit';
+import { alive, GiveUp, waitFor } from '@ggnet/testkit';
 import { bootTestsUnavailable } from './lib/netns.js';
 import {
   bootVm,
@@ -13,6 +13,7 @@ import {
   writebackFile,
   type Boot,
 } from './lib/sanboot.js';
+import { ApiError } from './lib/ggnet.js';
 import { World } from './lib/world.js';
 import { readFileSync } from 'node:fs';
 
@@ -92,10 +93,27 @@ const skip = bootTestsUnavailable();
         500,
       );
       w.record('maint-1: power-off to logout ms', Date.now() - t0);
-      // its disk becomes version 2 (the writeback file is moved, not copied)
-      const v2 = await w.api.post<ImageVersion>(`/api/v1/sessions/${b.session.id}/apply`, {
-        comment: 'e2e: the maintenance boot wrote a file',
-      });
+      // its disk becomes version 2 (the writeback file is moved, not copied). Apply asks tgtd itself
+      // and refuses while tgtd still holds a connection (session_connected): the monitor's row may
+      // not have seen the last login yet when the VM powered off right after Linux logged in, and
+      // tgtd drops that dead connection only after its NOP pings go unanswered (~15 s)
+      const v2 = await waitFor(
+        'apply to be allowed (tgtd dropped the dead connection)',
+        async () => {
+          try {
+            return await w.api.post<ImageVersion>(`/api/v1/sessions/${b.session.id}/apply`, {
+              comment: 'e2e: the maintenance boot wrote a file',
+            });
+          } catch (err) {
+            if (err instanceof ApiError && (err.body as { code?: string }).code === 'session_connected')
+              return null;
+            throw new GiveUp(String(err));
+          }
+        },
+        60_000,
+        500,
+      );
+      w.record('maint-1: power-off to apply allowed ms', Date.now() - t0);
       expect(v2).toMatchObject({ parentVersionId: v1.id, comment: 'e2e: the maintenance boot wrote a file' });
       expect(v2.id).not.toBe(v1.id);
       expect(await w.session(b.session.id)).toMatchObject({ state: 'ended', endReason: 'applied' });
