@@ -121,7 +121,6 @@ export class SessionsRepository {
       .executeTakeFirst();
   }
 
-  /** Every session that has not ended. */
   /** Writes sessions' traffic (JSON PersistedTraffic), ended ones too, in one transaction. */
   async saveTraffic(rows: ReadonlyArray<{ id: string; traffic: string }>): Promise<void> {
     if (!rows.length) return;
@@ -131,6 +130,7 @@ export class SessionsRepository {
     });
   }
 
+  /** Every session that has not ended. */
   live(): Promise<SessionRow[]> {
     return this.db.selectFrom('sessions').selectAll().where('state', '<>', 'ended').execute();
   }
